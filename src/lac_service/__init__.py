@@ -1,0 +1,1 @@
+"""LAC service: one shared waiting list (liste d'attente commune) for French primary care."""

@@ -1,0 +1,11 @@
+"""Every table, imported once so that ``Base.metadata`` is complete for Alembic and the tests."""
+
+from lac_service.auth import models as auth_models
+from lac_service.cabinets import models as cabinet_models
+from lac_service.db import Base
+from lac_service.idempotency import IdempotencyRecord
+from lac_service.intake import models as intake_models
+
+metadata = Base.metadata
+
+__all__ = ["IdempotencyRecord", "auth_models", "cabinet_models", "intake_models", "metadata"]

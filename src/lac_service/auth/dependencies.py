@@ -1,0 +1,71 @@
+"""Who is calling: a typed ``Caller`` for routers, from the ``Authorization: Bearer`` API key."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from lac_service.auth.models import Role
+from lac_service.auth.service import find_api_key
+from lac_service.db import DbSession
+from lac_service.errors import Forbidden, Unauthenticated
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer lac_…`.")
+
+STAFF_ROLES = frozenset({Role.admin, Role.coordinator, Role.secretary})
+
+
+@dataclass(frozen=True)
+class Caller:
+    """``role is None`` is the public (the patient form); it belongs to no organisation."""
+
+    role: Role | None = None
+    organisation_id: int | None = None
+    api_key_id: int | None = None
+
+    @property
+    def is_public(self) -> bool:
+        return self.role is None
+
+    @property
+    def sees_all_organisations(self) -> bool:
+        return self.role is Role.admin
+
+    def can_see(self, organisation_id: int | None) -> bool:
+        return self.sees_all_organisations or (
+            self.organisation_id is not None and self.organisation_id == organisation_id
+        )
+
+    def require(self, *roles: Role) -> None:
+        if self.role not in roles:
+            raise Forbidden()
+
+
+PUBLIC = Caller()
+
+
+def optional_caller(
+    request: Request,
+    session: DbSession,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """The public when no key is given; a wrong or revoked key is refused, never downgraded to public."""
+    if credentials is None:
+        if request.headers.get("authorization"):
+            raise Unauthenticated()
+        return PUBLIC
+    api_key = find_api_key(session, credentials.credentials)
+    if api_key is None:
+        raise Unauthenticated()
+    return Caller(role=api_key.role, organisation_id=api_key.organisation_id, api_key_id=api_key.id)
+
+
+def authenticated_caller(caller: Annotated[Caller, Depends(optional_caller)]) -> Caller:
+    if caller.is_public:
+        raise Unauthenticated()
+    return caller
+
+
+OptionalCaller = Annotated[Caller, Depends(optional_caller)]
+AuthenticatedCaller = Annotated[Caller, Depends(authenticated_caller)]

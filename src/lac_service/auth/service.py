@@ -1,0 +1,98 @@
+"""Creating organisations, users and API keys, and recognising a key when it comes back."""
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from sqlalchemy.orm import Session
+
+from lac_service.auth.models import ApiKey, Organisation, Role, User
+from lac_service.errors import Conflict, InvalidInput, NotFound, ServiceNotConfigured
+from lac_service.kit.tokens import hash_token, new_token, token_matches
+
+_KEY_PATTERN = re.compile(r"^lac_([0-9a-f]{12})_([A-Za-z0-9_-]{20,})$")
+_SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    api_key: ApiKey
+    secret: str  # shown once, never stored
+
+
+def create_organisation(session: Session, *, slug: str, name: str, now: datetime) -> Organisation:
+    if not _SLUG_PATTERN.match(slug):
+        raise InvalidInput("Identifiant d'organisation invalide (minuscules, chiffres et tirets).", field="slug")
+    if session.scalar(sa.select(Organisation.id).where(Organisation.slug == slug)) is not None:
+        raise Conflict(f"L'organisation « {slug} » existe déjà.", field="slug")
+    organisation = Organisation(slug=slug, name=name, created_at=now)
+    session.add(organisation)
+    session.flush()
+    return organisation
+
+
+def get_organisation_by_slug(session: Session, slug: str) -> Organisation:
+    organisation = session.scalar(sa.select(Organisation).where(Organisation.slug == slug))
+    if organisation is None:
+        raise NotFound(f"Organisation « {slug} » introuvable.", field="organisation")
+    return organisation
+
+
+def public_organisation(session: Session, configured_slug: str | None) -> Organisation:
+    """Where a public request goes until territories route it: the configured default organisation, or
+    the only one there is."""
+    if configured_slug:
+        organisation = session.scalar(sa.select(Organisation).where(Organisation.slug == configured_slug))
+        if organisation is not None:
+            return organisation
+    else:
+        first_two = session.scalars(sa.select(Organisation).order_by(Organisation.id).limit(2)).all()
+        if len(first_two) == 1:
+            return first_two[0]
+    raise ServiceNotConfigured()
+
+
+def create_api_key(
+    session: Session, *, organisation: Organisation, role: Role, name: str, now: datetime
+) -> IssuedKey:
+    prefix = secrets.token_hex(6)
+    secret = f"lac_{prefix}_{new_token(32)}"
+    api_key = ApiKey(
+        organisation_id=organisation.id, name=name, role=role, prefix=prefix, key_hash=hash_token(secret),
+        created_at=now,
+    )
+    session.add(api_key)
+    session.flush()
+    return IssuedKey(api_key=api_key, secret=secret)
+
+
+def find_api_key(session: Session, presented: str) -> ApiKey | None:
+    match = _KEY_PATTERN.match(presented)
+    if match is None:
+        return None
+    api_key = session.scalar(sa.select(ApiKey).where(ApiKey.prefix == match.group(1)))
+    if api_key is None or api_key.revoked_at is not None or not token_matches(presented, api_key.key_hash):
+        return None
+    return api_key
+
+
+def create_user(
+    session: Session, *, organisation: Organisation, email: str, full_name: str, role: Role, password: str,
+    now: datetime,
+) -> User:
+    if len(password) < 12:
+        raise InvalidInput("Le mot de passe doit faire au moins 12 caractères.", field="password")
+    email = email.strip().lower()
+    if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
+        raise Conflict("Un utilisateur existe déjà avec cette adresse.", field="email")
+    user = User(
+        organisation_id=organisation.id, email=email, full_name=full_name, role=role,
+        password_hash=_hasher.hash(password), created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    return user

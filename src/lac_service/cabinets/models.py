@@ -1,0 +1,42 @@
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lac_service.auth.models import Organisation
+from lac_service.db import Base
+
+
+class Channel(StrEnum):
+    sms = "sms"
+    email = "email"
+
+
+class Cabinet(Base):
+    """``kinds`` and ``channels`` are short lists read whole; an empty ``channels`` is browse mode: nothing
+    is sent and the practitioner looks at the list when they have room."""
+
+    __tablename__ = "cabinets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    kinds: Mapped[list[str]] = mapped_column(sa.JSON)
+    address_line: Mapped[str] = mapped_column(sa.String(200))
+    postal_code: Mapped[str] = mapped_column(sa.String(5))
+    city: Mapped[str] = mapped_column(sa.String(100))
+    lat: Mapped[float]
+    lon: Mapped[float]
+    radius_km: Mapped[float]
+    batch_size: Mapped[int]
+    cadence_days: Mapped[int]
+    channels: Mapped[list[str]] = mapped_column(sa.JSON)
+    phones: Mapped[list[str]] = mapped_column(sa.JSON)
+    emails: Mapped[list[str]] = mapped_column(sa.JSON)
+    paused: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+    organisation: Mapped[Organisation] = relationship(lazy="joined")

@@ -1,0 +1,84 @@
+"""``/api/v1/cabinets``: coordinators manage their organisation's cabinets; secretaries may look."""
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from lac_service.auth.dependencies import AuthenticatedCaller, Caller
+from lac_service.auth.models import Role
+from lac_service.auth.service import get_organisation_by_slug
+from lac_service.cabinets import service
+from lac_service.cabinets.models import Cabinet
+from lac_service.cabinets.schemas import CabinetCreate, CabinetRead, CabinetUpdate
+from lac_service.cabinets.views import to_read
+from lac_service.config import AppSettings
+from lac_service.db import DbSession
+from lac_service.errors import ERROR_RESPONSES, Forbidden
+from lac_service.idempotency import IdempotencyKey, run_once
+from lac_service.kit.clock import Now
+from lac_service.kit.pagination import Limit, Offset, Page
+
+router = APIRouter(prefix="/api/v1/cabinets", tags=["cabinets"], responses=ERROR_RESPONSES)
+
+_MANAGERS = (Role.admin, Role.coordinator)
+_READERS = (Role.admin, Role.coordinator, Role.secretary)
+
+
+def _load(session: DbSession, cabinet_id: int, caller: Caller, roles: tuple[Role, ...]) -> Cabinet:
+    caller.require(*roles)
+    visible_to = None if caller.sees_all_organisations else caller.organisation_id
+    return service.get_cabinet(session, cabinet_id, visible_to=visible_to)
+
+
+@router.post("", status_code=201, response_model=CabinetRead, summary="Register a volunteering cabinet")
+def create(
+    body: CabinetCreate, session: DbSession, caller: AuthenticatedCaller, settings: AppSettings, now: Now,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    caller.require(*_MANAGERS)
+    assert caller.organisation_id is not None
+    organisation_id = caller.organisation_id
+    if body.organisation is not None:
+        if not caller.sees_all_organisations:
+            raise Forbidden("Seul un administrateur choisit l'organisation.", field="organisation")
+        organisation_id = get_organisation_by_slug(session, body.organisation).id
+
+    def action() -> tuple[CabinetRead, str]:
+        cabinet = service.create_cabinet(session, data=body, organisation_id=organisation_id, now=now)
+        return to_read(cabinet), f"cabinet:{cabinet.id}"
+
+    return run_once(
+        session, scope=f"apikey:{caller.api_key_id}", key=idempotency_key, payload=body, action=action,
+        status_code=201, now=now, ttl=settings.idempotency_ttl,
+    )
+
+
+@router.get("", response_model=Page[CabinetRead], summary="List the organisation's cabinets")
+def list_(
+    session: DbSession, caller: AuthenticatedCaller, settings: AppSettings, limit: Limit = None, offset: Offset = 0
+) -> Page[CabinetRead]:
+    caller.require(*_READERS)
+    limit = limit or settings.default_page_size
+    rows, total = service.list_cabinets(
+        session, organisation_id=None if caller.sees_all_organisations else caller.organisation_id,
+        limit=limit, offset=offset,
+    )
+    return Page[CabinetRead](items=[to_read(c) for c in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{cabinet_id}", response_model=CabinetRead, summary="Read one cabinet")
+def read(cabinet_id: int, session: DbSession, caller: AuthenticatedCaller) -> CabinetRead:
+    return to_read(_load(session, cabinet_id, caller, _READERS))
+
+
+@router.patch("/{cabinet_id}", response_model=CabinetRead, summary="Change a cabinet's settings")
+def update(
+    cabinet_id: int, body: CabinetUpdate, session: DbSession, caller: AuthenticatedCaller, now: Now
+) -> CabinetRead:
+    cabinet = _load(session, cabinet_id, caller, _MANAGERS)
+    return to_read(service.update_cabinet(session, cabinet, data=body, now=now))
+
+
+@router.delete("/{cabinet_id}", status_code=204, summary="Remove a cabinet")
+def delete(cabinet_id: int, session: DbSession, caller: AuthenticatedCaller, now: Now) -> Response:
+    service.delete_cabinet(session, _load(session, cabinet_id, caller, _MANAGERS), now=now)
+    return Response(status_code=204)

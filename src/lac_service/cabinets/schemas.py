@@ -1,0 +1,66 @@
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from lac_service.cabinets.models import Channel
+from lac_service.kinds import Kind
+from lac_service.kit.fields import Address, EmailAddress, Input, Location, PhoneNumber
+
+CabinetName = Annotated[str, Field(min_length=1, max_length=200)]
+RadiusKm = Annotated[float, Field(gt=0, le=300, allow_inf_nan=False, description="How far its patients may live.")]
+BatchSize = Annotated[int, Field(ge=1, le=100, description="People (not requests) offered per round.")]
+CadenceDays = Annotated[int, Field(ge=1, le=365, description="Days between two batches.")]
+Kinds = Annotated[list[Kind], Field(min_length=1, max_length=len(Kind))]
+Channels = Annotated[
+    list[Channel], Field(max_length=len(Channel), description="Empty: browse mode, nothing is sent.")
+]
+Phones = Annotated[list[PhoneNumber], Field(max_length=5)]
+Emails = Annotated[list[EmailAddress], Field(max_length=5)]
+
+
+class CabinetCreate(Input):
+    name: CabinetName
+    kinds: Kinds
+    address: Address
+    location: Location
+    radius_km: RadiusKm
+    batch_size: BatchSize = 10
+    cadence_days: CadenceDays = 42
+    channels: Channels = Field(default_factory=list)
+    phones: Phones = Field(default_factory=list)
+    emails: Emails = Field(default_factory=list)
+    paused: bool = False
+    organisation: str | None = Field(default=None, max_length=64, description="Admin only: organisation slug.")
+
+
+class CabinetUpdate(Input):
+    name: CabinetName | None = None
+    kinds: Kinds | None = None
+    address: Address | None = None
+    location: Location | None = None
+    radius_km: RadiusKm | None = None
+    batch_size: BatchSize | None = None
+    cadence_days: CadenceDays | None = None
+    channels: Channels | None = None
+    phones: Phones | None = None
+    emails: Emails | None = None
+    paused: bool | None = None
+
+
+class CabinetRead(BaseModel):
+    id: int
+    organisation: str
+    name: str
+    kinds: list[Kind]
+    address: Address
+    location: Location
+    radius_km: float
+    batch_size: int
+    cadence_days: int
+    channels: list[Channel]
+    phones: list[str]
+    emails: list[str]
+    paused: bool
+    created_at: datetime
+    updated_at: datetime

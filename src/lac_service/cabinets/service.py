@@ -1,0 +1,93 @@
+"""Use cases on cabinets. Functions flush; the caller's unit of work commits."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from lac_service.cabinets.models import Cabinet, Channel
+from lac_service.cabinets.schemas import CabinetCreate, CabinetUpdate
+from lac_service.errors import InvalidInput, NotFound
+
+
+def _check_channels(cabinet: Cabinet) -> None:
+    """A channel with nowhere to send would lose every batch offer silently."""
+    if Channel.sms in cabinet.channels and not cabinet.phones:
+        raise InvalidInput("Les SMS demandent au moins un numéro de téléphone.", field="phones")
+    if Channel.email in cabinet.channels and not cabinet.emails:
+        raise InvalidInput("Les e-mails demandent au moins une adresse e-mail.", field="emails")
+
+
+def _unique(values: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def create_cabinet(session: Session, *, data: CabinetCreate, organisation_id: int, now: datetime) -> Cabinet:
+    cabinet = Cabinet(
+        organisation_id=organisation_id, name=data.name, kinds=_unique([k.value for k in data.kinds]),
+        address_line=data.address.line, postal_code=data.address.postal_code, city=data.address.city,
+        lat=data.location.lat, lon=data.location.lon, radius_km=data.radius_km, batch_size=data.batch_size,
+        cadence_days=data.cadence_days, channels=_unique([c.value for c in data.channels]),
+        phones=_unique(data.phones), emails=_unique(data.emails), paused=data.paused,
+        created_at=now, updated_at=now,
+    )
+    _check_channels(cabinet)
+    session.add(cabinet)
+    session.flush()
+    return cabinet
+
+
+def get_cabinet(session: Session, cabinet_id: int, *, visible_to: int | None) -> Cabinet:
+    cabinet = session.get(Cabinet, cabinet_id)
+    if (
+        cabinet is None or cabinet.deleted_at is not None
+        or (visible_to is not None and cabinet.organisation_id != visible_to)
+    ):
+        raise NotFound("Cabinet introuvable.")
+    return cabinet
+
+
+def list_cabinets(
+    session: Session, *, organisation_id: int | None, limit: int, offset: int
+) -> tuple[Sequence[Cabinet], int]:
+    conditions = [Cabinet.deleted_at.is_(None)]
+    if organisation_id is not None:
+        conditions.append(Cabinet.organisation_id == organisation_id)
+    total = session.scalar(sa.select(sa.func.count()).select_from(Cabinet).where(*conditions)) or 0
+    rows = session.scalars(
+        sa.select(Cabinet).where(*conditions).order_by(Cabinet.id).limit(limit).offset(offset)
+    ).all()
+    return rows, total
+
+
+def update_cabinet(session: Session, cabinet: Cabinet, *, data: CabinetUpdate, now: datetime) -> Cabinet:
+    changes = data.model_dump(exclude_unset=True)
+    for field, value in changes.items():
+        if value is None:
+            raise InvalidInput("Ce champ ne peut pas être vidé.", field=field)
+    if data.address is not None:
+        cabinet.address_line, cabinet.postal_code, cabinet.city = (
+            data.address.line, data.address.postal_code, data.address.city
+        )
+    if data.location is not None:
+        cabinet.lat, cabinet.lon = data.location.lat, data.location.lon
+    for field in ("kinds", "channels"):
+        if field in changes:
+            setattr(cabinet, field, _unique([str(v) for v in changes[field]]))
+    for field in ("phones", "emails"):
+        if field in changes:
+            setattr(cabinet, field, _unique(changes[field]))
+    for field in ("name", "radius_km", "batch_size", "cadence_days", "paused"):
+        if field in changes:
+            setattr(cabinet, field, changes[field])
+    _check_channels(cabinet)
+    cabinet.updated_at = now
+    session.flush()
+    return cabinet
+
+
+def delete_cabinet(session: Session, cabinet: Cabinet, *, now: datetime) -> None:
+    """Kept as a row (offers and indicators refer to it), gone from every list and lookup."""
+    cabinet.deleted_at = cabinet.updated_at = now
+    session.flush()

@@ -1,0 +1,152 @@
+"""The ``lac`` command: bootstrap and operations (SPEC §4). ``lac --help`` lists the commands."""
+
+import argparse
+import copy
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlalchemy as sa
+import uvicorn
+import uvicorn.config
+
+from lac_service import migrate
+from lac_service.auth.models import Organisation, Role
+from lac_service.auth.service import create_api_key, create_organisation, create_user, get_organisation_by_slug
+from lac_service.config import Settings, get_settings
+from lac_service.db import create_db_engine, create_session_factory, session_scope
+from lac_service.demo import load_demo
+from lac_service.errors import AppError
+from lac_service.kit.clock import utcnow
+from lac_service.main import create_app
+
+OPENAPI_PATH = Path("openapi/openapi.json")
+
+
+def _session(settings: Settings):  # type: ignore[no-untyped-def]
+    return session_scope(create_session_factory(create_db_engine(settings.database_url)))
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> None:
+    migrate.upgrade(settings, create_db_engine(settings.database_url))
+    print("Base de données à jour.")
+
+
+def cmd_org_create(args: argparse.Namespace, settings: Settings) -> None:
+    with _session(settings) as session:
+        organisation = create_organisation(session, slug=args.slug, name=args.name, now=utcnow())
+        print(f"Organisation « {organisation.slug} » créée (id {organisation.id}).")
+
+
+def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> None:
+    with _session(settings) as session:
+        organisation = get_organisation_by_slug(session, args.org)
+        issued = create_api_key(
+            session, organisation=organisation, role=Role(args.role), name=args.name or args.role, now=utcnow()
+        )
+    print(issued.secret)
+    print("Conservez cette clé : elle ne sera plus jamais affichée.", file=sys.stderr)
+
+
+def cmd_user_create(args: argparse.Namespace, settings: Settings) -> None:
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Mot de passe : ")
+    with _session(settings) as session:
+        organisation = get_organisation_by_slug(session, args.org)
+        user = create_user(
+            session, organisation=organisation, email=args.email, full_name=args.name, role=Role(args.role),
+            password=password, now=utcnow(),
+        )
+        print(f"Utilisateur {user.email} créé.")
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
+    with _session(settings) as session:
+        if args.if_empty and session.scalar(sa.select(sa.func.count()).select_from(Organisation)):
+            print("Des données existent déjà : rien n'est ajouté.")
+            return
+        issued = load_demo(session, settings=settings, now=utcnow())
+    print("Données de démonstration chargées (organisation « cpts-demo »).")
+    print(f"Clé d'API administrateur de démonstration : {issued.secret}")
+
+
+def cmd_openapi(args: argparse.Namespace, settings: Settings) -> None:
+    document = json.dumps(create_app(settings).openapi(), indent=2, ensure_ascii=False) + "\n"
+    if args.check:
+        if not args.out.exists() or args.out.read_text() != document:
+            raise SystemExit(f"{args.out} is out of date: run `lac openapi`.")
+        return
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(document)
+    print(f"{args.out} écrit.")
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    # Our AccessLog middleware replaces uvicorn's, which would print tokens and searched names.
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["loggers"]["lac_service"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    uvicorn.run(
+        "lac_service.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+        access_log=False, proxy_headers=True, log_config=log_config,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lac", description="Exploitation du service LAC.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    db = commands.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply the migrations (SQLite or PostgreSQL)").set_defaults(run=cmd_db_upgrade)
+
+    org = commands.add_parser("org", help="organisations").add_subparsers(dest="org_command", required=True)
+    org_create = org.add_parser("create", help="create an organisation (a CPTS, the regional platform)")
+    org_create.add_argument("slug")
+    org_create.add_argument("--name", required=True)
+    org_create.set_defaults(run=cmd_org_create)
+
+    apikey = commands.add_parser("apikey", help="API keys").add_subparsers(dest="apikey_command", required=True)
+    apikey_create = apikey.add_parser("create", help="create a key; it is printed once")
+    apikey_create.add_argument("--org", required=True)
+    apikey_create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    apikey_create.add_argument("--name")
+    apikey_create.set_defaults(run=cmd_apikey_create)
+
+    user = commands.add_parser("user", help="screen logins").add_subparsers(dest="user_command", required=True)
+    user_create = user.add_parser("create", help="create a login (password asked, or read from stdin)")
+    user_create.add_argument("--org", required=True)
+    user_create.add_argument("--email", required=True)
+    user_create.add_argument("--name", required=True)
+    user_create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    user_create.add_argument("--password-stdin", action="store_true")
+    user_create.set_defaults(run=cmd_user_create)
+
+    demo = commands.add_parser("demo", help="load demo data")
+    demo.add_argument("--if-empty", action="store_true", help="only when there is no organisation yet")
+    demo.set_defaults(run=cmd_demo)
+
+    openapi = commands.add_parser("openapi", help="write the OpenAPI document")
+    openapi.add_argument("--out", type=Path, default=OPENAPI_PATH)
+    openapi.add_argument("--check", action="store_true", help="fail if the file differs from the code")
+    openapi.set_defaults(run=cmd_openapi)
+
+    serve = commands.add_parser("serve", help="start the API")
+    serve.add_argument("--host", default=os.environ.get("LAC_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("LAC_PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(run=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    run: Callable[[argparse.Namespace, Settings], None] = args.run
+    try:
+        run(args, get_settings())
+    except AppError as exc:
+        raise SystemExit(f"Erreur : {exc.detail}") from None
+
+
+if __name__ == "__main__":
+    main()

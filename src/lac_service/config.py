@@ -1,0 +1,74 @@
+"""Settings read from the environment (prefix ``LAC_``), validated once at start-up.
+
+Secrets have development defaults so that ``make run`` works with nothing configured; outside development
+the service refuses to start while any of them keeps its default.
+"""
+
+from datetime import timedelta
+from enum import StrEnum
+from functools import cache
+from typing import Annotated
+
+from fastapi import Depends, Request
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-change-me"
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class RequestDefaults(BaseModel):
+    """Per-kind default of the furthest a patient is asked to travel (SPEC §3: 50 km for speech therapy)."""
+
+    max_distance_km_medecin_traitant: float = Field(default=30.0, gt=0, le=500)
+    max_distance_km_bilan_orthophonique: float = Field(default=50.0, gt=0, le=500)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LAC_", env_nested_delimiter="__", extra="ignore")
+
+    environment: Environment = Environment.development
+    database_url: str = "sqlite:///./lac.db"
+    database_echo: bool = False
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    public_base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
+    max_body_bytes: Annotated[int, Field(gt=0)] = 256 * 1024
+    idempotency_ttl_hours: Annotated[int, Field(gt=0)] = 24
+    default_page_size: Annotated[int, Field(gt=0, le=200)] = 50
+    default_organisation: str | None = Field(
+        default=None, description="Slug of the organisation that receives public requests no territory claims."
+    )
+    migrations_dir: str | None = None
+    requests: RequestDefaults = RequestDefaults()
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> "Settings":
+        if self.environment is not Environment.development and self.secret_key.get_secret_value() == DEV_SECRET:
+            raise ValueError("LAC_SECRET_KEY must be set outside development (it keys tokens and links)")
+        return self
+
+    @property
+    def idempotency_ttl(self) -> timedelta:
+        return timedelta(hours=self.idempotency_ttl_hours)
+
+    def max_distance_default(self, kind: str) -> float:
+        return getattr(self.requests, f"max_distance_km_{kind}")
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def app_settings(request: Request) -> Settings:
+    """The settings the app was built with (``create_app(settings)``), not the environment's."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+AppSettings = Annotated[Settings, Depends(app_settings)]

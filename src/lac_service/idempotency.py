@@ -1,0 +1,90 @@
+"""``Idempotency-Key`` for partners' POSTs: a retry with the same key returns the first answer.
+
+The record is written in the same transaction as the effect, so a crash cannot leave an effect without
+its record (or the reverse). Only keyed callers get this: a key shared by the public would let one person
+read another's answer. Records expire after ``idempotency_ttl_hours``; they hold the answer, which may
+carry personal data, so erasure deletes them with the resource (``resource``).
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Header
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from lac_service.db import Base
+from lac_service.errors import Conflict, IdempotencyKeyReused
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_records"
+
+    scope: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    status_code: Mapped[int]
+    body: Mapped[str] = mapped_column(sa.Text)
+    resource: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key", max_length=255,
+        description="Any unique string (a UUID); a retry with the same key and body returns the first answer.",
+    ),
+]
+
+
+def run_once(
+    session: Session,
+    *,
+    scope: str | None,
+    key: str | None,
+    payload: BaseModel | None,
+    action: Callable[[], tuple[BaseModel, str]],
+    status_code: int,
+    now: datetime,
+    ttl: timedelta,
+) -> JSONResponse:
+    """Runs ``action`` (which returns the answer and the resource it made, e.g. ``request:12``) at most once
+    per (caller, key)."""
+    if scope is None or key is None:
+        answer, _ = action()
+        return JSONResponse(answer.model_dump(mode="json"), status_code=status_code)
+    fingerprint = hashlib.sha256(payload.model_dump_json().encode() if payload else b"").hexdigest()
+    record = session.get(IdempotencyRecord, (scope, key))
+    if record is not None and record.created_at < now - ttl:
+        session.delete(record)
+        session.flush()
+        record = None
+    if record is not None:
+        if record.fingerprint != fingerprint:
+            raise IdempotencyKeyReused(field="Idempotency-Key")
+        return JSONResponse(json.loads(record.body), status_code=record.status_code)
+    answer, resource = action()
+    body = answer.model_dump(mode="json")
+    session.add(
+        IdempotencyRecord(
+            scope=scope, key=key, fingerprint=fingerprint, status_code=status_code, body=json.dumps(body),
+            resource=resource, created_at=now,
+        )
+    )
+    try:
+        with session.begin_nested():
+            session.flush()
+    except sa.exc.IntegrityError:
+        # The same key is being used by a concurrent call that committed first.
+        raise Conflict("Une requête avec cette clé d'idempotence est déjà en cours.", field="Idempotency-Key")
+    return JSONResponse(body, status_code=status_code)
+
+
+def forget_resource(session: Session, resource: str) -> None:
+    session.execute(sa.delete(IdempotencyRecord).where(IdempotencyRecord.resource == resource))

@@ -1,0 +1,1 @@
+"""Patients' requests: registration, validation, duplicates, the status lifecycle and erasure."""

@@ -1,0 +1,135 @@
+from datetime import date, datetime
+from enum import StrEnum
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lac_service.auth.models import Organisation
+from lac_service.db import Base
+from lac_service.kinds import Kind
+
+
+class Status(StrEnum):
+    waiting = "waiting"
+    offered = "offered"
+    matched = "matched"
+    withdrawn = "withdrawn"
+    archived = "archived"
+
+
+ACTIVE_STATUSES = (Status.waiting, Status.offered)
+_ACTIVE = sa.text("status IN ('waiting', 'offered')")
+
+
+class WithdrawReason(StrEnum):
+    """Coded, never free text: the history outlives erasure and must hold no personal data."""
+
+    found_elsewhere = "found_elsewhere"
+    no_longer_needed = "no_longer_needed"
+    moved = "moved"
+    erased = "erased"
+    other = "other"
+
+
+class Source(StrEnum):
+    form = "form"
+    secretary = "secretary"
+    practitioner = "practitioner"
+    partner = "partner"
+    import_ = "import"
+
+
+kind_type = sa.Enum(Kind, native_enum=False, length=32, validate_strings=True)
+status_type = sa.Enum(Status, native_enum=False, length=16, validate_strings=True)
+source_type = sa.Enum(
+    Source, native_enum=False, length=16, validate_strings=True, values_callable=lambda e: [m.value for m in e]
+)
+
+
+class PatientRequest(Base):
+    """One patient's demand of one kind. Personal columns are nullable: erasure empties them and keeps the
+    row (kind, dates, status, department, birth year) for the indicators."""
+
+    __tablename__ = "requests"
+    __table_args__ = (
+        sa.Index("ix_requests_queue", "organisation_id", "kind", "status"),
+        # One active request per person and kind, even under concurrent registrations (SPEC §4: 409).
+        sa.Index(
+            "uq_requests_active_identity", "kind", "identity_key", "birth_date", unique=True,
+            sqlite_where=_ACTIVE, postgresql_where=_ACTIVE,
+        ),
+        sa.Index(
+            "uq_requests_active_phone", "kind", "phone", "birth_date", unique=True,
+            sqlite_where=_ACTIVE, postgresql_where=_ACTIVE,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"))
+    kind: Mapped[Kind] = mapped_column(kind_type)
+    status: Mapped[Status] = mapped_column(status_type)
+    source: Mapped[Source] = mapped_column(source_type)
+
+    first_name: Mapped[str | None] = mapped_column(sa.String(100))
+    last_name: Mapped[str | None] = mapped_column(sa.String(100))
+    identity_key: Mapped[str | None] = mapped_column(sa.String(201))
+    birth_date: Mapped[date | None]
+    birth_year: Mapped[int]
+    phone: Mapped[str | None] = mapped_column(sa.String(20))
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    address_line: Mapped[str | None] = mapped_column(sa.String(200))
+    postal_code: Mapped[str | None] = mapped_column(sa.String(5))
+    city: Mapped[str | None] = mapped_column(sa.String(100))
+    department: Mapped[str] = mapped_column(sa.String(3))
+    lat: Mapped[float | None]
+    lon: Mapped[float | None]
+
+    ald: Mapped[bool] = mapped_column(default=False)
+    pregnant: Mapped[bool] = mapped_column(default=False)
+    urgent: Mapped[bool] = mapped_column(default=False)
+    urgent_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    max_distance_km: Mapped[float]
+    people_count: Mapped[int] = mapped_column(default=1)
+
+    consent_at: Mapped[datetime]
+    tracking_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    status_changed_at: Mapped[datetime]
+    erased_at: Mapped[datetime | None]
+
+    organisation: Mapped[Organisation] = relationship(lazy="joined")
+    household: Mapped[list["HouseholdMember"]] = relationship(
+        back_populates="request", cascade="all, delete-orphan", order_by="HouseholdMember.id", lazy="selectin"
+    )
+    history: Mapped[list["StatusChange"]] = relationship(
+        cascade="all, delete-orphan", order_by="StatusChange.id", lazy="selectin"
+    )
+
+
+class HouseholdMember(Base):
+    """Someone who must be taken by the same cabinet as the requester (a GP request only)."""
+
+    __tablename__ = "household_members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(sa.ForeignKey("requests.id", ondelete="CASCADE"), index=True)
+    first_name: Mapped[str] = mapped_column(sa.String(100))
+    last_name: Mapped[str] = mapped_column(sa.String(100))
+    birth_date: Mapped[date]
+
+    request: Mapped[PatientRequest] = relationship(back_populates="household")
+
+
+class StatusChange(Base):
+    """The history of a request: no personal data, so it survives erasure."""
+
+    __tablename__ = "request_status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(sa.ForeignKey("requests.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[Status | None] = mapped_column(status_type)
+    to_status: Mapped[Status] = mapped_column(status_type)
+    reason: Mapped[str | None] = mapped_column(sa.String(32))
+    actor: Mapped[str] = mapped_column(sa.String(64))
+    at: Mapped[datetime]
+

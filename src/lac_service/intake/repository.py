@@ -1,0 +1,74 @@
+"""Queries on requests, as plain functions."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from lac_service.kinds import Kind
+from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, Status
+from lac_service.kit.text import fold
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    organisation_id: int | None = None
+    status: Status | None = None
+    kind: Kind | None = None
+    text: str | None = None
+
+
+def find_active_duplicate(
+    session: Session, *, kind: Kind, identity_key: str, phone: str | None, birth_date: date,
+    exclude_id: int | None = None,
+) -> PatientRequest | None:
+    """Same person = same normalised name and birth date, or same phone and birth date."""
+    same_person = sa.and_(PatientRequest.identity_key == identity_key, PatientRequest.birth_date == birth_date)
+    if phone is not None:
+        same_person = sa.or_(
+            same_person, sa.and_(PatientRequest.phone == phone, PatientRequest.birth_date == birth_date)
+        )
+    query = (
+        sa.select(PatientRequest)
+        .where(PatientRequest.kind == kind, PatientRequest.status.in_(ACTIVE_STATUSES), same_person)
+        .order_by(PatientRequest.id)
+        .limit(1)
+    )
+    if exclude_id is not None:
+        query = query.where(PatientRequest.id != exclude_id)
+    return session.scalar(query)
+
+
+def _conditions(f: RequestFilter) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = [PatientRequest.erased_at.is_(None)]
+    if f.organisation_id is not None:
+        conditions.append(PatientRequest.organisation_id == f.organisation_id)
+    if f.status is not None:
+        conditions.append(PatientRequest.status == f.status)
+    if f.kind is not None:
+        conditions.append(PatientRequest.kind == f.kind)
+    if f.text:
+        words = [w for w in (fold(part) for part in f.text.split()) if w]
+        digits = "".join(c for c in f.text if c.isdigit())
+        matches = [sa.and_(*(PatientRequest.identity_key.contains(w, autoescape=True) for w in words))] if words else []
+        if len(digits) >= 4:
+            matches.append(PatientRequest.phone.contains(digits[-9:], autoescape=True))
+        if len(digits) == 5:
+            matches.append(PatientRequest.postal_code == digits)
+        if "@" in f.text:
+            matches.append(sa.func.lower(PatientRequest.email) == f.text.strip().lower())
+        conditions.append(sa.or_(*matches) if matches else sa.false())
+    return conditions
+
+
+def list_requests(
+    session: Session, f: RequestFilter, *, limit: int, offset: int
+) -> tuple[Sequence[PatientRequest], int]:
+    conditions = _conditions(f)
+    total = session.scalar(sa.select(sa.func.count()).select_from(PatientRequest).where(*conditions)) or 0
+    rows = session.scalars(
+        sa.select(PatientRequest).where(*conditions).order_by(PatientRequest.id).limit(limit).offset(offset)
+    ).all()
+    return rows, total

@@ -1,0 +1,132 @@
+"""``/api/v1/requests``: thin HTTP over ``intake.service``."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
+
+from lac_service.auth.dependencies import AuthenticatedCaller, Caller, OptionalCaller
+from lac_service.auth.models import Role
+from lac_service.auth.service import get_organisation_by_slug, public_organisation
+from lac_service.config import AppSettings
+from lac_service.db import DbSession
+from lac_service.errors import ERROR_RESPONSES, Forbidden
+from lac_service.idempotency import IdempotencyKey, run_once
+from lac_service.intake import service
+from lac_service.kinds import Kind
+from lac_service.intake.models import PatientRequest, Source, Status
+from lac_service.intake.repository import RequestFilter, list_requests
+from lac_service.intake.schemas import (
+    RequestCreate, RequestCreated, RequestRead, RequestUpdate, WithdrawIn,
+)
+from lac_service.intake.views import to_read
+from lac_service.kit.clock import Now
+from lac_service.kit.pagination import Limit, Offset, Page
+
+router = APIRouter(prefix="/api/v1/requests", tags=["requests"], responses=ERROR_RESPONSES)
+
+_READERS = (Role.admin, Role.coordinator, Role.secretary, Role.partner)
+_EDITORS = (Role.admin, Role.coordinator, Role.secretary, Role.partner)
+_ERASERS = (Role.admin, Role.coordinator, Role.secretary)
+_DEFAULT_SOURCE = {Role.secretary: Source.secretary, Role.coordinator: Source.secretary, Role.partner: Source.partner}
+
+
+def _actor(caller: Caller) -> service.Actor:
+    if caller.is_public:
+        return service.Actor(label="public", is_staff=False)
+    return service.Actor(label=f"apikey:{caller.api_key_id}", is_staff=True)
+
+
+def _visible_to(caller: Caller) -> int | None:
+    return None if caller.sees_all_organisations else caller.organisation_id
+
+
+def _load(session: DbSession, request_id: int, caller: Caller, roles: tuple[Role, ...]) -> PatientRequest:
+    caller.require(*roles)
+    return service.get_request(session, request_id, visible_to=_visible_to(caller))
+
+
+@router.post("", status_code=201, response_model=RequestCreated, summary="Register a patient's request")
+def create_request(
+    body: RequestCreate, session: DbSession, caller: OptionalCaller, settings: AppSettings, now: Now,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Open to the public (the patient form, `source=form`) and to every API key role.
+    A second active request of the same kind for the same person answers 409 with `existing_request_id`."""
+    if caller.is_public:
+        if body.source not in (None, Source.form):
+            raise Forbidden("Seul le formulaire public est ouvert sans clé.", field="source")
+        organisation_id = public_organisation(session, settings.default_organisation).id
+        source = Source.form
+    else:
+        assert caller.role is not None and caller.organisation_id is not None
+        organisation_id = caller.organisation_id
+        source = body.source or _DEFAULT_SOURCE.get(caller.role, Source.secretary)
+
+    def action() -> tuple[RequestCreated, str]:
+        created, token = service.create_request(
+            session, data=body, organisation_id=organisation_id, source=source, actor=_actor(caller),
+            max_distance_km=settings.max_distance_default(body.kind), now=now,
+        )
+        tracking_url = f"{str(settings.public_base_url).rstrip('/')}/suivi/{token}"
+        answer = RequestCreated(**to_read(created, now).model_dump(), tracking_url=tracking_url)
+        return answer, f"request:{created.id}"
+
+    scope = None if caller.is_public else f"apikey:{caller.api_key_id}"
+    return run_once(
+        session, scope=scope, key=idempotency_key, payload=body, action=action, status_code=201, now=now,
+        ttl=settings.idempotency_ttl,
+    )
+
+
+@router.get("", response_model=Page[RequestRead], summary="List requests of the caller's organisation")
+def list_(
+    session: DbSession, caller: AuthenticatedCaller, settings: AppSettings, now: Now,
+    status: Status | None = None,
+    kind: Kind | None = None,
+    organisation: Annotated[str | None, Query(max_length=64, description="Admin only: an organisation slug.")] = None,
+    q: Annotated[str | None, Query(max_length=100, description="Name, phone, e-mail or postal code.")] = None,
+    limit: Limit = None,
+    offset: Offset = 0,
+) -> Page[RequestRead]:
+    caller.require(*_READERS)
+    organisation_id = _visible_to(caller)
+    if organisation is not None:
+        if not caller.sees_all_organisations:
+            raise Forbidden("Le filtre par organisation est réservé aux administrateurs.", field="organisation")
+        organisation_id = get_organisation_by_slug(session, organisation).id
+    limit = limit or settings.default_page_size
+    rows, total = list_requests(
+        session, RequestFilter(organisation_id=organisation_id, status=status, kind=kind, text=q),
+        limit=limit, offset=offset,
+    )
+    return Page[RequestRead](items=[to_read(r, now) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{request_id}", response_model=RequestRead, summary="Read one request")
+def read(request_id: int, session: DbSession, caller: AuthenticatedCaller, now: Now) -> RequestRead:
+    return to_read(_load(session, request_id, caller, _READERS), now)
+
+
+@router.patch("/{request_id}", response_model=RequestRead, summary="Change a request's details")
+def update(
+    request_id: int, body: RequestUpdate, session: DbSession, caller: AuthenticatedCaller, now: Now
+) -> RequestRead:
+    request = _load(session, request_id, caller, _EDITORS)
+    return to_read(service.update_request(session, request, data=body, actor=_actor(caller), now=now), now)
+
+
+@router.post("/{request_id}/withdraw", response_model=RequestRead, summary="Take a request off the queue")
+def withdraw(
+    request_id: int, session: DbSession, caller: AuthenticatedCaller, now: Now, body: WithdrawIn | None = None
+) -> RequestRead:
+    request = _load(session, request_id, caller, _EDITORS)
+    reason = (body or WithdrawIn()).reason
+    return to_read(service.withdraw_request(session, request, reason=reason, actor=_actor(caller), now=now), now)
+
+
+@router.delete("/{request_id}", status_code=204, summary="Erase a request's personal data")
+def erase(request_id: int, session: DbSession, caller: AuthenticatedCaller, now: Now) -> Response:
+    """Keeps an anonymous record (kind, dates, status, department, birth year) for the indicators."""
+    service.erase_request(session, _load(session, request_id, caller, _ERASERS), actor=_actor(caller), now=now)
+    return Response(status_code=204)

@@ -1,0 +1,216 @@
+"""Use cases on requests. Functions flush; the caller's unit of work commits."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from lac_service.errors import DuplicateRequest, Forbidden, InvalidInput, InvalidTransition, NotFound
+from lac_service.idempotency import forget_resource
+from lac_service.intake.models import (
+    ACTIVE_STATUSES, HouseholdMember, PatientRequest, Source, Status, StatusChange, WithdrawReason,
+)
+from lac_service.intake.repository import find_active_duplicate
+from lac_service.intake.schemas import HouseholdMemberIn, RequestCreate, RequestUpdate
+from lac_service.kinds import Kind
+from lac_service.kit.text import identity_key
+from lac_service.kit.tokens import hash_token, new_token
+
+# Where a request may go from each status; everything else is refused.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.waiting: frozenset({Status.offered, Status.withdrawn, Status.archived}),
+    Status.offered: frozenset({Status.matched, Status.waiting, Status.withdrawn}),
+    Status.matched: frozenset(),
+    Status.withdrawn: frozenset(),
+    Status.archived: frozenset({Status.waiting}),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, for the status history: ``apikey:12``, ``public``, ``system``. Never a person's name."""
+
+    label: str
+    is_staff: bool
+
+
+def department_of(postal_code: str) -> str:
+    """The coarse area kept after erasure: 59, 2A/2B for Corsica, 971–976 overseas."""
+    if postal_code.startswith("20"):
+        return "2A" if postal_code < "20200" else "2B"
+    return postal_code[:3] if postal_code.startswith("97") else postal_code[:2]
+
+
+def _check_contact(phone: str | None, email: str | None) -> None:
+    if phone is None and email is None:
+        raise InvalidInput("Indiquez au moins un téléphone ou une adresse e-mail.", field="patient.phone")
+
+
+def _check_household(kind: Kind, household: list[HouseholdMemberIn]) -> None:
+    if household and kind is not Kind.medecin_traitant:
+        raise InvalidInput(
+            "Les membres du foyer ne concernent que les demandes de médecin traitant.", field="household"
+        )
+
+
+def _refuse_duplicate(session: Session, request: PatientRequest) -> None:
+    assert request.identity_key is not None and request.birth_date is not None
+    with session.no_autoflush:  # the pending change would hit the unique index before we can name the twin
+        existing = find_active_duplicate(
+            session, kind=request.kind, identity_key=request.identity_key, phone=request.phone,
+            birth_date=request.birth_date, exclude_id=request.id,
+        )
+    if existing is not None:
+        raise DuplicateRequest(existing_request_id=existing.id)
+
+
+def _flush_unless_duplicate(session: Session, request: PatientRequest) -> None:
+    """The unique indexes catch what the check before could not: a concurrent registration of the same
+    person that committed first."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except sa.exc.IntegrityError:
+        _refuse_duplicate(session, request)
+        raise
+
+
+def _set_status(request: PatientRequest, to: Status, *, actor: Actor, now: datetime, reason: str | None) -> None:
+    if to not in TRANSITIONS[request.status]:
+        raise InvalidTransition(
+            f"Impossible de passer une demande « {request.status} » à « {to} ».", field="status"
+        )
+    request.history.append(
+        StatusChange(from_status=request.status, to_status=to, reason=reason, actor=actor.label, at=now)
+    )
+    request.status = to
+    request.status_changed_at = now
+    request.updated_at = now
+
+
+def create_request(
+    session: Session, *, data: RequestCreate, organisation_id: int, source: Source, actor: Actor,
+    max_distance_km: float, now: datetime,
+) -> tuple[PatientRequest, str]:
+    """Registers a patient; returns the request and its tracking token (shown once, stored hashed)."""
+    if not actor.is_staff and (data.criteria.urgent or data.criteria.urgent_reason):
+        raise Forbidden("L'urgence est fixée par l'équipe après un entretien.", field="criteria.urgent")
+    patient = data.patient
+    _check_contact(patient.phone, patient.email)
+    _check_household(data.kind, data.household)
+    token = new_token()
+    request = PatientRequest(
+        organisation_id=organisation_id, kind=data.kind, status=Status.waiting, source=source,
+        first_name=patient.first_name, last_name=patient.last_name,
+        identity_key=identity_key(patient.first_name, patient.last_name),
+        birth_date=patient.birth_date, birth_year=patient.birth_date.year,
+        phone=patient.phone, email=patient.email,
+        address_line=patient.address.line, postal_code=patient.address.postal_code, city=patient.address.city,
+        department=department_of(patient.address.postal_code),
+        lat=patient.location.lat if patient.location else None,
+        lon=patient.location.lon if patient.location else None,
+        ald=data.criteria.ald, pregnant=data.criteria.pregnant, urgent=data.criteria.urgent,
+        urgent_reason=data.criteria.urgent_reason,
+        max_distance_km=data.max_distance_km or max_distance_km,
+        people_count=1 + len(data.household),
+        consent_at=now, tracking_token_hash=hash_token(token),
+        created_at=now, updated_at=now, status_changed_at=now,
+        household=[HouseholdMember(**m.model_dump()) for m in data.household],
+        history=[StatusChange(from_status=None, to_status=Status.waiting, actor=actor.label, at=now)],
+    )
+    _refuse_duplicate(session, request)
+    session.add(request)
+    _flush_unless_duplicate(session, request)
+    return request, token
+
+
+def get_request(session: Session, request_id: int, *, visible_to: int | None) -> PatientRequest:
+    """``visible_to`` is the caller's organisation (None: all). A foreign request is reported missing."""
+    request = session.get(PatientRequest, request_id)
+    if request is None or (visible_to is not None and request.organisation_id != visible_to):
+        raise NotFound("Demande introuvable.")
+    return request
+
+
+def _require_not_erased(request: PatientRequest) -> None:
+    if request.erased_at is not None:
+        raise InvalidTransition("Cette demande a été effacée.")
+
+
+def update_request(
+    session: Session, request: PatientRequest, *, data: RequestUpdate, actor: Actor, now: datetime
+) -> PatientRequest:
+    _require_not_erased(request)
+    if data.patient is not None:
+        changes = data.patient.model_dump(exclude_unset=True)
+        if "address" in changes:
+            address = data.patient.address
+            if address is None:
+                raise InvalidInput("L'adresse ne peut pas être retirée.", field="patient.address")
+            request.address_line, request.postal_code, request.city = (
+                address.line, address.postal_code, address.city
+            )
+            request.department = department_of(address.postal_code)
+        if "location" in changes:
+            location = data.patient.location
+            request.lat, request.lon = (location.lat, location.lon) if location else (None, None)
+        for field in ("first_name", "last_name", "birth_date"):
+            if field in changes:
+                if changes[field] is None:
+                    raise InvalidInput("Ce champ ne peut pas être vidé.", field=f"patient.{field}")
+                setattr(request, field, changes[field])
+        for field in ("phone", "email"):
+            if field in changes:
+                setattr(request, field, changes[field])
+        _check_contact(request.phone, request.email)
+        assert request.first_name and request.last_name and request.birth_date
+        request.identity_key = identity_key(request.first_name, request.last_name)
+        request.birth_year = request.birth_date.year
+        _refuse_duplicate(session, request)
+        _flush_unless_duplicate(session, request)
+    if data.household is not None:
+        _check_household(request.kind, data.household)
+        request.household = [HouseholdMember(**m.model_dump()) for m in data.household]
+        request.people_count = 1 + len(data.household)
+    if data.criteria is not None:
+        criteria = data.criteria.model_dump(exclude_unset=True)
+        if not actor.is_staff and ({"urgent", "urgent_reason"} & criteria.keys()):
+            raise Forbidden("L'urgence est fixée par l'équipe après un entretien.", field="criteria.urgent")
+        for field, value in criteria.items():
+            if value is None and field != "urgent_reason":
+                raise InvalidInput("Ce champ ne peut pas être vidé.", field=f"criteria.{field}")
+            setattr(request, field, value)
+    if data.max_distance_km is not None:
+        request.max_distance_km = data.max_distance_km
+    request.updated_at = now
+    session.flush()
+    return request
+
+
+def withdraw_request(
+    session: Session, request: PatientRequest, *, reason: WithdrawReason, actor: Actor, now: datetime
+) -> PatientRequest:
+    """Leaves the queue. Withdrawing twice is harmless: the second call changes nothing."""
+    _require_not_erased(request)
+    if request.status is not Status.withdrawn:
+        _set_status(request, Status.withdrawn, actor=actor, now=now, reason=reason.value)
+    session.flush()
+    return request
+
+
+def erase_request(session: Session, request: PatientRequest, *, actor: Actor, now: datetime) -> None:
+    """Right to erasure: personal data goes; kind, dates, status, department and birth year stay."""
+    if request.erased_at is not None:
+        return
+    if request.status in ACTIVE_STATUSES:
+        _set_status(request, Status.withdrawn, actor=actor, now=now, reason=WithdrawReason.erased.value)
+    for field in (
+        "first_name", "last_name", "identity_key", "birth_date", "phone", "email", "address_line",
+        "postal_code", "city", "lat", "lon", "urgent_reason", "tracking_token_hash",
+    ):
+        setattr(request, field, None)
+    request.household = []
+    request.erased_at = request.updated_at = now
+    forget_resource(session, f"request:{request.id}")
+    session.flush()

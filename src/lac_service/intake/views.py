@@ -1,0 +1,56 @@
+"""A request as the API shows it: ages computed on the day of reading, erased fields shown as null."""
+
+from datetime import datetime
+
+from lac_service.intake.models import PatientRequest
+from lac_service.intake.schemas import (
+    AddressOut, CriteriaOut, HouseholdMemberOut, LocationOut, PatientOut, RequestRead, StatusChangeOut,
+)
+from lac_service.kit.dates import age_on
+
+
+def to_read(request: PatientRequest, now: datetime) -> RequestRead:
+    today = now.date()
+    erased = request.erased_at is not None
+    return RequestRead(
+        id=request.id,
+        kind=request.kind,
+        status=request.status,
+        organisation=request.organisation.slug,
+        source=request.source,
+        patient=PatientOut(
+            first_name=request.first_name,
+            last_name=request.last_name,
+            birth_date=request.birth_date,
+            age=age_on(request.birth_date, today) if request.birth_date else None,
+            phone=request.phone,
+            email=request.email,
+            address=None if erased else AddressOut(
+                line=request.address_line or "", postal_code=request.postal_code or "", city=request.city or ""
+            ),
+            location=LocationOut(lat=request.lat, lon=request.lon)
+            if request.lat is not None and request.lon is not None else None,
+        ),
+        household=[
+            HouseholdMemberOut(
+                first_name=m.first_name, last_name=m.last_name, birth_date=m.birth_date,
+                age=age_on(m.birth_date, today),
+            )
+            for m in request.household
+        ],
+        people_count=request.people_count,
+        criteria=CriteriaOut(
+            ald=request.ald, pregnant=request.pregnant, urgent=request.urgent, urgent_reason=request.urgent_reason
+        ),
+        max_distance_km=request.max_distance_km,
+        department=request.department,
+        consent_at=request.consent_at,
+        created_at=request.created_at,
+        updated_at=request.updated_at,
+        status_changed_at=request.status_changed_at,
+        erased_at=request.erased_at,
+        history=[
+            StatusChangeOut(from_status=c.from_status, to_status=c.to_status, reason=c.reason, at=c.at)
+            for c in request.history
+        ],
+    )

@@ -1,0 +1,1 @@
+"""Small domain-free helpers: clock, phone numbers, tokens, text normalisation, pagination."""

@@ -1,0 +1,70 @@
+"""Input types shared by every form and API body, each failing with a French message that names the rule."""
+
+import re
+from datetime import date
+from typing import Annotated
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
+
+from lac_service.kit.clock import utcnow
+from lac_service.kit.phone import InvalidPhone, to_e164
+
+MAX_AGE_YEARS = 125
+
+
+def _phone(value: str) -> str:
+    try:
+        return to_e164(value)
+    except InvalidPhone:
+        raise PydanticCustomError("phone_invalid", "Numéro de téléphone invalide (exemple : 06 12 34 56 78).")
+
+
+def _email(value: str) -> str:
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise PydanticCustomError("email_invalid", "Adresse e-mail invalide (exemple : nom@exemple.fr).")
+
+
+def _postal_code(value: str) -> str:
+    compact = value.replace(" ", "")
+    if not re.fullmatch(r"\d{5}", compact):
+        raise PydanticCustomError("postal_code_invalid", "Code postal invalide (5 chiffres, exemple : 59000).")
+    return compact
+
+
+def _birth_date(value: date) -> date:
+    today = utcnow().date()
+    if value > today:
+        raise PydanticCustomError("birth_date_future", "La date de naissance ne peut pas être dans le futur.")
+    if today.year - value.year > MAX_AGE_YEARS:
+        raise PydanticCustomError("birth_date_too_old", "Date de naissance invraisemblable.")
+    return value
+
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+PhoneNumber = Annotated[str, StringConstraints(max_length=30), AfterValidator(_phone)]
+EmailAddress = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_email)]
+PostalCode = Annotated[str, StringConstraints(max_length=10), AfterValidator(_postal_code)]
+BirthDate = Annotated[date, AfterValidator(_birth_date)]
+
+
+class Input(BaseModel):
+    """Every request body refuses unknown fields, so a typo is an error and not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Address(Input):
+    line: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = Field(
+        default="", description="Street and number."
+    )
+    postal_code: PostalCode
+    city: ShortText
+
+
+class Location(Input):
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)

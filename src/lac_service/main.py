@@ -1,0 +1,40 @@
+"""The HTTP composition root: ``create_app(settings)`` wires settings, database, routers and errors."""
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from lac_service import error_handlers, health
+from lac_service.cabinets.router import router as cabinets_router
+from lac_service.config import Settings, get_settings
+from lac_service.db import create_db_engine, create_session_factory
+from lac_service.intake.router import router as requests_router
+from lac_service.middleware import AccessLog, BodySizeLimit
+from lac_service.migrate import expected_heads
+
+DESCRIPTION = """
+The LAC service runs a *liste d'attente commune*: patients without a GP of record or waiting for a
+speech-therapy assessment register once, are ranked by need and offered in small batches to volunteering
+cabinets. Partners authenticate with `Authorization: Bearer <api key>`. Errors share one shape:
+`{"code", "message", "field"}`; `code` is stable, `message` is French and meant for people.
+"""
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """``engine`` lets tests hand in a connection-bound database; production builds it from settings."""
+    settings = settings or get_settings()
+    engine = engine or create_db_engine(settings.database_url, echo=settings.database_echo)
+    app = FastAPI(
+        title="LAC service", version="1.0.0", description=DESCRIPTION,
+        openapi_url="/api/v1/openapi.json", docs_url="/api/docs", redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = create_session_factory(engine)
+    app.state.expected_heads = expected_heads(settings)
+    error_handlers.install(app)
+    app.include_router(health.router)
+    app.include_router(requests_router)
+    app.include_router(cabinets_router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLog)
+    return app

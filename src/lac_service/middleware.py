@@ -1,0 +1,103 @@
+"""ASGI middleware: a body size limit, and an access log that never writes personal data.
+
+Uvicorn's own access log prints raw paths and query strings, which carry tokens and searched names; this
+log prints the route template instead (``/api/v1/requests/{request_id}``) and no query string.
+"""
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lac_service.errors import PayloadTooLarge
+
+access_log = logging.getLogger("lac_service.access")
+
+
+def route_template(scope: Scope) -> str:
+    """``/api/v1/requests/{request_id}`` rather than the raw path, which may hold a token."""
+    return getattr(scope.get("route"), "path", None) or "(unmatched)"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodySizeLimit:
+    """Refuses bodies over ``max_bytes`` with 413, whether announced by Content-Length or streamed.
+
+    A streamed body is cut as soon as it passes the limit; whatever error the app then answers is
+    replaced by the 413, since the app may turn a failed read into a 400 of its own.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await _refuse(send)
+            return
+        received = 0
+        too_large = False
+        refused = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    too_large = True
+                    raise _TooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal refused
+            if not too_large:
+                await send(message)
+            elif not refused:
+                refused = True
+                await _refuse(send)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except _TooLarge:
+            if not refused:
+                await _refuse(send)
+
+
+async def _refuse(send: Send) -> None:
+    body = PayloadTooLarge().body().model_dump_json(exclude_none=True).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class AccessLog:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            route = route_template(scope)
+            elapsed_ms = (time.perf_counter() - start) * 1000
+            access_log.info("%s %s %d %.1fms", scope["method"], route, status, elapsed_ms)

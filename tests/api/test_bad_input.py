@@ -1,0 +1,171 @@
+"""Every bad input answers 4xx with the offending field named, and writes nothing."""
+
+import json
+
+import pytest
+
+from tests.conftest import count_rows
+from tests.payloads import cabinet_body, request_body
+
+
+def _without(path: str) -> dict:
+    body = request_body()
+    *parents, last = path.split(".")
+    target = body
+    for part in parents:
+        target = target[part]
+    del target[last]
+    return body
+
+
+def _with(path: str, value: object) -> dict:
+    body = request_body()
+    *parents, last = path.split(".")
+    target = body
+    for part in parents:
+        target = target[part]
+    target[last] = value
+    return body
+
+
+BAD_REQUESTS = [
+    pytest.param(_without("consent"), 422, "consent", id="missing-consent"),
+    pytest.param(_with("consent", False), 422, "consent", id="consent-false"),
+    pytest.param(_with("patient.birth_date", "2999-01-01"), 422, "patient.birth_date", id="born-in-future"),
+    pytest.param(_with("patient.birth_date", "14/03/1958"), 422, "patient.birth_date", id="date-format"),
+    pytest.param(_with("patient.birth_date", "1800-01-01"), 422, "patient.birth_date", id="born-1800"),
+    pytest.param(_with("kind", "dentiste"), 422, "kind", id="unknown-kind"),
+    pytest.param(_with("unexpected", 1), 422, "unexpected", id="unknown-field"),
+    pytest.param(_with("patient.nickname", "Lolo"), 422, "patient.nickname", id="unknown-nested-field"),
+    pytest.param(_with("criteria.ald", "peut-être"), 422, "criteria.ald", id="bool-wrong-type"),
+    pytest.param(_with("patient.first_name", 42), 422, "patient.first_name", id="name-wrong-type"),
+    pytest.param(_with("patient.first_name", "   "), 422, "patient.first_name", id="name-blank"),
+    pytest.param(_with("patient.first_name", "x" * 101), 422, "patient.first_name", id="name-too-long"),
+    pytest.param(_with("patient", "Élodie"), 422, "patient", id="patient-not-object"),
+    pytest.param(_with("patient.phone", "12"), 422, "patient.phone", id="phone-invalid"),
+    pytest.param(_with("patient.email", "pas-une-adresse"), 422, "patient.email", id="email-invalid"),
+    pytest.param(
+        _with("patient.phone", None) | {"patient": request_body(phone=None, email=None)["patient"]},
+        422, "patient.phone", id="no-contact",
+    ),
+    pytest.param(_with("patient.address.postal_code", "5900"), 422, "patient.address.postal_code", id="postal-4"),
+    pytest.param(_without("patient.address"), 422, "patient.address", id="no-address"),
+    pytest.param(_with("patient.location", {"lat": 95, "lon": 3}), 422, "patient.location.lat", id="lat-range"),
+    pytest.param(_with("max_distance_km", -5), 422, "max_distance_km", id="negative-distance"),
+    pytest.param(_with("max_distance_km", "NaN"), 422, "max_distance_km", id="nan-distance"),
+    pytest.param(_with("source", "fax"), 422, "source", id="unknown-source"),
+    pytest.param(
+        _with("kind", "bilan_orthophonique")
+        | {"household": [{"first_name": "Théo", "last_name": "Durand", "birth_date": "2019-06-01"}]},
+        422, "household", id="household-on-speech-therapy",
+    ),
+    pytest.param(
+        _with("household", [{"first_name": "Théo", "last_name": "Durand", "birth_date": "2019-06-01"}] * 13),
+        422, "household", id="household-too-big",
+    ),
+    pytest.param(_with("household", [{"first_name": "Théo"}]), 422, "household.0.last_name", id="member-partial"),
+    pytest.param([request_body()], 422, "body", id="array-body"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "field"), BAD_REQUESTS)
+def test_bad_request_body_names_the_field_and_writes_nothing(client, connection, secretary_a, body, status, field):
+    before = count_rows(connection)
+    answer = client.post("/api/v1/requests", json=body, headers=secretary_a)
+    assert answer.status_code == status, answer.text
+    error = answer.json()
+    assert error["field"] == field
+    assert error["code"] == "validation_error"
+    assert error["message"]
+    assert count_rows(connection) == before
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        (b'{"kind": "medecin_traitant", ', "application/json"),
+        (b"\xff\xfe not utf-8", "application/json"),
+        (b"kind=medecin_traitant", "application/x-www-form-urlencoded"),
+        (b"", "application/json"),
+    ],
+)
+def test_malformed_bodies_are_refused_cleanly(client, connection, secretary_a, raw, content_type):
+    before = count_rows(connection)
+    answer = client.post(
+        "/api/v1/requests", content=raw, headers=secretary_a | {"Content-Type": content_type}
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["code"] == "validation_error"
+    assert answer.json()["field"] == "body"
+    assert count_rows(connection) == before
+
+
+def test_a_one_megabyte_body_is_refused_before_it_is_read(client, connection, secretary_a):
+    before = count_rows(connection)
+    body = request_body()
+    body["patient"]["address"]["line"] = "x" * (1024 * 1024)
+    answer = client.post("/api/v1/requests", content=json.dumps(body), headers=secretary_a)
+    assert answer.status_code == 413
+    assert answer.json()["code"] == "payload_too_large"
+    assert count_rows(connection) == before
+
+
+def test_a_streamed_body_without_length_is_cut_at_the_limit(client, connection, secretary_a):
+    before = count_rows(connection)
+
+    def chunks():
+        yield b'{"kind": "medecin_traitant", "padding": "'
+        for _ in range(64):
+            yield b"x" * 16384
+        yield b'"}'
+
+    answer = client.post(
+        "/api/v1/requests", content=chunks(), headers=secretary_a | {"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 413
+    assert count_rows(connection) == before
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"radius_km": 0}, "radius_km"),
+        ({"radius_km": 1000}, "radius_km"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"cadence_days": "souvent"}, "cadence_days"),
+        ({"kinds": []}, "kinds"),
+        ({"kinds": ["kine"]}, "kinds.0"),
+        ({"channels": ["fax"]}, "channels.0"),
+        ({"channels": ["sms"], "phones": []}, "phones"),
+        ({"channels": ["email"], "emails": []}, "emails"),
+        ({"phones": ["0"]}, "phones.0"),
+        ({"location": None}, "location"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+def test_bad_cabinet_names_the_field_and_writes_nothing(client, connection, make_key, org_a, change, field):
+    from lac_service.auth.models import Role
+
+    coordinator = make_key(org_a, Role.coordinator)
+    before = count_rows(connection)
+    answer = client.post("/api/v1/cabinets", json=cabinet_body(**change), headers=coordinator)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] == field
+    assert count_rows(connection) == before
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=1000", "offset=-1", "status=lost", "kind=dentiste", "limit=abc"]
+)
+def test_bad_list_parameters_are_422(client, secretary_a, query):
+    answer = client.get(f"/api/v1/requests?{query}", headers=secretary_a)
+    assert answer.status_code == 422
+    assert answer.json()["field"] == query.split("=")[0]
+
+
+def test_unknown_route_and_method_keep_the_error_shape(client, secretary_a):
+    assert client.get("/api/v1/nothing", headers=secretary_a).json()["code"] == "not_found"
+    wrong_method = client.put("/api/v1/requests", headers=secretary_a)
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["code"] == "method_not_allowed"
+    assert client.get("/api/v1/requests/abc", headers=secretary_a).json()["field"] == "request_id"

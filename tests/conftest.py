@@ -1,0 +1,176 @@
+"""Test fixtures: every database test runs on SQLite and on PostgreSQL, each built by the migrations.
+
+``LAC_TEST_POSTGRES_URL`` (set by ``make test``) names a server whose ``lac_test`` database has PostGIS;
+each run works in its own fresh database made from it. Each test runs inside a transaction that is
+rolled back, so tests do not see each other's rows.
+"""
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
+
+from lac_service import migrate
+from lac_service.auth.models import Organisation, Role
+from lac_service.auth.service import create_api_key, create_organisation
+from lac_service.config import Environment, Settings
+from lac_service.db import create_db_engine, create_session_factory
+from lac_service.main import create_app
+
+BACKENDS = ["sqlite", "postgresql"]
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+
+
+def _postgres_url() -> str:
+    url = os.environ.get("LAC_TEST_POSTGRES_URL")
+    if not url:
+        pytest.fail("LAC_TEST_POSTGRES_URL is not set: run the suite with `make test`, which starts PostgreSQL.")
+    return url
+
+
+def _server_admin(url: str) -> Engine:
+    return sa.create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+
+def create_postgres_database() -> str:
+    """A fresh database copied from the PostGIS-enabled template ``lac_test``; returns its URL."""
+    base = make_url(_postgres_url())
+    name = f"lac_run_{uuid.uuid4().hex[:12]}"
+    admin = _server_admin(_postgres_url())
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{base.database}"')
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(url: str) -> None:
+    admin = _server_admin(url)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    url = create_postgres_database()
+    yield url
+    drop_postgres_database(url)
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    return Settings(
+        environment=Environment.test, database_url=database_url, secret_key="test-secret-key-not-for-production",
+        **overrides,
+    )
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'lac.db'}"
+    url: str = request.getfixturevalue("postgres_database")
+    return url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = create_db_engine(settings.database_url)
+    migrate.upgrade(settings, engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[sa.Connection]:
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        yield connection
+        transaction.rollback()
+
+
+@pytest.fixture
+def session_factory(connection: sa.Connection):  # type: ignore[no-untyped-def]
+    """Sessions that commit into savepoints of the test's transaction."""
+    return create_session_factory(connection, join_transaction_mode="create_savepoint")
+
+
+@pytest.fixture
+def db(session_factory) -> Iterator[Session]:  # type: ignore[no-untyped-def]
+    with session_factory() as session:
+        yield session
+        session.commit()
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine, session_factory):  # type: ignore[no-untyped-def]
+    app = create_app(settings, engine=engine)
+    app.state.session_factory = session_factory
+    return app
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def make_org(db: Session) -> Callable[[str], Organisation]:
+    def make(slug: str) -> Organisation:
+        organisation = create_organisation(db, slug=slug, name=f"CPTS {slug}", now=NOW)
+        db.commit()
+        return organisation
+
+    return make
+
+
+@pytest.fixture
+def make_key(db: Session) -> Callable[[Organisation, Role], dict[str, str]]:
+    """Authorization headers of a fresh API key with that role in that organisation."""
+
+    def make(organisation: Organisation, role: Role) -> dict[str, str]:
+        issued = create_api_key(db, organisation=organisation, role=role, name=role.value, now=NOW)
+        db.commit()
+        return {"Authorization": f"Bearer {issued.secret}"}
+
+    return make
+
+
+@pytest.fixture
+def org_a(make_org) -> Organisation:  # type: ignore[no-untyped-def]
+    return make_org("cpts-a")
+
+
+@pytest.fixture
+def org_b(make_org) -> Organisation:  # type: ignore[no-untyped-def]
+    return make_org("cpts-b")
+
+
+@pytest.fixture
+def secretary_a(make_key, org_a) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return make_key(org_a, Role.secretary)
+
+
+def count_rows(connection: sa.Connection) -> dict[str, int]:
+    """Rows per table, to prove a refused input wrote nothing."""
+    from lac_service.all_models import metadata
+
+    return {
+        table.name: connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+        for table in metadata.sorted_tables
+    }
+
+
+REPO = Path(__file__).resolve().parents[1]

@@ -1,0 +1,130 @@
+"""The ``lac`` command and ``make run``, run as an operator would, on a database of their own."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import REPO
+
+LAC = [sys.executable, "-m", "lac_service.cli"]
+
+
+@pytest.fixture
+def env(tmp_path):
+    return os.environ | {"LAC_DATABASE_URL": f"sqlite:///{tmp_path / 'ops.db'}", "LAC_ENVIRONMENT": "development"}
+
+
+def lac(env, *args, input=None):
+    return subprocess.run(
+        [*LAC, *args], env=env, input=input, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_bootstrap_an_organisation_with_a_key_that_works(env):
+    assert lac(env, "db", "upgrade").returncode == 0
+    created = lac(env, "org", "create", "cpts-flandre", "--name", "CPTS Flandre")
+    assert created.returncode == 0, created.stderr
+    again = lac(env, "org", "create", "cpts-flandre", "--name", "CPTS Flandre")
+    assert again.returncode == 1
+    assert "existe déjà" in again.stderr
+    key = lac(env, "apikey", "create", "--org", "cpts-flandre", "--role", "coordinator")
+    assert key.returncode == 0
+    secret = key.stdout.strip()
+    assert re.fullmatch(r"lac_[0-9a-f]{12}_[A-Za-z0-9_-]{43}", secret)
+    assert "plus jamais affichée" in key.stderr
+    unknown = lac(env, "apikey", "create", "--org", "nowhere", "--role", "partner")
+    assert "introuvable" in unknown.stderr
+
+    user = lac(
+        env, "user", "create", "--org", "cpts-flandre", "--email", "Coord@CPTS-Flandre.fr", "--name", "Anne Coord",
+        "--role", "coordinator", "--password-stdin", input="un mot de passe assez long\n",
+    )
+    assert user.returncode == 0, user.stderr
+    short = lac(
+        env, "user", "create", "--org", "cpts-flandre", "--email", "b@cpts.fr", "--name", "B", "--role",
+        "secretary", "--password-stdin", input="court\n",
+    )
+    assert "12 caractères" in short.stderr
+
+    from fastapi.testclient import TestClient
+
+    from lac_service.config import Settings
+    from lac_service.main import create_app
+
+    with TestClient(create_app(Settings(database_url=env["LAC_DATABASE_URL"]))) as client:
+        answer = client.get("/api/v1/cabinets", headers={"Authorization": f"Bearer {secret}"})
+    assert answer.status_code == 200
+
+
+def test_demo_loads_once(env):
+    lac(env, "db", "upgrade")
+    first = lac(env, "demo", "--if-empty")
+    assert "lac_" in first.stdout
+    second = lac(env, "demo", "--if-empty")
+    assert "rien n'est ajouté" in second.stdout
+
+
+def test_openapi_check_fails_on_a_stale_file(env, tmp_path):
+    stale = tmp_path / "openapi.json"
+    stale.write_text("{}")
+    assert lac(env, "openapi", "--check", "--out", str(stale)).returncode != 0
+    assert lac(env, "openapi", "--out", str(stale)).returncode == 0
+    assert lac(env, "openapi", "--check", "--out", str(stale)).returncode == 0
+
+
+def test_help_lists_every_command(env):
+    help_text = lac(env, "--help").stdout
+    for command in ("db", "org", "apikey", "user", "demo", "openapi", "serve"):
+        assert command in help_text
+
+
+def test_production_refuses_the_default_secret(env):
+    refused = lac(env | {"LAC_ENVIRONMENT": "production"}, "db", "upgrade")
+    assert refused.returncode != 0
+    assert "LAC_SECRET_KEY" in refused.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_make_run_serves_health_and_demo_data_within_a_minute(env):
+    port = _free_port()
+    process = subprocess.Popen(
+        ["make", "--no-print-directory", "run", f"PORT={port}"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    output: list[str] = []
+    threading.Thread(target=lambda: output.extend(process.stdout), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("make run did not serve /healthz within a minute:\n" + "".join(output))
+        key = re.search(r"lac_[0-9a-f]{12}_\S+", "".join(output))
+        assert key, "".join(output)
+        listed = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/requests", headers={"Authorization": f"Bearer {key.group(0)}"}
+        )
+        assert listed.status_code == 200
+        assert listed.json()["total"] == 40
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz").json()["status"] == "ok"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+        process.stdout.close()

@@ -1,0 +1,78 @@
+"""Domain-free helpers: phone numbers, names, ages, tokens, departments, settings."""
+
+from datetime import date
+
+import pytest
+from pydantic import ValidationError
+
+from lac_service.config import Environment, Settings
+from lac_service.intake.service import department_of
+from lac_service.kit.dates import age_on
+from lac_service.kit.phone import InvalidPhone, to_e164
+from lac_service.kit.text import fold, identity_key
+from lac_service.kit.tokens import hash_token, new_token, token_matches
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [
+        ("06 12 34 56 78", "+33612345678"),
+        ("01 42 34 56 78", "+33142345678"),
+        ("+33 (0)6 12 34 56 78", "+33612345678"),
+        ("0262 12 34 56", "+262262123456"),
+        ("0590 12 34 56", "+590590123456"),
+        ("0594 12 34 56", "+594594123456"),
+        ("+32 470 12 34 56", "+32470123456"),
+    ],
+)
+def test_phone_numbers_become_e164(raw, e164):
+    assert to_e164(raw) == e164
+
+
+@pytest.mark.parametrize("raw", ["", "12", "06 12 34", "0612345678901234", "not a number", "+33 1", "00 00 00 00 00"])
+def test_invalid_phone_numbers_are_refused(raw):
+    with pytest.raises(InvalidPhone):
+        to_e164(raw)
+
+
+def test_names_fold_accents_case_hyphens_and_apostrophes():
+    assert fold("Éloïse-Marie  D'Arc") == fold("eloise marie darc") == "eloisemariedarc"
+    assert identity_key("Zoé", "Lefèvre") == identity_key("ZOE", "le fevre")
+    assert identity_key("Zoé", "Lefèvre") != identity_key("Lefèvre", "Zoé")
+
+
+@pytest.mark.parametrize(
+    ("born", "day", "age"),
+    [
+        (date(2000, 2, 29), date(2001, 2, 28), 0),
+        (date(2000, 2, 29), date(2001, 3, 1), 1),
+        (date(1950, 11, 22), date(2026, 11, 22), 76),
+        (date(1950, 11, 23), date(2026, 11, 22), 75),
+    ],
+)
+def test_age_counts_birthdays_reached(born, day, age):
+    assert age_on(born, day) == age
+
+
+@pytest.mark.parametrize(
+    ("postal_code", "department"),
+    [("59000", "59"), ("01000", "01"), ("20000", "2A"), ("20190", "2A"), ("20200", "2B"), ("97400", "974"),
+     ("97600", "976")],
+)
+def test_department_of_postal_code(postal_code, department):
+    assert department_of(postal_code) == department
+
+
+def test_tokens_are_random_and_checked_against_their_hash():
+    token = new_token()
+    assert len(token) >= 43 and token != new_token()
+    assert token_matches(token, hash_token(token))
+    assert not token_matches(token[:-1], hash_token(token))
+
+
+def test_default_secret_is_refused_outside_development():
+    assert Settings(environment=Environment.development)
+    for environment in (Environment.test, Environment.production):
+        with pytest.raises(ValidationError, match="LAC_SECRET_KEY"):
+            Settings(environment=environment)
+    assert Settings(environment=Environment.production, secret_key="a-real-secret-from-the-vault")
