@@ -115,9 +115,7 @@ def db(session_factory) -> Iterator[Session]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def app(settings: Settings, engine: Engine, session_factory):  # type: ignore[no-untyped-def]
-    app = create_app(settings, engine=engine)
-    app.state.session_factory = session_factory
-    return app
+    return create_app(settings, engine=engine, session_factory=session_factory)
 
 
 @pytest.fixture

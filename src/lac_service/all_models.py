@@ -3,9 +3,10 @@
 from lac_service.auth import models as auth_models
 from lac_service.cabinets import models as cabinet_models
 from lac_service.db import Base
+from lac_service.geography.geocoder import GeocodeCache
 from lac_service.idempotency import IdempotencyRecord
 from lac_service.intake import models as intake_models
 
 metadata = Base.metadata
 
-__all__ = ["IdempotencyRecord", "auth_models", "cabinet_models", "intake_models", "metadata"]
+__all__ = ["GeocodeCache", "IdempotencyRecord", "auth_models", "cabinet_models", "intake_models", "metadata"]

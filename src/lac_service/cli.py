@@ -5,9 +5,11 @@ import copy
 import getpass
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 import uvicorn
@@ -22,6 +24,7 @@ from lac_service.demo import load_demo
 from lac_service.errors import AppError
 from lac_service.kit.clock import utcnow
 from lac_service.main import create_app
+from lac_service.organisations.service import set_territory
 
 OPENAPI_PATH = Path("openapi/openapi.json")
 
@@ -35,9 +38,24 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> None:
     print("Base de données à jour.")
 
 
+def _read_territory(path: Path) -> dict[str, Any]:
+    """A GeoJSON file, or a text file of postal codes separated by spaces, commas, semicolons or lines."""
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix.lower() in (".geojson", ".json"):
+        try:
+            return {"geojson": json.loads(text), "postal_codes": None}
+        except json.JSONDecodeError as error:
+            raise SystemExit(f"Erreur : {path} n'est pas du JSON valide (ligne {error.lineno}).") from None
+    return {"geojson": None, "postal_codes": re.findall(r"[^\s,;]+", text)}
+
+
 def cmd_org_create(args: argparse.Namespace, settings: Settings) -> None:
+    territory = _read_territory(args.territory) if args.territory else None
+    now = utcnow()
     with _session(settings) as session:
-        organisation = create_organisation(session, slug=args.slug, name=args.name, now=utcnow())
+        organisation = create_organisation(session, slug=args.slug, name=args.name, now=now)
+        if territory is not None:
+            set_territory(session, organisation, now=now, **territory)
         print(f"Organisation « {organisation.slug} » créée (id {organisation.id}).")
 
 
@@ -104,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
     org_create = org.add_parser("create", help="create an organisation (a CPTS, the regional platform)")
     org_create.add_argument("slug")
     org_create.add_argument("--name", required=True)
+    org_create.add_argument(
+        "--territory", type=Path, help="FILE.geojson (Polygon/MultiPolygon) or a text file of postal codes"
+    )
     org_create.set_defaults(run=cmd_org_create)
 
     apikey = commands.add_parser("apikey", help="API keys").add_subparsers(dest="apikey_command", required=True)

@@ -7,7 +7,7 @@ the service refuses to start while any of them keeps its default.
 from datetime import timedelta
 from enum import StrEnum
 from functools import cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, model_validator
@@ -29,6 +29,18 @@ class RequestDefaults(BaseModel):
     max_distance_km_bilan_orthophonique: float = Field(default=50.0, gt=0, le=500)
 
 
+class GeocoderSettings(BaseModel):
+    """The national address base (BAN) is off by default: the service locates homes offline from the
+    postal code and the city; turning BAN on adds street-level precision where the network allows."""
+
+    ban_enabled: bool = False
+    ban_domain: str = "data.geopf.fr/geocodage"
+    ban_scheme: Literal["https", "http"] = "https"
+    ban_timeout_s: float = Field(default=3.0, gt=0, le=30)
+    ban_rate_per_s: float = Field(default=40.0, gt=0, le=50, description="BAN allows 50 requests/s.")
+    ban_min_score: float = Field(default=0.5, ge=0, le=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LAC_", env_nested_delimiter="__", extra="ignore")
 
@@ -45,6 +57,7 @@ class Settings(BaseSettings):
     )
     migrations_dir: str | None = None
     requests: RequestDefaults = RequestDefaults()
+    geocoder: GeocoderSettings = GeocoderSettings()
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> "Settings":

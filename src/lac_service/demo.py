@@ -14,12 +14,15 @@ from lac_service.config import Settings
 from lac_service.intake.models import Source
 from lac_service.intake.schemas import RequestCreate
 from lac_service.intake.service import Actor, create_request
+from lac_service.geography.gazetteer import locate
+from lac_service.geography.geocoder import Located
 from lac_service.kinds import Kind
+from lac_service.organisations.service import set_territory
 
 _TOWNS = [  # postal code, city, lat, lon
     ("59000", "Lille", 50.6292, 3.0573), ("59100", "Roubaix", 50.6942, 3.1746),
     ("59200", "Tourcoing", 50.7239, 3.1612), ("59650", "Villeneuve-d'Ascq", 50.6233, 3.1450),
-    ("59130", "Lambersart", 50.6500, 3.0250), ("59260", "Hellemmes-Lille", 50.6270, 3.1100),
+    ("59130", "Lambersart", 50.6500, 3.0250), ("59260", "Lezennes", 50.6150, 3.1150),
 ]
 _FIRST = ["Camille", "Louise", "Jules", "Léa", "Hugo", "Chloé", "Lucas", "Inès", "Arthur", "Manon", "Noé", "Zoé"]
 _LAST = ["Martin", "Bernard", "Dubois", "Lefebvre", "Leroy", "Moreau", "Fournier", "Girard", "Lambert", "Dupont"]
@@ -28,9 +31,10 @@ _LAST = ["Martin", "Bernard", "Dubois", "Lefebvre", "Leroy", "Moreau", "Fournier
 def load_demo(session: Session, *, settings: Settings, now: datetime, requests: int = 40) -> IssuedKey:
     rng = random.Random(2026)
     organisation = create_organisation(session, slug="cpts-demo", name="CPTS de démonstration (Lille)", now=now)
+    set_territory(session, organisation, geojson=None, postal_codes=[town[0] for town in _TOWNS], now=now)
     for index, (postal_code, city, lat, lon) in enumerate(_TOWNS[:4]):
         create_cabinet(
-            session, organisation_id=organisation.id, now=now,
+            session, organisation_id=organisation.id, now=now, place=_exact(lat, lon, postal_code),
             data=CabinetCreate.model_validate({
                 "name": f"Cabinet médical de {city}",
                 "kinds": ["medecin_traitant"] if index % 2 == 0 else ["medecin_traitant", "bilan_orthophonique"],
@@ -42,6 +46,10 @@ def load_demo(session: Session, *, settings: Settings, now: datetime, requests: 
     for index in range(requests):
         _demo_request(session, organisation, rng, index, settings=settings, now=now)
     return create_api_key(session, organisation=organisation, role=Role.admin, name="demo", now=now)
+
+
+def _exact(lat: float, lon: float, postal_code: str) -> Located:
+    return Located(lat, lon, "exact", locate(postal_code).department)
 
 
 def _demo_request(
@@ -64,8 +72,11 @@ def _demo_request(
         "consent": True,
     })
     registered = now - timedelta(days=rng.randint(0, 400))
+    location = data.patient.location
+    assert location is not None
     create_request(
-        session, data=data, organisation_id=organisation.id, source=Source.secretary,
+        session, data=data, home=_exact(location.lat, location.lon, postal_code), organisation_id=organisation.id,
+        outside_territory=False, source=Source.secretary,
         actor=Actor(label="demo", is_staff=True), max_distance_km=settings.max_distance_default(kind),
         now=registered,
     )

@@ -2,14 +2,18 @@
 
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from lac_service import error_handlers, health
 from lac_service.cabinets.router import router as cabinets_router
 from lac_service.config import Settings, get_settings
 from lac_service.db import create_db_engine, create_session_factory
+from lac_service.geography.geocoder import Geocoder
 from lac_service.intake.router import router as requests_router
 from lac_service.middleware import AccessLog, BodySizeLimit
 from lac_service.migrate import expected_heads
+from lac_service.organisations.router import router as organisations_router
+from lac_service.organisations.service import Router
 
 DESCRIPTION = """
 The LAC service runs a *liste d'attente commune*: patients without a GP of record or waiting for a
@@ -19,22 +23,30 @@ cabinets. Partners authenticate with `Authorization: Bearer <api key>`. Errors s
 """
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
-    """``engine`` lets tests hand in a connection-bound database; production builds it from settings."""
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None,
+    session_factory: sessionmaker[Session] | None = None,
+) -> FastAPI:
+    """``engine`` and ``session_factory`` let tests hand in a connection-bound database; production builds
+    both from the settings."""
     settings = settings or get_settings()
     engine = engine or create_db_engine(settings.database_url, echo=settings.database_echo)
+    session_factory = session_factory or create_session_factory(engine)
     app = FastAPI(
         title="LAC service", version="1.0.0", description=DESCRIPTION,
         openapi_url="/api/v1/openapi.json", docs_url="/api/docs", redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.session_factory = create_session_factory(engine)
+    app.state.session_factory = session_factory
+    app.state.geocoder = Geocoder(settings.geocoder, session_factory)
+    app.state.territory_router = Router()
     app.state.expected_heads = expected_heads(settings)
     error_handlers.install(app)
     app.include_router(health.router)
     app.include_router(requests_router)
     app.include_router(cabinets_router)
+    app.include_router(organisations_router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLog)
     return app

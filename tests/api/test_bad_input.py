@@ -51,6 +51,12 @@ BAD_REQUESTS = [
     pytest.param(_with("patient.address.postal_code", "5900"), 422, "patient.address.postal_code", id="postal-4"),
     pytest.param(_without("patient.address"), 422, "patient.address", id="no-address"),
     pytest.param(_with("patient.location", {"lat": 95, "lon": 3}), 422, "patient.location.lat", id="lat-range"),
+    pytest.param(_with("patient.address.postal_code", "99999"), 422, "patient.address.postal_code", id="postal-unknown"),
+    pytest.param(_with("patient.address.city", "Marseille"), 422, "patient.address.city", id="city-mismatch"),
+    pytest.param(
+        _with("patient.location", {"lat": 50.8466, "lon": 4.3528}), 422, "patient.location", id="brussels"
+    ),
+    pytest.param(_with("patient.location", {"lat": 0, "lon": 0}), 422, "patient.location", id="null-island"),
     pytest.param(_with("max_distance_km", -5), 422, "max_distance_km", id="negative-distance"),
     pytest.param(_with("max_distance_km", "NaN"), 422, "max_distance_km", id="nan-distance"),
     pytest.param(_with("source", "fax"), 422, "source", id="unknown-source"),
@@ -139,7 +145,9 @@ def test_a_streamed_body_without_length_is_cut_at_the_limit(client, connection, 
         ({"channels": ["sms"], "phones": []}, "phones"),
         ({"channels": ["email"], "emails": []}, "emails"),
         ({"phones": ["0"]}, "phones.0"),
-        ({"location": None}, "location"),
+        ({"address": {"line": "", "postal_code": "99999", "city": "Nulle-Part"}}, "address.postal_code"),
+        ({"address": {"line": "", "postal_code": "59000", "city": "Marseille"}}, "address.city"),
+        ({"location": {"lat": 50.8466, "lon": 4.3528}}, "location"),
         ({"colour": "blue"}, "colour"),
     ],
 )

@@ -6,7 +6,6 @@ import pytest
 from pydantic import ValidationError
 
 from lac_service.config import Environment, Settings
-from lac_service.intake.service import department_of
 from lac_service.kit.dates import age_on
 from lac_service.kit.phone import InvalidPhone, to_e164
 from lac_service.kit.text import fold, identity_key
@@ -52,15 +51,6 @@ def test_names_fold_accents_case_hyphens_and_apostrophes():
 )
 def test_age_counts_birthdays_reached(born, day, age):
     assert age_on(born, day) == age
-
-
-@pytest.mark.parametrize(
-    ("postal_code", "department"),
-    [("59000", "59"), ("01000", "01"), ("20000", "2A"), ("20190", "2A"), ("20200", "2B"), ("97400", "974"),
-     ("97600", "976")],
-)
-def test_department_of_postal_code(postal_code, department):
-    assert department_of(postal_code) == department
 
 
 def test_tokens_are_random_and_checked_against_their_hash():

@@ -8,7 +8,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from lac_service.auth.models import Role
 from lac_service.auth.service import find_api_key
-from lac_service.db import DbSession
+from lac_service.db import session_scope
 from lac_service.errors import Forbidden, Unauthenticated
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer lac_…`.")
@@ -46,16 +46,18 @@ PUBLIC = Caller()
 
 
 def optional_caller(
-    request: Request,
-    session: DbSession,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Caller:
-    """The public when no key is given; a wrong or revoked key is refused, never downgraded to public."""
+    """The public when no key is given; a wrong or revoked key is refused, never downgraded to public.
+
+    The key is checked in a short transaction of its own, so that the handler's transaction starts only
+    when it needs one (after a geocoder call, for instance)."""
     if credentials is None:
         if request.headers.get("authorization"):
             raise Unauthenticated()
         return PUBLIC
-    api_key = find_api_key(session, credentials.credentials)
+    with session_scope(request.app.state.session_factory) as session:
+        api_key = find_api_key(session, credentials.credentials)
     if api_key is None:
         raise Unauthenticated()
     return Caller(role=api_key.role, organisation_id=api_key.organisation_id, api_key_id=api_key.id)

@@ -1,5 +1,6 @@
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -20,11 +21,17 @@ role_type = sa.Enum(Role, native_enum=False, length=16, validate_strings=True)
 
 
 class Organisation(Base):
+    """A CPTS or the regional platform. Its territory (a GeoJSON polygon, postal codes, or both) decides
+    which requests are its own; ``territory_updated_at`` tells every process to rebuild its index."""
+
     __tablename__ = "organisations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
+    territory_geojson: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    territory_postal_codes: Mapped[list[str] | None] = mapped_column(sa.JSON)
+    territory_updated_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
 

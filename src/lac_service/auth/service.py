@@ -10,7 +10,7 @@ from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
 from lac_service.auth.models import ApiKey, Organisation, Role, User
-from lac_service.errors import Conflict, InvalidInput, NotFound, ServiceNotConfigured
+from lac_service.errors import Conflict, InvalidInput, NotFound
 from lac_service.kit.tokens import hash_token, new_token, token_matches
 
 _KEY_PATTERN = re.compile(r"^lac_([0-9a-f]{12})_([A-Za-z0-9_-]{20,})$")
@@ -40,20 +40,6 @@ def get_organisation_by_slug(session: Session, slug: str) -> Organisation:
     if organisation is None:
         raise NotFound(f"Organisation « {slug} » introuvable.", field="organisation")
     return organisation
-
-
-def public_organisation(session: Session, configured_slug: str | None) -> Organisation:
-    """Where a public request goes until territories route it: the configured default organisation, or
-    the only one there is."""
-    if configured_slug:
-        organisation = session.scalar(sa.select(Organisation).where(Organisation.slug == configured_slug))
-        if organisation is not None:
-            return organisation
-    else:
-        first_two = session.scalars(sa.select(Organisation).order_by(Organisation.id).limit(2)).all()
-        if len(first_two) == 1:
-            return first_two[0]
-    raise ServiceNotConfigured()
 
 
 def create_api_key(

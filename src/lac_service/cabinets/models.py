@@ -28,6 +28,7 @@ class Cabinet(Base):
     city: Mapped[str] = mapped_column(sa.String(100))
     lat: Mapped[float]
     lon: Mapped[float]
+    location_precision: Mapped[str] = mapped_column(sa.String(16))
     radius_km: Mapped[float]
     batch_size: Mapped[int]
     cadence_days: Mapped[int]

@@ -14,6 +14,7 @@ from lac_service.config import AppSettings
 from lac_service.db import DbSession
 from lac_service.errors import ERROR_RESPONSES, Forbidden
 from lac_service.idempotency import IdempotencyKey, run_once
+from lac_service.geography.geocoder import AppGeocoder, Located, check_in_france
 from lac_service.kit.clock import Now
 from lac_service.kit.pagination import Limit, Offset, Page
 
@@ -32,9 +33,11 @@ def _load(session: DbSession, cabinet_id: int, caller: Caller, roles: tuple[Role
 @router.post("", status_code=201, response_model=CabinetRead, summary="Register a volunteering cabinet")
 def create(
     body: CabinetCreate, session: DbSession, caller: AuthenticatedCaller, settings: AppSettings, now: Now,
-    idempotency_key: IdempotencyKey = None,
+    geocoder: AppGeocoder, idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    """Located from the address when no coordinates are given."""
     caller.require(*_MANAGERS)
+    place = geocoder.locate_input(body.address, body.location, field="")
     assert caller.organisation_id is not None
     organisation_id = caller.organisation_id
     if body.organisation is not None:
@@ -43,7 +46,7 @@ def create(
         organisation_id = get_organisation_by_slug(session, body.organisation).id
 
     def action() -> tuple[CabinetRead, str]:
-        cabinet = service.create_cabinet(session, data=body, organisation_id=organisation_id, now=now)
+        cabinet = service.create_cabinet(session, data=body, place=place, organisation_id=organisation_id, now=now)
         return to_read(cabinet), f"cabinet:{cabinet.id}"
 
     return run_once(
@@ -72,10 +75,18 @@ def read(cabinet_id: int, session: DbSession, caller: AuthenticatedCaller) -> Ca
 
 @router.patch("/{cabinet_id}", response_model=CabinetRead, summary="Change a cabinet's settings")
 def update(
-    cabinet_id: int, body: CabinetUpdate, session: DbSession, caller: AuthenticatedCaller, now: Now
+    cabinet_id: int, body: CabinetUpdate, session: DbSession, caller: AuthenticatedCaller, now: Now,
+    geocoder: AppGeocoder,
 ) -> CabinetRead:
+    """A new address is located again, unless coordinates come with it."""
+    place = None
+    if body.address is not None:
+        place = geocoder.locate_input(body.address, body.location, field="")
+    elif body.location is not None:
+        check_in_france(body.location.lat, body.location.lon, field="location")
+        place = Located(body.location.lat, body.location.lon, "exact", department="")
     cabinet = _load(session, cabinet_id, caller, _MANAGERS)
-    return to_read(service.update_cabinet(session, cabinet, data=body, now=now))
+    return to_read(service.update_cabinet(session, cabinet, data=body, place=place, now=now))
 
 
 @router.delete("/{cabinet_id}", status_code=204, summary="Remove a cabinet")

@@ -4,6 +4,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from lac_service.cabinets.models import Channel
+from lac_service.geography.schemas import LocationOut
 from lac_service.kinds import Kind
 from lac_service.kit.fields import Address, EmailAddress, Input, Location, PhoneNumber
 
@@ -23,7 +24,7 @@ class CabinetCreate(Input):
     name: CabinetName
     kinds: Kinds
     address: Address
-    location: Location
+    location: Location | None = Field(default=None, description="Located from the address when absent.")
     radius_km: RadiusKm
     batch_size: BatchSize = 10
     cadence_days: CadenceDays = 42
@@ -54,7 +55,7 @@ class CabinetRead(BaseModel):
     name: str
     kinds: list[Kind]
     address: Address
-    location: Location
+    location: LocationOut
     radius_km: float
     batch_size: int
     cadence_days: int

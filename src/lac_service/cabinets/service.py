@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from lac_service.cabinets.models import Cabinet, Channel
 from lac_service.cabinets.schemas import CabinetCreate, CabinetUpdate
 from lac_service.errors import InvalidInput, NotFound
+from lac_service.geography.geocoder import Located
 
 
 def _check_channels(cabinet: Cabinet) -> None:
@@ -23,11 +24,14 @@ def _unique(values: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def create_cabinet(session: Session, *, data: CabinetCreate, organisation_id: int, now: datetime) -> Cabinet:
+def create_cabinet(
+    session: Session, *, data: CabinetCreate, place: Located, organisation_id: int, now: datetime
+) -> Cabinet:
+    """``place`` was located beforehand, outside any transaction."""
     cabinet = Cabinet(
         organisation_id=organisation_id, name=data.name, kinds=_unique([k.value for k in data.kinds]),
         address_line=data.address.line, postal_code=data.address.postal_code, city=data.address.city,
-        lat=data.location.lat, lon=data.location.lon, radius_km=data.radius_km, batch_size=data.batch_size,
+        lat=place.lat, lon=place.lon, location_precision=place.precision, radius_km=data.radius_km, batch_size=data.batch_size,
         cadence_days=data.cadence_days, channels=_unique([c.value for c in data.channels]),
         phones=_unique(data.phones), emails=_unique(data.emails), paused=data.paused,
         created_at=now, updated_at=now,
@@ -61,7 +65,9 @@ def list_cabinets(
     return rows, total
 
 
-def update_cabinet(session: Session, cabinet: Cabinet, *, data: CabinetUpdate, now: datetime) -> Cabinet:
+def update_cabinet(
+    session: Session, cabinet: Cabinet, *, data: CabinetUpdate, place: Located | None, now: datetime
+) -> Cabinet:
     changes = data.model_dump(exclude_unset=True)
     for field, value in changes.items():
         if value is None:
@@ -70,8 +76,8 @@ def update_cabinet(session: Session, cabinet: Cabinet, *, data: CabinetUpdate, n
         cabinet.address_line, cabinet.postal_code, cabinet.city = (
             data.address.line, data.address.postal_code, data.address.city
         )
-    if data.location is not None:
-        cabinet.lat, cabinet.lon = data.location.lat, data.location.lon
+    if place is not None:
+        cabinet.lat, cabinet.lon, cabinet.location_precision = place.lat, place.lon, place.precision
     for field in ("kinds", "channels"):
         if field in changes:
             setattr(cabinet, field, _unique([str(v) for v in changes[field]]))

@@ -1,13 +1,14 @@
 from lac_service.cabinets.models import Cabinet
 from lac_service.cabinets.schemas import CabinetRead
-from lac_service.kit.fields import Address, Location
+from lac_service.geography.schemas import LocationOut
+from lac_service.kit.fields import Address
 
 
 def to_read(cabinet: Cabinet) -> CabinetRead:
     return CabinetRead(
         id=cabinet.id, organisation=cabinet.organisation.slug, name=cabinet.name, kinds=cabinet.kinds,
         address=Address(line=cabinet.address_line, postal_code=cabinet.postal_code, city=cabinet.city),
-        location=Location(lat=cabinet.lat, lon=cabinet.lon), radius_km=cabinet.radius_km,
+        location=LocationOut(lat=cabinet.lat, lon=cabinet.lon, precision=cabinet.location_precision), radius_km=cabinet.radius_km,
         batch_size=cabinet.batch_size, cadence_days=cabinet.cadence_days, channels=cabinet.channels,
         phones=cabinet.phones, emails=cabinet.emails, paused=cabinet.paused,
         created_at=cabinet.created_at, updated_at=cabinet.updated_at,

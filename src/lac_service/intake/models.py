@@ -82,6 +82,8 @@ class PatientRequest(Base):
     department: Mapped[str] = mapped_column(sa.String(3))
     lat: Mapped[float | None]
     lon: Mapped[float | None]
+    location_precision: Mapped[str | None] = mapped_column(sa.String(16))
+    outside_territory: Mapped[bool] = mapped_column(default=False)
 
     ald: Mapped[bool] = mapped_column(default=False)
     pregnant: Mapped[bool] = mapped_column(default=False)

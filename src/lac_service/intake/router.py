@@ -2,14 +2,14 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from lac_service.auth.dependencies import AuthenticatedCaller, Caller, OptionalCaller
 from lac_service.auth.models import Role
-from lac_service.auth.service import get_organisation_by_slug, public_organisation
+from lac_service.auth.service import get_organisation_by_slug
 from lac_service.config import AppSettings
-from lac_service.db import DbSession
+from lac_service.db import DbSession, session_scope
 from lac_service.errors import ERROR_RESPONSES, Forbidden
 from lac_service.idempotency import IdempotencyKey, run_once
 from lac_service.intake import service
@@ -20,7 +20,9 @@ from lac_service.intake.schemas import (
     RequestCreate, RequestCreated, RequestRead, RequestUpdate, WithdrawIn,
 )
 from lac_service.intake.views import to_read
+from lac_service.geography.geocoder import AppGeocoder
 from lac_service.kit.clock import Now
+from lac_service.organisations.service import TerritoryRouter, home_organisation
 from lac_service.kit.pagination import Limit, Offset, Page
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"], responses=ERROR_RESPONSES)
@@ -49,24 +51,26 @@ def _load(session: DbSession, request_id: int, caller: Caller, roles: tuple[Role
 @router.post("", status_code=201, response_model=RequestCreated, summary="Register a patient's request")
 def create_request(
     body: RequestCreate, session: DbSession, caller: OptionalCaller, settings: AppSettings, now: Now,
-    idempotency_key: IdempotencyKey = None,
+    geocoder: AppGeocoder, territories: TerritoryRouter, idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Open to the public (the patient form, `source=form`) and to every API key role.
-    A second active request of the same kind for the same person answers 409 with `existing_request_id`."""
-    if caller.is_public:
-        if body.source not in (None, Source.form):
-            raise Forbidden("Seul le formulaire public est ouvert sans clé.", field="source")
-        organisation_id = public_organisation(session, settings.default_organisation).id
-        source = Source.form
-    else:
-        assert caller.role is not None and caller.organisation_id is not None
-        organisation_id = caller.organisation_id
-        source = body.source or _DEFAULT_SOURCE.get(caller.role, Source.secretary)
+    The request belongs to the organisation whose territory holds the home (see `organisation` in the
+    answer), which may not be the caller's. A second active request of the same kind for the same person
+    answers 409 with `existing_request_id`."""
+    if caller.is_public and body.source not in (None, Source.form):
+        raise Forbidden("Seul le formulaire public est ouvert sans clé.", field="source")
+    source = Source.form if caller.role is None else body.source or _DEFAULT_SOURCE.get(caller.role, Source.secretary)
+    home = geocoder.locate_input(body.patient.address, body.patient.location, field="patient")
+    organisation_id, outside = home_organisation(
+        session, territories, lat=home.lat, lon=home.lon, postal_code=body.patient.address.postal_code,
+        caller_organisation_id=caller.organisation_id, default_slug=settings.default_organisation,
+    )
 
     def action() -> tuple[RequestCreated, str]:
         created, token = service.create_request(
-            session, data=body, organisation_id=organisation_id, source=source, actor=_actor(caller),
-            max_distance_km=settings.max_distance_default(body.kind), now=now,
+            session, data=body, home=home, organisation_id=organisation_id, outside_territory=outside,
+            source=source, actor=_actor(caller), max_distance_km=settings.max_distance_default(body.kind),
+            now=now,
         )
         tracking_url = f"{str(settings.public_base_url).rstrip('/')}/suivi/{token}"
         answer = RequestCreated(**to_read(created, now).model_dump(), tracking_url=tracking_url)
@@ -110,10 +114,23 @@ def read(request_id: int, session: DbSession, caller: AuthenticatedCaller, now: 
 
 @router.patch("/{request_id}", response_model=RequestRead, summary="Change a request's details")
 def update(
-    request_id: int, body: RequestUpdate, session: DbSession, caller: AuthenticatedCaller, now: Now
+    request_id: int, body: RequestUpdate, session: DbSession, caller: AuthenticatedCaller, now: Now,
+    http: Request, geocoder: AppGeocoder,
 ) -> RequestRead:
+    """A new address is located again (unless new coordinates come with it); the organisation stays."""
+    home = None
+    patch = body.patient
+    if patch is not None and {"address", "location"} & patch.model_fields_set:
+        address = patch.address
+        if address is None:
+            # Coordinates alone changed (or were removed): read the stored address in a short transaction.
+            with session_scope(http.app.state.session_factory) as peek:
+                address = service.stored_address(_load(peek, request_id, caller, _EDITORS))
+        home = geocoder.locate_input(address, patch.location, field="patient")
     request = _load(session, request_id, caller, _EDITORS)
-    return to_read(service.update_request(session, request, data=body, actor=_actor(caller), now=now), now)
+    return to_read(
+        service.update_request(session, request, data=body, home=home, actor=_actor(caller), now=now), now
+    )
 
 
 @router.post("/{request_id}/withdraw", response_model=RequestRead, summary="Take a request off the queue")

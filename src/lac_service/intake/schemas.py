@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
 from lac_service.kinds import Kind
+from lac_service.geography.schemas import LocationOut
 from lac_service.intake.models import Source, Status, WithdrawReason
 from lac_service.kit.fields import Address, BirthDate, EmailAddress, Input, Location, PhoneNumber, ShortText
 
@@ -91,11 +92,6 @@ class AddressOut(BaseModel):
     city: str
 
 
-class LocationOut(BaseModel):
-    lat: float
-    lon: float
-
-
 class PatientOut(BaseModel):
     first_name: str | None
     last_name: str | None
@@ -140,6 +136,9 @@ class RequestRead(BaseModel):
     criteria: CriteriaOut
     max_distance_km: float
     department: str
+    outside_territory: bool = Field(
+        description="No organisation's territory holds the home: it went to the default organisation."
+    )
     consent_at: datetime
     created_at: datetime
     updated_at: datetime

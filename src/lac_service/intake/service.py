@@ -13,7 +13,9 @@ from lac_service.intake.models import (
 )
 from lac_service.intake.repository import find_active_duplicate
 from lac_service.intake.schemas import HouseholdMemberIn, RequestCreate, RequestUpdate
+from lac_service.geography.geocoder import Located
 from lac_service.kinds import Kind
+from lac_service.kit.fields import Address
 from lac_service.kit.text import identity_key
 from lac_service.kit.tokens import hash_token, new_token
 
@@ -33,13 +35,6 @@ class Actor:
 
     label: str
     is_staff: bool
-
-
-def department_of(postal_code: str) -> str:
-    """The coarse area kept after erasure: 59, 2A/2B for Corsica, 971–976 overseas."""
-    if postal_code.startswith("20"):
-        return "2A" if postal_code < "20200" else "2B"
-    return postal_code[:3] if postal_code.startswith("97") else postal_code[:2]
 
 
 def _check_contact(phone: str | None, email: str | None) -> None:
@@ -89,11 +84,17 @@ def _set_status(request: PatientRequest, to: Status, *, actor: Actor, now: datet
     request.updated_at = now
 
 
+def _place(request: PatientRequest, home: Located) -> None:
+    request.lat, request.lon, request.location_precision = home.lat, home.lon, home.precision
+    request.department = home.department
+
+
 def create_request(
-    session: Session, *, data: RequestCreate, organisation_id: int, source: Source, actor: Actor,
-    max_distance_km: float, now: datetime,
+    session: Session, *, data: RequestCreate, home: Located, organisation_id: int, outside_territory: bool,
+    source: Source, actor: Actor, max_distance_km: float, now: datetime,
 ) -> tuple[PatientRequest, str]:
-    """Registers a patient; returns the request and its tracking token (shown once, stored hashed)."""
+    """Registers a patient located beforehand (``home``, outside any transaction); returns the request and
+    its tracking token (shown once, stored hashed)."""
     if not actor.is_staff and (data.criteria.urgent or data.criteria.urgent_reason):
         raise Forbidden("L'urgence est fixée par l'équipe après un entretien.", field="criteria.urgent")
     patient = data.patient
@@ -107,9 +108,7 @@ def create_request(
         birth_date=patient.birth_date, birth_year=patient.birth_date.year,
         phone=patient.phone, email=patient.email,
         address_line=patient.address.line, postal_code=patient.address.postal_code, city=patient.address.city,
-        department=department_of(patient.address.postal_code),
-        lat=patient.location.lat if patient.location else None,
-        lon=patient.location.lon if patient.location else None,
+        outside_territory=outside_territory,
         ald=data.criteria.ald, pregnant=data.criteria.pregnant, urgent=data.criteria.urgent,
         urgent_reason=data.criteria.urgent_reason,
         max_distance_km=data.max_distance_km or max_distance_km,
@@ -119,6 +118,7 @@ def create_request(
         household=[HouseholdMember(**m.model_dump()) for m in data.household],
         history=[StatusChange(from_status=None, to_status=Status.waiting, actor=actor.label, at=now)],
     )
+    _place(request, home)
     _refuse_duplicate(session, request)
     session.add(request)
     _flush_unless_duplicate(session, request)
@@ -138,10 +138,21 @@ def _require_not_erased(request: PatientRequest) -> None:
         raise InvalidTransition("Cette demande a été effacée.")
 
 
-def update_request(
-    session: Session, request: PatientRequest, *, data: RequestUpdate, actor: Actor, now: datetime
-) -> PatientRequest:
+def stored_address(request: PatientRequest) -> Address:
     _require_not_erased(request)
+    assert request.postal_code is not None and request.city is not None
+    return Address(line=request.address_line or "", postal_code=request.postal_code, city=request.city)
+
+
+def update_request(
+    session: Session, request: PatientRequest, *, data: RequestUpdate, home: Located | None, actor: Actor,
+    now: datetime,
+) -> PatientRequest:
+    """``home`` is the new location when the address or the coordinates changed. The organisation stays:
+    moving a patient to another CPTS is a decision, not a side effect of a corrected address."""
+    _require_not_erased(request)
+    if home is not None:
+        _place(request, home)
     if data.patient is not None:
         changes = data.patient.model_dump(exclude_unset=True)
         if "address" in changes:
@@ -151,10 +162,6 @@ def update_request(
             request.address_line, request.postal_code, request.city = (
                 address.line, address.postal_code, address.city
             )
-            request.department = department_of(address.postal_code)
-        if "location" in changes:
-            location = data.patient.location
-            request.lat, request.lon = (location.lat, location.lon) if location else (None, None)
         for field in ("first_name", "last_name", "birth_date"):
             if field in changes:
                 if changes[field] is None:
@@ -207,7 +214,7 @@ def erase_request(session: Session, request: PatientRequest, *, actor: Actor, no
         _set_status(request, Status.withdrawn, actor=actor, now=now, reason=WithdrawReason.erased.value)
     for field in (
         "first_name", "last_name", "identity_key", "birth_date", "phone", "email", "address_line",
-        "postal_code", "city", "lat", "lon", "urgent_reason", "tracking_token_hash",
+        "postal_code", "city", "lat", "lon", "location_precision", "urgent_reason", "tracking_token_hash",
     ):
         setattr(request, field, None)
     request.household = []

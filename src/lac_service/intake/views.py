@@ -4,8 +4,9 @@ from datetime import datetime
 
 from lac_service.intake.models import PatientRequest
 from lac_service.intake.schemas import (
-    AddressOut, CriteriaOut, HouseholdMemberOut, LocationOut, PatientOut, RequestRead, StatusChangeOut,
+    AddressOut, CriteriaOut, HouseholdMemberOut, PatientOut, RequestRead, StatusChangeOut,
 )
+from lac_service.geography.schemas import LocationOut
 from lac_service.kit.dates import age_on
 
 
@@ -28,8 +29,8 @@ def to_read(request: PatientRequest, now: datetime) -> RequestRead:
             address=None if erased else AddressOut(
                 line=request.address_line or "", postal_code=request.postal_code or "", city=request.city or ""
             ),
-            location=LocationOut(lat=request.lat, lon=request.lon)
-            if request.lat is not None and request.lon is not None else None,
+            location=LocationOut(lat=request.lat, lon=request.lon, precision=request.location_precision)
+            if request.lat is not None and request.lon is not None and request.location_precision else None,
         ),
         household=[
             HouseholdMemberOut(
@@ -44,6 +45,7 @@ def to_read(request: PatientRequest, now: datetime) -> RequestRead:
         ),
         max_distance_km=request.max_distance_km,
         department=request.department,
+        outside_territory=request.outside_territory,
         consent_at=request.consent_at,
         created_at=request.created_at,
         updated_at=request.updated_at,

@@ -1,0 +1,136 @@
+"""Where a home or a cabinet is: given coordinates, else the national address base (BAN) when enabled,
+else the offline gazetteer. The precision reached is recorded with the location, so that a coordinator can
+tell a door from a postal-code centroid.
+
+BAN is called with no database transaction open (its cache is read and written in short transactions of
+their own), with a timeout and a rate limit; any failure of it falls back to the gazetteer, never to an
+error for the patient.
+"""
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from fastapi import Depends, Request
+from geopy.adapters import URLLibAdapter
+from geopy.exc import GeopyError
+from geopy.extra.rate_limiter import RateLimiter
+from geopy.geocoders import BANFrance
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from lac_service.config import GeocoderSettings
+from lac_service.db import Base, session_scope
+from lac_service.errors import InvalidInput
+from lac_service.geography.gazetteer import CityMismatch, UnknownPostalCode, is_in_france, locate
+from lac_service.kit.clock import utcnow
+from lac_service.kit.fields import Address, Location
+
+log = logging.getLogger(__name__)
+
+Precision = Literal["exact", "address", "commune", "postal_code"]
+_STREET_LEVEL = {"housenumber", "street"}
+
+
+@dataclass(frozen=True)
+class Located:
+    lat: float
+    lon: float
+    precision: Precision
+    department: str
+
+
+class GeocodeCache(Base):
+    """BAN answers by a hash of the normalised address: the address itself is not kept."""
+
+    __tablename__ = "geocode_cache"
+
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    lat: Mapped[float]
+    lon: Mapped[float]
+    created_at: Mapped[datetime]
+
+
+def get_geocoder(request: Request) -> "Geocoder":
+    geocoder: Geocoder = request.app.state.geocoder
+    return geocoder
+
+
+AppGeocoder = Annotated["Geocoder", Depends(get_geocoder)]
+
+
+def check_in_france(lat: float, lon: float, *, field: str) -> None:
+    if not is_in_france(lat, lon):
+        raise InvalidInput("Ces coordonnées ne sont pas en France (métropole ou outre-mer).", field=field)
+
+
+class Geocoder:
+    def __init__(self, settings: GeocoderSettings, session_factory: sessionmaker[Session]) -> None:
+        self._settings = settings
+        self._sessions = session_factory
+        self._ban: RateLimiter | None = None
+        if settings.ban_enabled:
+            # geopy logs each query URL (the patient's address) at DEBUG and error bodies at INFO.
+            logging.getLogger("geopy").setLevel(logging.WARNING)
+            # urllib, not requests: requests retries silently (tripling the timeout) and logs the URL.
+            client = BANFrance(
+                domain=settings.ban_domain, scheme=settings.ban_scheme, timeout=settings.ban_timeout_s,
+                user_agent="lac-service", adapter_factory=URLLibAdapter,
+            )
+            self._ban = RateLimiter(
+                client.geocode, min_delay_seconds=1 / settings.ban_rate_per_s, max_retries=0,
+                swallow_exceptions=False,
+            )
+
+    def locate(
+        self, *, line: str, postal_code: str, city: str, coordinates: tuple[float, float] | None, field: str
+    ) -> Located:
+        """``field`` prefixes the names in errors (``patient`` gives ``patient.address.postal_code``)."""
+        prefix = f"{field}." if field else ""
+        try:
+            place = locate(postal_code, city)
+        except UnknownPostalCode as error:
+            raise InvalidInput(error.detail, field=f"{prefix}address.postal_code") from error
+        except CityMismatch as error:
+            raise InvalidInput(error.detail, field=f"{prefix}address.city") from error
+        if coordinates is not None:
+            check_in_france(*coordinates, field=f"{prefix}location")
+            return Located(coordinates[0], coordinates[1], "exact", place.department)
+        if self._ban is not None and line.strip():
+            found = self._from_ban(f"{line}, {postal_code} {city}", postal_code)
+            if found is not None:
+                return Located(found[0], found[1], "address", place.department)
+        return Located(place.lat, place.lon, place.precision, place.department)
+
+    def locate_input(self, address: Address, location: Location | None, *, field: str) -> Located:
+        """The same, from a form's or a body's address and optional coordinates."""
+        return self.locate(
+            line=address.line, postal_code=address.postal_code, city=address.city,
+            coordinates=(location.lat, location.lon) if location else None, field=field,
+        )
+
+    def _from_ban(self, query: str, postal_code: str) -> tuple[float, float] | None:
+        assert self._ban is not None
+        key = hashlib.sha256(" ".join(query.casefold().split()).encode()).hexdigest()
+        with session_scope(self._sessions) as session:
+            cached = session.get(GeocodeCache, key)
+            if cached is not None:
+                return cached.lat, cached.lon
+        try:
+            answer = self._ban(query, exactly_one=True, limit=1)
+        except GeopyError as error:
+            log.warning("BAN unavailable (%s): falling back to the gazetteer", type(error).__name__)
+            return None
+        properties: dict[str, Any] = answer.raw.get("properties", {}) if answer else {}
+        if (
+            answer is None or properties.get("postcode") != postal_code
+            or properties.get("type") not in _STREET_LEVEL
+            or float(properties.get("score", 0)) < self._settings.ban_min_score
+        ):
+            return None
+        with session_scope(self._sessions) as session:
+            if session.get(GeocodeCache, key) is None:
+                session.add(GeocodeCache(key=key, lat=answer.latitude, lon=answer.longitude, created_at=utcnow()))
+        return answer.latitude, answer.longitude

@@ -1,0 +1,167 @@
+"""Which organisation a home belongs to: the CPTS territories, as GeoJSON polygons or as postal codes.
+
+A territory given as postal codes is matched by the address's postal code, never by a shape drawn around
+the codes' points: such a shape would cut communes in two and leave gaps between neighbouring CPTS. The
+postal code is tried first, then the polygons; so an organisation may be given codes, a polygon or both,
+and a home placed by exact coordinates with no postal code reaches only polygons.
+
+Territories may share a border but not overlap: a home inside two of them would belong to two CPTS, and
+each would see a patient the other also offers to its practices. Polygons are checked against polygons and
+codes against codes; a code list cannot be checked against a polygon without commune outlines, which the
+offline data does not have, and there the code wins.
+"""
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import shapely
+from numpy.typing import ArrayLike
+from shapely.errors import GEOSException
+from shapely.geometry import MultiPolygon, Polygon, shape
+
+from lac_service.errors import Conflict, InvalidInput
+from lac_service.geography.gazetteer import is_in_france, known_postal_codes
+
+NO_ORGANISATION = -1
+# Neighbouring borders digitised separately rarely coincide to the last decimal: an intersection smaller
+# than this share of the smaller territory is a shared border, not an overlap.
+OVERLAP_TOLERANCE = 1e-6
+
+
+class InvalidTerritory(InvalidInput):
+    code = "invalid_territory"
+    message = "Le territoire n'est pas valide."
+
+
+class OverlappingTerritories(Conflict):
+    code = "overlapping_territories"
+
+    def __init__(self, first: int, second: int) -> None:
+        super().__init__(f"Les territoires des organisations {first} et {second} se chevauchent.")
+        self.first, self.second = first, second
+
+
+@dataclass(frozen=True)
+class Territory:
+    """Polygons in GeoJSON order (longitude, latitude), postal codes, or both."""
+
+    geometry: Polygon | MultiPolygon | None = None
+    postal_codes: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_geojson(cls, document: str | Mapping[str, Any]) -> "Territory":
+        """A Polygon or MultiPolygon, bare or in a Feature or FeatureCollection (whose parts are united)."""
+        if isinstance(document, str):
+            try:
+                document = json.loads(document)
+            except json.JSONDecodeError as error:
+                raise InvalidTerritory(f"Le fichier n'est pas du JSON valide (ligne {error.lineno}).") from error
+        parts = [_polygonal(geometry) for geometry in _geometries(document)]
+        if not parts:
+            raise InvalidTerritory("Le GeoJSON ne contient aucun polygone.")
+        geometry = shapely.union_all(parts)
+        if not is_in_france(geometry.representative_point().y, geometry.representative_point().x):
+            raise InvalidTerritory(
+                "Le territoire n'est pas en France. Le GeoJSON attend les coordonnées dans l'ordre "
+                "longitude, latitude."
+            )
+        return cls(geometry=geometry)
+
+    @classmethod
+    def from_postal_codes(cls, postal_codes: Iterable[str]) -> "Territory":
+        codes = frozenset(code.strip() for code in postal_codes)
+        if not codes:
+            raise InvalidTerritory("La liste de codes postaux est vide.")
+        if unknown := sorted(codes - known_postal_codes()):
+            raise InvalidTerritory(f"Codes postaux inconnus : {', '.join(unknown[:10])}.")
+        return cls(postal_codes=codes)
+
+
+def _geometries(document: Any) -> list[Any]:
+    kind = document.get("type") if isinstance(document, Mapping) else None
+    if kind == "FeatureCollection" and isinstance(document.get("features"), list):
+        return [geometry for feature in document["features"] for geometry in _geometries(feature)]
+    if kind == "Feature" and isinstance(document.get("geometry"), Mapping):
+        return [document["geometry"]]
+    if kind in ("Polygon", "MultiPolygon"):
+        return [document]
+    raise InvalidTerritory(
+        f"Type GeoJSON non accepté : {kind!r}. Un territoire est un Polygon ou un MultiPolygon, "
+        "seul ou dans une Feature ou une FeatureCollection."
+    )
+
+
+def _polygonal(geometry: Mapping[str, Any]) -> Polygon | MultiPolygon:
+    try:
+        parsed = shape(geometry)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, GEOSException) as error:
+        raise InvalidTerritory("Les coordonnées du polygone sont mal formées.") from error
+    if not isinstance(parsed, Polygon | MultiPolygon):
+        raise InvalidTerritory(f"Type GeoJSON non accepté : {parsed.geom_type}.")
+    if parsed.is_empty:
+        raise InvalidTerritory("Le polygone est vide.")
+    if not parsed.is_valid:
+        raise InvalidTerritory(f"Le polygone n'est pas valide ({shapely.is_valid_reason(parsed)}).")
+    minx, miny, maxx, maxy = parsed.bounds
+    if not (-180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90):
+        raise InvalidTerritory("Coordonnées hors limites : longitude entre -180 et 180, latitude entre -90 et 90.")
+    return parsed
+
+
+class TerritoryIndex:
+    """All territories at once, checked for overlaps and indexed for routing many homes in one call.
+
+    Organisation ids are non-negative; ``NO_ORGANISATION`` (-1) stands for a home in no territory. Where two
+    polygons share a border, a home exactly on it goes to the smaller organisation id.
+    """
+
+    def __init__(self, territories: Mapping[int, Territory]) -> None:
+        self._by_code: dict[str, int] = {}
+        for org, territory in sorted(territories.items()):
+            for code in territory.postal_codes:
+                if (other := self._by_code.setdefault(code, org)) != org:
+                    raise OverlappingTerritories(other, org)
+        shaped = [(org, t.geometry) for org, t in sorted(territories.items()) if t.geometry is not None]
+        self._orgs = np.array([org for org, _ in shaped], dtype=np.int64)
+        self._geometries = np.array([geometry for _, geometry in shaped], dtype=object)
+        self._tree = shapely.STRtree(self._geometries)
+        shapely.prepare(self._geometries)
+        self._refuse_overlaps()
+
+    def _refuse_overlaps(self) -> None:
+        first, second = self._tree.query(self._geometries, predicate="intersects")
+        first, second = first[first < second], second[first < second]
+        shared = shapely.area(shapely.intersection(self._geometries[first], self._geometries[second]))
+        smaller = np.minimum(shapely.area(self._geometries[first]), shapely.area(self._geometries[second]))
+        if (overlapping := np.flatnonzero(shared > OVERLAP_TOLERANCE * smaller)).size:
+            pair = overlapping[0]
+            raise OverlappingTerritories(int(self._orgs[first[pair]]), int(self._orgs[second[pair]]))
+
+    def route(self, lat: float, lon: float, postal_code: str | None = None) -> int | None:
+        codes = None if postal_code is None else [postal_code]
+        org = int(self.route_many([lat], [lon], postal_codes=codes)[0])
+        return None if org == NO_ORGANISATION else org
+
+    def route_many(
+        self, lats: ArrayLike, lons: ArrayLike, postal_codes: Iterable[str | None] | None = None
+    ) -> np.ndarray:
+        """Organisation id per home, ``NO_ORGANISATION`` where none; a matching postal code wins."""
+        lats, lons = np.asarray(lats, dtype=np.float64), np.asarray(lons, dtype=np.float64)
+        # Bounding boxes from the tree, then the exact test on prepared polygons: 2-3 times faster than
+        # a predicate inside the tree query, which re-reads every polygon's vertices.
+        home, territory = self._tree.query(shapely.points(lons, lats))
+        inside = shapely.intersects_xy(self._geometries[territory], lons[home], lats[home])
+        home, territory = home[inside], territory[inside]
+        nearest = np.full(lats.shape[0], len(self._orgs), dtype=np.int64)
+        # Indexes follow ascending organisation ids, so the minimum is the documented tie-break.
+        np.minimum.at(nearest, home, territory)
+        routed = np.append(self._orgs, NO_ORGANISATION)[nearest]
+        if postal_codes is not None and self._by_code:
+            by_code = np.fromiter(
+                (self._by_code.get((code or "").strip(), NO_ORGANISATION) for code in postal_codes), np.int64
+            )
+            routed = np.where(by_code != NO_ORGANISATION, by_code, routed)
+        return routed

@@ -1,0 +1,113 @@
+"""Setting a territory, and routing homes to organisations with an index every process keeps current."""
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from lac_service.auth.models import Organisation
+from lac_service.errors import Conflict, ServiceNotConfigured
+from lac_service.geography.territories import OverlappingTerritories, Territory, TerritoryIndex
+
+
+def territory_of(organisation: Organisation) -> Territory | None:
+    geometry = Territory.from_geojson(organisation.territory_geojson) if organisation.territory_geojson else None
+    codes = frozenset(organisation.territory_postal_codes or ())
+    if geometry is None and not codes:
+        return None
+    return Territory(geometry=geometry.geometry if geometry else None, postal_codes=codes)
+
+
+def _territories(organisations: list[Organisation]) -> dict[int, Territory]:
+    return {o.id: t for o in organisations if (t := territory_of(o)) is not None}
+
+
+def set_territory(
+    session: Session, organisation: Organisation, *, geojson: dict[str, Any] | None,
+    postal_codes: list[str] | None, now: datetime,
+) -> Organisation:
+    """Validates the territory and refuses it when it overlaps another organisation's; none clears it."""
+    territory = Territory(
+        geometry=Territory.from_geojson(geojson).geometry if geojson is not None else None,
+        postal_codes=Territory.from_postal_codes(postal_codes).postal_codes if postal_codes else frozenset(),
+    )
+    others = session.scalars(sa.select(Organisation).where(Organisation.id != organisation.id)).all()
+    try:
+        TerritoryIndex(_territories(list(others)) | {organisation.id: territory})
+    except OverlappingTerritories as overlap:
+        other_id = overlap.second if overlap.first == organisation.id else overlap.first
+        other = next(o.slug for o in others if o.id == other_id)
+        raise Conflict(f"Ce territoire chevauche celui de « {other} ».", field="territory") from overlap
+    organisation.territory_geojson = geojson
+    organisation.territory_postal_codes = sorted(territory.postal_codes) or None
+    organisation.territory_updated_at = now
+    session.flush()
+    return organisation
+
+
+@dataclass(frozen=True)
+class Routed:
+    organisation_id: int | None  # None: no territory holds the home
+    territories_exist: bool
+
+
+class Router:
+    """The territory index, rebuilt when any organisation's territory changed (in any process)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version: tuple[int, datetime | None] | None = None
+        self._index: TerritoryIndex | None = None
+
+    def _current(self, session: Session) -> TerritoryIndex | None:
+        changed = Organisation.territory_updated_at
+        version = tuple(session.execute(sa.select(sa.func.count(changed), sa.func.max(changed))).one())
+        with self._lock:
+            if version != self._version:
+                territories = _territories(list(session.scalars(sa.select(Organisation))))
+                self._index = TerritoryIndex(territories) if territories else None
+                self._version = version  # type: ignore[assignment]
+            return self._index
+
+    def route(self, session: Session, *, lat: float, lon: float, postal_code: str) -> Routed:
+        index = self._current(session)
+        if index is None:
+            return Routed(organisation_id=None, territories_exist=False)
+        return Routed(organisation_id=index.route(lat, lon, postal_code), territories_exist=True)
+
+
+def home_organisation(
+    session: Session, router: Router, *, lat: float, lon: float, postal_code: str, caller_organisation_id: int | None,
+    default_slug: str | None,
+) -> tuple[int, bool]:
+    """The organisation a new request belongs to, and whether it fell outside every territory.
+
+    The territory holding the home wins, whoever registers the patient. Otherwise: the configured default
+    organisation (the regional platform), else the caller's own, else the only organisation there is.
+    """
+    routed = router.route(session, lat=lat, lon=lon, postal_code=postal_code)
+    if routed.organisation_id is not None:
+        return routed.organisation_id, False
+    outside = routed.territories_exist
+    if default_slug:
+        default = session.scalar(sa.select(Organisation.id).where(Organisation.slug == default_slug))
+        if default is not None:
+            return default, outside
+    if caller_organisation_id is not None:
+        return caller_organisation_id, outside
+    only = session.scalars(sa.select(Organisation.id).order_by(Organisation.id).limit(2)).all()
+    if len(only) == 1:
+        return only[0], outside
+    raise ServiceNotConfigured()
+
+
+def get_router(request: Request) -> Router:
+    router: Router = request.app.state.territory_router
+    return router
+
+
+TerritoryRouter = Annotated[Router, Depends(get_router)]

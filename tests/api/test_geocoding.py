@@ -1,0 +1,122 @@
+"""Homes and cabinets are located: given coordinates, the national address base when enabled, the
+offline gazetteer otherwise; BAN failures fall back to the gazetteer; the precision is recorded."""
+
+import logging
+
+import pytest
+
+from lac_service.auth.models import Role
+from lac_service.config import GeocoderSettings
+from lac_service.geography.distance import haversine_km
+from lac_service.main import create_app
+from tests.fakes.ban import FakeBan
+from tests.payloads import cabinet_body, request_body
+
+LILLE = (50.6365, 3.0635)  # Hôtel de ville de Lille
+
+
+def _without_location(**patient):
+    body = request_body(**patient)
+    del body["patient"]["location"]
+    return body
+
+
+def test_a_home_without_coordinates_is_placed_on_its_commune(client, secretary_a):
+    created = client.post("/api/v1/requests", json=_without_location(), headers=secretary_a).json()
+    location = created["patient"]["location"]
+    assert location["precision"] == "commune"
+    assert haversine_km(location["lat"], location["lon"], *LILLE) < 5
+    assert created["department"] == "59"
+
+
+def test_given_coordinates_win_and_are_exact(client, secretary_a):
+    created = client.post("/api/v1/requests", json=request_body(), headers=secretary_a).json()
+    assert created["patient"]["location"] == {"lat": 50.6394, "lon": 3.0598, "precision": "exact"}
+
+
+def test_a_new_address_is_located_again(client, secretary_a):
+    created = client.post("/api/v1/requests", json=request_body(), headers=secretary_a).json()
+    moved = client.patch(
+        f"/api/v1/requests/{created['id']}",
+        json={"patient": {"address": {"line": "1 La Canebière", "postal_code": "13001", "city": "Marseille"}}},
+        headers=secretary_a,
+    ).json()
+    assert moved["patient"]["location"]["precision"] == "commune"
+    assert moved["department"] == "13"
+    assert haversine_km(moved["patient"]["location"]["lat"], moved["patient"]["location"]["lon"], 43.2965, 5.3698) < 5
+    pinned = client.patch(
+        f"/api/v1/requests/{created['id']}", json={"patient": {"location": {"lat": 43.30, "lon": 5.38}}},
+        headers=secretary_a,
+    ).json()
+    assert pinned["patient"]["location"] == {"lat": 43.30, "lon": 5.38, "precision": "exact"}
+    refused = client.patch(
+        f"/api/v1/requests/{created['id']}", json={"patient": {"location": {"lat": 41.39, "lon": 2.17}}},
+        headers=secretary_a,
+    )
+    assert refused.status_code == 422
+    assert refused.json()["field"] == "patient.location"
+
+
+def test_a_cabinet_without_coordinates_is_located_from_its_address(client, make_key, org_a):
+    coordinator = make_key(org_a, Role.coordinator)
+    body = cabinet_body()
+    del body["location"]
+    cabinet = client.post("/api/v1/cabinets", json=body, headers=coordinator).json()
+    assert cabinet["location"]["precision"] == "commune"
+    assert haversine_km(cabinet["location"]["lat"], cabinet["location"]["lon"], *LILLE) < 5
+
+
+@pytest.fixture
+def ban():
+    with FakeBan() as fake:
+        yield fake
+
+
+@pytest.fixture
+def ban_client(settings, engine, session_factory, ban):
+    from fastapi.testclient import TestClient
+
+    geocoder = GeocoderSettings(ban_enabled=True, ban_domain=ban.domain, ban_scheme="http", ban_timeout_s=0.5)
+    app = create_app(settings.model_copy(update={"geocoder": geocoder}), engine=engine, session_factory=session_factory)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def test_ban_gives_the_door_and_is_asked_once_per_address(ban_client, ban, secretary_a):
+    first = ban_client.post("/api/v1/requests", json=_without_location(), headers=secretary_a).json()
+    assert first["patient"]["location"] == {"lat": 50.63975, "lon": 3.05921, "precision": "address"}
+    assert ban.queries == ["12 rue Esquermoise, 59000 Lille"]
+    ban_client.delete(f"/api/v1/requests/{first['id']}", headers=secretary_a)
+    again = ban_client.post("/api/v1/requests", json=_without_location(), headers=secretary_a).json()
+    assert again["patient"]["location"]["precision"] == "address"
+    assert len(ban.queries) == 1, "the second lookup of the same address came from the cache"
+
+
+@pytest.mark.parametrize(
+    ("mode", "answer"),
+    [
+        ("error", {}),
+        ("slow", {}),
+        ("ok", {"postcode": "59800"}),  # BAN found another town: not trusted
+        ("ok", {"type": "municipality"}),  # no better than the gazetteer
+    ],
+)
+def test_ban_failures_fall_back_to_the_gazetteer(ban_client, ban, secretary_a, mode, answer):
+    ban.mode = mode
+    ban.answer.update(answer)
+    created = ban_client.post("/api/v1/requests", json=_without_location(), headers=secretary_a)
+    assert created.status_code == 201, created.text
+    location = created.json()["patient"]["location"]
+    assert location["precision"] == "commune"
+    assert haversine_km(location["lat"], location["lon"], *LILLE) < 5
+    assert len(ban.queries) == 1
+
+
+@pytest.mark.parametrize("mode", ["ok", "error", "slow"])
+def test_the_address_sent_to_ban_is_not_logged(ban_client, ban, secretary_a, caplog, mode):
+    ban.mode = mode
+    caplog.set_level(logging.DEBUG)
+    ban_client.post("/api/v1/requests", json=_without_location(), headers=secretary_a)
+    assert ban.queries
+    service_records = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    assert not any("Esquermoise" in r.getMessage() for r in service_records)

@@ -1,0 +1,151 @@
+import json
+
+import numpy as np
+import pytest
+import shapely
+
+from lac_service.errors import InvalidInput
+from lac_service.geography.territories import (
+    NO_ORGANISATION,
+    InvalidTerritory,
+    OverlappingTerritories,
+    Territory,
+    TerritoryIndex,
+)
+
+# Two neighbouring CPTS sharing the meridian 3.12° E: one around Lille, one around Roubaix-Tourcoing.
+LILLE_CPTS = {
+    "type": "Polygon",
+    "coordinates": [[[2.9, 50.55], [3.12, 50.55], [3.12, 50.72], [2.9, 50.72], [2.9, 50.55]]],
+}
+ROUBAIX_CPTS = {
+    "type": "Polygon",
+    "coordinates": [[[3.12, 50.55], [3.30, 50.55], [3.30, 50.78], [3.12, 50.78], [3.12, 50.55]]],
+}
+LILLE = (50.6292, 3.0573)
+ROUBAIX = (50.6942, 3.1746)
+CALAIS = (50.9513, 1.8587)
+
+
+def square(west: float, south: float, east: float, north: float) -> Territory:
+    return Territory(geometry=shapely.box(west, south, east, north))
+
+
+@pytest.fixture
+def index() -> TerritoryIndex:
+    return TerritoryIndex({1: Territory.from_geojson(LILLE_CPTS), 2: Territory.from_geojson(ROUBAIX_CPTS)})
+
+
+def test_each_home_goes_to_the_territory_it_is_in(index):
+    assert index.route(*LILLE) == 1
+    assert index.route(*ROUBAIX) == 2
+    assert index.route(*CALAIS) is None
+
+
+def test_routing_many_homes_agrees_with_routing_one(index):
+    lats, lons = zip(LILLE, ROUBAIX, CALAIS, (float("nan"), float("nan")), strict=True)
+
+    routed = index.route_many(lats, lons)
+
+    assert routed.tolist() == [1, 2, NO_ORGANISATION, NO_ORGANISATION]
+
+
+def test_a_home_on_the_shared_border_goes_to_the_smaller_id(index):
+    assert index.route(50.6, 3.12) == 1
+
+
+def test_overlapping_territories_are_refused_naming_both():
+    with pytest.raises(OverlappingTerritories) as raised:
+        TerritoryIndex({7: square(2.9, 50.5, 3.2, 50.7), 3: square(3.1, 50.5, 3.4, 50.7)})
+
+    assert (raised.value.first, raised.value.second) == (3, 7)
+    assert "3 et 7" in str(raised.value)
+    assert raised.value.status_code == 409
+
+
+def test_a_territory_inside_another_is_an_overlap():
+    with pytest.raises(OverlappingTerritories):
+        TerritoryIndex({1: square(2.9, 50.5, 3.2, 50.7), 2: square(3.0, 50.6, 3.1, 50.65)})
+
+
+def test_touching_territories_and_digitising_slivers_are_accepted():
+    TerritoryIndex({1: square(2.9, 50.5, 3.1, 50.7), 2: square(3.1, 50.5, 3.3, 50.7)})
+    TerritoryIndex({1: square(2.9, 50.5, 3.1, 50.7), 2: square(3.1 - 1e-9, 50.5, 3.3, 50.7)})
+
+
+def test_a_postal_code_territory_wins_over_polygons_when_the_code_is_known(index):
+    with_codes = TerritoryIndex(
+        {1: Territory.from_geojson(LILLE_CPTS), 5: Territory.from_postal_codes(["59100", " 59200 "])}
+    )
+
+    assert with_codes.route(*ROUBAIX, postal_code="59100") == 5
+    assert with_codes.route(*LILLE, postal_code="59000") == 1
+    assert with_codes.route(*ROUBAIX) is None
+    assert with_codes.route_many([50.70, 50.63], [3.16, 3.05], postal_codes=["59200", None]).tolist() == [5, 1]
+
+
+def test_a_postal_code_in_two_territories_is_an_overlap():
+    with pytest.raises(OverlappingTerritories):
+        TerritoryIndex({1: Territory.from_postal_codes(["59000"]), 2: Territory.from_postal_codes(["59000", "59100"])})
+
+
+def test_unknown_postal_codes_make_an_invalid_territory():
+    with pytest.raises(InvalidTerritory, match="Codes postaux inconnus : 00000"):
+        Territory.from_postal_codes(["59000", "00000"])
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        LILLE_CPTS,
+        json.dumps(LILLE_CPTS),
+        {"type": "Feature", "properties": {"nom": "CPTS Lille"}, "geometry": LILLE_CPTS},
+        {"type": "MultiPolygon", "coordinates": [LILLE_CPTS["coordinates"]]},
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {"type": "Feature", "properties": {}, "geometry": LILLE_CPTS},
+                {"type": "Feature", "properties": {}, "geometry": ROUBAIX_CPTS},
+            ],
+        },
+    ],
+)
+def test_geojson_polygons_in_any_wrapping_are_accepted(document):
+    territory = Territory.from_geojson(document)
+
+    assert territory.geometry is not None and territory.geometry.covers(shapely.Point(LILLE[1], LILLE[0]))
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ("{not json", "n'est pas du JSON valide"),
+        ([1, 2], "Type GeoJSON non accepté"),
+        ({"type": "Point", "coordinates": [3.05, 50.63]}, "Type GeoJSON non accepté : 'Point'"),
+        ({"type": "FeatureCollection", "features": []}, "aucun polygone"),
+        ({"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[3, 50], [3.1, 50.1]]}}, "LineString"),
+        ({"type": "Polygon", "coordinates": [[[3.0, 50.6], [3.1]]]}, "mal formées"),
+        ({"type": "Polygon", "coordinates": "x"}, "mal formées"),
+        ({"type": "Polygon"}, "mal formées"),
+        ({"type": "Polygon", "coordinates": []}, "vide"),
+        (
+            {"type": "Polygon", "coordinates": [[[3.0, 50.6], [3.1, 50.7], [3.1, 50.6], [3.0, 50.7], [3.0, 50.6]]]},
+            "n'est pas valide (Self-intersection",
+        ),
+        ({"type": "Polygon", "coordinates": [[[3.0, 50.6], [3.1, 50.6], [3.1, 95.0], [3.0, 50.6]]]}, "hors limites"),
+        (
+            {"type": "Polygon", "coordinates": [[[lat, lon] for lon, lat in LILLE_CPTS["coordinates"][0]]]},
+            "longitude, latitude",
+        ),
+    ],
+)
+def test_invalid_geojson_is_refused_with_a_message(document, message):
+    with pytest.raises(InvalidTerritory) as raised:
+        Territory.from_geojson(document)
+
+    assert message in str(raised.value)
+    assert isinstance(raised.value, InvalidInput)
+
+
+def test_no_territory_routes_nowhere():
+    assert TerritoryIndex({}).route_many(np.array([50.63]), np.array([3.06])).tolist() == [NO_ORGANISATION]
