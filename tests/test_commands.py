@@ -82,7 +82,7 @@ def test_openapi_check_fails_on_a_stale_file(env, tmp_path):
 
 def test_help_lists_every_command(env):
     help_text = lac(env, "--help").stdout
-    for command in ("db", "org", "apikey", "user", "demo", "openapi", "serve"):
+    for command in ("db", "org", "apikey", "user", "demo", "rescore", "openapi", "serve"):
         assert command in help_text
 
 

@@ -23,6 +23,8 @@ from lac_service.db import create_db_engine, create_session_factory, session_sco
 from lac_service.demo import load_demo
 from lac_service.errors import AppError
 from lac_service.kit.clock import utcnow
+from lac_service.intake.ranking import rescore
+from lac_service.kinds import Kind
 from lac_service.main import create_app
 from lac_service.organisations.service import set_territory
 
@@ -90,6 +92,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     print(f"Clé d'API administrateur de démonstration : {issued.secret}")
 
 
+def cmd_rescore(args: argparse.Namespace, settings: Settings) -> None:
+    with _session(settings) as session:
+        changed = rescore(session, now=utcnow(), kind=Kind(args.kind) if args.kind else None)
+    print(f"Scores mis à jour : {changed} demande(s).")
+
+
 def cmd_openapi(args: argparse.Namespace, settings: Settings) -> None:
     document = json.dumps(create_app(settings).openapi(), indent=2, ensure_ascii=False) + "\n"
     if args.check:
@@ -146,6 +154,12 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="load demo data")
     demo.add_argument("--if-empty", action="store_true", help="only when there is no organisation yet")
     demo.set_defaults(run=cmd_demo)
+
+    rescore_parser = commands.add_parser(
+        "rescore", help="refresh the priority of every waiting request (daily, and after an upgrade)"
+    )
+    rescore_parser.add_argument("--kind", choices=[k.value for k in Kind])
+    rescore_parser.set_defaults(run=cmd_rescore)
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--out", type=Path, default=OPENAPI_PATH)

@@ -12,6 +12,7 @@ from lac_service.cabinets.schemas import CabinetCreate
 from lac_service.cabinets.service import create_cabinet
 from lac_service.config import Settings
 from lac_service.intake.models import Source
+from lac_service.intake.ranking import rescore
 from lac_service.intake.schemas import RequestCreate
 from lac_service.intake.service import Actor, create_request
 from lac_service.geography.gazetteer import locate
@@ -45,6 +46,7 @@ def load_demo(session: Session, *, settings: Settings, now: datetime, requests: 
         )
     for index in range(requests):
         _demo_request(session, organisation, rng, index, settings=settings, now=now)
+    rescore(session, now=now)  # each was scored on its (past) registration day
     return create_api_key(session, organisation=organisation, role=Role.admin, name="demo", now=now)
 
 

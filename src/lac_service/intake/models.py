@@ -51,7 +51,7 @@ class PatientRequest(Base):
 
     __tablename__ = "requests"
     __table_args__ = (
-        sa.Index("ix_requests_queue", "organisation_id", "kind", "status"),
+        sa.Index("ix_requests_queue", "organisation_id", "kind", "status", "priority_points"),
         # One active request per person and kind, even under concurrent registrations (SPEC §4: 409).
         sa.Index(
             "uq_requests_active_identity", "kind", "identity_key", "birth_date", unique=True,
@@ -91,6 +91,13 @@ class PatientRequest(Base):
     urgent_reason: Mapped[str | None] = mapped_column(sa.String(500))
     max_distance_km: Mapped[float]
     people_count: Mapped[int] = mapped_column(default=1)
+
+    # The queue order (priority.rank_key); the explanation is recomputed from the policy version and the
+    # day of scoring, so it always adds up to the stored points.
+    priority_points: Mapped[int] = mapped_column(default=0)
+    priority_policy_version: Mapped[int] = mapped_column(default=0)
+    priority_scored_at: Mapped[datetime]
+    waiting_since: Mapped[datetime]  # the original request date: imports keep it
 
     consent_at: Mapped[datetime]
     tracking_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)

@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from datetime import date
 
 import sqlalchemy as sa
@@ -10,6 +11,21 @@ from sqlalchemy.orm import Session
 from lac_service.kinds import Kind
 from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, Status
 from lac_service.kit.text import fold
+from lac_service.priority import Band, band_range
+
+
+class Sort(StrEnum):
+    priority = "priority"
+    oldest = "oldest"
+    newest = "newest"
+
+
+# priority.rank_key in SQL: most points, then the longest wait, then the lowest id.
+_ORDER = {
+    Sort.priority: (PatientRequest.priority_points.desc(), PatientRequest.waiting_since, PatientRequest.id),
+    Sort.oldest: (PatientRequest.waiting_since, PatientRequest.id),
+    Sort.newest: (PatientRequest.waiting_since.desc(), PatientRequest.id.desc()),
+}
 
 
 @dataclass(frozen=True)
@@ -18,6 +34,7 @@ class RequestFilter:
     status: Status | None = None
     kind: Kind | None = None
     text: str | None = None
+    band: Band | None = None
 
 
 def find_active_duplicate(
@@ -49,6 +66,11 @@ def _conditions(f: RequestFilter) -> list[sa.ColumnElement[bool]]:
         conditions.append(PatientRequest.status == f.status)
     if f.kind is not None:
         conditions.append(PatientRequest.kind == f.kind)
+    if f.band is not None:
+        floor, ceiling = band_range(f.band)
+        conditions.append(PatientRequest.priority_points >= floor)
+        if ceiling is not None:
+            conditions.append(PatientRequest.priority_points < ceiling)
     if f.text:
         words = [w for w in (fold(part) for part in f.text.split()) if w]
         digits = "".join(c for c in f.text if c.isdigit())
@@ -64,11 +86,11 @@ def _conditions(f: RequestFilter) -> list[sa.ColumnElement[bool]]:
 
 
 def list_requests(
-    session: Session, f: RequestFilter, *, limit: int, offset: int
+    session: Session, f: RequestFilter, *, limit: int, offset: int, sort: Sort = Sort.priority
 ) -> tuple[Sequence[PatientRequest], int]:
     conditions = _conditions(f)
     total = session.scalar(sa.select(sa.func.count()).select_from(PatientRequest).where(*conditions)) or 0
     rows = session.scalars(
-        sa.select(PatientRequest).where(*conditions).order_by(PatientRequest.id).limit(limit).offset(offset)
+        sa.select(PatientRequest).where(*conditions).order_by(*_ORDER[sort]).limit(limit).offset(offset)
     ).all()
     return rows, total

@@ -1,5 +1,6 @@
 """``/api/v1/requests``: thin HTTP over ``intake.service``."""
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -15,15 +16,17 @@ from lac_service.idempotency import IdempotencyKey, run_once
 from lac_service.intake import service
 from lac_service.kinds import Kind
 from lac_service.intake.models import PatientRequest, Source, Status
-from lac_service.intake.repository import RequestFilter, list_requests
+from lac_service.intake.repository import RequestFilter, Sort, list_requests
 from lac_service.intake.schemas import (
     RequestCreate, RequestCreated, RequestRead, RequestUpdate, WithdrawIn,
 )
+from lac_service.intake.ranking import explain
 from lac_service.intake.views import to_read
 from lac_service.geography.geocoder import AppGeocoder
 from lac_service.kit.clock import Now
 from lac_service.organisations.service import TerritoryRouter, home_organisation
 from lac_service.kit.pagination import Limit, Offset, Page
+from lac_service.priority import Band
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"], responses=ERROR_RESPONSES)
 
@@ -41,6 +44,10 @@ def _actor(caller: Caller) -> service.Actor:
 
 def _visible_to(caller: Caller) -> int | None:
     return None if caller.sees_all_organisations else caller.organisation_id
+
+
+def _read(session: DbSession, request: PatientRequest, now: datetime) -> RequestRead:
+    return to_read(request, now, explain(session, [request]).get(request.id))
 
 
 def _load(session: DbSession, request_id: int, caller: Caller, roles: tuple[Role, ...]) -> PatientRequest:
@@ -73,7 +80,7 @@ def create_request(
             now=now,
         )
         tracking_url = f"{str(settings.public_base_url).rstrip('/')}/suivi/{token}"
-        answer = RequestCreated(**to_read(created, now).model_dump(), tracking_url=tracking_url)
+        answer = RequestCreated(**_read(session, created, now).model_dump(), tracking_url=tracking_url)
         return answer, f"request:{created.id}"
 
     scope = None if caller.is_public else f"apikey:{caller.api_key_id}"
@@ -90,6 +97,8 @@ def list_(
     kind: Kind | None = None,
     organisation: Annotated[str | None, Query(max_length=64, description="Admin only: an organisation slug.")] = None,
     q: Annotated[str | None, Query(max_length=100, description="Name, phone, e-mail or postal code.")] = None,
+    priority_band: Band | None = None,
+    sort: Annotated[Sort, Query(description="`priority`: the order patients are served in.")] = Sort.priority,
     limit: Limit = None,
     offset: Offset = 0,
 ) -> Page[RequestRead]:
@@ -101,15 +110,18 @@ def list_(
         organisation_id = get_organisation_by_slug(session, organisation).id
     limit = limit or settings.default_page_size
     rows, total = list_requests(
-        session, RequestFilter(organisation_id=organisation_id, status=status, kind=kind, text=q),
+        session, RequestFilter(organisation_id=organisation_id, status=status, kind=kind, text=q, band=priority_band),
+        sort=sort,
         limit=limit, offset=offset,
     )
-    return Page[RequestRead](items=[to_read(r, now) for r in rows], total=total, limit=limit, offset=offset)
+    explained = explain(session, rows)
+    items = [to_read(r, now, explained.get(r.id)) for r in rows]
+    return Page[RequestRead](items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{request_id}", response_model=RequestRead, summary="Read one request")
 def read(request_id: int, session: DbSession, caller: AuthenticatedCaller, now: Now) -> RequestRead:
-    return to_read(_load(session, request_id, caller, _READERS), now)
+    return _read(session, _load(session, request_id, caller, _READERS), now)
 
 
 @router.patch("/{request_id}", response_model=RequestRead, summary="Change a request's details")
@@ -128,8 +140,8 @@ def update(
                 address = service.stored_address(_load(peek, request_id, caller, _EDITORS))
         home = geocoder.locate_input(address, patch.location, field="patient")
     request = _load(session, request_id, caller, _EDITORS)
-    return to_read(
-        service.update_request(session, request, data=body, home=home, actor=_actor(caller), now=now), now
+    return _read(
+        session, service.update_request(session, request, data=body, home=home, actor=_actor(caller), now=now), now
     )
 
 
@@ -139,7 +151,7 @@ def withdraw(
 ) -> RequestRead:
     request = _load(session, request_id, caller, _EDITORS)
     reason = (body or WithdrawIn()).reason
-    return to_read(service.withdraw_request(session, request, reason=reason, actor=_actor(caller), now=now), now)
+    return _read(session, service.withdraw_request(session, request, reason=reason, actor=_actor(caller), now=now), now)
 
 
 @router.delete("/{request_id}", status_code=204, summary="Erase a request's personal data")

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
 from lac_service.kinds import Kind
+from lac_service.priority import Band
 from lac_service.geography.schemas import LocationOut
 from lac_service.intake.models import Source, Status, WithdrawReason
 from lac_service.kit.fields import Address, BirthDate, EmailAddress, Input, Location, PhoneNumber, ShortText
@@ -117,6 +118,20 @@ class CriteriaOut(BaseModel):
     urgent_reason: str | None
 
 
+class ReasonOut(BaseModel):
+    code: str = Field(description="Stable rule code, e.g. `ald`, `age_70_plus`, `waited`.")
+    label: str = Field(description="French, for people.")
+    points: int
+
+
+class PriorityOut(BaseModel):
+    points: int
+    band: Band = Field(description="`high` from 80 points, `medium` from 30, else `low`.")
+    reasons: list[ReasonOut] = Field(description="Why: each rule that gave points; they add up to `points`.")
+    policy_version: int = Field(description="Version of the organisation's policy (0: the built-in default).")
+    scored_at: datetime
+
+
 class StatusChangeOut(BaseModel):
     from_status: Status | None
     to_status: Status
@@ -135,6 +150,8 @@ class RequestRead(BaseModel):
     people_count: int = Field(description="Patient plus household: the seats a cabinet must have.")
     criteria: CriteriaOut
     max_distance_km: float
+    priority: PriorityOut | None = Field(description="Null once erased.")
+    waiting_since: datetime
     department: str
     outside_territory: bool = Field(
         description="No organisation's territory holds the home: it went to the default organisation."

@@ -11,6 +11,7 @@ from lac_service.idempotency import forget_resource
 from lac_service.intake.models import (
     ACTIVE_STATUSES, HouseholdMember, PatientRequest, Source, Status, StatusChange, WithdrawReason,
 )
+from lac_service.intake.ranking import apply_score
 from lac_service.intake.repository import find_active_duplicate
 from lac_service.intake.schemas import HouseholdMemberIn, RequestCreate, RequestUpdate
 from lac_service.geography.geocoder import Located
@@ -114,11 +115,12 @@ def create_request(
         max_distance_km=data.max_distance_km or max_distance_km,
         people_count=1 + len(data.household),
         consent_at=now, tracking_token_hash=hash_token(token),
-        created_at=now, updated_at=now, status_changed_at=now,
+        created_at=now, updated_at=now, status_changed_at=now, waiting_since=now,
         household=[HouseholdMember(**m.model_dump()) for m in data.household],
         history=[StatusChange(from_status=None, to_status=Status.waiting, actor=actor.label, at=now)],
     )
     _place(request, home)
+    apply_score(session, request, now=now)
     _refuse_duplicate(session, request)
     session.add(request)
     _flush_unless_duplicate(session, request)
@@ -191,6 +193,8 @@ def update_request(
     if data.max_distance_km is not None:
         request.max_distance_km = data.max_distance_km
     request.updated_at = now
+    with session.no_autoflush:
+        apply_score(session, request, now=now)
     session.flush()
     return request
 

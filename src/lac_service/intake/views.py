@@ -4,13 +4,25 @@ from datetime import datetime
 
 from lac_service.intake.models import PatientRequest
 from lac_service.intake.schemas import (
-    AddressOut, CriteriaOut, HouseholdMemberOut, PatientOut, RequestRead, StatusChangeOut,
+    AddressOut, CriteriaOut, HouseholdMemberOut, PatientOut, PriorityOut, ReasonOut, RequestRead, StatusChangeOut,
 )
 from lac_service.geography.schemas import LocationOut
 from lac_service.kit.dates import age_on
+from lac_service.priority import Score, band_of
 
 
-def to_read(request: PatientRequest, now: datetime) -> RequestRead:
+def _priority(request: PatientRequest, explanation: Score | None) -> PriorityOut | None:
+    if explanation is None:
+        return None
+    return PriorityOut(
+        points=request.priority_points, band=band_of(request.priority_points),
+        reasons=[ReasonOut(**reason.as_dict()) for reason in explanation.reasons],
+        policy_version=request.priority_policy_version, scored_at=request.priority_scored_at,
+    )
+
+
+def to_read(request: PatientRequest, now: datetime, explanation: Score | None) -> RequestRead:
+    """``explanation`` comes from ``ranking.explain`` (None once erased)."""
     today = now.date()
     erased = request.erased_at is not None
     return RequestRead(
@@ -44,6 +56,8 @@ def to_read(request: PatientRequest, now: datetime) -> RequestRead:
             ald=request.ald, pregnant=request.pregnant, urgent=request.urgent, urgent_reason=request.urgent_reason
         ),
         max_distance_km=request.max_distance_km,
+        priority=_priority(request, explanation),
+        waiting_since=request.waiting_since,
         department=request.department,
         outside_territory=request.outside_territory,
         consent_at=request.consent_at,

@@ -5,6 +5,7 @@ for a patient, re-score a whole queue when a coordinator changes a policy, and r
 database stores policies as versioned rows and each score with the version that produced it.
 """
 
+from lac_service.priority.bands import Band, band_of, band_range
 from lac_service.priority.batch import score_many
 from lac_service.priority.policy import (
     KINDS,
@@ -25,6 +26,7 @@ from lac_service.priority.scoring import Score, rank_key, rank_order, score
 
 __all__ = [
     "KINDS",
+    "Band",
     "AgeBand",
     "AgeRule",
     "FlatRule",
@@ -36,6 +38,8 @@ __all__ = [
     "Rules",
     "Score",
     "WaitedRule",
+    "band_of",
+    "band_range",
     "default_policy",
     "max_criteria_points",
     "months_to_overtake",
