@@ -41,6 +41,31 @@ class GeocoderSettings(BaseModel):
     ban_min_score: float = Field(default=0.5, ge=0, le=1)
 
 
+class NotificationSettings(BaseModel):
+    """``local`` keeps messages in the database (shown on /outbox in development), so that the demo runs
+    with no provider account; ``twilio`` and ``smtp`` send for real."""
+
+    sms_backend: Literal["local", "twilio"] = "local"
+    email_backend: Literal["local", "smtp"] = "local"
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr = SecretStr("")
+    twilio_from: str = Field(default="", description="Sender: a Twilio number in E.164, or an alphanumeric id.")
+    twilio_api_base_url: str | None = Field(default=None, description="Tests only: a local fake of Twilio.")
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    email_from: str = "LAC <ne-pas-repondre@lac.example.fr>"
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    backoff_base_s: float = Field(default=30.0, ge=0, le=3600, description="Doubles after each failure.")
+    rate_per_s: float = Field(default=20.0, gt=0, le=1000, description="Provider rate limit, messages/second.")
+    sending_timeout_s: float = Field(default=300.0, gt=0, description="A claim older than this is stuck.")
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    concurrency: int = Field(default=8, ge=1, le=64)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LAC_", env_nested_delimiter="__", extra="ignore")
 
@@ -58,6 +83,7 @@ class Settings(BaseSettings):
     migrations_dir: str | None = None
     requests: RequestDefaults = RequestDefaults()
     geocoder: GeocoderSettings = GeocoderSettings()
+    notifications: NotificationSettings = NotificationSettings()
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> "Settings":
