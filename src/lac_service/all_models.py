@@ -6,8 +6,11 @@ from lac_service.db import Base
 from lac_service.geography.geocoder import GeocodeCache
 from lac_service.idempotency import IdempotencyRecord
 from lac_service.intake import models as intake_models
+from lac_service.notifications import models as notification_models
+from lac_service.matching import models as matching_models
+from lac_service.offers import models as offer_models
 from lac_service.policies import models as policy_models
 
 metadata = Base.metadata
 
-__all__ = ["GeocodeCache", "IdempotencyRecord", "auth_models", "cabinet_models", "intake_models", "metadata", "policy_models"]
+__all__ = ["GeocodeCache", "IdempotencyRecord", "auth_models", "cabinet_models", "intake_models", "matching_models", "metadata", "offer_models", "policy_models"]

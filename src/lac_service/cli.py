@@ -1,6 +1,8 @@
 """The ``lac`` command: bootstrap and operations (SPEC §4). ``lac --help`` lists the commands."""
 
 import argparse
+from collections import Counter
+from datetime import timedelta
 import copy
 import getpass
 import json
@@ -23,7 +25,12 @@ from lac_service.db import create_db_engine, create_session_factory, session_sco
 from lac_service.demo import load_demo
 from lac_service.errors import AppError
 from lac_service.kit.clock import utcnow
+from lac_service.cabinets.models import Cabinet
 from lac_service.intake.ranking import rescore
+from lac_service.matching.files import MatchFileError, match_files
+from lac_service.matching.service import run_round
+from lac_service.notifications import worker as notification_worker
+from lac_service.offers.service import expire_offers
 from lac_service.kinds import Kind
 from lac_service.main import create_app
 from lac_service.organisations.service import set_territory
@@ -98,6 +105,47 @@ def cmd_rescore(args: argparse.Namespace, settings: Settings) -> None:
     print(f"Scores mis à jour : {changed} demande(s).")
 
 
+def cmd_match(args: argparse.Namespace, settings: Settings) -> None:
+    with _session(settings) as session:
+        organisation_id = get_organisation_by_slug(session, args.org).id if args.org else None
+        result = run_round(
+            session, organisation_id=organisation_id, kind=Kind(args.kind) if args.kind else None,
+            engine_name=args.engine, now=utcnow(), actor="cli", offer_ttl=timedelta(days=settings.offer_ttl_days),
+            site_url=str(settings.public_base_url), dry_run=args.dry_run,
+        )
+        names = dict(session.execute(sa.select(Cabinet.id, Cabinet.name)).all())
+    title = "Simulation (rien n'est proposé)" if args.dry_run else f"Tour n° {result.round.id if result.round else '?'}"
+    print(f"{title} : {result.requests_considered} demande(s) en attente, {result.cabinets_due} cabinet(s) dus.")
+    for batch in result.batches:
+        ids = ", ".join(str(r) for r in batch.request_ids)
+        print(f"- {names[batch.cabinet_id]} (n° {batch.cabinet_id}) : {batch.people} personne(s) — demandes {ids}")
+    for reason, count in sorted(Counter(result.unmatched.values()).items()):
+        print(f"  sans proposition ({reason}) : {count}")
+
+
+def cmd_expire_offers(args: argparse.Namespace, settings: Settings) -> None:
+    with _session(settings) as session:
+        expired = expire_offers(session, now=utcnow())
+    print(f"Propositions expirées : {expired} patient(s) remis en attente.")
+
+
+def cmd_match_file(args: argparse.Namespace, settings: Settings) -> None:
+    try:
+        summary = match_files(args.requests, args.cabinets, args.out, engine=args.engine)
+    except MatchFileError as error:
+        raise SystemExit(f"Erreur : {error}") from None
+    print(
+        f"{summary.matched} demande(s) attribuée(s) sur {summary.requests} ({summary.people_matched} personne(s)), "
+        f"{summary.cabinets} cabinet(s), moteur {summary.engine} → {args.out}"
+    )
+    for reason, count in summary.unmatched.items():
+        print(f"  sans attribution ({reason}) : {count}")
+
+
+def cmd_dispatch(args: argparse.Namespace, settings: Settings) -> None:
+    notification_worker.main([] if args.loop else ["--once"])
+
+
 def cmd_openapi(args: argparse.Namespace, settings: Settings) -> None:
     document = json.dumps(create_app(settings).openapi(), indent=2, ensure_ascii=False) + "\n"
     if args.check:
@@ -160,6 +208,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     rescore_parser.add_argument("--kind", choices=[k.value for k in Kind])
     rescore_parser.set_defaults(run=cmd_rescore)
+
+    match = commands.add_parser("match", help="run a matching round (prints the batches and unmatched reasons)")
+    match.add_argument("--kind", choices=[k.value for k in Kind])
+    match.add_argument("--engine", choices=["greedy", "optimal"], default="greedy")
+    match.add_argument("--org", help="one organisation's slug (default: every organisation)")
+    match.add_argument("--dry-run", action="store_true", help="compute the batches, offer nothing")
+    match.set_defaults(run=cmd_match)
+
+    commands.add_parser("expire-offers", help="send unanswered offers past their deadline back to the queue") \
+        .set_defaults(run=cmd_expire_offers)
+
+    match_file = commands.add_parser("match-file", help="run the engine alone on CSV files (audit, benchmark)")
+    match_file.add_argument("requests", type=Path, help="id,lat,lon,kind,priority,max_distance_km[,people]")
+    match_file.add_argument("cabinets", type=Path, help="id,lat,lon,kind,radius_km,capacity")
+    match_file.add_argument("--out", type=Path, required=True, help="request_id,cabinet_id,distance_km")
+    match_file.add_argument("--engine", choices=["greedy", "optimal"], default="greedy")
+    match_file.set_defaults(run=cmd_match_file)
+
+    dispatch = commands.add_parser("dispatch", help="send the notifications that are due (once, or --loop)")
+    dispatch.add_argument("--loop", action="store_true", help="keep polling until SIGTERM (the worker)")
+    dispatch.set_defaults(run=cmd_dispatch)
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--out", type=Path, default=OPENAPI_PATH)

@@ -64,6 +64,19 @@ class NotificationSettings(BaseModel):
     sending_timeout_s: float = Field(default=300.0, gt=0, description="A claim older than this is stuck.")
     batch_size: int = Field(default=50, ge=1, le=1000)
     concurrency: int = Field(default=8, ge=1, le=64)
+    twilio_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    poll_interval_s: float = Field(default=1.0, gt=0, le=60, description="The worker's pause when nothing is due.")
+    coordinator_emails: list[str] = Field(
+        default_factory=list, description="Told of every message that failed or whose fate is unknown."
+    )
+
+    @model_validator(mode="after")
+    def _claims_outlive_sends(self) -> "NotificationSettings":
+        """A claim is judged stuck only once no send made under it can still be running; a shorter timeout
+        would let a slow but alive dispatcher and the resolver both act on one message."""
+        if self.sending_timeout_s <= max(self.twilio_timeout_s, self.smtp_timeout_s):
+            raise ValueError("sending_timeout_s must exceed twilio_timeout_s and smtp_timeout_s")
+        return self
 
 
 class Settings(BaseSettings):
@@ -77,6 +90,7 @@ class Settings(BaseSettings):
     max_body_bytes: Annotated[int, Field(gt=0)] = 256 * 1024
     idempotency_ttl_hours: Annotated[int, Field(gt=0)] = 24
     default_page_size: Annotated[int, Field(gt=0, le=200)] = 50
+    offer_ttl_days: Annotated[int, Field(ge=1, le=90)] = 14
     default_organisation: str | None = Field(
         default=None, description="Slug of the organisation that receives public requests no territory claims."
     )

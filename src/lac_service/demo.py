@@ -78,7 +78,7 @@ def _demo_request(
     assert location is not None
     create_request(
         session, data=data, home=_exact(location.lat, location.lon, postal_code), organisation_id=organisation.id,
-        outside_territory=False, source=Source.secretary,
+        outside_territory=False, source=Source.secretary, site_url=None,
         actor=Actor(label="demo", is_staff=True), max_distance_km=settings.max_distance_default(kind),
         now=registered,
     )

@@ -36,6 +36,9 @@ class Cabinet(Base):
     phones: Mapped[list[str]] = mapped_column(sa.JSON)
     emails: Mapped[list[str]] = mapped_column(sa.JSON)
     paused: Mapped[bool] = mapped_column(default=False)
+    # Cadence: due again ``cadence_days`` after the last batch, or at once when a batch was asked for.
+    last_batch_at: Mapped[datetime | None]
+    batch_requested_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]

@@ -99,6 +99,9 @@ class PatientRequest(Base):
     priority_scored_at: Mapped[datetime]
     waiting_since: Mapped[datetime]  # the original request date: imports keep it
 
+    matched_cabinet_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cabinets.id"))
+    matched_at: Mapped[datetime | None]
+
     consent_at: Mapped[datetime]
     tracking_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime]

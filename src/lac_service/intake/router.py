@@ -77,9 +77,9 @@ def create_request(
         created, token = service.create_request(
             session, data=body, home=home, organisation_id=organisation_id, outside_territory=outside,
             source=source, actor=_actor(caller), max_distance_km=settings.max_distance_default(body.kind),
-            now=now,
+            now=now, site_url=str(settings.public_base_url),
         )
-        tracking_url = f"{str(settings.public_base_url).rstrip('/')}/suivi/{token}"
+        tracking_url = service.tracking_link(str(settings.public_base_url), token)
         answer = RequestCreated(**_read(session, created, now).model_dump(), tracking_url=tracking_url)
         return answer, f"request:{created.id}"
 

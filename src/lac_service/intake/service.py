@@ -16,6 +16,9 @@ from lac_service.intake.repository import find_active_duplicate
 from lac_service.intake.schemas import HouseholdMemberIn, RequestCreate, RequestUpdate
 from lac_service.geography.geocoder import Located
 from lac_service.kinds import Kind
+from lac_service.notifications.models import Channel
+from lac_service.notifications.outbox import enqueue
+from lac_service.notifications.outbox import forget_resource as forget_messages
 from lac_service.kit.fields import Address
 from lac_service.kit.text import identity_key
 from lac_service.kit.tokens import hash_token, new_token
@@ -72,7 +75,7 @@ def _flush_unless_duplicate(session: Session, request: PatientRequest) -> None:
         raise
 
 
-def _set_status(request: PatientRequest, to: Status, *, actor: Actor, now: datetime, reason: str | None) -> None:
+def set_status(request: PatientRequest, to: Status, *, actor: Actor, now: datetime, reason: str | None) -> None:
     if to not in TRANSITIONS[request.status]:
         raise InvalidTransition(
             f"Impossible de passer une demande « {request.status} » à « {to} ».", field="status"
@@ -90,12 +93,24 @@ def _place(request: PatientRequest, home: Located) -> None:
     request.department = home.department
 
 
+def _confirm(session: Session, request: PatientRequest, *, link: str, now: datetime) -> None:
+    """The patient hears by what they gave: SMS to the phone, email to the address (both when both)."""
+    for channel, recipient in ((Channel.sms, request.phone), (Channel.email, request.email)):
+        if recipient:
+            enqueue(
+                session, channel=channel, recipient=recipient, template="request_confirmation",
+                context={"kind": request.kind.value, "link": link}, now=now,
+                idempotency_key=f"request:{request.id}:confirmation:{channel.value}", resource=f"request:{request.id}",
+            )
+
+
 def create_request(
     session: Session, *, data: RequestCreate, home: Located, organisation_id: int, outside_territory: bool,
-    source: Source, actor: Actor, max_distance_km: float, now: datetime,
+    source: Source, actor: Actor, max_distance_km: float, now: datetime, site_url: str | None,
 ) -> tuple[PatientRequest, str]:
     """Registers a patient located beforehand (``home``, outside any transaction); returns the request and
-    its tracking token (shown once, stored hashed)."""
+    its tracking token (shown once, stored hashed). With ``site_url`` the patient's confirmation is queued
+    in the same transaction; without it (demo data, imports) nothing is sent."""
     if not actor.is_staff and (data.criteria.urgent or data.criteria.urgent_reason):
         raise Forbidden("L'urgence est fixée par l'équipe après un entretien.", field="criteria.urgent")
     patient = data.patient
@@ -124,7 +139,13 @@ def create_request(
     _refuse_duplicate(session, request)
     session.add(request)
     _flush_unless_duplicate(session, request)
+    if site_url is not None:
+        _confirm(session, request, link=tracking_link(site_url, token), now=now)
     return request, token
+
+
+def tracking_link(site_url: str, token: str) -> str:
+    return f"{site_url.rstrip('/')}/suivi/{token}"
 
 
 def get_request(session: Session, request_id: int, *, visible_to: int | None) -> PatientRequest:
@@ -205,7 +226,7 @@ def withdraw_request(
     """Leaves the queue. Withdrawing twice is harmless: the second call changes nothing."""
     _require_not_erased(request)
     if request.status is not Status.withdrawn:
-        _set_status(request, Status.withdrawn, actor=actor, now=now, reason=reason.value)
+        set_status(request, Status.withdrawn, actor=actor, now=now, reason=reason.value)
     session.flush()
     return request
 
@@ -215,7 +236,7 @@ def erase_request(session: Session, request: PatientRequest, *, actor: Actor, no
     if request.erased_at is not None:
         return
     if request.status in ACTIVE_STATUSES:
-        _set_status(request, Status.withdrawn, actor=actor, now=now, reason=WithdrawReason.erased.value)
+        set_status(request, Status.withdrawn, actor=actor, now=now, reason=WithdrawReason.erased.value)
     for field in (
         "first_name", "last_name", "identity_key", "birth_date", "phone", "email", "address_line",
         "postal_code", "city", "lat", "lon", "location_precision", "urgent_reason", "tracking_token_hash",
@@ -224,4 +245,5 @@ def erase_request(session: Session, request: PatientRequest, *, actor: Actor, no
     request.household = []
     request.erased_at = request.updated_at = now
     forget_resource(session, f"request:{request.id}")
+    forget_messages(session, f"request:{request.id}")
     session.flush()

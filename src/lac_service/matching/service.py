@@ -1,0 +1,189 @@
+"""A matching round: lock, refresh priorities, load the queue and the due cabinets, run the engine per
+organisation, and persist the round, its offers and the reasons of the unmatched in one transaction.
+
+Rounds run one at a time: on PostgreSQL a transaction-level advisory lock (a second round answers 409 at
+once); on SQLite a write to a lock row, which SQLite's single writer serialises (a second round waits).
+Whatever the lock, the unique index on pending offer items makes two pending offers of one request
+impossible.
+"""
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from lac_service.cabinets.models import Cabinet
+from lac_service.errors import Conflict
+from lac_service.intake.models import PatientRequest, Status
+from lac_service.intake.ranking import rescore
+from lac_service.kinds import Kind
+from lac_service.matching import engine
+from lac_service.matching.models import MatchingRound, UnmatchedRequest
+from lac_service.offers.service import Seat, cancel_orphans, create_offer, refused_pairs
+from lac_service.priority import rank_order
+
+Engine = Literal["greedy", "optimal"]
+KIND_CODES = {Kind.medecin_traitant: 0, Kind.bilan_orthophonique: 1}
+_ADVISORY_KEY = 0x4C41434D  # "LACM"
+
+
+@dataclass(frozen=True)
+class Batch:
+    cabinet_id: int
+    request_ids: list[int]
+    people: int
+    offer_id: int | None = None
+    token: str | None = None  # the offer link's secret, known only now
+    expires_at: datetime | None = None
+
+
+@dataclass
+class RoundResult:
+    round: MatchingRound | None  # None for a dry run
+    batches: list[Batch] = field(default_factory=list)
+    unmatched: dict[int, str] = field(default_factory=dict)  # request id → reason
+    requests_considered: int = 0
+    cabinets_due: int = 0
+
+
+def _lock(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        if not session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(_ADVISORY_KEY))):
+            raise Conflict("Un tour d'attribution est déjà en cours : réessayez dans un instant.")
+        return
+    try:
+        session.execute(sa.text("UPDATE matching_lock SET taken_at = CURRENT_TIMESTAMP WHERE name = 'round'"))
+    except sa.exc.OperationalError:
+        raise Conflict("Un tour d'attribution est déjà en cours : réessayez dans un instant.") from None
+
+
+def _due_cabinets(session: Session, *, organisation_id: int | None, kind: Kind | None, now: datetime) -> list[Cabinet]:
+    query = sa.select(Cabinet).where(Cabinet.deleted_at.is_(None), Cabinet.paused.is_(False)).order_by(Cabinet.id)
+    if organisation_id is not None:
+        query = query.where(Cabinet.organisation_id == organisation_id)
+    due = []
+    for cabinet in session.scalars(query):
+        kinds = set(cabinet.kinds) if kind is None else set(cabinet.kinds) & {kind.value}
+        cadence_over = cabinet.last_batch_at is None or cabinet.last_batch_at + timedelta(days=cabinet.cadence_days) <= now
+        if kinds and (cadence_over or cabinet.batch_requested_at is not None):
+            due.append(cabinet)
+    return due
+
+
+def _queue(session: Session, *, organisation_id: int | None, kind: Kind | None) -> Sequence[sa.Row]:
+    query = sa.select(
+        PatientRequest.id, PatientRequest.organisation_id, PatientRequest.kind, PatientRequest.lat,
+        PatientRequest.lon, PatientRequest.people_count, PatientRequest.priority_points,
+        PatientRequest.waiting_since, PatientRequest.max_distance_km,
+    ).where(PatientRequest.status == Status.waiting, PatientRequest.lat.is_not(None))
+    if organisation_id is not None:
+        query = query.where(PatientRequest.organisation_id == organisation_id)
+    if kind is not None:
+        query = query.where(PatientRequest.kind == kind)
+    return session.execute(query).all()
+
+
+def _columns(rows: Sequence[sa.Row], refused: dict[int, frozenset[int]], kind: Kind | None) -> engine.Requests:
+    ids = np.array([r.id for r in rows], dtype=np.int64)
+    waiting = np.array([r.waiting_since.replace(tzinfo=None) for r in rows], dtype="M8[us]")
+    order = rank_order(np.array([r.priority_points for r in rows], dtype=np.int64), waiting, ids)
+    rank = np.empty(len(rows), dtype=np.int64)
+    rank[order] = np.arange(len(rows))
+    return engine.Requests(
+        ids=ids,
+        lat=np.array([r.lat for r in rows], dtype=np.float64),
+        lon=np.array([r.lon for r in rows], dtype=np.float64),
+        kind=np.array([KIND_CODES[r.kind] for r in rows], dtype=np.int8),
+        people=np.array([r.people_count for r in rows], dtype=np.int32),
+        rank=rank,
+        max_km=np.array([r.max_distance_km for r in rows], dtype=np.float64),
+        declined={request_id: refused[request_id] for request_id in ids.tolist() if request_id in refused},
+    )
+
+
+def _cabinet_columns(cabinets: Sequence[Cabinet], kind: Kind | None) -> engine.Cabinets:
+    def mask(cabinet: Cabinet) -> int:
+        return sum(1 << KIND_CODES[Kind(k)] for k in cabinet.kinds if kind is None or k == kind.value)
+
+    return engine.Cabinets(
+        ids=np.array([c.id for c in cabinets], dtype=np.int64),
+        lat=np.array([c.lat for c in cabinets], dtype=np.float64),
+        lon=np.array([c.lon for c in cabinets], dtype=np.float64),
+        kinds=np.array([mask(c) for c in cabinets], dtype=np.uint8),
+        radius_km=np.array([c.radius_km for c in cabinets], dtype=np.float64),
+        capacity=np.array([c.batch_size for c in cabinets], dtype=np.int32),
+    )
+
+
+def run_round(
+    session: Session, *, organisation_id: int | None, kind: Kind | None, engine_name: Engine, now: datetime,
+    actor: str, offer_ttl: timedelta, site_url: str, dry_run: bool = False,
+) -> RoundResult:
+    """Matches within each organisation: its waiting requests with its own due cabinets."""
+    _lock(session)
+    rescore(session, now=now, organisation_id=organisation_id, kind=kind)
+    cancel_orphans(session, now=now)
+    cabinets = _due_cabinets(session, organisation_id=organisation_id, kind=kind, now=now)
+    rows = _queue(session, organisation_id=organisation_id, kind=kind)
+    result = RoundResult(round=None, requests_considered=len(rows), cabinets_due=len(cabinets))
+    refused = refused_pairs(session)
+    match = engine.match_optimal if engine_name == "optimal" else engine.match_greedy
+    pairs: list[tuple[int, int, float]] = []
+    for org in sorted({r.organisation_id for r in rows}):
+        org_rows = [r for r in rows if r.organisation_id == org]
+        org_cabinets = [c for c in cabinets if c.organisation_id == org]
+        assignment = match(_columns(org_rows, refused, kind), _cabinet_columns(org_cabinets, kind))
+        pairs.extend(zip(assignment.request_ids.tolist(), assignment.cabinet_ids.tolist(), assignment.distance_km.tolist(), strict=True))
+        result.unmatched.update(zip(assignment.unmatched_ids.tolist(), assignment.unmatched_reasons, strict=True))
+    by_cabinet: dict[int, list[tuple[int, float]]] = {}
+    for request_id, cabinet_id, distance in pairs:
+        by_cabinet.setdefault(cabinet_id, []).append((request_id, distance))
+    people = {r.id: r.people_count for r in rows}
+    result.batches = [
+        Batch(cabinet_id=c, request_ids=[r for r, _ in seats], people=sum(people[r] for r, _ in seats))
+        for c, seats in sorted(by_cabinet.items())
+    ]
+    if not dry_run:
+        _persist(session, result, by_cabinet, cabinets, organisation_id=organisation_id, kind=kind,
+                 engine_name=engine_name, now=now, actor=actor, offer_ttl=offer_ttl, site_url=site_url)
+    return result
+
+
+def _persist(
+    session: Session, result: RoundResult, by_cabinet: dict[int, list[tuple[int, float]]], cabinets: list[Cabinet],
+    *, organisation_id: int | None, kind: Kind | None, engine_name: str, now: datetime, actor: str,
+    offer_ttl: timedelta, site_url: str,
+) -> None:
+    offered_ids = [request_id for seats in by_cabinet.values() for request_id, _ in seats]
+    requests = {r.id: r for r in session.scalars(sa.select(PatientRequest).where(PatientRequest.id.in_(offered_ids)))}
+    matching_round = MatchingRound(
+        organisation_id=organisation_id, kind=kind.value if kind else None, engine=engine_name,
+        requested_by=actor, started_at=now, finished_at=now, requests_considered=result.requests_considered,
+        cabinets_due=result.cabinets_due, requests_offered=len(offered_ids),
+        people_offered=sum(b.people for b in result.batches),
+        summary={"unmatched": dict(Counter(result.unmatched.values())), "offer_ttl_days": offer_ttl.days},
+    )
+    session.add(matching_round)
+    session.flush()
+    by_id = {c.id: c for c in cabinets}
+    batches = []
+    for batch in result.batches:
+        cabinet = by_id[batch.cabinet_id]
+        seats = [Seat(request=requests[r], distance_km=d) for r, d in by_cabinet[batch.cabinet_id]]
+        offer, token = create_offer(
+            session, round_id=matching_round.id, cabinet=cabinet, seats=seats, now=now, ttl=offer_ttl, site_url=site_url
+        )
+        cabinet.last_batch_at, cabinet.batch_requested_at = now, None
+        batches.append(Batch(batch.cabinet_id, batch.request_ids, batch.people, offer.id, token, offer.expires_at))
+    if result.unmatched:
+        session.execute(
+            sa.insert(UnmatchedRequest),
+            [{"round_id": matching_round.id, "request_id": r, "reason": reason} for r, reason in result.unmatched.items()],
+        )
+    result.round, result.batches = matching_round, batches
+    session.flush()

@@ -1,0 +1,67 @@
+"""The outbox: one row per message, written in the same transaction as the event that causes it.
+
+A row moves ``created → sending → sent | failed | unknown``. Only the dispatcher moves it, and only by a
+conditional update on the state it expects (and, from ``sending``, on the claim token it holds), so two
+dispatchers, or a dispatcher and the stuck-claim resolver, can never both act on one claim.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lac_service.db import Base
+
+
+class Channel(StrEnum):
+    sms = "sms"
+    email = "email"
+
+
+class NotificationStatus(StrEnum):
+    created = "created"
+    """Waiting to be sent (first time, or again after a retryable error)."""
+    sending = "sending"
+    """Claimed by a dispatcher that may be talking to the provider right now."""
+    sent = "sent"
+    """Accepted by the provider (or kept locally by the ``local`` backend)."""
+    failed = "failed"
+    """Refused for good, or out of attempts: a coordinator has been told."""
+    unknown = "unknown"
+    """A dispatcher died mid-send and the provider cannot be asked: a coordinator decides."""
+
+
+channel_type = sa.Enum(Channel, native_enum=False, length=8, validate_strings=True)
+status_type = sa.Enum(NotificationStatus, native_enum=False, length=16, validate_strings=True)
+
+
+class Notification(Base):
+    """``error_code`` is a provider code such as ``twilio:21211`` or ``smtp:550``, never a provider's free
+    text, which may quote the recipient. ``resource`` (e.g. ``request:12``) lets erasure find the rows that
+    carry a person's number or address."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        # The dispatcher's two queries: due rows, and claims that have been out for too long.
+        sa.Index("ix_notifications_due", "status", "next_attempt_at"),
+        sa.Index("ix_notifications_claimed", "status", "claimed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[Channel] = mapped_column(channel_type)
+    recipient: Mapped[str] = mapped_column(sa.String(320))
+    template: Mapped[str] = mapped_column(sa.String(64))
+    subject: Mapped[str | None] = mapped_column(sa.String(255))
+    body: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[NotificationStatus] = mapped_column(status_type, default=NotificationStatus.created)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(sa.String(32))
+    provider_id: Mapped[str | None] = mapped_column(sa.String(64))
+    error_code: Mapped[str | None] = mapped_column(sa.String(64))
+    idempotency_key: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    resource: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

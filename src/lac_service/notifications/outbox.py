@@ -1,0 +1,73 @@
+"""Writing to the outbox: the only way the rest of the service sends a message.
+
+``enqueue`` adds a row to the caller's session and does not commit, so the message exists if and only if
+the event that causes it (a request registered, an offer made) is committed with it. The idempotency key
+names the event, e.g. ``request:12:confirmation``: replaying an event never queues a second message.
+"""
+
+import re
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from lac_service.notifications.models import Channel, Notification, NotificationStatus
+from lac_service.notifications.templates import render
+
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+class InvalidRecipient(ValueError):
+    pass
+
+
+def _check_recipient(channel: Channel, recipient: str) -> None:
+    """The caller normalises (``kit.phone.to_e164``); a malformed recipient here is a bug, and is refused
+    before it can become a message that fails at the provider."""
+    if channel is Channel.sms and not _E164.match(recipient):
+        raise InvalidRecipient("an SMS recipient must be an E.164 number")
+    if channel is Channel.email and ("@" not in recipient or any(c.isspace() for c in recipient)):
+        raise InvalidRecipient("an email recipient must be an address")
+
+
+def enqueue(
+    session: Session,
+    *,
+    channel: Channel | str,
+    recipient: str,
+    template: str,
+    context: dict[str, Any],
+    idempotency_key: str,
+    now: datetime,
+    resource: str | None = None,
+) -> Notification:
+    """Renders ``template`` now and queues it, due at once. Returns the row already queued under
+    ``idempotency_key`` if there is one (its text is not re-rendered)."""
+    channel = Channel(channel)
+    existing = session.scalar(sa.select(Notification).where(Notification.idempotency_key == idempotency_key))
+    if existing is not None:
+        return existing
+    _check_recipient(channel, recipient)
+    rendered = render(channel, template, context)
+    notification = Notification(
+        channel=channel, recipient=recipient, template=template, subject=rendered.subject, body=rendered.body,
+        status=NotificationStatus.created, attempts=0, next_attempt_at=now, idempotency_key=idempotency_key,
+        resource=resource, created_at=now,
+    )
+    try:
+        # Added inside the savepoint: begin_nested() flushes what is already pending before it starts.
+        with session.begin_nested():
+            session.add(notification)
+    except sa.exc.IntegrityError:
+        # A concurrent transaction queued the same key and committed first: that row is the message.
+        existing = session.scalar(sa.select(Notification).where(Notification.idempotency_key == idempotency_key))
+        if existing is None:
+            raise
+        return existing
+    return notification
+
+
+def forget_resource(session: Session, resource: str) -> None:
+    """Erasure: messages name a person (number, address, text), so they go with the resource."""
+    session.execute(sa.delete(Notification).where(Notification.resource == resource))

@@ -1,0 +1,134 @@
+"""Recording what happened to a claimed message, in the dispatcher's short transactions.
+
+Every write here is a conditional update on ``status = 'sending' AND claim_token = :token``: a claim that
+was meanwhile resolved by the stuck-claim resolver (or by another dispatcher's resolver) changes nothing.
+A message that ends ``failed`` or ``unknown`` queues a notice to the coordinators in the same transaction.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from lac_service.config import NotificationSettings
+from lac_service.notifications.channels import OutgoingMessage
+from lac_service.notifications.models import Channel, Notification, NotificationStatus
+from lac_service.notifications.outbox import enqueue
+
+log = logging.getLogger(__name__)
+
+N = Notification
+SENDING = NotificationStatus.sending
+CHANNEL_LABELS = {Channel.sms: "SMS", Channel.email: "e-mail"}
+
+
+@dataclass(frozen=True)
+class Claimed:
+    message: OutgoingMessage
+    channel: Channel
+    template: str
+    resource: str | None
+    attempts: int
+    claim_token: str
+
+
+def _fenced(claimed: Claimed) -> sa.Update:
+    return sa.update(N).where(N.id == claimed.message.id, N.status == SENDING, N.claim_token == claimed.claim_token)
+
+
+def mark_sent(session: Session, claimed: Claimed, provider_id: str, now: datetime) -> None:
+    session.execute(
+        _fenced(claimed).values(
+            status=NotificationStatus.sent, provider_id=provider_id[:64], sent_at=now,
+            attempts=claimed.attempts + 1, error_code=None,
+        )
+    )
+
+
+def mark_sent_many(session: Session, sent: list[tuple[Claimed, str]], now: datetime) -> None:
+    """One executemany for a window of successes: the common case, kept cheap."""
+    if not sent:
+        return
+    table = N.__table__
+    statement = (
+        table.update()
+        .where(table.c.id == sa.bindparam("b_id"), table.c.status == SENDING.value,
+               table.c.claim_token == sa.bindparam("b_token"))
+        .values(status=NotificationStatus.sent.value, provider_id=sa.bindparam("b_provider"), sent_at=now,
+                attempts=sa.bindparam("b_attempts"), error_code=None)
+    )
+    session.connection().execute(statement, [
+        {"b_id": c.message.id, "b_token": c.claim_token, "b_provider": pid[:64], "b_attempts": c.attempts + 1}
+        for c, pid in sent
+    ])
+
+
+def release(session: Session, claimed: Claimed, now: datetime) -> None:
+    """Hands back a claim that was never sent (its time ran out before its turn came)."""
+    session.execute(
+        _fenced(claimed).values(status=NotificationStatus.created, claim_token=None, next_attempt_at=now)
+    )
+
+
+def mark_retry_or_failed(
+    session: Session, claimed: Claimed, code: str, *, retryable: bool, settings: NotificationSettings,
+    now: datetime, backoff: bool = True,
+) -> NotificationStatus | None:
+    """Backs off exponentially (``backoff_base_s * 2**attempts``) while attempts remain, else fails for
+    good and tells the coordinators. Returns the new status, or None when the claim was no longer ours."""
+    attempts = claimed.attempts + 1
+    if retryable and attempts < settings.max_attempts:
+        delay = timedelta(seconds=settings.backoff_base_s * 2 ** (attempts - 1) if backoff else 0)
+        values = dict(status=NotificationStatus.created, claim_token=None, next_attempt_at=now + delay)
+        new_status = NotificationStatus.created
+    else:
+        values, new_status = dict(status=NotificationStatus.failed), NotificationStatus.failed
+    result = session.execute(_fenced(claimed).values(attempts=attempts, error_code=code[:64], **values))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    if new_status is NotificationStatus.failed:
+        notify_coordinators(session, claimed, outcome="failed", code=code, attempts=attempts,
+                            settings=settings, now=now)
+    return new_status
+
+
+def mark_ambiguous(session: Session, claimed: Claimed, code: str) -> None:
+    """The provider may have the message: the row stays ``sending`` (its claim ages) for the resolver,
+    which counts the attempt when it settles the claim."""
+    session.execute(_fenced(claimed).values(error_code=code[:64]))
+
+
+def mark_unknown(
+    session: Session, claimed: Claimed, code: str, *, settings: NotificationSettings, now: datetime
+) -> bool:
+    result = session.execute(_fenced(claimed).values(status=NotificationStatus.unknown, error_code=code[:64]))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    notify_coordinators(session, claimed, outcome="unknown", code=code, attempts=claimed.attempts,
+                        settings=settings, now=now)
+    return True
+
+
+def notify_coordinators(
+    session: Session, claimed: Claimed, *, outcome: str, code: str, attempts: int,
+    settings: NotificationSettings, now: datetime,
+) -> None:
+    """The notice names the message by number and the file by reference, never the person: whoever
+    handles it looks them up with their own access rights."""
+    if claimed.template == "delivery_failure":
+        log.error("a delivery-failure notice itself could not be delivered (notification %s)", claimed.message.id)
+        return
+    if not settings.coordinator_emails:
+        log.warning("notification %s ended %s and no coordinator address is configured", claimed.message.id, outcome)
+    context = {
+        "notification_id": claimed.message.id, "channel_label": CHANNEL_LABELS[claimed.channel],
+        "template": claimed.template, "outcome": outcome, "attempts": attempts, "error_code": code,
+        "resource": claimed.resource,
+    }
+    for address in settings.coordinator_emails:
+        enqueue(
+            session, channel=Channel.email, recipient=address, template="delivery_failure", context=context,
+            idempotency_key=f"notification:{claimed.message.id}:{outcome}:{address}"[:255], now=now,
+        )

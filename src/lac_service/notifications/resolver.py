@@ -1,0 +1,85 @@
+"""Settling claims left in ``sending`` by a dispatcher that died or lost the provider's answer.
+
+The rule, per provider, so that nothing is silently sent twice or silently lost:
+
+- A claim is judged only once it is older than ``sending_timeout_s``, longer than any send made under it
+  can last (the dispatcher does not start a send that could outlive its claim), so no send is in flight.
+- If the provider can be asked and keeps every message it accepted (Twilio, ``local``), its answer is
+  authoritative: the message is there → ``sent`` (with the provider's id); it is not → back to ``created``
+  (the lost attempt counts), so it is sent again, once.
+- Otherwise (SMTP) nobody can tell: ``unknown``, never resent, and the coordinators are told.
+"""
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from lac_service.config import NotificationSettings
+from lac_service.db import session_scope
+from lac_service.notifications import outcomes
+from lac_service.notifications.channels import Backend, ChannelError, OutgoingMessage
+from lac_service.notifications.models import Channel, Notification, NotificationStatus
+from lac_service.notifications.outcomes import Claimed
+
+log = logging.getLogger(__name__)
+N = Notification
+
+
+def _stuck(session: Session, older_than: datetime, limit: int) -> list[Claimed]:
+    rows = session.execute(
+        sa.select(N.id, N.channel, N.recipient, N.subject, N.body, N.created_at, N.template, N.resource,
+                  N.attempts, N.claim_token)
+        .where(N.status == NotificationStatus.sending, N.claimed_at < older_than)
+        .order_by(N.claimed_at, N.id)
+        .limit(limit)
+    ).all()
+    return [
+        Claimed(OutgoingMessage(r.id, r.recipient, r.subject, r.body, r.created_at), r.channel, r.template,
+                r.resource, r.attempts, r.claim_token)
+        for r in rows
+    ]
+
+
+def resolve_stuck(
+    session_factory: sessionmaker[Session],
+    backends: dict[Channel, Backend],
+    settings: NotificationSettings,
+    clock: Callable[[], datetime],
+) -> int:
+    """Returns how many claims were settled. Providers are asked with no transaction open; each answer
+    is recorded by a conditional update, so two resolvers racing on one claim settle it once."""
+    settled = 0
+    while True:
+        now = clock()
+        with session_scope(session_factory) as session:
+            stuck = _stuck(session, now - timedelta(seconds=settings.sending_timeout_s), settings.batch_size)
+        if not stuck:
+            return settled
+        answers: list[tuple[Claimed, str | None]] = []
+        for claimed in stuck:
+            backend = backends[claimed.channel]
+            if not backend.can_lookup:
+                answers.append((claimed, None))
+                continue
+            try:
+                answers.append((claimed, backend.lookup(claimed.message)))
+            except ChannelError as exc:
+                log.warning("cannot ask %s about notification %s (%s)", backend.name, claimed.message.id, exc.code)
+                return settled  # the provider is unreachable: try again on a later pass
+        with session_scope(session_factory) as session:
+            now = clock()
+            for claimed, provider_id in answers:
+                if not backends[claimed.channel].can_lookup:
+                    outcomes.mark_unknown(session, claimed, "stuck:no_lookup", settings=settings, now=now)
+                elif provider_id is not None:
+                    outcomes.mark_sent(session, claimed, provider_id, now)
+                else:
+                    # Not at the provider: resend now. The lost attempt counts towards max_attempts.
+                    outcomes.mark_retry_or_failed(
+                        session, claimed, "stuck:not_at_provider", retryable=True, settings=settings, now=now,
+                        backoff=False,
+                    )
+                settled += 1

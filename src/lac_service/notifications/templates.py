@@ -1,0 +1,83 @@
+"""Messages in plain, kind French, rendered once at enqueue time (``templates/{channel}/{name}.txt``).
+
+Rendering at enqueue, not at send, means the outbox shows exactly what was (or will be) sent, and a
+template change never alters a message already promised. Text only, so autoescape is off; a missing value
+is an error (``StrictUndefined``) raised in the caller's transaction rather than a blank in an SMS.
+
+An email template's first line is its subject, then a blank line, then the body. SMS bodies are folded to
+GSM-7 (see ``segments``) and must fit in two segments (a cabinet's name is cut at 50 characters; the link
+shows it in full): no diagnosis and no patient name ever goes in one, since an SMS shows on a locked screen.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from lac_service.notifications.models import Channel
+from lac_service.notifications.segments import to_gsm7
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+PARIS = ZoneInfo("Europe/Paris")
+
+KIND_LABELS = {"medecin_traitant": "médecin traitant", "bilan_orthophonique": "bilan orthophonique"}
+_WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+_MONTHS = (
+    "janvier", "février", "mars", "avril", "mai", "juin",
+    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+)
+
+
+class UnknownTemplate(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str | None
+    body: str
+
+
+def date_fr(value: datetime) -> str:
+    """``lundi 23 novembre à 18h00``, in metropolitan French time whatever the server's zone."""
+    local = value.astimezone(PARIS)
+    day = "1er" if local.day == 1 else str(local.day)
+    return f"{_WEEKDAYS[local.weekday()]} {day} {_MONTHS[local.month - 1]} à {local:%H}h{local:%M}"
+
+
+def kind_label(kind: object) -> str:
+    return KIND_LABELS[str(kind)]
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters["date_fr"] = date_fr
+    env.filters["kind_label"] = kind_label
+    return env
+
+
+def available(channel: Channel) -> list[str]:
+    return sorted(p.stem for p in (TEMPLATE_DIR / channel.value).glob("*.txt"))
+
+
+def render(channel: Channel, name: str, context: dict[str, object]) -> Rendered:
+    try:
+        template = _environment().get_template(f"{channel.value}/{name}.txt")
+    except jinja2.TemplateNotFound:
+        raise UnknownTemplate(f"no {channel.value} template named {name!r}") from None
+    text = template.render(**context).strip()
+    if channel is Channel.sms:
+        return Rendered(subject=None, body=to_gsm7(" ".join(text.split())))
+    subject, _, body = text.partition("\n")
+    return Rendered(subject=subject.strip(), body=body.strip() + "\n")

@@ -1,0 +1,72 @@
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lac_service.cabinets.models import Cabinet
+from lac_service.db import Base
+from lac_service.intake.models import PatientRequest
+
+
+class ItemStatus(StrEnum):
+    pending = "pending"
+    accepted = "accepted"
+    declined = "declined"
+    expired = "expired"
+    cancelled = "cancelled"  # the request left the queue (withdrawn, erased) while offered
+
+
+class DeclineReason(StrEnum):
+    """Coded so that coordinators can count them and no free text about a patient is kept."""
+
+    no_capacity = "no_capacity"
+    too_far = "too_far"
+    outside_practice = "outside_practice"
+    patient_unreachable = "patient_unreachable"
+    patient_refused = "patient_refused"
+    other = "other"
+
+
+_PENDING = sa.text("status = 'pending'")
+item_status_type = sa.Enum(ItemStatus, native_enum=False, length=16, validate_strings=True)
+decline_type = sa.Enum(DeclineReason, native_enum=False, length=32, validate_strings=True)
+
+
+class Offer(Base):
+    """Only the SHA-256 of the link's token is stored; the link itself is in the message sent."""
+
+    __tablename__ = "offers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(sa.ForeignKey("matching_rounds.id"), index=True)
+    organisation_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    cabinet_id: Mapped[int] = mapped_column(sa.ForeignKey("cabinets.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+    cabinet: Mapped[Cabinet] = relationship(lazy="joined")
+    items: Mapped[list["OfferItem"]] = relationship(
+        back_populates="offer", order_by="OfferItem.id", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+
+class OfferItem(Base):
+    __tablename__ = "offer_items"
+    __table_args__ = (
+        # A request is in at most one pending offer, whatever concurrent rounds do.
+        sa.Index("uq_offer_items_pending_request", "request_id", unique=True, sqlite_where=_PENDING, postgresql_where=_PENDING),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    offer_id: Mapped[int] = mapped_column(sa.ForeignKey("offers.id", ondelete="CASCADE"), index=True)
+    request_id: Mapped[int] = mapped_column(sa.ForeignKey("requests.id"), index=True)
+    people: Mapped[int]
+    distance_km: Mapped[float]
+    status: Mapped[ItemStatus] = mapped_column(item_status_type, default=ItemStatus.pending)
+    decline_reason: Mapped[DeclineReason | None] = mapped_column(decline_type)
+    responded_at: Mapped[datetime | None]
+
+    offer: Mapped[Offer] = relationship(back_populates="items")
+    request: Mapped[PatientRequest] = relationship(lazy="joined")

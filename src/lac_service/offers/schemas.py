@@ -1,0 +1,64 @@
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from lac_service.intake.schemas import ReasonOut
+from lac_service.kinds import Kind
+from lac_service.kit.fields import Input
+from lac_service.offers.models import DeclineReason, ItemStatus
+from lac_service.offers.service import Decision
+
+
+class ResponseIn(Input):
+    request_id: int = Field(ge=1)
+    decision: Decision
+    reason: DeclineReason | None = Field(default=None, description="Required to decline.")
+
+
+class ContactOut(BaseModel):
+    """Shown once the practitioner has accepted the patient."""
+
+    first_name: str | None
+    last_name: str | None
+    phone: str | None
+    email: str | None
+    address: str | None
+
+
+class OfferItemOut(BaseModel):
+    request_id: int
+    status: ItemStatus
+    available: bool = Field(description="False once the patient left the queue (withdrawn, erased).")
+    kind: Kind
+    first_name: str | None
+    age: int | None
+    people: int = Field(description="Patient plus the household members to be taken with them.")
+    distance_km: float
+    priority_reasons: list[ReasonOut]
+    decline_reason: DeclineReason | None
+    contact: ContactOut | None
+
+
+class OfferOut(BaseModel):
+    id: int
+    cabinet: str
+    created_at: datetime
+    expires_at: datetime
+    items: list[OfferItemOut]
+
+
+class OfferSummary(BaseModel):
+    """The coordinator's view: no patient details, the statuses and the coded reasons."""
+
+    id: int
+    round_id: int
+    cabinet_id: int
+    cabinet: str
+    created_at: datetime
+    expires_at: datetime
+    pending: int
+    accepted: int
+    declined: int
+    expired: int
+    cancelled: int
+    decline_reasons: dict[str, int]

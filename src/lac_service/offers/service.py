@@ -1,0 +1,193 @@
+"""The offer lifecycle. Every change of an item locks its row (and its request's) first, so that an
+accept racing an expiry, or two taps on "accepter", have one effect."""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from lac_service.cabinets.models import Cabinet
+from lac_service.errors import Conflict, InvalidInput, NotFound
+from lac_service.intake.models import PatientRequest, Status
+from lac_service.intake.service import Actor, set_status
+from lac_service.kit.tokens import hash_token, new_token
+from lac_service.notifications.models import Channel
+from lac_service.notifications.outbox import enqueue
+from lac_service.offers.models import DeclineReason, ItemStatus, Offer, OfferItem
+
+SYSTEM = Actor(label="system", is_staff=True)
+# Declined and expired both mean "this cabinet did not take this patient": never offer the pair again.
+_REFUSALS = (ItemStatus.declined, ItemStatus.expired)
+
+
+class Decision(StrEnum):
+    accept = "accept"
+    decline = "decline"
+
+
+@dataclass(frozen=True)
+class Seat:
+    request: PatientRequest
+    distance_km: float
+
+
+def offer_link(site_url: str, token: str) -> str:
+    return f"{site_url.rstrip('/')}/o/{token}"
+
+
+def _notify_cabinet(session: Session, offer: Offer, cabinet: Cabinet, *, link: str, kind: str, now: datetime) -> None:
+    """By the channels the cabinet chose; none (browse mode) sends nothing. No patient detail in the text."""
+    recipients = [(Channel.sms, phone) for phone in cabinet.phones if Channel.sms.value in cabinet.channels]
+    recipients += [(Channel.email, email) for email in cabinet.emails if Channel.email.value in cabinet.channels]
+    for channel, recipient in recipients:
+        enqueue(
+            session, channel=channel, recipient=recipient, template="batch_offer",
+            context={"count": len(offer.items), "kind": kind, "deadline": offer.expires_at, "link": link},
+            idempotency_key=f"offer:{offer.id}:{channel.value}:{recipient}", now=now,
+        )
+
+
+def create_offer(
+    session: Session, *, round_id: int, cabinet: Cabinet, seats: Sequence[Seat], now: datetime, ttl: timedelta,
+    site_url: str,
+) -> tuple[Offer, str]:
+    """One batch for one cabinet; the requests become ``offered`` and the cabinet's message is queued in the
+    same transaction. Returns the offer and its link's token."""
+    token = new_token()
+    offer = Offer(
+        round_id=round_id, organisation_id=cabinet.organisation_id, cabinet_id=cabinet.id,
+        token_hash=hash_token(token), created_at=now, expires_at=now + ttl,
+    )
+    for seat in seats:
+        set_status(seat.request, Status.offered, actor=SYSTEM, now=now, reason="offered")
+        offer.items.append(
+            OfferItem(request=seat.request, people=seat.request.people_count, distance_km=seat.distance_km)
+        )
+    session.add(offer)
+    session.flush()
+    _notify_cabinet(session, offer, cabinet, link=offer_link(site_url, token), kind=seats[0].request.kind.value, now=now)
+    return offer, token
+
+
+def find_offer(session: Session, token: str, *, now: datetime) -> Offer:
+    """A forged, unknown or expired token is simply not found: the answer tells nothing more."""
+    offer = session.scalar(sa.select(Offer).where(Offer.token_hash == hash_token(token)))
+    if offer is None or offer.expires_at <= now:
+        raise NotFound("Cette proposition n'existe pas ou a expiré.")
+    return offer
+
+
+def _locked_item(session: Session, offer: Offer, request_id: int) -> OfferItem:
+    item = session.scalar(
+        sa.select(OfferItem)
+        .where(OfferItem.offer_id == offer.id, OfferItem.request_id == request_id)
+        .with_for_update(of=OfferItem)
+    )
+    if item is None:
+        raise NotFound("Ce patient ne fait pas partie de cette proposition.", field="request_id")
+    _lock_request(session, item.request_id)
+    return item
+
+
+def _lock_request(session: Session, request_id: int) -> None:
+    # "OF": the eagerly joined organisation is on the nullable side of an outer join, which PostgreSQL
+    # refuses to lock; only the request's row needs it.
+    session.execute(
+        sa.select(PatientRequest).where(PatientRequest.id == request_id)
+        .with_for_update(of=PatientRequest).execution_options(populate_existing=True)
+    )
+
+
+def _tell_patient(session: Session, request: PatientRequest, cabinet: Cabinet, *, site_url: str, now: datetime) -> None:
+    for channel, recipient in ((Channel.sms, request.phone), (Channel.email, request.email)):
+        if recipient:
+            enqueue(
+                session, channel=channel, recipient=recipient, template="match",
+                context={"cabinet_name": cabinet.name, "cabinet_phone": cabinet.phones[0] if cabinet.phones else "",
+                         "kind": request.kind.value, "link": site_url},
+                idempotency_key=f"request:{request.id}:match:{channel.value}", resource=f"request:{request.id}",
+                now=now,
+            )
+
+
+def respond(
+    session: Session, offer: Offer, *, request_id: int, decision: Decision, reason: DeclineReason | None,
+    now: datetime, site_url: str,
+) -> OfferItem:
+    """Accept matches the request with the cabinet; decline sends it back to the queue. Repeating the same
+    answer changes nothing; changing an answer already given is refused."""
+    item = _locked_item(session, offer, request_id)
+    wanted = ItemStatus.accepted if decision is Decision.accept else ItemStatus.declined
+    if item.status is wanted:
+        return item
+    if item.status is not ItemStatus.pending or item.request.status is not Status.offered:
+        raise Conflict("Ce patient n'est plus disponible pour cette proposition.", field="request_id")
+    actor = Actor(label=f"cabinet:{offer.cabinet_id}", is_staff=True)
+    if decision is Decision.accept:
+        set_status(item.request, Status.matched, actor=actor, now=now, reason="accepted")
+        item.request.matched_cabinet_id, item.request.matched_at = offer.cabinet_id, now
+        _tell_patient(session, item.request, offer.cabinet, site_url=site_url, now=now)
+    else:
+        if reason is None:
+            raise InvalidInput("Indiquez pourquoi vous déclinez.", field="reason")
+        set_status(item.request, Status.waiting, actor=actor, now=now, reason=f"declined:{reason.value}")
+        item.decline_reason = reason
+    item.status, item.responded_at = wanted, now
+    session.flush()
+    return item
+
+
+def expire_offers(session: Session, *, now: datetime) -> int:
+    """Pending items of expired offers go back to the queue (a job; default after 14 days)."""
+    due = session.scalars(
+        sa.select(OfferItem.id)
+        .join(Offer)
+        .where(OfferItem.status == ItemStatus.pending, Offer.expires_at <= now)
+        .order_by(OfferItem.id)
+    ).all()
+    expired = 0
+    for item_id in due:
+        item = session.scalar(
+            sa.select(OfferItem).where(OfferItem.id == item_id)
+            .with_for_update(of=OfferItem).execution_options(populate_existing=True)
+        )
+        if item is None or item.status is not ItemStatus.pending:
+            continue  # answered meanwhile
+        _lock_request(session, item.request_id)
+        if item.request.status is Status.offered:
+            set_status(item.request, Status.waiting, actor=SYSTEM, now=now, reason="expired")
+        item.status, item.responded_at = ItemStatus.expired, now
+        expired += 1
+    session.flush()
+    return expired
+
+
+def cancel_orphans(session: Session, *, now: datetime) -> int:
+    """Pending items whose request left the queue (withdrawn, erased) while offered are cancelled; until
+    then the offer page already shows them as no longer available, and accepting them is refused."""
+    orphans = sa.select(PatientRequest.id).where(PatientRequest.status != Status.offered)
+    result = session.execute(
+        sa.update(OfferItem)
+        .where(OfferItem.status == ItemStatus.pending, OfferItem.request_id.in_(orphans))
+        .values(status=ItemStatus.cancelled, responded_at=now)
+    )
+    return result.rowcount or 0
+
+
+def refused_pairs(session: Session, request_ids: Iterable[int] | None = None) -> dict[int, frozenset[int]]:
+    """request id → cabinets that declined it or let it expire."""
+    query = (
+        sa.select(OfferItem.request_id, Offer.cabinet_id)
+        .join(Offer)
+        .where(OfferItem.status.in_(_REFUSALS))
+    )
+    if request_ids is not None:
+        query = query.where(OfferItem.request_id.in_(list(request_ids)))
+    pairs: dict[int, set[int]] = defaultdict(set)
+    for request_id, cabinet_id in session.execute(query):
+        pairs[request_id].add(cabinet_id)
+    return {request_id: frozenset(cabinets) for request_id, cabinets in pairs.items()}

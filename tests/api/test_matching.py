@@ -1,0 +1,201 @@
+"""Matching rounds through the API: batches within radius, capacity and cadence, and the offer lifecycle."""
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from lac_service.auth.models import Role
+from lac_service.cabinets.models import Cabinet
+from lac_service.kit.clock import utcnow
+from lac_service.offers.service import expire_offers
+from tests.conftest import count_rows
+from tests.payloads import cabinet_body, request_body
+
+LILLE = {"lat": 50.6365, "lon": 3.0635}
+ROUBAIX = {"lat": 50.6942, "lon": 3.1746}
+MARSEILLE = {"lat": 43.2965, "lon": 5.3698}
+
+
+def _patient(client, headers, name, phone, location, household=0, **body):
+    payload = request_body(first_name=name, phone=phone, email=None, location=location)
+    payload["household"] = [
+        {"first_name": f"Enfant{i}", "last_name": "Durand", "birth_date": "2018-01-01"} for i in range(household)
+    ]
+    payload.update(body)
+    answer = client.post("/api/v1/requests", json=payload, headers=headers)
+    assert answer.status_code == 201, answer.text
+    return answer.json()["id"]
+
+
+@pytest.fixture
+def lille(client, make_key, org_a):
+    """Two cabinets in Lille (capacity 3 and 2 people) and patients around."""
+    coordinator = make_key(org_a, Role.coordinator)
+    near = client.post(
+        "/api/v1/cabinets", json=cabinet_body(name="Cabinet Centre", location=LILLE, radius_km=5, batch_size=3),
+        headers=coordinator,
+    ).json()["id"]
+    far = client.post(
+        "/api/v1/cabinets",
+        json=cabinet_body(name="Cabinet Roubaix", location=ROUBAIX, radius_km=20, batch_size=2,
+                          address={"line": "", "postal_code": "59100", "city": "Roubaix"}),
+        headers=coordinator,
+    ).json()["id"]
+    ids = {
+        "ald": _patient(client, coordinator, "Alice", "0611111111", {"lat": 50.637, "lon": 3.064}, criteria={"ald": True}),
+        "plain": _patient(client, coordinator, "Bruno", "0622222222", {"lat": 50.640, "lon": 3.060}),
+        "family": _patient(client, coordinator, "Carla", "0633333333", {"lat": 50.635, "lon": 3.066}, household=2),
+        "marseille": _patient(client, coordinator, "Denis", "0644444444", MARSEILLE),
+    }
+    return {"headers": coordinator, "near": near, "far": far, "ids": ids}
+
+
+def _run(client, headers, **body):
+    answer = client.post("/api/v1/matching/runs", json=body, headers=headers)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def _status(client, headers, request_id):
+    return client.get(f"/api/v1/requests/{request_id}", headers=headers).json()["status"]
+
+
+def test_a_round_offers_batches_within_radius_and_capacity(client, lille):
+    headers, ids = lille["headers"], lille["ids"]
+    run = _run(client, headers)
+    batches = {b["cabinet_id"]: b for b in run["batches"]}
+    # Alice (ALD) first takes the nearest seat; the household of three fits only where 3 seats remain.
+    assert batches[lille["near"]]["request_ids"] == [ids["ald"], ids["plain"]]
+    assert lille["far"] not in batches, "Roubaix has 2 seats; the household of 3 is never split"
+    assert run["unmatched"] == {"all_in_range_full": 1, "no_cabinet_in_range": 1}
+    assert run["cabinets_due"] == 2 and run["requests_considered"] == 4
+    for batch in run["batches"]:
+        assert batch["people"] <= {lille["near"]: 3, lille["far"]: 2}[batch["cabinet_id"]]
+        assert batch["offer_url"].startswith("http://127.0.0.1:8000/o/")
+    assert _status(client, headers, ids["ald"]) == "offered"
+    assert _status(client, headers, ids["family"]) == "waiting"
+    unmatched = client.get(f"/api/v1/matching/runs/{run['id']}/unmatched", headers=headers).json()
+    assert {u["request_id"]: u["reason"] for u in unmatched["items"]} == {
+        ids["family"]: "all_in_range_full", ids["marseille"]: "no_cabinet_in_range"
+    }
+    again = client.get(f"/api/v1/matching/runs/{run['id']}", headers=headers).json()
+    assert [b["request_ids"] for b in again["batches"]] == [b["request_ids"] for b in run["batches"]]
+    assert all(b["offer_url"] is None for b in again["batches"])
+
+
+def test_cadence_pause_and_dry_run(client, db, connection, lille):
+    headers = lille["headers"]
+    before = count_rows(connection)
+    dry = _run(client, headers, dry_run=True)
+    assert dry["id"] is None and dry["batches"]
+    assert count_rows(connection) == before
+    assert _status(client, headers, lille["ids"]["ald"]) == "waiting"
+
+    near = db.get(Cabinet, lille["near"])
+    near.last_batch_at = utcnow() - timedelta(days=10)  # cadence 42 days: not due
+    client.patch(f"/api/v1/cabinets/{lille['far']}", json={"paused": True}, headers=headers)
+    db.commit()
+    run = _run(client, headers)
+    assert run["cabinets_due"] == 0 and run["batches"] == []
+
+
+def test_the_practitioner_accepts_one_and_declines_another(client, lille):
+    headers, ids = lille["headers"], lille["ids"]
+    run = _run(client, headers)
+    batch = next(b for b in run["batches"] if b["cabinet_id"] == lille["near"])
+    token = batch["offer_url"].rsplit("/", 1)[1]
+    page = client.get(f"/api/v1/offers/{token}").json()
+    assert [i["first_name"] for i in page["items"]] == ["Alice", "Bruno"]
+    assert page["items"][0]["contact"] is None
+    assert [r["code"] for r in page["items"][0]["priority_reasons"]] == ["ald"]
+
+    accepted = client.post(f"/api/v1/offers/{token}/responses", json={"request_id": ids["ald"], "decision": "accept"})
+    assert accepted.status_code == 200, accepted.text
+    alice = accepted.json()["items"][0]
+    assert alice["status"] == "accepted"
+    assert alice["contact"]["phone"] == "+33611111111"
+    assert _status(client, headers, ids["ald"]) == "matched"
+    again = client.post(f"/api/v1/offers/{token}/responses", json={"request_id": ids["ald"], "decision": "accept"})
+    assert again.status_code == 200
+    assert client.get(f"/api/v1/requests/{ids['ald']}", headers=headers).json()["history"][-1]["to_status"] == "matched"
+    changed_mind = client.post(
+        f"/api/v1/offers/{token}/responses", json={"request_id": ids["ald"], "decision": "decline", "reason": "other"}
+    )
+    assert changed_mind.status_code == 409
+
+    no_reason = client.post(f"/api/v1/offers/{token}/responses", json={"request_id": ids["plain"], "decision": "decline"})
+    assert no_reason.status_code == 422 and no_reason.json()["field"] == "reason"
+    declined = client.post(
+        f"/api/v1/offers/{token}/responses",
+        json={"request_id": ids["plain"], "decision": "decline", "reason": "no_capacity"},
+    )
+    assert declined.json()["items"][1]["decline_reason"] == "no_capacity"
+    assert _status(client, headers, ids["plain"]) == "waiting"
+    stranger = client.post(f"/api/v1/offers/{token}/responses", json={"request_id": ids["marseille"], "decision": "accept"})
+    assert stranger.status_code == 404
+
+    summary = client.get("/api/v1/offers", headers=headers).json()["items"]
+    near = next(o for o in summary if o["cabinet_id"] == lille["near"])
+    assert (near["accepted"], near["declined"], near["decline_reasons"]) == (1, 1, {"no_capacity": 1})
+
+
+def test_a_declined_request_is_never_offered_to_that_cabinet_again(client, db, lille):
+    headers, ids = lille["headers"], lille["ids"]
+    client.patch(f"/api/v1/cabinets/{lille['far']}", json={"paused": True}, headers=headers)
+    run = _run(client, headers)
+    token = run["batches"][0]["offer_url"].rsplit("/", 1)[1]
+    client.post(f"/api/v1/offers/{token}/responses", json={"request_id": ids["plain"], "decision": "decline", "reason": "too_far"})
+    db.get(Cabinet, lille["near"]).batch_requested_at = utcnow()  # "send me a batch now"
+    db.commit()
+    second = _run(client, headers)
+    offered = [r for b in second["batches"] for r in b["request_ids"]]
+    assert ids["plain"] not in offered
+    reasons = {u["request_id"]: u["reason"] for u in client.get(
+        f"/api/v1/matching/runs/{second['id']}/unmatched", headers=headers).json()["items"]}
+    assert reasons[ids["plain"]] == "all_in_range_declined"
+
+
+def test_expiry_sends_requests_back_and_the_link_dies(app, client, db, lille):
+    headers, ids = lille["headers"], lille["ids"]
+    run = _run(client, headers)
+    token = run["batches"][0]["offer_url"].rsplit("/", 1)[1]
+    assert expire_offers(db, now=utcnow() + timedelta(days=13)) == 0
+    later = utcnow() + timedelta(days=15)
+    assert expire_offers(db, now=later) == 2
+    db.commit()
+    assert _status(client, headers, ids["ald"]) == "waiting"
+    assert {i["status"] for i in client.get(f"/api/v1/offers/{token}").json()["items"]} == {"expired"}
+    app.dependency_overrides[utcnow] = lambda: later
+    assert client.get(f"/api/v1/offers/{token}").status_code == 404
+    history = client.get(f"/api/v1/requests/{ids['ald']}", headers=headers).json()["history"]
+    assert history[-1]["reason"] == "expired"
+
+
+@pytest.mark.parametrize("token", ["A" * 43, "x" * 16, "a" * 200, "../../etc/passwd", "%00" * 10])
+def test_forged_tokens_are_404_or_422_and_say_nothing(client, lille, token):
+    answer = client.get(f"/api/v1/offers/{token}")
+    assert answer.status_code in (404, 422)
+    assert "Alice" not in answer.text
+
+
+def test_a_withdrawn_patient_cannot_be_accepted(client, lille):
+    headers, ids = lille["headers"], lille["ids"]
+    run = _run(client, headers)
+    token = next(b for b in run["batches"] if b["cabinet_id"] == lille["near"])["offer_url"].rsplit("/", 1)[1]
+    client.post(f"/api/v1/requests/{ids['plain']}/withdraw", json={"reason": "found_elsewhere"}, headers=headers)
+    page = client.get(f"/api/v1/offers/{token}").json()
+    assert next(i for i in page["items"] if i["request_id"] == ids["plain"])["available"] is False
+    refused = client.post(f"/api/v1/offers/{token}/responses", json={"request_id": ids["plain"], "decision": "accept"})
+    assert refused.status_code == 409
+    assert _status(client, headers, ids["plain"]) == "withdrawn"
+
+
+def test_roles_and_tenancy_of_rounds(client, make_key, org_a, org_b, lille):
+    assert client.post("/api/v1/matching/runs", json={}, headers=make_key(org_a, Role.secretary)).status_code == 403
+    run = _run(client, lille["headers"])
+    other = make_key(org_b, Role.coordinator)
+    assert client.get(f"/api/v1/matching/runs/{run['id']}", headers=other).status_code == 404
+    their_run = _run(client, other)
+    assert their_run["requests_considered"] == 0
+    assert client.get("/api/v1/offers", headers=other).json()["total"] == 0

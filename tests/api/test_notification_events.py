@@ -1,0 +1,53 @@
+"""Events queue their messages in the same transaction: confirmation, batch offer, match; erasure removes them."""
+
+import sqlalchemy as sa
+
+from lac_service.auth.models import Role
+from lac_service.notifications.models import Notification
+from tests.payloads import cabinet_body, request_body
+
+
+def _messages(db, template):
+    return db.scalars(sa.select(Notification).where(Notification.template == template).order_by(Notification.id)).all()
+
+
+def test_registration_round_and_acceptance_each_queue_their_messages(client, db, make_key, org_a):
+    coordinator = make_key(org_a, Role.coordinator)
+    created = client.post("/api/v1/requests", json=request_body(), headers=coordinator).json()
+    confirmations = _messages(db, "request_confirmation")
+    assert [(m.channel, m.recipient) for m in confirmations] == [
+        ("sms", "+33612345678"), ("email", "elodie.durand@exemple.fr")
+    ]
+    assert created["tracking_url"] in confirmations[0].body
+
+    client.post("/api/v1/cabinets", json=cabinet_body(name="MSP Wazemmes"), headers=coordinator)
+    run = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()
+    offers = _messages(db, "batch_offer")
+    assert [(m.channel, m.recipient) for m in offers] == [("sms", "+33320123456"), ("email", "accueil@msp-wazemmes.fr")]
+    assert run["batches"][0]["offer_url"] in offers[0].body
+    assert "Élodie" not in offers[0].body and "Durand" not in offers[0].body, "no patient detail in an SMS"
+
+    token = run["batches"][0]["offer_url"].rsplit("/", 1)[1]
+    client.post(f"/api/v1/offers/{token}/responses", json={"request_id": created["id"], "decision": "accept"})
+    matches = _messages(db, "match")
+    assert [m.recipient for m in matches] == ["+33612345678", "elodie.durand@exemple.fr"]
+    assert "MSP Wazemmes" in matches[0].body
+
+
+def test_a_browse_mode_cabinet_gets_no_message_and_a_refused_registration_queues_nothing(client, db, make_key, org_a):
+    coordinator = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/requests", json=request_body(phone="12"), headers=coordinator)
+    assert _messages(db, "request_confirmation") == []
+    client.post("/api/v1/requests", json=request_body(email=None), headers=coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(channels=[]), headers=coordinator)
+    client.post("/api/v1/matching/runs", json={}, headers=coordinator)
+    assert _messages(db, "batch_offer") == []
+
+
+def test_erasure_removes_the_patients_messages(client, db, make_key, org_a):
+    coordinator = make_key(org_a, Role.coordinator)
+    created = client.post("/api/v1/requests", json=request_body(), headers=coordinator).json()
+    assert _messages(db, "request_confirmation")
+    client.delete(f"/api/v1/requests/{created['id']}", headers=coordinator)
+    db.expire_all()
+    assert _messages(db, "request_confirmation") == []

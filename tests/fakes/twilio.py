@@ -1,0 +1,132 @@
+"""A local stand-in for Twilio's Messages API, spoken to by the real ``twilio`` client.
+
+``POST /2010-04-01/Accounts/{sid}/Messages.json`` answers 201 with a message like Twilio's (Basic auth
+checked); ``GET`` on the same path lists what it accepted, newest first, filtered by ``To``. Faults are
+scripted: ``script`` is consumed one entry per POST (``500``, ``(400, 21211)``), ``reject`` refuses some
+numbers for good, ``delay_s`` slows every answer (half before the message is recorded, half after, so a
+client killed mid-request leaves messages the fake has and the client never heard of).
+"""
+
+import base64
+import json
+import threading
+import time
+import uuid
+from collections import deque
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+ACCOUNT_SID = "AC" + "0" * 32
+AUTH_TOKEN = "fake-auth-token"
+SENDER = "+33700000000"
+
+
+class FakeTwilio:
+    def __init__(self, *, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+        self.script: deque[int | tuple[int, int]] = deque()
+        self.reject: dict[str, int] = {}  # number → Twilio error code answered with 400
+        self.received: list[dict[str, str]] = []
+        self.posts = 0
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the real client expects
+            disable_nagle_algorithm = True  # headers and body go in two writes: no 40 ms delayed-ACK stall
+
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except (ConnectionResetError, BrokenPipeError):
+                    pass  # a client killed with SIGKILL
+
+            def _answer(self, status: int, payload: dict[str, object]) -> None:
+                body = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client died or gave up
+
+            def _authorised(self) -> bool:
+                expected = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+                if self.headers.get("Authorization") == f"Basic {expected}":
+                    return True
+                self._answer(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                return False
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                length = int(self.headers.get("Content-Length", 0))
+                raw = self.rfile.read(length)
+                if len(raw) < length:
+                    return  # the client died mid-request: like Twilio, take nothing from a partial request
+                form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+                if not self._authorised() or not self.path.endswith("/Messages.json"):
+                    return
+                fake._post(self, form)
+
+            def do_GET(self) -> None:  # noqa: N802
+                url = urlparse(self.path)
+                if not self._authorised() or not url.path.endswith("/Messages.json"):
+                    return
+                to = parse_qs(url.query).get("To", [None])[0]
+                with fake._lock:
+                    listed = [m for m in reversed(fake.received) if to is None or m["to"] == to]
+                self._answer(200, {"messages": listed, "next_page_uri": None, "page": 0, "page_size": 50,
+                                   "start": 0, "end": len(listed), "uri": url.path})
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    def _post(self, handler: "BaseHTTPRequestHandler", form: dict[str, str]) -> None:
+        answer = handler._answer  # type: ignore[attr-defined]
+        with self._lock:
+            self.posts += 1
+            fault = self.script.popleft() if self.script else None
+        if self.delay_s:
+            time.sleep(self.delay_s / 2)
+        if fault is not None:
+            status, code = fault if isinstance(fault, tuple) else (fault, fault)
+            answer(status, {"code": code, "message": "scripted fault", "status": status})
+            return
+        if form.get("To") in self.reject:
+            answer(400, {"code": self.reject[form["To"]], "message": "The 'To' number is not valid.", "status": 400})
+            return
+        now = format_datetime(datetime.now(UTC), usegmt=True)
+        message = {
+            "sid": "SM" + uuid.uuid4().hex, "account_sid": ACCOUNT_SID, "to": form.get("To", ""),
+            "from": form.get("From", ""), "body": form.get("Body", ""), "status": "queued",
+            "direction": "outbound-api", "date_created": now, "date_updated": now, "date_sent": None,
+            "num_segments": "1", "api_version": "2010-04-01",
+        }
+        with self._lock:
+            self.received.append(message)
+        if self.delay_s:
+            time.sleep(self.delay_s / 2)
+        answer(201, message)
+
+    def count_by_body(self) -> dict[tuple[str, str], int]:
+        counts: dict[tuple[str, str], int] = {}
+        with self._lock:
+            for m in self.received:
+                counts[(m["to"], m["body"])] = counts.get((m["to"], m["body"]), 0) + 1
+        return counts
+
+    def __enter__(self) -> "FakeTwilio":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,53 @@
+"""``enqueue`` joins the caller's transaction and names each message by the event that causes it."""
+
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from lac_service.notifications.models import Channel, Notification, NotificationStatus
+from lac_service.notifications.outbox import InvalidRecipient, enqueue, forget_resource
+
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+CONTEXT = {"kind": "medecin_traitant", "link": "https://lac.example.fr/suivi/abc"}
+
+
+def count(db) -> int:  # type: ignore[no-untyped-def]
+    return db.scalar(sa.select(sa.func.count()).select_from(Notification))
+
+
+def test_enqueue_renders_and_queues_without_committing(db):
+    row = enqueue(db, channel="sms", recipient="+33612345678", template="reconfirmation", context=CONTEXT,
+                  idempotency_key="request:1:reconfirmation:2026-11", now=NOW, resource="request:1")
+    assert (row.status, row.attempts, row.next_attempt_at, row.subject) == (NotificationStatus.created, 0, NOW, None)
+    assert "Répondez OUI pour rester inscrit" in row.body and row.body.endswith(CONTEXT["link"])
+    assert db.in_transaction() and count(db) == 1
+    db.rollback()
+    assert count(db) == 0
+
+
+def test_the_same_event_queues_one_message(db):
+    first = enqueue(db, channel=Channel.email, recipient="p@exemple.fr", template="request_confirmation",
+                    context=CONTEXT, idempotency_key="request:1:confirmation", now=NOW)
+    db.commit()
+    again = enqueue(db, channel=Channel.email, recipient="p@exemple.fr", template="request_confirmation",
+                    context={**CONTEXT, "link": "changed"}, idempotency_key="request:1:confirmation", now=NOW)
+    assert again.id == first.id and "changed" not in again.body and count(db) == 1
+
+
+def test_a_malformed_recipient_is_refused_before_it_is_queued(db):
+    with pytest.raises(InvalidRecipient):
+        enqueue(db, channel="sms", recipient="06 12 34 56 78", template="reconfirmation", context=CONTEXT,
+                idempotency_key="k1", now=NOW)
+    with pytest.raises(InvalidRecipient):
+        enqueue(db, channel="email", recipient="not an address", template="reconfirmation", context=CONTEXT,
+                idempotency_key="k2", now=NOW)
+    assert count(db) == 0
+
+
+def test_erasure_removes_the_messages_of_a_resource(db):
+    for key, resource in (("a", "request:1"), ("b", "request:1"), ("c", "request:2")):
+        enqueue(db, channel="sms", recipient="+33612345678", template="reconfirmation", context=CONTEXT,
+                idempotency_key=key, now=NOW, resource=resource)
+    forget_resource(db, "request:1")
+    assert db.scalars(sa.select(Notification.resource)).all() == ["request:2"]
