@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 
 from lac_service.auth.models import Role
 from lac_service.cabinets.models import Cabinet
@@ -146,9 +145,10 @@ def test_a_declined_request_is_never_offered_to_that_cabinet_again(client, db, l
     run = _run(client, headers)
     token = run["batches"][0]["offer_url"].rsplit("/", 1)[1]
     client.post(f"/api/v1/offers/{token}/responses", json={"request_id": ids["plain"], "decision": "decline", "reason": "too_far"})
-    db.get(Cabinet, lille["near"]).batch_requested_at = utcnow()  # "send me a batch now"
-    db.commit()
+    asked = client.post(f"/api/v1/cabinets/{lille['near']}/batch-request", headers=headers)
+    assert asked.json()["batch_requested_at"] is not None
     second = _run(client, headers)
+    assert client.get(f"/api/v1/cabinets/{lille['near']}", headers=headers).json()["batch_requested_at"] is None
     offered = [r for b in second["batches"] for r in b["request_ids"]]
     assert ids["plain"] not in offered
     reasons = {u["request_id"]: u["reason"] for u in client.get(

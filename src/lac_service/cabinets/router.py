@@ -89,6 +89,13 @@ def update(
     return to_read(service.update_cabinet(session, cabinet, data=body, place=place, now=now))
 
 
+@router.post("/{cabinet_id}/batch-request", response_model=CabinetRead, summary="Ask for a batch at the next round")
+def batch_request(cabinet_id: int, session: DbSession, caller: AuthenticatedCaller, now: Now) -> CabinetRead:
+    """Due at the next round whatever its cadence, once; asking twice changes nothing."""
+    cabinet = _load(session, cabinet_id, caller, _READERS)
+    return to_read(service.request_batch(session, cabinet, now=now))
+
+
 @router.delete("/{cabinet_id}", status_code=204, summary="Remove a cabinet")
 def delete(cabinet_id: int, session: DbSession, caller: AuthenticatedCaller, now: Now) -> Response:
     service.delete_cabinet(session, _load(session, cabinet_id, caller, _MANAGERS), now=now)

@@ -63,5 +63,7 @@ class CabinetRead(BaseModel):
     phones: list[str]
     emails: list[str]
     paused: bool
+    last_batch_at: datetime | None
+    batch_requested_at: datetime | None = Field(description="Set: due at the next round whatever its cadence.")
     created_at: datetime
     updated_at: datetime

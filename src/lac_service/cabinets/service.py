@@ -93,6 +93,14 @@ def update_cabinet(
     return cabinet
 
 
+def request_batch(session: Session, cabinet: Cabinet, *, now: datetime) -> Cabinet:
+    """"Send me a batch now": the cabinet is due at the next round whatever its cadence (browse mode's
+    way to pull patients when it has room)."""
+    cabinet.batch_requested_at = cabinet.batch_requested_at or now
+    session.flush()
+    return cabinet
+
+
 def delete_cabinet(session: Session, cabinet: Cabinet, *, now: datetime) -> None:
     """Kept as a row (offers and indicators refer to it), gone from every list and lookup."""
     cabinet.deleted_at = cabinet.updated_at = now

@@ -11,5 +11,6 @@ def to_read(cabinet: Cabinet) -> CabinetRead:
         location=LocationOut(lat=cabinet.lat, lon=cabinet.lon, precision=cabinet.location_precision), radius_km=cabinet.radius_km,
         batch_size=cabinet.batch_size, cadence_days=cabinet.cadence_days, channels=cabinet.channels,
         phones=cabinet.phones, emails=cabinet.emails, paused=cabinet.paused,
+        last_batch_at=cabinet.last_batch_at, batch_requested_at=cabinet.batch_requested_at,
         created_at=cabinet.created_at, updated_at=cabinet.updated_at,
     )
