@@ -7,7 +7,7 @@ Whatever the lock, the unique index on pending offer items makes two pending off
 impossible.
 """
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,6 +30,7 @@ from lac_service.priority import rank_order
 Engine = Literal["greedy", "optimal"]
 KIND_CODES = {Kind.medecin_traitant: 0, Kind.bilan_orthophonique: 1}
 _ADVISORY_KEY = 0x4C41434D  # "LACM"
+_CHUNK = 10_000
 
 
 @dataclass(frozen=True)
@@ -134,9 +135,14 @@ def run_round(
     refused = refused_pairs(session)
     match = engine.match_optimal if engine_name == "optimal" else engine.match_greedy
     pairs: list[tuple[int, int, float]] = []
-    for org in sorted({r.organisation_id for r in rows}):
-        org_rows = [r for r in rows if r.organisation_id == org]
-        org_cabinets = [c for c in cabinets if c.organisation_id == org]
+    rows_by_org: dict[int, list[sa.Row]] = defaultdict(list)
+    for row in rows:
+        rows_by_org[row.organisation_id].append(row)
+    cabinets_by_org: dict[int, list[Cabinet]] = defaultdict(list)
+    for cabinet in cabinets:
+        cabinets_by_org[cabinet.organisation_id].append(cabinet)
+    for org, org_rows in sorted(rows_by_org.items()):
+        org_cabinets = cabinets_by_org[org]
         assignment = match(_columns(org_rows, refused, kind), _cabinet_columns(org_cabinets, kind))
         pairs.extend(zip(assignment.request_ids.tolist(), assignment.cabinet_ids.tolist(), assignment.distance_km.tolist(), strict=True))
         result.unmatched.update(zip(assignment.unmatched_ids.tolist(), assignment.unmatched_reasons, strict=True))
@@ -160,7 +166,10 @@ def _persist(
     offer_ttl: timedelta, site_url: str,
 ) -> None:
     offered_ids = [request_id for seats in by_cabinet.values() for request_id, _ in seats]
-    requests = {r.id: r for r in session.scalars(sa.select(PatientRequest).where(PatientRequest.id.in_(offered_ids)))}
+    requests: dict[int, PatientRequest] = {}
+    for start in range(0, len(offered_ids), _CHUNK):  # SQLite caps the number of bound parameters
+        chunk = offered_ids[start : start + _CHUNK]
+        requests.update((r.id, r) for r in session.scalars(sa.select(PatientRequest).where(PatientRequest.id.in_(chunk))))
     matching_round = MatchingRound(
         organisation_id=organisation_id, kind=kind.value if kind else None, engine=engine_name,
         requested_by=actor, started_at=now, finished_at=now, requests_considered=result.requests_considered,
