@@ -32,6 +32,7 @@ from lac_service.matching.service import run_round
 from lac_service.notifications import worker as notification_worker
 from lac_service.offers.service import expire_offers
 from lac_service.kinds import Kind
+from lac_service.links import Links
 from lac_service.main import create_app
 from lac_service.organisations.service import set_territory
 
@@ -111,7 +112,7 @@ def cmd_match(args: argparse.Namespace, settings: Settings) -> None:
         result = run_round(
             session, organisation_id=organisation_id, kind=Kind(args.kind) if args.kind else None,
             engine_name=args.engine, now=utcnow(), actor="cli", offer_ttl=timedelta(days=settings.offer_ttl_days),
-            site_url=str(settings.public_base_url), dry_run=args.dry_run,
+            links=Links.from_settings(settings), dry_run=args.dry_run,
         )
         names = dict(session.execute(sa.select(Cabinet.id, Cabinet.name)).all())
     title = "Simulation (rien n'est proposé)" if args.dry_run else f"Tour n° {result.round.id if result.round else '?'}"

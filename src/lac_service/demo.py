@@ -15,6 +15,7 @@ from lac_service.intake.models import Source
 from lac_service.intake.ranking import rescore
 from lac_service.intake.schemas import RequestCreate
 from lac_service.intake.service import Actor, create_request
+from lac_service.links import Links
 from lac_service.geography.gazetteer import locate
 from lac_service.geography.geocoder import Located
 from lac_service.kinds import Kind
@@ -78,7 +79,7 @@ def _demo_request(
     assert location is not None
     create_request(
         session, data=data, home=_exact(location.lat, location.lon, postal_code), organisation_id=organisation.id,
-        outside_territory=False, source=Source.secretary, site_url=None,
+        outside_territory=False, source=Source.secretary, links=Links.from_settings(settings), notify=False,
         actor=Actor(label="demo", is_staff=True), max_distance_km=settings.max_distance_default(kind),
         now=registered,
     )

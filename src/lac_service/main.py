@@ -11,6 +11,7 @@ from lac_service.db import create_db_engine, create_session_factory
 from lac_service.geography.geocoder import Geocoder
 from lac_service.intake.policy_router import router as policies_router
 from lac_service.matching.router import router as matching_router
+from lac_service.offers.practitioner_router import router as practitioner_router
 from lac_service.offers.router import router as offers_router
 from lac_service.intake.router import router as requests_router
 from lac_service.middleware import AccessLog, BodySizeLimit
@@ -53,6 +54,7 @@ def create_app(
     app.include_router(policies_router)
     app.include_router(matching_router)
     app.include_router(offers_router)
+    app.include_router(practitioner_router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLog)
     return app

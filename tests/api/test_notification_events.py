@@ -32,6 +32,7 @@ def test_registration_round_and_acceptance_each_queue_their_messages(client, db,
     matches = _messages(db, "match")
     assert [m.recipient for m in matches] == ["+33612345678", "elodie.durand@exemple.fr"]
     assert "MSP Wazemmes" in matches[0].body
+    assert created["tracking_url"] in matches[0].body, "the match message links to the patient's own tracking page"
 
 
 def test_a_browse_mode_cabinet_gets_no_message_and_a_refused_registration_queues_nothing(client, db, make_key, org_a):

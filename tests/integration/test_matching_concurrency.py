@@ -17,6 +17,7 @@ from lac_service.intake.models import Source
 from lac_service.intake.schemas import RequestCreate
 from lac_service.intake.service import Actor, create_request
 from lac_service.kit.clock import utcnow
+from lac_service.links import Links
 from lac_service.matching.service import run_round
 from lac_service.offers.models import ItemStatus, OfferItem
 from tests.conftest import create_postgres_database, drop_postgres_database
@@ -50,7 +51,7 @@ def test_two_concurrent_rounds_never_offer_a_request_twice(committed):
             create_request(
                 session, data=RequestCreate.model_validate(body), home=Located(50.60 + index / 5000, 3.05, "exact", "59"),
                 organisation_id=organisation.id, outside_territory=False, source=Source.secretary,
-                actor=Actor("test", True), max_distance_km=30, now=now, site_url=None,
+                actor=Actor("test", True), max_distance_km=30, now=now, links=Links("http://lac.test", b"k"), notify=False,
             )
     outcomes: list[str] = []
     barrier = threading.Barrier(2)
@@ -61,7 +62,7 @@ def test_two_concurrent_rounds_never_offer_a_request_twice(committed):
             with session_scope(committed) as session:
                 result = run_round(
                     session, organisation_id=None, kind=None, engine_name="greedy", now=now, actor="test",
-                    offer_ttl=timedelta(days=14), site_url="http://lac.test",
+                    offer_ttl=timedelta(days=14), links=Links("http://lac.test", b"k"),
                 )
                 outcomes.append(f"ran:{len(result.batches)}")
         except Conflict:

@@ -36,6 +36,9 @@ class Cabinet(Base):
     phones: Mapped[list[str]] = mapped_column(sa.JSON)
     emails: Mapped[list[str]] = mapped_column(sa.JSON)
     paused: Mapped[bool] = mapped_column(default=False)
+    # The practitioner's standing page (lac_service.links), issued when a coordinator first asks for it.
+    link_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    link_token_nonce: Mapped[str | None] = mapped_column(sa.String(32))
     # Cadence: due again ``cadence_days`` after the last batch, or at once when a batch was asked for.
     last_batch_at: Mapped[datetime | None]
     batch_requested_at: Mapped[datetime | None]

@@ -8,7 +8,7 @@ from lac_service.auth.models import Role
 from lac_service.auth.service import get_organisation_by_slug
 from lac_service.cabinets import service
 from lac_service.cabinets.models import Cabinet
-from lac_service.cabinets.schemas import CabinetCreate, CabinetRead, CabinetUpdate
+from lac_service.cabinets.schemas import CabinetCreate, CabinetRead, CabinetUpdate, PractitionerLink
 from lac_service.cabinets.views import to_read
 from lac_service.config import AppSettings
 from lac_service.db import DbSession
@@ -17,6 +17,7 @@ from lac_service.idempotency import IdempotencyKey, run_once
 from lac_service.geography.geocoder import AppGeocoder, Located, check_in_france
 from lac_service.kit.clock import Now
 from lac_service.kit.pagination import Limit, Offset, Page
+from lac_service.links import AppLinks
 
 router = APIRouter(prefix="/api/v1/cabinets", tags=["cabinets"], responses=ERROR_RESPONSES)
 
@@ -94,6 +95,21 @@ def batch_request(cabinet_id: int, session: DbSession, caller: AuthenticatedCall
     """Due at the next round whatever its cadence, once; asking twice changes nothing."""
     cabinet = _load(session, cabinet_id, caller, _READERS)
     return to_read(service.request_batch(session, cabinet, now=now))
+
+
+@router.get("/{cabinet_id}/link", response_model=PractitionerLink, summary="The practitioner's standing link")
+def link(cabinet_id: int, session: DbSession, caller: AuthenticatedCaller, links: AppLinks) -> PractitionerLink:
+    """The page where the practitioner sees their open batches, pauses, or asks for a batch now (the way in
+    for a cabinet in browse mode, which receives no message). Issued on the first call, the same afterwards."""
+    cabinet = _load(session, cabinet_id, caller, _MANAGERS)
+    return PractitionerLink(url=service.practitioner_link(session, cabinet, links))
+
+
+@router.delete("/{cabinet_id}/link", status_code=204, summary="Revoke the practitioner's standing link")
+def revoke_link(cabinet_id: int, session: DbSession, caller: AuthenticatedCaller, now: Now) -> Response:
+    """For a link gone astray: the old one stops working at once, the next read issues a new one."""
+    service.revoke_link(session, _load(session, cabinet_id, caller, _MANAGERS), now=now)
+    return Response(status_code=204)
 
 
 @router.delete("/{cabinet_id}", status_code=204, summary="Remove a cabinet")

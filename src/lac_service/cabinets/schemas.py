@@ -67,3 +67,7 @@ class CabinetRead(BaseModel):
     batch_requested_at: datetime | None = Field(description="Set: due at the next round whatever its cadence.")
     created_at: datetime
     updated_at: datetime
+
+
+class PractitionerLink(BaseModel):
+    url: str = Field(description="Give it to the practitioner only: whoever holds it acts for the cabinet.")

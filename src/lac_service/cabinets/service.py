@@ -10,6 +10,8 @@ from lac_service.cabinets.models import Cabinet, Channel
 from lac_service.cabinets.schemas import CabinetCreate, CabinetUpdate
 from lac_service.errors import InvalidInput, NotFound
 from lac_service.geography.geocoder import Located
+from lac_service.kit.tokens import hash_token
+from lac_service.links import LinkKind, Links
 
 
 def _check_channels(cabinet: Cabinet) -> None:
@@ -101,7 +103,43 @@ def request_batch(session: Session, cabinet: Cabinet, *, now: datetime) -> Cabin
     return cabinet
 
 
+def set_paused(session: Session, cabinet: Cabinet, *, paused: bool, now: datetime) -> Cabinet:
+    """A paused cabinet gets no batch; resuming makes it due again according to its cadence."""
+    if cabinet.paused != paused:
+        cabinet.paused, cabinet.updated_at = paused, now
+        session.flush()
+    return cabinet
+
+
+def practitioner_link(session: Session, cabinet: Cabinet, links: Links) -> str:
+    """The cabinet's standing page, issued the first time it is asked for and the same afterwards."""
+    link = links.issue(LinkKind.practitioner) if cabinet.link_token_nonce is None else links.rebuild(
+        LinkKind.practitioner, cabinet.link_token_nonce
+    )
+    cabinet.link_token_nonce, cabinet.link_token_hash = link.nonce, link.token_hash
+    session.flush()
+    return links.url(LinkKind.practitioner, link.token)
+
+
+def revoke_link(session: Session, cabinet: Cabinet, *, now: datetime) -> None:
+    """The old page stops working; the next request for the link issues a new one."""
+    cabinet.link_token_nonce = cabinet.link_token_hash = None
+    cabinet.updated_at = now
+    session.flush()
+
+
+def find_by_link(session: Session, token: str) -> Cabinet:
+    """Unknown, revoked or forged tokens and removed cabinets are all simply not found."""
+    cabinet = session.scalar(
+        sa.select(Cabinet).where(Cabinet.link_token_hash == hash_token(token), Cabinet.deleted_at.is_(None))
+    )
+    if cabinet is None:
+        raise NotFound("Ce lien n'existe pas ou n'est plus valable.")
+    return cabinet
+
+
 def delete_cabinet(session: Session, cabinet: Cabinet, *, now: datetime) -> None:
     """Kept as a row (offers and indicators refer to it), gone from every list and lookup."""
     cabinet.deleted_at = cabinet.updated_at = now
+    cabinet.link_token_nonce = cabinet.link_token_hash = None
     session.flush()

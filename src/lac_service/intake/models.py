@@ -104,6 +104,7 @@ class PatientRequest(Base):
 
     consent_at: Mapped[datetime]
     tracking_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    tracking_token_nonce: Mapped[str | None] = mapped_column(sa.String(32))  # see lac_service.links
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     status_changed_at: Mapped[datetime]

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 
 from lac_service.auth.dependencies import AuthenticatedCaller, Caller, OptionalCaller
 from lac_service.auth.models import Role
+from lac_service.links import AppLinks
 from lac_service.auth.service import get_organisation_by_slug
 from lac_service.config import AppSettings
 from lac_service.db import DbSession, session_scope
@@ -58,7 +59,7 @@ def _load(session: DbSession, request_id: int, caller: Caller, roles: tuple[Role
 @router.post("", status_code=201, response_model=RequestCreated, summary="Register a patient's request")
 def create_request(
     body: RequestCreate, session: DbSession, caller: OptionalCaller, settings: AppSettings, now: Now,
-    geocoder: AppGeocoder, territories: TerritoryRouter, idempotency_key: IdempotencyKey = None,
+    geocoder: AppGeocoder, territories: TerritoryRouter, links: AppLinks, idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Open to the public (the patient form, `source=form`) and to every API key role.
     The request belongs to the organisation whose territory holds the home (see `organisation` in the
@@ -74,12 +75,11 @@ def create_request(
     )
 
     def action() -> tuple[RequestCreated, str]:
-        created, token = service.create_request(
+        created, tracking_url = service.create_request(
             session, data=body, home=home, organisation_id=organisation_id, outside_territory=outside,
             source=source, actor=_actor(caller), max_distance_km=settings.max_distance_default(body.kind),
-            now=now, site_url=str(settings.public_base_url),
+            now=now, links=links,
         )
-        tracking_url = service.tracking_link(str(settings.public_base_url), token)
         answer = RequestCreated(**_read(session, created, now).model_dump(), tracking_url=tracking_url)
         return answer, f"request:{created.id}"
 

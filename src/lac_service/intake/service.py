@@ -21,7 +21,7 @@ from lac_service.notifications.outbox import enqueue
 from lac_service.notifications.outbox import forget_resource as forget_messages
 from lac_service.kit.fields import Address
 from lac_service.kit.text import identity_key
-from lac_service.kit.tokens import hash_token, new_token
+from lac_service.links import LinkKind, Links
 
 # Where a request may go from each status; everything else is refused.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -106,17 +106,17 @@ def _confirm(session: Session, request: PatientRequest, *, link: str, now: datet
 
 def create_request(
     session: Session, *, data: RequestCreate, home: Located, organisation_id: int, outside_territory: bool,
-    source: Source, actor: Actor, max_distance_km: float, now: datetime, site_url: str | None,
+    source: Source, actor: Actor, max_distance_km: float, now: datetime, links: Links, notify: bool = True,
 ) -> tuple[PatientRequest, str]:
     """Registers a patient located beforehand (``home``, outside any transaction); returns the request and
-    its tracking token (shown once, stored hashed). With ``site_url`` the patient's confirmation is queued
-    in the same transaction; without it (demo data, imports) nothing is sent."""
+    the link to its tracking page. The patient's confirmation is queued in the same transaction, unless
+    ``notify`` is off (demo data, imports)."""
     if not actor.is_staff and (data.criteria.urgent or data.criteria.urgent_reason):
         raise Forbidden("L'urgence est fixée par l'équipe après un entretien.", field="criteria.urgent")
     patient = data.patient
     _check_contact(patient.phone, patient.email)
     _check_household(data.kind, data.household)
-    token = new_token()
+    link = links.issue(LinkKind.tracking)
     request = PatientRequest(
         organisation_id=organisation_id, kind=data.kind, status=Status.waiting, source=source,
         first_name=patient.first_name, last_name=patient.last_name,
@@ -129,7 +129,7 @@ def create_request(
         urgent_reason=data.criteria.urgent_reason,
         max_distance_km=data.max_distance_km or max_distance_km,
         people_count=1 + len(data.household),
-        consent_at=now, tracking_token_hash=hash_token(token),
+        consent_at=now, tracking_token_hash=link.token_hash, tracking_token_nonce=link.nonce,
         created_at=now, updated_at=now, status_changed_at=now, waiting_since=now,
         household=[HouseholdMember(**m.model_dump()) for m in data.household],
         history=[StatusChange(from_status=None, to_status=Status.waiting, actor=actor.label, at=now)],
@@ -139,13 +139,20 @@ def create_request(
     _refuse_duplicate(session, request)
     session.add(request)
     _flush_unless_duplicate(session, request)
-    if site_url is not None:
-        _confirm(session, request, link=tracking_link(site_url, token), now=now)
-    return request, token
+    url = links.url(LinkKind.tracking, link.token)
+    if notify:
+        _confirm(session, request, link=url, now=now)
+    return request, url
 
 
-def tracking_link(site_url: str, token: str) -> str:
-    return f"{site_url.rstrip('/')}/suivi/{token}"
+def tracking_url(request: PatientRequest, links: Links) -> str | None:
+    """The patient's tracking link, rebuilt to be sent again; None for a request registered before links
+    could be rebuilt, or erased."""
+    if request.tracking_token_nonce is None:
+        return None
+    link = links.rebuild(LinkKind.tracking, request.tracking_token_nonce)
+    request.tracking_token_hash = link.token_hash  # unchanged unless the secret key changed
+    return links.url(LinkKind.tracking, link.token)
 
 
 def get_request(session: Session, request_id: int, *, visible_to: int | None) -> PatientRequest:
@@ -240,6 +247,7 @@ def erase_request(session: Session, request: PatientRequest, *, actor: Actor, no
     for field in (
         "first_name", "last_name", "identity_key", "birth_date", "phone", "email", "address_line",
         "postal_code", "city", "lat", "lon", "location_precision", "urgent_reason", "tracking_token_hash",
+        "tracking_token_nonce",
     ):
         setattr(request, field, None)
     request.household = []

@@ -18,10 +18,10 @@ from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.kit.fields import Input
 from lac_service.kit.pagination import Limit, Offset, Page
+from lac_service.links import AppLinks
 from lac_service.matching.models import MatchingRound, UnmatchedRequest
 from lac_service.matching.service import RoundResult, run_round
 from lac_service.offers.models import Offer
-from lac_service.offers.service import offer_link
 
 router = APIRouter(prefix="/api/v1/matching/runs", tags=["matching"], responses=ERROR_RESPONSES)
 
@@ -65,17 +65,18 @@ def _names(session: DbSession, cabinet_ids: list[int]) -> dict[int, str]:
 
 
 @router.post("", status_code=201, response_model=RunOut, summary="Run a matching round now")
-def run(body: RunIn, session: DbSession, caller: AuthenticatedCaller, settings: AppSettings, now: Now) -> RunOut:
+def run(
+    body: RunIn, session: DbSession, caller: AuthenticatedCaller, settings: AppSettings, links: AppLinks, now: Now
+) -> RunOut:
     """Coordinators run their organisation's round; admins every organisation's. 409 while another round runs."""
     caller.require(Role.admin, Role.coordinator)
     result: RoundResult = run_round(
         session, organisation_id=None if caller.sees_all_organisations else caller.organisation_id,
         kind=body.kind, engine_name=body.engine, now=now, actor=f"apikey:{caller.api_key_id}",
-        offer_ttl=timedelta(days=settings.offer_ttl_days), site_url=str(settings.public_base_url),
+        offer_ttl=timedelta(days=settings.offer_ttl_days), links=links,
         dry_run=body.dry_run,
     )
     names = _names(session, [b.cabinet_id for b in result.batches])
-    base = str(settings.public_base_url).rstrip("/")
     return RunOut(
         id=result.round.id if result.round else None, kind=body.kind, engine=body.engine, started_at=now,
         requests_considered=result.requests_considered, cabinets_due=result.cabinets_due,
@@ -85,7 +86,7 @@ def run(body: RunIn, session: DbSession, caller: AuthenticatedCaller, settings: 
         batches=[
             BatchOut(
                 cabinet_id=b.cabinet_id, cabinet=names[b.cabinet_id], offer_id=b.offer_id,
-                offer_url=offer_link(base, b.token) if b.token else None, expires_at=b.expires_at,
+                offer_url=b.url, expires_at=b.expires_at,
                 request_ids=b.request_ids, people=b.people,
             )
             for b in result.batches

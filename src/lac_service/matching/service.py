@@ -22,6 +22,7 @@ from lac_service.errors import Conflict
 from lac_service.intake.models import PatientRequest, Status
 from lac_service.intake.ranking import rescore
 from lac_service.kinds import Kind
+from lac_service.links import Links
 from lac_service.matching import engine
 from lac_service.matching.models import MatchingRound, UnmatchedRequest
 from lac_service.offers.service import Seat, cancel_orphans, create_offer, refused_pairs
@@ -39,7 +40,7 @@ class Batch:
     request_ids: list[int]
     people: int
     offer_id: int | None = None
-    token: str | None = None  # the offer link's secret, known only now
+    url: str | None = None  # the offer's link
     expires_at: datetime | None = None
 
 
@@ -123,7 +124,7 @@ def _cabinet_columns(cabinets: Sequence[Cabinet], kind: Kind | None) -> engine.C
 
 def run_round(
     session: Session, *, organisation_id: int | None, kind: Kind | None, engine_name: Engine, now: datetime,
-    actor: str, offer_ttl: timedelta, site_url: str, dry_run: bool = False,
+    actor: str, offer_ttl: timedelta, links: Links, dry_run: bool = False,
 ) -> RoundResult:
     """Matches within each organisation: its waiting requests with its own due cabinets."""
     _lock(session)
@@ -156,14 +157,14 @@ def run_round(
     ]
     if not dry_run:
         _persist(session, result, by_cabinet, cabinets, organisation_id=organisation_id, kind=kind,
-                 engine_name=engine_name, now=now, actor=actor, offer_ttl=offer_ttl, site_url=site_url)
+                 engine_name=engine_name, now=now, actor=actor, offer_ttl=offer_ttl, links=links)
     return result
 
 
 def _persist(
     session: Session, result: RoundResult, by_cabinet: dict[int, list[tuple[int, float]]], cabinets: list[Cabinet],
     *, organisation_id: int | None, kind: Kind | None, engine_name: str, now: datetime, actor: str,
-    offer_ttl: timedelta, site_url: str,
+    offer_ttl: timedelta, links: Links,
 ) -> None:
     offered_ids = [request_id for seats in by_cabinet.values() for request_id, _ in seats]
     requests: dict[int, PatientRequest] = {}
@@ -184,11 +185,11 @@ def _persist(
     for batch in result.batches:
         cabinet = by_id[batch.cabinet_id]
         seats = [Seat(request=requests[r], distance_km=d) for r, d in by_cabinet[batch.cabinet_id]]
-        offer, token = create_offer(
-            session, round_id=matching_round.id, cabinet=cabinet, seats=seats, now=now, ttl=offer_ttl, site_url=site_url
+        offer, url = create_offer(
+            session, round_id=matching_round.id, cabinet=cabinet, seats=seats, now=now, ttl=offer_ttl, links=links
         )
         cabinet.last_batch_at, cabinet.batch_requested_at = now, None
-        batches.append(Batch(batch.cabinet_id, batch.request_ids, batch.people, offer.id, token, offer.expires_at))
+        batches.append(Batch(batch.cabinet_id, batch.request_ids, batch.people, offer.id, url, offer.expires_at))
     if result.unmatched:
         session.execute(
             sa.insert(UnmatchedRequest),

@@ -34,7 +34,7 @@ decline_type = sa.Enum(DeclineReason, native_enum=False, length=32, validate_str
 
 
 class Offer(Base):
-    """Only the SHA-256 of the link's token is stored; the link itself is in the message sent."""
+    """Only the SHA-256 of the link's token is stored, and the nonce it is derived from (lac_service.links)."""
 
     __tablename__ = "offers"
 
@@ -43,6 +43,7 @@ class Offer(Base):
     organisation_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
     cabinet_id: Mapped[int] = mapped_column(sa.ForeignKey("cabinets.id"), index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    token_nonce: Mapped[str | None] = mapped_column(sa.String(32))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path
 
 from lac_service.auth.dependencies import AuthenticatedCaller
 from lac_service.auth.models import Role
+from lac_service.cabinets.service import practitioner_link
 from lac_service.config import AppSettings
 from lac_service.db import DbSession
 from lac_service.errors import ERROR_RESPONSES
@@ -19,6 +20,7 @@ from lac_service.intake.schemas import ReasonOut
 from lac_service.kit.clock import Now
 from lac_service.kit.dates import age_on
 from lac_service.kit.pagination import Limit, Offset, Page
+from lac_service.links import AppLinks, Links
 from lac_service.offers import service
 from lac_service.offers.models import ItemStatus, Offer, OfferItem
 from lac_service.offers.schemas import ContactOut, OfferItemOut, OfferOut, OfferSummary, ResponseIn
@@ -44,10 +46,11 @@ def _item(item: OfferItem, reasons: list[ReasonOut], now: datetime) -> OfferItem
     )
 
 
-def _offer(session: DbSession, offer: Offer, now: datetime) -> OfferOut:
+def _offer(session: DbSession, offer: Offer, links: Links, now: datetime) -> OfferOut:
     explained = explain(session, [item.request for item in offer.items])
     return OfferOut(
         id=offer.id, cabinet=offer.cabinet.name, created_at=offer.created_at, expires_at=offer.expires_at,
+        practitioner_url=practitioner_link(session, offer.cabinet, links),
         items=[
             _item(item, [ReasonOut(**r.as_dict()) for r in explained[item.request_id].reasons]
                   if item.request_id in explained else [], now)
@@ -57,20 +60,20 @@ def _offer(session: DbSession, offer: Offer, now: datetime) -> OfferOut:
 
 
 @router.get("/{token}", response_model=OfferOut, summary="The practitioner's batch, by the link's token")
-def read(token: Token, session: DbSession, now: Now) -> OfferOut:
+def read(token: Token, session: DbSession, links: AppLinks, now: Now) -> OfferOut:
     """No key: the token is the credential. Unknown, forged or expired tokens answer 404 alike."""
-    return _offer(session, service.find_offer(session, token, now=now), now)
+    return _offer(session, service.find_offer(session, token, now=now), links, now)
 
 
 @router.post("/{token}/responses", response_model=OfferOut, summary="Accept or decline one patient")
-def respond(token: Token, body: ResponseIn, session: DbSession, settings: AppSettings, now: Now) -> OfferOut:
+def respond(token: Token, body: ResponseIn, session: DbSession, links: AppLinks, now: Now) -> OfferOut:
     """Accepting tells the patient which cabinet will see them (by SMS and/or email, queued with the answer)."""
     offer = service.find_offer(session, token, now=now)
     service.respond(
         session, offer, request_id=body.request_id, decision=body.decision, reason=body.reason, now=now,
-        site_url=str(settings.public_base_url),
+        links=links,
     )
-    return _offer(session, offer, now)
+    return _offer(session, offer, links, now)
 
 
 @router.get("", response_model=Page[OfferSummary], summary="The organisation's offers, newest first")

@@ -44,6 +44,7 @@ class OfferOut(BaseModel):
     cabinet: str
     created_at: datetime
     expires_at: datetime
+    practitioner_url: str = Field(description="The cabinet's standing page: pause, or ask for a batch now.")
     items: list[OfferItemOut]
 
 

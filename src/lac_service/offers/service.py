@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from lac_service.cabinets.models import Cabinet
 from lac_service.errors import Conflict, InvalidInput, NotFound
 from lac_service.intake.models import PatientRequest, Status
-from lac_service.intake.service import Actor, set_status
-from lac_service.kit.tokens import hash_token, new_token
+from lac_service.intake.service import Actor, set_status, tracking_url
+from lac_service.kit.tokens import hash_token
+from lac_service.links import LinkKind, Links
 from lac_service.notifications.models import Channel
 from lac_service.notifications.outbox import enqueue
 from lac_service.offers.models import DeclineReason, ItemStatus, Offer, OfferItem
@@ -35,10 +36,6 @@ class Seat:
     distance_km: float
 
 
-def offer_link(site_url: str, token: str) -> str:
-    return f"{site_url.rstrip('/')}/o/{token}"
-
-
 def _notify_cabinet(session: Session, offer: Offer, cabinet: Cabinet, *, link: str, kind: str, now: datetime) -> None:
     """By the channels the cabinet chose; none (browse mode) sends nothing. No patient detail in the text."""
     recipients = [(Channel.sms, phone) for phone in cabinet.phones if Channel.sms.value in cabinet.channels]
@@ -53,14 +50,14 @@ def _notify_cabinet(session: Session, offer: Offer, cabinet: Cabinet, *, link: s
 
 def create_offer(
     session: Session, *, round_id: int, cabinet: Cabinet, seats: Sequence[Seat], now: datetime, ttl: timedelta,
-    site_url: str,
+    links: Links,
 ) -> tuple[Offer, str]:
     """One batch for one cabinet; the requests become ``offered`` and the cabinet's message is queued in the
-    same transaction. Returns the offer and its link's token."""
-    token = new_token()
+    same transaction. Returns the offer and its link."""
+    link = links.issue(LinkKind.offer)
     offer = Offer(
         round_id=round_id, organisation_id=cabinet.organisation_id, cabinet_id=cabinet.id,
-        token_hash=hash_token(token), created_at=now, expires_at=now + ttl,
+        token_hash=link.token_hash, token_nonce=link.nonce, created_at=now, expires_at=now + ttl,
     )
     for seat in seats:
         set_status(seat.request, Status.offered, actor=SYSTEM, now=now, reason="offered")
@@ -69,8 +66,18 @@ def create_offer(
         )
     session.add(offer)
     session.flush()
-    _notify_cabinet(session, offer, cabinet, link=offer_link(site_url, token), kind=seats[0].request.kind.value, now=now)
-    return offer, token
+    url = links.url(LinkKind.offer, link.token)
+    _notify_cabinet(session, offer, cabinet, link=url, kind=seats[0].request.kind.value, now=now)
+    return offer, url
+
+
+def offer_url(offer: Offer, links: Links) -> str | None:
+    """The offer's link rebuilt (the practitioner's page lists its open batches); None when it cannot be."""
+    if offer.token_nonce is None:
+        return None
+    link = links.rebuild(LinkKind.offer, offer.token_nonce)
+    offer.token_hash = link.token_hash  # unchanged unless the secret key changed
+    return links.url(LinkKind.offer, link.token)
 
 
 def find_offer(session: Session, token: str, *, now: datetime) -> Offer:
@@ -102,13 +109,14 @@ def _lock_request(session: Session, request_id: int) -> None:
     )
 
 
-def _tell_patient(session: Session, request: PatientRequest, cabinet: Cabinet, *, site_url: str, now: datetime) -> None:
+def _tell_patient(session: Session, request: PatientRequest, cabinet: Cabinet, *, links: Links, now: datetime) -> None:
+    link = tracking_url(request, links) or links.site_url
     for channel, recipient in ((Channel.sms, request.phone), (Channel.email, request.email)):
         if recipient:
             enqueue(
                 session, channel=channel, recipient=recipient, template="match",
                 context={"cabinet_name": cabinet.name, "cabinet_phone": cabinet.phones[0] if cabinet.phones else "",
-                         "kind": request.kind.value, "link": site_url},
+                         "kind": request.kind.value, "link": link},
                 idempotency_key=f"request:{request.id}:match:{channel.value}", resource=f"request:{request.id}",
                 now=now,
             )
@@ -116,7 +124,7 @@ def _tell_patient(session: Session, request: PatientRequest, cabinet: Cabinet, *
 
 def respond(
     session: Session, offer: Offer, *, request_id: int, decision: Decision, reason: DeclineReason | None,
-    now: datetime, site_url: str,
+    now: datetime, links: Links,
 ) -> OfferItem:
     """Accept matches the request with the cabinet; decline sends it back to the queue. Repeating the same
     answer changes nothing; changing an answer already given is refused."""
@@ -130,7 +138,7 @@ def respond(
     if decision is Decision.accept:
         set_status(item.request, Status.matched, actor=actor, now=now, reason="accepted")
         item.request.matched_cabinet_id, item.request.matched_at = offer.cabinet_id, now
-        _tell_patient(session, item.request, offer.cabinet, site_url=site_url, now=now)
+        _tell_patient(session, item.request, offer.cabinet, links=links, now=now)
     else:
         if reason is None:
             raise InvalidInput("Indiquez pourquoi vous déclinez.", field="reason")

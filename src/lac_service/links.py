@@ -1,0 +1,63 @@
+"""Links sent to people: ``/suivi/…`` for a patient, ``/o/…`` for a batch offer, ``/praticien/…`` for a
+cabinet's standing page.
+
+A link's token is an HMAC of a random per-row nonce under the service's secret key, and only the token's
+SHA-256 is stored and looked up. A copy of the database therefore opens no link, while the service can
+rebuild one to send it again (a match message pointing to the tracking page, a lost link re-sent by a
+secretary). After a change of secret key a rebuilt link is a new one and the old one stops working.
+"""
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import Depends
+
+from lac_service.config import AppSettings, Settings
+from lac_service.kit.tokens import hash_token, new_token
+
+
+class LinkKind(StrEnum):
+    """The value is the path under the site's root."""
+
+    tracking = "suivi"
+    offer = "o"
+    practitioner = "praticien"
+
+
+@dataclass(frozen=True)
+class Issued:
+    nonce: str
+    token: str
+    token_hash: str
+
+
+@dataclass(frozen=True)
+class Links:
+    site_url: str
+    secret: bytes
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Links":
+        return cls(str(settings.public_base_url).rstrip("/"), settings.secret_key.get_secret_value().encode())
+
+    def issue(self, kind: LinkKind) -> Issued:
+        return self.rebuild(kind, new_token(16))
+
+    def rebuild(self, kind: LinkKind, nonce: str) -> Issued:
+        digest = hmac.new(self.secret, f"{kind.value}:{nonce}".encode(), hashlib.sha256).digest()
+        token = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        return Issued(nonce=nonce, token=token, token_hash=hash_token(token))
+
+    def url(self, kind: LinkKind, token: str) -> str:
+        return f"{self.site_url}/{kind.value}/{token}"
+
+
+def _links(settings: AppSettings) -> Links:
+    return Links.from_settings(settings)
+
+
+AppLinks = Annotated[Links, Depends(_links)]

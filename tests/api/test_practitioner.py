@@ -1,0 +1,120 @@
+"""The practitioner's standing page: open batches, pause, "send me a batch now" — by the link alone."""
+
+import pytest
+from pydantic import SecretStr
+
+from lac_service.auth.models import Role
+from tests.payloads import cabinet_body, request_body
+
+
+def _token(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
+@pytest.fixture
+def browse(client, make_key, org_a):
+    """A cabinet in browse mode (no channel) and two waiting patients near it."""
+    coordinator = make_key(org_a, Role.coordinator)
+    cabinet = client.post("/api/v1/cabinets", json=cabinet_body(channels=[], batch_size=1), headers=coordinator).json()
+    for name, phone in (("Alice", "0611111111"), ("Bruno", "0622222222")):
+        answer = client.post("/api/v1/requests", json=request_body(first_name=name, phone=phone, email=None), headers=coordinator)
+        assert answer.status_code == 201, answer.text
+    link = client.get(f"/api/v1/cabinets/{cabinet['id']}/link", headers=coordinator)
+    assert link.status_code == 200, link.text
+    return {"headers": coordinator, "cabinet": cabinet, "url": link.json()["url"]}
+
+
+def _run(client, headers):
+    answer = client.post("/api/v1/matching/runs", json={}, headers=headers)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def test_a_browse_mode_cabinet_finds_its_batch_on_its_page_and_pulls_the_next_one(client, browse):
+    headers, token = browse["headers"], _token(browse["url"])
+    assert browse["url"].startswith("http://127.0.0.1:8000/praticien/")
+    assert client.get(f"/api/v1/cabinets/{browse['cabinet']['id']}/link", headers=headers).json()["url"] == browse["url"]
+
+    page = client.get(f"/api/v1/practitioner/{token}").json()
+    assert page["offers"] == [] and page["next_batch_from"] is None and page["paused"] is False
+
+    first = _run(client, headers)
+    page = client.get(f"/api/v1/practitioner/{token}").json()
+    assert [o["id"] for o in page["offers"]] == [first["batches"][0]["offer_id"]]
+    assert page["offers"][0]["url"] == first["batches"][0]["offer_url"], "the batch's link, rebuilt"
+    assert page["offers"][0]["pending"] == 1
+    offer = client.get(f"/api/v1/offers/{_token(page['offers'][0]['url'])}").json()
+    assert offer["practitioner_url"] == browse["url"]
+
+    assert _run(client, headers)["cabinets_due"] == 0, "cadence of 42 days: not due again"
+    pulled = client.post(f"/api/v1/practitioner/{token}/batch-request")
+    assert pulled.status_code == 200 and pulled.json()["batch_requested_at"] is not None
+    second = _run(client, headers)
+    assert second["cabinets_due"] == 1 and len(second["batches"]) == 1
+    page = client.get(f"/api/v1/practitioner/{token}").json()
+    assert len(page["offers"]) == 2 and page["batch_requested_at"] is None and page["next_batch_from"] is not None
+
+
+def test_a_paused_cabinet_gets_nothing_until_it_resumes_or_asks(client, browse):
+    headers, token = browse["headers"], _token(browse["url"])
+    paused = client.put(f"/api/v1/practitioner/{token}/participation", json={"paused": True})
+    assert paused.status_code == 200 and paused.json()["paused"] is True
+    assert client.get(f"/api/v1/cabinets/{browse['cabinet']['id']}", headers=headers).json()["paused"] is True
+    assert _run(client, headers)["batches"] == []
+
+    resumed = client.post(f"/api/v1/practitioner/{token}/batch-request").json()
+    assert resumed["paused"] is False, "asking for a batch resumes participation"
+    assert len(_run(client, headers)["batches"]) == 1
+
+
+def test_the_link_is_for_coordinators_of_the_organisation_and_can_be_revoked(client, browse, make_key, org_a, org_b):
+    cabinet_id, token = browse["cabinet"]["id"], _token(browse["url"])
+    secretary = make_key(org_a, Role.secretary)
+    assert client.get(f"/api/v1/cabinets/{cabinet_id}/link", headers=secretary).status_code == 403
+    assert client.get(f"/api/v1/cabinets/{cabinet_id}/link", headers=make_key(org_b, Role.coordinator)).status_code == 404
+
+    assert client.delete(f"/api/v1/cabinets/{cabinet_id}/link", headers=browse["headers"]).status_code == 204
+    gone = client.get(f"/api/v1/practitioner/{token}")
+    assert gone.status_code == 404 and gone.json()["code"] == "not_found"
+    assert client.post(f"/api/v1/practitioner/{token}/batch-request").status_code == 404
+    renewed = client.get(f"/api/v1/cabinets/{cabinet_id}/link", headers=browse["headers"]).json()["url"]
+    assert renewed != browse["url"]
+    assert client.get(f"/api/v1/practitioner/{_token(renewed)}").status_code == 200
+
+
+def test_a_removed_cabinet_loses_its_page(client, browse):
+    client.delete(f"/api/v1/cabinets/{browse['cabinet']['id']}", headers=browse["headers"])
+    assert client.get(f"/api/v1/practitioner/{_token(browse['url'])}").status_code == 404
+
+
+@pytest.mark.parametrize("token", ["A" * 43, "x" * 16, "a" * 200, "..%2F..%2Fetc"])
+def test_forged_links_say_nothing(client, browse, token):
+    answer = client.put(f"/api/v1/practitioner/{token}/participation", json={"paused": True})
+    assert answer.status_code in (404, 422)
+    assert client.get(f"/api/v1/cabinets/{browse['cabinet']['id']}", headers=browse["headers"]).json()["paused"] is False
+
+
+def test_bad_participation_bodies_are_refused_in_french(client, browse):
+    token = _token(browse["url"])
+    for body in ({}, {"paused": "peut-être"}, {"paused": True, "extra": 1}):
+        answer = client.put(f"/api/v1/practitioner/{token}/participation", json=body)
+        assert answer.status_code == 422, body
+        assert answer.json()["errors"][0]["field"].startswith("paused") or answer.json()["errors"][0]["field"] == "extra"
+
+
+def test_after_a_secret_key_change_rebuilt_links_are_new_and_work(client, browse, app):
+    first = _run(client, browse["headers"])
+    old_offer = _token(first["batches"][0]["offer_url"])
+    old_page = _token(browse["url"])
+    settings = app.state.settings
+    app.state.settings = settings.model_copy(update={"secret_key": SecretStr("une-autre-clé-secrète-de-production")})
+    try:
+        new_page = client.get(f"/api/v1/cabinets/{browse['cabinet']['id']}/link", headers=browse["headers"]).json()["url"]
+        assert new_page != browse["url"]
+        assert client.get(f"/api/v1/practitioner/{old_page}").status_code == 404
+        offers = client.get(f"/api/v1/practitioner/{_token(new_page)}").json()["offers"]
+        assert _token(offers[0]["url"]) != old_offer
+        assert client.get(f"/api/v1/offers/{_token(offers[0]['url'])}").status_code == 200
+        assert client.get(f"/api/v1/offers/{old_offer}").status_code == 404
+    finally:
+        app.state.settings = settings
