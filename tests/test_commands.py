@@ -72,6 +72,19 @@ def test_demo_loads_once(env):
     assert "rien n'est ajouté" in second.stdout
 
 
+def test_worker_once_runs_the_days_round_and_sends_its_messages(env):
+    """On the demo: the scheduled round offers batches by email (local backend: kept in the database)."""
+    assert lac(env, "db", "upgrade").returncode == 0
+    assert lac(env, "demo").returncode == 0
+    first = lac(env, "worker", "--once")
+    assert first.returncode == 0, first.stderr
+    assert re.search(r"round:[1-9]", first.stderr), first.stderr
+    assert re.search(r"dispatch: [1-9]\d* sent", first.stderr), first.stderr
+    second = lac(env, "worker", "--once")
+    assert "round:" not in second.stderr, "the day's round is not run twice"
+    assert "dispatch: 0 sent" in second.stderr
+
+
 def test_openapi_check_fails_on_a_stale_file(env, tmp_path):
     stale = tmp_path / "openapi.json"
     stale.write_text("{}")
@@ -82,7 +95,7 @@ def test_openapi_check_fails_on_a_stale_file(env, tmp_path):
 
 def test_help_lists_every_command(env):
     help_text = lac(env, "--help").stdout
-    for command in ("db", "org", "apikey", "user", "demo", "rescore", "openapi", "serve"):
+    for command in ("db", "org", "apikey", "user", "demo", "rescore", "match", "worker", "dispatch", "openapi", "serve"):
         assert command in help_text
 
 

@@ -24,6 +24,7 @@ from lac_service.config import Settings, get_settings
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.demo import load_demo
 from lac_service.errors import AppError
+from lac_service.jobs import run_worker
 from lac_service.kit.clock import utcnow
 from lac_service.cabinets.models import Cabinet
 from lac_service.intake.ranking import rescore
@@ -147,6 +148,10 @@ def cmd_dispatch(args: argparse.Namespace, settings: Settings) -> None:
     notification_worker.main([] if args.loop else ["--once"])
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
+    run_worker(settings, once=args.once, stop=notification_worker.stop_on_signals())
+
+
 def cmd_openapi(args: argparse.Namespace, settings: Settings) -> None:
     document = json.dumps(create_app(settings).openapi(), indent=2, ensure_ascii=False) + "\n"
     if args.check:
@@ -230,6 +235,12 @@ def _parser() -> argparse.ArgumentParser:
     dispatch = commands.add_parser("dispatch", help="send the notifications that are due (once, or --loop)")
     dispatch.add_argument("--loop", action="store_true", help="keep polling until SIGTERM (the worker)")
     dispatch.set_defaults(run=cmd_dispatch)
+
+    worker = commands.add_parser(
+        "worker", help="the background process: scheduled rounds, offer expiry, re-scoring, and sending"
+    )
+    worker.add_argument("--once", action="store_true", help="run what is due once, then exit (cron)")
+    worker.set_defaults(run=cmd_worker)
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--out", type=Path, default=OPENAPI_PATH)

@@ -4,10 +4,11 @@ Secrets have development defaults so that ``make run`` works with nothing config
 the service refuses to start while any of them keeps its default.
 """
 
-from datetime import timedelta
+from datetime import time, timedelta
 from enum import StrEnum
 from functools import cache
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, Request
 from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, model_validator
@@ -79,6 +80,26 @@ class NotificationSettings(BaseModel):
         return self
 
 
+class JobSettings(BaseModel):
+    """What ``lac worker`` runs besides sending: rounds at fixed local times (a missed time is caught up
+    once, when the worker comes back), offer expiry every few minutes, and a nightly re-scoring."""
+
+    timezone: str = "Europe/Paris"
+    match_at: list[time] = Field(default_factory=lambda: [time(8, 0)], description="Local times of the daily rounds; empty: none.")
+    match_engine: Literal["greedy", "optimal"] = "greedy"
+    rescore_at: time = time(3, 0)
+    expire_every_s: float = Field(default=600.0, gt=0, le=86400)
+    tick_s: float = Field(default=30.0, gt=0, le=3600, description="How often the worker looks at the clock.")
+
+    @model_validator(mode="after")
+    def _known_timezone(self) -> "JobSettings":
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {self.timezone!r}") from None
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LAC_", env_nested_delimiter="__", extra="ignore")
 
@@ -98,6 +119,7 @@ class Settings(BaseSettings):
     requests: RequestDefaults = RequestDefaults()
     geocoder: GeocoderSettings = GeocoderSettings()
     notifications: NotificationSettings = NotificationSettings()
+    jobs: JobSettings = JobSettings()
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> "Settings":

@@ -1,7 +1,7 @@
 """Use cases on cabinets. Functions flush; the caller's unit of work commits."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -93,6 +93,18 @@ def update_cabinet(
     cabinet.updated_at = now
     session.flush()
     return cabinet
+
+
+# A cadence counts days, not to the minute: a round that ran late yesterday must not make a cabinet with a
+# one-day cadence miss today's.
+_CADENCE_SLACK = timedelta(hours=12)
+
+
+def due_from(cabinet: Cabinet) -> datetime | None:
+    """When the cadence makes the cabinet due again; None: due now (never served, or a batch asked for)."""
+    if cabinet.last_batch_at is None or cabinet.batch_requested_at is not None:
+        return None
+    return cabinet.last_batch_at + timedelta(days=cabinet.cadence_days) - _CADENCE_SLACK
 
 
 def request_batch(session: Session, cabinet: Cabinet, *, now: datetime) -> Cabinet:

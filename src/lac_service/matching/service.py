@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from lac_service.cabinets.models import Cabinet
+from lac_service.cabinets.service import due_from
 from lac_service.errors import Conflict
 from lac_service.intake.models import PatientRequest, Status
 from lac_service.intake.ranking import rescore
@@ -68,13 +69,13 @@ def _due_cabinets(session: Session, *, organisation_id: int | None, kind: Kind |
     query = sa.select(Cabinet).where(Cabinet.deleted_at.is_(None), Cabinet.paused.is_(False)).order_by(Cabinet.id)
     if organisation_id is not None:
         query = query.where(Cabinet.organisation_id == organisation_id)
-    due = []
+    cabinets = []
     for cabinet in session.scalars(query):
         kinds = set(cabinet.kinds) if kind is None else set(cabinet.kinds) & {kind.value}
-        cadence_over = cabinet.last_batch_at is None or cabinet.last_batch_at + timedelta(days=cabinet.cadence_days) <= now
-        if kinds and (cadence_over or cabinet.batch_requested_at is not None):
-            due.append(cabinet)
-    return due
+        due = due_from(cabinet)
+        if kinds and (due is None or due <= now):
+            cabinets.append(cabinet)
+    return cabinets
 
 
 def _queue(session: Session, *, organisation_id: int | None, kind: Kind | None) -> Sequence[sa.Row]:

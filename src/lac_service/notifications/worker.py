@@ -38,19 +38,24 @@ def run(settings: Settings, *, once: bool, stop: threading.Event | None = None) 
     return 0
 
 
+def stop_on_signals() -> threading.Event:
+    """Set by SIGTERM or SIGINT: the loops finish what is in flight and return."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lac_service.notifications.worker", description=__doc__)
     parser.add_argument("--once", action="store_true", help="send what is due, then exit")
     parser.add_argument("--database-url", help="overrides LAC_DATABASE_URL")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
     if args.database_url:
         settings = settings.model_copy(update={"database_url": args.database_url})
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    return run(settings, once=args.once, stop=stop)
+    return run(settings, once=args.once, stop=stop_on_signals())
 
 
 if __name__ == "__main__":

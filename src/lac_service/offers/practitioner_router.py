@@ -2,7 +2,7 @@
 batches (with their links), pauses or resumes participation, and asks for a batch now — the way in for a
 cabinet in browse mode, which receives no message."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -59,12 +59,10 @@ def _page(session: DbSession, cabinet: Cabinet, links: Links, now: datetime) -> 
         for offer in offers
         if (pending := sum(item.status is ItemStatus.pending for item in offer.items))
     ]
-    due = None
-    if cabinet.last_batch_at is not None and cabinet.batch_requested_at is None:
-        due = max(cabinet.last_batch_at + timedelta(days=cabinet.cadence_days), now)
+    due = cabinets.due_from(cabinet)
     return PractitionerPage(
         cabinet=cabinet.name, kinds=cabinet.kinds, paused=cabinet.paused, cadence_days=cabinet.cadence_days,
-        batch_size=cabinet.batch_size, next_batch_from=due, batch_requested_at=cabinet.batch_requested_at,
+        batch_size=cabinet.batch_size, next_batch_from=max(due, now) if due else None, batch_requested_at=cabinet.batch_requested_at,
         offers=open_offers,
     )
 

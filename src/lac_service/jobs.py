@@ -1,0 +1,127 @@
+"""The periodic work behind ``lac worker``: rounds at the configured local times, offer expiry, nightly
+re-scoring — alongside the notification dispatcher.
+
+Each job is safe to run twice and from two workers at once: a round takes the round lock and a scheduled
+round already recorded since its slot is not run again (so a restart does not repeat the day's round, and a
+worker that was down at 08:00 runs it once when it comes back, the same day); expiry and re-scoring change
+only what is due.
+"""
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from lac_service.config import Settings
+from lac_service.db import create_db_engine, create_session_factory, session_scope
+from lac_service.errors import Conflict
+from lac_service.intake.ranking import rescore
+from lac_service.kit.clock import utcnow
+from lac_service.links import Links
+from lac_service.matching.models import MatchingRound
+from lac_service.matching.service import run_round
+from lac_service.notifications import worker as notification_worker
+from lac_service.offers.service import expire_offers
+
+log = logging.getLogger("lac_service.jobs")
+SCHEDULE_ACTOR = "schedule"
+
+
+def last_slot(now: datetime, settings: Settings) -> datetime | None:
+    """The latest configured round time at or before ``now`` within the last day, in UTC."""
+    zone = ZoneInfo(settings.jobs.timezone)
+    local = now.astimezone(zone)
+    slots = [
+        datetime.combine(day, at, tzinfo=zone)
+        for day in (local.date() - timedelta(days=1), local.date())
+        for at in settings.jobs.match_at
+    ]
+    past = [slot for slot in slots if slot <= local]
+    return max(past).astimezone(now.tzinfo) if past else None
+
+
+@dataclass
+class Jobs:
+    """One worker's memory of what it ran; the database decides for rounds, so this only spares queries."""
+
+    settings: Settings
+    session_factory: sessionmaker[Session]
+    last_expiry: datetime | None = None
+    last_rescore: date | None = None
+    ran: list[str] = field(default_factory=list)  # what the last tick did, for the log and the tests
+
+    def tick(self, now: datetime) -> list[str]:
+        self.ran = []
+        if self.last_expiry is None or now - self.last_expiry >= timedelta(seconds=self.settings.jobs.expire_every_s):
+            with session_scope(self.session_factory) as session:
+                expired = expire_offers(session, now=now)
+            self.last_expiry = now
+            self.ran.append(f"expire:{expired}")
+        self._rescore(now)
+        self._round(now)
+        return self.ran
+
+    def _rescore(self, now: datetime) -> None:
+        local = now.astimezone(ZoneInfo(self.settings.jobs.timezone))
+        if local.time() >= self.settings.jobs.rescore_at and self.last_rescore != local.date():
+            with session_scope(self.session_factory) as session:
+                changed = rescore(session, now=now)
+            self.last_rescore = local.date()
+            self.ran.append(f"rescore:{changed}")
+
+    def _round(self, now: datetime) -> None:
+        slot = last_slot(now, self.settings)
+        if slot is None:
+            return
+        try:
+            with session_scope(self.session_factory) as session:
+                done = session.scalar(
+                    sa.select(sa.func.count()).select_from(MatchingRound)
+                    .where(MatchingRound.requested_by == SCHEDULE_ACTOR, MatchingRound.started_at >= slot)
+                )
+                if done:
+                    return
+                result = run_round(
+                    session, organisation_id=None, kind=None, engine_name=self.settings.jobs.match_engine, now=now,
+                    actor=SCHEDULE_ACTOR, offer_ttl=timedelta(days=self.settings.offer_ttl_days),
+                    links=Links.from_settings(self.settings),
+                )
+        except Conflict:
+            self.ran.append("round:busy")  # another round holds the lock; the next tick looks again
+            return
+        self.ran.append(f"round:{len(result.batches)}")
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                done = self.tick(utcnow())
+                if done:
+                    log.info("jobs: %s", ", ".join(done))
+            except Exception as error:  # a bad tick must not stop the worker; the next one tries again
+                log.error("jobs: tick failed (%s)", type(error).__name__)
+            stop.wait(self.settings.jobs.tick_s)
+
+
+def run_worker(settings: Settings, *, once: bool, stop: threading.Event) -> None:
+    """The jobs in this thread and the dispatcher in another, until ``stop``; ``once``: one tick, one
+    dispatch pass (for cron and tests)."""
+    engine = create_db_engine(settings.database_url)
+    jobs = Jobs(settings, create_session_factory(engine))
+    try:
+        if once:
+            log.info("jobs: %s", ", ".join(jobs.tick(utcnow())) or "nothing due")
+            notification_worker.run(settings, once=True, stop=stop)
+            return
+        sender = threading.Thread(target=notification_worker.run, args=(settings,), kwargs={"once": False, "stop": stop})
+        sender.start()
+        try:
+            jobs.run_forever(stop)
+        finally:
+            stop.set()
+            sender.join()
+    finally:
+        engine.dispose()

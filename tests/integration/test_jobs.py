@@ -1,0 +1,85 @@
+"""``lac worker``'s jobs on a clock the test sets: a round at each configured local time, once, caught up
+after a restart; offers expiring back to the queue; nightly re-scoring."""
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from lac_service.auth.models import Role
+from lac_service.jobs import Jobs, last_slot
+from lac_service.kit.clock import utcnow
+from lac_service.matching.models import MatchingRound
+from lac_service.offers.models import ItemStatus, OfferItem
+from tests.conftest import make_settings
+from tests.payloads import cabinet_body, request_body
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def _at(day, hour, minute=0):
+    return datetime.combine(day, time(hour, minute), tzinfo=PARIS).astimezone(ZoneInfo("UTC"))
+
+
+@pytest.fixture
+def day():
+    return (utcnow().astimezone(PARIS) + timedelta(days=1)).date()
+
+
+@pytest.fixture
+def queue(client, make_key, org_a):
+    coordinator = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(cadence_days=1, batch_size=1), headers=coordinator)
+    for name, phone in (("Alice", "0611111111"), ("Bruno", "0622222222"), ("Chloé", "0633333333")):
+        assert client.post(
+            "/api/v1/requests", json=request_body(first_name=name, phone=phone, email=None), headers=coordinator
+        ).status_code == 201
+
+
+def _rounds(db):
+    db.expire_all()
+    return db.scalars(sa.select(MatchingRound).order_by(MatchingRound.id)).all()
+
+
+def test_a_round_runs_once_per_configured_time_and_a_missed_one_is_caught_up(settings, session_factory, db, queue, day):
+    jobs = Jobs(settings.model_copy(update={"jobs": settings.jobs.model_copy(update={"match_at": [time(8, 0)]})}), session_factory)
+    assert "round:1" in jobs.tick(_at(day, 8, 30)), "the worker was down at 8:00: the round runs when it is back"
+    assert not [job for job in jobs.tick(_at(day, 9)) if job.startswith("round")]
+    restarted = Jobs(jobs.settings, session_factory)  # a new process remembers nothing: the database decides
+    assert not [job for job in restarted.tick(_at(day + timedelta(days=1), 7, 59)) if job.startswith("round")]
+    assert "round:1" in restarted.tick(_at(day + timedelta(days=1), 8, 0))
+    rounds = _rounds(db)
+    assert [r.requested_by for r in rounds] == ["schedule", "schedule"]
+    assert [r.requests_offered for r in rounds] == [1, 1]
+
+
+def test_offers_expire_back_to_the_queue_and_are_not_offered_again_to_that_cabinet(settings, session_factory, db, queue, day):
+    jobs = Jobs(settings, session_factory)
+    jobs.tick(_at(day, 8, 30))
+    offered = db.scalars(sa.select(OfferItem)).one()
+    later = _at(day + timedelta(days=settings.offer_ttl_days + 1), 8, 30)
+    done = jobs.tick(later)
+    assert "expire:1" in done and "round:1" in done
+    db.expire_all()
+    items = db.scalars(sa.select(OfferItem).order_by(OfferItem.id)).all()
+    assert items[0].status is ItemStatus.expired
+    assert items[1].request_id != offered.request_id, "the cabinet let it expire: never offered that patient again"
+
+
+def test_rescoring_runs_once_a_night(settings, session_factory, queue, day):
+    jobs = Jobs(settings, session_factory)
+    assert not [j for j in jobs.tick(_at(day, 2, 59)) if j.startswith("rescore")]
+    assert [j for j in jobs.tick(_at(day, 3, 1)) if j.startswith("rescore")]
+    assert not [j for j in jobs.tick(_at(day, 23)) if j.startswith("rescore")]
+
+
+def test_no_configured_time_means_no_scheduled_round(day):
+    settings = make_settings("sqlite://")
+    assert last_slot(_at(day, 12), settings.model_copy(update={"jobs": settings.jobs.model_copy(update={"match_at": []})})) is None
+    assert last_slot(_at(day, 7), settings) == _at(day - timedelta(days=1), 8)
+
+
+def test_an_unknown_time_zone_is_refused_at_start_up():
+    with pytest.raises(ValueError, match="unknown time zone"):
+        make_settings("sqlite://", jobs={"timezone": "Europe/Paname"})
