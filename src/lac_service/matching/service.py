@@ -26,13 +26,12 @@ from lac_service.kinds import Kind
 from lac_service.links import Links
 from lac_service.matching import engine
 from lac_service.matching.models import MatchingRound, UnmatchedRequest
-from lac_service.offers.service import Seat, cancel_orphans, create_offer, refused_pairs
+from lac_service.offers.service import NewOffer, Seat, cancel_orphans, create_offers, refused_pairs
 from lac_service.priority import rank_order
 
 Engine = Literal["greedy", "optimal"]
 KIND_CODES = {Kind.medecin_traitant: 0, Kind.bilan_orthophonique: 1}
 _ADVISORY_KEY = 0x4C41434D  # "LACM"
-_CHUNK = 10_000
 
 
 @dataclass(frozen=True)
@@ -157,44 +156,43 @@ def run_round(
         for c, seats in sorted(by_cabinet.items())
     ]
     if not dry_run:
-        _persist(session, result, by_cabinet, cabinets, organisation_id=organisation_id, kind=kind,
+        _persist(session, result, by_cabinet, cabinets, rows, organisation_id=organisation_id, kind=kind,
                  engine_name=engine_name, now=now, actor=actor, offer_ttl=offer_ttl, links=links)
     return result
 
 
 def _persist(
     session: Session, result: RoundResult, by_cabinet: dict[int, list[tuple[int, float]]], cabinets: list[Cabinet],
-    *, organisation_id: int | None, kind: Kind | None, engine_name: str, now: datetime, actor: str,
-    offer_ttl: timedelta, links: Links,
+    rows: Sequence[sa.Row], *, organisation_id: int | None, kind: Kind | None, engine_name: str, now: datetime,
+    actor: str, offer_ttl: timedelta, links: Links,
 ) -> None:
-    offered_ids = [request_id for seats in by_cabinet.values() for request_id, _ in seats]
-    requests: dict[int, PatientRequest] = {}
-    for start in range(0, len(offered_ids), _CHUNK):  # SQLite caps the number of bound parameters
-        chunk = offered_ids[start : start + _CHUNK]
-        requests.update((r.id, r) for r in session.scalars(sa.select(PatientRequest).where(PatientRequest.id.in_(chunk))))
     matching_round = MatchingRound(
         organisation_id=organisation_id, kind=kind.value if kind else None, engine=engine_name,
         requested_by=actor, started_at=now, finished_at=now, requests_considered=result.requests_considered,
-        cabinets_due=result.cabinets_due, requests_offered=len(offered_ids),
-        people_offered=sum(b.people for b in result.batches),
+        cabinets_due=result.cabinets_due, requests_offered=0, people_offered=0,
         summary={"unmatched": dict(Counter(result.unmatched.values())), "offer_ttl_days": offer_ttl.days},
     )
     session.add(matching_round)
     session.flush()
     by_id = {c.id: c for c in cabinets}
-    batches = []
-    for batch in result.batches:
-        cabinet = by_id[batch.cabinet_id]
-        seats = [Seat(request=requests[r], distance_km=d) for r, d in by_cabinet[batch.cabinet_id]]
-        offer, url = create_offer(
-            session, round_id=matching_round.id, cabinet=cabinet, seats=seats, now=now, ttl=offer_ttl, links=links
-        )
-        cabinet.last_batch_at, cabinet.batch_requested_at = now, None
-        batches.append(Batch(batch.cabinet_id, batch.request_ids, batch.people, offer.id, url, offer.expires_at))
+    queue = {r.id: r for r in rows}
+    made = create_offers(
+        session, round_id=matching_round.id, now=now, ttl=offer_ttl, links=links,
+        offers=[
+            NewOffer(
+                cabinet=by_id[batch.cabinet_id], kind=queue[batch.request_ids[0]].kind,
+                seats=[Seat(r, queue[r].people_count, d) for r, d in by_cabinet[batch.cabinet_id]],
+            )
+            for batch in result.batches
+        ],
+    )
+    result.batches = [Batch(m.cabinet_id, m.request_ids, m.people, m.offer_id, m.url, m.expires_at) for m in made]
+    matching_round.requests_offered = sum(len(b.request_ids) for b in result.batches)
+    matching_round.people_offered = sum(b.people for b in result.batches)
     if result.unmatched:
         session.execute(
             sa.insert(UnmatchedRequest),
             [{"round_id": matching_round.id, "request_id": r, "reason": reason} for r, reason in result.unmatched.items()],
         )
-    result.round, result.batches = matching_round, batches
+    result.round = matching_round
     session.flush()

@@ -6,6 +6,8 @@ names the event, e.g. ``request:12:confirmation``: replaying an event never queu
 """
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +22,16 @@ _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 class InvalidRecipient(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class Message:
+    channel: Channel
+    recipient: str
+    template: str
+    context: dict[str, Any]
+    idempotency_key: str
+    resource: str | None = None
 
 
 def _check_recipient(channel: Channel, recipient: str) -> None:
@@ -66,6 +78,24 @@ def enqueue(
             raise
         return existing
     return notification
+
+
+def enqueue_new(session: Session, messages: Sequence[Message], *, now: datetime) -> None:
+    """Queues many messages in one statement. For events created in this very transaction (a round's
+    offers): their keys cannot exist yet, so the per-message lookup and savepoint of ``enqueue`` are
+    skipped; a clash would still fail the whole transaction on the unique key, never send twice."""
+    rows = []
+    for message in messages:
+        _check_recipient(message.channel, message.recipient)
+        rendered = render(message.channel, message.template, message.context)
+        rows.append({
+            "channel": message.channel, "recipient": message.recipient, "template": message.template,
+            "subject": rendered.subject, "body": rendered.body, "status": NotificationStatus.created,
+            "attempts": 0, "next_attempt_at": now, "idempotency_key": message.idempotency_key,
+            "resource": message.resource, "created_at": now,
+        })
+    if rows:
+        session.execute(sa.insert(Notification), rows)
 
 
 def forget_resource(session: Session, resource: str) -> None:

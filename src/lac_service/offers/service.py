@@ -2,7 +2,7 @@
 accept racing an expiry, or two taps on "accepter", have one effect."""
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 
 from lac_service.cabinets.models import Cabinet
 from lac_service.errors import Conflict, InvalidInput, NotFound
-from lac_service.intake.models import PatientRequest, Status
+from lac_service.intake.models import PatientRequest, Status, StatusChange
+from lac_service.kinds import Kind
 from lac_service.intake.service import Actor, set_status, tracking_url
 from lac_service.kit.tokens import hash_token
 from lac_service.links import LinkKind, Links
 from lac_service.notifications.models import Channel
-from lac_service.notifications.outbox import enqueue
+from lac_service.notifications.outbox import Message, enqueue, enqueue_new
 from lac_service.offers.models import DeclineReason, ItemStatus, Offer, OfferItem
 
 SYSTEM = Actor(label="system", is_staff=True)
@@ -32,43 +33,96 @@ class Decision(StrEnum):
 
 @dataclass(frozen=True)
 class Seat:
-    request: PatientRequest
+    request_id: int
+    people: int
     distance_km: float
 
 
-def _notify_cabinet(session: Session, offer: Offer, cabinet: Cabinet, *, link: str, kind: str, now: datetime) -> None:
+@dataclass(frozen=True)
+class NewOffer:
+    cabinet: Cabinet
+    kind: Kind
+    seats: Sequence[Seat]
+
+
+@dataclass(frozen=True)
+class MadeOffer:
+    offer_id: int
+    cabinet_id: int
+    request_ids: list[int]
+    people: int
+    url: str
+    expires_at: datetime
+
+
+_CHUNK = 10_000  # SQLite caps the number of bound parameters
+
+
+def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _cabinet_messages(offer_id: int, cabinet: Cabinet, *, count: int, kind: Kind, deadline: datetime, link: str) -> list[Message]:
     """By the channels the cabinet chose; none (browse mode) sends nothing. No patient detail in the text."""
     recipients = [(Channel.sms, phone) for phone in cabinet.phones if Channel.sms.value in cabinet.channels]
     recipients += [(Channel.email, email) for email in cabinet.emails if Channel.email.value in cabinet.channels]
-    for channel, recipient in recipients:
-        enqueue(
-            session, channel=channel, recipient=recipient, template="batch_offer",
-            context={"count": len(offer.items), "kind": kind, "deadline": offer.expires_at, "link": link},
-            idempotency_key=f"offer:{offer.id}:{channel.value}:{recipient}", now=now,
-        )
+    context = {"count": count, "kind": kind.value, "deadline": deadline, "link": link}
+    return [
+        Message(channel, recipient, "batch_offer", context, f"offer:{offer_id}:{channel.value}:{recipient}")
+        for channel, recipient in recipients
+    ]
 
 
-def create_offer(
-    session: Session, *, round_id: int, cabinet: Cabinet, seats: Sequence[Seat], now: datetime, ttl: timedelta,
-    links: Links,
-) -> tuple[Offer, str]:
-    """One batch for one cabinet; the requests become ``offered`` and the cabinet's message is queued in the
-    same transaction. Returns the offer and its link."""
-    link = links.issue(LinkKind.offer)
-    offer = Offer(
-        round_id=round_id, organisation_id=cabinet.organisation_id, cabinet_id=cabinet.id,
-        token_hash=link.token_hash, token_nonce=link.nonce, created_at=now, expires_at=now + ttl,
-    )
-    for seat in seats:
-        set_status(seat.request, Status.offered, actor=SYSTEM, now=now, reason="offered")
-        offer.items.append(
-            OfferItem(request=seat.request, people=seat.request.people_count, distance_km=seat.distance_km)
-        )
-    session.add(offer)
-    session.flush()
-    url = links.url(LinkKind.offer, link.token)
-    _notify_cabinet(session, offer, cabinet, link=url, kind=seats[0].request.kind.value, now=now)
-    return offer, url
+def create_offers(
+    session: Session, *, round_id: int, offers: Sequence[NewOffer], now: datetime, ttl: timedelta, links: Links
+) -> list[MadeOffer]:
+    """A round's batches, written set-wise (a national round makes thousands) in the caller's transaction:
+    the requests still waiting become ``offered`` with their history, one offer per cabinet with its items,
+    the cabinets' next-batch dates and their messages. A request that left the queue since the round read
+    it (withdrawn meanwhile) is left out of its batch rather than offered."""
+    wanted = [seat.request_id for offer in offers for seat in offer.seats]
+    waiting: set[int] = set()
+    for chunk in _chunks(wanted):
+        waiting.update(session.scalars(
+            sa.update(PatientRequest)
+            .where(PatientRequest.id.in_(chunk), PatientRequest.status == Status.waiting)
+            .values(status=Status.offered, status_changed_at=now, updated_at=now)
+            .returning(PatientRequest.id)
+            .execution_options(synchronize_session=False)
+        ))
+    if waiting:
+        session.execute(sa.insert(StatusChange), [
+            {"request_id": request_id, "from_status": Status.waiting, "to_status": Status.offered,
+             "reason": "offered", "actor": SYSTEM.label, "at": now}
+            for request_id in wanted if request_id in waiting
+        ])
+    kept = [(offer, [s for s in offer.seats if s.request_id in waiting]) for offer in offers]
+    kept = [(offer, seats) for offer, seats in kept if seats]
+    if not kept:
+        return []
+    issued = [links.issue(LinkKind.offer) for _ in kept]
+    ids = session.scalars(
+        sa.insert(Offer).returning(Offer.id, sort_by_parameter_order=True),
+        [{"round_id": round_id, "organisation_id": offer.cabinet.organisation_id, "cabinet_id": offer.cabinet.id,
+          "token_hash": link.token_hash, "token_nonce": link.nonce, "created_at": now, "expires_at": now + ttl}
+         for (offer, _), link in zip(kept, issued, strict=True)],
+    ).all()
+    session.execute(sa.insert(OfferItem), [
+        {"offer_id": offer_id, "request_id": seat.request_id, "people": seat.people, "distance_km": seat.distance_km,
+         "status": ItemStatus.pending}
+        for offer_id, (_, seats) in zip(ids, kept, strict=True) for seat in seats
+    ])
+    for chunk in _chunks([offer.cabinet.id for offer, _ in kept]):
+        session.execute(sa.update(Cabinet).where(Cabinet.id.in_(chunk)).values(last_batch_at=now, batch_requested_at=None))
+    made, messages = [], []
+    for offer_id, (offer, seats), link in zip(ids, kept, issued, strict=True):
+        url = links.url(LinkKind.offer, link.token)
+        made.append(MadeOffer(offer_id, offer.cabinet.id, [s.request_id for s in seats], sum(s.people for s in seats),
+                              url, now + ttl))
+        messages += _cabinet_messages(offer_id, offer.cabinet, count=len(seats), kind=offer.kind, deadline=now + ttl, link=url)
+    enqueue_new(session, messages, now=now)
+    return made
 
 
 def offer_url(offer: Offer, links: Links) -> str | None:
