@@ -52,6 +52,9 @@ class NotificationSettings(BaseModel):
     twilio_auth_token: SecretStr = SecretStr("")
     twilio_from: str = Field(default="", description="Sender: a Twilio number in E.164, or an alphanumeric id.")
     twilio_api_base_url: str | None = Field(default=None, description="Tests only: a local fake of Twilio.")
+    twilio_status_callback_url: str | None = Field(
+        default=None, description="Where Twilio reports deliveries: the public URL of /api/v1/twilio/status."
+    )
     smtp_host: str = "localhost"
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_username: str = ""

@@ -18,6 +18,7 @@ from lac_service.middleware import AccessLog, BodySizeLimit
 from lac_service.migrate import expected_heads
 from lac_service.organisations.router import router as organisations_router
 from lac_service.organisations.service import Router
+from lac_service.replies.router import router as twilio_router
 
 DESCRIPTION = """
 The LAC service runs a *liste d'attente commune*: patients without a GP of record or waiting for a
@@ -55,6 +56,7 @@ def create_app(
     app.include_router(matching_router)
     app.include_router(offers_router)
     app.include_router(practitioner_router)
+    app.include_router(twilio_router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLog)
     return app

@@ -108,7 +108,7 @@ class FakeTwilio:
             "sid": "SM" + uuid.uuid4().hex, "account_sid": ACCOUNT_SID, "to": form.get("To", ""),
             "from": form.get("From", ""), "body": form.get("Body", ""), "status": "queued",
             "direction": "outbound-api", "date_created": now, "date_updated": now, "date_sent": None,
-            "num_segments": "1", "api_version": "2010-04-01",
+            "num_segments": "1", "api_version": "2010-04-01", "status_callback": form.get("StatusCallback"),
         }
         with self._lock:
             self.received.append(message)

@@ -66,3 +66,11 @@ def test_default_secret_is_refused_outside_development():
         with pytest.raises(ValidationError, match="LAC_SECRET_KEY"):
             Settings(environment=environment)
     assert Settings(environment=Environment.production, secret_key="a-real-secret-from-the-vault")
+
+
+def test_words_of_a_short_reply_ignore_case_accents_and_punctuation():
+    from lac_service.kit.text import words
+
+    assert words(" Arrêt ! ") == ["arret"]
+    assert words("OUI, merci beaucoup") == ["oui", "merci", "beaucoup"]
+    assert words("…") == []

@@ -27,6 +27,7 @@ class WithdrawReason(StrEnum):
     no_longer_needed = "no_longer_needed"
     moved = "moved"
     erased = "erased"
+    stopped_by_sms = "stopped_by_sms"
     other = "other"
 
 
@@ -103,6 +104,7 @@ class PatientRequest(Base):
     matched_at: Mapped[datetime | None]
 
     consent_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]  # the patient's last "still waiting" (an SMS OUI, a link)
     tracking_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     tracking_token_nonce: Mapped[str | None] = mapped_column(sa.String(32))  # see lac_service.links
     created_at: Mapped[datetime]

@@ -10,3 +10,9 @@ def fold(text: str) -> str:
 
 def identity_key(first_name: str, last_name: str) -> str:
     return f"{fold(last_name)}|{fold(first_name)}"
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words without accents: what a short typed reply ("Arrêt !", "oui merci") says."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c)).split()

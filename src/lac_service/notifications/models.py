@@ -60,6 +60,8 @@ class Notification(Base):
     claimed_at: Mapped[datetime | None]
     claim_token: Mapped[str | None] = mapped_column(sa.String(32))
     provider_id: Mapped[str | None] = mapped_column(sa.String(64))
+    # What the provider reported afterwards (Twilio's status callback: delivered, undelivered, failed…).
+    delivery_status: Mapped[str | None] = mapped_column(sa.String(32))
     error_code: Mapped[str | None] = mapped_column(sa.String(64))
     idempotency_key: Mapped[str] = mapped_column(sa.String(255), unique=True)
     resource: Mapped[str | None] = mapped_column(sa.String(64), index=True)

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from twilio.base import values
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -89,7 +90,8 @@ class TwilioSmsBackend(Backend):
     def send(self, message: OutgoingMessage) -> str:
         try:
             created = self._client().messages.create(
-                to=message.recipient, from_=self._settings.twilio_from, body=message.body
+                to=message.recipient, from_=self._settings.twilio_from, body=message.body,
+                status_callback=self._settings.twilio_status_callback_url or values.unset,
             )
         except Exception as exc:  # noqa: BLE001 (every failure is classified; none is swallowed)
             raise _classify(exc) from exc

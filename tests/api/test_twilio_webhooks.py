@@ -1,0 +1,130 @@
+"""Twilio's webhooks: a patient's SMS reply (OUI keeps, STOP withdraws) and delivery reports, each accepted
+only with a valid signature."""
+
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from pydantic import SecretStr
+from twilio.request_validator import RequestValidator
+
+from lac_service.auth.models import Role
+from lac_service.config import NotificationSettings
+from lac_service.intake.models import PatientRequest, StatusChange
+from lac_service.notifications.channels import OutgoingMessage
+from lac_service.notifications.models import Notification
+from lac_service.notifications.twilio_sms import TwilioSmsBackend
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, SENDER, FakeTwilio
+from tests.payloads import request_body
+
+BASE = "http://127.0.0.1:8000"
+PHONE = "+33612345678"
+
+
+@pytest.fixture
+def twilio_app(app):
+    settings = app.state.settings
+    app.state.settings = settings.model_copy(update={
+        "notifications": settings.notifications.model_copy(update={"twilio_auth_token": SecretStr(AUTH_TOKEN)})
+    })
+    yield app
+    app.state.settings = settings
+
+
+def _post(client, path, fields, *, signature=None, url=None):
+    signature = signature or RequestValidator(AUTH_TOKEN).compute_signature(url or BASE + path, fields)
+    return client.post(path, data=fields, headers={"X-Twilio-Signature": signature})
+
+
+def _sms(client, body, phone=PHONE, **kwargs):
+    fields = {"From": phone, "To": SENDER, "Body": body, "MessageSid": "SM" + "1" * 32, "AccountSid": ACCOUNT_SID}
+    return _post(client, "/api/v1/twilio/messages", fields, **kwargs)
+
+
+@pytest.fixture
+def registered(client, make_key, org_a, twilio_app):
+    headers = make_key(org_a, Role.secretary)
+    answer = client.post("/api/v1/requests", json=request_body(), headers=headers)
+    assert answer.status_code == 201, answer.text
+    return {"id": answer.json()["id"], "headers": headers}
+
+
+def _request(db, request_id):
+    db.expire_all()
+    return db.get(PatientRequest, request_id)
+
+
+@pytest.mark.parametrize("body", ["OUI", "oui", " Oui ! ", "oui merci"])
+def test_oui_keeps_the_request_and_thanks_the_patient(client, db, registered, body):
+    answer = _sms(client, body)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/xml")
+    assert "reste inscrite" in answer.text and "<Message>" in answer.text
+    request = _request(db, registered["id"])
+    assert request.status == "waiting" and request.confirmed_at is not None
+
+
+@pytest.mark.parametrize("body", ["STOP", "stop", "Arrêt", "ARRET svp"])
+def test_stop_withdraws_the_request(client, db, registered, body):
+    answer = _sms(client, body)
+    assert "retirée" in answer.text
+    assert client.get(f"/api/v1/requests/{registered['id']}", headers=registered["headers"]).json()["status"] == "withdrawn"
+    reasons = db.scalars(sa.select(StatusChange.reason).where(StatusChange.request_id == registered["id"])).all()
+    assert reasons[-1] == "stopped_by_sms"
+
+
+def test_other_words_and_unknown_numbers_change_nothing_and_get_help(client, db, registered):
+    assert "Répondez OUI" in _sms(client, "bonjour, des nouvelles ?").text
+    assert "Répondez OUI" in _sms(client, "").text
+    assert "ne trouvons pas" in _sms(client, "STOP", phone="+33699999999").text
+    request = _request(db, registered["id"])
+    assert request.status == "waiting" and request.confirmed_at is None
+
+
+@pytest.mark.parametrize("forgery", ["wrong", "missing", "other_url", "altered"])
+def test_a_forged_call_is_refused_and_changes_nothing(client, db, registered, forgery):
+    fields = {"From": PHONE, "To": SENDER, "Body": "STOP"}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(f"{BASE}/api/v1/twilio/messages", fields)
+    if forgery == "wrong":
+        answer = _post(client, "/api/v1/twilio/messages", fields, signature="bm90IGEgc2lnbmF0dXJl")
+    elif forgery == "missing":
+        answer = client.post("/api/v1/twilio/messages", data=fields)
+    elif forgery == "other_url":
+        answer = _post(client, "/api/v1/twilio/messages", fields, url="https://evil.example/api/v1/twilio/messages")
+    else:
+        answer = _post(client, "/api/v1/twilio/messages", fields | {"Body": "STOP"}, signature=RequestValidator(
+            AUTH_TOKEN).compute_signature(f"{BASE}/api/v1/twilio/messages", fields | {"Body": "OUI"}))
+    assert answer.status_code == 403 and answer.json()["code"] == "forbidden"
+    assert signature  # the genuine one exists; the forgeries differ from it
+    assert _request(db, registered["id"]).status == "waiting"
+
+
+def test_without_a_twilio_account_the_webhooks_are_off(client):
+    answer = client.post("/api/v1/twilio/messages", data={"From": PHONE, "Body": "STOP"}, headers={"X-Twilio-Signature": "x"})
+    assert answer.status_code == 503 and answer.json()["code"] == "not_configured"
+
+
+def test_delivery_reports_reach_the_message_sent_through_the_real_client(client, db, twilio_app):
+    callback = f"{BASE}/api/v1/twilio/status"
+    settings = NotificationSettings(
+        sms_backend="twilio", twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN, twilio_from=SENDER,
+        twilio_status_callback_url=callback,
+    )
+    with FakeTwilio() as fake:
+        settings = settings.model_copy(update={"twilio_api_base_url": fake.base_url})
+        backend = TwilioSmsBackend(settings)
+        try:
+            sid = backend.send(OutgoingMessage(1, PHONE, None, "Bonjour", datetime.now(UTC)))
+        finally:
+            backend.close()
+        assert fake.received[-1]["status_callback"] == callback
+    now = datetime.now(UTC)
+    db.add(Notification(channel="sms", recipient=PHONE, template="match", body="Bonjour", status="sent", attempts=1,
+                        next_attempt_at=now, idempotency_key="t:1", provider_id=sid, created_at=now))
+    db.commit()
+    forged = _post(client, "/api/v1/twilio/status", {"MessageSid": sid, "MessageStatus": "delivered"}, signature="eA==")
+    assert forged.status_code == 403
+    assert _post(client, "/api/v1/twilio/status", {"MessageSid": sid, "MessageStatus": "undelivered"}).status_code == 204
+    db.expire_all()
+    assert db.scalars(sa.select(Notification.delivery_status).where(Notification.provider_id == sid)).one() == "undelivered"
+    assert _post(client, "/api/v1/twilio/status", {"MessageSid": "SMunknown", "MessageStatus": "failed"}).status_code == 204
