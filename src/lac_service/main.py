@@ -4,7 +4,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from lac_service import error_handlers, health
+from lac_service import error_handlers, health, outbox_page
 from lac_service.cabinets.router import router as cabinets_router
 from lac_service.config import Settings, get_settings
 from lac_service.db import create_db_engine, create_session_factory
@@ -57,6 +57,7 @@ def create_app(
     app.include_router(offers_router)
     app.include_router(practitioner_router)
     app.include_router(twilio_router)
+    app.include_router(outbox_page.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLog)
     return app
