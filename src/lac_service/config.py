@@ -70,6 +70,7 @@ class NotificationSettings(BaseModel):
     concurrency: int = Field(default=8, ge=1, le=64)
     twilio_timeout_s: float = Field(default=10.0, gt=0, le=120)
     poll_interval_s: float = Field(default=1.0, gt=0, le=60, description="The worker's pause when nothing is due.")
+    keep_days: int = Field(default=90, ge=1, le=3650, description="Then a settled message's recipient and text go.")
     coordinator_emails: list[str] = Field(
         default_factory=list, description="Told of every message that failed or whose fate is unknown."
     )

@@ -1,10 +1,10 @@
 """The periodic work behind ``lac worker``: rounds at the configured local times, offer expiry, nightly
-re-scoring — alongside the notification dispatcher.
+re-scoring and message retention — alongside the notification dispatcher.
 
 Each job is safe to run twice and from two workers at once: a round takes the round lock and a scheduled
 round already recorded since its slot is not run again (so a restart does not repeat the day's round, and a
-worker that was down at 08:00 runs it once when it comes back, the same day); expiry and re-scoring change
-only what is due.
+worker that was down at 08:00 runs it once when it comes back, the same day); expiry, re-scoring and the
+blanking of old messages change only what is due.
 """
 
 import logging
@@ -25,6 +25,7 @@ from lac_service.links import Links
 from lac_service.matching.models import MatchingRound
 from lac_service.matching.service import run_round
 from lac_service.notifications import worker as notification_worker
+from lac_service.notifications.outbox import blank_old
 from lac_service.offers.service import expire_offers
 
 log = logging.getLogger("lac_service.jobs")
@@ -66,12 +67,14 @@ class Jobs:
         return self.ran
 
     def _rescore(self, now: datetime) -> None:
+        """Nightly: priorities that grew with the wait, and the retention of old messages."""
         local = now.astimezone(ZoneInfo(self.settings.jobs.timezone))
         if local.time() >= self.settings.jobs.rescore_at and self.last_rescore != local.date():
             with session_scope(self.session_factory) as session:
                 changed = rescore(session, now=now)
+                blanked = blank_old(session, before=now - timedelta(days=self.settings.notifications.keep_days))
             self.last_rescore = local.date()
-            self.ran.append(f"rescore:{changed}")
+            self.ran += [f"rescore:{changed}", f"blank_messages:{blanked}"]
 
     def _round(self, now: datetime) -> None:
         slot = last_slot(now, self.settings)

@@ -67,10 +67,11 @@ def test_offers_expire_back_to_the_queue_and_are_not_offered_again_to_that_cabin
     assert items[1].request_id != offered.request_id, "the cabinet let it expire: never offered that patient again"
 
 
-def test_rescoring_runs_once_a_night(settings, session_factory, queue, day):
+def test_rescoring_and_message_retention_run_once_a_night(settings, session_factory, queue, day):
     jobs = Jobs(settings, session_factory)
     assert not [j for j in jobs.tick(_at(day, 2, 59)) if j.startswith("rescore")]
-    assert [j for j in jobs.tick(_at(day, 3, 1)) if j.startswith("rescore")]
+    nightly = jobs.tick(_at(day, 3, 1))
+    assert [j for j in nightly if j.startswith("rescore")] and "blank_messages:0" in nightly
     assert not [j for j in jobs.tick(_at(day, 23)) if j.startswith("rescore")]
 
 

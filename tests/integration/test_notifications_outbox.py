@@ -51,3 +51,26 @@ def test_erasure_removes_the_messages_of_a_resource(db):
                 idempotency_key=key, now=NOW, resource=resource)
     forget_resource(db, "request:1")
     assert db.scalars(sa.select(Notification.resource)).all() == ["request:2"]
+
+
+def test_old_settled_messages_lose_their_recipient_and_text_but_keep_their_key(db):
+    from datetime import timedelta
+
+    from lac_service.notifications.outbox import blank_old
+
+    for key, status, age in (("old-sent", "sent", 100), ("old-failed", "failed", 100), ("old-unknown", "unknown", 100),
+                             ("old-pending", "created", 100), ("recent", "sent", 10)):
+        row = enqueue(db, channel="sms", recipient="+33612345678", template="reconfirmation", context=CONTEXT,
+                      idempotency_key=key, now=NOW - timedelta(days=age))
+        row.status = NotificationStatus(status)
+    db.commit()
+    assert blank_old(db, before=NOW - timedelta(days=90)) == 2
+    db.commit()
+    db.expire_all()
+    rows = {n.idempotency_key: n for n in db.scalars(sa.select(Notification))}
+    assert {k for k, n in rows.items() if n.recipient == "" and n.body == ""} == {"old-sent", "old-failed"}
+    assert rows["old-unknown"].recipient and rows["old-pending"].body and rows["recent"].body
+    again = enqueue(db, channel="sms", recipient="+33612345678", template="reconfirmation", context=CONTEXT,
+                    idempotency_key="old-sent", now=NOW)
+    assert again.id == rows["old-sent"].id and count(db) == 5, "the event is still never sent twice"
+    assert blank_old(db, before=NOW - timedelta(days=90)) == 0

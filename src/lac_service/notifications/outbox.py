@@ -98,6 +98,22 @@ def enqueue_new(session: Session, messages: Sequence[Message], *, now: datetime)
         session.execute(sa.insert(Notification), rows)
 
 
+def blank_old(session: Session, *, before: datetime) -> int:
+    """Retention: messages settled (sent or failed) before ``before`` lose their recipient and text; the row
+    stays, with its key, template, status and dates, so the event is still never sent twice and the counts
+    survive. Messages in doubt wait for a coordinator. Returns how many were blanked."""
+    result = session.execute(
+        sa.update(Notification)
+        .where(
+            Notification.status.in_((NotificationStatus.sent, NotificationStatus.failed)),
+            Notification.created_at < before, Notification.recipient != "",
+        )
+        .values(recipient="", subject=None, body="")
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
 def forget_resource(session: Session, resource: str) -> None:
     """Erasure: messages name a person (number, address, text), so they go with the resource."""
     session.execute(sa.delete(Notification).where(Notification.resource == resource))
