@@ -199,3 +199,27 @@ def test_roles_and_tenancy_of_rounds(client, make_key, org_a, org_b, lille):
     their_run = _run(client, other)
     assert their_run["requests_considered"] == 0
     assert client.get("/api/v1/offers", headers=other).json()["total"] == 0
+
+
+def test_a_request_withdrawn_while_the_round_computes_is_left_out_not_offered(client, db, lille):
+    """The round reads the queue, then writes: a withdrawal in between must win."""
+    from lac_service.kinds import Kind
+    from lac_service.links import Links
+    from lac_service.matching.models import MatchingRound
+    from lac_service.offers.service import NewOffer, Seat, create_offers
+
+    headers, ids = lille["headers"], lille["ids"]
+    assert client.post(f"/api/v1/requests/{ids['plain']}/withdraw", json={"reason": "moved"}, headers=headers).status_code == 200
+    now = utcnow()
+    matching_round = MatchingRound(engine="greedy", requested_by="test", started_at=now, finished_at=now,
+                                   requests_considered=2, cabinets_due=1, requests_offered=0, people_offered=0, summary={})
+    db.add(matching_round)
+    db.flush()
+    made = create_offers(
+        db, round_id=matching_round.id, now=now, ttl=timedelta(days=14), links=Links("http://lac.test", b"k"),
+        offers=[NewOffer(db.get(Cabinet, lille["near"]), Kind.medecin_traitant, [Seat(ids["ald"], 1, 0.1), Seat(ids["plain"], 1, 0.4)])],
+    )
+    db.commit()
+    assert [m.request_ids for m in made] == [[ids["ald"]]]
+    assert _status(client, headers, ids["plain"]) == "withdrawn"
+    assert _status(client, headers, ids["ald"]) == "offered"

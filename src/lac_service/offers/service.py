@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from lac_service.cabinets.models import Cabinet
 from lac_service.errors import Conflict, InvalidInput, NotFound
 from lac_service.intake.models import PatientRequest, Status, StatusChange
-from lac_service.kinds import Kind
 from lac_service.intake.service import Actor, set_status, tracking_url
+from lac_service.kinds import Kind
 from lac_service.kit.tokens import hash_token
 from lac_service.links import LinkKind, Links
 from lac_service.notifications.models import Channel
