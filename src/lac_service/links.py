@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Path
 
 from lac_service.config import AppSettings, Settings
 from lac_service.kit.tokens import hash_token, new_token
@@ -61,3 +61,5 @@ def _links(settings: AppSettings) -> Links:
 
 
 AppLinks = Annotated[Links, Depends(_links)]
+# A link's token in a path: anything else is refused before any lookup.
+LinkToken = Annotated[str, Path(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]

@@ -84,7 +84,6 @@ def test_other_words_and_unknown_numbers_change_nothing_and_get_help(client, db,
 @pytest.mark.parametrize("forgery", ["wrong", "missing", "other_url", "altered"])
 def test_a_forged_call_is_refused_and_changes_nothing(client, db, registered, forgery):
     fields = {"From": PHONE, "To": SENDER, "Body": "STOP"}
-    signature = RequestValidator(AUTH_TOKEN).compute_signature(f"{BASE}/api/v1/twilio/messages", fields)
     if forgery == "wrong":
         answer = _post(client, "/api/v1/twilio/messages", fields, signature="bm90IGEgc2lnbmF0dXJl")
     elif forgery == "missing":
@@ -95,7 +94,6 @@ def test_a_forged_call_is_refused_and_changes_nothing(client, db, registered, fo
         answer = _post(client, "/api/v1/twilio/messages", fields | {"Body": "STOP"}, signature=RequestValidator(
             AUTH_TOKEN).compute_signature(f"{BASE}/api/v1/twilio/messages", fields | {"Body": "OUI"}))
     assert answer.status_code == 403 and answer.json()["code"] == "forbidden"
-    assert signature  # the genuine one exists; the forgeries differ from it
     assert _request(db, registered["id"]).status == "waiting"
 
 

@@ -3,10 +3,9 @@ batches (with their links), pauses or resumes participation, and asks for a batc
 cabinet in browse mode, which receives no message."""
 
 from datetime import datetime
-from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from lac_service.cabinets import service as cabinets
@@ -16,12 +15,11 @@ from lac_service.errors import ERROR_RESPONSES
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.kit.fields import Input
-from lac_service.links import AppLinks, Links
+from lac_service.links import AppLinks, Links, LinkToken
 from lac_service.offers.models import ItemStatus, Offer
 from lac_service.offers.service import offer_url
 
 router = APIRouter(prefix="/api/v1/practitioner", tags=["practitioner"], responses=ERROR_RESPONSES)
-Token = Annotated[str, Path(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class OpenOffer(BaseModel):
@@ -68,20 +66,20 @@ def _page(session: DbSession, cabinet: Cabinet, links: Links, now: datetime) -> 
 
 
 @router.get("/{token}", response_model=PractitionerPage, summary="The cabinet's standing page")
-def read(token: Token, session: DbSession, links: AppLinks, now: Now) -> PractitionerPage:
+def read(token: LinkToken, session: DbSession, links: AppLinks, now: Now) -> PractitionerPage:
     """No key: the link is the credential. Unknown, revoked or forged links answer 404 alike."""
     return _page(session, cabinets.find_by_link(session, token), links, now)
 
 
 @router.put("/{token}/participation", response_model=PractitionerPage, summary="Pause or resume participation")
-def participation(token: Token, body: ParticipationIn, session: DbSession, links: AppLinks, now: Now) -> PractitionerPage:
+def participation(token: LinkToken, body: ParticipationIn, session: DbSession, links: AppLinks, now: Now) -> PractitionerPage:
     """A paused cabinet gets no batch; batches already sent stay open until answered or expired."""
     cabinet = cabinets.set_paused(session, cabinets.find_by_link(session, token), paused=body.paused, now=now)
     return _page(session, cabinet, links, now)
 
 
 @router.post("/{token}/batch-request", response_model=PractitionerPage, summary="Ask for a batch now")
-def batch_request(token: Token, session: DbSession, links: AppLinks, now: Now) -> PractitionerPage:
+def batch_request(token: LinkToken, session: DbSession, links: AppLinks, now: Now) -> PractitionerPage:
     """Due at the next round whatever the cadence; asking twice changes nothing. A paused cabinet asking
     for a batch resumes: asking is the clearest sign of having room."""
     cabinet = cabinets.find_by_link(session, token)

@@ -3,10 +3,9 @@ coordinator's list of offers and decline reasons."""
 
 from collections import Counter
 from datetime import datetime
-from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from lac_service.auth.dependencies import AuthenticatedCaller
 from lac_service.auth.models import Role
@@ -20,13 +19,12 @@ from lac_service.intake.schemas import ReasonOut
 from lac_service.kit.clock import Now
 from lac_service.kit.dates import age_on
 from lac_service.kit.pagination import Limit, Offset, Page
-from lac_service.links import AppLinks, Links
+from lac_service.links import AppLinks, Links, LinkToken
 from lac_service.offers import service
 from lac_service.offers.models import ItemStatus, Offer, OfferItem
 from lac_service.offers.schemas import ContactOut, OfferItemOut, OfferOut, OfferSummary, ResponseIn
 
 router = APIRouter(prefix="/api/v1/offers", tags=["offers"], responses=ERROR_RESPONSES)
-Token = Annotated[str, Path(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 def _item(item: OfferItem, reasons: list[ReasonOut], now: datetime) -> OfferItemOut:
@@ -60,13 +58,13 @@ def _offer(session: DbSession, offer: Offer, links: Links, now: datetime) -> Off
 
 
 @router.get("/{token}", response_model=OfferOut, summary="The practitioner's batch, by the link's token")
-def read(token: Token, session: DbSession, links: AppLinks, now: Now) -> OfferOut:
+def read(token: LinkToken, session: DbSession, links: AppLinks, now: Now) -> OfferOut:
     """No key: the token is the credential. Unknown, forged or expired tokens answer 404 alike."""
     return _offer(session, service.find_offer(session, token, now=now), links, now)
 
 
 @router.post("/{token}/responses", response_model=OfferOut, summary="Accept or decline one patient")
-def respond(token: Token, body: ResponseIn, session: DbSession, links: AppLinks, now: Now) -> OfferOut:
+def respond(token: LinkToken, body: ResponseIn, session: DbSession, links: AppLinks, now: Now) -> OfferOut:
     """Accepting tells the patient which cabinet will see them (by SMS and/or email, queued with the answer)."""
     offer = service.find_offer(session, token, now=now)
     service.respond(
