@@ -23,7 +23,7 @@ from lac_service.intake.ranking import rescore
 from lac_service.kit.clock import utcnow
 from lac_service.links import Links
 from lac_service.matching.models import MatchingRound
-from lac_service.matching.service import run_round
+from lac_service.matching.service import lock_rounds, run_round
 from lac_service.notifications import worker as notification_worker
 from lac_service.notifications.outbox import blank_old
 from lac_service.offers.service import expire_offers
@@ -82,6 +82,9 @@ class Jobs:
             return
         try:
             with session_scope(self.session_factory) as session:
+                # Checked under the lock: on SQLite a second worker waits for it rather than failing, and
+                # must then see the round the first one recorded.
+                lock_rounds(session)
                 done = session.scalar(
                     sa.select(sa.func.count()).select_from(MatchingRound)
                     .where(MatchingRound.requested_by == SCHEDULE_ACTOR, MatchingRound.started_at >= slot)

@@ -53,7 +53,8 @@ class RoundResult:
     cabinets_due: int = 0
 
 
-def _lock(session: Session) -> None:
+def lock_rounds(session: Session) -> None:
+    """Held until the transaction ends; taking it again in the same transaction is harmless."""
     if session.get_bind().dialect.name == "postgresql":
         if not session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(_ADVISORY_KEY))):
             raise Conflict("Un tour d'attribution est déjà en cours : réessayez dans un instant.")
@@ -127,7 +128,7 @@ def run_round(
     actor: str, offer_ttl: timedelta, links: Links, dry_run: bool = False,
 ) -> RoundResult:
     """Matches within each organisation: its waiting requests with its own due cabinets."""
-    _lock(session)
+    lock_rounds(session)
     rescore(session, now=now, organisation_id=organisation_id, kind=kind)
     cancel_orphans(session, now=now)
     cabinets = _due_cabinets(session, organisation_id=organisation_id, kind=kind, now=now)
