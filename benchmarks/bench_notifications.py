@@ -74,7 +74,7 @@ def _settings(url: str):  # type: ignore[no-untyped-def]
 def one_run(url: str, run: int, settings: NotificationSettings) -> float:
     fill(url, run)
     engine = create_db_engine(url)
-    dispatcher = Dispatcher(create_session_factory(engine), settings)
+    dispatcher = Dispatcher(create_session_factory(engine), settings, secret_key=b"bench-secret")
     started = time.perf_counter()
     stats = dispatcher.run_once()
     elapsed = time.perf_counter() - started

@@ -69,6 +69,7 @@ class NotificationSettings(BaseModel):
     batch_size: int = Field(default=50, ge=1, le=1000)
     concurrency: int = Field(default=8, ge=1, le=64)
     twilio_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=120, description="One POST to a partner's webhook.")
     poll_interval_s: float = Field(default=1.0, gt=0, le=60, description="The worker's pause when nothing is due.")
     keep_days: int = Field(default=90, ge=1, le=3650, description="Then a settled message's recipient and text go.")
     coordinator_emails: list[str] = Field(
@@ -79,8 +80,8 @@ class NotificationSettings(BaseModel):
     def _claims_outlive_sends(self) -> "NotificationSettings":
         """A claim is judged stuck only once no send made under it can still be running; a shorter timeout
         would let a slow but alive dispatcher and the resolver both act on one message."""
-        if self.sending_timeout_s <= max(self.twilio_timeout_s, self.smtp_timeout_s):
-            raise ValueError("sending_timeout_s must exceed twilio_timeout_s and smtp_timeout_s")
+        if self.sending_timeout_s <= max(self.twilio_timeout_s, self.smtp_timeout_s, self.webhook_timeout_s):
+            raise ValueError("sending_timeout_s must exceed twilio_timeout_s, smtp_timeout_s and webhook_timeout_s")
         return self
 
 

@@ -7,9 +7,6 @@ rebuild one to send it again (a match message pointing to the tracking page, a l
 secretary). After a change of secret key a rebuilt link is a new one and the old one stops working.
 """
 
-import base64
-import hashlib
-import hmac
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
@@ -17,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Path
 
 from lac_service.config import AppSettings, Settings
-from lac_service.kit.tokens import hash_token, new_token
+from lac_service.kit.tokens import derive, hash_token, new_token
 
 
 class LinkKind(StrEnum):
@@ -48,8 +45,7 @@ class Links:
         return self.rebuild(kind, new_token(16))
 
     def rebuild(self, kind: LinkKind, nonce: str) -> Issued:
-        digest = hmac.new(self.secret, f"{kind.value}:{nonce}".encode(), hashlib.sha256).digest()
-        token = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        token = derive(self.secret, f"{kind.value}:{nonce}")
         return Issued(nonce=nonce, token=token, token_hash=hash_token(token))
 
     def url(self, kind: LinkKind, token: str) -> str:

@@ -91,6 +91,7 @@ def worker(url: str, *, once: bool, twilio: FakeTwilio | None = None, smtp: Fake
         "LAC_NOTIFICATIONS__SENDING_TIMEOUT_S": str(SENDING_TIMEOUT_S),
         "LAC_NOTIFICATIONS__TWILIO_TIMEOUT_S": "1",
         "LAC_NOTIFICATIONS__SMTP_TIMEOUT_S": "1",
+        "LAC_NOTIFICATIONS__WEBHOOK_TIMEOUT_S": "1",
         "LAC_NOTIFICATIONS__BACKOFF_BASE_S": "0",
         "LAC_NOTIFICATIONS__POLL_INTERVAL_S": "0.1",
         "LAC_NOTIFICATIONS__COORDINATOR_EMAILS": f'["{COORDINATOR}"]',

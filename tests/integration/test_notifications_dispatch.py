@@ -34,7 +34,7 @@ def provider_settings(twilio: FakeTwilio, smtp: FakeSmtp | None = None, **overri
     values: dict[str, object] = dict(
         sms_backend="twilio", twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN, twilio_from=SENDER,
         twilio_api_base_url=twilio.base_url, rate_per_s=1000, backoff_base_s=0, coordinator_emails=[COORDINATOR],
-        twilio_timeout_s=2, smtp_timeout_s=2, sending_timeout_s=5,
+        twilio_timeout_s=2, smtp_timeout_s=2, webhook_timeout_s=2, sending_timeout_s=5,
     )
     if smtp is not None:
         values.update(email_backend="smtp", smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_security="none")
@@ -69,7 +69,7 @@ def dispatch(session_factory, clock):  # type: ignore[no-untyped-def]
     made: list[Dispatcher] = []
 
     def make(settings: NotificationSettings) -> Dispatcher:
-        made.append(Dispatcher(session_factory, settings, clock=clock))
+        made.append(Dispatcher(session_factory, settings, secret_key=b"test-secret", clock=clock))
         return made[-1]
 
     yield make
@@ -217,7 +217,7 @@ def test_a_lost_answer_is_not_resent_blindly(db, dispatch, clock):
     with FakeTwilio(delay_s=1.0) as slow:
         sms(db, "+33612345678", "k", clock.now)
         db.commit()
-        dispatcher = dispatch(provider_settings(slow, twilio_timeout_s=0.3, smtp_timeout_s=0.3, sending_timeout_s=1))
+        dispatcher = dispatch(provider_settings(slow, twilio_timeout_s=0.3, smtp_timeout_s=0.3, webhook_timeout_s=0.3, sending_timeout_s=1))
         assert dispatcher.run_once().in_doubt == 1
         (row,) = rows(db)
         assert (row.status, row.error_code) == (NotificationStatus.sending, "twilio:read_timeout")

@@ -32,6 +32,9 @@ class Organisation(Base):
     territory_geojson: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     territory_postal_codes: Mapped[list[str] | None] = mapped_column(sa.JSON)
     territory_updated_at: Mapped[datetime | None]
+    # Where its requests' status changes are POSTed, and the id its signing key is derived from.
+    webhook_url: Mapped[str | None] = mapped_column(sa.String(300))
+    webhook_key_id: Mapped[str | None] = mapped_column(sa.String(32))
     created_at: Mapped[datetime]
 
 

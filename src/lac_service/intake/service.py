@@ -22,6 +22,7 @@ from lac_service.notifications.outbox import forget_resource as forget_messages
 from lac_service.kit.fields import Address
 from lac_service.kit.text import identity_key
 from lac_service.links import LinkKind, Links
+from lac_service.organisations.webhooks import Change, queue_changes
 
 # Where a request may go from each status; everything else is refused.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -75,7 +76,10 @@ def _flush_unless_duplicate(session: Session, request: PatientRequest) -> None:
         raise
 
 
-def set_status(request: PatientRequest, to: Status, *, actor: Actor, now: datetime, reason: str | None) -> None:
+def set_status(
+    session: Session, request: PatientRequest, to: Status, *, actor: Actor, now: datetime, reason: str | None
+) -> None:
+    """Every change is kept in the history and, in the same transaction, queued for the partner's webhook."""
     if to not in TRANSITIONS[request.status]:
         raise InvalidTransition(
             f"Impossible de passer une demande « {request.status} » à « {to} ».", field="status"
@@ -83,6 +87,7 @@ def set_status(request: PatientRequest, to: Status, *, actor: Actor, now: dateti
     request.history.append(
         StatusChange(from_status=request.status, to_status=to, reason=reason, actor=actor.label, at=now)
     )
+    queue_changes(session, [Change(request.id, request.organisation_id, request.status, to, reason)], now=now)
     request.status = to
     request.status_changed_at = now
     request.updated_at = now
@@ -142,6 +147,7 @@ def create_request(
     url = links.url(LinkKind.tracking, link.token)
     if notify:
         _confirm(session, request, link=url, now=now)
+        queue_changes(session, [Change(request.id, organisation_id, None, Status.waiting, None)], now=now)
     return request, url
 
 
@@ -233,7 +239,7 @@ def withdraw_request(
     """Leaves the queue. Withdrawing twice is harmless: the second call changes nothing."""
     _require_not_erased(request)
     if request.status is not Status.withdrawn:
-        set_status(request, Status.withdrawn, actor=actor, now=now, reason=reason.value)
+        set_status(session, request, Status.withdrawn, actor=actor, now=now, reason=reason.value)
     session.flush()
     return request
 
@@ -243,7 +249,7 @@ def erase_request(session: Session, request: PatientRequest, *, actor: Actor, no
     if request.erased_at is not None:
         return
     if request.status in ACTIVE_STATUSES:
-        set_status(request, Status.withdrawn, actor=actor, now=now, reason=WithdrawReason.erased.value)
+        set_status(session, request, Status.withdrawn, actor=actor, now=now, reason=WithdrawReason.erased.value)
     for field in (
         "first_name", "last_name", "identity_key", "birth_date", "phone", "email", "address_line",
         "postal_code", "city", "lat", "lon", "location_precision", "urgent_reason", "tracking_token_hash",

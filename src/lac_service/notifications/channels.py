@@ -40,6 +40,7 @@ class OutgoingMessage:
     subject: str | None
     body: str
     created_at: datetime
+    key_id: str | None = None
 
 
 class Backend:
@@ -77,9 +78,12 @@ class LocalBackend(Backend):
         return None
 
 
-def build_backends(settings: NotificationSettings) -> dict[Channel, Backend]:
-    """Imported here, not at the top, so that ``local`` (the default) needs neither twilio nor a mail host."""
-    backends: dict[Channel, Backend] = {}
+def build_backends(settings: NotificationSettings, *, secret_key: bytes) -> dict[Channel, Backend]:
+    """Imported here, not at the top, so that ``local`` (the default) needs neither twilio nor a mail host.
+    ``secret_key`` is the service's: partners' webhook signing keys are derived from it."""
+    from lac_service.notifications.webhook import WebhookBackend
+
+    backends: dict[Channel, Backend] = {Channel.webhook: WebhookBackend(settings, secret_key=secret_key)}
     if settings.sms_backend == "twilio":
         from lac_service.notifications.twilio_sms import TwilioSmsBackend
 

@@ -75,8 +75,8 @@ _DUE = (
     .order_by(_T.c.next_attempt_at, _T.c.id)
     .limit(sa.bindparam("limit", type_=sa.Integer()))
 )
-_CLAIMED = (_T.c.id, _T.c.channel, _T.c.recipient, _T.c.subject, _T.c.body, _T.c.created_at, _T.c.template,
-            _T.c.resource, _T.c.attempts)
+_CLAIMED = (_T.c.id, _T.c.channel, _T.c.recipient, _T.c.subject, _T.c.body, _T.c.created_at, _T.c.key_id,
+            _T.c.template, _T.c.resource, _T.c.attempts)
 
 
 def _claim_where(ids: Any) -> sa.Update:
@@ -99,12 +99,13 @@ class Dispatcher:
         session_factory: sessionmaker[Session],
         settings: NotificationSettings,
         *,
+        secret_key: bytes,
         backends: dict[Channel, Backend] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.session_factory = session_factory
         self.settings = settings
-        self.backends = backends if backends is not None else build_backends(settings)
+        self.backends = backends if backends is not None else build_backends(settings, secret_key=secret_key)
         self.clock = clock
         self.limiter = RateLimiter(settings.rate_per_s)
 
@@ -127,7 +128,7 @@ class Dispatcher:
             # (busy_timeout) instead of failing on a stale snapshot.
             rows = session.execute(_CLAIM_DUE, params).all()
         return [
-            Claimed(OutgoingMessage(r.id, r.recipient, r.subject, r.body, r.created_at), Channel(r.channel),
+            Claimed(OutgoingMessage(r.id, r.recipient, r.subject, r.body, r.created_at, r.key_id), Channel(r.channel),
                     r.template, r.resource, r.attempts, token)
             for r in sorted(rows, key=lambda r: r.id)
         ]

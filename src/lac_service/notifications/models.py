@@ -17,6 +17,8 @@ from lac_service.db import Base
 class Channel(StrEnum):
     sms = "sms"
     email = "email"
+    webhook = "webhook"
+    """A partner's URL: the body is JSON, signed when sent (see ``webhook``)."""
 
 
 class NotificationStatus(StrEnum):
@@ -65,5 +67,7 @@ class Notification(Base):
     error_code: Mapped[str | None] = mapped_column(sa.String(64))
     idempotency_key: Mapped[str] = mapped_column(sa.String(255), unique=True)
     resource: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    # A webhook's signing key id: the key itself is derived from the service's secret key when sending.
+    key_id: Mapped[str | None] = mapped_column(sa.String(32))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]

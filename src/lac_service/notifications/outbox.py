@@ -32,6 +32,7 @@ class Message:
     context: dict[str, Any]
     idempotency_key: str
     resource: str | None = None
+    key_id: str | None = None
 
 
 def _check_recipient(channel: Channel, recipient: str) -> None:
@@ -41,6 +42,8 @@ def _check_recipient(channel: Channel, recipient: str) -> None:
         raise InvalidRecipient("an SMS recipient must be an E.164 number")
     if channel is Channel.email and ("@" not in recipient or any(c.isspace() for c in recipient)):
         raise InvalidRecipient("an email recipient must be an address")
+    if channel is Channel.webhook and not recipient.startswith(("https://", "http://")):
+        raise InvalidRecipient("a webhook recipient must be an http(s) URL")
 
 
 def enqueue(
@@ -92,7 +95,7 @@ def enqueue_new(session: Session, messages: Sequence[Message], *, now: datetime)
             "channel": message.channel, "recipient": message.recipient, "template": message.template,
             "subject": rendered.subject, "body": rendered.body, "status": NotificationStatus.created,
             "attempts": 0, "next_attempt_at": now, "idempotency_key": message.idempotency_key,
-            "resource": message.resource, "created_at": now,
+            "resource": message.resource, "key_id": message.key_id, "created_at": now,
         })
     if rows:
         session.execute(sa.insert(Notification), rows)

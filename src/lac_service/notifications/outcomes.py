@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 N = Notification
 SENDING = NotificationStatus.sending
-CHANNEL_LABELS = {Channel.sms: "SMS", Channel.email: "e-mail"}
+CHANNEL_LABELS = {Channel.sms: "SMS", Channel.email: "e-mail", Channel.webhook: "webhook partenaire"}
 
 
 @dataclass(frozen=True)

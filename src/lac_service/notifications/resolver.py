@@ -30,14 +30,14 @@ N = Notification
 
 def _stuck(session: Session, older_than: datetime, limit: int) -> list[Claimed]:
     rows = session.execute(
-        sa.select(N.id, N.channel, N.recipient, N.subject, N.body, N.created_at, N.template, N.resource,
+        sa.select(N.id, N.channel, N.recipient, N.subject, N.body, N.created_at, N.key_id, N.template, N.resource,
                   N.attempts, N.claim_token)
         .where(N.status == NotificationStatus.sending, N.claimed_at < older_than)
         .order_by(N.claimed_at, N.id)
         .limit(limit)
     ).all()
     return [
-        Claimed(OutgoingMessage(r.id, r.recipient, r.subject, r.body, r.created_at), r.channel, r.template,
+        Claimed(OutgoingMessage(r.id, r.recipient, r.subject, r.body, r.created_at, r.key_id), r.channel, r.template,
                 r.resource, r.attempts, r.claim_token)
         for r in rows
     ]

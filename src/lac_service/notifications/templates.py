@@ -4,11 +4,14 @@ Rendering at enqueue, not at send, means the outbox shows exactly what was (or w
 template change never alters a message already promised. Text only, so autoescape is off; a missing value
 is an error (``StrictUndefined``) raised in the caller's transaction rather than a blank in an SMS.
 
+A webhook has no template: its body is the event as JSON (``{"event": name, …context}``), for a machine.
+
 An email template's first line is its subject, then a blank line, then the body. SMS bodies are folded to
 GSM-7 (see ``segments``) and must fit in two segments (a cabinet's name is cut at 50 characters; the link
 shows it in full): no diagnosis and no patient name ever goes in one, since an SMS shows on a locked screen.
 """
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -72,6 +75,8 @@ def available(channel: Channel) -> list[str]:
 
 
 def render(channel: Channel, name: str, context: dict[str, object]) -> Rendered:
+    if channel is Channel.webhook:
+        return Rendered(subject=None, body=json.dumps({"event": name, **context}, ensure_ascii=False, sort_keys=True))
     try:
         template = _environment().get_template(f"{channel.value}/{name}.txt")
     except jinja2.TemplateNotFound:

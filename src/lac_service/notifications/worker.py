@@ -22,7 +22,10 @@ log = logging.getLogger("lac_service.notifications.worker")
 
 def run(settings: Settings, *, once: bool, stop: threading.Event | None = None) -> int:
     engine = create_db_engine(settings.database_url)
-    dispatcher = Dispatcher(create_session_factory(engine), settings.notifications)
+    dispatcher = Dispatcher(
+        create_session_factory(engine), settings.notifications,
+        secret_key=settings.secret_key.get_secret_value().encode(),
+    )
     try:
         if once:
             stats = dispatcher.run_once(stop)

@@ -19,6 +19,7 @@ from lac_service.kit.tokens import hash_token
 from lac_service.links import LinkKind, Links
 from lac_service.notifications.models import Channel
 from lac_service.notifications.outbox import Message, enqueue, enqueue_new
+from lac_service.organisations.webhooks import Change, queue_changes
 from lac_service.offers.models import DeclineReason, ItemStatus, Offer, OfferItem
 
 SYSTEM = Actor(label="system", is_staff=True)
@@ -82,21 +83,25 @@ def create_offers(
     the cabinets' next-batch dates and their messages. A request that left the queue since the round read
     it (withdrawn meanwhile) is left out of its batch rather than offered."""
     wanted = [seat.request_id for offer in offers for seat in offer.seats]
-    waiting: set[int] = set()
+    waiting: dict[int, int] = {}  # request id → its organisation
     for chunk in _chunks(wanted):
-        waiting.update(session.scalars(
+        waiting.update(session.execute(
             sa.update(PatientRequest)
             .where(PatientRequest.id.in_(chunk), PatientRequest.status == Status.waiting)
             .values(status=Status.offered, status_changed_at=now, updated_at=now)
-            .returning(PatientRequest.id)
+            .returning(PatientRequest.id, PatientRequest.organisation_id)
             .execution_options(synchronize_session=False)
-        ))
+        ).all())
     if waiting:
+        offered = [request_id for request_id in wanted if request_id in waiting]
         session.execute(sa.insert(StatusChange), [
             {"request_id": request_id, "from_status": Status.waiting, "to_status": Status.offered,
              "reason": "offered", "actor": SYSTEM.label, "at": now}
-            for request_id in wanted if request_id in waiting
+            for request_id in offered
         ])
+        queue_changes(session, [
+            Change(request_id, waiting[request_id], Status.waiting, Status.offered, "offered") for request_id in offered
+        ], now=now)
     kept = [(offer, [s for s in offer.seats if s.request_id in waiting]) for offer in offers]
     kept = [(offer, seats) for offer, seats in kept if seats]
     if not kept:
@@ -190,13 +195,13 @@ def respond(
         raise Conflict("Ce patient n'est plus disponible pour cette proposition.", field="request_id")
     actor = Actor(label=f"cabinet:{offer.cabinet_id}", is_staff=True)
     if decision is Decision.accept:
-        set_status(item.request, Status.matched, actor=actor, now=now, reason="accepted")
+        set_status(session, item.request, Status.matched, actor=actor, now=now, reason="accepted")
         item.request.matched_cabinet_id, item.request.matched_at = offer.cabinet_id, now
         _tell_patient(session, item.request, offer.cabinet, links=links, now=now)
     else:
         if reason is None:
             raise InvalidInput("Indiquez pourquoi vous déclinez.", field="reason")
-        set_status(item.request, Status.waiting, actor=actor, now=now, reason=f"declined:{reason.value}")
+        set_status(session, item.request, Status.waiting, actor=actor, now=now, reason=f"declined:{reason.value}")
         item.decline_reason = reason
     item.status, item.responded_at = wanted, now
     session.flush()
@@ -221,7 +226,7 @@ def expire_offers(session: Session, *, now: datetime) -> int:
             continue  # answered meanwhile
         _lock_request(session, item.request_id)
         if item.request.status is Status.offered:
-            set_status(item.request, Status.waiting, actor=SYSTEM, now=now, reason="expired")
+            set_status(session, item.request, Status.waiting, actor=SYSTEM, now=now, reason="expired")
         item.status, item.responded_at = ItemStatus.expired, now
         expired += 1
     session.flush()

@@ -1,14 +1,17 @@
 """``/api/v1/organisations``: an organisation and its territory."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from lac_service.auth.dependencies import AuthenticatedCaller
 from lac_service.auth.models import Organisation, Role
 from lac_service.auth.service import get_organisation_by_slug
+from lac_service.config import AppSettings, Environment
 from lac_service.db import DbSession
 from lac_service.errors import ERROR_RESPONSES, NotFound
 from lac_service.kit.clock import Now
-from lac_service.organisations.schemas import OrganisationRead, TerritoryIn, TerritoryOut
+from lac_service.notifications.webhook import SIGNATURE_HEADER, webhook_key
+from lac_service.organisations import webhooks
+from lac_service.organisations.schemas import OrganisationRead, TerritoryIn, TerritoryOut, WebhookIn, WebhookOut
 from lac_service.organisations.service import set_territory
 
 router = APIRouter(prefix="/api/v1/organisations", tags=["organisations"], responses=ERROR_RESPONSES)
@@ -45,3 +48,37 @@ def put_territory(
     caller.require(Role.admin, Role.coordinator)
     organisation = _own(session, slug, caller)
     return _to_read(set_territory(session, organisation, geojson=body.geojson, postal_codes=body.postal_codes, now=now))
+
+
+def _webhook_out(organisation: Organisation, settings: AppSettings) -> WebhookOut:
+    if organisation.webhook_url is None or organisation.webhook_key_id is None:
+        raise NotFound("Aucun webhook n'est enregistré pour cette organisation.")
+    key = webhook_key(settings.secret_key.get_secret_value().encode(), organisation.webhook_key_id)
+    return WebhookOut(url=organisation.webhook_url, signing_key=key, signature_header=SIGNATURE_HEADER)
+
+
+@router.get("/{slug}/webhook", response_model=WebhookOut, summary="Read the partner webhook and its signing key")
+def read_webhook(slug: str, session: DbSession, caller: AuthenticatedCaller, settings: AppSettings) -> WebhookOut:
+    caller.require(Role.admin, Role.coordinator, Role.partner)
+    return _webhook_out(_own(session, slug, caller), settings)
+
+
+@router.put("/{slug}/webhook", response_model=WebhookOut, summary="Register the partner webhook")
+def put_webhook(
+    slug: str, body: WebhookIn, session: DbSession, caller: AuthenticatedCaller, settings: AppSettings
+) -> WebhookOut:
+    """Every later status change of the organisation's requests is POSTed there, signed; deliveries still
+    queued follow the new URL and key."""
+    caller.require(Role.admin, Role.coordinator, Role.partner)
+    organisation = _own(session, slug, caller)
+    url = webhooks.check_url(str(body.url), allow_http=settings.environment is not Environment.production)
+    webhooks.register(session, organisation, url=url, rotate_key=body.rotate_key)
+    return _webhook_out(organisation, settings)
+
+
+@router.delete("/{slug}/webhook", status_code=204, summary="Remove the partner webhook")
+def delete_webhook(slug: str, session: DbSession, caller: AuthenticatedCaller) -> Response:
+    """Deliveries still queued are dropped."""
+    caller.require(Role.admin, Role.coordinator, Role.partner)
+    webhooks.unregister(session, _own(session, slug, caller))
+    return Response(status_code=204)

@@ -1,6 +1,6 @@
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, HttpUrl, StringConstraints, UrlConstraints
 
 from lac_service.kit.fields import Input
 
@@ -24,3 +24,18 @@ class OrganisationRead(BaseModel):
     slug: str
     name: str
     territory: TerritoryOut | None
+
+
+class WebhookIn(Input):
+    url: Annotated[HttpUrl, UrlConstraints(max_length=300)] = Field(
+        description="HTTPS address that receives each status change of the organisation's requests."
+    )
+    rotate_key: bool = Field(default=False, description="Issue a new signing key (the old one stops at once).")
+
+
+class WebhookOut(BaseModel):
+    url: str
+    signing_key: str = Field(description="HMAC-SHA256 key of the signature header; keep it secret.")
+    signature_header: str = Field(
+        description='Header of each delivery: "t=<unix seconds>,v1=<hex HMAC-SHA256(key, \"<t>.<body>\")>".'
+    )

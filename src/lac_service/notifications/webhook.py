@@ -1,0 +1,72 @@
+"""Partner webhooks: the event's JSON POSTed to the partner's URL, signed when sent.
+
+The signature header is ``X-LAC-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(key, "<t>.<body>")>``: the
+partner recomputes it with its key and refuses a stale ``t``, so a captured delivery cannot be replayed
+later. Signing at send time, not at enqueue, keeps a retried delivery fresh. The key is derived from the
+service's secret key and the key id stored on the row (``webhook_key``), so no partner key is stored.
+
+A refused connection, a 408, a 429 or a 5xx is retried; any other answer but 2xx fails for good (a wrong
+URL does not heal by itself); a delivery whose answer never came may have arrived and is not resent blindly
+(the resolver marks it ``unknown``): receivers should still de-duplicate on ``event_id``.
+"""
+
+import hashlib
+import hmac
+import time
+
+import httpx
+
+from lac_service.config import NotificationSettings
+from lac_service.kit.tokens import derive
+from lac_service.notifications.channels import (
+    AmbiguousError, Backend, OutgoingMessage, PermanentError, RetryableError,
+)
+
+SIGNATURE_HEADER = "X-LAC-Signature"
+_RETRYABLE = {408, 425, 429}
+
+
+def webhook_key(secret_key: bytes, key_id: str) -> str:
+    """The key a partner verifies with: shown to the partner, never stored."""
+    return derive(secret_key, f"webhook:{key_id}")
+
+
+def signature(key: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(key.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+class WebhookBackend(Backend):
+    name = "webhook"
+
+    def __init__(self, settings: NotificationSettings, *, secret_key: bytes) -> None:
+        self.timeout_s = settings.webhook_timeout_s
+        self._secret_key = secret_key
+        # Shared by the sending threads (httpx clients are thread-safe); redirects are not followed, so a
+        # delivery goes only where the partner registered.
+        self._client = httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False)
+
+    def send(self, message: OutgoingMessage) -> str:
+        if message.key_id is None:
+            raise PermanentError("webhook:no_key")
+        body = message.body.encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "lac-service-webhook/1",
+            SIGNATURE_HEADER: signature(webhook_key(self._secret_key, message.key_id), int(time.time()), body),
+        }
+        try:
+            response = self._client.post(message.recipient, content=body, headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise RetryableError("webhook:connect") from exc
+        except httpx.HTTPError as exc:
+            raise AmbiguousError(f"webhook:{type(exc).__name__}") from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            return f"webhook-{message.id}-{status}"
+        if status >= 500 or status in _RETRYABLE:
+            raise RetryableError(f"webhook:{status}")
+        raise PermanentError(f"webhook:{status}")
+
+    def close(self) -> None:
+        self._client.close()

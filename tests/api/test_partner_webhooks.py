@@ -1,0 +1,189 @@
+"""Partner webhooks: a receiver started by the test gets each status change of its organisation's requests
+once, signed with its key, through the outbox and the real dispatcher."""
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from lac_service.auth.models import Role
+from lac_service.config import Environment, NotificationSettings
+from lac_service.main import create_app
+from lac_service.notifications.dispatcher import Dispatcher
+from lac_service.notifications.models import Channel, Notification, NotificationStatus
+from tests.fakes.webhook_receiver import Delivery, WebhookReceiver
+from tests.payloads import cabinet_body, request_body
+
+COORDINATOR = "coordination@cpts-a.fr"
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as fake:
+        yield fake
+
+
+@pytest.fixture
+def dispatch(session_factory, settings):
+    dispatcher = Dispatcher(
+        session_factory,
+        NotificationSettings(rate_per_s=1000, backoff_base_s=0, coordinator_emails=[COORDINATOR]),
+        secret_key=settings.secret_key.get_secret_value().encode(),
+    )
+    yield dispatcher.run_once
+    dispatcher.close()
+
+
+@pytest.fixture
+def partner(client, make_key, org_a, receiver):
+    headers = make_key(org_a, Role.partner)
+    answer = client.put("/api/v1/organisations/cpts-a/webhook", json={"url": receiver.url}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return {"headers": headers, "key": answer.json()["signing_key"]}
+
+
+def _verified(delivery: Delivery, key: str) -> dict:
+    """What a partner does with a delivery: check the signature and its freshness, then read it."""
+    fields = dict(part.split("=", 1) for part in delivery.headers["X-LAC-Signature"].split(","))
+    expected = hmac.new(key.encode(), fields["t"].encode() + b"." + delivery.body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(fields["v1"], expected), "signature does not verify"
+    assert abs(time.time() - int(fields["t"])) < 300, "stale timestamp"
+    assert delivery.headers["Content-Type"] == "application/json"
+    return json.loads(delivery.body)
+
+
+def _changes(receiver: WebhookReceiver, key: str) -> list[tuple[int, str | None, str]]:
+    events = [_verified(d, key) for d in receiver.accepted()]
+    assert len({e["event_id"] for e in events}) == len(events)
+    return sorted(((e["request_id"], e["from_status"], e["to_status"]) for e in events), key=str)
+
+
+def _register(client, headers, name: str, phone: str) -> int:
+    answer = client.post("/api/v1/requests", json=request_body(first_name=name, phone=phone, email=None), headers=headers)
+    assert answer.status_code == 201, answer.text
+    return answer.json()["id"]
+
+
+def _webhook_rows(db) -> list[Notification]:
+    db.expire_all()
+    return list(db.scalars(sa.select(Notification).where(Notification.channel == Channel.webhook)))
+
+
+def test_each_status_change_reaches_the_partner_once_signed(client, make_key, org_a, org_b, partner, receiver, dispatch):
+    coordinator = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(batch_size=2), headers=coordinator)
+    alice = _register(client, partner["headers"], "Alice", "0611111111")
+    bruno = _register(client, coordinator, "Bruno", "0622222222")
+    client.post("/api/v1/requests", json=request_body(first_name="Chloé", phone="0633333333", email=None),
+                headers=make_key(org_b, Role.secretary))  # another organisation's: never sent to this partner
+    run = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()
+    token = run["batches"][0]["offer_url"].rsplit("/", 1)[1]
+    client.post(f"/api/v1/offers/{token}/responses", json={"request_id": alice, "decision": "accept"})
+    client.post(f"/api/v1/offers/{token}/responses", json={"request_id": bruno, "decision": "decline", "reason": "too_far"})
+    assert client.post(f"/api/v1/requests/{bruno}/withdraw", json={"reason": "moved"}, headers=coordinator).status_code == 200
+    again = client.post(f"/api/v1/requests/{bruno}/withdraw", json={"reason": "moved"}, headers=coordinator)
+    assert again.status_code == 200, "withdrawing twice changes nothing, and announces nothing"
+    changed_mind = client.post(f"/api/v1/offers/{token}/responses",
+                               json={"request_id": alice, "decision": "decline", "reason": "other"})
+    assert changed_mind.status_code == 409, "a refused change is not announced"
+
+    dispatch()
+    assert dispatch().sent == 0
+    assert len(receiver.deliveries) == 7
+    assert _changes(receiver, partner["key"]) == sorted([
+        (alice, None, "waiting"), (alice, "waiting", "offered"), (alice, "offered", "matched"),
+        (bruno, None, "waiting"), (bruno, "waiting", "offered"), (bruno, "offered", "waiting"),
+        (bruno, "waiting", "withdrawn"),
+    ], key=str)
+    events = [json.loads(d.body) for d in receiver.accepted()]
+    declined = next(e for e in events if e["request_id"] == bruno and e["from_status"] == "offered")
+    assert declined["reason"] == "declined:too_far" and declined["organisation"] == "cpts-a"
+    assert {e["event"] for e in events} == {"request.status_changed"}
+    assert all("Alice" not in d.body.decode() and "0611111111" not in d.body.decode() for d in receiver.deliveries)
+    assert {d.path for d in receiver.deliveries} == {"/lac/events"}
+
+
+def test_a_partner_error_is_retried_and_a_refusal_fails_once_with_a_notice(
+    client, db, make_key, org_a, partner, receiver, dispatch
+):
+    receiver.script.extend([503])
+    _register(client, partner["headers"], "Alice", "0611111111")
+    assert dispatch().retried == 1, "the patient's confirmation went; the webhook waits for its retry"
+    assert len(receiver.deliveries) == 2 and len(receiver.accepted()) == 1
+    assert receiver.deliveries[0].body == receiver.deliveries[1].body
+
+    receiver.script.extend([410])
+    _register(client, partner["headers"], "Bruno", "0622222222")
+    stats = dispatch()
+    assert stats.failed == 1 and len(receiver.deliveries) == 3, "a 410 is not retried"
+    failed = [r for r in _webhook_rows(db) if r.status is NotificationStatus.failed]
+    assert [r.error_code for r in failed] == ["webhook:410"]
+    notice = db.scalar(sa.select(Notification).where(Notification.template == "delivery_failure"))
+    assert notice.recipient == COORDINATOR and "webhook partenaire" in notice.body
+    assert "organisation:" in notice.body
+
+
+def test_a_rotated_key_signs_what_is_still_queued_and_a_removed_webhook_sends_nothing(
+    client, db, make_key, org_a, partner, receiver, dispatch
+):
+    _register(client, partner["headers"], "Alice", "0611111111")
+    rotated = client.put("/api/v1/organisations/cpts-a/webhook", json={"url": receiver.url, "rotate_key": True},
+                         headers=partner["headers"]).json()
+    assert rotated["signing_key"] != partner["key"]
+    same = client.put("/api/v1/organisations/cpts-a/webhook", json={"url": receiver.url}, headers=partner["headers"])
+    assert same.json()["signing_key"] == rotated["signing_key"], "changing nothing keeps the key"
+    assert client.get("/api/v1/organisations/cpts-a/webhook", headers=partner["headers"]).json() == rotated
+
+    dispatch()
+    (delivery,) = receiver.accepted()
+    assert _verified(delivery, rotated["signing_key"])["to_status"] == "waiting"
+    with pytest.raises(AssertionError, match="signature"):
+        _verified(delivery, partner["key"])
+
+    _register(client, partner["headers"], "Bruno", "0622222222")
+    assert client.delete("/api/v1/organisations/cpts-a/webhook", headers=partner["headers"]).status_code == 204
+    _register(client, partner["headers"], "Chloé", "0633333333")
+    dispatch()
+    assert len(receiver.deliveries) == 1
+    dropped = [r for r in _webhook_rows(db) if r.status is NotificationStatus.failed]
+    assert [r.error_code for r in dropped] == ["webhook:unregistered"], "queued before removal, dropped; none after"
+    assert db.scalar(sa.select(sa.func.count()).where(Notification.template == "delivery_failure")) == 0
+    assert client.get("/api/v1/organisations/cpts-a/webhook", headers=partner["headers"]).status_code == 404
+
+
+@pytest.mark.parametrize(("url", "field"), [
+    ("ftp://partner.example/hook", "url"),
+    ("https://user:secret@partner.example/hook", "url"),
+    ("https://partner.example/" + "x" * 300, "url"),
+    ("pas une adresse", "url"),
+])
+def test_a_bad_webhook_address_is_refused_and_nothing_is_registered(client, org_a, make_key, url, field):
+    headers = make_key(org_a, Role.coordinator)
+    answer = client.put("/api/v1/organisations/cpts-a/webhook", json={"url": url}, headers=headers)
+    assert answer.status_code == 422 and answer.json()["field"] == field
+    assert client.get("/api/v1/organisations/cpts-a/webhook", headers=headers).status_code == 404
+
+
+def test_only_the_organisations_partner_or_coordinator_registers_and_production_wants_https(
+    settings, engine, session_factory, client, make_key, org_a, org_b
+):
+    body = {"url": "https://partner.example/hook"}
+    assert client.put("/api/v1/organisations/cpts-a/webhook", json=body,
+                      headers=make_key(org_a, Role.secretary)).status_code == 403
+    assert client.put("/api/v1/organisations/cpts-a/webhook", json=body,
+                      headers=make_key(org_b, Role.partner)).status_code == 404
+    assert client.get("/api/v1/organisations/cpts-a/webhook",
+                      headers=make_key(org_b, Role.coordinator)).status_code == 404
+
+    production = settings.model_copy(update={"environment": Environment.production})
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(production, engine=engine, session_factory=session_factory)) as prod:
+        headers = make_key(org_a, Role.partner)
+        plain = prod.put("/api/v1/organisations/cpts-a/webhook", json={"url": "http://partner.example/hook"}, headers=headers)
+        assert plain.status_code == 422 and "https" in plain.json()["message"]
+        assert prod.put("/api/v1/organisations/cpts-a/webhook", json=body, headers=headers).status_code == 200
