@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-fast system-deps openapi bench clean
+.PHONY: run test test-fast system-deps openapi bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,13 +24,14 @@ run: $(STAMP)
 	$(BIN)/lac demo --if-empty
 	$(BIN)/lac serve --host $(HOST) --port $(PORT)
 
-## PostgreSQL with PostGIS from Debian's packages, only when missing.
+## PostgreSQL with PostGIS, and Chromium for the screen tests, from Debian's packages, only when missing.
 system-deps:
 	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || \
-	    ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then \
+	    ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || \
+	    ! command -v chromium >/dev/null 2>&1; then \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-	    postgresql postgresql-postgis >/dev/null; \
+	    postgresql postgresql-postgis chromium >/dev/null; \
 	fi
 
 ## make test: the whole suite, every database test on SQLite and on PostgreSQL.
@@ -42,6 +43,10 @@ test: $(STAMP) system-deps
 bench: $(STAMP) system-deps
 	@export LAC_BENCH_POSTGRES_URL="$$(scripts/test-postgres.sh)"; \
 	for bench in benchmarks/bench_*.py; do echo "== $$bench"; $(BIN)/python $$bench || exit 1; done
+
+## make screenshots: every page of the screen tests, saved to ./screenshots/
+screenshots: $(STAMP) system-deps
+	LAC_SCREENSHOTS="$(CURDIR)/screenshots" LAC_TEST_POSTGRES_URL="$$(scripts/test-postgres.sh)" $(BIN)/pytest -q tests/e2e
 
 openapi: $(STAMP)
 	$(BIN)/lac openapi

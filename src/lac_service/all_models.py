@@ -10,7 +10,8 @@ from lac_service.notifications import models as notification_models
 from lac_service.matching import models as matching_models
 from lac_service.offers import models as offer_models
 from lac_service.policies import models as policy_models
+from lac_service.ratelimit import RateLimitWindow
 
 metadata = Base.metadata
 
-__all__ = ["GeocodeCache", "IdempotencyRecord", "auth_models", "cabinet_models", "intake_models", "matching_models", "metadata", "offer_models", "policy_models"]
+__all__ = ["GeocodeCache", "IdempotencyRecord", "RateLimitWindow", "auth_models", "cabinet_models", "intake_models", "matching_models", "metadata", "offer_models", "policy_models"]

@@ -22,7 +22,7 @@ from lac_service.auth.models import Organisation, Role
 from lac_service.auth.service import create_api_key, create_organisation, create_user, get_organisation_by_slug
 from lac_service.config import Settings, get_settings
 from lac_service.db import create_db_engine, create_session_factory, session_scope
-from lac_service.demo import load_demo
+from lac_service.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
 from lac_service.errors import AppError
 from lac_service.jobs import run_worker
 from lac_service.kit.clock import utcnow
@@ -99,6 +99,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
         issued = load_demo(session, settings=settings, now=utcnow())
     print("Données de démonstration chargées (organisation « cpts-demo »).")
     print(f"Clé d'API administrateur de démonstration : {issued.secret}")
+    for email in DEMO_USERS:
+        print(f"Connexion de l'équipe (/equipe) : {email} / {DEMO_PASSWORD}")
 
 
 def cmd_rescore(args: argparse.Namespace, settings: Settings) -> None:

@@ -105,6 +105,14 @@ class JobSettings(BaseModel):
         return self
 
 
+class WebSettings(BaseModel):
+    """The screens: limits against scripted submissions and guessing."""
+
+    form_per_minute: int = Field(default=20, ge=1, le=10000, description="Public form submissions per address.")
+    login_per_minute: int = Field(default=20, ge=1, le=10000, description="Login attempts per address.")
+    token_page_per_minute: int = Field(default=120, ge=1, le=100000, description="Link pages per address.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LAC_", env_nested_delimiter="__", extra="ignore")
 
@@ -125,12 +133,21 @@ class Settings(BaseSettings):
     geocoder: GeocoderSettings = GeocoderSettings()
     notifications: NotificationSettings = NotificationSettings()
     jobs: JobSettings = JobSettings()
+    web: WebSettings = WebSettings()
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> "Settings":
         if self.environment is not Environment.development and self.secret_key.get_secret_value() == DEV_SECRET:
             raise ValueError("LAC_SECRET_KEY must be set outside development (it keys tokens and links)")
         return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_base_url.scheme == "https"
+
+    @property
+    def secret(self) -> bytes:
+        return self.secret_key.get_secret_value().encode()
 
     @property
     def idempotency_ttl(self) -> timedelta:

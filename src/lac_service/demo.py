@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from lac_service.auth.models import Organisation, Role
-from lac_service.auth.service import IssuedKey, create_api_key, create_organisation
+from lac_service.auth.service import IssuedKey, create_api_key, create_organisation, create_user
 from lac_service.cabinets.schemas import CabinetCreate
 from lac_service.cabinets.service import create_cabinet
 from lac_service.config import Settings
@@ -27,6 +27,10 @@ _TOWNS = [  # postal code, city, lat, lon
     ("59130", "Lambersart", 50.6500, 3.0250), ("59260", "Lezennes", 50.6150, 3.1150),
 ]
 _FIRST = ["Camille", "Louise", "Jules", "Léa", "Hugo", "Chloé", "Lucas", "Inès", "Arthur", "Manon", "Noé", "Zoé"]
+# Screen logins of the demo, printed by ``lac demo``: for a local machine only, like the data.
+DEMO_PASSWORD = "demo-lac-2026"
+DEMO_USERS = {"secretariat@cpts-demo.fr": ("Sophie Secrétaire", Role.secretary),
+              "coordination@cpts-demo.fr": ("Claire Coordinatrice", Role.coordinator)}
 _LAST = ["Martin", "Bernard", "Dubois", "Lefebvre", "Leroy", "Moreau", "Fournier", "Girard", "Lambert", "Dupont"]
 
 
@@ -48,6 +52,9 @@ def load_demo(session: Session, *, settings: Settings, now: datetime, requests: 
     for index in range(requests):
         _demo_request(session, organisation, rng, index, settings=settings, now=now)
     rescore(session, now=now)  # each was scored on its (past) registration day
+    for email, (name, role) in DEMO_USERS.items():
+        create_user(session, organisation=organisation, email=email, full_name=name, role=role, password=DEMO_PASSWORD,
+                    now=now)
     return create_api_key(session, organisation=organisation, role=Role.admin, name="demo", now=now)
 
 

@@ -1,10 +1,10 @@
 """Turns every failure into the one error shape of ``errors.py``, in French, and never into a bare 500."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -114,8 +114,10 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return _json(500, body)
 
 
-def install(app: FastAPI) -> None:
-    app.add_exception_handler(AppError, _on_app_error)
-    app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    app.add_exception_handler(Exception, _on_unexpected)
+HANDLERS: dict[type[Exception], Callable[[Request, Exception], Awaitable[JSONResponse]]] = {
+    AppError: _on_app_error,
+    RequestValidationError: _on_validation_error,
+    StarletteHTTPException: _on_http_error,
+    Exception: _on_unexpected,
+}
+

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from lac_service.auth.logins import forget_ended
 from lac_service.config import Settings
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.errors import Conflict
@@ -26,6 +27,7 @@ from lac_service.matching.models import MatchingRound
 from lac_service.matching.service import lock_rounds, run_round
 from lac_service.notifications import worker as notification_worker
 from lac_service.notifications.outbox import blank_old
+from lac_service.ratelimit import forget_before
 from lac_service.offers.service import expire_offers
 
 log = logging.getLogger("lac_service.jobs")
@@ -67,12 +69,15 @@ class Jobs:
         return self.ran
 
     def _rescore(self, now: datetime) -> None:
-        """Nightly: priorities that grew with the wait, and the retention of old messages."""
+        """Nightly: priorities that grew with the wait, the retention of old messages, and the housekeeping of
+        ended logins and past rate-limit windows."""
         local = now.astimezone(ZoneInfo(self.settings.jobs.timezone))
         if local.time() >= self.settings.jobs.rescore_at and self.last_rescore != local.date():
             with session_scope(self.session_factory) as session:
                 changed = rescore(session, now=now)
                 blanked = blank_old(session, before=now - timedelta(days=self.settings.notifications.keep_days))
+                forget_ended(session, now=now)
+                forget_before(session, now - timedelta(days=1))
             self.last_rescore = local.date()
             self.ran += [f"rescore:{changed}", f"blank_messages:{blanked}"]
 

@@ -4,7 +4,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from lac_service import error_handlers, health, outbox_page
+from lac_service import health, outbox_page
 from lac_service.cabinets.router import router as cabinets_router
 from lac_service.config import Settings, get_settings
 from lac_service.db import create_db_engine, create_session_factory
@@ -14,11 +14,13 @@ from lac_service.matching.router import router as matching_router
 from lac_service.offers.practitioner_router import router as practitioner_router
 from lac_service.offers.router import router as offers_router
 from lac_service.intake.router import router as requests_router
-from lac_service.middleware import AccessLog, BodySizeLimit
+from lac_service.middleware import AccessLog, BodySizeLimit, SecurityHeaders
 from lac_service.migrate import expected_heads
 from lac_service.organisations.router import router as organisations_router
 from lac_service.organisations.service import Router
 from lac_service.replies.router import router as twilio_router
+from lac_service.web import cabinet_pages, dashboard, practitioner, public, rounds, secretary, staff
+from lac_service.web import errors as web_errors
 
 DESCRIPTION = """
 The LAC service runs a *liste d'attente commune*: patients without a GP of record or waiting for a
@@ -47,7 +49,6 @@ def create_app(
     app.state.geocoder = Geocoder(settings.geocoder, session_factory)
     app.state.territory_router = Router()
     app.state.expected_heads = expected_heads(settings)
-    error_handlers.install(app)
     app.include_router(health.router)
     app.include_router(requests_router)
     app.include_router(cabinets_router)
@@ -58,6 +59,11 @@ def create_app(
     app.include_router(practitioner_router)
     app.include_router(twilio_router)
     app.include_router(outbox_page.router)
+    web_errors.install(app)  # the API's error handlers, and their pages for people
+    staff.install(app)
+    for pages in (public, practitioner, staff, secretary, dashboard, rounds, cabinet_pages):
+        app.include_router(pages.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     app.add_middleware(AccessLog)
     return app

@@ -3,7 +3,7 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lac_service.db import Base
 
@@ -50,7 +50,27 @@ class User(Base):
     role: Mapped[Role] = mapped_column(role_type)
     password_hash: Mapped[str] = mapped_column(sa.String(200))
     is_active: Mapped[bool] = mapped_column(default=True)
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")  # in a row; a success resets it
+    locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+    organisation: Mapped[Organisation] = relationship(lazy="joined")
+
+
+class StaffSession(Base):
+    """A browser login. Only the SHA-256 of the cookie's token is stored; a session ends at logout, after
+    ``idle`` without use, or at ``expires_at`` whatever the use."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+    user: Mapped[User] = relationship(lazy="joined")
 
 
 class ApiKey(Base):

@@ -6,16 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
+from lac_service.auth.logins import hash_password
 from lac_service.auth.models import ApiKey, Organisation, Role, User
 from lac_service.errors import Conflict, InvalidInput, NotFound
 from lac_service.kit.tokens import hash_token, new_token, token_matches
 
 _KEY_PATTERN = re.compile(r"^lac_([0-9a-f]{12})_([A-Za-z0-9_-]{20,})$")
 _SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-_hasher = PasswordHasher()
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ def create_user(
         raise Conflict("Un utilisateur existe déjà avec cette adresse.", field="email")
     user = User(
         organisation_id=organisation.id, email=email, full_name=full_name, role=role,
-        password_hash=_hasher.hash(password), created_at=now,
+        password_hash=hash_password(password), created_at=now,
     )
     session.add(user)
     session.flush()

@@ -1,5 +1,6 @@
 """Use cases on cabinets. Functions flush; the caller's unit of work commits."""
 
+import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -131,6 +132,26 @@ def practitioner_link(session: Session, cabinet: Cabinet, links: Links) -> str:
     cabinet.link_token_nonce, cabinet.link_token_hash = link.nonce, link.token_hash
     session.flush()
     return links.url(LinkKind.practitioner, link.token)
+
+
+_REFERRAL_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # nothing to misread: no O/0, I/1, L
+
+
+def referral_url(session: Session, cabinet: Cabinet, links: Links) -> str:
+    """The link a practitioner hands a patient, so that the request records who referred them; issued the
+    first time it is asked for."""
+    while cabinet.referral_code is None:
+        code = "".join(secrets.choice(_REFERRAL_ALPHABET) for _ in range(8))
+        if session.scalar(sa.select(Cabinet.id).where(Cabinet.referral_code == code)) is None:
+            cabinet.referral_code = code
+            session.flush()
+    return f"{links.site_url}/?ref={cabinet.referral_code}"
+
+
+def find_by_referral(session: Session, code: str) -> Cabinet | None:
+    return session.scalar(
+        sa.select(Cabinet).where(Cabinet.referral_code == code.strip().upper(), Cabinet.deleted_at.is_(None))
+    )
 
 
 def revoke_link(session: Session, cabinet: Cabinet, *, now: datetime) -> None:

@@ -101,6 +101,7 @@ class PatientRequest(Base):
     waiting_since: Mapped[datetime]  # the original request date: imports keep it
 
     matched_cabinet_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cabinets.id"))
+    referred_by_cabinet_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cabinets.id"))  # its referral link
     matched_at: Mapped[datetime | None]
 
     consent_at: Mapped[datetime]

@@ -25,7 +25,8 @@ from lac_service.intake.ranking import explain
 from lac_service.intake.views import to_read
 from lac_service.geography.geocoder import AppGeocoder
 from lac_service.kit.clock import Now
-from lac_service.organisations.service import TerritoryRouter, home_organisation
+from lac_service.intake.placement import place
+from lac_service.organisations.service import TerritoryRouter
 from lac_service.kit.pagination import Limit, Offset, Page
 from lac_service.priority import Band
 
@@ -68,15 +69,13 @@ def create_request(
     if caller.is_public and body.source not in (None, Source.form):
         raise Forbidden("Seul le formulaire public est ouvert sans clé.", field="source")
     source = Source.form if caller.role is None else body.source or _DEFAULT_SOURCE.get(caller.role, Source.secretary)
-    home = geocoder.locate_input(body.patient.address, body.patient.location, field="patient")
-    organisation_id, outside = home_organisation(
-        session, territories, lat=home.lat, lon=home.lon, postal_code=body.patient.address.postal_code,
-        caller_organisation_id=caller.organisation_id, default_slug=settings.default_organisation,
-    )
+    placed = place(session, body.patient, geocoder=geocoder, territories=territories, settings=settings,
+                   caller_organisation_id=caller.organisation_id)
 
     def action() -> tuple[RequestCreated, str]:
         created, tracking_url = service.create_request(
-            session, data=body, home=home, organisation_id=organisation_id, outside_territory=outside,
+            session, data=body, home=placed.home, organisation_id=placed.organisation_id,
+            outside_territory=placed.outside_territory,
             source=source, actor=_actor(caller), max_distance_km=settings.max_distance_default(body.kind),
             now=now, links=links,
         )

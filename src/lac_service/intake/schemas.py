@@ -145,6 +145,7 @@ class RequestRead(BaseModel):
     status: Status
     organisation: str = Field(description="Slug of the organisation the request belongs to.")
     source: Source
+    referred_by_cabinet_id: int | None = Field(default=None, description="The cabinet whose referral link was used.")
     patient: PatientOut
     household: list[HouseholdMemberOut]
     people_count: int = Field(description="Patient plus household: the seats a cabinet must have.")

@@ -21,6 +21,7 @@ from lac_service.notifications.outbox import enqueue
 from lac_service.notifications.outbox import forget_resource as forget_messages
 from lac_service.kit.fields import Address
 from lac_service.kit.text import identity_key
+from lac_service.kit.tokens import hash_token
 from lac_service.links import LinkKind, Links
 from lac_service.organisations.webhooks import Change, queue_changes
 
@@ -112,6 +113,7 @@ def _confirm(session: Session, request: PatientRequest, *, link: str, now: datet
 def create_request(
     session: Session, *, data: RequestCreate, home: Located, organisation_id: int, outside_territory: bool,
     source: Source, actor: Actor, max_distance_km: float, now: datetime, links: Links, notify: bool = True,
+    referred_by_cabinet_id: int | None = None,
 ) -> tuple[PatientRequest, str]:
     """Registers a patient located beforehand (``home``, outside any transaction); returns the request and
     the link to its tracking page. The patient's confirmation is queued in the same transaction, unless
@@ -136,6 +138,7 @@ def create_request(
         people_count=1 + len(data.household),
         consent_at=now, tracking_token_hash=link.token_hash, tracking_token_nonce=link.nonce,
         created_at=now, updated_at=now, status_changed_at=now, waiting_since=now,
+        referred_by_cabinet_id=referred_by_cabinet_id,
         household=[HouseholdMember(**m.model_dump()) for m in data.household],
         history=[StatusChange(from_status=None, to_status=Status.waiting, actor=actor.label, at=now)],
     )
@@ -159,6 +162,21 @@ def tracking_url(request: PatientRequest, links: Links) -> str | None:
     link = links.rebuild(LinkKind.tracking, request.tracking_token_nonce)
     request.tracking_token_hash = link.token_hash  # unchanged unless the secret key changed
     return links.url(LinkKind.tracking, link.token)
+
+
+def find_by_tracking(session: Session, token: str) -> PatientRequest:
+    """The patient's own request, by the link alone; an unknown, forged or erased link finds nothing."""
+    request = session.scalar(sa.select(PatientRequest).where(PatientRequest.tracking_token_hash == hash_token(token)))
+    if request is None:
+        raise NotFound("Ce lien de suivi n'est pas (ou plus) valable. Si la demande a été retirée, ses données ont "
+                       "été effacées ; pour vous inscrire de nouveau, remplissez le formulaire.")
+    return request
+
+
+def confirm_waiting(request: PatientRequest, *, now: datetime) -> None:
+    """The patient says they still wait (an SMS OUI, the tracking page): re-confirmation counts from here."""
+    if request.status in ACTIVE_STATUSES:
+        request.confirmed_at = request.updated_at = now
 
 
 def get_request(session: Session, request_id: int, *, visible_to: int | None) -> PatientRequest:

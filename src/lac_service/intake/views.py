@@ -31,6 +31,7 @@ def to_read(request: PatientRequest, now: datetime, explanation: Score | None) -
         status=request.status,
         organisation=request.organisation.slug,
         source=request.source,
+        referred_by_cabinet_id=request.referred_by_cabinet_id,
         patient=PatientOut(
             first_name=request.first_name,
             last_name=request.last_name,

@@ -63,3 +63,25 @@ class OfferSummary(BaseModel):
     expired: int
     cancelled: int
     decline_reasons: dict[str, int]
+
+
+class OpenOffer(BaseModel):
+    id: int
+    url: str | None = Field(description="The batch's page, where each patient is accepted or declined.")
+    created_at: datetime
+    expires_at: datetime
+    pending: int = Field(description="Patients still waiting for an answer.")
+
+
+class PractitionerPage(BaseModel):
+    cabinet: str
+    kinds: list[Kind]
+    paused: bool
+    cadence_days: int
+    batch_size: int
+    next_batch_from: datetime | None = Field(
+        description="When the cadence makes the cabinet due again; null: at the next round."
+    )
+    batch_requested_at: datetime | None = Field(description="Set: a batch was asked for, due at the next round.")
+    offers: list[OpenOffer] = Field(description="Batches not yet expired that still have patients to answer.")
+    referral_url: str = Field(description="The link to hand a patient: their request records the cabinet that sent them.")

@@ -143,7 +143,8 @@ def find_offer(session: Session, token: str, *, now: datetime) -> Offer:
     """A forged, unknown or expired token is simply not found: the answer tells nothing more."""
     offer = session.scalar(sa.select(Offer).where(Offer.token_hash == hash_token(token)))
     if offer is None or offer.expires_at <= now:
-        raise NotFound("Cette proposition n'existe pas ou a expiré.")
+        raise NotFound("Cette proposition n'est plus ouverte : le délai de réponse est passé, ou le lien est "
+                       "incomplet. Les patients non traités sont revenus dans la liste d'attente.")
     return offer
 
 

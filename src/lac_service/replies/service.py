@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, WithdrawReason
-from lac_service.intake.service import Actor, withdraw_request
+from lac_service.intake.service import Actor, confirm_waiting, withdraw_request
 from lac_service.kit.text import words
 
 SMS = Actor(label="sms", is_staff=False)
@@ -62,7 +62,7 @@ def handle_reply(session: Session, *, phone: str, text: str, now: datetime) -> O
         return Outcome(wanted, [], NOTHING_FOUND)
     for request in requests:
         if wanted is Intent.confirm:
-            request.confirmed_at = now
+            confirm_waiting(request, now=now)
         else:
             withdraw_request(session, request, reason=WithdrawReason.stopped_by_sms, actor=SMS, now=now)
     session.flush()

@@ -1,0 +1,66 @@
+"""An offer and a cabinet's standing page as the practitioner reads them, for the API and the screens alike:
+ages on the day of reading, contact details only once the patient is accepted."""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from lac_service.cabinets import service as cabinets
+from lac_service.cabinets.models import Cabinet
+from lac_service.intake.models import Status
+from lac_service.intake.ranking import explain
+from lac_service.intake.schemas import ReasonOut
+from lac_service.kit.dates import age_on
+from lac_service.links import Links
+from lac_service.offers.models import ItemStatus, Offer, OfferItem
+from lac_service.offers.schemas import ContactOut, OfferItemOut, OfferOut, OpenOffer, PractitionerPage
+from lac_service.offers.service import offer_url
+
+
+def _item(item: OfferItem, reasons: list[ReasonOut], now: datetime) -> OfferItemOut:
+    request = item.request
+    accepted = item.status is ItemStatus.accepted and request.erased_at is None
+    address = f"{request.address_line}, {request.postal_code} {request.city}".strip(", ") if accepted else None
+    return OfferItemOut(
+        request_id=item.request_id, status=item.status,
+        available=request.status in (Status.offered, Status.matched) and request.erased_at is None,
+        kind=request.kind, first_name=request.first_name,
+        age=age_on(request.birth_date, now.date()) if request.birth_date else None, people=item.people,
+        distance_km=round(item.distance_km, 1), priority_reasons=reasons, decline_reason=item.decline_reason,
+        contact=ContactOut(
+            first_name=request.first_name, last_name=request.last_name, phone=request.phone, email=request.email,
+            address=address,
+        ) if accepted else None,
+    )
+
+
+def offer_view(session: Session, offer: Offer, links: Links, now: datetime) -> OfferOut:
+    explained = explain(session, [item.request for item in offer.items])
+    return OfferOut(
+        id=offer.id, cabinet=offer.cabinet.name, created_at=offer.created_at, expires_at=offer.expires_at,
+        practitioner_url=cabinets.practitioner_link(session, offer.cabinet, links),
+        items=[
+            _item(item, [ReasonOut(**r.as_dict()) for r in explained[item.request_id].reasons]
+                  if item.request_id in explained else [], now)
+            for item in offer.items
+        ],
+    )
+
+
+def practitioner_view(session: Session, cabinet: Cabinet, links: Links, now: datetime) -> PractitionerPage:
+    offers = session.scalars(
+        sa.select(Offer).where(Offer.cabinet_id == cabinet.id, Offer.expires_at > now).order_by(Offer.id.desc())
+    ).all()
+    open_offers = [
+        OpenOffer(id=offer.id, url=offer_url(offer, links), created_at=offer.created_at, expires_at=offer.expires_at,
+                  pending=pending)
+        for offer in offers
+        if (pending := sum(item.status is ItemStatus.pending for item in offer.items))
+    ]
+    due = cabinets.due_from(cabinet)
+    return PractitionerPage(
+        cabinet=cabinet.name, kinds=cabinet.kinds, paused=cabinet.paused, cadence_days=cabinet.cadence_days,
+        batch_size=cabinet.batch_size, next_batch_from=max(due, now) if due else None, batch_requested_at=cabinet.batch_requested_at,
+        offers=open_offers, referral_url=cabinets.referral_url(session, cabinet, links),
+    )

@@ -1,0 +1,53 @@
+"""Fixed-window rate limits kept in the database, so that every process and replica counts together.
+
+A hit is counted in a short transaction of its own, before the request is handled: a refused or invalid
+submission counts as much as a good one. The caller is named by a keyed hash of its address, never the
+address itself (an IP address is personal data).
+"""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from lac_service.db import Base, session_scope
+from lac_service.kit.tokens import derive
+
+
+class RateLimitWindow(Base):
+    __tablename__ = "rate_limit_windows"
+
+    bucket: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    hits: Mapped[int]
+
+
+def client_bucket(name: str, address: str, secret: bytes) -> str:
+    return f"{name}:{derive(secret, f'client:{address}')[:32]}"
+
+
+def hit(session_factory: sessionmaker[Session], *, bucket: str, limit: int, window_s: int, now: datetime) -> bool:
+    """Counts one hit; False when it is past ``limit`` in the current window of ``window_s`` seconds."""
+    epoch = int(now.timestamp())
+    start = datetime.fromtimestamp(epoch - epoch % window_s, tz=now.tzinfo)
+    with session_scope(session_factory) as session:
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(RateLimitWindow).values(bucket=bucket, window_start=start, hits=1)
+        statement = statement.on_conflict_do_update(
+            index_elements=[RateLimitWindow.bucket, RateLimitWindow.window_start],
+            set_={"hits": RateLimitWindow.hits + 1},
+        ).returning(RateLimitWindow.hits)
+        hits = session.scalar(statement)
+    return hits is not None and hits <= limit
+
+
+def forget_before(session: Session, before: datetime) -> int:
+    """Nightly: windows long past weigh nothing."""
+    result = session.execute(sa.delete(RateLimitWindow).where(RateLimitWindow.window_start < before))
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+def window_left_s(now: datetime, window_s: int) -> int:
+    return window_s - int(now.timestamp()) % window_s
+

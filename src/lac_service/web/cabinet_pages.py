@@ -1,0 +1,124 @@
+"""Cabinets from the dashboard: register one, change its radius, batch size, cadence, channels or pause."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.datastructures import FormData
+
+from lac_service.cabinets import service
+from lac_service.cabinets.models import Cabinet, Channel
+from lac_service.cabinets.schemas import CabinetCreate, CabinetUpdate
+from lac_service.db import DbSession
+from lac_service.errors import AppError
+from lac_service.geography.geocoder import AppGeocoder
+from lac_service.kinds import Kind
+from lac_service.kit.clock import Now
+from lac_service.links import AppLinks, Links
+from lac_service.web.forms import Errors, answers, checked, service_error, text, validate
+from lac_service.web.pages import render, see_other
+from lac_service.web.public import Form
+from lac_service.web.secretary import visible_to
+from lac_service.web.staff import Coordinator
+
+router = APIRouter(prefix="/equipe/cabinets", include_in_schema=False)
+
+
+def _many(form: FormData, name: str) -> list[str]:
+    """Several numbers or addresses in one field, one per line or separated by commas."""
+    raw = text(form, name) or ""
+    return [part.strip() for part in raw.replace(",", "\n").splitlines() if part.strip()]
+
+
+def _data(form: FormData) -> dict[str, Any]:
+    return {
+        "name": text(form, "name"),
+        "kinds": [kind.value for kind in Kind if checked(form, f"kinds.{kind.value}")],
+        "address": {"line": text(form, "address.line") or "", "postal_code": text(form, "address.postal_code"),
+                    "city": text(form, "address.city")},
+        "radius_km": text(form, "radius_km"), "batch_size": text(form, "batch_size"),
+        "cadence_days": text(form, "cadence_days"),
+        "channels": [channel.value for channel in Channel if checked(form, f"channels.{channel.value}")],
+        "phones": _many(form, "phones"), "emails": _many(form, "emails"), "paused": checked(form, "paused"),
+    }
+
+
+def _values(cabinet: Cabinet) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "name": cabinet.name, "address.line": cabinet.address_line, "address.postal_code": cabinet.postal_code,
+        "address.city": cabinet.city, "radius_km": f"{cabinet.radius_km:g}", "batch_size": str(cabinet.batch_size),
+        "cadence_days": str(cabinet.cadence_days), "phones": ", ".join(cabinet.phones),
+        "emails": ", ".join(cabinet.emails), "paused": cabinet.paused,
+    }
+    values |= {f"kinds.{kind}": True for kind in cabinet.kinds}
+    values |= {f"channels.{channel}": True for channel in cabinet.channels}
+    return values
+
+
+def _form(request: Request, values: dict[str, Any], errors: Errors, *, cabinet: Cabinet | None = None,
+          urls: dict[str, str] | None = None, notice: str | None = None, status: int = 200) -> Response:
+    return render(request, "cabinet_form.html", {
+        "values": values, "errors": errors.by_field, "cabinet": cabinet, "kinds": list(Kind), "channels": list(Channel),
+        "notice": notice, **(urls or {}),
+    }, status=status)
+
+
+def _urls(session: DbSession, cabinet: Cabinet, links: Links) -> dict[str, str]:
+    """The practitioner's page and the referral link, for the coordinator to pass on."""
+    return {"link": service.practitioner_link(session, cabinet, links),
+            "referral": service.referral_url(session, cabinet, links)}
+
+
+@router.get("/nouveau")
+def new(request: Request, user: Coordinator) -> Response:
+    return _form(request, {"batch_size": "8", "cadence_days": "42", "radius_km": "15"}, Errors())
+
+
+@router.post("/nouveau")
+def create(request: Request, user: Coordinator, form: Form, session: DbSession, now: Now,
+           geocoder: AppGeocoder) -> Response:
+    values = answers(form)
+    errors = Errors()
+    data = validate(CabinetCreate, _data(form), errors)
+    if data is None:
+        return _form(request, values, errors, status=422)
+    try:
+        place = geocoder.locate_input(data.address, None, field="")
+        cabinet = service.create_cabinet(session, data=data, place=place, organisation_id=user.organisation_id, now=now)
+    except AppError as exc:
+        session.rollback()
+        service_error(exc, errors)
+        return _form(request, values, errors, status=exc.status_code)
+    return see_other(f"/equipe/cabinets/{cabinet.id}?enregistre=1")
+
+
+@router.get("/{cabinet_id}")
+def edit(request: Request, cabinet_id: int, user: Coordinator, session: DbSession, links: AppLinks,
+         enregistre: str | None = None) -> Response:
+    cabinet = service.get_cabinet(session, cabinet_id, visible_to=visible_to(user))
+    return _form(request, _values(cabinet), Errors(), cabinet=cabinet, urls=_urls(session, cabinet, links),
+                 notice="Le cabinet est enregistré." if enregistre else None)
+
+
+@router.post("/{cabinet_id}")
+def update(request: Request, cabinet_id: int, user: Coordinator, form: Form, session: DbSession, now: Now,
+           geocoder: AppGeocoder, links: AppLinks) -> Response:
+    cabinet = service.get_cabinet(session, cabinet_id, visible_to=visible_to(user))
+    values = answers(form)
+    errors = Errors()
+    raw = _data(form)
+    if (raw["address"]["line"], raw["address"]["postal_code"], raw["address"]["city"]) == (
+            cabinet.address_line, cabinet.postal_code, cabinet.city):
+        del raw["address"]  # unchanged: not located again
+    data = validate(CabinetUpdate, raw, errors)
+    if data is not None:
+        try:
+            place = geocoder.locate_input(data.address, None, field="") if data.address else None
+            service.update_cabinet(session, cabinet, data=data, place=place, now=now)
+        except AppError as exc:
+            service_error(exc, errors)
+    if errors:
+        session.rollback()
+        return _form(request, values, errors, cabinet=cabinet, status=422)
+    return _form(request, _values(cabinet), Errors(), cabinet=cabinet, urls=_urls(session, cabinet, links),
+                 notice="Les réglages du cabinet sont enregistrés.")

@@ -1,0 +1,138 @@
+"""The coordinator's dashboard: indicators with charts (drawn on the server as SVG), the cabinets, the
+recent rounds and offers, the priority weights, and an anonymous CSV export of the queue."""
+
+import csv
+import io
+from collections import Counter
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from markupsafe import Markup
+
+from lac_service.auth.models import User
+from lac_service.cabinets.service import list_cabinets
+from lac_service.db import DbSession
+from lac_service.errors import AppError
+from lac_service.intake.models import PatientRequest
+from lac_service.intake.ranking import rescore
+from lac_service.kinds import Kind
+from lac_service.kit.clock import Now
+from lac_service.matching.models import MatchingRound
+from lac_service.offers.models import ItemStatus, Offer
+from lac_service.policies import service as policies
+from lac_service.priority import Rules, band_of
+from lac_service.stats import indicators
+from lac_service.web.charts import Bar, Point, bar_chart, line_chart
+from lac_service.web.forms import Errors, text
+from lac_service.web.pages import render
+from lac_service.web.practitioner import DECLINE_LABELS
+from lac_service.web.public import Form
+from lac_service.web.secretary import BAND_LABELS, STATUS_LABELS, visible_to
+from lac_service.web.staff import Coordinator
+
+router = APIRouter(prefix="/equipe", include_in_schema=False)
+# The weights a coordinator tunes on the dashboard; the other rules (age bands, children) keep their shape.
+WEIGHTS = {"ald": "ALD", "pregnancy": "Grossesse", "urgency": "Urgence"}
+UNMATCHED_LABELS = {
+    "no_cabinet_in_range": "Aucun cabinet à distance", "all_in_range_full": "Cabinets proches complets",
+    "all_in_range_declined": "Refusée par les cabinets proches",
+}
+_MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
+
+
+def _month_label(month: str) -> str:
+    year, number = month.split("-")
+    return f"{_MONTHS[int(number) - 1]} {year[2:]}"
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{round(100 * value)} %"
+
+
+def _dashboard(request: Request, session: DbSession, user: User, now: Now, *, errors: Errors | None = None,
+               notice: str | None = None, status: int = 200) -> Response:
+    org = visible_to(user)
+    waiting = indicators.waiting_by_band(session, organisation_id=org)
+    months = indicators.last_months(now)
+    waits = indicators.median_wait_days_by_month(session, organisation_id=org, months=months)
+    rates = indicators.rates(session, organisation_id=org)
+    cabinets, _ = list_cabinets(session, organisation_id=org, limit=200, offset=0)
+    rounds = session.scalars(_scoped(sa.select(MatchingRound), MatchingRound.organisation_id, org)
+                             .order_by(MatchingRound.id.desc()).limit(10)).all()
+    offers = session.scalars(_scoped(sa.select(Offer), Offer.organisation_id, org).order_by(Offer.id.desc()).limit(20)).all()
+    return render(request, "dashboard.html", {
+        "waiting_chart": Markup(bar_chart([Bar(BAND_LABELS[b], n) for b, n in waiting.items()],
+                                          title="Demandes en attente par priorité", unit="demandes")),
+        "wait_chart": Markup(line_chart([Point(_month_label(m), waits[m]) for m in months],
+                                        title="Attente médiane avant attribution, par mois", unit="jours")),
+        "waiting": waiting, "bands": BAND_LABELS, "rates": rates, "percent": _percent,
+        "cabinets": cabinets, "rounds": rounds, "unmatched_labels": UNMATCHED_LABELS,
+        "offers": [(offer, Counter(item.status for item in offer.items)) for offer in offers],
+        "item_statuses": ItemStatus, "decline_labels": {r.value: label for r, label in DECLINE_LABELS.items()},
+        "policies": {kind: policies.current_policy(session, organisation_id=user.organisation_id, kind=kind) for kind in Kind},
+        "weights": WEIGHTS, "errors": (errors or Errors()).by_field, "notice": notice, "kinds": list(Kind),
+    }, status=status)
+
+
+def _scoped(query: sa.Select, column: sa.ColumnElement[int | None], organisation_id: int | None) -> sa.Select:
+    return query if organisation_id is None else query.where(column == organisation_id)
+
+
+@router.get("/tableau")
+def dashboard(request: Request, user: Coordinator, session: DbSession, now: Now) -> Response:
+    return _dashboard(request, session, user, now)
+
+
+@router.post("/priorites/{kind}")
+def update_weights(request: Request, kind: Kind, user: Coordinator, form: Form, session: DbSession, now: Now) -> Response:
+    """A new policy version with the weights given; waiting requests are re-scored at once."""
+    rules = policies.current_policy(session, organisation_id=user.organisation_id, kind=kind).policy.rules.model_dump()
+    errors = Errors()
+    for name in (*WEIGHTS, "waited"):
+        field = f"{kind.value}.{name}"
+        raw = text(form, field) or "0"
+        if not raw.isdigit() or int(raw) > 1000:
+            errors.add(field, "Indiquez un nombre de points entre 0 et 1000.")
+        elif name == "waited":
+            rules["waited"] = {**(rules.get("waited") or {}), "points_per_month": int(raw)}
+        else:
+            rules[name] = {"points": int(raw)} if int(raw) else None
+    if errors:
+        return _dashboard(request, session, user, now, errors=errors, status=422)
+    try:
+        policies.replace_policy(session, organisation_id=user.organisation_id, kind=kind,
+                                rules=Rules.model_validate(rules), actor=f"user:{user.id}", now=now)
+    except (AppError, ValueError) as exc:
+        session.rollback()
+        errors.add(f"{kind.value}.ald", str(getattr(exc, "detail", exc)))
+        return _dashboard(request, session, user, now, errors=errors, status=422)
+    changed = rescore(session, now=now, organisation_id=user.organisation_id, kind=kind)
+    return _dashboard(request, session, user, now, notice=f"Nouvelles priorités enregistrées ; {changed} demande(s) "
+                                                          "ont changé de rang.")
+
+
+@router.get("/export.csv")
+def export(user: Coordinator, session: DbSession) -> Response:
+    """One line per request, with no name, contact or address: what the annual report needs, nothing more."""
+    rows = session.execute(_scoped(sa.select(
+        PatientRequest.id, PatientRequest.kind, PatientRequest.status, PatientRequest.source,
+        PatientRequest.priority_points, PatientRequest.waiting_since, PatientRequest.matched_at,
+        PatientRequest.status_changed_at, PatientRequest.department, PatientRequest.birth_year,
+        PatientRequest.people_count, PatientRequest.ald,
+    ), PatientRequest.organisation_id, visible_to(user)).order_by(PatientRequest.id)).all()
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";")
+    writer.writerow(["demande", "type", "statut", "origine", "points", "priorite", "inscrite_le", "attribuee_le",
+                     "statut_change_le", "departement", "annee_naissance", "personnes", "ald"])
+    for r in rows:
+        writer.writerow([
+            r.id, r.kind.value, STATUS_LABELS[r.status], r.source.value, r.priority_points,
+            BAND_LABELS[band_of(r.priority_points)], f"{r.waiting_since:%Y-%m-%d}",
+            f"{r.matched_at:%Y-%m-%d}" if r.matched_at else "", f"{r.status_changed_at:%Y-%m-%d}", r.department,
+            r.birth_year, r.people_count, "oui" if r.ald else "non",
+        ])
+    # UTF-8 with a BOM, ";" separated: what a French spreadsheet opens without asking.
+    return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="liste-attente.csv"', "Cache-Control": "no-store"})
+

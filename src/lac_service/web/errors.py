@@ -1,0 +1,53 @@
+"""Errors on the screens: the API's handlers decide the status and the French message; a page shows them.
+
+A path under ``/api/`` (and the probes) keeps its JSON answer. Anywhere else a person is reading, so the
+same failure is a page with the message and a way back — a dead link, a foreign request, an unexpected error.
+"""
+
+import json
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from lac_service import error_handlers
+from lac_service.web.pages import CsrfRefused, render
+
+STATIC_DIR = __file__.rsplit("/", 1)[0] + "/static"
+_JSON_PREFIXES = ("/api/", "/healthz", "/readyz", "/outbox", "/static/")
+_TITLES = {400: "Demande incomprise", 403: "Accès refusé", 404: "Introuvable", 405: "Action impossible",
+           409: "Action impossible", 413: "Envoi trop volumineux", 422: "Lien ou information non valable",
+           429: "Trop de tentatives"}
+_BAD_ADDRESS = "Cette adresse n'est pas valable : vérifiez le lien, il est peut-être incomplet."
+
+
+def _as_page(json_handler: Callable[[Request, Exception], Awaitable[JSONResponse]]) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handle(request: Request, exc: Exception) -> Response:
+        answer = await json_handler(request, exc)
+        if request.url.path.startswith(_JSON_PREFIXES):
+            return answer
+        message = _BAD_ADDRESS if isinstance(exc, RequestValidationError) else json.loads(answer.body)["message"]
+        staff = request.url.path.startswith("/equipe")
+        return render(request, "message.html", {
+            "title": _TITLES.get(answer.status_code, "Une erreur est survenue"), "text": message,
+            "back": "/equipe" if staff else "/", "back_label": "Retour à la file d'attente" if staff else "Retour à l'accueil",
+        }, status=answer.status_code)
+
+    return handle
+
+
+async def _csrf_refused(request: Request, _: Exception) -> Response:
+    return render(request, "message.html", {
+        "title": "Page expirée",
+        "text": "Cette page a expiré ou n'a pas été envoyée depuis le service. Revenez en arrière, rechargez la page, "
+                "puis envoyez de nouveau le formulaire.",
+    }, status=403)
+
+
+def install(app: FastAPI) -> None:
+    for exc_type, handler in error_handlers.HANDLERS.items():
+        app.add_exception_handler(exc_type, _as_page(handler))
+    app.add_exception_handler(CsrfRefused, _csrf_refused)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

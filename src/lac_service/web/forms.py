@@ -1,0 +1,79 @@
+"""From a posted form to the API's schemas, and from their errors back to messages next to each field.
+
+Fields are named by the API's dotted paths (``patient.address.postal_code``), so a validation error finds
+its field without a mapping table. Dates are typed as people write them (14/03/1958).
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import FormData
+
+from lac_service.error_handlers import field_errors
+from lac_service.errors import AppError
+
+Model = TypeVar("Model", bound=BaseModel)
+_DATE = re.compile(r"^\s*(\d{1,2})[/.\- ](\d{1,2})[/.\- ](\d{4})\s*$")
+BAD_DATE = "Date invalide (exemple : 14/03/1958)."
+
+
+@dataclass
+class Errors:
+    """Messages by field, in the order met; rendered next to each field and in a summary at the top."""
+
+    by_field: dict[str, str] = field(default_factory=dict)
+
+    def add(self, name: str, message: str) -> None:
+        self.by_field.setdefault(name, message)
+
+    def __bool__(self) -> bool:
+        return bool(self.by_field)
+
+
+def answers(form: FormData) -> dict[str, str]:
+    """What was typed, to put back in a refused form."""
+    return {key: value for key, value in form.items() if isinstance(value, str) and key != "csrf_token"}
+
+
+def text(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value or None
+
+
+def checked(form: FormData, name: str) -> bool:
+    return form.get(name) is not None
+
+
+def day(form: FormData, name: str, errors: Errors) -> str | None:
+    """An ISO date for the schema, from ``JJ/MM/AAAA``; a wrong one is reported at the field."""
+    raw = text(form, name)
+    if raw is None:
+        return None
+    match = _DATE.match(raw)
+    try:
+        if match is None:
+            raise ValueError
+        return date(int(match[3]), int(match[2]), int(match[1])).isoformat()
+    except ValueError:
+        errors.add(name, BAD_DATE)
+        return "invalid"
+
+
+def validate(model: type[Model], data: dict[str, Any], errors: Errors) -> Model | None:
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as exc:
+        for error in field_errors(exc.errors()):  # type: ignore[arg-type]
+            errors.add(error.field, error.message)
+        return None
+    return parsed if not errors else None
+
+
+def service_error(exc: AppError, errors: Errors, *, default_field: str = "form") -> None:
+    errors.add(exc.field or default_field, exc.detail)

@@ -1,0 +1,83 @@
+"""Rendering a page: the Jinja2 templates, their French filters, and the CSRF token every form carries.
+
+CSRF: a random nonce in a ``SameSite=Strict`` cookie and, in each form, its HMAC under the secret key. A
+forged cross-site post has neither the cookie nor a way to compute the field; a sub-domain that could plant
+a cookie still cannot compute the field.
+"""
+
+import hmac
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData
+
+from lac_service.config import Settings
+from lac_service.kit.tokens import derive, new_token
+from lac_service.notifications.templates import date_fr, kind_label
+
+CSRF_COOKIE = "lac_csrf"
+CSRF_FIELD = "csrf_token"
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.filters["date_fr"] = date_fr
+templates.env.filters["kind_label"] = kind_label
+
+
+def _day_fr(value: date | datetime) -> str:
+    return f"{value:%d/%m/%Y}"
+
+
+templates.env.filters["day_fr"] = _day_fr
+
+
+class CsrfRefused(Exception):
+    """A post without a valid token: answered 403 with a page that says to reload the form."""
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _nonce(request: Request) -> str:
+    nonce = getattr(request.state, "csrf_nonce", None) or request.cookies.get(CSRF_COOKIE)
+    if not nonce or len(nonce) > 64:
+        nonce = new_token(16)
+    request.state.csrf_nonce = nonce
+    return nonce
+
+
+def csrf_token(request: Request) -> str:
+    return derive(_settings(request).secret, f"csrf:{_nonce(request)}")
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form, once its CSRF token is checked (a dependency of every POST handler)."""
+    form = await request.form()
+    nonce = request.cookies.get(CSRF_COOKIE)
+    sent = form.get(CSRF_FIELD)
+    if not nonce or not isinstance(sent, str):
+        raise CsrfRefused()
+    if not hmac.compare_digest(sent, derive(_settings(request).secret, f"csrf:{nonce}")):
+        raise CsrfRefused()
+    return form
+
+
+def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status: int = 200) -> Response:
+    values = {"csrf_field": CSRF_FIELD, "csrf_token": csrf_token(request), **(context or {})}
+    values.setdefault("staff", getattr(request.state, "staff", None))
+    response: HTMLResponse = templates.TemplateResponse(request, name, values, status_code=status)
+    response.headers["Cache-Control"] = "no-store"  # pages show personal data or tokens
+    response.set_cookie(
+        CSRF_COOKIE, request.state.csrf_nonce, httponly=True, samesite="strict",
+        secure=_settings(request).secure_cookies, path="/",
+    )
+    return response
+
+
+def see_other(url: str) -> Response:
+    return Response(status_code=303, headers={"Location": url, "Cache-Control": "no-store"})

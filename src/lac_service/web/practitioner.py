@@ -1,0 +1,105 @@
+"""The practitioner's pages, by link alone: a batch at ``/o/{token}`` (accept, or decline with a reason,
+each patient in two taps on a phone) and the cabinet's standing page at ``/praticien/{token}`` (open
+batches, pause, "send me a batch now"). An unknown or expired link shows a message and no data."""
+
+from collections.abc import Callable
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from lac_service.cabinets import service as cabinets
+from lac_service.cabinets.models import Cabinet
+from lac_service.config import AppSettings
+from lac_service.db import DbSession
+from lac_service.errors import AppError
+from lac_service.kit.clock import Now
+from lac_service.links import AppLinks, Links, LinkToken
+from lac_service.offers import service as offers
+from lac_service.offers.models import DeclineReason, Offer
+from lac_service.offers.service import Decision
+from lac_service.offers.views import offer_view, practitioner_view
+from lac_service.web.forms import text
+from lac_service.web.pages import render
+from lac_service.web.public import Form, allowed, too_many
+
+router = APIRouter(include_in_schema=False)
+DECLINE_LABELS = {
+    DeclineReason.no_capacity: "Plus de place", DeclineReason.too_far: "Trop loin",
+    DeclineReason.outside_practice: "Hors de ma pratique", DeclineReason.patient_unreachable: "Patient injoignable",
+    DeclineReason.patient_refused: "Le patient a refusé", DeclineReason.other: "Autre raison",
+}
+
+
+def _offer_page(request: Request, session: DbSession, offer: Offer, token: str, links: Links, now: datetime, *,
+                notice: str | None = None, error: str | None = None, status: int = 200) -> Response:
+    return render(request, "offer.html", {
+        "offer": offer_view(session, offer, links, now), "token": token, "reasons": DECLINE_LABELS,
+        "notice": notice, "error": error, "cabinet": offer.cabinet,
+    }, status=status)
+
+
+@router.get("/o/{token}")
+def offer_page(request: Request, token: LinkToken, session: DbSession, settings: AppSettings, links: AppLinks,
+               now: Now) -> Response:
+    if not allowed(request, settings, "link", settings.web.token_page_per_minute, now):
+        return too_many(request)
+    offer = offers.find_offer(session, token, now=now)
+    return _offer_page(request, session, offer, token, links, now)
+
+
+@router.post("/o/{token}/reponse")
+def answer(request: Request, token: LinkToken, form: Form, session: DbSession, links: AppLinks, now: Now) -> Response:
+    offer = offers.find_offer(session, token, now=now)
+    try:
+        request_id = int(text(form, "request_id") or "")
+        decision = Decision(text(form, "decision"))
+        reason = DeclineReason(text(form, "reason")) if text(form, "reason") else None
+    except ValueError:
+        return _offer_page(request, session, offer, token, links, now, error="Réponse non reconnue.", status=422)
+    if decision is Decision.decline and reason is None:
+        return _offer_page(request, session, offer, token, links, now, status=422,
+                           error="Choisissez la raison du refus, puis appuyez de nouveau sur « Décliner ».")
+    try:
+        offers.respond(session, offer, request_id=request_id, decision=decision, reason=reason, now=now, links=links)
+    except AppError as exc:
+        session.rollback()
+        return _offer_page(request, session, offer, token, links, now, error=exc.detail, status=exc.status_code)
+    notice = ("Patient accepté : ses coordonnées sont ci-dessous, et il est prévenu que vous allez le contacter."
+              if decision is Decision.accept else "Patient décliné : il revient dans la liste d'attente.")
+    return _offer_page(request, session, offer, token, links, now, notice=notice)
+
+
+def _standing_page(request: Request, session: DbSession, cabinet: Cabinet, token: str, links: Links, now: datetime,
+                   notice: str | None = None) -> Response:
+    return render(request, "practitioner.html", {
+        "page": practitioner_view(session, cabinet, links, now), "token": token, "notice": notice,
+    })
+
+
+@router.get("/praticien/{token}")
+def standing_page(request: Request, token: LinkToken, session: DbSession, settings: AppSettings, links: AppLinks,
+                  now: Now) -> Response:
+    if not allowed(request, settings, "link", settings.web.token_page_per_minute, now):
+        return too_many(request)
+    cabinet = cabinets.find_by_link(session, token)
+    return _standing_page(request, session, cabinet, token, links, now)
+
+
+def _cabinet_action(path: str, act: Callable[[DbSession, Cabinet, datetime], object], notice: str) -> None:
+    def action(request: Request, token: LinkToken, form: Form, session: DbSession, links: AppLinks,
+               now: Now) -> Response:
+        cabinet = cabinets.find_by_link(session, token)
+        act(session, cabinet, now)
+        return _standing_page(request, session, cabinet, token, links, now, notice=notice)
+
+    router.post(f"/praticien/{{token}}/{path}")(action)
+
+
+_cabinet_action("pause", lambda s, c, now: cabinets.set_paused(s, c, paused=True, now=now),
+                "Participation en pause : vous ne recevrez plus de proposition jusqu'à la reprise.")
+_cabinet_action("reprise", lambda s, c, now: cabinets.set_paused(s, c, paused=False, now=now),
+                "Participation reprise : vous recevrez des propositions selon votre rythme.")
+_cabinet_action("lot", lambda s, c, now: cabinets.request_batch(s, cabinets.set_paused(s, c, paused=False, now=now), now=now),
+                "C'est noté : une proposition vous sera envoyée à la prochaine tournée.")
+

@@ -1,0 +1,155 @@
+"""The patient's pages: the request form at ``/`` and the tracking page at ``/suivi/{token}``.
+
+The form posts back to itself; on success the browser is sent (303) to the new tracking page, so that
+reloading never registers twice. A refused form comes back with every answer kept and each error next to
+its field. The form is limited per address and carries a honeypot field that people never see.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from starlette.datastructures import FormData
+
+from lac_service.cabinets import service as cabinets
+from lac_service.cabinets.models import Cabinet
+from lac_service.config import AppSettings, Settings
+from lac_service.db import DbSession
+from lac_service.errors import AppError, DuplicateRequest
+from lac_service.geography.geocoder import AppGeocoder
+from lac_service.intake import service
+from lac_service.intake.models import PatientRequest, Source
+from lac_service.intake.schemas import PatientPatch, RequestUpdate
+from lac_service.kit.clock import Now
+from lac_service.links import AppLinks, LinkToken
+from lac_service.organisations.service import TerritoryRouter
+from lac_service.ratelimit import client_bucket, hit
+from lac_service.web.forms import Errors, answers, service_error, text, validate
+from lac_service.web.pages import checked_form, render, see_other
+from lac_service.web.request_form import context, parse, register
+
+router = APIRouter(include_in_schema=False)
+PATIENT = service.Actor(label="patient", is_staff=False)
+HONEYPOT = "website"
+Form = Annotated[FormData, Depends(checked_form)]
+
+
+def allowed(request: Request, settings: Settings, name: str, per_minute: int, now: Any) -> bool:
+    address = request.client.host if request.client else "unknown"
+    return hit(request.app.state.session_factory, bucket=client_bucket(name, address, settings.secret),
+               limit=per_minute, window_s=60, now=now)
+
+
+def too_many(request: Request) -> Response:
+    return render(request, "message.html", {
+        "title": "Trop de tentatives",
+        "text": "Vous avez envoyé beaucoup de demandes en peu de temps. Patientez une minute, puis réessayez.",
+    }, status=429)
+
+
+def _form_page(request: Request, values: dict[str, Any], errors: Errors, *, status: int = 200) -> Response:
+    return render(request, "request_form.html", context(values, errors), status=status)
+
+
+@router.get("/")
+def request_form(request: Request, ref: str | None = None) -> Response:
+    return _form_page(request, {"ref": (ref or "")[:32]}, Errors())
+
+
+@router.post("/")
+def submit_request(
+    request: Request, form: Form, session: DbSession, settings: AppSettings, now: Now, geocoder: AppGeocoder,
+    territories: TerritoryRouter, links: AppLinks,
+) -> Response:
+    if not allowed(request, settings, "form", settings.web.form_per_minute, now):
+        return too_many(request)
+    values = answers(form)
+    if text(form, HONEYPOT):
+        return render(request, "message.html", {"title": "Merci", "text": "Votre demande a bien été envoyée."})
+    errors = Errors()
+    data = parse(form, errors, staff=False)
+    if data is None:
+        return _form_page(request, values, errors, status=422)
+    try:
+        referrer = _referrer(session, text(form, "ref"))
+        _, url = register(session, data, source=Source.form, actor=PATIENT, caller_organisation_id=None,
+                          geocoder=geocoder, territories=territories, settings=settings, links=links, now=now,
+                          referred_by_cabinet_id=referrer.id if referrer else None)
+    except DuplicateRequest:
+        session.rollback()
+        errors.add("form", "Une demande de ce type est déjà en cours pour cette personne. Retrouvez-la grâce au lien "
+                           "reçu par SMS ou par e-mail lors de l'inscription.")
+        return _form_page(request, values, errors, status=409)
+    except AppError as exc:
+        session.rollback()
+        service_error(exc, errors)
+        return _form_page(request, values, errors, status=exc.status_code)
+    return see_other(url.removeprefix(links.site_url) + "?enregistree=1")
+
+
+def _referrer(session: DbSession, code: str | None) -> Cabinet | None:
+    """An unknown code is not the patient's problem: the request is registered without it."""
+    return cabinets.find_by_referral(session, code[:12]) if code else None
+
+
+@router.get("/confidentialite")
+def privacy(request: Request) -> Response:
+    return render(request, "privacy.html")
+
+
+def _tracking_page(request: Request, session: DbSession, patient: PatientRequest, token: str,
+                   errors: Errors | None = None, *, notice: str | None = None, status: int = 200) -> Response:
+    cabinet = session.get(Cabinet, patient.matched_cabinet_id) if patient.matched_cabinet_id else None
+    return render(request, "tracking.html", {
+        "patient": patient, "cabinet": cabinet, "notice": notice, "errors": (errors or Errors()).by_field,
+        "token": token,
+    }, status=status)
+
+
+@router.get("/suivi/{token}")
+def tracking(request: Request, token: LinkToken, session: DbSession, settings: AppSettings, now: Now,
+             enregistree: str | None = None) -> Response:
+    if not allowed(request, settings, "link", settings.web.token_page_per_minute, now):
+        return too_many(request)
+    patient = service.find_by_tracking(session, token)
+    notice = "Votre demande est enregistrée. Gardez ce lien : il vous permet de suivre votre demande." if enregistree else None
+    return _tracking_page(request, session, patient, token, notice=notice)
+
+
+@router.post("/suivi/{token}/confirmation")
+def confirm(request: Request, token: LinkToken, form: Form, session: DbSession, now: Now) -> Response:
+    patient = service.find_by_tracking(session, token)
+    service.confirm_waiting(patient, now=now)
+    return _tracking_page(request, session, patient, token, notice="Merci : votre demande reste en attente.")
+
+
+@router.post("/suivi/{token}/contact")
+def update_contact(request: Request, token: LinkToken, form: Form, session: DbSession, now: Now) -> Response:
+    patient = service.find_by_tracking(session, token)
+    errors = Errors()
+    patch = validate(PatientPatch, {"phone": text(form, "patient.phone"), "email": text(form, "patient.email")}, errors)
+    if patch is not None:
+        try:
+            service.update_request(session, patient, data=RequestUpdate(patient=patch), home=None, actor=PATIENT, now=now)
+        except AppError as exc:
+            service_error(exc, errors, default_field="patient.phone")
+    if errors:
+        session.rollback()
+        return _tracking_page(request, session, service.find_by_tracking(session, token), token, errors, status=422)
+    return _tracking_page(request, session, patient, token, notice="Vos coordonnées sont mises à jour.")
+
+
+@router.post("/suivi/{token}/retrait")
+def withdraw(request: Request, token: LinkToken, form: Form, session: DbSession, now: Now) -> Response:
+    patient = service.find_by_tracking(session, token)
+    if text(form, "confirm") != "oui":
+        errors = Errors()
+        errors.add("confirm", "Cochez la case pour confirmer le retrait.")
+        return _tracking_page(request, session, patient, token, errors, status=422)
+    service.erase_request(session, patient, actor=PATIENT, now=now)
+    return render(request, "message.html", {
+        "title": "Demande retirée",
+        "text": "Votre demande est retirée de la liste d'attente et vos données personnelles sont effacées. "
+                "Ce lien ne fonctionne plus. Vous pouvez vous inscrire de nouveau à tout moment.",
+        "back": "/",
+    })

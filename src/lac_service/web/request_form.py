@@ -1,0 +1,92 @@
+"""The request form, shared by the public page and the secretary's intake screen."""
+
+from typing import Any
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from lac_service.config import Settings
+from lac_service.geography.geocoder import Geocoder
+from lac_service.intake import service
+from lac_service.intake.models import PatientRequest, Source
+from lac_service.intake.placement import place
+from lac_service.intake.schemas import RequestCreate
+from lac_service.links import Links
+from lac_service.organisations.service import Router
+from lac_service.kinds import Kind
+from lac_service.web.forms import Errors, checked, day, text, validate
+
+HOUSEHOLD_ROWS = 4
+DISTANCES_KM = (5, 10, 20, 30, 50, 80)
+
+
+def context(values: dict[str, Any], errors: Errors) -> dict[str, Any]:
+    """What ``request_form.html`` needs. The household part starts folded, unless something was typed or is
+    wrong in it."""
+    return {
+        "values": values, "errors": errors.by_field, "kinds": list(Kind), "distances": DISTANCES_KM,
+        "household_rows": range(HOUSEHOLD_ROWS),
+        "household_open": any(k.startswith("household.") and v for k, v in values.items())
+        or any(k.startswith("household.") for k in errors.by_field),
+    }
+
+
+def _household(form: FormData, errors: Errors) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(HOUSEHOLD_ROWS):
+        names = [f"household.{i}.{part}" for part in ("first_name", "last_name", "birth_date")]
+        if not any(text(form, name) for name in names):
+            continue
+        rows.append({
+            "first_name": text(form, names[0]), "last_name": text(form, names[1]),
+            "birth_date": day(form, names[2], errors),
+        })
+    return rows
+
+
+def parse(form: FormData, errors: Errors, *, staff: bool) -> RequestCreate | None:
+    """None when something is wrong; ``errors`` then says what, field by field. Only staff set urgency."""
+    kind = text(form, "kind")
+    distance = text(form, "max_distance_km")
+    data: dict[str, Any] = {
+        "kind": kind,
+        "patient": {
+            "first_name": text(form, "patient.first_name"), "last_name": text(form, "patient.last_name"),
+            "birth_date": day(form, "patient.birth_date", errors),
+            "phone": text(form, "patient.phone"), "email": text(form, "patient.email"),
+            "address": {
+                "line": text(form, "patient.address.line") or "", "postal_code": text(form, "patient.address.postal_code"),
+                "city": text(form, "patient.address.city"),
+            },
+        },
+        "household": _household(form, errors) if kind == Kind.medecin_traitant.value else [],
+        "criteria": {"ald": checked(form, "criteria.ald"), "pregnant": checked(form, "criteria.pregnant")},
+        "max_distance_km": distance,
+        "consent": checked(form, "consent"),
+    }
+    if staff:
+        data["criteria"]["urgent"] = checked(form, "criteria.urgent")
+        data["criteria"]["urgent_reason"] = text(form, "criteria.urgent_reason")
+        if data["criteria"]["urgent"] and not data["criteria"]["urgent_reason"]:
+            errors.add("criteria.urgent_reason", "Indiquez pourquoi la demande est urgente.")
+    if kind is None:
+        errors.add("kind", "Choisissez le type de demande.")
+    return validate(RequestCreate, data, errors)
+
+
+def register(
+    session: Session, data: RequestCreate, *, source: Source, actor: service.Actor, caller_organisation_id: int | None,
+    geocoder: Geocoder, territories: Router, settings: Settings, links: Links, now: datetime,
+    referred_by_cabinet_id: int | None = None,
+) -> tuple[PatientRequest, str]:
+    """Locates the home, finds its organisation and registers the request, as the API does."""
+    placed = place(session, data.patient, geocoder=geocoder, territories=territories, settings=settings,
+                   caller_organisation_id=caller_organisation_id)
+    return service.create_request(
+        session, data=data, home=placed.home, organisation_id=placed.organisation_id,
+        outside_territory=placed.outside_territory, source=source, actor=actor,
+        max_distance_km=settings.max_distance_default(data.kind), now=now, links=links,
+        referred_by_cabinet_id=referred_by_cabinet_id,
+    )

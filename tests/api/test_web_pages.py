@@ -1,0 +1,262 @@
+"""The screens over HTTP: CSRF, rate limits, the honeypot, logins and their lockout, tenancy, dead links,
+security headers, and the patient's tracking page actions — each refused input leaving nothing behind."""
+
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from lac_service.auth.models import Role
+from lac_service.auth.service import create_user
+from lac_service.intake.models import PatientRequest
+from lac_service.kit.clock import utcnow
+from tests.conftest import NOW, count_rows, make_settings
+from tests.payloads import cabinet_body, request_body
+
+PASSWORD = "un mot de passe assez long"
+
+
+def csrf(page: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, "the page has no CSRF field"
+    return match.group(1)
+
+
+def form(client, **fields: str) -> dict[str, str]:
+    return {"csrf_token": csrf(client.get("/").text), "kind": "medecin_traitant", "patient.first_name": "Élodie",
+            "patient.last_name": "Durand", "patient.birth_date": "14/03/1958", "patient.phone": "06 12 34 56 78",
+            "patient.address.postal_code": "59000", "patient.address.city": "Lille", "consent": "on", **fields}
+
+
+def requests_count(db) -> int:
+    db.expire_all()
+    return db.scalar(sa.select(sa.func.count()).select_from(PatientRequest))
+
+
+@pytest.fixture
+def clock(app):
+    moment = {"now": NOW}
+    app.dependency_overrides[utcnow] = lambda: moment["now"]
+    return moment
+
+
+@pytest.fixture
+def staff(db, make_org, org_a):
+    def make(role: Role, email: str, organisation=None):
+        create_user(db, organisation=organisation or org_a, email=email, full_name="Sophie Martin", role=role,
+                    password=PASSWORD, now=NOW)
+        db.commit()
+        return email
+    return make
+
+
+def log_in(client, email: str, password: str = PASSWORD, suite: str = "/equipe"):
+    page = client.get("/equipe/connexion")
+    return client.post("/equipe/connexion", data={"csrf_token": csrf(page.text), "email": email, "password": password,
+                                                  "suite": suite}, follow_redirects=False)
+
+
+def test_a_form_without_its_csrf_token_is_refused_and_writes_nothing(client, connection, org_a):
+    before = count_rows(connection)
+    fields = form(client)
+    del fields["csrf_token"]
+    refused = client.post("/", data=fields)
+    assert refused.status_code == 403 and "Page expirée" in refused.text
+    forged = client.post("/", data={**fields, "csrf_token": "x" * 43})
+    assert forged.status_code == 403
+    fields = form(client)
+    client.cookies.clear()
+    client.cookies.set("lac_csrf", "another-nonce")
+    stolen = client.post("/", data=fields)
+    assert stolen.status_code == 403, "a token is only good with its own cookie"
+    assert count_rows(connection) == before
+
+
+def test_the_form_registers_and_sends_to_the_tracking_page(client, db, org_a):
+    answer = client.post("/", data=form(client), follow_redirects=False)
+    assert answer.status_code == 303
+    assert re.fullmatch(r"/suivi/[A-Za-z0-9_-]{40,}\?enregistree=1", answer.headers["location"])
+    page = client.get(answer.headers["location"])
+    assert "Votre demande est en attente" in page.text and "Votre demande est enregistrée" in page.text
+    assert requests_count(db) == 1
+    again = client.post("/", data=form(client))
+    assert again.status_code == 409 and "déjà en cours" in again.text and requests_count(db) == 1
+
+
+def test_the_21st_submission_from_one_address_in_a_minute_is_refused(client, db, org_a, clock):
+    for _ in range(20):
+        assert client.post("/", data=form(client, **{"patient.birth_date": "31/02/1958"})).status_code == 422
+    refused = client.post("/", data=form(client))
+    assert refused.status_code == 429 and "Trop de tentatives" in refused.text
+    assert requests_count(db) == 0
+    clock["now"] += timedelta(minutes=1)
+    assert client.post("/", data=form(client), follow_redirects=False).status_code == 303, "a new minute, a new count"
+
+
+def test_the_honeypot_answers_thanks_and_registers_nothing(client, db, org_a):
+    answer = client.post("/", data=form(client, website="https://spam.example"))
+    assert answer.status_code == 200 and "Merci" in answer.text
+    assert requests_count(db) == 0
+
+
+def test_bad_answers_come_back_next_to_their_fields_with_the_rest_kept(client, db, org_a):
+    page = client.post("/", data=form(client, **{"patient.birth_date": "14/13/1958", "patient.phone": "12",
+                                                 "household.0.first_name": "Léo"}))
+    assert page.status_code == 422
+    assert 'id="patient-birth_date-error"' in page.text and "Date invalide" in page.text
+    assert 'id="patient-phone-error"' in page.text
+    assert 'id="household-0-last_name-error"' in page.text, "a half-filled household member is named"
+    assert 'value="Élodie"' in page.text and 'value="Léo"' in page.text
+    assert "<details class=\"household\" open>" in page.text
+    no_consent = client.post("/", data={k: v for k, v in form(client).items() if k != "consent"})
+    assert no_consent.status_code == 422 and 'id="consent-error"' in no_consent.text
+    assert requests_count(db) == 0
+
+
+def test_the_patient_confirms_updates_and_withdraws_from_the_tracking_page(client, db, org_a):
+    url = client.post("/", data=form(client), follow_redirects=False).headers["location"].split("?")[0]
+    page = client.get(url)
+    confirmed = client.post(f"{url}/confirmation", data={"csrf_token": csrf(page.text)})
+    assert "reste en attente" in confirmed.text
+    db.expire_all()
+    assert db.scalar(sa.select(PatientRequest.confirmed_at)) is not None
+
+    bad = client.post(f"{url}/contact", data={"csrf_token": csrf(page.text), "patient.phone": "12", "patient.email": ""})
+    assert bad.status_code == 422 and "Numéro de téléphone invalide" in bad.text
+    none = client.post(f"{url}/contact", data={"csrf_token": csrf(page.text), "patient.phone": "", "patient.email": ""})
+    assert none.status_code == 422
+    db.expire_all()
+    assert db.scalar(sa.select(PatientRequest.phone)) == "+33612345678", "a refused change changes nothing"
+    changed = client.post(f"{url}/contact", data={"csrf_token": csrf(page.text), "patient.phone": "07 98 76 54 32",
+                                                 "patient.email": "elodie@exemple.fr"})
+    assert "mises à jour" in changed.text
+    db.expire_all()
+    assert db.scalar(sa.select(PatientRequest.phone)) == "+33798765432"
+
+    unticked = client.post(f"{url}/retrait", data={"csrf_token": csrf(page.text)})
+    assert unticked.status_code == 422 and 'id="confirm-error"' in unticked.text
+    gone = client.post(f"{url}/retrait", data={"csrf_token": csrf(page.text), "confirm": "oui"})
+    assert "vos données personnelles sont effacées" in gone.text
+    db.expire_all()
+    assert db.scalar(sa.select(PatientRequest.first_name)) is None
+    dead = client.get(url)
+    assert dead.status_code == 404 and "Élodie" not in dead.text
+
+
+def test_staff_log_in_out_and_are_locked_after_five_wrong_passwords(client, staff, clock):
+    email = staff(Role.secretary, "secretaire@cpts-a.fr")
+    assert client.get("/equipe", follow_redirects=False).headers["location"] == "/equipe/connexion?suite=/equipe"
+    unknown = log_in(client, "personne@cpts-a.fr")
+    for _ in range(5):
+        wrong = log_in(client, email, "mauvais mot de passe")
+        assert wrong.status_code == 401
+    assert re.sub(r'value="[^"]*"', "", wrong.text) == re.sub(r'value="[^"]*"', "", unknown.text), \
+        "a wrong e-mail and a wrong password read the same"
+    assert log_in(client, email).status_code == 401, "locked: even the right password is refused"
+    clock["now"] += timedelta(minutes=16)
+    opened = log_in(client, email)
+    assert opened.status_code == 303 and opened.headers["location"] == "/equipe"
+    cookie = opened.headers["set-cookie"]
+    assert "lac_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    assert client.get("/equipe").status_code == 200
+    page = client.get("/equipe")
+    out = client.post("/equipe/deconnexion", data={"csrf_token": csrf(page.text)}, follow_redirects=False)
+    assert out.headers["location"] == "/equipe/connexion"
+    client.cookies.set("lac_session", cookie.split("lac_session=")[1].split(";")[0].strip('"'))
+    assert client.get("/equipe", follow_redirects=False).status_code == 303, "a session ended at logout stays ended"
+
+
+def test_the_login_sends_back_only_into_the_staff_screens(client, staff):
+    email = staff(Role.coordinator, "coordination@cpts-a.fr")
+    assert log_in(client, email, suite="https://evil.example/").headers["location"] == "/equipe"
+    client.cookies.clear()
+    assert log_in(client, email, suite="//evil.example/equipe").headers["location"] == "/equipe"
+    client.cookies.clear()
+    assert log_in(client, email, suite="/equipe/tableau").headers["location"] == "/equipe/tableau"
+
+
+def test_a_secretary_never_sees_another_organisations_request_nor_the_dashboard(client, db, staff, make_org, make_key):
+    org_b = make_org("cpts-b")
+    foreign = client.post("/api/v1/requests", json=request_body(first_name="Bérénice"),
+                          headers=make_key(org_b, Role.secretary)).json()
+    log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
+    page = client.get(f"/equipe/demandes/{foreign['id']}")
+    assert page.status_code == 404 and "Bérénice" not in page.text
+    assert "Bérénice" not in client.get("/equipe?statut=").text
+    dashboard = client.get("/equipe/tableau")
+    assert dashboard.status_code == 403 and "réservée à la coordination" in dashboard.text
+    assert client.get("/equipe/export.csv").status_code == 403
+
+
+def test_partners_have_no_screen_login(client, staff):
+    assert log_in(client, staff(Role.partner, "logiciel@partenaire.fr")).status_code == 303
+    assert client.get("/equipe", follow_redirects=False).status_code == 303, "a partner works through the API"
+
+
+def test_an_expired_offer_link_says_so_in_french_and_shows_nothing(client, make_key, org_a, clock):
+    coordinator = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(channels=[]), headers=coordinator)
+    client.post("/api/v1/requests", json=request_body(first_name="Alice"), headers=coordinator)
+    run = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()
+    path = run["batches"][0]["offer_url"].removeprefix("http://127.0.0.1:8000")
+    assert "Alice" in client.get(path).text
+    clock["now"] += timedelta(days=15)
+    expired = client.get(path)
+    assert expired.status_code == 404 and "n&#39;est plus ouverte" in expired.text and "Alice" not in expired.text
+    assert client.get("/o/" + "A" * 43).status_code == 404
+    truncated = client.get("/o/short")
+    assert truncated.status_code == 422 and "vérifiez le lien" in truncated.text
+
+
+def test_pages_carry_the_security_headers(client, org_a):
+    page = client.get("/")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["cache-control"] == "no-store"
+    assert "strict-transport-security" not in page.headers, "HSTS only behind HTTPS"
+    assert "style=" not in page.text and "<script" not in page.text
+    css = client.get("/static/lac.css")
+    assert css.status_code == 200 and "font-family" in css.text
+
+
+def test_behind_https_cookies_are_secure_and_hsts_is_sent(settings, engine, session_factory, org_a):
+    from fastapi.testclient import TestClient
+
+    from lac_service.main import create_app
+
+    secure = make_settings(settings.database_url, public_base_url="https://lac.cpts-exemple.fr")
+    with TestClient(create_app(secure, engine=engine, session_factory=session_factory),
+                    base_url="https://testserver") as client:
+        page = client.get("/")
+        assert "max-age=" in page.headers["strict-transport-security"]
+        assert "Secure" in page.headers["set-cookie"] and "SameSite=strict" in page.headers["set-cookie"]
+
+
+def test_a_referral_link_records_the_cabinet_that_sent_the_patient(client, db, make_key, org_a):
+    coordinator = make_key(org_a, Role.coordinator)
+    cabinet = client.post("/api/v1/cabinets", json=cabinet_body(channels=[]), headers=coordinator).json()
+    link = client.get(f"/api/v1/cabinets/{cabinet['id']}/link", headers=coordinator).json()["url"]
+    referral = client.get("/api/v1/practitioner/" + link.rsplit("/", 1)[1]).json()["referral_url"]
+    assert re.fullmatch(r"http://127\.0\.0\.1:8000/\?ref=[A-Z2-9]{8}", referral)
+    page = client.get(referral.removeprefix("http://127.0.0.1:8000"))
+    code = referral.rsplit("=", 1)[1]
+    assert f'name="ref" value="{code}"' in page.text
+    client.post("/", data={**form(client), "ref": code.lower()}, follow_redirects=False)
+    client.post("/", data={**form(client, **{"patient.first_name": "Paul", "patient.phone": "07 98 76 54 31"}),
+                           "ref": "INCONNU"}, follow_redirects=False)
+    db.expire_all()
+    referred = dict(db.execute(sa.select(PatientRequest.first_name, PatientRequest.referred_by_cabinet_id)).all())
+    assert referred == {"Élodie": cabinet["id"], "Paul": None}, "an unknown code registers the patient all the same"
+    staff_view = client.get("/api/v1/requests", headers=coordinator).json()["items"]
+    assert {r["referred_by_cabinet_id"] for r in staff_view} == {cabinet["id"], None}
+
+
+def test_a_person_gets_an_error_page_and_a_partner_gets_json(client, org_a):
+    page = client.get("/nulle-part")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "Introuvable" in page.text and 'href="/"' in page.text
+    api = client.get("/api/v1/nulle-part")
+    assert api.status_code == 404 and api.json()["code"] == "not_found"

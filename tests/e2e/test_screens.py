@@ -1,0 +1,177 @@
+"""The screens, used as people use them: a patient on a phone with the keyboard alone, a secretary on a
+call, a coordinator running a round, a practitioner answering from the link, the patient learning of the
+match. Each page is scanned with axe-core on the way."""
+
+import re
+from datetime import UTC, datetime
+
+from playwright.sync_api import Page, expect
+
+from lac_service.auth.models import Role
+from lac_service.cabinets.schemas import CabinetCreate
+from lac_service.cabinets.service import create_cabinet
+from lac_service.db import session_scope
+from lac_service.geography.geocoder import Located
+from tests.e2e.conftest import PHONE, Service, assert_accessible, log_in, tab_to
+
+
+def _type_into(page: Page, selector: str, text: str) -> None:
+    tab_to(page, selector)
+    page.keyboard.type(text)
+
+
+def _fill_request(page: Page, *, first_name: str, last_name: str, phone: str, postal_code: str = "59000",
+                  staff: bool = False) -> None:
+    page.get_by_label("Un médecin traitant").check()
+    page.get_by_label("Prénom").first.fill(first_name)
+    page.get_by_label("Nom", exact=True).first.fill(last_name)
+    page.get_by_label("Date de naissance").first.fill("14/03/1958")
+    page.get_by_label("Téléphone portable").fill(phone)
+    page.get_by_label("Code postal").fill(postal_code)
+    page.get_by_label("Commune").fill("Lille")
+    page.get_by_label("Le patient accepte" if staff else "J'accepte que mes données").check()
+
+
+def test_a_patient_registers_on_a_phone_with_the_keyboard_alone(service: Service, pages, shot):
+    page = pages(PHONE)
+    page.goto(service.url + "/confidentialite")
+    assert_accessible(page)
+    page.goto(service.url + "/")
+    assert_accessible(page)
+    shot(page, "form")
+    tab_to(page, "#kind-medecin_traitant")
+    page.keyboard.press("Space")
+    _type_into(page, "#patient-first_name", "Élodie")
+    _type_into(page, "#patient-last_name", "Clavier")
+    _type_into(page, "#patient-birth_date", "14/03/1958")
+    _type_into(page, "#patient-phone", "06 12 34 56 01")
+    _type_into(page, "#patient-address-line", "12 rue Esquermoise")
+    _type_into(page, "#patient-address-postal_code", "59000")
+    _type_into(page, "#patient-address-city", "Lille")
+    tab_to(page, "#criteria-ald")
+    page.keyboard.press("Space")
+    tab_to(page, "#consent")
+    page.keyboard.press("Space")
+    tab_to(page, "button[type=submit]")
+    page.keyboard.press("Enter")
+
+    expect(page).to_have_url(re.compile(r"/suivi/[A-Za-z0-9_-]{40,}\?enregistree=1$"))
+    expect(page.get_by_role("status")).to_contain_text("Votre demande est enregistrée")
+    expect(page.get_by_role("heading", name="Votre demande est en attente")).to_be_visible()
+    expect(page.get_by_text("116 117").first).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "no sideways scrolling on a phone"
+    assert_accessible(page)
+    shot(page, "tracking")
+
+
+def test_a_wrong_postal_code_is_shown_next_to_its_field_and_the_answers_are_kept(service: Service, pages, shot):
+    page = pages(PHONE)
+    page.goto(service.url + "/")
+    _fill_request(page, first_name="Bastien", last_name="Erreur", phone="06 12 34 56 02", postal_code="99999")
+    page.get_by_role("button", name="Envoyer ma demande").click()
+
+    summary = page.get_by_role("alert")
+    expect(summary).to_contain_text("Une information est à corriger")
+    field = page.locator(".field", has=page.locator("#patient-address-postal_code"))
+    expect(field.locator(".error")).to_contain_text("99999")
+    expect(page.locator("#patient-address-postal_code")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#patient-first_name")).to_have_value("Bastien")
+    expect(page.locator("#patient-phone")).to_have_value("06 12 34 56 02")
+    expect(page.locator("#kind-medecin_traitant")).to_be_checked()
+    summary.get_by_role("link").click()
+    expect(page.locator("#patient-address-postal_code")).to_be_focused()
+    assert_accessible(page)
+    shot(page, "error")
+
+
+def test_a_secretary_logs_in_and_registers_an_urgent_request(service: Service, pages, shot):
+    email = service.user("secretaire.urgence@cpts-e2e.fr", Role.secretary)
+    page = pages()
+    page.goto(service.url + "/equipe")
+    expect(page).to_have_url(re.compile(r"/equipe/connexion\?suite=/equipe$"))
+    assert_accessible(page)
+    log_in(page, service, email)
+    expect(page.get_by_role("heading", name="File d'attente")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_role("link", name="Nouvelle demande").click()
+    _fill_request(page, first_name="Gérard", last_name="Urgent", phone="06 12 34 56 03", staff=True)
+    page.get_by_label("Demande urgente (après entretien)").check()
+    page.get_by_label("Motif de l'urgence").fill("Sortie d'hospitalisation sans suivi")
+    assert_accessible(page)
+    page.get_by_role("button", name="Enregistrer la demande").click()
+
+    expect(page.get_by_role("heading", name=re.compile("Gérard Urgent"))).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("La demande est enregistrée")
+    expect(page.get_by_text("Sortie d'hospitalisation sans suivi")).to_be_visible()
+    expect(page.get_by_role("heading", name="Priorité : 80 points")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Situation urgente .*: 80 points"))).to_be_visible()
+    assert_accessible(page)
+    shot(page, "detail")
+    page.get_by_role("link", name="← File d'attente").click()
+    first = page.locator("tbody tr").first
+    expect(first).to_contain_text("Gérard Urgent")
+    expect(first).to_contain_text("Urgent")
+
+
+def _cabinet(service: Service) -> None:
+    with session_scope(service.sessions) as session:
+        create_cabinet(session, organisation_id=service.organisation_id, now=datetime.now(UTC),
+                       place=Located(50.6285, 3.0485, "exact", "59"), data=CabinetCreate.model_validate({
+                           "name": "Maison de santé Wazemmes", "kinds": ["medecin_traitant"],
+                           "address": {"line": "3 place de la Nouvelle Aventure", "postal_code": "59000", "city": "Lille"},
+                           "radius_km": 10, "batch_size": 20, "cadence_days": 42, "channels": [],
+                           "phones": ["03 20 12 34 56"],
+                       }))
+
+
+def test_a_round_an_answer_from_the_offer_page_and_the_match_on_the_tracking_page(service: Service, pages, shot):
+    _cabinet(service)
+    patient = pages(PHONE)
+    tracking = {}
+    for name, phone in (("Alice", "06 12 34 56 04"), ("Bruno", "06 12 34 56 05")):
+        patient.goto(service.url + "/")
+        _fill_request(patient, first_name=name, last_name="Attente", phone=phone)
+        patient.get_by_role("button", name="Envoyer ma demande").click()
+        expect(patient.get_by_role("heading", name="Votre demande est en attente")).to_be_visible()
+        tracking[name] = patient.url.split("?")[0]
+
+    coordinator = pages()
+    log_in(coordinator, service, service.user("coordination.tournee@cpts-e2e.fr", Role.coordinator))
+    coordinator.goto(service.url + "/equipe/tableau")
+    assert_accessible(coordinator)
+    shot(coordinator, "dashboard")
+    coordinator.get_by_role("button", name="Lancer une tournée maintenant").click()
+    expect(coordinator.get_by_role("heading", name=re.compile("Tournée du"))).to_be_visible()
+    expect(coordinator.get_by_text(re.compile(r"Maison de santé Wazemmes : \d+ patients"))).to_be_visible()
+    assert_accessible(coordinator)
+    coordinator.get_by_role("link", name="← Tableau de bord").click()
+    coordinator.get_by_role("link", name="Maison de santé Wazemmes").click()
+    assert_accessible(coordinator)
+    standing_link = coordinator.get_by_role("link", name=re.compile("praticien")).get_attribute("href")
+    assert standing_link
+
+    practitioner = pages(PHONE)
+    practitioner.goto(standing_link)
+    assert_accessible(practitioner)
+    practitioner.get_by_role("link", name=re.compile("Proposition du")).click()
+    expect(practitioner.get_by_role("heading", name=re.compile(r"\d+ patients pour Maison de santé Wazemmes"))).to_be_visible()
+    assert_accessible(practitioner)
+    shot(practitioner, "offer")
+    practitioner.get_by_role("button", name="Accepter Alice").click()
+    expect(practitioner.get_by_role("status")).to_contain_text("Patient accepté")
+    alice = practitioner.locator(".card", has_text="Alice")
+    expect(alice).to_contain_text("+33612345604")
+    bruno = practitioner.locator(".card", has_text="Bruno")
+    bruno.get_by_label("Raison du refus").select_option(label="Trop loin")
+    bruno.get_by_role("button", name="Décliner Bruno").click()
+    expect(practitioner.get_by_role("status")).to_contain_text("Patient décliné")
+    expect(practitioner.locator(".card", has_text="Bruno")).to_contain_text("Décliné (Trop loin)")
+    assert_accessible(practitioner)
+
+    patient.goto(tracking["Alice"])
+    expect(patient.get_by_role("heading", name="Un cabinet vous prend")).to_be_visible()
+    expect(patient.get_by_text("Maison de santé Wazemmes")).to_be_visible()
+    assert_accessible(patient)
+    shot(patient, "matched")
+    patient.goto(tracking["Bruno"])
+    expect(patient.get_by_role("heading", name="Votre demande est en attente")).to_be_visible()
