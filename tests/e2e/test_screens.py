@@ -168,6 +168,10 @@ def test_a_round_an_answer_from_the_offer_page_and_the_match_on_the_tracking_pag
     expect(practitioner.locator(".card", has_text="Bruno")).to_contain_text("Décliné (Trop loin)")
     assert_accessible(practitioner)
 
+    practitioner.get_by_role("button", name="Mettre ma participation en pause").click()
+    expect(practitioner.get_by_role("status")).to_contain_text("Participation en pause")
+    expect(practitioner.get_by_role("button", name="Reprendre ma participation")).to_be_visible()
+
     patient.goto(tracking["Alice"])
     expect(patient.get_by_role("heading", name="Un cabinet vous prend")).to_be_visible()
     expect(patient.get_by_text("Maison de santé Wazemmes")).to_be_visible()

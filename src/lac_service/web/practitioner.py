@@ -4,6 +4,7 @@ batches, pause, "send me a batch now"). An unknown or expired link shows a messa
 
 from collections.abc import Callable
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -33,9 +34,10 @@ DECLINE_LABELS = {
 
 def _offer_page(request: Request, session: DbSession, offer: Offer, token: str, links: Links, now: datetime, *,
                 notice: str | None = None, error: str | None = None, status: int = 200) -> Response:
+    view = offer_view(session, offer, links, now)
     return render(request, "offer.html", {
-        "offer": offer_view(session, offer, links, now), "token": token, "reasons": DECLINE_LABELS,
-        "notice": notice, "error": error, "cabinet": offer.cabinet,
+        "offer": view, "token": token, "reasons": DECLINE_LABELS, "notice": notice, "error": error,
+        "standing_path": urlsplit(view.practitioner_url).path,
     }, status=status)
 
 
