@@ -28,6 +28,7 @@ from lac_service.jobs import run_worker
 from lac_service.kit.clock import utcnow
 from lac_service.cabinets.models import Cabinet
 from lac_service.intake.ranking import rescore
+from lac_service.intake.reconfirmation import reconfirm
 from lac_service.matching.files import MatchFileError, match_files
 from lac_service.matching.service import run_round
 from lac_service.notifications import worker as notification_worker
@@ -127,6 +128,14 @@ def cmd_match(args: argparse.Namespace, settings: Settings) -> None:
         print(f"  sans proposition ({reason}) : {count}")
 
 
+def cmd_reconfirm(args: argparse.Namespace, settings: Settings) -> None:
+    with _session(settings) as session:
+        done = reconfirm(session, every_days=settings.requests.reconfirm_every_days,
+                         grace_days=settings.requests.reconfirm_grace_days, links=Links.from_settings(settings),
+                         now=utcnow())
+    print(f"Re-confirmation : {done.asked} patient(s) interrogé(s), {done.archived} demande(s) archivée(s) sans réponse.")
+
+
 def cmd_expire_offers(args: argparse.Namespace, settings: Settings) -> None:
     with _session(settings) as session:
         expired = expire_offers(session, now=utcnow())
@@ -224,6 +233,9 @@ def _parser() -> argparse.ArgumentParser:
     match.add_argument("--dry-run", action="store_true", help="compute the batches, offer nothing")
     match.set_defaults(run=cmd_match)
 
+    commands.add_parser(
+        "reconfirm", help="ask waiting patients whether they still wait; archive those who did not answer (nightly)"
+    ).set_defaults(run=cmd_reconfirm)
     commands.add_parser("expire-offers", help="send unanswered offers past their deadline back to the queue") \
         .set_defaults(run=cmd_expire_offers)
 

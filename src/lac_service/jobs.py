@@ -21,6 +21,7 @@ from lac_service.config import Settings
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.errors import Conflict
 from lac_service.intake.ranking import rescore
+from lac_service.intake.reconfirmation import reconfirm
 from lac_service.kit.clock import utcnow
 from lac_service.links import Links
 from lac_service.matching.models import MatchingRound
@@ -69,8 +70,8 @@ class Jobs:
         return self.ran
 
     def _rescore(self, now: datetime) -> None:
-        """Nightly: priorities that grew with the wait, the retention of old messages, and the housekeeping of
-        ended logins and past rate-limit windows."""
+        """Nightly: priorities that grew with the wait, the retention of old messages, the housekeeping of
+        ended logins and past rate-limit windows, then re-confirmation of stale entries."""
         local = now.astimezone(ZoneInfo(self.settings.jobs.timezone))
         if local.time() >= self.settings.jobs.rescore_at and self.last_rescore != local.date():
             with session_scope(self.session_factory) as session:
@@ -78,8 +79,12 @@ class Jobs:
                 blanked = blank_old(session, before=now - timedelta(days=self.settings.notifications.keep_days))
                 forget_ended(session, now=now)
                 forget_before(session, now - timedelta(days=1))
+            with session_scope(self.session_factory) as session:
+                done = reconfirm(session, every_days=self.settings.requests.reconfirm_every_days,
+                                 grace_days=self.settings.requests.reconfirm_grace_days,
+                                 links=Links.from_settings(self.settings), now=now)
             self.last_rescore = local.date()
-            self.ran += [f"rescore:{changed}", f"blank_messages:{blanked}"]
+            self.ran += [f"rescore:{changed}", f"blank_messages:{blanked}", f"reconfirm:{done.asked}:{done.archived}"]
 
     def _round(self, now: datetime) -> None:
         slot = last_slot(now, self.settings)

@@ -106,6 +106,7 @@ class PatientRequest(Base):
 
     consent_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]  # the patient's last "still waiting" (an SMS OUI, a link)
+    reconfirm_asked_at: Mapped[datetime | None]  # when "do you still wait?" was last sent (intake.reconfirmation)
     tracking_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     tracking_token_nonce: Mapped[str | None] = mapped_column(sa.String(32))  # see lac_service.links
     created_at: Mapped[datetime]

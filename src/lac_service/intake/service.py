@@ -43,6 +43,9 @@ class Actor:
     is_staff: bool
 
 
+SYSTEM = Actor(label="system", is_staff=True)
+
+
 def _check_contact(phone: str | None, email: str | None) -> None:
     if phone is None and email is None:
         raise InvalidInput("Indiquez au moins un téléphone ou une adresse e-mail.", field="patient.phone")
@@ -173,8 +176,16 @@ def find_by_tracking(session: Session, token: str) -> PatientRequest:
     return request
 
 
-def confirm_waiting(request: PatientRequest, *, now: datetime) -> None:
-    """The patient says they still wait (an SMS OUI, the tracking page): re-confirmation counts from here."""
+def confirm_waiting(session: Session, request: PatientRequest, *, actor: Actor, now: datetime) -> None:
+    """The patient says they still wait (an SMS OUI, the tracking page): re-confirmation counts from here.
+    A request archived for want of an answer comes back to the queue with its original date, unless the
+    person registered again meanwhile (that newer request is the one that waits)."""
+    if request.status is Status.archived and request.erased_at is None:
+        assert request.identity_key is not None and request.birth_date is not None
+        newer = find_active_duplicate(session, kind=request.kind, identity_key=request.identity_key,
+                                      phone=request.phone, birth_date=request.birth_date, exclude_id=request.id)
+        if newer is None:
+            set_status(session, request, Status.waiting, actor=actor, now=now, reason="reconfirmed")
     if request.status in ACTIVE_STATUSES:
         request.confirmed_at = request.updated_at = now
 

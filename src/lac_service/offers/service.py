@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from lac_service.cabinets.models import Cabinet
 from lac_service.errors import Conflict, InvalidInput, NotFound
 from lac_service.intake.models import PatientRequest, Status, StatusChange
-from lac_service.intake.service import Actor, set_status, tracking_url
+from lac_service.intake.service import SYSTEM, Actor, set_status, tracking_url
 from lac_service.kinds import Kind
 from lac_service.kit.tokens import hash_token
 from lac_service.links import LinkKind, Links
@@ -22,7 +22,6 @@ from lac_service.notifications.outbox import Message, enqueue, enqueue_new
 from lac_service.organisations.webhooks import Change, queue_changes
 from lac_service.offers.models import DeclineReason, ItemStatus, Offer, OfferItem
 
-SYSTEM = Actor(label="system", is_staff=True)
 # Declined and expired both mean "this cabinet did not take this patient": never offer the pair again.
 _REFUSALS = (ItemStatus.declined, ItemStatus.expired)
 

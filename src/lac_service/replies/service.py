@@ -1,6 +1,7 @@
 """Understanding a patient's SMS reply. Only the first word counts, accents and case aside: ``OUI`` keeps
-every active request of that number (it answers the "do you still need it?" check), ``STOP`` withdraws
-them. Anything else gets a short help text; nothing changes."""
+every active request of that number (it answers the "do you still need it?" check) and brings back one
+archived for want of an answer; ``STOP`` withdraws the active ones. Anything else gets a short help text;
+nothing changes."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,7 +10,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, WithdrawReason
+from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, Status, WithdrawReason
 from lac_service.intake.service import Actor, confirm_waiting, withdraw_request
 from lac_service.kit.text import words
 
@@ -50,9 +51,10 @@ class Outcome:
 def handle_reply(session: Session, *, phone: str, text: str, now: datetime) -> Outcome:
     """``phone`` is the sender in E.164, as Twilio gives it. Applies to the number's active requests."""
     wanted = intent(text)
+    statuses = (*ACTIVE_STATUSES, Status.archived) if wanted is Intent.confirm else ACTIVE_STATUSES
     requests = session.scalars(
         sa.select(PatientRequest)
-        .where(PatientRequest.phone == phone, PatientRequest.status.in_(ACTIVE_STATUSES))
+        .where(PatientRequest.phone == phone, PatientRequest.status.in_(statuses))
         .order_by(PatientRequest.id)
         .with_for_update(of=PatientRequest)
     ).all()
@@ -62,7 +64,7 @@ def handle_reply(session: Session, *, phone: str, text: str, now: datetime) -> O
         return Outcome(wanted, [], NOTHING_FOUND)
     for request in requests:
         if wanted is Intent.confirm:
-            confirm_waiting(request, now=now)
+            confirm_waiting(session, request, actor=SMS, now=now)
         else:
             withdraw_request(session, request, reason=WithdrawReason.stopped_by_sms, actor=SMS, now=now)
     session.flush()

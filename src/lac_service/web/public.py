@@ -119,8 +119,10 @@ def tracking(request: Request, token: LinkToken, session: DbSession, settings: A
 @router.post("/suivi/{token}/confirmation")
 def confirm(request: Request, token: LinkToken, form: Form, session: DbSession, now: Now) -> Response:
     patient = service.find_by_tracking(session, token)
-    service.confirm_waiting(patient, now=now)
-    return _tracking_page(request, session, patient, token, notice="Merci : votre demande reste en attente.")
+    service.confirm_waiting(session, patient, actor=PATIENT, now=now)
+    notice = ("Merci : votre demande reste en attente." if patient.status.value in ("waiting", "offered") else
+              "Une demande plus récente est déjà en cours pour vous : c'est elle qui attend.")
+    return _tracking_page(request, session, patient, token, notice=notice)
 
 
 @router.post("/suivi/{token}/contact")

@@ -1,0 +1,77 @@
+"""Stale entries: every waiting patient is asked, now and then, whether they still wait.
+
+A waiting request is asked ``every`` days after its registration or its last confirmation (an SMS ``OUI``,
+the tracking page's button); with no answer ``grace`` days after asking, it is archived and the patient is
+told how to come back (the same ``OUI``, or the tracking page, brings it back with its original date).
+Days are calendar days (UTC): asked on day 90, archived on day 111 with the defaults. A request being
+offered is neither asked nor archived; it is, if still due, once back in the queue.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from lac_service.intake.models import PatientRequest, Status
+from lac_service.intake.service import SYSTEM, set_status, tracking_url
+from lac_service.links import Links
+from lac_service.notifications.models import Channel
+from lac_service.notifications.outbox import enqueue
+
+ARCHIVED_REASON = "not_confirmed"
+_BATCH = 500
+R = PatientRequest
+_LAST_SIGN = sa.func.coalesce(R.confirmed_at, R.created_at)
+
+
+@dataclass(frozen=True)
+class Reconfirmed:
+    asked: int
+    archived: int
+
+
+def _day_start(now: datetime) -> datetime:
+    return datetime.combine(now.date(), time(), tzinfo=now.tzinfo)
+
+
+def _tell(session: Session, request: PatientRequest, template: str, *, links: Links, now: datetime) -> None:
+    link = tracking_url(request, links) or links.site_url
+    for channel, recipient in ((Channel.sms, request.phone), (Channel.email, request.email)):
+        if recipient:
+            enqueue(session, channel=channel, recipient=recipient, template=template,
+                    context={"kind": request.kind.value, "link": link}, now=now, resource=f"request:{request.id}",
+                    idempotency_key=f"request:{request.id}:{template}:{now:%Y-%m-%d}:{channel.value}")
+
+
+def _due(session: Session, condition: sa.ColumnElement[bool]) -> list[PatientRequest]:
+    return list(session.scalars(
+        sa.select(R).where(R.status == Status.waiting, R.erased_at.is_(None), condition)
+        .order_by(R.id).limit(_BATCH).with_for_update(of=R)
+    ))
+
+
+def reconfirm(session: Session, *, every_days: int, grace_days: int, links: Links, now: datetime) -> Reconfirmed:
+    """One pass (nightly, in ``lac worker``, or ``lac reconfirm``): archives the unanswered, then asks the due.
+    Safe to run twice: a request asked today is not asked again until it answers and falls due again."""
+    today = _day_start(now)
+    archived = asked = 0
+    while batch := _due(session, sa.and_(
+        R.reconfirm_asked_at.is_not(None), R.reconfirm_asked_at >= _LAST_SIGN,
+        R.reconfirm_asked_at < today - timedelta(days=grace_days - 1),
+    )):
+        for request in batch:
+            set_status(session, request, Status.archived, actor=SYSTEM, now=now, reason=ARCHIVED_REASON)
+            _tell(session, request, "archived", links=links, now=now)
+        session.flush()
+        archived += len(batch)
+    while batch := _due(session, sa.and_(
+        _LAST_SIGN < today - timedelta(days=every_days - 1),
+        sa.or_(R.reconfirm_asked_at.is_(None), R.reconfirm_asked_at < _LAST_SIGN),
+    )):
+        for request in batch:
+            request.reconfirm_asked_at = now
+            _tell(session, request, "reconfirmation", links=links, now=now)
+        session.flush()
+        asked += len(batch)
+    return Reconfirmed(asked=asked, archived=archived)

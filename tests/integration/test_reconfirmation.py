@@ -1,0 +1,131 @@
+"""Stale entries, with a fake clock: a waiting patient is asked at day 90, archived at day 111 without an
+answer, kept by an OUI (or the tracking page), and brought back by a late OUI with their original date."""
+
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from lac_service.auth.models import Role
+from lac_service.intake.models import PatientRequest, Status
+from lac_service.intake.reconfirmation import reconfirm
+from lac_service.kit.clock import utcnow
+from lac_service.links import Links
+from lac_service.notifications.models import Notification
+from lac_service.replies.service import handle_reply
+from tests.conftest import NOW
+from tests.payloads import cabinet_body, request_body
+
+PHONE = "+33612345678"
+
+
+def day(n: int, hours: int = 0):
+    """The nightly run of day ``n`` (03:00 UTC; registration was at 09:00 on day 0)."""
+    return NOW + timedelta(days=n, hours=hours - 6)
+
+
+@pytest.fixture
+def clock(app):
+    moment = {"now": NOW}
+    app.dependency_overrides[utcnow] = lambda: moment["now"]
+    return moment
+
+
+@pytest.fixture
+def registered(client, make_key, org_a, clock):
+    headers = make_key(org_a, Role.secretary)
+    answer = client.post("/api/v1/requests", json=request_body(email=None), headers=headers)
+    assert answer.status_code == 201, answer.text
+    return {"id": answer.json()["id"], "tracking_url": answer.json()["tracking_url"], "headers": headers}
+
+
+def run(db, settings, now) -> tuple[int, int]:
+    done = reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), now=now)
+    db.commit()
+    return done.asked, done.archived
+
+
+def request_row(db) -> PatientRequest:
+    db.expire_all()
+    return db.scalar(sa.select(PatientRequest))
+
+
+def messages(db, template: str) -> list[Notification]:
+    db.expire_all()
+    return list(db.scalars(sa.select(Notification).where(Notification.template == template)))
+
+
+def test_asked_on_day_90_and_archived_on_day_111_without_an_answer(db, settings, registered):
+    assert run(db, settings, day(89)) == (0, 0)
+    assert run(db, settings, day(90)) == (1, 0)
+    (asked,) = messages(db, "reconfirmation")
+    assert asked.recipient == PHONE and "Répondez OUI" in asked.body and asked.body.endswith(registered["tracking_url"])
+    assert run(db, settings, day(90, hours=12)) == (0, 0), "asked once, not at every run"
+    assert run(db, settings, day(110)) == (0, 0)
+    assert run(db, settings, day(111)) == (0, 1)
+    request = request_row(db)
+    assert request.status is Status.archived
+    assert (request.history[-1].to_status, request.history[-1].reason) == (Status.archived, "not_confirmed")
+    (told,) = messages(db, "archived")
+    assert "répondez OUI" in told.body and told.body.endswith(registered["tracking_url"])
+    assert run(db, settings, day(200)) == (0, 0), "an archived request is not asked again"
+
+
+def test_an_oui_keeps_the_request_and_the_next_question_comes_90_days_later(db, settings, registered):
+    run(db, settings, day(90))
+    outcome = handle_reply(db, phone=PHONE, text="Oui merci", now=day(95, hours=8))
+    db.commit()
+    assert outcome.request_ids == [registered["id"]]
+    assert run(db, settings, day(111)) == (0, 0)
+    assert request_row(db).status is Status.waiting
+    assert run(db, settings, day(184)) == (0, 0)
+    assert run(db, settings, day(185)) == (1, 0)
+    assert len(messages(db, "reconfirmation")) == 2
+
+
+def test_the_tracking_page_button_answers_too(client, db, settings, registered, clock):
+    run(db, settings, day(90))
+    clock["now"] = day(100, hours=10)
+    path = registered["tracking_url"].removeprefix("http://127.0.0.1:8000")
+    page = client.get(path)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    assert "reste en attente" in client.post(f"{path}/confirmation", data={"csrf_token": token}).text
+    assert run(db, settings, day(111)) == (0, 0)
+    assert request_row(db).confirmed_at == day(100, hours=10)
+
+
+def test_a_late_answer_brings_an_archived_request_back_with_its_original_date(client, db, settings, registered, clock):
+    run(db, settings, day(90))
+    run(db, settings, day(111))
+    path = registered["tracking_url"].removeprefix("http://127.0.0.1:8000")
+    page = client.get(path)
+    assert "Votre demande est archivée" in page.text and "Je cherche toujours" in page.text
+    clock["now"] = day(130, hours=9)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    assert "reste en attente" in client.post(f"{path}/confirmation", data={"csrf_token": token}).text
+    request = request_row(db)
+    assert request.status is Status.waiting and request.waiting_since == NOW
+    assert (request.history[-1].from_status, request.history[-1].reason) == (Status.archived, "reconfirmed")
+    assert run(db, settings, day(131)) == (0, 0), "it answered: nothing to ask until 90 days later"
+
+
+def test_a_request_being_offered_is_neither_asked_nor_archived(client, db, settings, registered, make_key, org_a, clock):
+    coordinator = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(channels=[]), headers=coordinator)
+    clock["now"] = day(80, hours=9)
+    assert client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["requests_offered"] == 1
+    assert run(db, settings, day(90)) == (0, 0)
+    assert request_row(db).status is Status.offered
+
+
+def test_a_late_oui_does_not_revive_a_request_the_patient_has_since_replaced(client, db, settings, registered):
+    run(db, settings, day(90))
+    run(db, settings, day(111))
+    again = client.post("/api/v1/requests", json=request_body(email=None), headers=registered["headers"])
+    assert again.status_code == 201
+    handle_reply(db, phone=PHONE, text="OUI", now=day(130, hours=9))
+    db.commit()
+    db.expire_all()
+    statuses = dict(db.execute(sa.select(PatientRequest.id, PatientRequest.status)).all())
+    assert statuses == {registered["id"]: Status.archived, again.json()["id"]: Status.waiting}
