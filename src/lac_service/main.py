@@ -19,6 +19,7 @@ from lac_service.migrate import expected_heads
 from lac_service.organisations.router import router as organisations_router
 from lac_service.organisations.service import Router
 from lac_service.replies.router import router as twilio_router
+from lac_service.stats.router import router as stats_router
 from lac_service.web import cabinet_pages, dashboard, practitioner, public, rounds, secretary, staff
 from lac_service.web import errors as web_errors
 
@@ -58,6 +59,7 @@ def create_app(
     app.include_router(offers_router)
     app.include_router(practitioner_router)
     app.include_router(twilio_router)
+    app.include_router(stats_router)
     app.include_router(outbox_page.router)
     web_errors.install(app)  # the API's error handlers, and their pages for people
     staff.install(app)

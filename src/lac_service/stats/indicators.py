@@ -1,64 +1,197 @@
-"""The dashboard's figures, computed from the requests, their history and the offers; nothing is stored.
+"""The figures a CPTS is judged on, computed from the requests, their history and the offers; nothing is
+stored. Every figure is read within a ``Scope``: one organisation (None: all, for an admin), one kind or
+both, and a period of whole days — so that an organisation never sees another's figures.
 
-Each function takes ``organisation_id`` (None: every organisation, for an admin) so that a coordinator never
-sees another organisation's figures.
+Definitions (also in the README):
+- a request comes *in* on the day the patient asked (``waiting_since``: an import keeps the original date);
+  it goes *out* on the day of its change to matched, withdrawn (``erased`` counted apart) or archived;
+- the wait is from the day the patient asked to the match; the median is the middle value (the mean of
+  the two middle ones), the 90th percentile the nearest rank (the smallest wait at least 90 % do not exceed);
+- an offered patient is counted in the period its offer was made; the acceptance rate is accepted over
+  answered (accepted, declined or expired);
+- a cabinet's declared capacity over the period is its batch size times the number of whole cadences in
+  it; what it used is the people it accepted.
 """
 
+import math
 import statistics
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, Status
+from lac_service.cabinets.models import Cabinet
+from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, Status, StatusChange, WithdrawReason
+from lac_service.kinds import Kind
+from lac_service.kit.dates import age_on
 from lac_service.offers.models import ItemStatus, Offer, OfferItem
 from lac_service.priority import Band, band_of
 
-CLOSED = (Status.matched, Status.withdrawn, Status.archived)
+R = PatientRequest
+OUT = ("matched", "withdrawn", "archived", "erased")
 
 
 @dataclass(frozen=True)
-class Rates:
-    resolved: int
-    closed: int
-    accepted: int
-    answered: int
-    declines: dict[str, int]
+class Scope:
+    organisation_id: int | None
+    kind: Kind | None
+    start: date
+    end: date  # inclusive
 
     @property
-    def resolution_rate(self) -> float | None:
-        """Of the requests closed, the share closed by a match."""
-        return self.resolved / self.closed if self.closed else None
+    def since(self) -> datetime:
+        return datetime.combine(self.start, time(), tzinfo=timezone.utc)
 
     @property
-    def acceptance_rate(self) -> float | None:
-        """Of the patients offered and answered (or expired), the share accepted."""
-        return self.accepted / self.answered if self.answered else None
+    def until(self) -> datetime:
+        return datetime.combine(self.end + timedelta(days=1), time(), tzinfo=timezone.utc)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def requests(self, query: sa.Select) -> sa.Select:
+        if self.organisation_id is not None:
+            query = query.where(R.organisation_id == self.organisation_id)
+        return query if self.kind is None else query.where(R.kind == self.kind)
+
+    def within(self, column: sa.ColumnElement[datetime]) -> sa.ColumnElement[bool]:
+        return sa.and_(column >= self.since, column < self.until)
 
 
-def _mine(query: sa.Select, column: sa.ColumnElement[int], organisation_id: int | None) -> sa.Select:
-    return query if organisation_id is None else query.where(column == organisation_id)
+@dataclass(frozen=True)
+class Spread:
+    count: int
+    median_days: float | None
+    p90_days: float | None
 
 
-def waiting_by_band(session: Session, *, organisation_id: int | None) -> dict[Band, int]:
-    query = _mine(sa.select(PatientRequest.priority_points).where(PatientRequest.status.in_(ACTIVE_STATUSES)),
-                  PatientRequest.organisation_id, organisation_id)
-    counts = Counter(band_of(points) for points in session.scalars(query))
+def spread(days: list[float]) -> Spread:
+    if not days:
+        return Spread(0, None, None)
+    ordered = sorted(days)
+    return Spread(len(ordered), round(statistics.median(ordered), 1),
+                  round(ordered[math.ceil(0.9 * len(ordered)) - 1], 1))
+
+
+def month_of(moment: datetime) -> str:
+    return f"{moment:%Y-%m}"
+
+
+def flows(session: Session, scope: Scope) -> dict[tuple[str, str], Counter[str]]:
+    """(month, kind) → counts in (``registered``) and out by reason."""
+    table: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for since, kind in session.execute(scope.requests(sa.select(R.waiting_since, R.kind).where(scope.within(R.waiting_since)))):
+        table[(month_of(since), kind.value)]["registered"] += 1
+    changes = scope.requests(
+        sa.select(StatusChange.at, StatusChange.to_status, StatusChange.reason, R.kind).join(R, R.id == StatusChange.request_id)
+        .where(StatusChange.to_status.in_((Status.matched, Status.withdrawn, Status.archived)), scope.within(StatusChange.at))
+    )
+    for at, to_status, reason, kind in session.execute(changes):
+        out = "erased" if reason == WithdrawReason.erased.value else to_status.value
+        table[(month_of(at), kind.value)][out] += 1
+    return dict(sorted(table.items()))
+
+
+def waiting_by_band(session: Session, scope: Scope) -> dict[Band, int]:
+    counts = Counter(band_of(p) for p in session.scalars(scope.requests(sa.select(R.priority_points).where(R.status.in_(ACTIVE_STATUSES)))))
     return {band: counts.get(band, 0) for band in Band}
 
 
-def median_wait_days_by_month(session: Session, *, organisation_id: int | None, months: list[str]) -> dict[str, float | None]:
-    """Median days from registration to match, by month of the match (``YYYY-MM``); None: no match that month."""
-    query = _mine(sa.select(PatientRequest.waiting_since, PatientRequest.matched_at)
-                  .where(PatientRequest.matched_at.is_not(None)), PatientRequest.organisation_id, organisation_id)
+def waiting_by_department(session: Session, scope: Scope) -> dict[str, int]:
+    query = scope.requests(sa.select(R.department, sa.func.count()).where(R.status.in_(ACTIVE_STATUSES)).group_by(R.department))
+    return {department: count for department, count in sorted(session.execute(query).all())}
+
+
+def _matched(session: Session, scope: Scope) -> list[sa.Row]:
+    return list(session.execute(scope.requests(
+        sa.select(R.waiting_since, R.matched_at, R.priority_points, R.ald, R.birth_date, R.birth_year)
+        .where(R.matched_at.is_not(None), scope.within(R.matched_at))
+    )))
+
+
+def wait_to_match(session: Session, scope: Scope) -> dict[str, Spread]:
+    """By priority band, and ``all``."""
+    days: dict[str, list[float]] = {band.value: [] for band in Band} | {"all": []}
+    for row in _matched(session, scope):
+        waited = (row.matched_at - row.waiting_since).total_seconds() / 86400
+        days[band_of(row.priority_points).value].append(waited)
+        days["all"].append(waited)
+    return {key: spread(values) for key, values in days.items()}
+
+
+def matched_priority(session: Session, scope: Scope) -> dict[str, int]:
+    """How many of the patients matched in the period had an ALD, and were 70 or older on the day."""
+    rows = _matched(session, scope)
+    aged = sum(
+        (age_on(r.birth_date, r.matched_at.date()) if r.birth_date else r.matched_at.year - r.birth_year) >= 70
+        for r in rows
+    )
+    return {"matched": len(rows), "ald": sum(r.ald for r in rows), "aged_70_plus": aged}
+
+
+def median_wait_days_by_month(session: Session, scope: Scope, months: list[str]) -> dict[str, float | None]:
     waits: dict[str, list[float]] = {month: [] for month in months}
-    for since, matched in session.execute(query):
-        month = f"{matched:%Y-%m}"
-        if month in waits:
-            waits[month].append((matched - since).total_seconds() / 86400)
-    return {month: statistics.median(days) if days else None for month, days in waits.items()}
+    for row in _matched(session, scope):
+        if (month := month_of(row.matched_at)) in waits:
+            waits[month].append((row.matched_at - row.waiting_since).total_seconds() / 86400)
+    return {month: spread(days).median_days for month, days in waits.items()}
+
+
+def _items(session: Session, scope: Scope) -> list[sa.Row]:
+    query = (
+        sa.select(OfferItem.status, OfferItem.decline_reason, OfferItem.people, Offer.cabinet_id)
+        .join(Offer).join(R, R.id == OfferItem.request_id).where(scope.within(Offer.created_at))
+    )
+    if scope.organisation_id is not None:
+        query = query.where(Offer.organisation_id == scope.organisation_id)
+    return list(session.execute(query if scope.kind is None else query.where(R.kind == scope.kind)))
+
+
+def offers(session: Session, scope: Scope) -> dict[str, object]:
+    items = _items(session, scope)
+    counts = Counter(item.status.value for item in items)
+    return {
+        "offered": len(items), **{status.value: counts.get(status.value, 0) for status in ItemStatus},
+        "decline_reasons": dict(sorted(Counter(i.decline_reason.value for i in items if i.decline_reason).items())),
+    }
+
+
+def cabinets(session: Session, scope: Scope) -> list[dict[str, object]]:
+    by_cabinet: dict[int, list[sa.Row]] = defaultdict(list)
+    for item in _items(session, scope):
+        by_cabinet[item.cabinet_id].append(item)
+    query = sa.select(Cabinet).where(Cabinet.deleted_at.is_(None)).order_by(Cabinet.id)
+    if scope.organisation_id is not None:
+        query = query.where(Cabinet.organisation_id == scope.organisation_id)
+    rows = []
+    for cabinet in session.scalars(query):
+        items = by_cabinet.get(cabinet.id, [])
+        answered = [i for i in items if i.status is not ItemStatus.pending]
+        accepted = [i for i in answered if i.status is ItemStatus.accepted]
+        rows.append({
+            "cabinet_id": cabinet.id, "name": cabinet.name, "offered": len(items), "accepted": len(accepted),
+            "acceptance_rate": round(len(accepted) / len(answered), 3) if answered else None,
+            "capacity_declared": cabinet.batch_size * (scope.days // cabinet.cadence_days),
+            "people_accepted": sum(i.people for i in accepted),
+        })
+    return rows
+
+
+def rates(session: Session, scope: Scope) -> dict[str, float | None]:
+    """Resolution: of the requests gone out in the period, the share matched. Acceptance: as in ``offers``."""
+    out: Counter[str] = Counter()
+    for counts in flows(session, scope).values():
+        out.update({key: counts[key] for key in OUT})
+    closed = sum(out.values())
+    offered = offers(session, scope)
+    answered = offered["accepted"] + offered["declined"] + offered["expired"]  # type: ignore[operator]
+    return {
+        "resolution_rate": round(out["matched"] / closed, 3) if closed else None,
+        "acceptance_rate": round(offered["accepted"] / answered, 3) if answered else None,  # type: ignore[operator]
+    }
 
 
 def last_months(now: datetime, count: int = 12) -> list[str]:
@@ -68,19 +201,3 @@ def last_months(now: datetime, count: int = 12) -> list[str]:
         months.append(f"{year:04d}-{month:02d}")
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
     return months[::-1]
-
-
-def rates(session: Session, *, organisation_id: int | None) -> Rates:
-    closed = Counter(dict(session.execute(_mine(
-        sa.select(PatientRequest.status, sa.func.count()).where(PatientRequest.status.in_(CLOSED))
-        .group_by(PatientRequest.status), PatientRequest.organisation_id, organisation_id,
-    )).all()))
-    items = session.execute(_mine(
-        sa.select(OfferItem.status, OfferItem.decline_reason).join(Offer), Offer.organisation_id, organisation_id,
-    )).all()
-    answered = [item for item in items if item.status is not ItemStatus.pending]
-    return Rates(
-        resolved=closed.get(Status.matched, 0), closed=sum(closed.values()),
-        accepted=sum(item.status is ItemStatus.accepted for item in answered), answered=len(answered),
-        declines=dict(Counter(item.decline_reason.value for item in answered if item.decline_reason)),
-    )

@@ -4,6 +4,7 @@ recent rounds and offers, the priority weights, and an anonymous CSV export of t
 import csv
 import io
 from collections import Counter
+from datetime import timedelta
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
@@ -21,8 +22,9 @@ from lac_service.kit.clock import Now
 from lac_service.matching.models import MatchingRound
 from lac_service.offers.models import ItemStatus, Offer
 from lac_service.policies import service as policies
-from lac_service.priority import Rules, band_of
-from lac_service.stats import indicators
+from lac_service.priority import Band, Rules, band_of
+from lac_service.stats import indicators, report
+from lac_service.stats.indicators import Scope
 from lac_service.web.charts import Bar, Point, bar_chart, line_chart
 from lac_service.web.forms import Errors, text
 from lac_service.web.pages import render
@@ -53,20 +55,20 @@ def _percent(value: float | None) -> str:
 def _dashboard(request: Request, session: DbSession, user: User, now: Now, *, errors: Errors | None = None,
                notice: str | None = None, status: int = 200) -> Response:
     org = visible_to(user)
-    waiting = indicators.waiting_by_band(session, organisation_id=org)
+    scope = Scope(org, None, now.date() - timedelta(days=364), now.date())
+    stats = report.build(session, scope, organisation=None)
     months = indicators.last_months(now)
-    waits = indicators.median_wait_days_by_month(session, organisation_id=org, months=months)
-    rates = indicators.rates(session, organisation_id=org)
+    waits = indicators.median_wait_days_by_month(session, scope, months)
     cabinets, _ = list_cabinets(session, organisation_id=org, limit=200, offset=0)
     rounds = session.scalars(_scoped(sa.select(MatchingRound), MatchingRound.organisation_id, org)
                              .order_by(MatchingRound.id.desc()).limit(10)).all()
     offers = session.scalars(_scoped(sa.select(Offer), Offer.organisation_id, org).order_by(Offer.id.desc()).limit(20)).all()
     return render(request, "dashboard.html", {
-        "waiting_chart": Markup(bar_chart([Bar(BAND_LABELS[b], n) for b, n in waiting.items()],
+        "waiting_chart": Markup(bar_chart([Bar(BAND_LABELS[Band(b)], n) for b, n in stats.waiting.by_band.items()],
                                           title="Demandes en attente par priorité", unit="demandes")),
         "wait_chart": Markup(line_chart([Point(_month_label(m), waits[m]) for m in months],
                                         title="Attente médiane avant attribution, par mois", unit="jours")),
-        "waiting": waiting, "bands": BAND_LABELS, "rates": rates, "percent": _percent,
+        "stats": stats, "percent": _percent,
         "cabinets": cabinets, "rounds": rounds, "unmatched_labels": UNMATCHED_LABELS,
         "offers": [(offer, Counter(item.status for item in offer.items)) for offer in offers],
         "item_statuses": ItemStatus, "decline_labels": {r.value: label for r, label in DECLINE_LABELS.items()},
@@ -136,3 +138,11 @@ def export(user: Coordinator, session: DbSession) -> Response:
     return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="liste-attente.csv"', "Cache-Control": "no-store"})
 
+
+
+@router.get("/indicateurs.csv")
+def indicators_csv(user: Coordinator, session: DbSession, now: Now) -> Response:
+    """The API's indicators over the last 12 months, for the annual report."""
+    scope = Scope(visible_to(user), None, now.date() - timedelta(days=364), now.date())
+    return Response(report.to_csv(report.build(session, scope, organisation=None)), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="indicateurs.csv"', "Cache-Control": "no-store"})

@@ -1,0 +1,63 @@
+"""``/api/v1/stats``: the indicators of the caller's organisation (admins: all, or one), as JSON or CSV."""
+
+from datetime import date, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from lac_service.auth.dependencies import AuthenticatedCaller
+from lac_service.auth.models import Organisation, Role
+from lac_service.auth.service import get_organisation_by_slug
+from lac_service.db import DbSession
+from lac_service.errors import ERROR_RESPONSES, Forbidden, InvalidInput
+from lac_service.kinds import Kind
+from lac_service.kit.clock import Now
+from lac_service.stats.indicators import Scope
+from lac_service.stats.report import build, to_csv
+from lac_service.stats.schemas import StatsOut
+
+router = APIRouter(prefix="/api/v1", tags=["stats"], responses=ERROR_RESPONSES)
+MAX_DAYS = 3660
+
+
+def _scope(session: DbSession, caller: AuthenticatedCaller, now: Now, organisation: str | None, kind: Kind | None,
+           start: date | None, end: date | None) -> tuple[Scope, str | None]:
+    caller.require(Role.admin, Role.coordinator)
+    end = end or now.date()
+    start = start or end - timedelta(days=364)
+    if start > end:
+        raise InvalidInput("La date de début doit précéder la date de fin.", field="start")
+    if (end - start).days >= MAX_DAYS:
+        raise InvalidInput("La période ne peut pas dépasser 10 ans.", field="start")
+    if organisation is not None and not caller.sees_all_organisations:
+        raise Forbidden("Le filtre par organisation est réservé aux administrateurs.", field="organisation")
+    if caller.sees_all_organisations:
+        found = get_organisation_by_slug(session, organisation) if organisation else None
+    else:
+        found = session.get(Organisation, caller.organisation_id)
+    return Scope(found.id if found else None, kind, start, end), found.slug if found else None
+
+
+OrganisationSlug = Annotated[str | None, Query(max_length=64, description="Admins only: one organisation's slug.")]
+Start = Annotated[date | None, Query(description="First day (default: 364 days before `end`).")]
+End = Annotated[date | None, Query(description="Last day, included (default: today).")]
+
+
+@router.get("/stats", response_model=StatsOut, summary="Indicators: flows, waiting, waits, offers, cabinets")
+def stats(session: DbSession, caller: AuthenticatedCaller, now: Now, organisation: OrganisationSlug = None,
+          kind: Kind | None = None, start: Start = None, end: End = None) -> StatsOut:
+    """Coordinators see their organisation's; admins every organisation's, or one's with `organisation`."""
+    scope, slug = _scope(session, caller, now, organisation, kind, start, end)
+    return build(session, scope, organisation=slug)
+
+
+@router.get("/stats.csv", summary="The same indicators as a CSV table", response_class=Response,
+            responses={200: {"content": {"text/csv": {}}}})
+def stats_csv(session: DbSession, caller: AuthenticatedCaller, now: Now, organisation: OrganisationSlug = None,
+              kind: Kind | None = None, start: Start = None, end: End = None) -> Response:
+    scope, slug = _scope(session, caller, now, organisation, kind, start, end)
+    body = to_csv(build(session, scope, organisation=slug))
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="indicateurs.csv"'})
+

@@ -1,0 +1,71 @@
+"""``GET /api/v1/stats``: what the answer holds (definitions in ``stats.indicators``)."""
+
+from datetime import date
+
+from pydantic import BaseModel, Field
+
+from lac_service.kinds import Kind
+
+
+class FlowOut(BaseModel):
+    month: str = Field(description="YYYY-MM.")
+    kind: Kind
+    registered: int = Field(description="Requests in: the patient asked that month (an import keeps the date).")
+    matched: int
+    withdrawn: int = Field(description="Withdrawn, erasures apart.")
+    archived: int = Field(description="Archived for want of an answer to the re-confirmation.")
+    erased: int = Field(description="Withdrawn with erasure of the personal data.")
+
+
+class WaitingOut(BaseModel):
+    total: int = Field(description="Waiting now (queued or being offered).")
+    by_band: dict[str, int]
+    by_department: dict[str, int]
+
+
+class SpreadOut(BaseModel):
+    count: int
+    median_days: float | None
+    p90_days: float | None = Field(description="Nearest rank: the smallest wait at least 90 % did not exceed.")
+
+
+class OffersOut(BaseModel):
+    offered: int = Field(description="Patients offered in the period (one per offer item).")
+    pending: int
+    accepted: int
+    declined: int
+    expired: int
+    decline_reasons: dict[str, int]
+
+
+class CabinetStatsOut(BaseModel):
+    cabinet_id: int
+    name: str
+    offered: int
+    accepted: int
+    acceptance_rate: float | None = Field(description="Accepted over answered (accepted, declined, expired).")
+    capacity_declared: int = Field(description="Batch size × whole cadences in the period.")
+    people_accepted: int
+
+
+class MatchedPriorityOut(BaseModel):
+    matched: int
+    ald: int
+    ald_share: float | None
+    aged_70_plus: int = Field(description="70 or older on the day of the match.")
+    aged_70_plus_share: float | None
+
+
+class StatsOut(BaseModel):
+    organisation: str | None = Field(description="Null: every organisation (admins).")
+    kind: Kind | None
+    start: date
+    end: date
+    flows: list[FlowOut]
+    waiting: WaitingOut
+    wait_to_match: dict[str, SpreadOut] = Field(description="By priority band at the match, and `all`.")
+    offers: OffersOut
+    cabinets: list[CabinetStatsOut]
+    matched_priority: MatchedPriorityOut
+    resolution_rate: float | None = Field(description="Of the requests gone out in the period, the share matched.")
+    acceptance_rate: float | None

@@ -1,0 +1,172 @@
+"""Indicators on a history built through the API and the services with a fake clock: every figure checked
+against a count made by hand below, and an organisation never sees another's."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from lac_service.auth.models import Role
+from lac_service.kit.clock import utcnow
+from lac_service.offers.service import expire_offers
+from tests.payloads import cabinet_body, request_body
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)      # Alice (ALD, born 1950), Bruno, Chloé (speech therapy)
+T1 = datetime(2026, 4, 10, 9, 0, tzinfo=UTC)     # Denis (born 1955-06-01)
+ROUND = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)   # GP cabinet: Alice, Bruno, Denis; speech cabinet: Chloé
+ANSWER = datetime(2026, 5, 3, 9, 0, tzinfo=UTC)  # Alice and Denis accepted, Bruno declined (too far)
+EXPIRY = datetime(2026, 5, 20, 9, 0, tzinfo=UTC)  # Chloé's offer expired: back to the queue
+WITHDRAWAL = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)  # Bruno moved
+ERASURE = datetime(2026, 7, 2, 9, 0, tzinfo=UTC)  # Emma, registered the day before, erased
+LATE = datetime(2026, 11, 15, 9, 0, tzinfo=UTC)  # Fanny registers; offered on 20 November, not answered yet
+TODAY = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+PERIOD = {"start": "2026-01-01", "end": "2026-11-22"}  # 326 days
+
+
+@pytest.fixture
+def history(app, client, db, make_key, org_a, org_b):
+    moment = {"now": T0}
+    app.dependency_overrides[utcnow] = lambda: moment["now"]
+    secretary, coordinator = make_key(org_a, Role.secretary), make_key(org_a, Role.coordinator)
+
+    def register(first_name, phone, birth_date, *, kind="medecin_traitant", ald=False, headers=secretary):
+        body = request_body(first_name=first_name, phone=phone, birth_date=birth_date, email=None)
+        body |= {"kind": kind, "criteria": {"ald": ald}}
+        answer = client.post("/api/v1/requests", json=body, headers=headers)
+        assert answer.status_code == 201, answer.text
+        return answer.json()["id"]
+
+    gp = client.post("/api/v1/cabinets", json=cabinet_body(name="MSP Wazemmes", batch_size=10, cadence_days=30,
+                                                           channels=[]), headers=coordinator).json()
+    speech = client.post("/api/v1/cabinets", json=cabinet_body(name="Orthophonie Lille", kinds=["bilan_orthophonique"],
+                                                               batch_size=4, cadence_days=60, channels=[]),
+                         headers=coordinator).json()
+    ids = {
+        "alice": register("Alice", "0611111111", "1950-01-01", ald=True),
+        "bruno": register("Bruno", "0622222222", "1980-05-05"),
+        "chloe": register("Chloé", "0633333333", "2019-01-01", kind="bilan_orthophonique"),
+    }
+    b_headers = make_key(org_b, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(name="Cabinet de B", channels=[]), headers=b_headers)
+    other = register("Bérénice", "0644444444", "1945-02-02", ald=True, headers=b_headers)
+    moment["now"] = T1
+    ids["denis"] = register("Denis", "0655555555", "1955-06-01")
+
+    moment["now"] = ROUND
+    run = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()
+    tokens = {b["cabinet"]: b["offer_url"].rsplit("/", 1)[1] for b in run["batches"]}
+    b_run = client.post("/api/v1/matching/runs", json={}, headers=b_headers).json()
+    moment["now"] = ANSWER
+    for name, decision in (("alice", "accept"), ("bruno", "decline"), ("denis", "accept")):
+        answer = client.post(f"/api/v1/offers/{tokens['MSP Wazemmes']}/responses",
+                             json={"request_id": ids[name], "decision": decision, "reason": "too_far"})
+        assert answer.status_code == 200, answer.text
+    b_token = b_run["batches"][0]["offer_url"].rsplit("/", 1)[1]
+    client.post(f"/api/v1/offers/{b_token}/responses", json={"request_id": other, "decision": "accept"})
+    assert expire_offers(db, now=EXPIRY) == 1
+    db.commit()
+    moment["now"] = WITHDRAWAL
+    client.post(f"/api/v1/requests/{ids['bruno']}/withdraw", json={"reason": "moved"}, headers=secretary)
+    moment["now"] = ERASURE.replace(day=1)
+    emma = register("Emma", "0666666666", "1990-09-09")
+    moment["now"] = ERASURE
+    assert client.delete(f"/api/v1/requests/{emma}", headers=secretary).status_code == 204
+    moment["now"] = LATE
+    ids["fanny"] = register("Fanny", "0677777777", "1985-03-03")
+    moment["now"] = LATE.replace(day=20)
+    assert client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["requests_offered"] == 1
+    moment["now"] = TODAY
+    bands = {name: client.get(f"/api/v1/requests/{i}", headers=secretary).json()["priority"]["band"]
+             for name, i in ids.items()}
+    return {"coordinator": coordinator, "b": b_headers, "ids": ids, "gp": gp["id"], "speech": speech["id"],
+            "bands": bands, "admin": make_key(org_a, Role.admin), "secretary": secretary}
+
+
+def test_every_figure_matches_the_count_by_hand(client, history):
+    stats = client.get("/api/v1/stats", params=PERIOD, headers=history["coordinator"]).json()
+    assert stats["organisation"] == "cpts-a"
+    flows = {(f["month"], f["kind"]): {k: v for k, v in f.items() if k not in ("month", "kind") and v} for f in stats["flows"]}
+    assert flows == {
+        ("2026-03", "bilan_orthophonique"): {"registered": 1},
+        ("2026-03", "medecin_traitant"): {"registered": 2},
+        ("2026-04", "medecin_traitant"): {"registered": 1},
+        ("2026-05", "medecin_traitant"): {"matched": 2},
+        ("2026-06", "medecin_traitant"): {"withdrawn": 1},
+        ("2026-07", "medecin_traitant"): {"registered": 1, "erased": 1},
+        ("2026-11", "medecin_traitant"): {"registered": 1},
+    }
+    by_band = {"high": 0, "medium": 0, "low": 0}
+    for name in ("chloe", "fanny"):  # Chloé back in the queue, Fanny being offered: both still wait
+        by_band[history["bands"][name]] += 1
+    assert stats["waiting"] == {"total": 2, "by_band": by_band, "by_department": {"59": 2}}
+    # Alice waited 62 days (2 March → 3 May), Denis 23 (10 April → 3 May).
+    assert stats["wait_to_match"]["all"] == {"count": 2, "median_days": 42.5, "p90_days": 62.0}
+    by_band = {history["bands"]["alice"]: [62.0], history["bands"]["denis"]: [23.0]}
+    if history["bands"]["alice"] == history["bands"]["denis"]:
+        by_band = {history["bands"]["alice"]: [23.0, 62.0]}
+    for band, waits in by_band.items():
+        assert stats["wait_to_match"][band]["count"] == len(waits)
+        assert stats["wait_to_match"][band]["p90_days"] == max(waits)
+    assert stats["offers"] == {"offered": 5, "pending": 1, "accepted": 2, "declined": 1, "expired": 1,
+                               "decline_reasons": {"too_far": 1}}
+    cabinets = {c["name"]: c for c in stats["cabinets"]}
+    assert cabinets["MSP Wazemmes"] == {"cabinet_id": history["gp"], "name": "MSP Wazemmes", "offered": 4,
+                                        "accepted": 2, "acceptance_rate": 0.667, "capacity_declared": 10 * (326 // 30),
+                                        "people_accepted": 2}
+    assert cabinets["Orthophonie Lille"] | {"cabinet_id": 0} == {
+        "cabinet_id": 0, "name": "Orthophonie Lille", "offered": 1, "accepted": 0, "acceptance_rate": 0.0,
+        "capacity_declared": 4 * (326 // 60), "people_accepted": 0}
+    # Alice (ALD, 76) and Denis (70 on the day: born 1 June 1955, matched 3 May 2026).
+    assert stats["matched_priority"] == {"matched": 2, "ald": 1, "ald_share": 0.5, "aged_70_plus": 2,
+                                         "aged_70_plus_share": 1.0}
+    assert stats["resolution_rate"] == 0.5, "2 matched of 4 gone out (matched 2, withdrawn 1, erased 1)"
+    assert stats["acceptance_rate"] == 0.5, "2 accepted of 4 answered (2 accepted, 1 declined, 1 expired; 1 pending)"
+
+
+def test_filters_by_kind_and_period(client, history):
+    speech = client.get("/api/v1/stats", params=PERIOD | {"kind": "bilan_orthophonique"},
+                        headers=history["coordinator"]).json()
+    assert [(f["month"], f["registered"]) for f in speech["flows"]] == [("2026-03", 1)]
+    assert (speech["offers"]["offered"], speech["offers"]["expired"]) == (1, 1)
+    assert speech["wait_to_match"]["all"]["count"] == 0 and speech["resolution_rate"] is None
+    may = client.get("/api/v1/stats", params={"start": "2026-05-01", "end": "2026-05-31"},
+                     headers=history["coordinator"]).json()
+    assert [(f["month"], f["matched"], f["registered"]) for f in may["flows"]] == [("2026-05", 2, 0)]
+    assert may["cabinets"][0]["capacity_declared"] == 10 * (31 // 30)
+    default = client.get("/api/v1/stats", headers=history["coordinator"]).json()
+    assert (default["start"], default["end"]) == ("2025-11-23", "2026-11-22")
+
+
+def test_an_organisation_never_sees_another_and_an_admin_chooses(client, history):
+    b = client.get("/api/v1/stats", params=PERIOD, headers=history["b"]).json()
+    assert b["organisation"] == "cpts-b"
+    assert [(f["month"], f["registered"], f["matched"]) for f in b["flows"]] == [("2026-03", 1, 0), ("2026-05", 0, 1)]
+    assert [c["name"] for c in b["cabinets"]] == ["Cabinet de B"] and b["waiting"]["total"] == 0
+    refused = client.get("/api/v1/stats", params={"organisation": "cpts-b"}, headers=history["coordinator"])
+    assert refused.status_code == 403
+    assert client.get("/api/v1/stats", headers=history["secretary"]).status_code == 403
+    everyone = client.get("/api/v1/stats", params=PERIOD, headers=history["admin"]).json()
+    assert everyone["organisation"] is None
+    assert sum(f["registered"] for f in everyone["flows"]) == 6 + 1
+    only_b = client.get("/api/v1/stats", params=PERIOD | {"organisation": "cpts-b"}, headers=history["admin"]).json()
+    assert only_b["flows"] == b["flows"]
+
+
+def test_the_csv_says_the_same_in_a_french_spreadsheets_format(client, history):
+    answer = client.get("/api/v1/stats.csv", params=PERIOD, headers=history["coordinator"])
+    assert answer.headers["content-type"].startswith("text/csv")
+    lines = answer.text.lstrip("\ufeff").splitlines()
+    assert lines[0] == "indicateur;detail;type;valeur"
+    assert "demandes_matched;2026-05;medecin_traitant;2" in lines
+    assert "taux_resolution;;;0,5" in lines and "attente_mediane_jours;all;;42,5" in lines
+    assert "refus_par_motif;too_far;;1" in lines
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"start": "2026-06-01", "end": "2026-05-01"}, "start"),
+    ({"start": "2010-01-01", "end": "2026-05-01"}, "start"),
+    ({"start": "pas une date"}, "start"),
+    ({"kind": "kinesitherapie"}, "kind"),
+])
+def test_a_bad_filter_is_refused_with_its_field(client, make_key, org_a, params, field):
+    answer = client.get("/api/v1/stats", params=params, headers=make_key(org_a, Role.coordinator))
+    assert answer.status_code == 422 and answer.json()["field"] == field
