@@ -13,6 +13,7 @@ from lac_service.intake.policy_router import router as policies_router
 from lac_service.matching.router import router as matching_router
 from lac_service.offers.practitioner_router import router as practitioner_router
 from lac_service.offers.router import router as offers_router
+from lac_service.intake.duplicates_router import router as duplicates_router
 from lac_service.intake.router import router as requests_router
 from lac_service.middleware import AccessLog, BodySizeLimit, SecurityHeaders
 from lac_service.migrate import expected_heads
@@ -20,7 +21,7 @@ from lac_service.organisations.router import router as organisations_router
 from lac_service.organisations.service import Router
 from lac_service.replies.router import router as twilio_router
 from lac_service.stats.router import router as stats_router
-from lac_service.web import cabinet_pages, dashboard, practitioner, public, rounds, secretary, staff
+from lac_service.web import cabinet_pages, dashboard, duplicate_pages, practitioner, public, rounds, secretary, staff
 from lac_service.web import errors as web_errors
 
 DESCRIPTION = """
@@ -52,6 +53,7 @@ def create_app(
     app.state.expected_heads = expected_heads(settings)
     app.include_router(health.router)
     app.include_router(requests_router)
+    app.include_router(duplicates_router)
     app.include_router(cabinets_router)
     app.include_router(organisations_router)
     app.include_router(policies_router)
@@ -63,7 +65,7 @@ def create_app(
     app.include_router(outbox_page.router)
     web_errors.install(app)  # the API's error handlers, and their pages for people
     staff.install(app)
-    for pages in (public, practitioner, staff, secretary, dashboard, rounds, cabinet_pages):
+    for pages in (public, practitioner, staff, secretary, duplicate_pages, dashboard, rounds, cabinet_pages):
         app.include_router(pages.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)

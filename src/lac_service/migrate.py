@@ -1,5 +1,8 @@
 """Alembic, driven from code: ``lac db upgrade`` and ``/readyz`` use the same configuration."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -27,9 +30,34 @@ def alembic_config(settings: Settings, connection: Connection | None = None) -> 
     return config
 
 
-def upgrade(settings: Settings, engine: Engine) -> None:
-    with engine.begin() as connection:
-        command.upgrade(alembic_config(settings, connection), "head")
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[Connection]:
+    """One transaction for the whole migration. On SQLite, foreign keys are off meanwhile (which SQLite allows
+    only outside a transaction): a batch migration rebuilds a table by copying it and dropping the old one,
+    and that drop would otherwise cascade to every row pointing to it (history, offers). They are checked
+    before the commit instead."""
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            with connection.begin():
+                yield connection
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise RuntimeError("the migration left rows pointing to rows that do not exist")
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+
+
+def upgrade(settings: Settings, engine: Engine, revision: str = "head") -> None:
+    with _migrating(engine) as connection:
+        command.upgrade(alembic_config(settings, connection), revision)
+
+
+def downgrade(settings: Settings, engine: Engine, revision: str) -> None:
+    with _migrating(engine) as connection:
+        command.downgrade(alembic_config(settings, connection), revision)
 
 
 def expected_heads(settings: Settings) -> frozenset[str]:

@@ -260,3 +260,23 @@ def test_a_person_gets_an_error_page_and_a_partner_gets_json(client, org_a):
     assert "Introuvable" in page.text and 'href="/"' in page.text
     api = client.get("/api/v1/nulle-part")
     assert api.status_code == 404 and api.json()["code"] == "not_found"
+
+
+def test_a_secretary_merges_a_flagged_pair_on_the_duplicates_page(client, db, staff, make_key, org_a, clock):
+    headers = make_key(org_a, Role.secretary)
+    older = client.post("/api/v1/requests", json=request_body(phone="0611111111", email=None), headers=headers).json()
+    clock["now"] += timedelta(days=30)
+    newer = client.post("/api/v1/requests", json=request_body(first_name="Durand-Lefèvre", last_name="Élodie",
+                                                              phone="0622222222", email=None), headers=headers).json()
+    log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
+    page = client.get("/equipe/doublons")
+    assert "Mêmes noms, dans un autre ordre" in page.text and f"n° {newer['id']}" in page.text
+    merged = client.post("/equipe/doublons", data={"csrf_token": csrf(page.text), "first": str(older["id"]),
+                                                   "second": str(newer["id"]), "decision": "merge"})
+    assert merged.status_code == 200 and f"la demande n° {older['id']} est gardée" in merged.text
+    assert "Aucun doublon possible" in merged.text
+    statuses = dict(db.execute(sa.select(PatientRequest.id, PatientRequest.status)).all())
+    assert statuses == {older["id"]: "waiting", newer["id"]: "withdrawn"}
+    forged = client.post("/equipe/doublons", data={"csrf_token": csrf(page.text), "first": "x", "second": "1",
+                                                   "decision": "merge"})
+    assert forged.status_code == 422

@@ -107,7 +107,10 @@ def test_a_secretary_logs_in_and_registers_an_urgent_request(service: Service, p
     expect(page.get_by_text(re.compile(r"Situation urgente .*: 80 points"))).to_be_visible()
     assert_accessible(page)
     shot(page, "detail")
-    page.get_by_role("link", name="← File d'attente").click()
+    page.get_by_role("link", name="Doublons").click()
+    expect(page.get_by_role("heading", name="Doublons possibles")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_role("link", name="File d'attente").first.click()
     first = page.locator("tbody tr").first
     expect(first).to_contain_text("Gérard Urgent")
     expect(first).to_contain_text("Urgent")

@@ -1,15 +1,21 @@
 """The migrations build the schema the models describe, on both databases, with one head."""
 
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from lac_service import migrate
 from lac_service.all_models import metadata
-from lac_service.db import create_db_engine
-from tests.conftest import create_postgres_database, drop_postgres_database
+from lac_service.auth.service import create_organisation
+from lac_service.db import create_db_engine, create_session_factory, session_scope
+from lac_service.geography.geocoder import Located
+from lac_service.intake.models import Source, WithdrawReason
+from lac_service.intake.schemas import RequestCreate
+from lac_service.intake.service import SYSTEM, create_request, withdraw_request
+from lac_service.links import Links
+from tests.conftest import NOW, create_postgres_database, drop_postgres_database
+from tests.payloads import request_body
 
 
 def test_autogenerate_finds_no_difference_with_the_models(engine):
@@ -36,16 +42,44 @@ def test_upgrade_downgrade_upgrade_on_an_empty_database(settings, tmp_path, data
         migrate.upgrade(own, engine)
         with engine.connect() as connection:
             assert migrate.current_heads(connection) == migrate.expected_heads(own)
-        with engine.begin() as connection:
-            command.downgrade(migrate.alembic_config(own, connection), "base")
+        migrate.downgrade(own, engine, "base")
         with engine.connect() as connection:
             assert set(sa.inspect(connection).get_table_names()) <= {"alembic_version", "spatial_ref_sys"}
         migrate.upgrade(own, engine)
         with engine.connect() as connection:
             assert "requests" in sa.inspect(connection).get_table_names()
     finally:
-        with engine.begin() as connection:
-            command.downgrade(migrate.alembic_config(own, connection), "base")
+        migrate.downgrade(own, engine, "base")
+        engine.dispose()
+        if not database_url.startswith("sqlite"):
+            drop_postgres_database(url)
+
+
+def test_rows_survive_the_migrations_that_rebuild_a_table(settings, tmp_path, database_url):
+    """On SQLite a batch migration copies a table and drops the old one: with foreign keys on, the drop
+    would take every row pointing to it along (a request's history)."""
+    url = f"sqlite:///{tmp_path / 'kept.db'}" if database_url.startswith("sqlite") else create_postgres_database()
+    engine = create_db_engine(url)
+    own = settings.model_copy(update={"database_url": url})
+    try:
+        migrate.upgrade(own, engine)
+        with session_scope(create_session_factory(engine)) as session:
+            organisation = create_organisation(session, slug="cpts", name="CPTS", now=NOW)
+            data = RequestCreate.model_validate(request_body())
+            request, _ = create_request(
+                session, data=data, home=Located(50.63, 3.06, "exact", "59"), organisation_id=organisation.id,
+                outside_territory=False, source=Source.secretary, actor=SYSTEM, max_distance_km=30, now=NOW,
+                links=Links.from_settings(own), notify=False,
+            )
+            withdraw_request(session, request, reason=WithdrawReason.moved, actor=SYSTEM, now=NOW)
+        migrate.downgrade(own, engine, "0008")
+        migrate.upgrade(own, engine)
+        with engine.connect() as connection:
+            history = connection.execute(sa.text("SELECT to_status FROM request_status_changes ORDER BY id")).scalars().all()
+            assert history == ["waiting", "withdrawn"]
+            assert connection.execute(sa.text("SELECT person_key FROM requests")).scalar_one() == "durand elodie lefevre"
+    finally:
+        migrate.downgrade(own, engine, "base")
         engine.dispose()
         if not database_url.startswith("sqlite"):
             drop_postgres_database(url)

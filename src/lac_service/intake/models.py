@@ -28,6 +28,7 @@ class WithdrawReason(StrEnum):
     moved = "moved"
     erased = "erased"
     stopped_by_sms = "stopped_by_sms"
+    merged = "merged"  # a duplicate, merged into the request kept
     other = "other"
 
 
@@ -62,6 +63,7 @@ class PatientRequest(Base):
             "uq_requests_active_phone", "kind", "phone", "birth_date", unique=True,
             sqlite_where=_ACTIVE, postgresql_where=_ACTIVE,
         ),
+        sa.Index("ix_requests_person", "birth_date", "person_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -73,6 +75,7 @@ class PatientRequest(Base):
     first_name: Mapped[str | None] = mapped_column(sa.String(100))
     last_name: Mapped[str | None] = mapped_column(sa.String(100))
     identity_key: Mapped[str | None] = mapped_column(sa.String(201))
+    person_key: Mapped[str | None] = mapped_column(sa.String(201))  # kit.text.person_key: flags possible duplicates
     birth_date: Mapped[date | None]
     birth_year: Mapped[int]
     phone: Mapped[str | None] = mapped_column(sa.String(20))
@@ -102,6 +105,7 @@ class PatientRequest(Base):
 
     matched_cabinet_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cabinets.id"))
     referred_by_cabinet_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cabinets.id"))  # its referral link
+    merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("requests.id"))  # set on a merged duplicate
     matched_at: Mapped[datetime | None]
 
     consent_at: Mapped[datetime]
@@ -150,3 +154,14 @@ class StatusChange(Base):
     actor: Mapped[str] = mapped_column(sa.String(64))
     at: Mapped[datetime]
 
+
+
+class DistinctPeople(Base):
+    """Two requests a secretary looked at and found to be two people: no longer flagged as duplicates."""
+
+    __tablename__ = "distinct_people"
+
+    first_request_id: Mapped[int] = mapped_column(sa.ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True)
+    second_request_id: Mapped[int] = mapped_column(sa.ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True)
+    decided_by: Mapped[str] = mapped_column(sa.String(64))
+    decided_at: Mapped[datetime]

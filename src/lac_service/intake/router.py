@@ -16,7 +16,7 @@ from lac_service.errors import ERROR_RESPONSES, Forbidden
 from lac_service.idempotency import IdempotencyKey, run_once
 from lac_service.intake import service
 from lac_service.kinds import Kind
-from lac_service.intake.models import PatientRequest, Source, Status
+from lac_service.intake.models import PatientRequest, Source, Status, WithdrawReason
 from lac_service.intake.repository import RequestFilter, Sort, list_requests
 from lac_service.intake.schemas import (
     RequestCreate, RequestCreated, RequestRead, RequestUpdate, WithdrawIn,
@@ -149,7 +149,7 @@ def withdraw(
     request_id: int, session: DbSession, caller: AuthenticatedCaller, now: Now, body: WithdrawIn | None = None
 ) -> RequestRead:
     request = _load(session, request_id, caller, _EDITORS)
-    reason = (body or WithdrawIn()).reason
+    reason = WithdrawReason((body or WithdrawIn()).reason.value)
     return _read(session, service.withdraw_request(session, request, reason=reason, actor=_actor(caller), now=now), now)
 
 

@@ -1,6 +1,7 @@
 """The request as partners and screens send it and read it back (SPEC §4)."""
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
@@ -83,8 +84,17 @@ class RequestUpdate(Input):
     max_distance_km: DistanceKm | None = None
 
 
+class WithdrawChoice(StrEnum):
+    """The reasons a caller gives; erasure, an SMS STOP and a merge are the service's to record."""
+
+    found_elsewhere = WithdrawReason.found_elsewhere.value
+    no_longer_needed = WithdrawReason.no_longer_needed.value
+    moved = WithdrawReason.moved.value
+    other = WithdrawReason.other.value
+
+
 class WithdrawIn(Input):
-    reason: WithdrawReason = WithdrawReason.other
+    reason: WithdrawChoice = WithdrawChoice.other
 
 
 class AddressOut(BaseModel):

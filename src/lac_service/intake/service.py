@@ -20,7 +20,7 @@ from lac_service.notifications.models import Channel
 from lac_service.notifications.outbox import enqueue
 from lac_service.notifications.outbox import forget_resource as forget_messages
 from lac_service.kit.fields import Address
-from lac_service.kit.text import identity_key
+from lac_service.kit.text import identity_key, person_key
 from lac_service.kit.tokens import hash_token
 from lac_service.links import LinkKind, Links
 from lac_service.organisations.webhooks import Change, queue_changes
@@ -131,6 +131,7 @@ def create_request(
         organisation_id=organisation_id, kind=data.kind, status=Status.waiting, source=source,
         first_name=patient.first_name, last_name=patient.last_name,
         identity_key=identity_key(patient.first_name, patient.last_name),
+        person_key=person_key(patient.first_name, patient.last_name),
         birth_date=patient.birth_date, birth_year=patient.birth_date.year,
         phone=patient.phone, email=patient.email,
         address_line=patient.address.line, postal_code=patient.address.postal_code, city=patient.address.city,
@@ -238,6 +239,7 @@ def update_request(
         _check_contact(request.phone, request.email)
         assert request.first_name and request.last_name and request.birth_date
         request.identity_key = identity_key(request.first_name, request.last_name)
+        request.person_key = person_key(request.first_name, request.last_name)
         request.birth_year = request.birth_date.year
         _refuse_duplicate(session, request)
         _flush_unless_duplicate(session, request)
@@ -280,7 +282,7 @@ def erase_request(session: Session, request: PatientRequest, *, actor: Actor, no
     if request.status in ACTIVE_STATUSES:
         set_status(session, request, Status.withdrawn, actor=actor, now=now, reason=WithdrawReason.erased.value)
     for field in (
-        "first_name", "last_name", "identity_key", "birth_date", "phone", "email", "address_line",
+        "first_name", "last_name", "identity_key", "person_key", "birth_date", "phone", "email", "address_line",
         "postal_code", "city", "lat", "lon", "location_precision", "urgent_reason", "tracking_token_hash",
         "tracking_token_nonce",
     ):

@@ -12,6 +12,12 @@ def identity_key(first_name: str, last_name: str) -> str:
     return f"{fold(last_name)}|{fold(first_name)}"
 
 
+def person_key(first_name: str, last_name: str) -> str:
+    """The name's words in alphabetical order: "Durand Élodie" typed the wrong way round ("Élodie" as the
+    last name) gives the same key. Used to flag, never to refuse: two people may share it."""
+    return " ".join(sorted(words(f"{first_name} {last_name}")))
+
+
 def words(text: str) -> list[str]:
     """Lower-case words without accents: what a short typed reply ("Arrêt !", "oui merci") says."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())

@@ -1,0 +1,93 @@
+"""Possible duplicates, for a secretary to look at: the same birth date with the same name words in any
+order (first and last names swapped), the same e-mail, or the same phone, among the active requests of one
+kind. (The same name after folding accents and hyphens, or the same phone, with the same birth date, is
+refused at registration already: those never get in twice.) A merge keeps the older date; "two people"
+stops the flag."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, aliased
+
+from lac_service.errors import Conflict, InvalidInput
+from lac_service.intake.models import ACTIVE_STATUSES, DistinctPeople, PatientRequest, Status, WithdrawReason
+from lac_service.intake.ranking import apply_score
+from lac_service.intake.service import Actor, set_status
+
+REASONS = ("names", "email", "phone")
+
+
+@dataclass(frozen=True)
+class PossibleDuplicate:
+    first: PatientRequest
+    second: PatientRequest
+    reasons: list[str]
+
+
+def _reasons(a: PatientRequest, b: PatientRequest) -> list[str]:
+    same = {
+        "names": a.person_key == b.person_key,
+        "email": a.email is not None and b.email is not None and a.email.casefold() == b.email.casefold(),
+        "phone": a.phone is not None and a.phone == b.phone,
+    }
+    return [reason for reason in REASONS if same[reason]]
+
+
+def possible_duplicates(session: Session, *, organisation_id: int | None, limit: int = 200) -> list[PossibleDuplicate]:
+    """Pairs within one organisation (None: each organisation's, for an admin), oldest first."""
+    a, b = aliased(PatientRequest), aliased(PatientRequest)
+    dismissed = sa.exists().where(DistinctPeople.first_request_id == a.id, DistinctPeople.second_request_id == b.id)
+    query = (
+        sa.select(a, b)
+        .where(
+            a.id < b.id, a.birth_date == b.birth_date, a.kind == b.kind, a.organisation_id == b.organisation_id,
+            a.status.in_(ACTIVE_STATUSES), b.status.in_(ACTIVE_STATUSES), ~dismissed,
+            sa.or_(a.person_key == b.person_key, sa.func.lower(a.email) == sa.func.lower(b.email), a.phone == b.phone),
+        )
+        .order_by(a.id, b.id)
+        .limit(limit)
+    )
+    if organisation_id is not None:
+        query = query.where(a.organisation_id == organisation_id)
+    return [PossibleDuplicate(first, second, _reasons(first, second)) for first, second in session.execute(query)]
+
+
+def _pair(first: PatientRequest, second: PatientRequest) -> tuple[PatientRequest, PatientRequest]:
+    if first.id == second.id:
+        raise InvalidInput("Une demande ne peut pas être fusionnée avec elle-même.", field="duplicate_id")
+    if first.kind is not second.kind or first.organisation_id != second.organisation_id:
+        raise Conflict("Ces deux demandes ne sont pas du même type ou de la même organisation.", field="duplicate_id")
+    return (first, second) if first.id < second.id else (second, first)
+
+
+def mark_distinct(session: Session, requests: Sequence[PatientRequest], *, actor: Actor, now: datetime) -> None:
+    first, second = _pair(*requests)
+    if session.get(DistinctPeople, (first.id, second.id)) is None:
+        session.add(DistinctPeople(first_request_id=first.id, second_request_id=second.id, decided_by=actor.label,
+                                   decided_at=now))
+        session.flush()
+
+
+def merge(session: Session, keep: PatientRequest, duplicate: PatientRequest, *, actor: Actor,
+          now: datetime) -> PatientRequest:
+    """``duplicate`` leaves the queue (withdrawn, reason ``merged``); ``keep`` takes the older date, and a
+    phone or e-mail it lacked. A duplicate being offered to a cabinet waits for the cabinet's answer."""
+    _pair(keep, duplicate)
+    for request in (keep, duplicate):
+        if request.status not in ACTIVE_STATUSES:
+            raise Conflict(f"La demande n° {request.id} n'est plus en attente.", field="duplicate_id")
+    if duplicate.status is Status.offered:
+        raise Conflict(f"La demande n° {duplicate.id} est proposée à un cabinet : fusionnez après sa réponse.",
+                       field="duplicate_id")
+    set_status(session, duplicate, Status.withdrawn, actor=actor, now=now, reason=WithdrawReason.merged.value)
+    duplicate.merged_into_id = keep.id
+    session.flush()  # the duplicate is no longer active: its phone may now move to the request kept
+    keep.waiting_since = min(keep.waiting_since, duplicate.waiting_since)
+    keep.phone = keep.phone or duplicate.phone
+    keep.email = keep.email or duplicate.email
+    keep.updated_at = now
+    apply_score(session, keep, now=now)
+    session.flush()
+    return keep

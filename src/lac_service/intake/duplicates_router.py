@@ -1,0 +1,91 @@
+"""``/api/v1/duplicates``: possible duplicates for a secretary to merge, or to mark as two people."""
+
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from lac_service.auth.dependencies import AuthenticatedCaller
+from lac_service.auth.models import Role
+from lac_service.db import DbSession
+from lac_service.errors import ERROR_RESPONSES
+from lac_service.intake import duplicates, service
+from lac_service.intake.models import PatientRequest, Status
+from lac_service.intake.ranking import explain
+from lac_service.intake.schemas import RequestRead
+from lac_service.intake.views import to_read
+from lac_service.kinds import Kind
+from lac_service.kit.clock import Now
+from lac_service.kit.fields import Input
+
+router = APIRouter(prefix="/api/v1", tags=["duplicates"], responses=ERROR_RESPONSES)
+_STAFF = (Role.admin, Role.coordinator, Role.secretary)
+
+
+class DuplicateSide(BaseModel):
+    id: int
+    kind: Kind
+    status: Status
+    first_name: str | None
+    last_name: str | None
+    birth_date: date | None
+    phone: str | None
+    email: str | None
+    waiting_since: datetime
+
+
+class DuplicateOut(BaseModel):
+    first: DuplicateSide
+    second: DuplicateSide
+    reasons: list[str] = Field(description="`names` (the same words, in any order), `email`, `phone`.")
+
+
+class DistinctIn(Input):
+    request_ids: Annotated[list[int], Field(min_length=2, max_length=2)]
+
+
+class MergeIn(Input):
+    duplicate_id: int = Field(description="The request that leaves the queue; this one keeps the older date.")
+
+
+def _side(request: PatientRequest) -> DuplicateSide:
+    return DuplicateSide(
+        id=request.id, kind=request.kind, status=request.status, first_name=request.first_name,
+        last_name=request.last_name, birth_date=request.birth_date, phone=request.phone, email=request.email,
+        waiting_since=request.waiting_since,
+    )
+
+
+def _visible_to(caller: AuthenticatedCaller) -> int | None:
+    return None if caller.sees_all_organisations else caller.organisation_id
+
+
+def _actor(caller: AuthenticatedCaller) -> service.Actor:
+    return service.Actor(label=f"apikey:{caller.api_key_id}", is_staff=True)
+
+
+@router.get("/duplicates", response_model=list[DuplicateOut], summary="Possible duplicates in the queue")
+def list_(session: DbSession, caller: AuthenticatedCaller) -> list[DuplicateOut]:
+    caller.require(*_STAFF)
+    return [DuplicateOut(first=_side(d.first), second=_side(d.second), reasons=d.reasons)
+            for d in duplicates.possible_duplicates(session, organisation_id=_visible_to(caller))]
+
+
+@router.post("/duplicates/distinct", status_code=204, summary="Two requests of two different people")
+def distinct(body: DistinctIn, session: DbSession, caller: AuthenticatedCaller, now: Now) -> Response:
+    """The pair is no longer flagged."""
+    caller.require(*_STAFF)
+    pair = [service.get_request(session, i, visible_to=_visible_to(caller)) for i in body.request_ids]
+    duplicates.mark_distinct(session, pair, actor=_actor(caller), now=now)
+    return Response(status_code=204)
+
+
+@router.post("/requests/{request_id}/merge", response_model=RequestRead, summary="Merge a duplicate into this request")
+def merge(request_id: int, body: MergeIn, session: DbSession, caller: AuthenticatedCaller, now: Now) -> RequestRead:
+    """The duplicate is withdrawn (reason `merged`); this request keeps the older of the two dates."""
+    caller.require(*_STAFF)
+    keep = service.get_request(session, request_id, visible_to=_visible_to(caller))
+    duplicate = service.get_request(session, body.duplicate_id, visible_to=_visible_to(caller))
+    merged = duplicates.merge(session, keep, duplicate, actor=_actor(caller), now=now)
+    return to_read(merged, now, explain(session, [merged]).get(merged.id))

@@ -1,0 +1,118 @@
+"""Duplicates, variant by variant: what is refused at registration, what is flagged for a secretary, and
+what a merge or a "two people" decision does."""
+
+from datetime import timedelta
+
+import pytest
+
+from lac_service.auth.models import Role
+from lac_service.kit.clock import utcnow
+from tests.conftest import NOW
+from tests.payloads import cabinet_body, request_body
+
+
+@pytest.fixture
+def secretary(make_key, org_a):
+    return make_key(org_a, Role.secretary)
+
+
+@pytest.fixture
+def clock(app):
+    moment = {"now": NOW}
+    app.dependency_overrides[utcnow] = lambda: moment["now"]
+    return moment
+
+
+def register(client, headers, **patient):
+    return client.post("/api/v1/requests", json=request_body(**patient), headers=headers)
+
+
+def flagged(client, headers):
+    answer = client.get("/api/v1/duplicates", headers=headers)
+    assert answer.status_code == 200, answer.text
+    return [((d["first"]["id"], d["second"]["id"]), d["reasons"]) for d in answer.json()]
+
+
+@pytest.mark.parametrize(("first_name", "last_name", "why"), [
+    ("Elodie", "Durand Lefevre", "accents"),
+    ("ÉLODIE", "durand-lefèvre", "case"),
+    ("Élodie", "Durand--Lefèvre ", "hyphens and spaces"),
+])
+def test_the_same_name_once_folded_is_refused_at_registration(client, secretary, first_name, last_name, why):
+    first = register(client, secretary, phone="0611111111", email=None).json()
+    again = register(client, secretary, first_name=first_name, last_name=last_name, phone="0622222222", email=None)
+    assert again.status_code == 409, why
+    assert again.json()["existing_request_id"] == first["id"]
+
+
+def test_the_same_phone_and_birth_date_is_refused_at_registration(client, secretary):
+    first = register(client, secretary, email=None).json()
+    again = register(client, secretary, first_name="Léa", last_name="Autre", email=None)
+    assert again.status_code == 409 and again.json()["existing_request_id"] == first["id"]
+
+
+def test_first_and_last_names_swapped_are_flagged(client, secretary):
+    first = register(client, secretary, phone="0611111111", email=None).json()
+    swapped = register(client, secretary, first_name="Durand-Lefèvre", last_name="Élodie", phone="0622222222", email=None)
+    assert swapped.status_code == 201, "not refused: two people may share it"
+    assert flagged(client, secretary) == [((first["id"], swapped.json()["id"]), ["names"])]
+
+
+def test_the_same_email_and_birth_date_is_flagged_and_twins_can_be_told_apart(client, secretary):
+    lou = register(client, secretary, first_name="Lou", phone="0611111111", email="famille@exemple.fr").json()
+    max_ = register(client, secretary, first_name="Max", phone="0622222222", email="Famille@exemple.fr").json()
+    register(client, secretary, first_name="Zoé", phone="0633333333", email="famille@exemple.fr", birth_date="1990-01-01")
+    assert flagged(client, secretary) == [((lou["id"], max_["id"]), ["email"])], "another birth date: not flagged"
+    answer = client.post("/api/v1/duplicates/distinct", json={"request_ids": [max_["id"], lou["id"]]}, headers=secretary)
+    assert answer.status_code == 204
+    assert flagged(client, secretary) == []
+    assert client.post("/api/v1/duplicates/distinct", json={"request_ids": [lou["id"], max_["id"]]},
+                       headers=secretary).status_code == 204, "saying it twice changes nothing"
+
+
+def test_a_merge_keeps_the_older_date_and_withdraws_the_duplicate(client, secretary, clock):
+    older = register(client, secretary, phone="0611111111", email=None).json()
+    clock["now"] = NOW + timedelta(days=200)
+    newer = register(client, secretary, first_name="Durand-Lefèvre", last_name="Élodie", phone=None,
+                     email="elodie@exemple.fr").json()
+    merged = client.post(f"/api/v1/requests/{newer['id']}/merge", json={"duplicate_id": older["id"]}, headers=secretary)
+    assert merged.status_code == 200, merged.text
+    kept = merged.json()
+    assert kept["waiting_since"] == older["waiting_since"], "the older date is kept"
+    assert kept["patient"]["phone"] == "+33611111111" and kept["patient"]["email"] == "elodie@exemple.fr"
+    assert kept["priority"]["points"] > newer["priority"]["points"], "200 days of waiting now count"
+    gone = client.get(f"/api/v1/requests/{older['id']}", headers=secretary).json()
+    assert gone["status"] == "withdrawn" and gone["history"][-1]["reason"] == "merged"
+    assert flagged(client, secretary) == []
+
+
+def test_what_cannot_be_merged_is_refused_and_changes_nothing(client, secretary, make_key, org_b):
+    a = register(client, secretary, phone="0611111111", email=None).json()
+    speech = client.post("/api/v1/requests", json=request_body(phone="0622222222", email=None) | {"kind": "bilan_orthophonique"},
+                         headers=secretary).json()
+    foreign = register(client, make_key(org_b, Role.secretary), first_name="Autre", phone="0633333333", email=None).json()
+    cases = [(a["id"], a["id"], 422), (a["id"], speech["id"], 409), (a["id"], foreign["id"], 404), (a["id"], 999999, 404)]
+    for keep, duplicate, status in cases:
+        answer = client.post(f"/api/v1/requests/{keep}/merge", json={"duplicate_id": duplicate}, headers=secretary)
+        assert answer.status_code == status, (keep, duplicate, answer.text)
+    assert client.get(f"/api/v1/requests/{a['id']}", headers=secretary).json()["status"] == "waiting"
+    assert client.post(f"/api/v1/requests/{a['id']}/merge", json={"duplicate_id": speech["id"]},
+                       headers=make_key(org_b, Role.partner)).status_code == 403
+
+
+def test_a_duplicate_being_offered_waits_for_the_cabinets_answer(client, secretary, make_key, org_a):
+    coordinator = make_key(org_a, Role.coordinator)
+    offered = register(client, secretary, phone="0611111111", email=None).json()
+    client.post("/api/v1/cabinets", json=cabinet_body(channels=[], batch_size=1), headers=coordinator)
+    assert client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["requests_offered"] == 1
+    swapped = register(client, secretary, first_name="Durand-Lefèvre", last_name="Élodie", phone="0622222222", email=None).json()
+    refused = client.post(f"/api/v1/requests/{swapped['id']}/merge", json={"duplicate_id": offered["id"]}, headers=secretary)
+    assert refused.status_code == 409 and "proposée à un cabinet" in refused.json()["message"]
+
+
+def test_the_withdraw_endpoint_takes_only_the_reasons_a_caller_gives(client, secretary):
+    request = register(client, secretary, email=None).json()
+    for reserved in ("erased", "stopped_by_sms", "merged"):
+        answer = client.post(f"/api/v1/requests/{request['id']}/withdraw", json={"reason": reserved}, headers=secretary)
+        assert answer.status_code == 422 and answer.json()["field"] == "reason"
+    assert client.get(f"/api/v1/requests/{request['id']}", headers=secretary).json()["status"] == "waiting"
