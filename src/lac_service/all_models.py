@@ -1,5 +1,6 @@
 """Every table, imported once so that ``Base.metadata`` is complete for Alembic and the tests."""
 
+from lac_service.audit import AuditEvent
 from lac_service.auth import models as auth_models
 from lac_service.cabinets import models as cabinet_models
 from lac_service.db import Base
@@ -14,4 +15,4 @@ from lac_service.ratelimit import RateLimitWindow
 
 metadata = Base.metadata
 
-__all__ = ["GeocodeCache", "IdempotencyRecord", "RateLimitWindow", "auth_models", "cabinet_models", "intake_models", "matching_models", "metadata", "offer_models", "policy_models"]
+__all__ = ["AuditEvent", "GeocodeCache", "IdempotencyRecord", "RateLimitWindow", "auth_models", "cabinet_models", "intake_models", "matching_models", "metadata", "offer_models", "policy_models"]

@@ -24,7 +24,7 @@ from lac_service.config import Settings, get_settings
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
 from lac_service.errors import AppError
-from lac_service.jobs import run_worker
+from lac_service.jobs import retention, run_worker
 from lac_service.kit.clock import utcnow
 from lac_service.cabinets.models import Cabinet
 from lac_service.intake.ranking import rescore
@@ -136,6 +136,12 @@ def cmd_reconfirm(args: argparse.Namespace, settings: Settings) -> None:
     print(f"Re-confirmation : {done.asked} patient(s) interrogé(s), {done.archived} demande(s) archivée(s) sans réponse.")
 
 
+def cmd_purge(args: argparse.Namespace, settings: Settings) -> None:
+    with _session(settings) as session:
+        purged, blanked = retention(session, settings, now=utcnow())
+    print(f"Purge : {purged} demande(s) clôturée(s) effacée(s), {blanked} message(s) ancien(s) vidé(s).")
+
+
 def cmd_expire_offers(args: argparse.Namespace, settings: Settings) -> None:
     with _session(settings) as session:
         expired = expire_offers(session, now=utcnow())
@@ -236,6 +242,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "reconfirm", help="ask waiting patients whether they still wait; archive those who did not answer (nightly)"
     ).set_defaults(run=cmd_reconfirm)
+    commands.add_parser(
+        "purge", help="erase the personal data of requests closed for longer than the retention period (nightly)"
+    ).set_defaults(run=cmd_purge)
     commands.add_parser("expire-offers", help="send unanswered offers past their deadline back to the queue") \
         .set_defaults(run=cmd_expire_offers)
 

@@ -20,6 +20,7 @@ from lac_service.auth.logins import forget_ended
 from lac_service.config import Settings
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.errors import Conflict
+from lac_service.intake.purge import purge_closed
 from lac_service.intake.ranking import rescore
 from lac_service.intake.reconfirmation import reconfirm
 from lac_service.kit.clock import utcnow
@@ -48,6 +49,13 @@ def last_slot(now: datetime, settings: Settings) -> datetime | None:
     return max(past).astimezone(now.tzinfo) if past else None
 
 
+def retention(session: Session, settings: Settings, *, now: datetime) -> tuple[int, int]:
+    """Personal data of requests closed for longer than ``LAC_REQUESTS__PURGE_AFTER_DAYS`` is erased; settled
+    messages lose their recipient and text after ``LAC_NOTIFICATIONS__KEEP_DAYS``. Returns both counts."""
+    purged = purge_closed(session, closed_before=now - timedelta(days=settings.requests.purge_after_days), now=now)
+    return purged, blank_old(session, before=now - timedelta(days=settings.notifications.keep_days))
+
+
 @dataclass
 class Jobs:
     """One worker's memory of what it ran; the database decides for rounds, so this only spares queries."""
@@ -70,13 +78,13 @@ class Jobs:
         return self.ran
 
     def _rescore(self, now: datetime) -> None:
-        """Nightly: priorities that grew with the wait, the retention of old messages, the housekeeping of
-        ended logins and past rate-limit windows, then re-confirmation of stale entries."""
+        """Nightly: priorities that grew with the wait, retention, the housekeeping of ended logins and past
+        rate-limit windows, then re-confirmation of stale entries."""
         local = now.astimezone(ZoneInfo(self.settings.jobs.timezone))
         if local.time() >= self.settings.jobs.rescore_at and self.last_rescore != local.date():
             with session_scope(self.session_factory) as session:
                 changed = rescore(session, now=now)
-                blanked = blank_old(session, before=now - timedelta(days=self.settings.notifications.keep_days))
+                purged, blanked = retention(session, self.settings, now=now)
                 forget_ended(session, now=now)
                 forget_before(session, now - timedelta(days=1))
             with session_scope(self.session_factory) as session:
@@ -84,7 +92,8 @@ class Jobs:
                                  grace_days=self.settings.requests.reconfirm_grace_days,
                                  links=Links.from_settings(self.settings), now=now)
             self.last_rescore = local.date()
-            self.ran += [f"rescore:{changed}", f"blank_messages:{blanked}", f"reconfirm:{done.asked}:{done.archived}"]
+            self.ran += [f"rescore:{changed}", f"purge:{purged}", f"blank_messages:{blanked}",
+                         f"reconfirm:{done.asked}:{done.archived}"]
 
     def _round(self, now: datetime) -> None:
         slot = last_slot(now, self.settings)

@@ -17,6 +17,7 @@ from lac_service.intake.duplicates_router import router as duplicates_router
 from lac_service.intake.router import router as requests_router
 from lac_service.middleware import AccessLog, BodySizeLimit, SecurityHeaders
 from lac_service.migrate import expected_heads
+from lac_service.organisations.audit_router import router as audit_router
 from lac_service.organisations.router import router as organisations_router
 from lac_service.organisations.service import Router
 from lac_service.replies.router import router as twilio_router
@@ -56,6 +57,7 @@ def create_app(
     app.include_router(duplicates_router)
     app.include_router(cabinets_router)
     app.include_router(organisations_router)
+    app.include_router(audit_router)
     app.include_router(policies_router)
     app.include_router(matching_router)
     app.include_router(offers_router)

@@ -115,7 +115,7 @@ def test_every_figure_matches_the_count_by_hand(client, history):
     assert cabinets["Orthophonie Lille"] | {"cabinet_id": 0} == {
         "cabinet_id": 0, "name": "Orthophonie Lille", "offered": 1, "accepted": 0, "acceptance_rate": 0.0,
         "capacity_declared": 4 * (326 // 60), "people_accepted": 0}
-    # Alice (ALD, 76) and Denis (70 on the day: born 1 June 1955, matched 3 May 2026).
+    # Alice (ALD, born 1950) and Denis (born 1955: 71 in 2026, though 70 on the day of the match).
     assert stats["matched_priority"] == {"matched": 2, "ald": 1, "ald_share": 0.5, "aged_70_plus": 2,
                                          "aged_70_plus_share": 1.0}
     assert stats["resolution_rate"] == 0.5, "2 matched of 4 gone out (matched 2, withdrawn 1, erased 1)"

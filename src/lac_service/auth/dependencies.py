@@ -1,11 +1,17 @@
 """Who is calling: a typed ``Caller`` for routers, from the ``Authorization: Bearer`` API key."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from sqlalchemy.orm import Session
+
+from lac_service import audit
+from lac_service.audit import Action, Record
 from lac_service.auth.models import Role
 from lac_service.auth.service import find_api_key
 from lac_service.db import session_scope
@@ -40,6 +46,16 @@ class Caller:
     def require(self, *roles: Role) -> None:
         if self.role not in roles:
             raise Forbidden()
+
+    @property
+    def label(self) -> str:
+        """How the history and the audit log name the caller: never a person's name."""
+        return "public" if self.is_public else f"apikey:{self.api_key_id}"
+
+    def log_access(self, session: Session, action: Action, requests: Iterable[Record], now: datetime) -> None:
+        """Each patient record this key read or changed (``lac_service.audit``)."""
+        audit.record(session, actor=self.label, actor_organisation_id=self.organisation_id, action=action,
+                     requests=requests, now=now)
 
 
 PUBLIC = Caller()

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
+from lac_service.audit import Action
 from lac_service.auth.dependencies import AuthenticatedCaller
 from lac_service.auth.models import Role
 from lac_service.db import DbSession
@@ -62,14 +63,16 @@ def _visible_to(caller: AuthenticatedCaller) -> int | None:
 
 
 def _actor(caller: AuthenticatedCaller) -> service.Actor:
-    return service.Actor(label=f"apikey:{caller.api_key_id}", is_staff=True)
+    return service.Actor(label=caller.label, is_staff=True)
+
 
 
 @router.get("/duplicates", response_model=list[DuplicateOut], summary="Possible duplicates in the queue")
-def list_(session: DbSession, caller: AuthenticatedCaller) -> list[DuplicateOut]:
+def list_(session: DbSession, caller: AuthenticatedCaller, now: Now) -> list[DuplicateOut]:
     caller.require(*_STAFF)
-    return [DuplicateOut(first=_side(d.first), second=_side(d.second), reasons=d.reasons)
-            for d in duplicates.possible_duplicates(session, organisation_id=_visible_to(caller))]
+    pairs = duplicates.possible_duplicates(session, organisation_id=_visible_to(caller))
+    caller.log_access(session, Action.list, [r for d in pairs for r in (d.first, d.second)], now)
+    return [DuplicateOut(first=_side(d.first), second=_side(d.second), reasons=d.reasons) for d in pairs]
 
 
 @router.post("/duplicates/distinct", status_code=204, summary="Two requests of two different people")
@@ -78,6 +81,7 @@ def distinct(body: DistinctIn, session: DbSession, caller: AuthenticatedCaller, 
     caller.require(*_STAFF)
     pair = [service.get_request(session, i, visible_to=_visible_to(caller)) for i in body.request_ids]
     duplicates.mark_distinct(session, pair, actor=_actor(caller), now=now)
+    caller.log_access(session, Action.update, pair, now)
     return Response(status_code=204)
 
 
@@ -88,4 +92,5 @@ def merge(request_id: int, body: MergeIn, session: DbSession, caller: Authentica
     keep = service.get_request(session, request_id, visible_to=_visible_to(caller))
     duplicate = service.get_request(session, body.duplicate_id, visible_to=_visible_to(caller))
     merged = duplicates.merge(session, keep, duplicate, actor=_actor(caller), now=now)
+    caller.log_access(session, Action.merge, [keep, duplicate], now)
     return to_read(merged, now, explain(session, [merged]).get(merged.id))

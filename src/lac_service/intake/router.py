@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from lac_service.audit import Action
 from lac_service.auth.dependencies import AuthenticatedCaller, Caller, OptionalCaller
 from lac_service.auth.models import Role
 from lac_service.links import AppLinks
@@ -39,9 +40,7 @@ _DEFAULT_SOURCE = {Role.secretary: Source.secretary, Role.coordinator: Source.se
 
 
 def _actor(caller: Caller) -> service.Actor:
-    if caller.is_public:
-        return service.Actor(label="public", is_staff=False)
-    return service.Actor(label=f"apikey:{caller.api_key_id}", is_staff=True)
+    return service.Actor(label=caller.label, is_staff=not caller.is_public)
 
 
 def _visible_to(caller: Caller) -> int | None:
@@ -52,9 +51,13 @@ def _read(session: DbSession, request: PatientRequest, now: datetime) -> Request
     return to_read(request, now, explain(session, [request]).get(request.id))
 
 
-def _load(session: DbSession, request_id: int, caller: Caller, roles: tuple[Role, ...]) -> PatientRequest:
+def _load(session: DbSession, request_id: int, caller: Caller, roles: tuple[Role, ...], action: Action,
+          now: datetime) -> PatientRequest:
+    """The record, if the caller may see it; the access is logged."""
     caller.require(*roles)
-    return service.get_request(session, request_id, visible_to=_visible_to(caller))
+    request = service.get_request(session, request_id, visible_to=_visible_to(caller))
+    caller.log_access(session, action, [request], now)
+    return request
 
 
 @router.post("", status_code=201, response_model=RequestCreated, summary="Register a patient's request")
@@ -79,6 +82,8 @@ def create_request(
             source=source, actor=_actor(caller), max_distance_km=settings.max_distance_default(body.kind),
             now=now, links=links,
         )
+        if not caller.is_public:
+            caller.log_access(session, Action.create, [created], now)
         answer = RequestCreated(**_read(session, created, now).model_dump(), tracking_url=tracking_url)
         return answer, f"request:{created.id}"
 
@@ -114,13 +119,14 @@ def list_(
         limit=limit, offset=offset,
     )
     explained = explain(session, rows)
+    caller.log_access(session, Action.list, rows, now)
     items = [to_read(r, now, explained.get(r.id)) for r in rows]
     return Page[RequestRead](items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{request_id}", response_model=RequestRead, summary="Read one request")
 def read(request_id: int, session: DbSession, caller: AuthenticatedCaller, now: Now) -> RequestRead:
-    return _read(session, _load(session, request_id, caller, _READERS), now)
+    return _read(session, _load(session, request_id, caller, _READERS, Action.read, now), now)
 
 
 @router.patch("/{request_id}", response_model=RequestRead, summary="Change a request's details")
@@ -129,6 +135,7 @@ def update(
     http: Request, geocoder: AppGeocoder,
 ) -> RequestRead:
     """A new address is located again (unless new coordinates come with it); the organisation stays."""
+    caller.require(*_EDITORS)
     home = None
     patch = body.patient
     if patch is not None and {"address", "location"} & patch.model_fields_set:
@@ -136,9 +143,9 @@ def update(
         if address is None:
             # Coordinates alone changed (or were removed): read the stored address in a short transaction.
             with session_scope(http.app.state.session_factory) as peek:
-                address = service.stored_address(_load(peek, request_id, caller, _EDITORS))
+                address = service.stored_address(service.get_request(peek, request_id, visible_to=_visible_to(caller)))
         home = geocoder.locate_input(address, patch.location, field="patient")
-    request = _load(session, request_id, caller, _EDITORS)
+    request = _load(session, request_id, caller, _EDITORS, Action.update, now)
     return _read(
         session, service.update_request(session, request, data=body, home=home, actor=_actor(caller), now=now), now
     )
@@ -148,7 +155,7 @@ def update(
 def withdraw(
     request_id: int, session: DbSession, caller: AuthenticatedCaller, now: Now, body: WithdrawIn | None = None
 ) -> RequestRead:
-    request = _load(session, request_id, caller, _EDITORS)
+    request = _load(session, request_id, caller, _EDITORS, Action.withdraw, now)
     reason = WithdrawReason((body or WithdrawIn()).reason.value)
     return _read(session, service.withdraw_request(session, request, reason=reason, actor=_actor(caller), now=now), now)
 
@@ -156,5 +163,6 @@ def withdraw(
 @router.delete("/{request_id}", status_code=204, summary="Erase a request's personal data")
 def erase(request_id: int, session: DbSession, caller: AuthenticatedCaller, now: Now) -> Response:
     """Keeps an anonymous record (kind, dates, status, department, birth year) for the indicators."""
-    service.erase_request(session, _load(session, request_id, caller, _ERASERS), actor=_actor(caller), now=now)
+    request = _load(session, request_id, caller, _ERASERS, Action.erase, now)
+    service.erase_request(session, request, actor=_actor(caller), now=now)
     return Response(status_code=204)

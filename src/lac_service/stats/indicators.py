@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 from lac_service.cabinets.models import Cabinet
 from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, Status, StatusChange, WithdrawReason
 from lac_service.kinds import Kind
-from lac_service.kit.dates import age_on
 from lac_service.offers.models import ItemStatus, Offer, OfferItem
 from lac_service.priority import Band, band_of
 
@@ -107,7 +106,7 @@ def waiting_by_department(session: Session, scope: Scope) -> dict[str, int]:
 
 def _matched(session: Session, scope: Scope) -> list[sa.Row]:
     return list(session.execute(scope.requests(
-        sa.select(R.waiting_since, R.matched_at, R.priority_points, R.ald, R.birth_date, R.birth_year)
+        sa.select(R.waiting_since, R.matched_at, R.priority_points, R.ald, R.birth_year)
         .where(R.matched_at.is_not(None), scope.within(R.matched_at))
     )))
 
@@ -123,12 +122,10 @@ def wait_to_match(session: Session, scope: Scope) -> dict[str, Spread]:
 
 
 def matched_priority(session: Session, scope: Scope) -> dict[str, int]:
-    """How many of the patients matched in the period had an ALD, and were 70 or older on the day."""
+    """How many of the patients matched in the period had an ALD, and turned 70 or more in the year of the
+    match: by birth year, which erasure keeps, so that a figure never changes once published."""
     rows = _matched(session, scope)
-    aged = sum(
-        (age_on(r.birth_date, r.matched_at.date()) if r.birth_date else r.matched_at.year - r.birth_year) >= 70
-        for r in rows
-    )
+    aged = sum(r.matched_at.year - r.birth_year >= 70 for r in rows)
     return {"matched": len(rows), "ald": sum(r.ald for r in rows), "aged_70_plus": aged}
 
 

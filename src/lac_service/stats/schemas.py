@@ -52,7 +52,7 @@ class MatchedPriorityOut(BaseModel):
     matched: int
     ald: int
     ald_share: float | None
-    aged_70_plus: int = Field(description="70 or older on the day of the match.")
+    aged_70_plus: int = Field(description="Turning 70 or more in the year of the match (birth year: erasure keeps it).")
     aged_70_plus_share: float | None
 
 

@@ -1,33 +1,38 @@
 """Possible duplicates for a secretary: merge (the older date is kept) or "two people"."""
 
+from datetime import datetime
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from lac_service.db import DbSession
 from lac_service.errors import AppError
-from lac_service.intake import duplicates, service
+from lac_service.audit import Action
+from lac_service.intake import duplicates
 from lac_service.kit.clock import Now
 from lac_service.web.forms import Errors, service_error, text
 from lac_service.web.pages import render
 from lac_service.web.public import Form
-from lac_service.web.secretary import STATUS_LABELS, actor, visible_to
+from lac_service.web.secretary import STATUS_LABELS, actor, load, log_access, visible_to
 from lac_service.web.staff import Staff
 
 router = APIRouter(prefix="/equipe/doublons", include_in_schema=False)
 REASON_LABELS = {"names": "mêmes noms, dans un autre ordre", "email": "même e-mail", "phone": "même téléphone"}
 
 
-def _page(request: Request, session: DbSession, user: Staff, *, notice: str | None = None,
+def _page(request: Request, session: DbSession, user: Staff, now: datetime, *, notice: str | None = None,
           errors: Errors | None = None, status: int = 200) -> Response:
+    pairs = duplicates.possible_duplicates(session, organisation_id=visible_to(user))
+    log_access(session, user, Action.list, [r for pair in pairs for r in (pair.first, pair.second)], now)
     return render(request, "duplicates.html", {
-        "pairs": duplicates.possible_duplicates(session, organisation_id=visible_to(user)), "labels": REASON_LABELS,
+        "pairs": pairs, "labels": REASON_LABELS,
         "statuses": STATUS_LABELS, "notice": notice, "errors": (errors or Errors()).by_field,
     }, status=status)
 
 
 @router.get("")
-def list_(request: Request, user: Staff, session: DbSession) -> Response:
-    return _page(request, session, user)
+def list_(request: Request, user: Staff, session: DbSession, now: Now) -> Response:
+    return _page(request, session, user, now)
 
 
 def _ids(form: Form) -> tuple[int, int] | None:
@@ -43,8 +48,8 @@ def decide(request: Request, user: Staff, form: Form, session: DbSession, now: N
     errors = Errors()
     if ids is None or decision not in ("merge", "distinct"):
         errors.add("form", "Choix non reconnu.")
-        return _page(request, session, user, errors=errors, status=422)
-    first, second = (service.get_request(session, i, visible_to=visible_to(user)) for i in ids)
+        return _page(request, session, user, now, errors=errors, status=422)
+    first, second = (load(session, user, i, Action.merge if decision == "merge" else Action.update, now) for i in ids)
     try:
         if decision == "distinct":
             duplicates.mark_distinct(session, [first, second], actor=actor(user), now=now)
@@ -56,5 +61,5 @@ def decide(request: Request, user: Staff, form: Form, session: DbSession, now: N
     except AppError as exc:
         session.rollback()
         service_error(exc, errors)
-        return _page(request, session, user, errors=errors, status=exc.status_code)
-    return _page(request, session, user, notice=notice)
+        return _page(request, session, user, now, errors=errors, status=exc.status_code)
+    return _page(request, session, user, now, notice=notice)

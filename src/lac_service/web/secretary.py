@@ -4,12 +4,15 @@ during a phone call (urgency included, with its reason), a request's page to cor
 A request of another organisation is "not found", as in the API.
 """
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from lac_service import audit
+from lac_service.audit import Action, Record
 from lac_service.auth.models import Role, User
 from lac_service.cabinets.models import Cabinet
 from lac_service.config import AppSettings
@@ -57,6 +60,18 @@ def visible_to(user: User) -> int | None:
     return None if user.role is Role.admin else user.organisation_id
 
 
+def log_access(session: DbSession, user: User, action: Action, requests: Iterable[Record], now: datetime) -> None:
+    audit.record(session, actor=f"user:{user.id}", actor_organisation_id=user.organisation_id, action=action,
+                 requests=requests, now=now)
+
+
+def load(session: DbSession, user: User, request_id: int, action: Action, now: datetime) -> PatientRequest:
+    """The record, if the user's organisation holds it; the access is logged."""
+    patient = service.get_request(session, request_id, visible_to=visible_to(user))
+    log_access(session, user, action, [patient], now)
+    return patient
+
+
 def _enum(kind: type[Any], value: str | None) -> Any:
     try:
         return kind(value) if value else None
@@ -73,6 +88,7 @@ def queue(request: Request, user: Staff, session: DbSession, now: Now, statut: s
     )
     page = max(1, min(page, 10_000))
     rows, total = list_requests(session, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, sort=Sort.priority)
+    log_access(session, user, Action.list, rows, now)
     return render(request, "queue.html", {
         "rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)),
         "explained": explain(session, rows), "today": now.date(), "age_on": age_on,
@@ -105,6 +121,7 @@ def create(request: Request, user: Staff, form: Form, session: DbSession, settin
         created, _ = register(session, data, source=Source.secretary, actor=actor(user),
                               caller_organisation_id=user.organisation_id, geocoder=geocoder, territories=territories,
                               settings=settings, links=links, now=now)
+        log_access(session, user, Action.create, [created], now)
     except DuplicateRequest as exc:
         session.rollback()
         existing = exc.extra.get("existing_request_id")
@@ -130,14 +147,14 @@ def _detail(request: Request, session: DbSession, patient: PatientRequest, now: 
 @router.get("/demandes/{request_id}")
 def detail(request: Request, request_id: int, user: Staff, session: DbSession, now: Now,
            enregistree: str | None = None) -> Response:
-    patient = service.get_request(session, request_id, visible_to=visible_to(user))
+    patient = load(session, user, request_id, Action.read, now)
     return _detail(request, session, patient, now, notice="La demande est enregistrée ; le patient reçoit son lien de "
                                                          "suivi par SMS ou e-mail." if enregistree else None)
 
 
 @router.post("/demandes/{request_id}/modifier")
 def update(request: Request, request_id: int, user: Staff, form: Form, session: DbSession, now: Now) -> Response:
-    patient = service.get_request(session, request_id, visible_to=visible_to(user))
+    patient = load(session, user, request_id, Action.update, now)
     errors = Errors()
     urgent = checked(form, "criteria.urgent")
     reason = text(form, "criteria.urgent_reason")
@@ -154,13 +171,13 @@ def update(request: Request, request_id: int, user: Staff, form: Form, session: 
             service_error(exc, errors, default_field="patient.phone")
     if errors:
         session.rollback()
-        return _detail(request, session, service.get_request(session, request_id, visible_to=visible_to(user)), now, errors=errors, status=422)
+        return _detail(request, session, load(session, user, request_id, Action.read, now), now, errors=errors, status=422)
     return _detail(request, session, patient, now, notice="Les modifications sont enregistrées.")
 
 
 @router.post("/demandes/{request_id}/retrait")
 def withdraw(request: Request, request_id: int, user: Staff, form: Form, session: DbSession, now: Now) -> Response:
-    patient = service.get_request(session, request_id, visible_to=visible_to(user))
+    patient = load(session, user, request_id, Action.withdraw, now)
     reason = _enum(WithdrawReason, text(form, "reason"))
     if reason not in STAFF_REASONS:
         errors = Errors()
