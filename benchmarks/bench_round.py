@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from lac_service import migrate
 from lac_service.auth.service import create_organisation
@@ -29,19 +28,11 @@ from lac_service.matching.engine import match_greedy
 from lac_service.matching.service import run_round
 from lac_service.matching.synthetic import synthetic_round
 
+from common import fresh_database  # benchmarks/, run as a script
+
 N_REQUESTS, N_CABINETS, SEED, REPEATS, GOAL_SECONDS = 100_000, 5_000, 20261201, 3, 60.0
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 KINDS = ("medecin_traitant", "bilan_orthophonique")
-
-
-def fresh_database(server_url: str) -> str:
-    name = "lac_bench_round"
-    admin = sa.create_engine(make_url(server_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 def load(engine: sa.Engine, session_factory) -> None:  # type: ignore[no-untyped-def]
@@ -80,7 +71,7 @@ def main() -> int:
     if not server:
         print("LAC_BENCH_POSTGRES_URL is not set: run `make bench`, which starts PostgreSQL.")
         return 1
-    url = fresh_database(server)
+    url = fresh_database(server, "lac_bench_round")
     settings = Settings(environment=Environment.test, database_url=url, secret_key="bench-secret")
     engine = create_db_engine(url)
     migrate.upgrade(settings, engine)

@@ -27,6 +27,8 @@ from lac_service.errors import AppError
 from lac_service.jobs import retention, run_worker
 from lac_service.kit.clock import utcnow
 from lac_service.cabinets.models import Cabinet
+from lac_service.imports.files import UnreadableFile
+from lac_service.imports.service import Importer, import_cabinets, import_requests
 from lac_service.intake.ranking import rescore
 from lac_service.intake.reconfirmation import reconfirm
 from lac_service.matching.files import MatchFileError, match_files
@@ -126,6 +128,38 @@ def cmd_match(args: argparse.Namespace, settings: Settings) -> None:
         print(f"- {names[batch.cabinet_id]} (n° {batch.cabinet_id}) : {batch.people} personne(s) — demandes {ids}")
     for reason, count in sorted(Counter(result.unmatched.values()).items()):
         print(f"  sans proposition ({reason}) : {count}")
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
+    """All or nothing: with a wrong row, the lines to fix are printed, nothing is written, exit status 1."""
+    try:
+        content = args.file.read_bytes()
+    except OSError as error:
+        raise SystemExit(f"Erreur : {args.file} ne peut pas être lu ({error.strerror}).") from None
+    now = utcnow()
+    with _session(settings) as session:
+        organisation = get_organisation_by_slug(session, args.org)
+        importer = Importer(organisation.id, "cli", organisation.id)
+        try:
+            if args.what == "requests":
+                report = import_requests(
+                    session, content, importer=importer, links=Links.from_settings(settings), now=now,
+                    dry_run=args.dry_run, max_distance_km={kind: settings.max_distance_default(kind) for kind in Kind},
+                )
+            else:
+                report = import_cabinets(session, content, importer=importer, now=now, dry_run=args.dry_run)
+        except UnreadableFile as error:
+            raise SystemExit(f"Erreur : {error}") from None
+    for error in report.errors:
+        print(f"ligne {error.line}" + (f", colonne « {error.column} »" if error.column else "") + f" : {error.message}")
+    for duplicate in report.duplicates:
+        where = (f"la demande n° {duplicate.existing_request_id}" if duplicate.existing_request_id
+                 else f"la ligne {duplicate.same_as_line}")
+        print(f"ligne {duplicate.line} : doublon de {where}, écartée")
+    if report.errors:
+        raise SystemExit(f"{len({e.line for e in report.errors})} ligne(s) à corriger : rien n'a été importé.")
+    verb = "à importer (vérification seule)" if args.dry_run else "importée(s)"
+    print(f"{report.created} ligne(s) {verb}, {len(report.duplicates)} doublon(s) écarté(s).")
 
 
 def cmd_reconfirm(args: argparse.Namespace, settings: Settings) -> None:
@@ -239,6 +273,12 @@ def _parser() -> argparse.ArgumentParser:
     match.add_argument("--dry-run", action="store_true", help="compute the batches, offer nothing")
     match.set_defaults(run=cmd_match)
 
+    import_ = commands.add_parser("import", help="import a waiting list or cabinets from a CSV file (all or nothing)")
+    import_.add_argument("what", choices=["requests", "cabinets"])
+    import_.add_argument("file", type=Path, help="CSV, UTF-8 or Windows-1252, ';' or ',' separated")
+    import_.add_argument("--org", required=True, help="the organisation's slug")
+    import_.add_argument("--dry-run", action="store_true", help="report every bad line; write nothing")
+    import_.set_defaults(run=cmd_import)
     commands.add_parser(
         "reconfirm", help="ask waiting patients whether they still wait; archive those who did not answer (nightly)"
     ).set_defaults(run=cmd_reconfirm)

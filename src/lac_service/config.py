@@ -125,6 +125,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEV_SECRET)
     public_base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
     max_body_bytes: Annotated[int, Field(gt=0)] = 256 * 1024
+    max_import_bytes: Annotated[int, Field(gt=0)] = 32 * 1024 * 1024
     idempotency_ttl_hours: Annotated[int, Field(gt=0)] = 24
     default_page_size: Annotated[int, Field(gt=0, le=200)] = 50
     offer_ttl_days: Annotated[int, Field(ge=1, le=90)] = 14

@@ -13,6 +13,7 @@ from lac_service.intake.policy_router import router as policies_router
 from lac_service.matching.router import router as matching_router
 from lac_service.offers.practitioner_router import router as practitioner_router
 from lac_service.offers.router import router as offers_router
+from lac_service.imports.router import router as imports_router
 from lac_service.intake.duplicates_router import router as duplicates_router
 from lac_service.intake.router import router as requests_router
 from lac_service.middleware import AccessLog, BodySizeLimit, SecurityHeaders
@@ -55,6 +56,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(requests_router)
     app.include_router(duplicates_router)
+    app.include_router(imports_router)
     app.include_router(cabinets_router)
     app.include_router(organisations_router)
     app.include_router(audit_router)
@@ -69,7 +71,8 @@ def create_app(
     staff.install(app)
     for pages in (public, practitioner, staff, secretary, duplicate_pages, dashboard, rounds, cabinet_pages):
         app.include_router(pages.router)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
+                       files=("/api/v1/imports/", settings.max_import_bytes))
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     app.add_middleware(AccessLog)
     return app

@@ -30,16 +30,19 @@ class BodySizeLimit:
     replaced by the 413, since the app may turn a failed read into a 400 of its own.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, *, files: tuple[str, int] | None = None) -> None:
+        """``files``: a path prefix where whole files are sent (imports), and its own, larger limit."""
         self.app = app
         self.max_bytes = max_bytes
+        self.files = files
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.files[1] if self.files and scope["path"].startswith(self.files[0]) else self.max_bytes
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _refuse(send)
             return
         received = 0
@@ -51,7 +54,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     too_large = True
                     raise _TooLarge
             return message

@@ -3,6 +3,8 @@
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from lac_service.config import Environment, Settings
@@ -74,3 +76,26 @@ def test_words_of_a_short_reply_ignore_case_accents_and_punctuation():
     assert words(" Arrêt ! ") == ["arret"]
     assert words("OUI, merci beaucoup") == ["oui", "merci", "beaucoup"]
     assert words("…") == []
+
+
+_LOCAL = st.text(alphabet="abcXYZ019.+-_'!#~", min_size=1, max_size=70)
+_LABEL = st.text(alphabet="abcXYZ019-", min_size=1, max_size=12)
+_DOMAIN = st.builds(lambda labels, tld: ".".join([*labels, tld]), st.lists(_LABEL, min_size=1, max_size=3),
+                    st.sampled_from(["fr", "COM", "org", "test", "local", "c", "x1", "xn--bcher-kva", "museum"]))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(local=_LOCAL, domain=_DOMAIN)
+def test_the_plain_email_shortcut_agrees_with_email_validator(local, domain):
+    from email_validator import EmailNotValidError, validate_email
+
+    from lac_service.kit.fields import _plain_email
+
+    address = f"{local}@{domain}"
+    shortcut = _plain_email(address)
+    try:
+        expected = validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError:
+        assert shortcut is None, address
+    else:
+        assert shortcut in (None, expected), address

@@ -4,8 +4,7 @@ import unicodedata
 
 
 def fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if c.isalnum())
+    return "".join(filter(str.isalnum, unicodedata.normalize("NFKD", text.casefold())))
 
 
 def identity_key(first_name: str, last_name: str) -> str:

@@ -1,0 +1,1 @@
+"""Existing waiting lists and cabinet lists, imported from the CSV files spreadsheets export."""

@@ -1,0 +1,119 @@
+"""``/api/v1/imports/requests`` and ``/api/v1/imports/cabinets``: a CSV file as the body (UTF-8 or
+Windows-1252, ``;`` or ``,``), all or nothing; ``dry_run=true`` reports without writing."""
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from lac_service.auth.dependencies import AuthenticatedCaller
+from lac_service.auth.models import Role
+from lac_service.auth.service import get_organisation_by_slug
+from lac_service.config import AppSettings
+from lac_service.db import DbSession
+from lac_service.errors import ERROR_RESPONSES, Forbidden, InvalidInput
+from lac_service.imports.files import UnreadableFile
+from lac_service.imports.service import Importer, Report, import_cabinets, import_requests
+from lac_service.kinds import Kind
+from lac_service.kit.clock import Now
+from lac_service.links import AppLinks
+
+router = APIRouter(prefix="/api/v1/imports", tags=["imports"], responses=ERROR_RESPONSES)
+_CSV_BODY = {"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+class RowErrorOut(BaseModel):
+    line: int = Field(description="As the spreadsheet numbers it: the header is line 1.")
+    column: str | None = Field(description="The file's own column header; null: the whole row.")
+    message: str
+
+
+class DuplicateOut(BaseModel):
+    line: int
+    existing_request_id: int | None = Field(description="Already in the queue: left out.")
+    same_as_line: int | None = Field(description="Twice in the file: the later line is left out.")
+
+
+class ImportReportOut(BaseModel):
+    code: str | None = Field(description="`import_refused` when a row is wrong and nothing was written.")
+    message: str
+    dry_run: bool
+    written: bool
+    rows: int = Field(description="Data rows read.")
+    created: int = Field(description="Written (or, in a dry run, that would be).")
+    duplicates: list[DuplicateOut]
+    errors: list[RowErrorOut]
+
+
+async def _csv(request: Request) -> bytes:
+    return await request.body()
+
+
+CsvFile = Annotated[bytes, Depends(_csv)]
+DryRun = Annotated[bool, Query(description="Check and count, write nothing.")]
+OrganisationSlug = Annotated[str | None, Query(max_length=64, description="Admins: the organisation to import into.")]
+
+
+def _importer(session: DbSession, caller: AuthenticatedCaller, organisation: str | None) -> Importer:
+    caller.require(Role.admin, Role.coordinator)
+    if organisation is not None and not caller.sees_all_organisations:
+        raise Forbidden("Seul un administrateur choisit l'organisation.", field="organisation")
+    organisation_id = get_organisation_by_slug(session, organisation).id if organisation else caller.organisation_id
+    assert organisation_id is not None
+    return Importer(organisation_id, caller.label, caller.organisation_id)
+
+
+def _answer(report: Report, what: str) -> JSONResponse:
+    if report.errors:
+        count = len({e.line for e in report.errors})
+        message, status = f"{count} ligne(s) à corriger : rien n'a été importé.", 422
+    elif report.dry_run:
+        message, status = f"Vérification faite : {report.created} {what} à importer, {len(report.duplicates)} doublon(s).", 200
+    else:
+        message, status = f"{report.created} {what} importé(e)s, {len(report.duplicates)} doublon(s) écarté(s).", 201
+    body = ImportReportOut(
+        code="import_refused" if report.errors else None, message=message, dry_run=report.dry_run,
+        written=report.written, rows=report.rows, created=report.created,
+        duplicates=[DuplicateOut(**vars(d)) for d in report.duplicates],
+        errors=[RowErrorOut(**vars(e)) for e in report.errors],
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=status)
+
+
+def _read(run: Callable[[], Report]) -> Report:
+    try:
+        return run()
+    except UnreadableFile as exc:
+        raise InvalidInput(str(exc), field="file") from None
+
+
+_RESPONSES = {201: {"model": ImportReportOut, "description": "Imported."},
+              422: {"model": ImportReportOut, "description": "A row is wrong: nothing was written."}}
+
+
+@router.post("/requests", response_model=ImportReportOut, summary="Import a waiting list (CSV)",
+             openapi_extra=_CSV_BODY, responses=_RESPONSES)
+def requests(file: CsvFile, session: DbSession, caller: AuthenticatedCaller, settings: AppSettings, links: AppLinks,
+             now: Now, dry_run: DryRun = False, organisation: OrganisationSlug = None) -> JSONResponse:
+    """Columns: type, prenom, nom, date_naissance, code_postal, commune (required); telephone, email, adresse,
+    ald, grossesse, distance_max_km, date_demande (kept: the wait counts from it), foyer. Duplicates of the
+    queue or within the file are reported and left out."""
+    importer = _importer(session, caller, organisation)
+    report = _read(lambda: import_requests(
+        session, file, importer=importer, links=links, now=now, dry_run=dry_run,
+        max_distance_km={kind: settings.max_distance_default(kind) for kind in Kind},
+    ))
+    return _answer(report, "demande(s)")
+
+
+@router.post("/cabinets", response_model=ImportReportOut, summary="Import cabinets (CSV)",
+             openapi_extra=_CSV_BODY, responses=_RESPONSES)
+def cabinets(file: CsvFile, session: DbSession, caller: AuthenticatedCaller, now: Now, dry_run: DryRun = False,
+             organisation: OrganisationSlug = None) -> JSONResponse:
+    """Columns: nom, types, code_postal, commune, rayon_km (required); adresse, latitude, longitude,
+    patients_par_lot, rythme_jours, canaux, telephones, emails."""
+    importer = _importer(session, caller, organisation)
+    return _answer(_read(lambda: import_cabinets(session, file, importer=importer, now=now, dry_run=dry_run)),
+                   "cabinet(s)")

@@ -1,0 +1,263 @@
+"""Writing an imported list, all or nothing.
+
+A file with any bad row writes nothing: the report names every bad line (line, the file's column, a French
+message), so the coordinator fixes the file and sends it again. A row of someone already in the queue (same
+name once folded, or same phone, with the same birth date and kind), or twice in the file, is a duplicate:
+reported and left out, while the rest is written. ``dry_run`` reports exactly what a real import would do.
+
+Requests keep their original date (``date_demande``), so the waiting-time points are fair; they are located
+by the offline gazetteer (a file may hold 100,000 rows: no address service is called), written set-wise, and
+get no message — the patients already know they are on a list, and the re-confirmation will reach them.
+Cabinets are few: each goes through the same service as the API, and a refusal becomes its line's error.
+"""
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from lac_service import audit
+from lac_service.cabinets.service import create_cabinet
+from lac_service.errors import AppError, Conflict
+from lac_service.geography.gazetteer import Place, locate
+from lac_service.geography.geocoder import Located
+from lac_service.imports.files import (
+    CabinetRow, Parsed, RequestRow, RowError, collector_paused, read_cabinets, read_requests,
+)
+from lac_service.intake.models import ACTIVE_STATUSES, HouseholdMember, PatientRequest, Source, Status, StatusChange
+from lac_service.kinds import Kind
+from lac_service.kit.text import identity_key, person_key
+from lac_service.links import LinkKind, Links
+from lac_service.policies.service import current_policy
+from lac_service.priority import score_many
+
+_CHUNK = 1000
+R = PatientRequest
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    line: int
+    existing_request_id: int | None = None  # already in the queue
+    same_as_line: int | None = None  # earlier in the same file
+
+
+@dataclass
+class Report:
+    dry_run: bool
+    rows: int = 0
+    created: int = 0
+    duplicates: list[Duplicate] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def written(self) -> bool:
+        return not self.dry_run and not self.errors
+
+
+@dataclass(frozen=True)
+class Importer:
+    """Who imports into which organisation: ``actor`` is recorded in each request's history and the audit log."""
+
+    organisation_id: int
+    actor: str
+    actor_organisation_id: int | None
+
+
+def _chunks(values: Sequence[object]) -> Iterator[Sequence[object]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start:start + _CHUNK]
+
+
+# A row's name key is needed three times (the queue, the file, the row): folded once.
+_identity = lru_cache(maxsize=262144)(identity_key)
+
+
+@lru_cache(maxsize=65536)
+def _place(postal_code: str, city: str) -> Place:
+    return locate(postal_code, city)
+
+
+def _located(rows: list[RequestRow], parsed: Parsed[RequestRow]) -> tuple[dict[int, Place], list[RowError]]:
+    places, errors = {}, []
+    for row in rows:
+        address = row.data.patient.address
+        try:
+            places[row.line] = _place(address.postal_code, address.city)
+        except AppError as exc:
+            column = "patient.address.city" if "commune" in exc.detail.casefold() else "patient.address.postal_code"
+            errors.append(RowError(row.line, parsed.columns.get(column), exc.detail))
+    return places, errors
+
+
+def _service_rules(row: RequestRow, parsed: Parsed[RequestRow]) -> list[RowError]:
+    """What the API's service refuses and a schema cannot see."""
+    errors = []
+    patient = row.data.patient
+    if patient.phone is None and patient.email is None:
+        errors.append(RowError(row.line, parsed.columns.get("patient.phone"),
+                               "Indiquez au moins un téléphone ou une adresse e-mail."))
+    if row.data.household and row.data.kind is not Kind.medecin_traitant:
+        errors.append(RowError(row.line, parsed.columns.get("household"),
+                               "Les membres du foyer ne s'inscrivent qu'avec une demande de médecin traitant."))
+    return errors
+
+
+def _in_queue(session: Session, rows: list[RequestRow]) -> dict[tuple[str, str, object], int]:
+    """Active requests sharing a key with a row: (kind, "name:…" or "phone:…", birth date) → request id."""
+    found: dict[tuple[str, str, object], int] = {}
+    names = sorted({_identity(r.data.patient.first_name, r.data.patient.last_name) for r in rows})
+    phones = sorted({r.data.patient.phone for r in rows if r.data.patient.phone})
+    for column, prefix, values in ((R.identity_key, "name:", names), (R.phone, "phone:", phones)):
+        for chunk in (values[i:i + 5 * _CHUNK] for i in range(0, len(values), 5 * _CHUNK)):
+            for id_, kind, value, born in session.execute(
+                sa.select(R.id, R.kind, column, R.birth_date).where(R.status.in_(ACTIVE_STATUSES), column.in_(chunk))
+            ):
+                found.setdefault((kind.value, prefix + value, born), id_)
+    return found
+
+
+def _keys(row: RequestRow) -> list[tuple[str, str, object]]:
+    patient, kind = row.data.patient, row.data.kind.value
+    keys = [(kind, "name:" + _identity(patient.first_name, patient.last_name), patient.birth_date)]
+    if patient.phone:
+        keys.append((kind, "phone:" + patient.phone, patient.birth_date))
+    return keys
+
+
+def _without_duplicates(session: Session, rows: list[RequestRow], report: Report) -> list[RequestRow]:
+    queue, seen, kept = _in_queue(session, rows), {}, []
+    for row in rows:
+        keys = _keys(row)
+        if existing := next((queue[k] for k in keys if k in queue), None):
+            report.duplicates.append(Duplicate(row.line, existing_request_id=existing))
+        elif earlier := next((seen[k] for k in keys if k in seen), None):
+            report.duplicates.append(Duplicate(row.line, same_as_line=earlier))
+        else:
+            seen.update({k: row.line for k in keys})
+            kept.append(row)
+    return kept
+
+
+def _points(session: Session, rows: list[RequestRow], organisation_id: int, now: datetime) -> dict[int, tuple[int, int]]:
+    """line → (points, policy version): the organisation's current policy, on the original dates."""
+    scored: dict[int, tuple[int, int]] = {}
+    for kind in {row.data.kind for row in rows}:
+        group = [row for row in rows if row.data.kind is kind]
+        versioned = current_policy(session, organisation_id=organisation_id, kind=kind)
+        points = score_many(
+            versioned.policy, now,
+            birth_dates=np.array([r.data.patient.birth_date for r in group], dtype="M8[D]"),
+            ald=np.array([r.data.criteria.ald for r in group]), pregnant=np.array([r.data.criteria.pregnant for r in group]),
+            urgent=np.zeros(len(group), dtype=bool),
+            youngest_household_birth_dates=np.array(
+                [max((m.birth_date for m in r.data.household), default=None) for r in group], dtype="M8[D]"),
+            waiting_since=np.array([(r.requested_at or now).replace(tzinfo=None) for r in group], dtype="M8[us]"),
+        )
+        scored.update({row.line: (int(p), versioned.version) for row, p in zip(group, points, strict=True)})
+    return scored
+
+
+def _request_values(row: RequestRow, place: Place, points: tuple[int, int], importer: Importer, links: Links,
+                    max_distance_km: float, now: datetime) -> dict[str, object]:
+    patient, criteria, since = row.data.patient, row.data.criteria, row.requested_at or now
+    link = links.issue(LinkKind.tracking)
+    return {
+        "organisation_id": importer.organisation_id, "kind": row.data.kind, "status": Status.waiting, "source": Source.import_,
+        "first_name": patient.first_name, "last_name": patient.last_name,
+        "identity_key": _identity(patient.first_name, patient.last_name),
+        "person_key": person_key(patient.first_name, patient.last_name),
+        "birth_date": patient.birth_date, "birth_year": patient.birth_date.year, "phone": patient.phone,
+        "email": patient.email, "address_line": patient.address.line, "postal_code": patient.address.postal_code,
+        "city": patient.address.city, "department": place.department, "lat": place.lat, "lon": place.lon,
+        "location_precision": place.precision, "outside_territory": False, "ald": criteria.ald,
+        "pregnant": criteria.pregnant, "urgent": False, "max_distance_km": row.data.max_distance_km or max_distance_km,
+        "people_count": 1 + len(row.data.household), "priority_points": points[0], "priority_policy_version": points[1],
+        "priority_scored_at": now, "waiting_since": since, "consent_at": since, "tracking_token_hash": link.token_hash,
+        "tracking_token_nonce": link.nonce, "created_at": now, "updated_at": now, "status_changed_at": now,
+    }
+
+
+def _write_requests(session: Session, rows: list[RequestRow], places: dict[int, Place], importer: Importer,
+                    links: Links, max_distance_km: dict[Kind, float], now: datetime) -> None:
+    points = _points(session, rows, importer.organisation_id, now)
+    table = R.__table__
+    hashes: list[str] = []
+    try:
+        for chunk in _chunks(rows):
+            values = [_request_values(row, places[row.line], points[row.line], importer, links,
+                                      max_distance_km[row.data.kind], now) for row in chunk]  # type: ignore[attr-defined]
+            # Core, not the ORM: the ORM's bulk insert leaves out None values, so rows with and without an e-mail
+            # would go in separate statements. No RETURNING: it makes PostgreSQL's many-row insert six times
+            # slower, and SQLite's row by row when ordered.
+            session.execute(table.insert(), values)
+            hashes += [v["tracking_token_hash"] for v in values]
+        # History and audit rows in one statement each, from the rows just written: this import's rows share
+        # their organisation, source and instant.
+        just_written = (R.organisation_id == importer.organisation_id, R.source == Source.import_, R.created_at == now)
+        mine = sa.select(R.id, R.organisation_id).where(*just_written)
+        ids = mine.subquery()
+        session.execute(sa.insert(StatusChange).from_select(
+            ["request_id", "to_status", "reason", "actor", "at"],
+            sa.select(ids.c.id, sa.literal(Status.waiting.value, sa.String()), sa.literal("imported", sa.String()),
+                      sa.literal(importer.actor, sa.String()), sa.literal(now, StatusChange.at.type)),
+        ))
+        audit.record_all(session, actor=importer.actor, actor_organisation_id=importer.actor_organisation_id,
+                         action=audit.Action.create, requests=mine, now=now)
+        if any(row.data.household for row in rows):
+            by_hash = dict(session.execute(sa.select(R.tracking_token_hash, R.id).where(*just_written)).all())
+            session.execute(sa.insert(HouseholdMember), [
+                {"request_id": by_hash[key], **member.model_dump()}
+                for key, row in zip(hashes, rows, strict=True) for member in row.data.household
+            ])
+    except sa.exc.IntegrityError:
+        raise Conflict("Un patient du fichier vient d'être inscrit par ailleurs : relancez l'import, il sera signalé "
+                       "comme doublon.") from None
+
+
+def import_requests(session: Session, content: bytes, *, importer: Importer, links: Links,
+                    max_distance_km: dict[Kind, float], now: datetime, dry_run: bool) -> Report:
+    """Raises ``UnreadableFile`` for a file that is not a readable list at all."""
+    parsed = read_requests(content)
+    report = Report(dry_run=dry_run, rows=len(parsed.rows) + len({e.line for e in parsed.errors}))
+    places, errors = _located(parsed.rows, parsed)
+    report.errors = sorted([*parsed.errors, *errors, *(e for row in parsed.rows for e in _service_rules(row, parsed))],
+                           key=lambda e: e.line)
+    if report.errors:
+        return report
+    kept = _without_duplicates(session, parsed.rows, report)
+    if not dry_run:
+        with collector_paused():
+            _write_requests(session, kept, places, importer, links, max_distance_km, now)
+    report.created = len(kept)
+    return report
+
+
+def import_cabinets(session: Session, content: bytes, *, importer: Importer, now: datetime, dry_run: bool) -> Report:
+    """Each row through ``create_cabinet`` inside a savepoint; any refusal, or a dry run, undoes them all."""
+    parsed: Parsed[CabinetRow] = read_cabinets(content)
+    report = Report(dry_run=dry_run, rows=len(parsed.rows) + len({e.line for e in parsed.errors}),
+                    errors=list(parsed.errors))
+    created = 0
+    with session.begin_nested() as everything:
+        for row in parsed.rows:
+            address, location = row.data.address, row.data.location
+            try:
+                with session.begin_nested():
+                    place = _place(address.postal_code, address.city)
+                    located = Located(location.lat, location.lon, "exact", place.department) if location else Located(
+                        place.lat, place.lon, place.precision, place.department)
+                    create_cabinet(session, data=row.data, place=located, organisation_id=importer.organisation_id,
+                                   now=now)
+                    created += 1
+            except AppError as exc:
+                report.errors.append(RowError(row.line, parsed.columns.get(exc.field or ""), exc.detail))
+        if report.errors or dry_run:
+            everything.rollback()
+    report.errors.sort(key=lambda e: e.line)
+    report.created = 0 if report.errors else created
+    return report
