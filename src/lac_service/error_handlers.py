@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lac_service.errors import AppError, ErrorBody, FieldError
+from lac_service.errors import AppError, ErrorBody, FieldError, TooManyRequests
 from lac_service.middleware import route_template
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,8 @@ def _json(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -
 async def _on_app_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return _json(exc.status_code, exc.body(), headers)
 
 

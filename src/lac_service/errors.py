@@ -92,6 +92,16 @@ class PayloadTooLarge(AppError):
     message = "Le contenu envoyé est trop volumineux."
 
 
+class TooManyRequests(AppError):
+    status_code = 429
+    code = "too_many_requests"
+    message = "Trop de requêtes depuis cette adresse : patientez une minute, puis réessayez."
+
+    def __init__(self, *, retry_after_s: int) -> None:
+        super().__init__()
+        self.retry_after_s = retry_after_s
+
+
 class ServiceNotConfigured(AppError):
     status_code = 503
     code = "not_configured"
@@ -107,5 +117,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         409: "Conflicts with the current state (e.g. a duplicate request).",
         413: "Body larger than the configured limit.",
         422: "Invalid input; `field` names the offending field.",
+        429: "Too many requests from this address (public form, link pages); `Retry-After` says when to retry.",
     }.items()
 }

@@ -8,10 +8,14 @@ address itself (an IP address is personal data).
 from datetime import datetime
 
 import sqlalchemy as sa
+from fastapi import Depends, Request
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from lac_service.config import Settings
 from lac_service.db import Base, session_scope
+from lac_service.errors import TooManyRequests
+from lac_service.kit.clock import Now
 from lac_service.kit.tokens import derive
 
 
@@ -50,4 +54,23 @@ def forget_before(session: Session, before: datetime) -> int:
 
 def window_left_s(now: datetime, window_s: int) -> int:
     return window_s - int(now.timestamp()) % window_s
+
+
+def allowed(request: Request, name: str, per_minute: int, now: datetime) -> bool:
+    """Counts one hit of the calling address on ``name``; False past ``per_minute``."""
+    settings: Settings = request.app.state.settings
+    address = request.client.host if request.client else "unknown"
+    return hit(request.app.state.session_factory, bucket=client_bucket(name, address, settings.secret),
+               limit=per_minute, window_s=60, now=now)
+
+
+def limit_links(request: Request, now: Now) -> None:
+    """A dependency of the pages and API routes reached by a link's token: guessing tokens costs a minute
+    per ``LAC_WEB__TOKEN_PAGE_PER_MINUTE`` tries."""
+    settings: Settings = request.app.state.settings
+    if not allowed(request, "link", settings.web.token_page_per_minute, now):
+        raise TooManyRequests(retry_after_s=window_left_s(now, 60))
+
+
+LinkRateLimit = Depends(limit_links)
 

@@ -13,8 +13,10 @@ from lac_service.kit.fields import Input
 from lac_service.links import AppLinks, LinkToken
 from lac_service.offers.schemas import PractitionerPage
 from lac_service.offers.views import practitioner_view
+from lac_service.ratelimit import LinkRateLimit
 
-router = APIRouter(prefix="/api/v1/practitioner", tags=["practitioner"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/api/v1/practitioner", tags=["practitioner"], responses=ERROR_RESPONSES,
+                   dependencies=[LinkRateLimit])
 
 
 class ParticipationIn(Input):

@@ -18,17 +18,20 @@ from lac_service.offers import service
 from lac_service.offers.models import ItemStatus, Offer
 from lac_service.offers.schemas import OfferOut, OfferSummary, ResponseIn
 from lac_service.offers.views import offer_view
+from lac_service.ratelimit import LinkRateLimit
 
 router = APIRouter(prefix="/api/v1/offers", tags=["offers"], responses=ERROR_RESPONSES)
 
 
-@router.get("/{token}", response_model=OfferOut, summary="The practitioner's batch, by the link's token")
+@router.get("/{token}", response_model=OfferOut, summary="The practitioner's batch, by the link's token",
+            dependencies=[LinkRateLimit])
 def read(token: LinkToken, session: DbSession, links: AppLinks, now: Now) -> OfferOut:
     """No key: the token is the credential. Unknown, forged or expired tokens answer 404 alike."""
     return offer_view(session, service.find_offer(session, token, now=now), links, now)
 
 
-@router.post("/{token}/responses", response_model=OfferOut, summary="Accept or decline one patient")
+@router.post("/{token}/responses", response_model=OfferOut, summary="Accept or decline one patient",
+             dependencies=[LinkRateLimit])
 def respond(token: LinkToken, body: ResponseIn, session: DbSession, links: AppLinks, now: Now) -> OfferOut:
     """Accepting tells the patient which cabinet will see them (by SMS and/or email, queued with the answer)."""
     offer = service.find_offer(session, token, now=now)

@@ -22,7 +22,8 @@ from lac_service.offers.service import Decision
 from lac_service.offers.views import offer_view, practitioner_view
 from lac_service.web.forms import text
 from lac_service.web.pages import render
-from lac_service.web.public import Form, allowed, too_many
+from lac_service.ratelimit import allowed
+from lac_service.web.public import Form, too_many
 
 router = APIRouter(include_in_schema=False)
 DECLINE_LABELS = {
@@ -44,7 +45,7 @@ def _offer_page(request: Request, session: DbSession, offer: Offer, token: str, 
 @router.get("/o/{token}")
 def offer_page(request: Request, token: LinkToken, session: DbSession, settings: AppSettings, links: AppLinks,
                now: Now) -> Response:
-    if not allowed(request, settings, "link", settings.web.token_page_per_minute, now):
+    if not allowed(request, "link", settings.web.token_page_per_minute, now):
         return too_many(request)
     offer = offers.find_offer(session, token, now=now)
     return _offer_page(request, session, offer, token, links, now)
@@ -82,7 +83,7 @@ def _standing_page(request: Request, session: DbSession, cabinet: Cabinet, token
 @router.get("/praticien/{token}")
 def standing_page(request: Request, token: LinkToken, session: DbSession, settings: AppSettings, links: AppLinks,
                   now: Now) -> Response:
-    if not allowed(request, settings, "link", settings.web.token_page_per_minute, now):
+    if not allowed(request, "link", settings.web.token_page_per_minute, now):
         return too_many(request)
     cabinet = cabinets.find_by_link(session, token)
     return _standing_page(request, session, cabinet, token, links, now)

@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 
 from lac_service.cabinets import service as cabinets
 from lac_service.cabinets.models import Cabinet
-from lac_service.config import AppSettings, Settings
+from lac_service.config import AppSettings
 from lac_service.db import DbSession
 from lac_service.errors import AppError, DuplicateRequest
 from lac_service.geography.geocoder import AppGeocoder
@@ -23,7 +23,7 @@ from lac_service.intake.schemas import PatientPatch, RequestUpdate
 from lac_service.kit.clock import Now
 from lac_service.links import AppLinks, LinkToken
 from lac_service.organisations.service import TerritoryRouter
-from lac_service.ratelimit import client_bucket, hit
+from lac_service.ratelimit import allowed
 from lac_service.web.forms import Errors, answers, service_error, text, validate
 from lac_service.web.pages import checked_form, render, see_other
 from lac_service.web.request_form import context, parse, register
@@ -32,12 +32,6 @@ router = APIRouter(include_in_schema=False)
 PATIENT = service.Actor(label="patient", is_staff=False)
 HONEYPOT = "website"
 Form = Annotated[FormData, Depends(checked_form)]
-
-
-def allowed(request: Request, settings: Settings, name: str, per_minute: int, now: Any) -> bool:
-    address = request.client.host if request.client else "unknown"
-    return hit(request.app.state.session_factory, bucket=client_bucket(name, address, settings.secret),
-               limit=per_minute, window_s=60, now=now)
 
 
 def too_many(request: Request) -> Response:
@@ -61,7 +55,7 @@ def submit_request(
     request: Request, form: Form, session: DbSession, settings: AppSettings, now: Now, geocoder: AppGeocoder,
     territories: TerritoryRouter, links: AppLinks,
 ) -> Response:
-    if not allowed(request, settings, "form", settings.web.form_per_minute, now):
+    if not allowed(request, "form", settings.web.form_per_minute, now):
         return too_many(request)
     values = answers(form)
     if text(form, HONEYPOT):
@@ -109,7 +103,7 @@ def _tracking_page(request: Request, session: DbSession, patient: PatientRequest
 @router.get("/suivi/{token}")
 def tracking(request: Request, token: LinkToken, session: DbSession, settings: AppSettings, now: Now,
              enregistree: str | None = None) -> Response:
-    if not allowed(request, settings, "link", settings.web.token_page_per_minute, now):
+    if not allowed(request, "link", settings.web.token_page_per_minute, now):
         return too_many(request)
     patient = service.find_by_tracking(session, token)
     notice = "Votre demande est enregistrée. Gardez ce lien : il vous permet de suivre votre demande." if enregistree else None

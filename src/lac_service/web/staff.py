@@ -15,7 +15,8 @@ from lac_service.db import DbSession
 from lac_service.kit.clock import Now
 from lac_service.web.forms import Errors, text
 from lac_service.web.pages import render, see_other
-from lac_service.web.public import Form, allowed, too_many
+from lac_service.ratelimit import allowed
+from lac_service.web.public import Form, too_many
 
 SESSION_COOKIE = "lac_session"
 LOGIN = "/equipe/connexion"
@@ -74,7 +75,7 @@ def login_form(request: Request, suite: str | None = None) -> Response:
 
 @router.post(LOGIN)
 def login(request: Request, form: Form, session: DbSession, settings: AppSettings, now: Now) -> Response:
-    if not allowed(request, settings, "login", settings.web.login_per_minute, now):
+    if not allowed(request, "login", settings.web.login_per_minute, now):
         return too_many(request)
     email, password = text(form, "email") or "", form.get("password")
     opened = log_in(session, email=email, password=password if isinstance(password, str) else "", now=now)
