@@ -23,7 +23,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     LAC_MIGRATIONS_DIR=/app/migrations \
     LAC_HOST=0.0.0.0 \
     LAC_PORT=8000
-USER lac
+# The user created above, by number: an orchestrator's "run as non-root" check needs one.
+USER 10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"]
