@@ -22,6 +22,7 @@ from lac_service.auth.models import Organisation, Role
 from lac_service.auth.service import create_api_key, create_organisation
 from lac_service.config import Environment, Settings
 from lac_service.db import create_db_engine, create_session_factory
+from lac_service.kit.clock import utcnow
 from lac_service.main import create_app
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -122,6 +123,14 @@ def app(settings: Settings, engine: Engine, session_factory):  # type: ignore[no
 def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
+
+
+@pytest.fixture
+def clock(app):
+    """The app's "now", movable: ``clock["now"] += timedelta(days=90)``."""
+    moment = {"now": NOW}
+    app.dependency_overrides[utcnow] = lambda: moment["now"]
+    return moment
 
 
 @pytest.fixture

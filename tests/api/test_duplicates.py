@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 
 from lac_service.auth.models import Role
-from lac_service.kit.clock import utcnow
 from tests.conftest import NOW
 from tests.payloads import cabinet_body, request_body
 
@@ -14,13 +13,6 @@ from tests.payloads import cabinet_body, request_body
 @pytest.fixture
 def secretary(make_key, org_a):
     return make_key(org_a, Role.secretary)
-
-
-@pytest.fixture
-def clock(app):
-    moment = {"now": NOW}
-    app.dependency_overrides[utcnow] = lambda: moment["now"]
-    return moment
 
 
 def register(client, headers, **patient):

@@ -3,19 +3,9 @@ routes (offers, practitioner pages), counted in the database across processes, w
 
 from datetime import timedelta
 
-import pytest
 
 from lac_service.auth.models import Role
-from lac_service.kit.clock import utcnow
-from tests.conftest import NOW
 from tests.payloads import request_body
-
-
-@pytest.fixture
-def clock(app):
-    moment = {"now": NOW}
-    app.dependency_overrides[utcnow] = lambda: moment["now"]
-    return moment
 
 
 def test_guessing_link_tokens_is_slowed_down(client, clock, settings):

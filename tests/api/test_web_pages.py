@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from lac_service.auth.models import Role
 from lac_service.auth.service import create_user
 from lac_service.intake.models import PatientRequest
-from lac_service.kit.clock import utcnow
 from tests.conftest import NOW, count_rows, make_settings
 from tests.payloads import cabinet_body, request_body
 
@@ -32,13 +31,6 @@ def form(client, **fields: str) -> dict[str, str]:
 def requests_count(db) -> int:
     db.expire_all()
     return db.scalar(sa.select(sa.func.count()).select_from(PatientRequest))
-
-
-@pytest.fixture
-def clock(app):
-    moment = {"now": NOW}
-    app.dependency_overrides[utcnow] = lambda: moment["now"]
-    return moment
 
 
 @pytest.fixture

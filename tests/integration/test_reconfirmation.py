@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from lac_service.auth.models import Role
 from lac_service.intake.models import PatientRequest, Status
 from lac_service.intake.reconfirmation import reconfirm
-from lac_service.kit.clock import utcnow
 from lac_service.links import Links
 from lac_service.notifications.models import Notification
 from lac_service.replies.service import handle_reply
@@ -23,13 +22,6 @@ PHONE = "+33612345678"
 def day(n: int, hours: int = 0):
     """The nightly run of day ``n`` (03:00 UTC; registration was at 09:00 on day 0)."""
     return NOW + timedelta(days=n, hours=hours - 6)
-
-
-@pytest.fixture
-def clock(app):
-    moment = {"now": NOW}
-    app.dependency_overrides[utcnow] = lambda: moment["now"]
-    return moment
 
 
 @pytest.fixture
