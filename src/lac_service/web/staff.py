@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from lac_service.auth.logins import IDLE, find_session, log_in, log_out
 from lac_service.auth.models import Role, User
 from lac_service.config import AppSettings
-from lac_service.db import DbSession
+from lac_service.db import DbSession, session_scope
 from lac_service.kit.clock import Now
 from lac_service.web.forms import Errors, text
 from lac_service.web.pages import render, see_other
@@ -41,14 +41,19 @@ class NotForYourRole(Exception):
     """A secretary on a coordinator's page: 403, with a page that says so."""
 
 
-def current_staff(request: Request, session: DbSession, now: Now) -> User:
-    """The logged-in user; anyone else is sent to the login page, and comes back here after."""
+def current_staff(request: Request, now: Now) -> User:
+    """The logged-in user; anyone else is sent to the login page, and comes back here after.
+
+    Checked in a short transaction of its own, as API keys are, so that the page's transaction starts only
+    when it needs one (after locating an address, for instance)."""
     token = request.cookies.get(SESSION_COOKIE)
-    found = find_session(session, token, now=now) if token and len(token) <= 128 else None
-    if found is None or found.user.role is Role.partner:
+    with session_scope(request.app.state.session_factory) as session:
+        found = find_session(session, token, now=now) if token and len(token) <= 128 else None
+        user = found.user if found is not None else None
+    if user is None or user.role is Role.partner:
         raise LoginRequired(request.url.path)
-    request.state.staff = StaffView(found.user.full_name, found.user.role)
-    return found.user
+    request.state.staff = StaffView(user.full_name, user.role)
+    return user
 
 
 Staff = Annotated[User, Depends(current_staff)]
