@@ -88,7 +88,10 @@ async def _on_app_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = field_errors(exc.errors())
+    return _invalid(field_errors(exc.errors()))
+
+
+def _invalid(errors: list[FieldError]) -> JSONResponse:
     first = errors[0] if errors else None
     message = f"{first.field} : {first.message}" if first else "Certaines informations sont invalides."
     body = ErrorBody(
@@ -105,6 +108,9 @@ _HTTP_CODES = {
 
 async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's "error parsing the body" (e.g. bytes that are not UTF-8): invalid input like any other.
+        return _invalid([FieldError(field="body", message=_MESSAGES["json_invalid"], type="json_invalid")])
     code, message = _HTTP_CODES.get(exc.status_code, ("http_error", "Requête refusée."))
     return _json(exc.status_code, ErrorBody(code=code, message=message), getattr(exc, "headers", None))
 

@@ -1,6 +1,6 @@
 """The HTTP composition root: ``create_app(settings)`` wires settings, database, routers and errors."""
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,7 +16,7 @@ from lac_service.offers.router import router as offers_router
 from lac_service.imports.router import router as imports_router
 from lac_service.intake.duplicates_router import router as duplicates_router
 from lac_service.intake.router import router as requests_router
-from lac_service.middleware import AccessLog, BodySizeLimit, SecurityHeaders
+from lac_service.middleware import AccessLog, BodySizeLimit, SecurityHeaders, reject_unknown_query
 from lac_service.migrate import expected_heads
 from lac_service.organisations.audit_router import router as audit_router
 from lac_service.organisations.router import router as organisations_router
@@ -54,18 +54,10 @@ def create_app(
     app.state.territory_router = Router()
     app.state.expected_heads = expected_heads(settings)
     app.include_router(health.router)
-    app.include_router(requests_router)
-    app.include_router(duplicates_router)
-    app.include_router(imports_router)
-    app.include_router(cabinets_router)
-    app.include_router(organisations_router)
-    app.include_router(audit_router)
-    app.include_router(policies_router)
-    app.include_router(matching_router)
-    app.include_router(offers_router)
-    app.include_router(practitioner_router)
-    app.include_router(twilio_router)
-    app.include_router(stats_router)
+    for api in (requests_router, duplicates_router, imports_router, cabinets_router, organisations_router,
+                audit_router, policies_router, matching_router, offers_router, practitioner_router, twilio_router,
+                stats_router):
+        app.include_router(api, dependencies=[Depends(reject_unknown_query)])
     app.include_router(outbox_page.router)
     web_errors.install(app)  # the API's error handlers, and their pages for people
     staff.install(app)

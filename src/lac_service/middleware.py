@@ -1,4 +1,5 @@
-"""ASGI middleware: security headers, a body size limit, and an access log that never writes personal data.
+"""ASGI middleware: security headers, a body size limit, and an access log that never writes personal data;
+and the API's refusal of unknown query parameters.
 
 Uvicorn's own access log prints raw paths and query strings, which carry tokens and searched names; this
 log prints the route template instead (``/api/v1/requests/{request_id}``) and no query string.
@@ -7,9 +8,11 @@ log prints the route template instead (``/api/v1/requests/{request_id}``) and no
 import logging
 import time
 
+from fastapi import Request
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lac_service.errors import PayloadTooLarge
+from lac_service.errors import InvalidInput, PayloadTooLarge
 
 access_log = logging.getLogger("lac_service.access")
 
@@ -17,6 +20,25 @@ access_log = logging.getLogger("lac_service.access")
 def route_template(scope: Scope) -> str:
     """``/api/v1/requests/{request_id}`` rather than the raw path, which may hold a token."""
     return getattr(scope.get("route"), "path", None) or "(unmatched)"
+
+
+def _query_names(route: APIRoute) -> frozenset[str]:
+    names: set[str] = set()
+    dependants = [route.dependant]
+    while dependants:
+        dependant = dependants.pop()
+        names.update(param.alias for param in dependant.query_params)
+        dependants.extend(dependant.dependencies)
+    return frozenset(names)
+
+
+def reject_unknown_query(request: Request) -> None:
+    """A misspelt filter (``?satus=waiting``) must not silently widen a list: unknown names are a 422."""
+    route = request.scope.get("route")
+    known = _query_names(route) if isinstance(route, APIRoute) else frozenset()
+    for name in request.query_params:
+        if name not in known:
+            raise InvalidInput(f"Paramètre inconnu : « {name[:64]} ».", field="query")
 
 
 class _TooLarge(Exception):

@@ -177,3 +177,47 @@ def test_unknown_route_and_method_keep_the_error_shape(client, secretary_a):
     assert wrong_method.status_code == 405
     assert wrong_method.json()["code"] == "method_not_allowed"
     assert client.get("/api/v1/requests/abc", headers=secretary_a).json()["field"] == "request_id"
+
+
+def test_a_misspelt_query_parameter_is_refused_not_ignored(client, secretary_a):
+    client.post("/api/v1/requests", json=request_body(), headers=secretary_a)
+    answer = client.get("/api/v1/requests?satus=withdrawn", headers=secretary_a)
+    assert answer.status_code == 422
+    assert answer.json()["field"] == "query"
+    assert "satus" in answer.json()["message"]
+    assert client.get("/api/v1/requests?status=withdrawn", headers=secretary_a).json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("GET", f"/api/v1/requests/{2**31}", None, "request_id"),
+        ("PATCH", f"/api/v1/requests/{2**63}", {}, "request_id"),
+        ("GET", "/api/v1/cabinets/0", None, "cabinet_id"),
+        ("POST", "/api/v1/duplicates/distinct", {"request_ids": [1, 2**63]}, "request_ids.1"),
+        ("POST", "/api/v1/requests/1/merge", {"duplicate_id": 2**40}, "duplicate_id"),
+        ("GET", f"/api/v1/matching/runs/{2**31}", None, "round_id"),
+    ],
+)
+def test_ids_beyond_the_database_integer_are_422_not_a_crash(client, make_key, org_a, method, path, body, field):
+    from lac_service.auth.models import Role
+
+    answer = client.request(method, path, json=body, headers=make_key(org_a, Role.coordinator))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] == field
+
+
+def test_a_body_that_is_not_utf8_is_422_on_every_json_route(client, connection, make_key, org_a):
+    from lac_service.auth.models import Role
+
+    coordinator = make_key(org_a, Role.coordinator)
+    before = count_rows(connection)
+    answer = client.post(
+        "/api/v1/duplicates/distinct", content=b'{"request_ids": [1, \x80]}',
+        headers=coordinator | {"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 422
+    assert answer.json()["code"] == "validation_error"
+    assert answer.json()["field"] == "body"
+    assert answer.json()["message"] == "body : Le contenu envoyé n'est pas du JSON valide."
+    assert count_rows(connection) == before

@@ -181,6 +181,14 @@ def test_a_secretary_never_sees_another_organisations_request_nor_the_dashboard(
     assert client.get("/equipe/export.csv").status_code == 403
 
 
+def test_an_id_beyond_the_database_integer_is_a_french_error_page(client, staff):
+    log_in(client, staff(Role.coordinator, "coordination@cpts-a.fr"))
+    for path in (f"/equipe/demandes/{2**63}", f"/equipe/tournees/{2**40}", f"/equipe/cabinets/{2**31}"):
+        page = client.get(path)
+        assert page.status_code == 422, path
+        assert page.headers["content-type"].startswith("text/html") and "lang=\"fr\"" in page.text
+
+
 def test_partners_have_no_screen_login(client, staff):
     assert log_in(client, staff(Role.partner, "logiciel@partenaire.fr")).status_code == 303
     assert client.get("/equipe", follow_redirects=False).status_code == 303, "a partner works through the API"

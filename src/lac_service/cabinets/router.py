@@ -16,6 +16,7 @@ from lac_service.errors import ERROR_RESPONSES, Forbidden
 from lac_service.idempotency import IdempotencyKey, run_once
 from lac_service.geography.geocoder import AppGeocoder, Located, check_in_france
 from lac_service.kit.clock import Now
+from lac_service.kit.fields import RecordId
 from lac_service.kit.pagination import Limit, Offset, Page
 from lac_service.links import AppLinks
 
@@ -25,7 +26,7 @@ _MANAGERS = (Role.admin, Role.coordinator)
 _READERS = (Role.admin, Role.coordinator, Role.secretary)
 
 
-def _load(session: DbSession, cabinet_id: int, caller: Caller, roles: tuple[Role, ...]) -> Cabinet:
+def _load(session: DbSession, cabinet_id: RecordId, caller: Caller, roles: tuple[Role, ...]) -> Cabinet:
     caller.require(*roles)
     visible_to = None if caller.sees_all_organisations else caller.organisation_id
     return service.get_cabinet(session, cabinet_id, visible_to=visible_to)
@@ -70,13 +71,13 @@ def list_(
 
 
 @router.get("/{cabinet_id}", response_model=CabinetRead, summary="Read one cabinet")
-def read(cabinet_id: int, session: DbSession, caller: AuthenticatedCaller) -> CabinetRead:
+def read(cabinet_id: RecordId, session: DbSession, caller: AuthenticatedCaller) -> CabinetRead:
     return to_read(_load(session, cabinet_id, caller, _READERS))
 
 
 @router.patch("/{cabinet_id}", response_model=CabinetRead, summary="Change a cabinet's settings")
 def update(
-    cabinet_id: int, body: CabinetUpdate, session: DbSession, caller: AuthenticatedCaller, now: Now,
+    cabinet_id: RecordId, body: CabinetUpdate, session: DbSession, caller: AuthenticatedCaller, now: Now,
     geocoder: AppGeocoder,
 ) -> CabinetRead:
     """A new address is located again, unless coordinates come with it."""
@@ -91,14 +92,14 @@ def update(
 
 
 @router.post("/{cabinet_id}/batch-request", response_model=CabinetRead, summary="Ask for a batch at the next round")
-def batch_request(cabinet_id: int, session: DbSession, caller: AuthenticatedCaller, now: Now) -> CabinetRead:
+def batch_request(cabinet_id: RecordId, session: DbSession, caller: AuthenticatedCaller, now: Now) -> CabinetRead:
     """Due at the next round whatever its cadence, once; asking twice changes nothing."""
     cabinet = _load(session, cabinet_id, caller, _READERS)
     return to_read(service.request_batch(session, cabinet, now=now))
 
 
 @router.get("/{cabinet_id}/link", response_model=PractitionerLink, summary="The practitioner's standing link")
-def link(cabinet_id: int, session: DbSession, caller: AuthenticatedCaller, links: AppLinks) -> PractitionerLink:
+def link(cabinet_id: RecordId, session: DbSession, caller: AuthenticatedCaller, links: AppLinks) -> PractitionerLink:
     """The page where the practitioner sees their open batches, pauses, or asks for a batch now (the way in
     for a cabinet in browse mode, which receives no message). Issued on the first call, the same afterwards."""
     cabinet = _load(session, cabinet_id, caller, _MANAGERS)
@@ -106,13 +107,13 @@ def link(cabinet_id: int, session: DbSession, caller: AuthenticatedCaller, links
 
 
 @router.delete("/{cabinet_id}/link", status_code=204, summary="Revoke the practitioner's standing link")
-def revoke_link(cabinet_id: int, session: DbSession, caller: AuthenticatedCaller, now: Now) -> Response:
+def revoke_link(cabinet_id: RecordId, session: DbSession, caller: AuthenticatedCaller, now: Now) -> Response:
     """For a link gone astray: the old one stops working at once, the next read issues a new one."""
     service.revoke_link(session, _load(session, cabinet_id, caller, _MANAGERS), now=now)
     return Response(status_code=204)
 
 
 @router.delete("/{cabinet_id}", status_code=204, summary="Remove a cabinet")
-def delete(cabinet_id: int, session: DbSession, caller: AuthenticatedCaller, now: Now) -> Response:
+def delete(cabinet_id: RecordId, session: DbSession, caller: AuthenticatedCaller, now: Now) -> Response:
     service.delete_cabinet(session, _load(session, cabinet_id, caller, _MANAGERS), now=now)
     return Response(status_code=204)

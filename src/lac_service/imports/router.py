@@ -13,7 +13,7 @@ from lac_service.auth.models import Role
 from lac_service.auth.service import get_organisation_by_slug
 from lac_service.config import AppSettings
 from lac_service.db import DbSession
-from lac_service.errors import ERROR_RESPONSES, Forbidden, InvalidInput
+from lac_service.errors import ERROR_RESPONSES, ErrorBody, Forbidden, InvalidInput
 from lac_service.imports.files import UnreadableFile
 from lac_service.imports.service import Importer, Report, import_cabinets, import_requests
 from lac_service.kinds import Kind
@@ -90,7 +90,9 @@ def _read(run: Callable[[], Report]) -> Report:
 
 
 _RESPONSES = {201: {"model": ImportReportOut, "description": "Imported."},
-              422: {"model": ImportReportOut, "description": "A row is wrong: nothing was written."}}
+              422: {"model": ImportReportOut | ErrorBody,
+                    "description": "A row is wrong (the report), or the file cannot be read at all (the usual error): "
+                                   "nothing was written."}}
 
 
 @router.post("/requests", response_model=ImportReportOut, summary="Import a waiting list (CSV)",

@@ -18,7 +18,7 @@ from lac_service.intake.schemas import RequestRead
 from lac_service.intake.views import to_read
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
-from lac_service.kit.fields import Input
+from lac_service.kit.fields import Input, RecordId
 
 router = APIRouter(prefix="/api/v1", tags=["duplicates"], responses=ERROR_RESPONSES)
 _STAFF = (Role.admin, Role.coordinator, Role.secretary)
@@ -43,11 +43,11 @@ class DuplicateOut(BaseModel):
 
 
 class DistinctIn(Input):
-    request_ids: Annotated[list[int], Field(min_length=2, max_length=2)]
+    request_ids: Annotated[list[RecordId], Field(min_length=2, max_length=2)]
 
 
 class MergeIn(Input):
-    duplicate_id: int = Field(description="The request that leaves the queue; this one keeps the older date.")
+    duplicate_id: RecordId = Field(description="The request that leaves the queue; this one keeps the older date.")
 
 
 def _side(request: PatientRequest) -> DuplicateSide:
@@ -86,7 +86,7 @@ def distinct(body: DistinctIn, session: DbSession, caller: AuthenticatedCaller, 
 
 
 @router.post("/requests/{request_id}/merge", response_model=RequestRead, summary="Merge a duplicate into this request")
-def merge(request_id: int, body: MergeIn, session: DbSession, caller: AuthenticatedCaller, now: Now) -> RequestRead:
+def merge(request_id: RecordId, body: MergeIn, session: DbSession, caller: AuthenticatedCaller, now: Now) -> RequestRead:
     """The duplicate is withdrawn (reason `merged`); this request keeps the older of the two dates."""
     caller.require(*_STAFF)
     keep = service.get_request(session, request_id, visible_to=_visible_to(caller))

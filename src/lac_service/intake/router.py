@@ -27,6 +27,7 @@ from lac_service.intake.ranking import explain
 from lac_service.intake.views import to_read
 from lac_service.geography.geocoder import AppGeocoder
 from lac_service.kit.clock import Now
+from lac_service.kit.fields import RecordId
 from lac_service.intake.placement import place
 from lac_service.organisations.service import TerritoryRouter
 from lac_service.kit.pagination import Limit, Offset, Page
@@ -129,13 +130,13 @@ def list_(
 
 
 @router.get("/{request_id}", response_model=RequestRead, summary="Read one request")
-def read(request_id: int, session: DbSession, caller: AuthenticatedCaller, now: Now) -> RequestRead:
+def read(request_id: RecordId, session: DbSession, caller: AuthenticatedCaller, now: Now) -> RequestRead:
     return _read(session, _load(session, request_id, caller, _READERS, Action.read, now), now)
 
 
 @router.patch("/{request_id}", response_model=RequestRead, summary="Change a request's details")
 def update(
-    request_id: int, body: RequestUpdate, session: DbSession, caller: AuthenticatedCaller, now: Now,
+    request_id: RecordId, body: RequestUpdate, session: DbSession, caller: AuthenticatedCaller, now: Now,
     http: Request, geocoder: AppGeocoder,
 ) -> RequestRead:
     """A new address is located again (unless new coordinates come with it); the organisation stays."""
@@ -157,7 +158,7 @@ def update(
 
 @router.post("/{request_id}/withdraw", response_model=RequestRead, summary="Take a request off the queue")
 def withdraw(
-    request_id: int, session: DbSession, caller: AuthenticatedCaller, now: Now, body: WithdrawIn | None = None
+    request_id: RecordId, session: DbSession, caller: AuthenticatedCaller, now: Now, body: WithdrawIn | None = None
 ) -> RequestRead:
     request = _load(session, request_id, caller, _EDITORS, Action.withdraw, now)
     reason = WithdrawReason((body or WithdrawIn()).reason.value)
@@ -165,7 +166,7 @@ def withdraw(
 
 
 @router.delete("/{request_id}", status_code=204, summary="Erase a request's personal data")
-def erase(request_id: int, session: DbSession, caller: AuthenticatedCaller, now: Now) -> Response:
+def erase(request_id: RecordId, session: DbSession, caller: AuthenticatedCaller, now: Now) -> Response:
     """Keeps an anonymous record (kind, dates, status, department, birth year) for the indicators."""
     request = _load(session, request_id, caller, _ERASERS, Action.erase, now)
     service.erase_request(session, request, actor=_actor(caller), now=now)

@@ -13,6 +13,11 @@ from lac_service.kit.phone import InvalidPhone, to_e164
 
 MAX_AGE_YEARS = 125
 
+MAX_RECORD_ID = 2**31 - 1
+RecordId = Annotated[int, Field(ge=1, le=MAX_RECORD_ID)]
+"""A row id as paths and bodies accept it: within PostgreSQL's ``integer``, so a larger number is a 422
+naming the field rather than a database error."""
+
 
 def _phone(value: str) -> str:
     try:

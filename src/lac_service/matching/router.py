@@ -16,7 +16,7 @@ from lac_service.db import DbSession
 from lac_service.errors import ERROR_RESPONSES, NotFound
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
-from lac_service.kit.fields import Input
+from lac_service.kit.fields import Input, RecordId
 from lac_service.kit.pagination import Limit, Offset, Page
 from lac_service.links import AppLinks
 from lac_service.matching.models import MatchingRound, UnmatchedRequest
@@ -103,7 +103,7 @@ def _round(session: DbSession, round_id: int, caller: AuthenticatedCaller) -> Ma
 
 
 @router.get("/{round_id}", response_model=RunOut, summary="A round, its batches and its unmatched reasons")
-def read(round_id: int, session: DbSession, caller: AuthenticatedCaller) -> RunOut:
+def read(round_id: RecordId, session: DbSession, caller: AuthenticatedCaller) -> RunOut:
     matching_round = _round(session, round_id, caller)
     offers = session.scalars(sa.select(Offer).where(Offer.round_id == round_id).order_by(Offer.cabinet_id)).all()
     return RunOut(
@@ -124,7 +124,7 @@ def read(round_id: int, session: DbSession, caller: AuthenticatedCaller) -> RunO
 
 @router.get("/{round_id}/unmatched", response_model=Page[UnmatchedOut], summary="Why each request got no offer")
 def unmatched(
-    round_id: int, session: DbSession, caller: AuthenticatedCaller, settings: AppSettings,
+    round_id: RecordId, session: DbSession, caller: AuthenticatedCaller, settings: AppSettings,
     reason: Annotated[str | None, Query(max_length=32)] = None, limit: Limit = None, offset: Offset = 0,
 ) -> Page[UnmatchedOut]:
     _round(session, round_id, caller)

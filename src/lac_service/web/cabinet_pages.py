@@ -14,6 +14,7 @@ from lac_service.errors import AppError
 from lac_service.geography.geocoder import AppGeocoder
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
+from lac_service.kit.fields import RecordId
 from lac_service.links import AppLinks, Links
 from lac_service.web.forms import Errors, answers, checked, service_error, text, validate
 from lac_service.web.pages import render, see_other
@@ -93,7 +94,7 @@ def create(request: Request, user: Coordinator, form: Form, session: DbSession, 
 
 
 @router.get("/{cabinet_id}")
-def edit(request: Request, cabinet_id: int, user: Coordinator, session: DbSession, links: AppLinks,
+def edit(request: Request, cabinet_id: RecordId, user: Coordinator, session: DbSession, links: AppLinks,
          enregistre: str | None = None) -> Response:
     cabinet = service.get_cabinet(session, cabinet_id, visible_to=visible_to(user))
     return _form(request, _values(cabinet), Errors(), cabinet=cabinet, urls=_urls(session, cabinet, links),
@@ -101,7 +102,7 @@ def edit(request: Request, cabinet_id: int, user: Coordinator, session: DbSessio
 
 
 @router.post("/{cabinet_id}")
-def update(request: Request, cabinet_id: int, user: Coordinator, form: Form, session: DbSession, now: Now,
+def update(request: Request, cabinet_id: RecordId, user: Coordinator, form: Form, session: DbSession, now: Now,
            geocoder: AppGeocoder, links: AppLinks) -> Response:
     cabinet = service.get_cabinet(session, cabinet_id, visible_to=visible_to(user))
     values = answers(form)

@@ -10,6 +10,7 @@ from lac_service.errors import AppError
 from lac_service.audit import Action
 from lac_service.intake import duplicates
 from lac_service.kit.clock import Now
+from lac_service.kit.fields import MAX_RECORD_ID
 from lac_service.web.forms import Errors, service_error, text
 from lac_service.web.pages import render
 from lac_service.web.public import Form
@@ -37,9 +38,10 @@ def list_(request: Request, user: Staff, session: DbSession, now: Now) -> Respon
 
 def _ids(form: Form) -> tuple[int, int] | None:
     try:
-        return int(text(form, "first") or ""), int(text(form, "second") or "")
+        ids = int(text(form, "first") or ""), int(text(form, "second") or "")
     except ValueError:
         return None
+    return ids if all(1 <= i <= MAX_RECORD_ID for i in ids) else None
 
 
 @router.post("")

@@ -12,6 +12,7 @@ from lac_service.db import DbSession
 from lac_service.errors import NotFound
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
+from lac_service.kit.fields import RecordId
 from lac_service.links import AppLinks
 from lac_service.matching.models import MatchingRound
 from lac_service.matching.service import run_round
@@ -40,7 +41,7 @@ def run(request: Request, user: Coordinator, form: Form, session: DbSession, set
 
 
 @router.get("/{round_id}")
-def detail(request: Request, round_id: int, user: Coordinator, session: DbSession) -> Response:
+def detail(request: Request, round_id: RecordId, user: Coordinator, session: DbSession) -> Response:
     found = session.get(MatchingRound, round_id)
     org = visible_to(user)
     if found is None or (org is not None and found.organisation_id != org):

@@ -27,6 +27,7 @@ from lac_service.intake.schemas import RequestUpdate
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.kit.dates import age_on
+from lac_service.kit.fields import RecordId
 from lac_service.links import AppLinks
 from lac_service.organisations.service import TerritoryRouter
 from lac_service.priority import Band
@@ -145,7 +146,7 @@ def _detail(request: Request, session: DbSession, patient: PatientRequest, now: 
 
 
 @router.get("/demandes/{request_id}")
-def detail(request: Request, request_id: int, user: Staff, session: DbSession, now: Now,
+def detail(request: Request, request_id: RecordId, user: Staff, session: DbSession, now: Now,
            enregistree: str | None = None) -> Response:
     patient = load(session, user, request_id, Action.read, now)
     return _detail(request, session, patient, now, notice="La demande est enregistrée ; le patient reçoit son lien de "
@@ -153,7 +154,7 @@ def detail(request: Request, request_id: int, user: Staff, session: DbSession, n
 
 
 @router.post("/demandes/{request_id}/modifier")
-def update(request: Request, request_id: int, user: Staff, form: Form, session: DbSession, now: Now) -> Response:
+def update(request: Request, request_id: RecordId, user: Staff, form: Form, session: DbSession, now: Now) -> Response:
     patient = load(session, user, request_id, Action.update, now)
     errors = Errors()
     urgent = checked(form, "criteria.urgent")
@@ -176,7 +177,7 @@ def update(request: Request, request_id: int, user: Staff, form: Form, session: 
 
 
 @router.post("/demandes/{request_id}/retrait")
-def withdraw(request: Request, request_id: int, user: Staff, form: Form, session: DbSession, now: Now) -> Response:
+def withdraw(request: Request, request_id: RecordId, user: Staff, form: Form, session: DbSession, now: Now) -> Response:
     patient = load(session, user, request_id, Action.withdraw, now)
     reason = _enum(WithdrawReason, text(form, "reason"))
     if reason not in STAFF_REASONS:
