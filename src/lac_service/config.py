@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, Request
-from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, model_validator
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, StringConstraints, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-change-me"
@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     offer_ttl_days: Annotated[int, Field(ge=1, le=90)] = 14
     default_organisation: str | None = Field(
         default=None, description="Slug of the organisation that receives public requests no territory claims."
+    )
+    cors_origins: list[Annotated[str, StringConstraints(pattern=r"^https?://[^/\s*]+$")]] = Field(
+        default=[], description="Web origins (``https://app.partenaire.fr``) whose pages may call the API from a "
+        "browser. Empty: none may.",
     )
     migrations_dir: str | None = None
     requests: RequestDefaults = RequestDefaults()

@@ -1,6 +1,7 @@
 """The HTTP composition root: ``create_app(settings)`` wires settings, database, routers and errors."""
 
 from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -66,5 +67,11 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        files=("/api/v1/imports/", settings.max_import_bytes))
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
+    if settings.cors_origins:
+        # Bearer keys, never cookies, cross origins: no credentials mode.
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+                           expose_headers=["Retry-After"], max_age=600)
     app.add_middleware(AccessLog)
     return app
