@@ -11,12 +11,12 @@ from tests.payloads import request_body
 PERSONAL = ["Élodie", "Durand", "Lefèvre", "+33612345678", "06 12 34 56 78", "elodie.durand", "Esquermoise", "1958-03-14"]
 
 
-def _assert_clean(caplog):
+def _assert_clean(caplog, *secrets: str):
     # httpx/httpcore records are the test client's own, not the service's.
     records = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
     logged = "\n".join(record.getMessage() + " " + repr(record.args) + " " + (record.exc_text or "") for record in records)
     assert records, "nothing was logged: the check would prove nothing"
-    for value in PERSONAL:
+    for value in (*PERSONAL, *secrets):
         assert value not in logged, value
 
 
@@ -56,3 +56,25 @@ def test_access_log_has_the_route_not_the_raw_path(client, secretary_a, caplog, 
     client.get(path, headers=secretary_a)
     lines = [r.getMessage() for r in caplog.records if r.name == "lac_service.access"]
     assert lines and "Durand" not in lines[0] and "999999" not in lines[0]
+
+
+def test_the_screens_and_the_links_log_no_personal_data_nor_tokens(client, make_key, org_a, caplog):
+    """The public form, the tracking page, a round, the practitioner's offer page and an accepted patient."""
+    from tests.api.test_web_pages import form
+    from tests.payloads import cabinet_body
+
+    caplog.set_level(logging.DEBUG)
+    coordinator = make_key(org_a, Role.coordinator)
+    registered = client.post("/", data=form(client, **{
+        "patient.first_name": "Élodie", "patient.last_name": "Durand-Lefèvre", "patient.email": "elodie.durand@exemple.fr",
+        "patient.address.line": "12 rue Esquermoise"}), follow_redirects=False)
+    tracking = registered.headers["location"].split("?")[0]
+    assert "elodie.durand@exemple.fr" in client.get(tracking).text
+    client.post("/", data=form(client, **{"patient.birth_date": "14/03/2999"}))  # refused, with its errors shown
+    client.post("/api/v1/cabinets", json=cabinet_body(), headers=coordinator)
+    offer = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["batches"][0]["offer_url"]
+    token = offer.rsplit("/", 1)[1]
+    request_id = client.get(f"/api/v1/offers/{token}").json()["items"][0]["request_id"]
+    accepted = client.post(f"/api/v1/offers/{token}/responses", json={"request_id": request_id, "decision": "accept"})
+    assert "Durand-Lefèvre" in accepted.text, "the practitioner sees who was accepted: the log must not"
+    _assert_clean(caplog, token, tracking.rsplit("/", 1)[1])
