@@ -64,6 +64,33 @@ def test_bootstrap_an_organisation_with_a_key_that_works(env):
     assert answer.status_code == 200
 
 
+def test_keys_are_listed_rotated_and_revoked(env):
+    from fastapi.testclient import TestClient
+
+    from lac_service.config import Settings
+    from lac_service.main import create_app
+
+    lac(env, "db", "upgrade")
+    lac(env, "org", "create", "cpts-flandre", "--name", "CPTS Flandre")
+    first = lac(env, "apikey", "create", "--org", "cpts-flandre", "--role", "partner", "--name", "logiciel").stdout.strip()
+    prefix = first.split("_")[1]
+    rotated = lac(env, "apikey", "rotate", prefix, "--overlap-days", "7")
+    assert rotated.returncode == 0, rotated.stderr
+    second = rotated.stdout.strip()
+    assert second != first and "fonctionne encore 7 jour(s)" in rotated.stderr
+    listed = lac(env, "apikey", "list", "--org", "cpts-flandre").stdout.splitlines()
+    assert len(listed) == 2
+    assert listed[0].startswith(f"{prefix}\tpartner\tlogiciel\t") and "active jusqu’au" in listed[0]
+    assert listed[1].endswith("\tactive")
+    revoked = lac(env, "apikey", "revoke", second)
+    assert revoked.returncode == 0 and "révoquée" in revoked.stdout
+    refused = lac(env, "apikey", "rotate", second)
+    assert refused.returncode == 1 and "déjà révoquée" in refused.stderr
+    with TestClient(create_app(Settings(database_url=env["LAC_DATABASE_URL"]))) as client:
+        assert client.get("/api/v1/requests", headers={"Authorization": f"Bearer {first}"}).status_code == 200
+        assert client.get("/api/v1/requests", headers={"Authorization": f"Bearer {second}"}).status_code == 401
+
+
 def test_demo_loads_once(env):
     lac(env, "db", "upgrade")
     first = lac(env, "demo", "--if-empty")

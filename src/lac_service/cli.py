@@ -19,7 +19,10 @@ import uvicorn.config
 
 from lac_service import migrate
 from lac_service.auth.models import Organisation, Role
-from lac_service.auth.service import create_api_key, create_organisation, create_user, get_organisation_by_slug
+from lac_service.auth.service import (
+    create_api_key, create_organisation, create_user, get_api_key, get_organisation_by_slug, list_api_keys,
+    revoke_api_key, rotate_api_key,
+)
 from lac_service.config import Settings, get_settings
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
@@ -81,6 +84,33 @@ def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> None:
         )
     print(issued.secret)
     print("Conservez cette clé : elle ne sera plus jamais affichée.", file=sys.stderr)
+
+
+def cmd_apikey_list(args: argparse.Namespace, settings: Settings) -> None:
+    now = utcnow()
+    with _session(settings) as session:
+        for key in list_api_keys(session, get_organisation_by_slug(session, args.org)):
+            state = "active"
+            if key.revoked_at is not None:
+                state = f"{'active jusqu’au' if key.works_at(now) else 'révoquée le'} {key.revoked_at:%Y-%m-%d %H:%M} UTC"
+            print(f"{key.prefix}\t{key.role.value}\t{key.name}\tcréée le {key.created_at:%Y-%m-%d}\t{state}")
+
+
+def cmd_apikey_revoke(args: argparse.Namespace, settings: Settings) -> None:
+    with _session(settings) as session:
+        api_key = get_api_key(session, args.key)
+        revoke_api_key(session, api_key, at=utcnow())
+        print(f"Clé {api_key.prefix} révoquée : elle ne fonctionne plus.")
+
+
+def cmd_apikey_rotate(args: argparse.Namespace, settings: Settings) -> None:
+    overlap = timedelta(days=args.overlap_days)
+    with _session(settings) as session:
+        old = get_api_key(session, args.key)
+        issued = rotate_api_key(session, old, now=utcnow(), overlap=overlap)
+        print(issued.secret)
+    print(f"Conservez cette clé : elle ne sera plus jamais affichée. L'ancienne ({old.prefix}) fonctionne encore "
+          f"{args.overlap_days} jour(s).", file=sys.stderr)
 
 
 def cmd_user_create(args: argparse.Namespace, settings: Settings) -> None:
@@ -246,6 +276,16 @@ def _parser() -> argparse.ArgumentParser:
     apikey_create.add_argument("--role", required=True, choices=[r.value for r in Role])
     apikey_create.add_argument("--name")
     apikey_create.set_defaults(run=cmd_apikey_create)
+    apikey_list = apikey.add_parser("list", help="an organisation's keys: prefix, role, name, state")
+    apikey_list.add_argument("--org", required=True)
+    apikey_list.set_defaults(run=cmd_apikey_list)
+    apikey_revoke = apikey.add_parser("revoke", help="stop a key at once")
+    apikey_revoke.add_argument("key", help="its prefix (from `list`) or the whole key")
+    apikey_revoke.set_defaults(run=cmd_apikey_revoke)
+    apikey_rotate = apikey.add_parser("rotate", help="issue a replacement; the old key works for the overlap")
+    apikey_rotate.add_argument("key", help="its prefix (from `list`) or the whole key")
+    apikey_rotate.add_argument("--overlap-days", type=int, choices=range(0, 31), default=7, metavar="0-30")
+    apikey_rotate.set_defaults(run=cmd_apikey_rotate)
 
     user = commands.add_parser("user", help="screen logins").add_subparsers(dest="user_command", required=True)
     user_create = user.add_parser("create", help="create a login (password asked, or read from stdin)")

@@ -17,6 +17,7 @@ from lac_service.auth.service import find_api_key
 from lac_service.config import AppSettings, Environment
 from lac_service.db import DbSession
 from lac_service.errors import NotFound
+from lac_service.kit.clock import Now
 from lac_service.notifications.models import Notification
 
 router = APIRouter(include_in_schema=False)
@@ -51,12 +52,13 @@ def _presented_key(request: Request) -> str | None:
 
 @router.get("/outbox", response_class=HTMLResponse)
 def outbox(
-    request: Request, session: DbSession, settings: AppSettings, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    request: Request, session: DbSession, settings: AppSettings, now: Now,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> HTMLResponse:
     if settings.environment is not Environment.development:
         raise NotFound()
     presented = _presented_key(request)
-    api_key = find_api_key(session, presented) if presented else None
+    api_key = find_api_key(session, presented, now=now) if presented else None
     if api_key is None or api_key.role is not Role.admin:
         # Basic, so that a browser shows its login prompt (any user name, the key as the password).
         return HTMLResponse(

@@ -16,6 +16,7 @@ from lac_service.auth.models import Role
 from lac_service.auth.service import find_api_key
 from lac_service.db import session_scope
 from lac_service.errors import Forbidden, Unauthenticated
+from lac_service.kit.clock import Now
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer lac_…`.")
 
@@ -62,7 +63,7 @@ PUBLIC = Caller()
 
 
 def optional_caller(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)], now: Now
 ) -> Caller:
     """The public when no key is given; a wrong or revoked key is refused, never downgraded to public.
 
@@ -73,7 +74,7 @@ def optional_caller(
             raise Unauthenticated()
         return PUBLIC
     with session_scope(request.app.state.session_factory) as session:
-        api_key = find_api_key(session, credentials.credentials)
+        api_key = find_api_key(session, credentials.credentials, now=now)
     if api_key is None:
         raise Unauthenticated()
     return Caller(role=api_key.role, organisation_id=api_key.organisation_id, api_key_id=api_key.id)

@@ -85,4 +85,7 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(sa.String(16), unique=True)
     key_hash: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime]
-    revoked_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]  # may be ahead: the end of a rotation's overlap
+
+    def works_at(self, now: datetime) -> bool:
+        return self.revoked_at is None or self.revoked_at > now

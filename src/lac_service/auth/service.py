@@ -2,8 +2,9 @@
 
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -55,14 +56,48 @@ def create_api_key(
     return IssuedKey(api_key=api_key, secret=secret)
 
 
-def find_api_key(session: Session, presented: str) -> ApiKey | None:
+def find_api_key(session: Session, presented: str, *, now: datetime) -> ApiKey | None:
     match = _KEY_PATTERN.match(presented)
     if match is None:
         return None
     api_key = session.scalar(sa.select(ApiKey).where(ApiKey.prefix == match.group(1)))
-    if api_key is None or api_key.revoked_at is not None or not token_matches(presented, api_key.key_hash):
+    if api_key is None or not token_matches(presented, api_key.key_hash) or not api_key.works_at(now):
         return None
     return api_key
+
+
+def get_api_key(session: Session, key_or_prefix: str) -> ApiKey:
+    """By its prefix (as ``lac apikey list`` shows it) or the whole key."""
+    match = _KEY_PATTERN.match(key_or_prefix)
+    prefix = match.group(1) if match else key_or_prefix
+    api_key = session.scalar(sa.select(ApiKey).where(ApiKey.prefix == prefix))
+    if api_key is None:
+        raise NotFound(f"Clé « {prefix[:16]} » introuvable.", field="key")
+    return api_key
+
+
+def list_api_keys(session: Session, organisation: Organisation) -> Sequence[ApiKey]:
+    return session.scalars(
+        sa.select(ApiKey).where(ApiKey.organisation_id == organisation.id).order_by(ApiKey.created_at, ApiKey.id)
+    ).all()
+
+
+def revoke_api_key(session: Session, api_key: ApiKey, *, at: datetime) -> None:
+    """The key stops working at ``at`` (now, or the end of a rotation's overlap); never later than already set."""
+    if api_key.revoked_at is None or at < api_key.revoked_at:
+        api_key.revoked_at = at
+    session.flush()
+
+
+def rotate_api_key(session: Session, api_key: ApiKey, *, now: datetime, overlap: timedelta) -> IssuedKey:
+    """A new key of the same organisation, role and name; the old one keeps working for ``overlap``, so the
+    partner can deploy the new one without an outage."""
+    if not api_key.works_at(now):
+        raise Conflict("Cette clé est déjà révoquée : créez-en une nouvelle.", field="key")
+    organisation = session.get_one(Organisation, api_key.organisation_id)
+    issued = create_api_key(session, organisation=organisation, role=api_key.role, name=api_key.name, now=now)
+    revoke_api_key(session, api_key, at=now + overlap)
+    return issued
 
 
 def create_user(
