@@ -171,7 +171,7 @@ def test_a_bad_webhook_address_is_refused_and_nothing_is_registered(client, org_
 def test_only_the_organisations_partner_or_coordinator_registers_and_production_wants_https(
     settings, engine, session_factory, client, make_key, org_a, org_b
 ):
-    body = {"url": "https://partner.example/hook"}
+    body = {"url": "https://93.184.215.14/hook"}  # a public address, which production needs
     assert client.put("/api/v1/organisations/cpts-a/webhook", json=body,
                       headers=make_key(org_a, Role.secretary)).status_code == 403
     assert client.put("/api/v1/organisations/cpts-a/webhook", json=body,
@@ -187,3 +187,38 @@ def test_only_the_organisations_partner_or_coordinator_registers_and_production_
         plain = prod.put("/api/v1/organisations/cpts-a/webhook", json={"url": "http://partner.example/hook"}, headers=headers)
         assert plain.status_code == 422 and "https" in plain.json()["message"]
         assert prod.put("/api/v1/organisations/cpts-a/webhook", json=body, headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("url", [
+    "https://127.0.0.1/hook", "https://10.0.0.5/hook", "https://192.168.1.20:8443/hook", "https://[::1]/hook",
+    "https://169.254.169.254/latest/meta-data/", "https://[::ffff:127.0.0.1]/hook", "https://localhost/hook",
+    "https://0.0.0.0/hook", "https://nulle-part.invalid/hook",
+])
+def test_in_production_a_webhook_may_not_point_inside_the_network(settings, engine, session_factory, make_key,
+                                                                    org_a, url):
+    from fastapi.testclient import TestClient
+
+    production = settings.model_copy(update={"environment": Environment.production})
+    with TestClient(create_app(production, engine=engine, session_factory=session_factory)) as prod:
+        headers = make_key(org_a, Role.coordinator)
+        answer = prod.put("/api/v1/organisations/cpts-a/webhook", json={"url": url}, headers=headers)
+        assert answer.status_code == 422 and answer.json()["field"] == "url", answer.text
+        assert "publique" in answer.json()["message"]
+        assert prod.get("/api/v1/organisations/cpts-a/webhook", headers=headers).status_code == 404
+
+
+def test_in_production_a_delivery_to_an_internal_address_is_refused_before_connecting(
+    client, db, session_factory, settings, make_key, org_a, receiver, partner
+):
+    """Registered while the name was public, say, then pointed inside: the check is made again at sending."""
+    _register(client, make_key(org_a, Role.coordinator), "Awa", "0698765432")
+    dispatcher = Dispatcher(session_factory, NotificationSettings(rate_per_s=1000, coordinator_emails=[COORDINATOR]),
+                            secret_key=settings.secret, public_webhooks_only=True)
+    try:
+        dispatcher.run_once()
+    finally:
+        dispatcher.close()
+    assert receiver.deliveries == []
+    assert [(r.status, r.error_code) for r in _webhook_rows(db)] == [
+        (NotificationStatus.failed, "webhook:address_not_public")
+    ]

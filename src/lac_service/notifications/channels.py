@@ -78,12 +78,16 @@ class LocalBackend(Backend):
         return None
 
 
-def build_backends(settings: NotificationSettings, *, secret_key: bytes) -> dict[Channel, Backend]:
+def build_backends(
+    settings: NotificationSettings, *, secret_key: bytes, public_webhooks_only: bool = False
+) -> dict[Channel, Backend]:
     """Imported here, not at the top, so that ``local`` (the default) needs neither twilio nor a mail host.
     ``secret_key`` is the service's: partners' webhook signing keys are derived from it."""
     from lac_service.notifications.webhook import WebhookBackend
 
-    backends: dict[Channel, Backend] = {Channel.webhook: WebhookBackend(settings, secret_key=secret_key)}
+    backends: dict[Channel, Backend] = {
+        Channel.webhook: WebhookBackend(settings, secret_key=secret_key, public_only=public_webhooks_only)
+    }
     if settings.sms_backend == "twilio":
         from lac_service.notifications.twilio_sms import TwilioSmsBackend
 

@@ -102,10 +102,13 @@ class Dispatcher:
         secret_key: bytes,
         backends: dict[Channel, Backend] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        public_webhooks_only: bool = False,
     ) -> None:
         self.session_factory = session_factory
         self.settings = settings
-        self.backends = backends if backends is not None else build_backends(settings, secret_key=secret_key)
+        self.backends = backends if backends is not None else build_backends(
+            settings, secret_key=secret_key, public_webhooks_only=public_webhooks_only
+        )
         self.clock = clock
         self.limiter = RateLimiter(settings.rate_per_s)
 

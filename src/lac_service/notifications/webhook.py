@@ -8,11 +8,18 @@ service's secret key and the key id stored on the row (``webhook_key``), so no p
 A refused connection, a 408, a 429 or a 5xx is retried; any other answer but 2xx fails for good (a wrong
 URL does not heal by itself); a delivery whose answer never came may have arrived and is not resent blindly
 (the resolver marks it ``unknown``): receivers should still de-duplicate on ``event_id``.
+
+In production a webhook may only reach public addresses, checked at registration and again before each
+delivery (``is_public``): otherwise a partner's URL could make the service call into its own network
+(server-side request forgery: the database, a cloud metadata service).
 """
 
 import hashlib
 import hmac
+import ipaddress
+import socket
 import time
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -31,6 +38,24 @@ def webhook_key(secret_key: bytes, key_id: str) -> str:
     return derive(secret_key, f"webhook:{key_id}")
 
 
+def is_public(url: str) -> bool:
+    """Whether every address the URL's host stands for is a public one (an unknown host is not)."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return False
+    try:
+        found = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError, ValueError):
+        return False
+    for *_, sockaddr in found:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if not address.is_global:
+            return False
+    return bool(found)
+
+
 def signature(key: str, timestamp: int, body: bytes) -> str:
     digest = hmac.new(key.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={digest}"
@@ -39,9 +64,11 @@ def signature(key: str, timestamp: int, body: bytes) -> str:
 class WebhookBackend(Backend):
     name = "webhook"
 
-    def __init__(self, settings: NotificationSettings, *, secret_key: bytes) -> None:
+    def __init__(self, settings: NotificationSettings, *, secret_key: bytes, public_only: bool = False) -> None:
+        """``public_only`` in production; development and tests receive on loopback."""
         self.timeout_s = settings.webhook_timeout_s
         self._secret_key = secret_key
+        self._public_only = public_only
         # Shared by the sending threads (httpx clients are thread-safe); redirects are not followed, so a
         # delivery goes only where the partner registered.
         self._client = httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False)
@@ -49,6 +76,8 @@ class WebhookBackend(Backend):
     def send(self, message: OutgoingMessage) -> str:
         if message.key_id is None:
             raise PermanentError("webhook:no_key")
+        if self._public_only and not is_public(message.recipient):
+            raise PermanentError("webhook:address_not_public")
         body = message.body.encode()
         headers = {
             "Content-Type": "application/json",

@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from lac_service.config import Settings, get_settings
+from lac_service.config import Environment, Settings, get_settings
 from lac_service.db import create_db_engine, create_session_factory
 from lac_service.notifications.dispatcher import Dispatcher
 
@@ -25,6 +25,7 @@ def run(settings: Settings, *, once: bool, stop: threading.Event | None = None) 
     dispatcher = Dispatcher(
         create_session_factory(engine), settings.notifications,
         secret_key=settings.secret_key.get_secret_value().encode(),
+        public_webhooks_only=settings.environment is Environment.production,
     )
     try:
         if once:

@@ -19,6 +19,7 @@ from lac_service.errors import InvalidInput
 from lac_service.kit.tokens import new_token
 from lac_service.notifications.models import Channel, Notification, NotificationStatus
 from lac_service.notifications.outbox import Message, enqueue_new
+from lac_service.notifications.webhook import is_public
 
 EVENT = "request.status_changed"
 
@@ -46,14 +47,17 @@ def _queued(organisation: Organisation) -> sa.Update:
     )
 
 
-def check_url(url: str, *, allow_http: bool) -> str:
-    """HTTPS only (``allow_http`` in development and tests); no credentials in the URL, since it is shown
-    on screens and kept with every delivery."""
+def check_url(url: str, *, production: bool) -> str:
+    """In production, HTTPS to a public address (development and tests receive over http on loopback); no
+    credentials in the URL, since it is shown on screens and kept with every delivery."""
     parts = urlsplit(url)
-    if parts.scheme != "https" and not (allow_http and parts.scheme == "http"):
+    if parts.scheme != "https" and not (not production and parts.scheme == "http"):
         raise InvalidInput("L'adresse du webhook doit commencer par https://.", field="url")
     if parts.username or parts.password:
         raise InvalidInput("L'adresse du webhook ne doit pas contenir d'identifiants.", field="url")
+    if production and not is_public(url):
+        raise InvalidInput("L'adresse du webhook doit être publique sur internet : ce nom est introuvable, ou "
+                           "désigne une adresse interne.", field="url")
     return url
 
 
