@@ -1,6 +1,10 @@
 """The HTTP composition root: ``create_app(settings)`` wires settings, database, routers and errors."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import Depends, FastAPI
+from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -9,6 +13,7 @@ from lac_service import health, outbox_page
 from lac_service.cabinets.router import router as cabinets_router
 from lac_service.config import Settings, get_settings
 from lac_service.db import create_db_engine, create_session_factory
+from lac_service.geography import gazetteer
 from lac_service.geography.geocoder import Geocoder
 from lac_service.intake.policy_router import router as policies_router
 from lac_service.matching.router import router as matching_router
@@ -35,6 +40,13 @@ cabinets. Partners authenticate with `Authorization: Bearer <api key>`. Errors s
 """
 
 
+@asynccontextmanager
+async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
+    """The offline geography is loaded before the first request, not by it."""
+    await run_in_threadpool(gazetteer.warm)
+    yield
+
+
 def create_app(
     settings: Settings | None = None, *, engine: Engine | None = None,
     session_factory: sessionmaker[Session] | None = None,
@@ -46,7 +58,7 @@ def create_app(
     session_factory = session_factory or create_session_factory(engine)
     app = FastAPI(
         title="LAC service", version="1.0.0", description=DESCRIPTION,
-        openapi_url="/api/v1/openapi.json", docs_url="/api/docs", redoc_url=None,
+        openapi_url="/api/v1/openapi.json", docs_url="/api/docs", redoc_url=None, lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine

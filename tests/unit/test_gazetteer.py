@@ -190,3 +190,28 @@ def test_french_points_are_in_france(lat, lon):
 )
 def test_foreign_points_are_not(lat, lon):
     assert not is_in_france(lat, lon)
+
+
+def test_threads_meeting_a_cold_gazetteer_load_it_once(monkeypatch):
+    """The first requests of a fresh process arrive together: they wait for one load, not each do their own."""
+    import threading
+
+    reads = []
+    real_read = gazetteer._read
+    monkeypatch.setattr(gazetteer, "_read", lambda name: (reads.append(name), real_read(name))[1])
+    gazetteer._references.cache_clear()
+    gazetteer._gazetteer.cache_clear()
+    start = threading.Barrier(16)
+    answers = []
+
+    def ask():
+        start.wait()
+        answers.append(gazetteer.is_in_france(50.63, 3.06))
+
+    threads = [threading.Thread(target=ask) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [True] * 16
+    assert sorted(reads) == ["neighbours.csv.gz", "postal_codes.csv.gz"]

@@ -9,12 +9,13 @@ offer them to a practice 80 km away.
 import csv
 import gzip
 import re
+import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, wraps
 from importlib.resources import files
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import shapely
@@ -80,7 +81,30 @@ def _read(file_name: str) -> Iterator[list[str]]:
         yield from reader
 
 
-@cache
+_LOADING = threading.RLock()
+T = TypeVar("T")
+
+
+def _loaded_once(load: Callable[[], T]) -> Callable[[], T]:
+    """``functools.cache``, with one loader at a time: the threads of a cold process meeting it together
+    would otherwise each load the files, under the GIL, and the first requests would wait seconds."""
+    cached = cache(load)
+
+    @wraps(load)
+    def loaded() -> T:
+        with _LOADING:
+            return cached()
+
+    loaded.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    return loaded
+
+
+def warm() -> None:
+    """Loads the data now (a server's start) rather than on its first request."""
+    _references()
+
+
+@_loaded_once
 def _gazetteer() -> _Gazetteer:
     # Rows are streamed into columns, not kept as 52,000 lists: the garbage collector walking such lists
     # took half of the load time.
@@ -179,7 +203,7 @@ def locate_many(postal_codes: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return lat, lon
 
 
-@cache
+@_loaded_once
 def _references() -> tuple[np.ndarray, np.ndarray, shapely.STRtree]:
     """French and foreign places, each with its reach in km (negative abroad), indexed by an STRtree."""
     gazetteer = _gazetteer()
