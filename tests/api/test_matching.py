@@ -179,6 +179,12 @@ def test_forged_tokens_are_404_or_422_and_say_nothing(client, lille, token):
     assert "Alice" not in answer.text
 
 
+def test_an_answer_about_an_impossible_request_id_is_422(client, lille):
+    token = _run(client, lille["headers"])["batches"][0]["offer_url"].rsplit("/", 1)[1]
+    answer = client.post(f"/api/v1/offers/{token}/responses", json={"request_id": 2**63, "decision": "accept"})
+    assert answer.status_code == 422 and answer.json()["field"] == "request_id"
+
+
 def test_a_withdrawn_patient_cannot_be_accepted(client, lille):
     headers, ids = lille["headers"], lille["ids"]
     run = _run(client, headers)

@@ -4,13 +4,13 @@ from pydantic import BaseModel, Field
 
 from lac_service.intake.schemas import ReasonOut
 from lac_service.kinds import Kind
-from lac_service.kit.fields import Input
+from lac_service.kit.fields import Input, RecordId
 from lac_service.offers.models import DeclineReason, ItemStatus
 from lac_service.offers.service import Decision
 
 
 class ResponseIn(Input):
-    request_id: int = Field(ge=1)
+    request_id: RecordId
     decision: Decision
     reason: DeclineReason | None = Field(default=None, description="Required to decline.")
 
