@@ -24,14 +24,15 @@ run: $(STAMP)
 	$(BIN)/lac demo --if-empty
 	$(BIN)/lac serve --host $(HOST) --port $(PORT)
 
-## PostgreSQL with PostGIS, and Chromium for the screen tests, from Debian's packages, only when missing.
+## PostgreSQL with PostGIS, Chromium for the screen tests and wrk for the load tests, from Debian's packages,
+## only when missing.
 system-deps:
 	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || \
 	    ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || \
-	    ! command -v chromium >/dev/null 2>&1; then \
+	    ! command -v chromium >/dev/null 2>&1 || ! command -v wrk >/dev/null 2>&1; then \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-	    postgresql postgresql-postgis chromium >/dev/null; \
+	    postgresql postgresql-postgis chromium wrk >/dev/null; \
 	fi
 
 ## make test: the whole suite, every database test on SQLite and on PostgreSQL.
