@@ -197,9 +197,11 @@ def test_a_misspelt_query_parameter_is_refused_not_ignored(client, secretary_a):
         ("POST", "/api/v1/duplicates/distinct", {"request_ids": [1, 2**63]}, "request_ids.1"),
         ("POST", "/api/v1/requests/1/merge", {"duplicate_id": 2**40}, "duplicate_id"),
         ("GET", f"/api/v1/matching/runs/{2**31}", None, "round_id"),
+        ("GET", f"/api/v1/audit?request_id={2**31}", None, "request_id"),
+        ("GET", "/api/v1/organisations/" + "a" * 65, None, "slug"),
     ],
 )
-def test_ids_beyond_the_database_integer_are_422_not_a_crash(client, make_key, org_a, method, path, body, field):
+def test_ids_and_slugs_beyond_their_bounds_are_422_not_a_crash(client, make_key, org_a, method, path, body, field):
     from lac_service.auth.models import Role
 
     answer = client.request(method, path, json=body, headers=make_key(org_a, Role.coordinator))
@@ -221,3 +223,13 @@ def test_a_body_that_is_not_utf8_is_422_on_every_json_route(client, connection, 
     assert answer.json()["field"] == "body"
     assert answer.json()["message"] == "body : Le contenu envoyé n'est pas du JSON valide."
     assert count_rows(connection) == before
+
+
+def test_a_policy_with_too_many_age_bands_is_refused(client, make_key, org_a):
+    from lac_service.auth.models import Role
+
+    coordinator = make_key(org_a, Role.coordinator)
+    rules = client.get("/api/v1/priority-policies/medecin_traitant", headers=coordinator).json()["rules"]
+    rules["age"]["bands"] = [{"from_years": i, "under_years": i + 1, "points": 1} for i in range(21)]
+    answer = client.put("/api/v1/priority-policies/medecin_traitant", json={"rules": rules}, headers=coordinator)
+    assert answer.status_code == 422 and answer.json()["field"] == "rules.age.bands", answer.text

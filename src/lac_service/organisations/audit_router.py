@@ -13,6 +13,7 @@ from lac_service.auth.models import Role
 from lac_service.config import AppSettings
 from lac_service.db import DbSession
 from lac_service.errors import ERROR_RESPONSES
+from lac_service.kit.fields import RecordId
 from lac_service.kit.pagination import Limit, Offset, Page
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=ERROR_RESPONSES)
@@ -29,7 +30,7 @@ class AuditEventOut(BaseModel):
 @router.get("", response_model=Page[AuditEventOut], summary="Accesses to the organisation's patient records")
 def list_(
     session: DbSession, caller: AuthenticatedCaller, settings: AppSettings,
-    request_id: int | None = None,
+    request_id: RecordId | None = None,
     actor: Annotated[str | None, Query(max_length=64, description="`apikey:12`, `user:3`.")] = None,
     limit: Limit = None, offset: Offset = 0,
 ) -> Page[AuditEventOut]:

@@ -1,6 +1,8 @@
 """``/api/v1/organisations``: an organisation and its territory."""
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
 
 from lac_service.auth.dependencies import AuthenticatedCaller
 from lac_service.auth.models import Organisation, Role
@@ -14,6 +16,7 @@ from lac_service.organisations import webhooks
 from lac_service.organisations.schemas import OrganisationRead, TerritoryIn, TerritoryOut, WebhookIn, WebhookOut
 from lac_service.organisations.service import set_territory
 
+Slug = Annotated[str, Path(max_length=64, description="The organisation's identifier, e.g. `cpts-flandre`.")]
 router = APIRouter(prefix="/api/v1/organisations", tags=["organisations"], responses=ERROR_RESPONSES)
 
 
@@ -35,14 +38,14 @@ def _own(session: DbSession, slug: str, caller: AuthenticatedCaller) -> Organisa
 
 
 @router.get("/{slug}", response_model=OrganisationRead, summary="Read an organisation and its territory")
-def read(slug: str, session: DbSession, caller: AuthenticatedCaller) -> OrganisationRead:
+def read(slug: Slug, session: DbSession, caller: AuthenticatedCaller) -> OrganisationRead:
     caller.require(Role.admin, Role.coordinator, Role.secretary)
     return _to_read(_own(session, slug, caller))
 
 
 @router.put("/{slug}/territory", response_model=OrganisationRead, summary="Set an organisation's territory")
 def put_territory(
-    slug: str, body: TerritoryIn, session: DbSession, caller: AuthenticatedCaller, now: Now
+    slug: Slug, body: TerritoryIn, session: DbSession, caller: AuthenticatedCaller, now: Now
 ) -> OrganisationRead:
     """Refused (409) when it overlaps another organisation's territory; new requests are routed by it."""
     caller.require(Role.admin, Role.coordinator)
@@ -58,14 +61,14 @@ def _webhook_out(organisation: Organisation, settings: AppSettings) -> WebhookOu
 
 
 @router.get("/{slug}/webhook", response_model=WebhookOut, summary="Read the partner webhook and its signing key")
-def read_webhook(slug: str, session: DbSession, caller: AuthenticatedCaller, settings: AppSettings) -> WebhookOut:
+def read_webhook(slug: Slug, session: DbSession, caller: AuthenticatedCaller, settings: AppSettings) -> WebhookOut:
     caller.require(Role.admin, Role.coordinator, Role.partner)
     return _webhook_out(_own(session, slug, caller), settings)
 
 
 @router.put("/{slug}/webhook", response_model=WebhookOut, summary="Register the partner webhook")
 def put_webhook(
-    slug: str, body: WebhookIn, session: DbSession, caller: AuthenticatedCaller, settings: AppSettings
+    slug: Slug, body: WebhookIn, session: DbSession, caller: AuthenticatedCaller, settings: AppSettings
 ) -> WebhookOut:
     """Every later status change of the organisation's requests is POSTed there, signed; deliveries still
     queued follow the new URL and key."""
@@ -78,7 +81,7 @@ def put_webhook(
 
 
 @router.delete("/{slug}/webhook", status_code=204, summary="Remove the partner webhook")
-def delete_webhook(slug: str, session: DbSession, caller: AuthenticatedCaller) -> Response:
+def delete_webhook(slug: Slug, session: DbSession, caller: AuthenticatedCaller) -> Response:
     """Deliveries still queued are dropped."""
     caller.require(Role.admin, Role.coordinator, Role.partner)
     webhooks.unregister(session, _own(session, slug, caller))

@@ -49,7 +49,7 @@ class AgeBand(_Content):
 
 class AgeRule(_Content):
     # Not Field(min_length=1): pydantic would then add a spurious "too short" to every error inside a band.
-    bands: tuple[AgeBand, ...]
+    bands: tuple[AgeBand, ...] = Field(max_length=20)
 
     @model_validator(mode="after")
     def _disjoint(self) -> "AgeRule":
