@@ -49,9 +49,17 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
+_SQLITE_BEGIN = "lac_sqlite_begin"
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """Let SQLAlchemy, not pysqlite, open transactions (so SAVEPOINT and transactional DDL work), and
-    turn on foreign keys and WAL, which SQLite leaves off by default."""
+    turn on foreign keys and WAL, which SQLite leaves off by default.
+
+    The sessions' transactions begin ``IMMEDIATE`` (``create_session_factory``): they take SQLite's one write
+    lock at their start, waiting for it up to the busy timeout. A deferred transaction that reads and then
+    writes cannot wait: if another wrote in between, SQLite refuses it at once ("database is locked"), which
+    under concurrent requests was a 500. Plain connections (the readiness probe) stay deferred readers."""
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -64,7 +72,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.info.get("immediate") else "BEGIN")
+        immediate = connection.get_execution_options().get(_SQLITE_BEGIN) == "immediate"
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def create_db_engine(url: str, *, echo: bool = False) -> Engine:
@@ -81,6 +90,10 @@ def create_db_engine(url: str, *, echo: bool = False) -> Engine:
 
 
 def create_session_factory(bind: Engine | sa.Connection, **kwargs: Any) -> sessionmaker[Session]:
+    """Sessions of an engine write, so on SQLite they begin ``IMMEDIATE``; bound to a connection (the tests'
+    rolled-back transaction), they join what it began."""
+    if isinstance(bind, Engine) and bind.dialect.name == "sqlite":
+        bind = bind.execution_options(**{_SQLITE_BEGIN: "immediate"})
     return sessionmaker(bind=bind, expire_on_commit=False, **kwargs)
 
 

@@ -196,3 +196,23 @@ def test_four_servers_and_two_dispatchers_on_one_postgresql(database):
     assert sms and set(sms.values()) == {1} and sum(sms.values()) == sent["sms"]
     assert mail and set(mail.values()) == {1} and sum(mail.values()) == sent["email"]
     assert deadlocks == 0
+
+
+def test_concurrent_registrations_on_sqlite_wait_their_turn_instead_of_failing(tmp_path):
+    """SQLite has one writer at a time: two server processes and 32 connections queue for it, none is
+    refused with "database is locked"."""
+    url = f"sqlite:///{tmp_path / 'lac.db'}"
+    engine = create_db_engine(url)
+    migrate.upgrade(make_settings(url), engine)
+    with create_session_factory(engine).begin() as session:
+        organisation = create_organisation(session, slug="cpts-lille", name="CPTS Lille", now=NOW)
+        key = create_api_key(session, organisation=organisation, role=Role.secretary, name="s", now=NOW).secret
+    engine.dispose()
+    server, base = serve(service_env(url), workers=2)
+    try:
+        result = wrk(f"{base}/api/v1/requests", f"BASE = 0\nKEY = {_lua_string(key)}\n" + INTAKE,
+                     connections=32, duration_s=4)
+    finally:
+        log = stop(server)
+    _assert_clean(result, "registrations")
+    assert set(result.statuses) == {201}, (result.line(), log[-2000:])

@@ -1,0 +1,138 @@
+"""HTTP load on loopback with wrk: registrations (``POST /api/v1/requests``), the public form page and a
+practitioner's offer page, on SQLite and on PostgreSQL (``LAC_BENCH_POSTGRES_URL``, which ``make bench``
+sets), each next to FastAPI alone answering the same shapes (``bare_app.py``), measured in the same run.
+
+Goals, for each: at least 30% of the bare throughput, p99 at most 100 ms, no error (no 5xx, no refused
+connection). 64 connections, ``BENCH_SECONDS`` (10) per measure, as many server processes as cores: the
+servers, the database and wrk share the machine, as the ratio assumes. Rate limits are raised (every
+request comes from one address here).
+Run: ``.venv/bin/python benchmarks/bench_http.py``.
+"""
+
+import json
+import os
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.load: the wrk driver the tests use
+
+from lac_service import migrate  # noqa: E402
+from lac_service.auth.models import Role  # noqa: E402
+from lac_service.auth.service import create_api_key, create_organisation  # noqa: E402
+from lac_service.config import Environment, Settings  # noqa: E402
+from lac_service.db import create_db_engine, create_session_factory  # noqa: E402
+from tests.load import LUA_PEOPLE, WrkResult, serve, service_env, stop, wrk  # noqa: E402
+
+from common import fresh_database  # noqa: E402  benchmarks/, run as a script
+
+SECONDS = int(os.environ.get("BENCH_SECONDS", 10))
+CONNECTIONS = 64
+WORKERS = os.cpu_count() or 2
+GOAL_RATIO, GOAL_P99_MS = 0.30, 100.0
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+INTAKE = LUA_PEOPLE + """
+function request()
+  local name, phone = next_person()
+  local body = string.format('{"kind":"medecin_traitant","patient":{"first_name":"%s","last_name":"Charge",'
+    .. '"birth_date":"1980-01-01","phone":"%s","address":{"line":"1 rue de la Gare","postal_code":"59000",'
+    .. '"city":"Lille"},"location":{"lat":50.63,"lon":3.06}},"consent":true}', name, phone)
+  return wrk.format("POST", "/api/v1/requests", HEADERS, body)
+end
+"""
+GET = """
+function request()
+  return wrk.format("GET", PATH)
+end
+"""
+
+
+def _get(path: str) -> str:
+    return f"PATH = {json.dumps(path)}\n" + GET
+
+
+def _intake(key: str | None, base: int) -> str:
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {key}"} if key else {})
+    table = ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items())
+    return f"BASE = {base}\nHEADERS = {{{table}}}\n" + INTAKE
+
+
+def _prepare(url: str) -> str:
+    """Migrated, with an organisation; returns a secretary's key."""
+    engine = create_db_engine(url)
+    migrate.upgrade(Settings(environment=Environment.test, database_url=url, secret_key="bench"), engine)
+    with create_session_factory(engine).begin() as session:
+        organisation = create_organisation(session, slug="cpts-bench", name="CPTS", now=NOW)
+        key = create_api_key(session, organisation=organisation, role=Role.coordinator, name="bench", now=NOW).secret
+    engine.dispose()
+    return key
+
+
+def _offer_path(base: str, key: str) -> str:
+    """A cabinet and a round: the practitioner's page of the offer it made."""
+    headers = {"Authorization": f"Bearer {key}"}
+    cabinet = {"name": "Maison de santé", "kinds": ["medecin_traitant"], "radius_km": 10, "batch_size": 8,
+               "address": {"line": "3 place de la Nouvelle Aventure", "postal_code": "59000", "city": "Lille"},
+               "location": {"lat": 50.6285, "lon": 3.0485}, "channels": [], "cadence_days": 1}
+    assert httpx.post(f"{base}/api/v1/cabinets", json=cabinet, headers=headers, timeout=30).status_code == 201
+    run = httpx.post(f"{base}/api/v1/matching/runs", json={}, headers=headers, timeout=120).json()
+    return "/o/" + run["batches"][0]["offer_url"].rsplit("/", 1)[1]
+
+
+def _measure(label: str, result: WrkResult, bare: WrkResult) -> bool:
+    errors = result.server_errors + result.socket_errors + sum(
+        n for status, n in result.statuses.items() if status >= 400)
+    ratio = result.per_second / bare.per_second
+    met = ratio >= GOAL_RATIO and result.p99_ms <= GOAL_P99_MS and errors == 0
+    print(f"  {label}: {result.line()}")
+    print(f"    {ratio:.0%} of bare, p99 {result.p99_ms:.0f} ms, {errors} errors: {'met' if met else 'NOT MET'}")
+    return met
+
+
+def _service(name: str, url: str, bare: dict[str, WrkResult]) -> list[bool]:
+    key = _prepare(url)
+    server, base = serve(service_env(url), workers=WORKERS)
+    try:
+        print(f"{name} ({WORKERS} server processes)")
+        registrations = wrk(f"{base}/api/v1/requests", _intake(key, 0), connections=CONNECTIONS, duration_s=SECONDS)
+        results = [_measure("POST /api/v1/requests (a secretary's key)", registrations, bare["post"])]
+        form = wrk(f"{base}/", _get("/"), connections=CONNECTIONS, duration_s=SECONDS)
+        results.append(_measure("GET / (the public form)", form, bare["page"]))
+        offer = _offer_path(base, key)
+        page = wrk(f"{base}{offer}", _get(offer), connections=CONNECTIONS, duration_s=SECONDS)
+        results.append(_measure("GET /o/{token} (an offer page)", page, bare["page"]))
+    finally:
+        stop(server)
+    return results
+
+
+def main() -> int:
+    env = service_env("sqlite://")
+    server, base = serve(env, workers=WORKERS, app="benchmarks.bare_app:create_app")
+    try:
+        bare = {"post": wrk(f"{base}/api/v1/requests", _intake(None, 0), connections=CONNECTIONS, duration_s=SECONDS),
+                "page": wrk(f"{base}/page", _get("/page"), connections=CONNECTIONS, duration_s=SECONDS)}
+    finally:
+        stop(server)
+    print(f"bare FastAPI ({WORKERS} processes, {CONNECTIONS} connections, {SECONDS} s each)")
+    print(f"  POST: {bare['post'].line()}")
+    print(f"  page: {bare['page'].line()}")
+    met: list[bool] = []
+    with tempfile.TemporaryDirectory() as folder:
+        met += _service("SQLite", f"sqlite:///{Path(folder) / 'http.db'}", bare)
+    server_url = os.environ.get("LAC_BENCH_POSTGRES_URL")
+    if server_url:
+        met += _service("PostgreSQL", fresh_database(server_url, "lac_bench_http"), bare)
+    else:
+        print("PostgreSQL: skipped (LAC_BENCH_POSTGRES_URL is not set; make bench sets it)")
+    print(f"goal: >= {GOAL_RATIO:.0%} of bare throughput, p99 <= {GOAL_P99_MS:.0f} ms, no error: "
+          f"{sum(met)} of {len(met)} met")
+    return 0 if all(met) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
