@@ -34,6 +34,8 @@ BAD_REQUESTS = [
     pytest.param(_with("patient.birth_date", "2999-01-01"), 422, "patient.birth_date", id="born-in-future"),
     pytest.param(_with("patient.birth_date", "14/03/1958"), 422, "patient.birth_date", id="date-format"),
     pytest.param(_with("patient.birth_date", "1800-01-01"), 422, "patient.birth_date", id="born-1800"),
+    pytest.param(_with("patient.birth_date", 0), 422, "patient.birth_date", id="date-as-a-number"),
+    pytest.param(_with("patient.birth_date", "315532800"), 422, "patient.birth_date", id="date-as-seconds"),
     pytest.param(_with("kind", "dentiste"), 422, "kind", id="unknown-kind"),
     pytest.param(_with("unexpected", 1), 422, "unexpected", id="unknown-field"),
     pytest.param(_with("patient.nickname", "Lolo"), 422, "patient.nickname", id="unknown-nested-field"),
@@ -233,3 +235,11 @@ def test_a_policy_with_too_many_age_bands_is_refused(client, make_key, org_a):
     rules["age"]["bands"] = [{"from_years": i, "under_years": i + 1, "points": 1} for i in range(21)]
     answer = client.put("/api/v1/priority-policies/medecin_traitant", json={"rules": rules}, headers=coordinator)
     assert answer.status_code == 422 and answer.json()["field"] == "rules.age.bands", answer.text
+
+
+@pytest.mark.parametrize("query", ["end=0.0", "start=1700000000", "end=2026-13-01", "start=01/12/2026"])
+def test_indicator_periods_take_days_written_as_days(client, make_key, org_a, query):
+    from lac_service.auth.models import Role
+
+    answer = client.get(f"/api/v1/stats?{query}", headers=make_key(org_a, Role.coordinator))
+    assert answer.status_code == 422 and answer.json()["field"] == query.split("=")[0], answer.text

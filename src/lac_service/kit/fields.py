@@ -5,7 +5,7 @@ from datetime import date
 from typing import Annotated
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from lac_service.kit.clock import utcnow
@@ -62,6 +62,14 @@ def _postal_code(value: str) -> str:
     return compact
 
 
+def _iso_day(value: object) -> object:
+    """Only ``AAAA-MM-JJ`` (or a date): pydantic would also read a number as seconds since 1970, so a
+    partner's ``"birth_date": 0`` would have become the 1st of January 1970."""
+    if isinstance(value, date) or (isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
+        return value
+    raise PydanticCustomError("date_parsing", "Date invalide (format attendu : AAAA-MM-JJ).")
+
+
 def _birth_date(value: date) -> date:
     today = utcnow().date()
     if value > today:
@@ -75,7 +83,8 @@ ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 PhoneNumber = Annotated[str, StringConstraints(max_length=30), AfterValidator(_phone)]
 EmailAddress = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_email)]
 PostalCode = Annotated[str, StringConstraints(max_length=10), AfterValidator(_postal_code)]
-BirthDate = Annotated[date, AfterValidator(_birth_date)]
+Day = Annotated[date, BeforeValidator(_iso_day)]
+BirthDate = Annotated[Day, AfterValidator(_birth_date)]
 
 
 class Input(BaseModel):

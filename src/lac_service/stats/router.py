@@ -13,6 +13,7 @@ from lac_service.db import DbSession
 from lac_service.errors import ERROR_RESPONSES, Forbidden, InvalidInput
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
+from lac_service.kit.fields import Day
 from lac_service.stats.indicators import Scope
 from lac_service.stats.report import build, to_csv
 from lac_service.stats.schemas import StatsOut
@@ -40,8 +41,8 @@ def _scope(session: DbSession, caller: AuthenticatedCaller, now: Now, organisati
 
 
 OrganisationSlug = Annotated[str | None, Query(max_length=64, description="Admins only: one organisation's slug.")]
-Start = Annotated[date | None, Query(description="First day (default: 364 days before `end`).")]
-End = Annotated[date | None, Query(description="Last day, included (default: today).")]
+Start = Annotated[Day | None, Query(description="First day (default: 364 days before `end`).")]
+End = Annotated[Day | None, Query(description="Last day, included (default: today).")]
 
 
 @router.get("/stats", response_model=StatsOut, summary="Indicators: flows, waiting, waits, offers, cabinets")
