@@ -92,7 +92,8 @@ def cmd_apikey_list(args: argparse.Namespace, settings: Settings) -> None:
         for key in list_api_keys(session, get_organisation_by_slug(session, args.org)):
             state = "active"
             if key.revoked_at is not None:
-                state = f"{'active jusqu’au' if key.works_at(now) else 'révoquée le'} {key.revoked_at:%Y-%m-%d %H:%M} UTC"
+                until = "active jusqu’au" if key.works_at(now) else "révoquée le"
+                state = f"{until} {key.revoked_at:%Y-%m-%d %H:%M} UTC"
             print(f"{key.prefix}\t{key.role.value}\t{key.name}\tcréée le {key.created_at:%Y-%m-%d}\t{state}")
 
 

@@ -51,7 +51,7 @@ def check_url(url: str, *, production: bool) -> str:
     """In production, HTTPS to a public address (development and tests receive over http on loopback); no
     credentials in the URL, since it is shown on screens and kept with every delivery."""
     parts = urlsplit(url)
-    if parts.scheme != "https" and not (not production and parts.scheme == "http"):
+    if parts.scheme not in (("https",) if production else ("https", "http")):
         raise InvalidInput("L'adresse du webhook doit commencer par https://.", field="url")
     if parts.username or parts.password:
         raise InvalidInput("L'adresse du webhook ne doit pas contenir d'identifiants.", field="url")
