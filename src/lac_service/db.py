@@ -50,6 +50,7 @@ class Base(DeclarativeBase):
 
 
 _SQLITE_BEGIN = "lac_sqlite_begin"
+SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -67,7 +68,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")

@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lac_service.errors import AppError, ErrorBody, FieldError, TooManyRequests
+from lac_service.errors import AppError, Busy, ErrorBody, FieldError, TooManyRequests
 from lac_service.middleware import route_template
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,15 @@ async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     return _json(exc.status_code, ErrorBody(code=code, message=message), getattr(exc, "headers", None))
 
 
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """SQLite's write lock still taken after its busy timeout: an overload to retry, not a fault."""
+    assert isinstance(exc, OperationalError)
+    if "database is locked" not in str(exc.orig):
+        return await _on_unexpected(request, exc)
+    log.warning("database busy on %s %s", request.method, route_template(request.scope))
+    return _json(Busy.status_code, Busy().body(), {"Retry-After": "1"})
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Only the exception type and the route: messages may carry patient data.
     log.error("unexpected %s on %s %s", type(exc).__name__, request.method, route_template(request.scope))
@@ -126,6 +136,7 @@ HANDLERS: dict[type[Exception], Callable[[Request, Exception], Awaitable[JSONRes
     AppError: _on_app_error,
     RequestValidationError: _on_validation_error,
     StarletteHTTPException: _on_http_error,
+    OperationalError: _on_database_error,
     Exception: _on_unexpected,
 }
 

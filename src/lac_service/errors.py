@@ -102,6 +102,12 @@ class TooManyRequests(AppError):
         self.retry_after_s = retry_after_s
 
 
+class Busy(AppError):
+    status_code = 503
+    code = "busy"
+    message = "Le service est très sollicité en ce moment : réessayez dans un instant."
+
+
 class ServiceNotConfigured(AppError):
     status_code = 503
     code = "not_configured"
@@ -118,5 +124,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         413: "Body larger than the configured limit.",
         422: "Invalid input; `field` names the offending field.",
         429: "Too many requests from this address (public form, link pages); `Retry-After` says when to retry.",
+        503: "`busy`: the database is saturated, retry after `Retry-After`; `not_configured`: see the message.",
     }.items()
 }

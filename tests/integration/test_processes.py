@@ -56,15 +56,21 @@ def _lua_string(value: str) -> str:
     return json.dumps(value)  # a JSON string literal is a valid Lua one for these ASCII values
 
 
-@pytest.fixture
-def database():
-    url = create_postgres_database()
+def _migrated(url: str) -> tuple[sa.Engine, dict[Role, str]]:
+    """The database migrated, with an organisation and a coordinator's and a secretary's keys."""
     engine = create_db_engine(url)
     migrate.upgrade(make_settings(url), engine)
     with create_session_factory(engine).begin() as session:
         organisation = create_organisation(session, slug="cpts-lille", name="CPTS Lille", now=NOW)
         keys = {role: create_api_key(session, organisation=organisation, role=role, name=role.value, now=NOW).secret
                 for role in (Role.coordinator, Role.secretary)}
+    return engine, keys
+
+
+@pytest.fixture
+def database():
+    url = create_postgres_database()
+    engine, keys = _migrated(url)
     yield url, engine, keys
     engine.dispose()
     drop_postgres_database(url)
@@ -202,12 +208,9 @@ def test_concurrent_registrations_on_sqlite_wait_their_turn_instead_of_failing(t
     """SQLite has one writer at a time: two server processes and 32 connections queue for it, none is
     refused with "database is locked"."""
     url = f"sqlite:///{tmp_path / 'lac.db'}"
-    engine = create_db_engine(url)
-    migrate.upgrade(make_settings(url), engine)
-    with create_session_factory(engine).begin() as session:
-        organisation = create_organisation(session, slug="cpts-lille", name="CPTS Lille", now=NOW)
-        key = create_api_key(session, organisation=organisation, role=Role.secretary, name="s", now=NOW).secret
+    engine, keys = _migrated(url)
     engine.dispose()
+    key = keys[Role.secretary]
     server, base = serve(service_env(url), workers=2)
     try:
         result = wrk(f"{base}/api/v1/requests", f"BASE = 0\nKEY = {_lua_string(key)}\n" + INTAKE,
@@ -216,3 +219,37 @@ def test_concurrent_registrations_on_sqlite_wait_their_turn_instead_of_failing(t
         log = stop(server)
     _assert_clean(result, "registrations")
     assert set(result.statuses) == {201}, (result.line(), log[-2000:])
+
+
+def test_a_saturated_sqlite_answers_busy_with_a_retry_time_and_writes_nothing(tmp_path, monkeypatch):
+    """Past the busy timeout, a writer gets a 503 it can retry (a page in French for a person), not a 500."""
+    import sqlite3
+
+    from fastapi.testclient import TestClient
+
+    from lac_service import db
+    from lac_service.main import create_app
+    from tests.api.test_web_pages import form
+    from tests.payloads import request_body
+
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    path = tmp_path / "lac.db"
+    url = f"sqlite:///{path}"
+    engine, keys = _migrated(url)
+    engine.dispose()
+    headers = {"Authorization": f"Bearer {keys[Role.secretary]}"}
+    holder = sqlite3.connect(path, isolation_level=None)
+    with TestClient(create_app(make_settings(url))) as client:
+        filled = form(client, **{"patient.first_name": "Awa", "patient.last_name": "Diallo",
+                                 "patient.phone": "06 98 76 54 32"})
+        holder.execute("BEGIN IMMEDIATE")  # another process writing, and not letting go
+        busy = client.post("/api/v1/requests", json=request_body(), headers=headers)
+        page = client.post("/", data=filled)
+        holder.execute("ROLLBACK")
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1", busy.text
+        assert busy.json()["code"] == "busy"
+        assert page.status_code == 503 and "très sollicité" in page.text and 'lang="fr"' in page.text
+        assert client.post("/api/v1/requests", json=request_body(), headers=headers).status_code == 201
+        assert client.post("/", data=filled, follow_redirects=False).status_code == 303, "the same form, later"
+        client.app.state.engine.dispose()
+    holder.close()

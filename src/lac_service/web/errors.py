@@ -19,7 +19,7 @@ STATIC_DIR = __file__.rsplit("/", 1)[0] + "/static"
 _JSON_PREFIXES = ("/api/", "/healthz", "/readyz", "/outbox", "/static/")
 _TITLES = {400: "Demande incomprise", 403: "Accès refusé", 404: "Introuvable", 405: "Action impossible",
            409: "Action impossible", 413: "Envoi trop volumineux", 422: "Lien ou information non valable",
-           429: "Trop de tentatives"}
+           429: "Trop de tentatives", 503: "Service indisponible pour le moment"}
 _BAD_ADDRESS = "Cette adresse n'est pas valable : vérifiez le lien, il est peut-être incomplet."
 
 
