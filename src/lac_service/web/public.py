@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
-from lac_service.cabinets import service as cabinets
 from lac_service.cabinets.models import Cabinet
 from lac_service.config import AppSettings
 from lac_service.db import DbSession
@@ -65,10 +64,9 @@ def submit_request(
     if data is None:
         return _form_page(request, values, errors, status=422)
     try:
-        referrer = _referrer(session, text(form, "ref"))
         _, url = register(session, data, source=Source.form, actor=PATIENT, caller_organisation_id=None,
                           geocoder=geocoder, territories=territories, settings=settings, links=links, now=now,
-                          referred_by_cabinet_id=referrer.id if referrer else None)
+                          referral_code=text(form, "ref"))
     except DuplicateRequest:
         session.rollback()
         errors.add("form", "Une demande de ce type est déjà en cours pour cette personne. Retrouvez-la grâce au lien "
@@ -79,11 +77,6 @@ def submit_request(
         service_error(exc, errors)
         return _form_page(request, values, errors, status=exc.status_code)
     return see_other(url.removeprefix(links.site_url) + "?enregistree=1")
-
-
-def _referrer(session: DbSession, code: str | None) -> Cabinet | None:
-    """An unknown code is not the patient's problem: the request is registered without it."""
-    return cabinets.find_by_referral(session, code[:12]) if code else None
 
 
 @router.get("/confidentialite")

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from lac_service.cabinets import service as cabinets
 from lac_service.config import Settings
 from lac_service.geography.geocoder import Geocoder
 from lac_service.intake import service
@@ -79,14 +80,17 @@ def parse(form: FormData, errors: Errors, *, staff: bool) -> RequestCreate | Non
 def register(
     session: Session, data: RequestCreate, *, source: Source, actor: service.Actor, caller_organisation_id: int | None,
     geocoder: Geocoder, territories: Router, settings: Settings, links: Links, now: datetime,
-    referred_by_cabinet_id: int | None = None,
+    referral_code: str | None = None,
 ) -> tuple[PatientRequest, str]:
-    """Locates the home, finds its organisation and registers the request, as the API does."""
+    """Locates the home, finds its organisation and registers the request, as the API does. The home is
+    located before any query, so no transaction waits on the geocoder; an unknown referral code is not the
+    patient's problem: the request is registered without it."""
     placed = place(session, data.patient, geocoder=geocoder, territories=territories, settings=settings,
                    caller_organisation_id=caller_organisation_id)
+    referrer = cabinets.find_by_referral(session, referral_code[:12]) if referral_code else None
     return service.create_request(
         session, data=data, home=placed.home, organisation_id=placed.organisation_id,
         outside_territory=placed.outside_territory, source=source, actor=actor,
         max_distance_km=settings.max_distance_default(data.kind), now=now, links=links,
-        referred_by_cabinet_id=referred_by_cabinet_id,
+        referred_by_cabinet_id=referrer.id if referrer else None,
     )
