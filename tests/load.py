@@ -152,9 +152,9 @@ def serve(env: dict[str, str], *, workers: int, app: str | None = None) -> tuple
     port = free_port()
     if app is None:
         command = [sys.executable, "-m", "lac_service.cli", "serve", "--port", str(port), "--workers", str(workers)]
-    else:
-        command = [sys.executable, "-m", "uvicorn", app, "--factory", "--port", str(port), "--workers", str(workers),
-                   "--no-access-log", "--log-level", "warning"]
+    else:  # served as ``lac serve`` serves the service, for a fair comparison
+        command = [sys.executable, "-c", f"from lac_service.serving import serve; "
+                   f"serve(host='127.0.0.1', port={port}, workers={workers}, app={app!r})"]
     process = start(command, env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

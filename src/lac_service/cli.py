@@ -3,7 +3,6 @@
 import argparse
 from collections import Counter
 from datetime import timedelta
-import copy
 import getpass
 import json
 import os
@@ -14,10 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-import uvicorn
-import uvicorn.config
-
-from lac_service import migrate
+from lac_service import migrate, serving
 from lac_service.auth.models import Organisation, Role
 from lac_service.auth.service import (
     create_api_key, create_organisation, create_user, get_api_key, get_organisation_by_slug, list_api_keys,
@@ -246,13 +242,7 @@ def cmd_openapi(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
-    # Our AccessLog middleware replaces uvicorn's, which would print tokens and searched names.
-    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    log_config["loggers"]["lac_service"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    uvicorn.run(
-        "lac_service.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-        access_log=False, proxy_headers=True, log_config=log_config,
-    )
+    serving.serve(host=args.host, port=args.port, workers=args.workers)
 
 
 def _parser() -> argparse.ArgumentParser:

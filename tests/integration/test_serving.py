@@ -1,0 +1,85 @@
+"""``lac serve --workers N`` shares a burst of connections between its workers.
+
+A proxy opening its pool, or many people at once, connect within a millisecond. Sharing one listening socket,
+the first worker to wake took most of them while the other idled; each worker now listens on its own
+socket (``SO_REUSEPORT``) and the kernel spreads connections over them.
+"""
+
+import os
+import socket
+import time
+from collections import Counter
+from pathlib import Path
+
+from tests.load import serve, service_env, stop
+
+WORKERS, CONNECTIONS = 2, 64
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def _sockets(port: int, state: str) -> dict[str, int]:
+    """Inode of each socket on local ``port`` in ``state`` (01 established, 0A listening) → its peer's port."""
+    found = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == state and int(fields[1].split(":")[1], 16) == port:
+            found[fields[9]] = int(fields[2].split(":")[1], 16)
+    return found
+
+
+def _wait_listening(port: int, count: int) -> None:
+    """A worker listens once it has started (``serve`` returns when the first one answers)."""
+    deadline = time.monotonic() + 60
+    while len(_sockets(port, "0A")) < count:
+        assert time.monotonic() < deadline, f"{len(_sockets(port, '0A'))} of {count} workers listen"
+        time.sleep(0.2)
+
+
+def test_a_burst_of_connections_is_shared_between_the_workers(tmp_path):
+    server, url = serve(service_env(f"sqlite:///{tmp_path / 'serve.db'}"), workers=WORKERS)
+    port = int(url.rsplit(":", 1)[1])
+    clients: list[socket.socket] = []
+    try:
+        _wait_listening(port, WORKERS)
+        clients += [socket.create_connection(("127.0.0.1", port)) for _ in range(CONNECTIONS)]
+        for client in clients:  # each connection answered, and kept open, as a browser or a proxy would
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: lac\r\n\r\n")
+        for client in clients:
+            assert client.recv(4096).startswith(b"HTTP/1.1 200")
+        accepted = _sockets(port, "01")
+        mine = {c.getsockname()[1] for c in clients}
+        per_worker = Counter({
+            pid: held for pid in _children(server.pid)
+            if (held := sum(1 for inode in _socket_inodes(pid) if accepted.get(inode) in mine))
+        })
+    finally:
+        for client in clients:
+            client.close()
+        stop(server)
+    assert sum(per_worker.values()) == CONNECTIONS, per_worker
+    assert len(per_worker) == WORKERS and min(per_worker.values()) >= CONNECTIONS // 4, (
+        f"one worker took most connections: {per_worker}"
+    )
