@@ -22,7 +22,7 @@ from lac_service.auth.models import Organisation, Role
 from lac_service.auth.service import create_api_key, create_organisation
 from lac_service.config import Environment, Settings
 from lac_service.db import create_db_engine, create_session_factory
-from lac_service.kit.clock import utcnow
+from lac_service.kit.clock import request_time
 from lac_service.main import create_app
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -129,7 +129,7 @@ def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
 def clock(app):
     """The app's "now", movable: ``clock["now"] += timedelta(days=90)``."""
     moment = {"now": NOW}
-    app.dependency_overrides[utcnow] = lambda: moment["now"]
+    app.dependency_overrides[request_time] = lambda: moment["now"]
     return moment
 
 

@@ -170,7 +170,7 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def app_settings(request: Request) -> Settings:
+async def app_settings(request: Request) -> Settings:
     """The settings the app was built with (``create_app(settings)``), not the environment's."""
     settings: Settings = request.app.state.settings
     return settings

@@ -52,7 +52,7 @@ class Links:
         return f"{self.site_url}/{kind.value}/{token}"
 
 
-def _links(settings: AppSettings) -> Links:
+async def _links(settings: AppSettings) -> Links:
     return Links.from_settings(settings)
 
 

@@ -32,7 +32,7 @@ def _query_names(route: APIRoute) -> frozenset[str]:
     return frozenset(names)
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:
     """A misspelt filter (``?satus=waiting``) must not silently widen a list: unknown names are a 422."""
     route = request.scope.get("route")
     known = _query_names(route) if isinstance(route, APIRoute) else frozenset()

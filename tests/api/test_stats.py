@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from lac_service.auth.models import Role
-from lac_service.kit.clock import utcnow
+from lac_service.kit.clock import request_time
 from lac_service.offers.service import expire_offers
 from tests.payloads import cabinet_body, request_body
 
@@ -25,7 +25,7 @@ PERIOD = {"start": "2026-01-01", "end": "2026-11-22"}  # 326 days
 @pytest.fixture
 def history(app, client, db, make_key, org_a, org_b):
     moment = {"now": T0}
-    app.dependency_overrides[utcnow] = lambda: moment["now"]
+    app.dependency_overrides[request_time] = lambda: moment["now"]
     secretary, coordinator = make_key(org_a, Role.secretary), make_key(org_a, Role.coordinator)
 
     def register(first_name, phone, birth_date, *, kind="medecin_traitant", ald=False, headers=secretary):

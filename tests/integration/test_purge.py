@@ -12,7 +12,7 @@ from lac_service.auth.models import Role
 from lac_service.intake.models import PatientRequest
 from lac_service.intake.reconfirmation import reconfirm
 from lac_service.jobs import retention
-from lac_service.kit.clock import utcnow
+from lac_service.kit.clock import request_time
 from lac_service.links import Links
 from tests.payloads import cabinet_body, request_body
 
@@ -47,7 +47,7 @@ def _needles(name: str) -> list[str]:
 @pytest.fixture
 def history(app, client, db, settings, make_key, org_a):
     moment = {"now": START}
-    app.dependency_overrides[utcnow] = lambda: moment["now"]
+    app.dependency_overrides[request_time] = lambda: moment["now"]
     secretary, coordinator = make_key(org_a, Role.secretary), make_key(org_a, Role.coordinator)
     ids = {}
     for name, (phone, email, _) in PEOPLE.items():

@@ -80,7 +80,7 @@ def optional_caller(
     return Caller(role=api_key.role, organisation_id=api_key.organisation_id, api_key_id=api_key.id)
 
 
-def authenticated_caller(caller: Annotated[Caller, Depends(optional_caller)]) -> Caller:
+async def authenticated_caller(caller: Annotated[Caller, Depends(optional_caller)]) -> Caller:
     if caller.is_public:
         raise Unauthenticated()
     return caller

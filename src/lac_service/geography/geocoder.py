@@ -53,7 +53,7 @@ class GeocodeCache(Base):
     created_at: Mapped[datetime]
 
 
-def get_geocoder(request: Request) -> "Geocoder":
+async def get_geocoder(request: Request) -> "Geocoder":
     geocoder: Geocoder = request.app.state.geocoder
     return geocoder
 

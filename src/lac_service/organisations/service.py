@@ -105,7 +105,7 @@ def home_organisation(
     raise ServiceNotConfigured()
 
 
-def get_router(request: Request) -> Router:
+async def get_router(request: Request) -> Router:
     router: Router = request.app.state.territory_router
     return router
 
