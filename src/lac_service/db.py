@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends, Request
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -108,6 +109,12 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def insert_on_conflict(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can end in ``ON CONFLICT``: both backends have it, each with its own construct."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def get_session(request: Request) -> Iterator[Session]:

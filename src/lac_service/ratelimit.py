@@ -9,11 +9,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from fastapi import Depends, Request
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from lac_service.config import Settings
-from lac_service.db import Base, session_scope
+from lac_service.db import Base, insert_on_conflict, session_scope
 from lac_service.errors import TooManyRequests
 from lac_service.kit.clock import Now
 from lac_service.kit.tokens import derive
@@ -36,8 +35,7 @@ def hit(session_factory: sessionmaker[Session], *, bucket: str, limit: int, wind
     epoch = int(now.timestamp())
     start = datetime.fromtimestamp(epoch - epoch % window_s, tz=now.tzinfo)
     with session_scope(session_factory) as session:
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(RateLimitWindow).values(bucket=bucket, window_start=start, hits=1)
+        statement = insert_on_conflict(session, RateLimitWindow).values(bucket=bucket, window_start=start, hits=1)
         statement = statement.on_conflict_do_update(
             index_elements=[RateLimitWindow.bucket, RateLimitWindow.window_start],
             set_={"hits": RateLimitWindow.hits + 1},

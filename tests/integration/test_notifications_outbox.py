@@ -1,15 +1,32 @@
 """``enqueue`` joins the caller's transaction and names each message by the event that causes it."""
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
+from lac_service import migrate
+from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.notifications.models import Channel, Notification, NotificationStatus
 from lac_service.notifications.outbox import InvalidRecipient, enqueue, forget_resource
+from tests.conftest import create_postgres_database, drop_postgres_database
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 CONTEXT = {"kind": "medecin_traitant", "link": "https://lac.example.fr/suivi/abc"}
+
+
+@pytest.fixture
+def committed(settings, database_url, tmp_path):  # type: ignore[no-untyped-def]
+    """A database of its own whose transactions really commit: two of them race here."""
+    sqlite = database_url.startswith("sqlite")
+    url = f"sqlite:///{tmp_path / 'outbox.db'}" if sqlite else create_postgres_database()
+    engine = create_db_engine(url)
+    migrate.upgrade(settings.model_copy(update={"database_url": url}), engine)
+    yield create_session_factory(engine)
+    engine.dispose()
+    if not sqlite:
+        drop_postgres_database(url)
 
 
 def count(db) -> int:  # type: ignore[no-untyped-def]
@@ -74,3 +91,30 @@ def test_old_settled_messages_lose_their_recipient_and_text_but_keep_their_key(d
                     idempotency_key="old-sent", now=NOW)
     assert again.id == rows["old-sent"].id and count(db) == 5, "the event is still never sent twice"
     assert blank_old(db, before=NOW - timedelta(days=90)) == 0
+
+
+def test_a_message_queued_meanwhile_by_another_transaction_is_the_one_kept(committed):
+    """Two deliveries of the same event (a retried registration on two replicas): the second waits for the
+    first, then finds its message instead of queuing another or failing."""
+    key = "request:7:confirmation:sms"
+    first = committed()
+    kept = enqueue(first, channel="sms", recipient="+33612345678", template="reconfirmation", context=CONTEXT,
+                   idempotency_key=key, now=NOW, resource="request:7")
+    seen: dict[str, object] = {}
+
+    def second() -> None:
+        with session_scope(committed) as session:
+            row = enqueue(session, channel="sms", recipient="+33698765432", template="reconfirmation",
+                          context=CONTEXT, idempotency_key=key, now=NOW, resource="request:7")
+            seen.update(id=row.id, recipient=row.recipient)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(0.5)
+    assert thread.is_alive(), "the second transaction waits for the first"
+    first.commit()
+    first.close()
+    thread.join(10)
+    assert seen == {"id": kept.id, "recipient": "+33612345678"}
+    with committed() as session:
+        assert session.scalars(sa.select(Notification.recipient)).all() == ["+33612345678"]

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from lac_service.db import insert_on_conflict
 from lac_service.notifications.models import Channel, Notification, NotificationStatus
 from lac_service.notifications.templates import render
 
@@ -57,30 +58,23 @@ def enqueue(
     now: datetime,
     resource: str | None = None,
 ) -> Notification:
-    """Renders ``template`` now and queues it, due at once. Returns the row already queued under
-    ``idempotency_key`` if there is one (its text is not re-rendered)."""
+    """Renders ``template`` and queues it, due at once, in one statement. Returns the row already queued
+    under ``idempotency_key`` if there is one (its text stays as it was), whether it was queued earlier or
+    by a concurrent transaction that committed first."""
     channel = Channel(channel)
-    existing = session.scalar(sa.select(Notification).where(Notification.idempotency_key == idempotency_key))
-    if existing is not None:
-        return existing
     _check_recipient(channel, recipient)
     rendered = render(channel, template, context)
-    notification = Notification(
-        channel=channel, recipient=recipient, template=template, subject=rendered.subject, body=rendered.body,
-        status=NotificationStatus.created, attempts=0, next_attempt_at=now, idempotency_key=idempotency_key,
-        resource=resource, created_at=now,
+    queued = session.scalar(
+        insert_on_conflict(session, Notification)
+        .values(channel=channel, recipient=recipient, template=template, subject=rendered.subject,
+                body=rendered.body, status=NotificationStatus.created, attempts=0, next_attempt_at=now,
+                idempotency_key=idempotency_key, resource=resource, created_at=now)
+        .on_conflict_do_nothing(index_elements=[Notification.idempotency_key])
+        .returning(Notification)
     )
-    try:
-        # Added inside the savepoint: begin_nested() flushes what is already pending before it starts.
-        with session.begin_nested():
-            session.add(notification)
-    except sa.exc.IntegrityError:
-        # A concurrent transaction queued the same key and committed first: that row is the message.
-        existing = session.scalar(sa.select(Notification).where(Notification.idempotency_key == idempotency_key))
-        if existing is None:
-            raise
-        return existing
-    return notification
+    return queued or session.scalars(
+        sa.select(Notification).where(Notification.idempotency_key == idempotency_key)
+    ).one()
 
 
 def enqueue_new(session: Session, messages: Sequence[Message], *, now: datetime) -> None:
