@@ -10,6 +10,7 @@ Run: ``.venv/bin/python benchmarks/bench_http.py``.
 """
 
 import json
+import math
 import os
 import sys
 import tempfile
@@ -25,6 +26,7 @@ from lac_service.auth.models import Role  # noqa: E402
 from lac_service.auth.service import create_api_key, create_organisation  # noqa: E402
 from lac_service.config import Environment, Settings  # noqa: E402
 from lac_service.db import create_db_engine, create_session_factory  # noqa: E402
+from lac_service.organisations.service import set_territory  # noqa: E402
 from tests.load import LUA_PEOPLE, WrkResult, serve, service_env, stop, wrk  # noqa: E402
 
 from common import fresh_database  # noqa: E402  benchmarks/, run as a script
@@ -61,12 +63,20 @@ def _intake(key: str | None, base: int) -> str:
     return f"BASE = {base}\nHEADERS = {{{table}}}\n" + INTAKE
 
 
+def _territory(points: int = 5000) -> dict[str, object]:
+    """Around Lille, drawn with as many points as a CPTS contour traced from the IGN's communes (~150 kB)."""
+    ring = [[round(3.06 + 0.25 * math.cos(2 * math.pi * i / points), 6),
+             round(50.63 + 0.16 * math.sin(2 * math.pi * i / points), 6)] for i in range(points)]
+    return {"type": "Polygon", "coordinates": [ring + ring[:1]]}
+
+
 def _prepare(url: str) -> str:
-    """Migrated, with an organisation; returns a secretary's key."""
+    """Migrated, with an organisation and its territory; returns a coordinator's key."""
     engine = create_db_engine(url)
     migrate.upgrade(Settings(environment=Environment.test, database_url=url, secret_key="bench"), engine)
     with create_session_factory(engine).begin() as session:
         organisation = create_organisation(session, slug="cpts-bench", name="CPTS", now=NOW)
+        set_territory(session, organisation, geojson=_territory(), postal_codes=None, now=NOW)
         key = create_api_key(session, organisation=organisation, role=Role.coordinator, name="bench", now=NOW).secret
     engine.dispose()
     return key
@@ -98,7 +108,7 @@ def _service(name: str, url: str, bare: dict[str, WrkResult]) -> list[bool]:
     try:
         print(f"{name} ({WORKERS} server processes)")
         registrations = wrk(f"{base}/api/v1/requests", _intake(key, 0), connections=CONNECTIONS, duration_s=SECONDS)
-        results = [_measure("POST /api/v1/requests (a secretary's key)", registrations, bare["post"])]
+        results = [_measure("POST /api/v1/requests (an API key)", registrations, bare["post"])]
         form = wrk(f"{base}/", _get("/"), connections=CONNECTIONS, duration_s=SECONDS)
         results.append(_measure("GET / (the public form)", form, bare["page"]))
         offer = _offer_path(base, key)

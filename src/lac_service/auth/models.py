@@ -29,8 +29,14 @@ class Organisation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
-    territory_geojson: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
-    territory_postal_codes: Mapped[list[str] | None] = mapped_column(sa.JSON)
+    # Deferred: a territory can weigh hundreds of kilobytes, and every request, cabinet and login row joins
+    # its organisation. Routing and the organisation's own page load it (``organisations.service``).
+    territory_geojson: Mapped[dict[str, Any] | None] = mapped_column(
+        sa.JSON, deferred=True, deferred_group="territory"
+    )
+    territory_postal_codes: Mapped[list[str] | None] = mapped_column(
+        sa.JSON, deferred=True, deferred_group="territory"
+    )
     territory_updated_at: Mapped[datetime | None]
     # Where its requests' status changes are POSTed, and the id its signing key is derived from.
     webhook_url: Mapped[str | None] = mapped_column(sa.String(300))

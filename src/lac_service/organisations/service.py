@@ -7,11 +7,14 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer_group
 
 from lac_service.auth.models import Organisation
 from lac_service.errors import Conflict, ServiceNotConfigured
 from lac_service.geography.territories import OverlappingTerritories, Territory, TerritoryIndex
+
+
+WITH_TERRITORIES = sa.select(Organisation).options(undefer_group("territory"))
 
 
 def territory_of(organisation: Organisation) -> Territory | None:
@@ -35,7 +38,7 @@ def set_territory(
         geometry=Territory.from_geojson(geojson).geometry if geojson is not None else None,
         postal_codes=Territory.from_postal_codes(postal_codes).postal_codes if postal_codes else frozenset(),
     )
-    others = session.scalars(sa.select(Organisation).where(Organisation.id != organisation.id)).all()
+    others = session.scalars(WITH_TERRITORIES.where(Organisation.id != organisation.id)).all()
     try:
         TerritoryIndex(_territories(list(others)) | {organisation.id: territory})
     except OverlappingTerritories as overlap:
@@ -68,7 +71,7 @@ class Router:
         version = tuple(session.execute(sa.select(sa.func.count(changed), sa.func.max(changed))).one())
         with self._lock:
             if version != self._version:
-                territories = _territories(list(session.scalars(sa.select(Organisation))))
+                territories = _territories(list(session.scalars(WITH_TERRITORIES)))
                 self._index = TerritoryIndex(territories) if territories else None
                 self._version = version  # type: ignore[assignment]
             return self._index
