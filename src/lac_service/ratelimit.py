@@ -54,21 +54,30 @@ def window_left_s(now: datetime, window_s: int) -> int:
     return window_s - int(now.timestamp()) % window_s
 
 
-def allowed(request: Request, name: str, per_minute: int, now: datetime) -> bool:
-    """Counts one hit of the calling address on ``name``; False past ``per_minute``."""
+def limit(request: Request, name: str, per_minute: int, now: datetime) -> None:
+    """Counts one hit of the calling address on ``name``; past ``per_minute``, a 429 with ``Retry-After``
+    (a page in French on the screens)."""
     settings: Settings = request.app.state.settings
     address = request.client.host if request.client else "unknown"
-    return hit(request.app.state.session_factory, bucket=client_bucket(name, address, settings.secret),
-               limit=per_minute, window_s=60, now=now)
-
-
-def limit_links(request: Request, now: Now) -> None:
-    """A dependency of the pages and API routes reached by a link's token: guessing tokens costs a minute
-    per ``LAC_WEB__TOKEN_PAGE_PER_MINUTE`` tries."""
-    settings: Settings = request.app.state.settings
-    if not allowed(request, "link", settings.web.token_page_per_minute, now):
+    if not hit(request.app.state.session_factory, bucket=client_bucket(name, address, settings.secret),
+               limit=per_minute, window_s=60, now=now):
         raise TooManyRequests(retry_after_s=window_left_s(now, 60))
 
 
-LinkRateLimit = Depends(limit_links)
+def limit_links(request: Request, now: Now) -> None:
+    """Every page and route reached by a link's token, read or write, API or screen: guessing tokens costs a
+    minute per ``LAC_WEB__TOKEN_PAGE_PER_MINUTE`` tries."""
+    limit(request, "link", request.app.state.settings.web.token_page_per_minute, now)
 
+
+def limit_form(request: Request, now: Now) -> None:
+    limit(request, "form", request.app.state.settings.web.form_per_minute, now)
+
+
+def limit_logins(request: Request, now: Now) -> None:
+    limit(request, "login", request.app.state.settings.web.login_per_minute, now)
+
+
+LinkRateLimit = Depends(limit_links)
+FormRateLimit = Depends(limit_form)
+LoginRateLimit = Depends(limit_logins)

@@ -10,11 +10,11 @@ from lac_service.audit import Action
 from lac_service.auth.dependencies import AuthenticatedCaller, Caller, OptionalCaller
 from lac_service.auth.models import Role
 from lac_service.links import AppLinks
-from lac_service.ratelimit import allowed, window_left_s
+from lac_service.ratelimit import limit_form
 from lac_service.auth.service import get_organisation_by_slug
 from lac_service.config import AppSettings
 from lac_service.db import DbSession, session_scope
-from lac_service.errors import ERROR_RESPONSES, Forbidden, TooManyRequests
+from lac_service.errors import ERROR_RESPONSES, Forbidden
 from lac_service.idempotency import IdempotencyKey, run_once
 from lac_service.intake import service
 from lac_service.kinds import Kind
@@ -74,8 +74,8 @@ def create_request(
     answers 409 with `existing_request_id`."""
     if caller.is_public and body.source not in (None, Source.form):
         raise Forbidden("Seul le formulaire public est ouvert sans clé.", field="source")
-    if caller.is_public and not allowed(http, "form", settings.web.form_per_minute, now):
-        raise TooManyRequests(retry_after_s=window_left_s(now, 60))  # the same count as the web form
+    if caller.is_public:
+        limit_form(http, now)  # the same count as the web form
     source = Source.form if caller.role is None else body.source or _DEFAULT_SOURCE.get(caller.role, Source.secretary)
     placed = place(session, body.patient, geocoder=geocoder, territories=territories, settings=settings,
                    caller_organisation_id=caller.organisation_id)

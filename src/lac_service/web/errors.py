@@ -30,10 +30,13 @@ def _as_page(json_handler: Callable[[Request, Exception], Awaitable[JSONResponse
             return answer
         message = _BAD_ADDRESS if isinstance(exc, RequestValidationError) else json.loads(answer.body)["message"]
         staff = request.url.path.startswith("/equipe")
-        return render(request, "message.html", {
+        page = render(request, "message.html", {
             "title": _TITLES.get(answer.status_code, "Une erreur est survenue"), "text": message,
             "back": "/equipe" if staff else "/", "back_label": "Retour à la file d'attente" if staff else "Retour à l'accueil",
         }, status=answer.status_code)
+        if "retry-after" in answer.headers:  # a 429 or a 503 says when to come back, to browsers as to scripts
+            page.headers["Retry-After"] = answer.headers["retry-after"]
+        return page
 
     return handle
 

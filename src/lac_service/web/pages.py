@@ -10,7 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
@@ -65,6 +65,12 @@ async def checked_form(request: Request) -> FormData:
     if not hmac.compare_digest(sent, derive(_settings(request).secret, f"csrf:{nonce}")):
         raise CsrfRefused()
     return form
+
+
+def checked_then(limit: Any) -> list[Any]:
+    """A POST route's dependencies: its CSRF token checked first, so that a forged post costs no write, then
+    the hit counted by ``limit`` (a ``lac_service.ratelimit`` dependency)."""
+    return [Depends(checked_form), limit]
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status: int = 200) -> Response:

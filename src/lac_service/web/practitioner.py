@@ -11,7 +11,6 @@ from fastapi.responses import Response
 
 from lac_service.cabinets import service as cabinets
 from lac_service.cabinets.models import Cabinet
-from lac_service.config import AppSettings
 from lac_service.db import DbSession
 from lac_service.errors import AppError
 from lac_service.kit.clock import Now
@@ -21,9 +20,9 @@ from lac_service.offers.models import DeclineReason, Offer
 from lac_service.offers.service import Decision
 from lac_service.offers.views import offer_view, practitioner_view
 from lac_service.web.forms import text
-from lac_service.web.pages import render
-from lac_service.ratelimit import allowed
-from lac_service.web.public import Form, too_many
+from lac_service.web.pages import checked_then, render
+from lac_service.ratelimit import LinkRateLimit
+from lac_service.web.public import Form
 
 router = APIRouter(include_in_schema=False)
 DECLINE_LABELS = {
@@ -42,16 +41,13 @@ def _offer_page(request: Request, session: DbSession, offer: Offer, token: str, 
     }, status=status)
 
 
-@router.get("/o/{token}")
-def offer_page(request: Request, token: LinkToken, session: DbSession, settings: AppSettings, links: AppLinks,
-               now: Now) -> Response:
-    if not allowed(request, "link", settings.web.token_page_per_minute, now):
-        return too_many(request)
+@router.get("/o/{token}", dependencies=[LinkRateLimit])
+def offer_page(request: Request, token: LinkToken, session: DbSession, links: AppLinks, now: Now) -> Response:
     offer = offers.find_offer(session, token, now=now)
     return _offer_page(request, session, offer, token, links, now)
 
 
-@router.post("/o/{token}/reponse")
+@router.post("/o/{token}/reponse", dependencies=checked_then(LinkRateLimit))
 def answer(request: Request, token: LinkToken, form: Form, session: DbSession, links: AppLinks, now: Now) -> Response:
     offer = offers.find_offer(session, token, now=now)
     try:
@@ -80,11 +76,8 @@ def _standing_page(request: Request, session: DbSession, cabinet: Cabinet, token
     })
 
 
-@router.get("/praticien/{token}")
-def standing_page(request: Request, token: LinkToken, session: DbSession, settings: AppSettings, links: AppLinks,
-                  now: Now) -> Response:
-    if not allowed(request, "link", settings.web.token_page_per_minute, now):
-        return too_many(request)
+@router.get("/praticien/{token}", dependencies=[LinkRateLimit])
+def standing_page(request: Request, token: LinkToken, session: DbSession, links: AppLinks, now: Now) -> Response:
     cabinet = cabinets.find_by_link(session, token)
     return _standing_page(request, session, cabinet, token, links, now)
 
@@ -96,7 +89,7 @@ def _cabinet_action(path: str, act: Callable[[DbSession, Cabinet, datetime], obj
         act(session, cabinet, now)
         return _standing_page(request, session, cabinet, token, links, now, notice=notice)
 
-    router.post(f"/praticien/{{token}}/{path}")(action)
+    router.post(f"/praticien/{{token}}/{path}", dependencies=checked_then(LinkRateLimit))(action)
 
 
 _cabinet_action("pause", lambda s, c, now: cabinets.set_paused(s, c, paused=True, now=now),

@@ -22,22 +22,15 @@ from lac_service.intake.schemas import PatientPatch, RequestUpdate
 from lac_service.kit.clock import Now
 from lac_service.links import AppLinks, LinkToken
 from lac_service.organisations.service import TerritoryRouter
-from lac_service.ratelimit import allowed
+from lac_service.ratelimit import FormRateLimit, LinkRateLimit
 from lac_service.web.forms import Errors, answers, service_error, text, validate
-from lac_service.web.pages import checked_form, render, see_other
+from lac_service.web.pages import checked_form, checked_then, render, see_other
 from lac_service.web.request_form import context, parse, register
 
 router = APIRouter(include_in_schema=False)
 PATIENT = service.Actor(label="patient", is_staff=False)
 HONEYPOT = "website"
 Form = Annotated[FormData, Depends(checked_form)]
-
-
-def too_many(request: Request) -> Response:
-    return render(request, "message.html", {
-        "title": "Trop de tentatives",
-        "text": "Vous avez envoyé beaucoup de demandes en peu de temps. Patientez une minute, puis réessayez.",
-    }, status=429)
 
 
 def _form_page(request: Request, values: dict[str, Any], errors: Errors, *, status: int = 200) -> Response:
@@ -49,13 +42,11 @@ def request_form(request: Request, ref: str | None = None) -> Response:
     return _form_page(request, {"ref": (ref or "")[:32]}, Errors())
 
 
-@router.post("/")
+@router.post("/", dependencies=checked_then(FormRateLimit))
 def submit_request(
     request: Request, form: Form, session: DbSession, settings: AppSettings, now: Now, geocoder: AppGeocoder,
     territories: TerritoryRouter, links: AppLinks,
 ) -> Response:
-    if not allowed(request, "form", settings.web.form_per_minute, now):
-        return too_many(request)
     values = answers(form)
     if text(form, HONEYPOT):
         return render(request, "message.html", {"title": "Merci", "text": "Votre demande a bien été envoyée."})
@@ -93,17 +84,14 @@ def _tracking_page(request: Request, session: DbSession, patient: PatientRequest
     }, status=status)
 
 
-@router.get("/suivi/{token}")
-def tracking(request: Request, token: LinkToken, session: DbSession, settings: AppSettings, now: Now,
-             enregistree: str | None = None) -> Response:
-    if not allowed(request, "link", settings.web.token_page_per_minute, now):
-        return too_many(request)
+@router.get("/suivi/{token}", dependencies=[LinkRateLimit])
+def tracking(request: Request, token: LinkToken, session: DbSession, enregistree: str | None = None) -> Response:
     patient = service.find_by_tracking(session, token)
     notice = "Votre demande est enregistrée. Gardez ce lien : il vous permet de suivre votre demande." if enregistree else None
     return _tracking_page(request, session, patient, token, notice=notice)
 
 
-@router.post("/suivi/{token}/confirmation")
+@router.post("/suivi/{token}/confirmation", dependencies=checked_then(LinkRateLimit))
 def confirm(request: Request, token: LinkToken, form: Form, session: DbSession, now: Now) -> Response:
     patient = service.find_by_tracking(session, token)
     service.confirm_waiting(session, patient, actor=PATIENT, now=now)
@@ -112,7 +100,7 @@ def confirm(request: Request, token: LinkToken, form: Form, session: DbSession, 
     return _tracking_page(request, session, patient, token, notice=notice)
 
 
-@router.post("/suivi/{token}/contact")
+@router.post("/suivi/{token}/contact", dependencies=checked_then(LinkRateLimit))
 def update_contact(request: Request, token: LinkToken, form: Form, session: DbSession, now: Now) -> Response:
     patient = service.find_by_tracking(session, token)
     errors = Errors()
@@ -128,7 +116,7 @@ def update_contact(request: Request, token: LinkToken, form: Form, session: DbSe
     return _tracking_page(request, session, patient, token, notice="Vos coordonnées sont mises à jour.")
 
 
-@router.post("/suivi/{token}/retrait")
+@router.post("/suivi/{token}/retrait", dependencies=checked_then(LinkRateLimit))
 def withdraw(request: Request, token: LinkToken, form: Form, session: DbSession, now: Now) -> Response:
     patient = service.find_by_tracking(session, token)
     if text(form, "confirm") != "oui":

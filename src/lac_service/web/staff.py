@@ -14,9 +14,9 @@ from lac_service.config import AppSettings
 from lac_service.db import DbSession, session_scope
 from lac_service.kit.clock import Now
 from lac_service.web.forms import Errors, text
-from lac_service.web.pages import render, see_other
-from lac_service.ratelimit import allowed
-from lac_service.web.public import Form, too_many
+from lac_service.web.pages import checked_then, render, see_other
+from lac_service.ratelimit import LoginRateLimit
+from lac_service.web.public import Form
 
 SESSION_COOKIE = "lac_session"
 LOGIN = "/equipe/connexion"
@@ -78,10 +78,8 @@ def login_form(request: Request, suite: str | None = None) -> Response:
     return render(request, "login.html", {"values": {"suite": _safe_next(suite)}, "errors": {}})
 
 
-@router.post(LOGIN)
+@router.post(LOGIN, dependencies=checked_then(LoginRateLimit))
 def login(request: Request, form: Form, session: DbSession, settings: AppSettings, now: Now) -> Response:
-    if not allowed(request, "login", settings.web.login_per_minute, now):
-        return too_many(request)
     email, password = text(form, "email") or "", form.get("password")
     opened = log_in(session, email=email, password=password if isinstance(password, str) else "", now=now)
     if opened is None:
