@@ -127,6 +127,20 @@ def test_service_rules_are_checked_before_anything_is_written(client, connection
     assert count_rows(connection) == before
 
 
+
+def test_an_import_refuses_what_the_api_refuses_in_the_same_words(client, connection, coordinator):
+    before = count_rows(connection)
+    row = "bilan orthophonique;Chloé;Petit;01/01/2019;06 12 34 56 11;;;59200;Tourcoing;;;Léo Petit 02/02/2020"
+    report = post(client, coordinator, (f"{HEADER};foyer\n{row}\n").encode()).json()
+    body = request_body(first_name="Chloé", last_name="Petit", birth_date="2019-01-01")
+    body |= {"kind": "bilan_orthophonique",
+             "household": [{"first_name": "Léo", "last_name": "Petit", "birth_date": "2020-02-02"}]}
+    refused = client.post("/api/v1/requests", json=body, headers=coordinator)
+    assert refused.status_code == 422
+    assert [(e["column"], e["message"]) for e in report["errors"]] == [("foyer", refused.json()["message"])]
+    assert count_rows(connection) == before
+
+
 @pytest.mark.parametrize(("content", "words"), [
     (b"", "vide"),
     (b"prenom;nom\nA;B\n", "type"),
@@ -161,6 +175,12 @@ def test_cabinets_import_all_or_nothing(client, db, coordinator):
     assert [e["line"] for e in refused.json()["errors"]] == [4]
     db.expire_all()
     assert db.scalar(sa.select(sa.func.count()).select_from(Cabinet)) == 0, "the two good ones are undone too"
+    elsewhere = ["Cabinet à Londres;médecin traitant;;59000;Lille;10;8;42;sms;03 20 12 34 57;;51.5;-0.12",
+                 "Cabinet perdu;médecin traitant;;99999;Lille;10;8;42;sms;03 20 12 34 58;;;"]
+    refused = post(client, coordinator, "\n".join([header + ";latitude;longitude", *elsewhere]).encode(),
+                   what="cabinets").json()
+    assert [(e["line"], e["column"]) for e in refused["errors"]] == [(2, None), (3, "code_postal")]
+    assert "France" in refused["errors"][0]["message"], "coordinates outside France, as the API refuses them"
     done = post(client, coordinator, "\n".join([header, *good]).encode(), what="cabinets")
     assert done.status_code == 201 and done.json()["created"] == 2
     db.expire_all()

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from lac_service.config import GeocoderSettings
 from lac_service.db import Base, session_scope
 from lac_service.errors import InvalidInput
-from lac_service.geography.gazetteer import CityMismatch, UnknownPostalCode, is_in_france, locate
+from lac_service.geography.gazetteer import CityMismatch, Place, UnknownPostalCode, is_in_france, locate
 from lac_service.kit.clock import utcnow
 from lac_service.kit.fields import Address, Location
 
@@ -66,6 +66,25 @@ def check_in_france(lat: float, lon: float, *, field: str) -> None:
         raise InvalidInput("Ces coordonnées ne sont pas en France (métropole ou outre-mer).", field=field)
 
 
+def known_place(postal_code: str, city: str, *, field: str) -> Place:
+    """The commune a postal code and a city designate; an error names the field at fault, under ``field``."""
+    prefix = f"{field}." if field else ""
+    try:
+        return locate(postal_code, city)
+    except UnknownPostalCode as error:
+        raise InvalidInput(error.detail, field=f"{prefix}address.postal_code") from error
+    except CityMismatch as error:
+        raise InvalidInput(error.detail, field=f"{prefix}address.city") from error
+
+
+def offline_location(place: Place, coordinates: tuple[float, float] | None, *, field: str) -> Located:
+    """Without the network: the coordinates given, once checked to be in France, else the commune's centre."""
+    if coordinates is not None:
+        check_in_france(*coordinates, field=f"{field}.location" if field else "location")
+        return Located(coordinates[0], coordinates[1], "exact", place.department)
+    return Located(place.lat, place.lon, place.precision, place.department)
+
+
 class Geocoder:
     def __init__(self, settings: GeocoderSettings, session_factory: sessionmaker[Session]) -> None:
         self._settings = settings
@@ -88,21 +107,12 @@ class Geocoder:
         self, *, line: str, postal_code: str, city: str, coordinates: tuple[float, float] | None, field: str
     ) -> Located:
         """``field`` prefixes the names in errors (``patient`` gives ``patient.address.postal_code``)."""
-        prefix = f"{field}." if field else ""
-        try:
-            place = locate(postal_code, city)
-        except UnknownPostalCode as error:
-            raise InvalidInput(error.detail, field=f"{prefix}address.postal_code") from error
-        except CityMismatch as error:
-            raise InvalidInput(error.detail, field=f"{prefix}address.city") from error
-        if coordinates is not None:
-            check_in_france(*coordinates, field=f"{prefix}location")
-            return Located(coordinates[0], coordinates[1], "exact", place.department)
-        if self._ban is not None and line.strip():
+        place = known_place(postal_code, city, field=field)
+        if coordinates is None and self._ban is not None and line.strip():
             found = self._from_ban(f"{line}, {postal_code} {city}", postal_code)
             if found is not None:
                 return Located(found[0], found[1], "address", place.department)
-        return Located(place.lat, place.lon, place.precision, place.department)
+        return offline_location(place, coordinates, field=field)
 
     def locate_input(self, address: Address, location: Location | None, *, field: str) -> Located:
         """The same, from a form's or a body's address and optional coordinates."""

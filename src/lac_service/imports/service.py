@@ -22,12 +22,13 @@ from sqlalchemy.orm import Session
 
 from lac_service import audit
 from lac_service.cabinets.service import create_cabinet
-from lac_service.errors import AppError, Conflict
-from lac_service.geography.gazetteer import Place, locate
-from lac_service.geography.geocoder import Located
+from lac_service.errors import AppError, Conflict, InvalidInput
+from lac_service.geography.gazetteer import Place
+from lac_service.geography.geocoder import known_place, offline_location
 from lac_service.imports.files import (
     CabinetRow, Parsed, RequestRow, RowError, collector_paused, read_cabinets, read_requests,
 )
+from lac_service.intake.service import check_contact, check_household
 from lac_service.intake.models import ACTIVE_STATUSES, HouseholdMember, PatientRequest, Source, Status, StatusChange
 from lac_service.kinds import Kind
 from lac_service.kit.text import identity_key, person_key
@@ -77,9 +78,8 @@ def _chunks(values: Sequence[object]) -> Iterator[Sequence[object]]:
 _identity = lru_cache(maxsize=262144)(identity_key)
 
 
-@lru_cache(maxsize=65536)
-def _place(postal_code: str, city: str) -> Place:
-    return locate(postal_code, city)
+# Files name the same few communes again and again.
+_place = lru_cache(maxsize=65536)(known_place)
 
 
 def _located(rows: list[RequestRow], parsed: Parsed[RequestRow]) -> tuple[dict[int, Place], list[RowError]]:
@@ -87,23 +87,22 @@ def _located(rows: list[RequestRow], parsed: Parsed[RequestRow]) -> tuple[dict[i
     for row in rows:
         address = row.data.patient.address
         try:
-            places[row.line] = _place(address.postal_code, address.city)
-        except AppError as exc:
-            column = "patient.address.city" if "commune" in exc.detail.casefold() else "patient.address.postal_code"
-            errors.append(RowError(row.line, parsed.columns.get(column), exc.detail))
+            places[row.line] = _place(address.postal_code, address.city, field="patient")
+        except InvalidInput as exc:
+            errors.append(RowError(row.line, parsed.columns.get(exc.field or ""), exc.detail))
     return places, errors
 
 
 def _service_rules(row: RequestRow, parsed: Parsed[RequestRow]) -> list[RowError]:
-    """What the API's service refuses and a schema cannot see."""
+    """What the API's service refuses and a schema cannot see: the same checks, in the same words."""
     errors = []
     patient = row.data.patient
-    if patient.phone is None and patient.email is None:
-        errors.append(RowError(row.line, parsed.columns.get("patient.phone"),
-                               "Indiquez au moins un téléphone ou une adresse e-mail."))
-    if row.data.household and row.data.kind is not Kind.medecin_traitant:
-        errors.append(RowError(row.line, parsed.columns.get("household"),
-                               "Les membres du foyer ne s'inscrivent qu'avec une demande de médecin traitant."))
+    for check in (lambda: check_contact(patient.phone, patient.email),
+                  lambda: check_household(row.data.kind, row.data.household)):
+        try:
+            check()
+        except InvalidInput as exc:
+            errors.append(RowError(row.line, parsed.columns.get(exc.field or ""), exc.detail))
     return errors
 
 
@@ -248,9 +247,8 @@ def import_cabinets(session: Session, content: bytes, *, importer: Importer, now
             address, location = row.data.address, row.data.location
             try:
                 with session.begin_nested():
-                    place = _place(address.postal_code, address.city)
-                    located = Located(location.lat, location.lon, "exact", place.department) if location else Located(
-                        place.lat, place.lon, place.precision, place.department)
+                    located = offline_location(_place(address.postal_code, address.city, field=""),
+                                               (location.lat, location.lon) if location else None, field="")
                     create_cabinet(session, data=row.data, place=located, organisation_id=importer.organisation_id,
                                    now=now)
                     created += 1

@@ -46,12 +46,12 @@ class Actor:
 SYSTEM = Actor(label="system", is_staff=True)
 
 
-def _check_contact(phone: str | None, email: str | None) -> None:
+def check_contact(phone: str | None, email: str | None) -> None:
     if phone is None and email is None:
         raise InvalidInput("Indiquez au moins un téléphone ou une adresse e-mail.", field="patient.phone")
 
 
-def _check_household(kind: Kind, household: list[HouseholdMemberIn]) -> None:
+def check_household(kind: Kind, household: list[HouseholdMemberIn]) -> None:
     if household and kind is not Kind.medecin_traitant:
         raise InvalidInput(
             "Les membres du foyer ne concernent que les demandes de médecin traitant.", field="household"
@@ -124,8 +124,8 @@ def create_request(
     if not actor.is_staff and (data.criteria.urgent or data.criteria.urgent_reason):
         raise Forbidden("L'urgence est fixée par l'équipe après un entretien.", field="criteria.urgent")
     patient = data.patient
-    _check_contact(patient.phone, patient.email)
-    _check_household(data.kind, data.household)
+    check_contact(patient.phone, patient.email)
+    check_household(data.kind, data.household)
     link = links.issue(LinkKind.tracking)
     request = PatientRequest(
         organisation_id=organisation_id, kind=data.kind, status=Status.waiting, source=source,
@@ -236,7 +236,7 @@ def update_request(
         for field in ("phone", "email"):
             if field in changes:
                 setattr(request, field, changes[field])
-        _check_contact(request.phone, request.email)
+        check_contact(request.phone, request.email)
         assert request.first_name and request.last_name and request.birth_date
         request.identity_key = identity_key(request.first_name, request.last_name)
         request.person_key = person_key(request.first_name, request.last_name)
@@ -244,7 +244,7 @@ def update_request(
         _refuse_duplicate(session, request)
         _flush_unless_duplicate(session, request)
     if data.household is not None:
-        _check_household(request.kind, data.household)
+        check_household(request.kind, data.household)
         request.household = [HouseholdMember(**m.model_dump()) for m in data.household]
         request.people_count = 1 + len(data.household)
     if data.criteria is not None:
