@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from lac_service import audit
 from lac_service.audit import Action, Record
-from lac_service.auth.models import Role
-from lac_service.auth.service import find_api_key
+from lac_service.auth.models import Organisation, Role
+from lac_service.auth.service import find_api_key, get_organisation_by_slug
 from lac_service.db import session_scope
 from lac_service.errors import Forbidden, Unauthenticated
 from lac_service.kit.clock import Now
@@ -39,6 +39,11 @@ class Caller:
     def sees_all_organisations(self) -> bool:
         return self.role is Role.admin
 
+    @property
+    def scope(self) -> int | None:
+        """The organisation whose records the caller sees; None for all of them (an admin)."""
+        return None if self.sees_all_organisations else self.organisation_id
+
     def can_see(self, organisation_id: int | None) -> bool:
         return self.sees_all_organisations or (
             self.organisation_id is not None and self.organisation_id == organisation_id
@@ -47,6 +52,14 @@ class Caller:
     def require(self, *roles: Role) -> None:
         if self.role not in roles:
             raise Forbidden()
+
+    def named_organisation(self, session: Session, slug: str | None) -> Organisation | None:
+        """The organisation a call names (``organisation``: a slug), which only an admin may do; None if none."""
+        if slug is None:
+            return None
+        if not self.sees_all_organisations:
+            raise Forbidden("Seul un administrateur choisit l'organisation.", field="organisation")
+        return get_organisation_by_slug(session, slug)
 
     @property
     def label(self) -> str:

@@ -62,6 +62,11 @@ class User(Base):
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
 
+    @property
+    def label(self) -> str:
+        """How the history and the audit log name the user (as ``apikey:N`` names a key): never a name."""
+        return f"user:{self.id}"
+
 
 class StaffSession(Base):
     """A browser login. Only the SHA-256 of the cookie's token is stored; a session ends at logout, after

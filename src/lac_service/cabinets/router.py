@@ -5,14 +5,13 @@ from fastapi.responses import JSONResponse
 
 from lac_service.auth.dependencies import AuthenticatedCaller, Caller
 from lac_service.auth.models import Role
-from lac_service.auth.service import get_organisation_by_slug
 from lac_service.cabinets import service
 from lac_service.cabinets.models import Cabinet
 from lac_service.cabinets.schemas import CabinetCreate, CabinetRead, CabinetUpdate, PractitionerLink
 from lac_service.cabinets.views import to_read
 from lac_service.config import AppSettings
 from lac_service.db import DbSession
-from lac_service.errors import ERROR_RESPONSES, Forbidden
+from lac_service.errors import ERROR_RESPONSES
 from lac_service.idempotency import IdempotencyKey, run_once
 from lac_service.geography.geocoder import AppGeocoder, Located, check_in_france
 from lac_service.kit.clock import Now
@@ -28,8 +27,7 @@ _READERS = (Role.admin, Role.coordinator, Role.secretary)
 
 def _load(session: DbSession, cabinet_id: RecordId, caller: Caller, roles: tuple[Role, ...]) -> Cabinet:
     caller.require(*roles)
-    visible_to = None if caller.sees_all_organisations else caller.organisation_id
-    return service.get_cabinet(session, cabinet_id, visible_to=visible_to)
+    return service.get_cabinet(session, cabinet_id, visible_to=caller.scope)
 
 
 @router.post("", status_code=201, response_model=CabinetRead, summary="Register a volunteering cabinet")
@@ -40,12 +38,9 @@ def create(
     """Located from the address when no coordinates are given."""
     caller.require(*_MANAGERS)
     place = geocoder.locate_input(body.address, body.location, field="")
-    assert caller.organisation_id is not None
-    organisation_id = caller.organisation_id
-    if body.organisation is not None:
-        if not caller.sees_all_organisations:
-            raise Forbidden("Seul un administrateur choisit l'organisation.", field="organisation")
-        organisation_id = get_organisation_by_slug(session, body.organisation).id
+    named = caller.named_organisation(session, body.organisation)
+    organisation_id = named.id if named else caller.organisation_id
+    assert organisation_id is not None
 
     def action() -> tuple[CabinetRead, str]:
         cabinet = service.create_cabinet(session, data=body, place=place, organisation_id=organisation_id, now=now)
@@ -64,7 +59,7 @@ def list_(
     caller.require(*_READERS)
     limit = limit or settings.default_page_size
     rows, total = service.list_cabinets(
-        session, organisation_id=None if caller.sees_all_organisations else caller.organisation_id,
+        session, organisation_id=caller.scope,
         limit=limit, offset=offset,
     )
     return Page[CabinetRead](items=[to_read(c) for c in rows], total=total, limit=limit, offset=offset)

@@ -10,10 +10,9 @@ from pydantic import BaseModel, Field
 
 from lac_service.auth.dependencies import AuthenticatedCaller
 from lac_service.auth.models import Role
-from lac_service.auth.service import get_organisation_by_slug
 from lac_service.config import AppSettings
 from lac_service.db import DbSession
-from lac_service.errors import ERROR_RESPONSES, ErrorBody, Forbidden, InvalidInput
+from lac_service.errors import ERROR_RESPONSES, ErrorBody, InvalidInput
 from lac_service.imports.files import UnreadableFile
 from lac_service.imports.service import Importer, Report, import_cabinets, import_requests
 from lac_service.kinds import Kind
@@ -58,9 +57,8 @@ OrganisationSlug = Annotated[str | None, Query(max_length=64, description="Admin
 
 def _importer(session: DbSession, caller: AuthenticatedCaller, organisation: str | None) -> Importer:
     caller.require(Role.admin, Role.coordinator)
-    if organisation is not None and not caller.sees_all_organisations:
-        raise Forbidden("Seul un administrateur choisit l'organisation.", field="organisation")
-    organisation_id = get_organisation_by_slug(session, organisation).id if organisation else caller.organisation_id
+    named = caller.named_organisation(session, organisation)
+    organisation_id = named.id if named else caller.organisation_id
     assert organisation_id is not None
     return Importer(organisation_id, caller.label, caller.organisation_id)
 

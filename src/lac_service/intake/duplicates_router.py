@@ -58,10 +58,6 @@ def _side(request: PatientRequest) -> DuplicateSide:
     )
 
 
-def _visible_to(caller: AuthenticatedCaller) -> int | None:
-    return None if caller.sees_all_organisations else caller.organisation_id
-
-
 def _actor(caller: AuthenticatedCaller) -> service.Actor:
     return service.Actor(label=caller.label, is_staff=True)
 
@@ -70,7 +66,7 @@ def _actor(caller: AuthenticatedCaller) -> service.Actor:
 @router.get("/duplicates", response_model=list[DuplicateOut], summary="Possible duplicates in the queue")
 def list_(session: DbSession, caller: AuthenticatedCaller, now: Now) -> list[DuplicateOut]:
     caller.require(*_STAFF)
-    pairs = duplicates.possible_duplicates(session, organisation_id=_visible_to(caller))
+    pairs = duplicates.possible_duplicates(session, organisation_id=caller.scope)
     caller.log_access(session, Action.list, [r for d in pairs for r in (d.first, d.second)], now)
     return [DuplicateOut(first=_side(d.first), second=_side(d.second), reasons=d.reasons) for d in pairs]
 
@@ -79,7 +75,7 @@ def list_(session: DbSession, caller: AuthenticatedCaller, now: Now) -> list[Dup
 def distinct(body: DistinctIn, session: DbSession, caller: AuthenticatedCaller, now: Now) -> Response:
     """The pair is no longer flagged."""
     caller.require(*_STAFF)
-    pair = [service.get_request(session, i, visible_to=_visible_to(caller)) for i in body.request_ids]
+    pair = [service.get_request(session, i, visible_to=caller.scope) for i in body.request_ids]
     duplicates.mark_distinct(session, pair, actor=_actor(caller), now=now)
     caller.log_access(session, Action.update, pair, now)
     return Response(status_code=204)
@@ -89,8 +85,8 @@ def distinct(body: DistinctIn, session: DbSession, caller: AuthenticatedCaller, 
 def merge(request_id: RecordId, body: MergeIn, session: DbSession, caller: AuthenticatedCaller, now: Now) -> RequestRead:
     """The duplicate is withdrawn (reason `merged`); this request keeps the older of the two dates."""
     caller.require(*_STAFF)
-    keep = service.get_request(session, request_id, visible_to=_visible_to(caller))
-    duplicate = service.get_request(session, body.duplicate_id, visible_to=_visible_to(caller))
+    keep = service.get_request(session, request_id, visible_to=caller.scope)
+    duplicate = service.get_request(session, body.duplicate_id, visible_to=caller.scope)
     merged = duplicates.merge(session, keep, duplicate, actor=_actor(caller), now=now)
     caller.log_access(session, Action.merge, [keep, duplicate], now)
     return to_read(merged, now, explain(session, [merged]).get(merged.id))

@@ -12,9 +12,8 @@ from pydantic import BaseModel, Field
 
 from lac_service.auth.dependencies import AuthenticatedCaller, Caller
 from lac_service.auth.models import Organisation, Role
-from lac_service.auth.service import get_organisation_by_slug
 from lac_service.db import DbSession
-from lac_service.errors import ERROR_RESPONSES, Forbidden
+from lac_service.errors import ERROR_RESPONSES
 from lac_service.intake.ranking import rescore
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
@@ -51,13 +50,8 @@ class PolicyReplaced(PolicyRead):
 
 
 def _organisation(session: DbSession, caller: Caller, slug: str | None) -> tuple[int, str]:
-    if slug is None:
-        assert caller.organisation_id is not None
-        organisation = session.get_one(Organisation, caller.organisation_id)
-        return organisation.id, organisation.slug
-    if not caller.sees_all_organisations:
-        raise Forbidden("Le choix de l'organisation est réservé aux administrateurs.", field="organisation")
-    organisation = get_organisation_by_slug(session, slug)
+    assert caller.organisation_id is not None
+    organisation = caller.named_organisation(session, slug) or session.get_one(Organisation, caller.organisation_id)
     return organisation.id, organisation.slug
 
 

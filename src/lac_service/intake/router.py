@@ -11,7 +11,6 @@ from lac_service.auth.dependencies import AuthenticatedCaller, Caller, OptionalC
 from lac_service.auth.models import Role
 from lac_service.links import AppLinks
 from lac_service.ratelimit import limit_form
-from lac_service.auth.service import get_organisation_by_slug
 from lac_service.config import AppSettings
 from lac_service.db import DbSession, session_scope
 from lac_service.errors import ERROR_RESPONSES, Forbidden
@@ -45,10 +44,6 @@ def _actor(caller: Caller) -> service.Actor:
     return service.Actor(label=caller.label, is_staff=not caller.is_public)
 
 
-def _visible_to(caller: Caller) -> int | None:
-    return None if caller.sees_all_organisations else caller.organisation_id
-
-
 def _read(session: DbSession, request: PatientRequest, now: datetime) -> RequestRead:
     return to_read(request, now, explain(session, [request]).get(request.id))
 
@@ -57,7 +52,7 @@ def _load(session: DbSession, request_id: int, caller: Caller, roles: tuple[Role
           now: datetime) -> PatientRequest:
     """The record, if the caller may see it; the access is logged."""
     caller.require(*roles)
-    request = service.get_request(session, request_id, visible_to=_visible_to(caller))
+    request = service.get_request(session, request_id, visible_to=caller.scope)
     caller.log_access(session, action, [request], now)
     return request
 
@@ -112,11 +107,8 @@ def list_(
     offset: Offset = 0,
 ) -> Page[RequestRead]:
     caller.require(*_READERS)
-    organisation_id = _visible_to(caller)
-    if organisation is not None:
-        if not caller.sees_all_organisations:
-            raise Forbidden("Le filtre par organisation est réservé aux administrateurs.", field="organisation")
-        organisation_id = get_organisation_by_slug(session, organisation).id
+    named = caller.named_organisation(session, organisation)
+    organisation_id = named.id if named else caller.scope
     limit = limit or settings.default_page_size
     rows, total = list_requests(
         session, RequestFilter(organisation_id=organisation_id, status=status, kind=kind, text=q, band=priority_band),
@@ -148,7 +140,7 @@ def update(
         if address is None:
             # Coordinates alone changed (or were removed): read the stored address in a short transaction.
             with session_scope(http.app.state.session_factory) as peek:
-                address = service.stored_address(service.get_request(peek, request_id, visible_to=_visible_to(caller)))
+                address = service.stored_address(service.get_request(peek, request_id, visible_to=caller.scope))
         home = geocoder.locate_input(address, patch.location, field="patient")
     request = _load(session, request_id, caller, _EDITORS, Action.update, now)
     return _read(

@@ -13,15 +13,14 @@ from lac_service.auth.models import Role
 from lac_service.cabinets.models import Cabinet
 from lac_service.config import AppSettings
 from lac_service.db import DbSession
-from lac_service.errors import ERROR_RESPONSES, NotFound
+from lac_service.errors import ERROR_RESPONSES
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.kit.fields import Input, RecordId
 from lac_service.kit.pagination import Limit, Offset, Page
 from lac_service.links import AppLinks
 from lac_service.matching.models import MatchingRound, UnmatchedRequest
-from lac_service.matching.service import RoundResult, run_round
-from lac_service.offers.models import Offer
+from lac_service.matching.service import RoundResult, get_round, round_offers, run_round
 
 router = APIRouter(prefix="/api/v1/matching/runs", tags=["matching"], responses=ERROR_RESPONSES)
 
@@ -71,7 +70,7 @@ def run(
     """Coordinators run their organisation's round; admins every organisation's. 409 while another round runs."""
     caller.require(Role.admin, Role.coordinator)
     result: RoundResult = run_round(
-        session, organisation_id=None if caller.sees_all_organisations else caller.organisation_id,
+        session, organisation_id=caller.scope,
         kind=body.kind, engine_name=body.engine, now=now, actor=f"apikey:{caller.api_key_id}",
         offer_ttl=timedelta(days=settings.offer_ttl_days), links=links,
         dry_run=body.dry_run,
@@ -96,16 +95,13 @@ def run(
 
 def _round(session: DbSession, round_id: int, caller: AuthenticatedCaller) -> MatchingRound:
     caller.require(Role.admin, Role.coordinator)
-    matching_round = session.get(MatchingRound, round_id)
-    if matching_round is None or not (caller.sees_all_organisations or matching_round.organisation_id == caller.organisation_id):
-        raise NotFound("Tour d'attribution introuvable.")
-    return matching_round
+    return get_round(session, round_id, visible_to=caller.scope)
 
 
 @router.get("/{round_id}", response_model=RunOut, summary="A round, its batches and its unmatched reasons")
 def read(round_id: RecordId, session: DbSession, caller: AuthenticatedCaller) -> RunOut:
     matching_round = _round(session, round_id, caller)
-    offers = session.scalars(sa.select(Offer).where(Offer.round_id == round_id).order_by(Offer.cabinet_id)).all()
+    offers = round_offers(session, round_id)
     return RunOut(
         id=matching_round.id, kind=matching_round.kind, engine=matching_round.engine,
         started_at=matching_round.started_at, requests_considered=matching_round.requests_considered,

@@ -19,13 +19,14 @@ from sqlalchemy.orm import Session
 
 from lac_service.cabinets.models import Cabinet
 from lac_service.cabinets.service import due_from
-from lac_service.errors import Conflict
+from lac_service.errors import Conflict, NotFound
 from lac_service.intake.models import PatientRequest, Status
 from lac_service.intake.ranking import rescore
 from lac_service.kinds import Kind
 from lac_service.links import Links
 from lac_service.matching import engine
 from lac_service.matching.models import MatchingRound, UnmatchedRequest
+from lac_service.offers.models import Offer
 from lac_service.offers.service import NewOffer, Seat, cancel_orphans, create_offers, refused_pairs
 from lac_service.priority import rank_order
 
@@ -51,6 +52,18 @@ class RoundResult:
     unmatched: dict[int, str] = field(default_factory=dict)  # request id → reason
     requests_considered: int = 0
     cabinets_due: int = 0
+
+
+def get_round(session: Session, round_id: int, *, visible_to: int | None) -> MatchingRound:
+    """``visible_to`` is the caller's organisation (None: all). A foreign round is reported missing."""
+    found = session.get(MatchingRound, round_id)
+    if found is None or (visible_to is not None and found.organisation_id != visible_to):
+        raise NotFound("Tournée introuvable.")
+    return found
+
+
+def round_offers(session: Session, round_id: int) -> Sequence[Offer]:
+    return session.scalars(sa.select(Offer).where(Offer.round_id == round_id).order_by(Offer.cabinet_id)).all()
 
 
 def lock_rounds(session: Session) -> None:

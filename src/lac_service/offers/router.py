@@ -48,8 +48,8 @@ def list_(
 ) -> Page[OfferSummary]:
     caller.require(Role.admin, Role.coordinator)
     query = sa.select(Offer)
-    if not caller.sees_all_organisations:
-        query = query.where(Offer.organisation_id == caller.organisation_id)
+    if caller.scope is not None:
+        query = query.where(Offer.organisation_id == caller.scope)
     total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
     limit = limit or settings.default_page_size
     offers = session.scalars(query.order_by(Offer.id.desc()).limit(limit).offset(offset)).all()

@@ -38,7 +38,7 @@ def list_(
     caller.require(Role.admin, Role.coordinator)
     limit = limit or settings.default_page_size
     rows, total = audit.events(
-        session, organisation_id=None if caller.sees_all_organisations else caller.organisation_id,
+        session, organisation_id=caller.scope,
         request_id=request_id, actor=actor, limit=limit, offset=offset,
     )
     return Page[AuditEventOut](

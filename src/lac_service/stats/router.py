@@ -8,9 +8,8 @@ from fastapi.responses import Response
 
 from lac_service.auth.dependencies import AuthenticatedCaller
 from lac_service.auth.models import Organisation, Role
-from lac_service.auth.service import get_organisation_by_slug
 from lac_service.db import DbSession
-from lac_service.errors import ERROR_RESPONSES, Forbidden, InvalidInput
+from lac_service.errors import ERROR_RESPONSES, InvalidInput
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.kit.fields import Day
@@ -31,12 +30,9 @@ def _scope(session: DbSession, caller: AuthenticatedCaller, now: Now, organisati
         raise InvalidInput("La date de début doit précéder la date de fin.", field="start")
     if (end - start).days >= MAX_DAYS:
         raise InvalidInput("La période ne peut pas dépasser 10 ans.", field="start")
-    if organisation is not None and not caller.sees_all_organisations:
-        raise Forbidden("Le filtre par organisation est réservé aux administrateurs.", field="organisation")
-    if caller.sees_all_organisations:
-        found = get_organisation_by_slug(session, organisation) if organisation else None
-    else:
-        found = session.get(Organisation, caller.organisation_id)
+    found = caller.named_organisation(session, organisation)
+    if found is None and caller.scope is not None:
+        found = session.get(Organisation, caller.scope)
     return Scope(found.id if found else None, kind, start, end), found.slug if found else None
 
 

@@ -104,7 +104,7 @@ def update_weights(request: Request, kind: Kind, user: Coordinator, form: Form, 
         return _dashboard(request, session, user, now, errors=errors, status=422)
     try:
         policies.replace_policy(session, organisation_id=user.organisation_id, kind=kind,
-                                rules=Rules.model_validate(rules), actor=f"user:{user.id}", now=now)
+                                rules=Rules.model_validate(rules), actor=user.label, now=now)
     except (AppError, ValueError) as exc:
         session.rollback()
         errors.add(f"{kind.value}.ald", str(getattr(exc, "detail", exc)))

@@ -3,20 +3,16 @@
 from collections import Counter
 from datetime import timedelta
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from lac_service.config import AppSettings
 from lac_service.db import DbSession
-from lac_service.errors import NotFound
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.kit.fields import RecordId
 from lac_service.links import AppLinks
-from lac_service.matching.models import MatchingRound
-from lac_service.matching.service import run_round
-from lac_service.offers.models import Offer
+from lac_service.matching.service import get_round, round_offers, run_round
 from lac_service.web.dashboard import UNMATCHED_LABELS
 from lac_service.web.forms import text
 from lac_service.web.pages import render, see_other
@@ -34,7 +30,7 @@ def run(request: Request, user: Coordinator, form: Form, session: DbSession, set
     kind = Kind(raw_kind) if raw_kind in {k.value for k in Kind} else None
     result = run_round(  # a round already running: 409, shown as a page
         session, organisation_id=visible_to(user), kind=kind, engine_name="greedy", now=now,
-        actor=f"user:{user.id}", offer_ttl=timedelta(days=settings.offer_ttl_days), links=links,
+        actor=user.label, offer_ttl=timedelta(days=settings.offer_ttl_days), links=links,
     )
     assert result.round is not None
     return see_other(f"/equipe/tournees/{result.round.id}")
@@ -42,11 +38,8 @@ def run(request: Request, user: Coordinator, form: Form, session: DbSession, set
 
 @router.get("/{round_id}")
 def detail(request: Request, round_id: RecordId, user: Coordinator, session: DbSession) -> Response:
-    found = session.get(MatchingRound, round_id)
-    org = visible_to(user)
-    if found is None or (org is not None and found.organisation_id != org):
-        raise NotFound("Cette tournée n'existe pas.")
-    offers = session.scalars(sa.select(Offer).where(Offer.round_id == round_id).order_by(Offer.cabinet_id)).all()
+    found = get_round(session, round_id, visible_to=visible_to(user))
+    offers = round_offers(session, round_id)
     return render(request, "round.html", {
         "round": found, "offers": offers, "unmatched": Counter(found.summary.get("unmatched", {})),
         "unmatched_labels": UNMATCHED_LABELS,

@@ -54,7 +54,7 @@ BAND_LABELS = {Band.high: "Haute", Band.medium: "Moyenne", Band.low: "Basse"}
 
 
 def actor(user: User) -> service.Actor:
-    return service.Actor(label=f"user:{user.id}", is_staff=True)
+    return service.Actor(label=user.label, is_staff=True)
 
 
 def visible_to(user: User) -> int | None:
@@ -62,7 +62,7 @@ def visible_to(user: User) -> int | None:
 
 
 def log_access(session: DbSession, user: User, action: Action, requests: Iterable[Record], now: datetime) -> None:
-    audit.record(session, actor=f"user:{user.id}", actor_organisation_id=user.organisation_id, action=action,
+    audit.record(session, actor=user.label, actor_organisation_id=user.organisation_id, action=action,
                  requests=requests, now=now)
 
 
