@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from lac_service.cabinets.models import Cabinet
 from lac_service.cabinets.service import due_from
@@ -26,7 +26,7 @@ from lac_service.kinds import Kind
 from lac_service.links import Links
 from lac_service.matching import engine
 from lac_service.matching.models import MatchingRound, UnmatchedRequest
-from lac_service.offers.models import Offer
+from lac_service.offers.models import Offer, OfferItem
 from lac_service.offers.service import NewOffer, Seat, cancel_orphans, create_offers, refused_pairs
 from lac_service.priority import rank_order
 
@@ -63,7 +63,11 @@ def get_round(session: Session, round_id: int, *, visible_to: int | None) -> Mat
 
 
 def round_offers(session: Session, round_id: int) -> Sequence[Offer]:
-    return session.scalars(sa.select(Offer).where(Offer.round_id == round_id).order_by(Offer.cabinet_id)).all()
+    """Cabinet by cabinet, with their items but not the patients' records (a round shows ids and counts)."""
+    return session.scalars(
+        sa.select(Offer).options(selectinload(Offer.items).raiseload(OfferItem.request))
+        .where(Offer.round_id == round_id).order_by(Offer.cabinet_id)
+    ).all()
 
 
 def lock_rounds(session: Session) -> None:

@@ -1,8 +1,6 @@
 """``/api/v1/offers``: the practitioner's side, reached by the link's token alone (no password), and the
 coordinator's list of offers and decline reasons."""
 
-from collections import Counter
-
 import sqlalchemy as sa
 from fastapi import APIRouter
 
@@ -16,6 +14,7 @@ from lac_service.kit.pagination import Limit, Offset, Page
 from lac_service.links import AppLinks, LinkToken
 from lac_service.offers import service
 from lac_service.offers.models import ItemStatus, Offer
+from lac_service.offers.service import WITHOUT_ITEMS, tally
 from lac_service.offers.schemas import OfferOut, OfferSummary, ResponseIn
 from lac_service.offers.views import offer_view
 from lac_service.ratelimit import LinkRateLimit
@@ -47,19 +46,20 @@ def list_(
     session: DbSession, caller: AuthenticatedCaller, settings: AppSettings, limit: Limit = None, offset: Offset = 0
 ) -> Page[OfferSummary]:
     caller.require(Role.admin, Role.coordinator)
-    query = sa.select(Offer)
+    query = sa.select(Offer).options(WITHOUT_ITEMS)
     if caller.scope is not None:
         query = query.where(Offer.organisation_id == caller.scope)
     total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
     limit = limit or settings.default_page_size
     offers = session.scalars(query.order_by(Offer.id.desc()).limit(limit).offset(offset)).all()
-    items = []
-    for offer in offers:
-        statuses = Counter(item.status for item in offer.items)
-        items.append(OfferSummary(
+    tallies = tally(session, offers)
+    items = [
+        OfferSummary(
             id=offer.id, round_id=offer.round_id, cabinet_id=offer.cabinet_id, cabinet=offer.cabinet.name,
             created_at=offer.created_at, expires_at=offer.expires_at,
-            **{status.value: statuses.get(status, 0) for status in ItemStatus},
-            decline_reasons=dict(Counter(i.decline_reason.value for i in offer.items if i.decline_reason)),
-        ))
+            **{status.value: tallies[offer.id].statuses[status] for status in ItemStatus},
+            decline_reasons={reason.value: n for reason, n in tallies[offer.id].decline_reasons.items()},
+        )
+        for offer in offers
+    ]
     return Page[OfferSummary](items=items, total=total, limit=limit, offset=offset)

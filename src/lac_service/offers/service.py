@@ -1,14 +1,14 @@
 """The offer lifecycle. Every change of an item locks its row (and its request's) first, so that an
 accept racing an expiry, or two taps on "accepter", have one effect."""
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, raiseload
 
 from lac_service.cabinets.models import Cabinet
 from lac_service.errors import Conflict, InvalidInput, NotFound
@@ -127,6 +127,39 @@ def create_offers(
         messages += _cabinet_messages(offer_id, offer.cabinet, count=len(seats), kind=offer.kind, deadline=now + ttl, link=url)
     enqueue_new(session, messages, now=now)
     return made
+
+
+# Lists of offers count their items and need no patient: loading the items would load every patient's record
+# (household and history included) only to count them. ``raiseload`` makes a forgotten access fail loudly.
+WITHOUT_ITEMS = raiseload(Offer.items)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """An offer's items, counted by status and by decline reason."""
+
+    statuses: Counter[ItemStatus]
+    decline_reasons: Counter[DeclineReason]
+
+    @property
+    def items(self) -> int:
+        return sum(self.statuses.values())
+
+
+def tally(session: Session, offers: Sequence[Offer]) -> dict[int, Tally]:
+    """Offer id → its tally, in one grouped query."""
+    tallies = {offer.id: Tally(Counter(), Counter()) for offer in offers}
+    for chunk in _chunks(list(tallies)):
+        rows = session.execute(
+            sa.select(OfferItem.offer_id, OfferItem.status, OfferItem.decline_reason, sa.func.count())
+            .where(OfferItem.offer_id.in_(chunk))
+            .group_by(OfferItem.offer_id, OfferItem.status, OfferItem.decline_reason)
+        )
+        for offer_id, status, reason, count in rows:
+            tallies[offer_id].statuses[status] += count
+            if reason is not None:
+                tallies[offer_id].decline_reasons[reason] += count
+    return tallies
 
 
 def offer_url(offer: Offer, links: Links) -> str | None:

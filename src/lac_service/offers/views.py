@@ -15,7 +15,7 @@ from lac_service.kit.dates import age_on
 from lac_service.links import Links
 from lac_service.offers.models import ItemStatus, Offer, OfferItem
 from lac_service.offers.schemas import ContactOut, OfferItemOut, OfferOut, OpenOffer, PractitionerPage
-from lac_service.offers.service import offer_url
+from lac_service.offers.service import WITHOUT_ITEMS, offer_url, tally
 
 
 def _item(item: OfferItem, reasons: list[ReasonOut], now: datetime) -> OfferItemOut:
@@ -50,13 +50,15 @@ def offer_view(session: Session, offer: Offer, links: Links, now: datetime) -> O
 
 def practitioner_view(session: Session, cabinet: Cabinet, links: Links, now: datetime) -> PractitionerPage:
     offers = session.scalars(
-        sa.select(Offer).where(Offer.cabinet_id == cabinet.id, Offer.expires_at > now).order_by(Offer.id.desc())
+        sa.select(Offer).options(WITHOUT_ITEMS).where(Offer.cabinet_id == cabinet.id, Offer.expires_at > now)
+        .order_by(Offer.id.desc())
     ).all()
+    tallies = tally(session, offers)
     open_offers = [
         OpenOffer(id=offer.id, url=offer_url(offer, links), created_at=offer.created_at, expires_at=offer.expires_at,
                   pending=pending)
         for offer in offers
-        if (pending := sum(item.status is ItemStatus.pending for item in offer.items))
+        if (pending := tallies[offer.id].statuses[ItemStatus.pending])
     ]
     due = cabinets.due_from(cabinet)
     return PractitionerPage(

@@ -137,7 +137,8 @@ def median_wait_days_by_month(session: Session, scope: Scope, months: list[str])
     return {month: spread(days).median_days for month, days in waits.items()}
 
 
-def _items(session: Session, scope: Scope) -> list[sa.Row]:
+def offer_items(session: Session, scope: Scope) -> list[sa.Row]:
+    """The items offered in the period: what ``offers``, ``cabinets`` and ``rates`` count, read once."""
     query = (
         sa.select(OfferItem.status, OfferItem.decline_reason, OfferItem.people, Offer.cabinet_id)
         .join(Offer).join(R, R.id == OfferItem.request_id).where(scope.within(Offer.created_at))
@@ -147,8 +148,7 @@ def _items(session: Session, scope: Scope) -> list[sa.Row]:
     return list(session.execute(query if scope.kind is None else query.where(R.kind == scope.kind)))
 
 
-def offers(session: Session, scope: Scope) -> dict[str, object]:
-    items = _items(session, scope)
+def offers(items: list[sa.Row]) -> dict[str, object]:
     counts = Counter(item.status.value for item in items)
     return {
         "offered": len(items), **{status.value: counts.get(status.value, 0) for status in ItemStatus},
@@ -156,9 +156,9 @@ def offers(session: Session, scope: Scope) -> dict[str, object]:
     }
 
 
-def cabinets(session: Session, scope: Scope) -> list[dict[str, object]]:
+def cabinets(session: Session, scope: Scope, items: list[sa.Row]) -> list[dict[str, object]]:
     by_cabinet: dict[int, list[sa.Row]] = defaultdict(list)
-    for item in _items(session, scope):
+    for item in items:
         by_cabinet[item.cabinet_id].append(item)
     query = sa.select(Cabinet).where(Cabinet.deleted_at.is_(None)).order_by(Cabinet.id)
     if scope.organisation_id is not None:
@@ -177,13 +177,13 @@ def cabinets(session: Session, scope: Scope) -> list[dict[str, object]]:
     return rows
 
 
-def rates(session: Session, scope: Scope) -> dict[str, float | None]:
-    """Resolution: of the requests gone out in the period, the share matched. Acceptance: as in ``offers``."""
+def rates(flowed: dict[tuple[str, str], Counter[str]], offered: dict[str, object]) -> dict[str, float | None]:
+    """Resolution: of the requests gone out in the period (``flows``), the share matched. Acceptance: of the
+    items answered (``offers``), the share accepted."""
     out: Counter[str] = Counter()
-    for counts in flows(session, scope).values():
+    for counts in flowed.values():
         out.update({key: counts[key] for key in OUT})
     closed = sum(out.values())
-    offered = offers(session, scope)
     answered = offered["accepted"] + offered["declined"] + offered["expired"]  # type: ignore[operator]
     return {
         "resolution_rate": round(out["matched"] / closed, 3) if closed else None,

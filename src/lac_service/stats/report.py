@@ -20,21 +20,23 @@ def _share(part: int, whole: int) -> float | None:
 def build(session: Session, scope: Scope, *, organisation: str | None) -> StatsOut:
     by_band = indicators.waiting_by_band(session, scope)
     matched = indicators.matched_priority(session, scope)
-    rates = indicators.rates(session, scope)
+    flowed = indicators.flows(session, scope)
+    items = indicators.offer_items(session, scope)
+    offered = indicators.offers(items)
     return StatsOut(
         organisation=organisation, kind=scope.kind, start=scope.start, end=scope.end,
         flows=[FlowOut(month=month, kind=kind, registered=counts["registered"], **{k: counts[k] for k in OUT})
-               for (month, kind), counts in indicators.flows(session, scope).items()],
+               for (month, kind), counts in flowed.items()],
         waiting=WaitingOut(total=sum(by_band.values()), by_band={b.value: n for b, n in by_band.items()},
                            by_department=indicators.waiting_by_department(session, scope)),
         wait_to_match={key: SpreadOut(**vars(value)) for key, value in indicators.wait_to_match(session, scope).items()},
-        offers=OffersOut(**indicators.offers(session, scope)),
-        cabinets=[CabinetStatsOut(**row) for row in indicators.cabinets(session, scope)],
+        offers=OffersOut(**offered),
+        cabinets=[CabinetStatsOut(**row) for row in indicators.cabinets(session, scope, items)],
         matched_priority=MatchedPriorityOut(
             **matched, ald_share=_share(matched["ald"], matched["matched"]),
             aged_70_plus_share=_share(matched["aged_70_plus"], matched["matched"]),
         ),
-        **rates,
+        **indicators.rates(flowed, offered),
     )
 
 

@@ -3,7 +3,6 @@ recent rounds and offers, the priority weights, and an anonymous CSV export of t
 
 import csv
 import io
-from collections import Counter
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -21,6 +20,7 @@ from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.matching.models import MatchingRound
 from lac_service.offers.models import ItemStatus, Offer
+from lac_service.offers.service import WITHOUT_ITEMS, tally
 from lac_service.policies import service as policies
 from lac_service.priority import Band, Rules, band_of
 from lac_service.stats import indicators, report
@@ -62,7 +62,9 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, *, er
     cabinets, _ = list_cabinets(session, organisation_id=org, limit=200, offset=0)
     rounds = session.scalars(_scoped(sa.select(MatchingRound), MatchingRound.organisation_id, org)
                              .order_by(MatchingRound.id.desc()).limit(10)).all()
-    offers = session.scalars(_scoped(sa.select(Offer), Offer.organisation_id, org).order_by(Offer.id.desc()).limit(20)).all()
+    offers = session.scalars(_scoped(sa.select(Offer).options(WITHOUT_ITEMS), Offer.organisation_id, org)
+                             .order_by(Offer.id.desc()).limit(20)).all()
+    tallies = tally(session, offers)
     return render(request, "dashboard.html", {
         "waiting_chart": Markup(bar_chart([Bar(BAND_LABELS[Band(b)], n) for b, n in stats.waiting.by_band.items()],
                                           title="Demandes en attente par priorité", unit="demandes")),
@@ -70,7 +72,7 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, *, er
                                         title="Attente médiane avant attribution, par mois", unit="jours")),
         "stats": stats, "percent": _percent,
         "cabinets": cabinets, "rounds": rounds, "unmatched_labels": UNMATCHED_LABELS,
-        "offers": [(offer, Counter(item.status for item in offer.items)) for offer in offers],
+        "offers": [(offer, tallies[offer.id].statuses) for offer in offers],
         "item_statuses": ItemStatus, "decline_labels": {r.value: label for r, label in DECLINE_LABELS.items()},
         "policies": {kind: policies.current_policy(session, organisation_id=user.organisation_id, kind=kind) for kind in Kind},
         "weights": WEIGHTS, "errors": (errors or Errors()).by_field, "notice": notice, "kinds": list(Kind),
