@@ -14,10 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from lac_service.intake.models import PatientRequest, Status
-from lac_service.intake.service import SYSTEM, set_status, tracking_url
+from lac_service.intake.service import SYSTEM, set_status, tell_patient, tracking_url
 from lac_service.links import Links
-from lac_service.notifications.models import Channel
-from lac_service.notifications.outbox import enqueue
 
 ARCHIVED_REASON = "not_confirmed"
 _BATCH = 500
@@ -36,12 +34,8 @@ def _day_start(now: datetime) -> datetime:
 
 
 def _tell(session: Session, request: PatientRequest, template: str, *, links: Links, now: datetime) -> None:
-    link = tracking_url(request, links) or links.site_url
-    for channel, recipient in ((Channel.sms, request.phone), (Channel.email, request.email)):
-        if recipient:
-            enqueue(session, channel=channel, recipient=recipient, template=template,
-                    context={"kind": request.kind.value, "link": link}, now=now, resource=f"request:{request.id}",
-                    idempotency_key=f"request:{request.id}:{template}:{now:%Y-%m-%d}:{channel.value}")
+    tell_patient(session, request, template, event=f"{template}:{now:%Y-%m-%d}",
+                 link=tracking_url(request, links) or links.site_url, now=now)
 
 
 def _due(session: Session, condition: sa.ColumnElement[bool]) -> list[PatientRequest]:

@@ -102,14 +102,18 @@ def _place(request: PatientRequest, home: Located) -> None:
     request.department = home.department
 
 
-def _confirm(session: Session, request: PatientRequest, *, link: str, now: datetime) -> None:
-    """The patient hears by what they gave: SMS to the phone, email to the address (both when both)."""
+def tell_patient(
+    session: Session, request: PatientRequest, template: str, *, event: str, link: str, now: datetime,
+    **context: str,
+) -> None:
+    """The patient hears by what they gave: SMS to the phone, email to the address (both when both). ``event``
+    names the message once per request (``request:N:{event}:{channel}``): told twice, they hear it once."""
     for channel, recipient in ((Channel.sms, request.phone), (Channel.email, request.email)):
         if recipient:
             enqueue(
-                session, channel=channel, recipient=recipient, template="request_confirmation",
-                context={"kind": request.kind.value, "link": link}, now=now,
-                idempotency_key=f"request:{request.id}:confirmation:{channel.value}", resource=f"request:{request.id}",
+                session, channel=channel, recipient=recipient, template=template,
+                context={"kind": request.kind.value, "link": link, **context}, now=now,
+                idempotency_key=f"request:{request.id}:{event}:{channel.value}", resource=f"request:{request.id}",
             )
 
 
@@ -153,7 +157,7 @@ def create_request(
     _flush_unless_duplicate(session, request)
     url = links.url(LinkKind.tracking, link.token)
     if notify:
-        _confirm(session, request, link=url, now=now)
+        tell_patient(session, request, "request_confirmation", event="confirmation", link=url, now=now)
         queue_changes(session, [Change(request.id, organisation_id, None, Status.waiting, None)], now=now)
     return request, url
 

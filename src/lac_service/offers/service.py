@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session, raiseload
 from lac_service.cabinets.models import Cabinet
 from lac_service.errors import Conflict, InvalidInput, NotFound
 from lac_service.intake.models import PatientRequest, Status, StatusChange
-from lac_service.intake.service import SYSTEM, Actor, set_status, tracking_url
+from lac_service.intake.service import SYSTEM, Actor, set_status, tell_patient, tracking_url
 from lac_service.kinds import Kind
 from lac_service.kit.tokens import hash_token
 from lac_service.links import LinkKind, Links
 from lac_service.notifications.models import Channel
-from lac_service.notifications.outbox import Message, enqueue, enqueue_new
+from lac_service.notifications.outbox import Message, enqueue_new
 from lac_service.organisations.webhooks import Change, queue_changes
 from lac_service.offers.models import DeclineReason, ItemStatus, Offer, OfferItem
 
@@ -202,16 +202,8 @@ def _lock_request(session: Session, request_id: int) -> None:
 
 
 def _tell_patient(session: Session, request: PatientRequest, cabinet: Cabinet, *, links: Links, now: datetime) -> None:
-    link = tracking_url(request, links) or links.site_url
-    for channel, recipient in ((Channel.sms, request.phone), (Channel.email, request.email)):
-        if recipient:
-            enqueue(
-                session, channel=channel, recipient=recipient, template="match",
-                context={"cabinet_name": cabinet.name, "cabinet_phone": cabinet.phones[0] if cabinet.phones else "",
-                         "kind": request.kind.value, "link": link},
-                idempotency_key=f"request:{request.id}:match:{channel.value}", resource=f"request:{request.id}",
-                now=now,
-            )
+    tell_patient(session, request, "match", event="match", link=tracking_url(request, links) or links.site_url,
+                 now=now, cabinet_name=cabinet.name, cabinet_phone=cabinet.phones[0] if cabinet.phones else "")
 
 
 def respond(
