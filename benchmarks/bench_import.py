@@ -24,7 +24,6 @@ from lac_service.db import create_db_engine, create_session_factory
 from lac_service.imports.files import read_requests
 from lac_service.imports.service import Importer, import_requests
 from lac_service.intake.models import PatientRequest
-from lac_service.kinds import Kind
 from lac_service.links import Links
 
 from common import fresh_database  # benchmarks/, run as a script
@@ -70,7 +69,7 @@ def run(url: str, content: bytes, label: str) -> float:
         report = import_requests(
             session, content, importer=Importer(organisation_id, "bench", organisation_id),
             links=Links("https://lac.example.fr", b"bench"), now=NOW, dry_run=False,
-            max_distance_km={kind: settings.max_distance_default(kind) for kind in Kind},
+            max_distance_km=settings.max_distance_default,
         )
     elapsed = time.perf_counter() - started
     with engine.connect() as connection:

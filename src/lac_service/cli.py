@@ -23,13 +23,12 @@ from lac_service.config import Settings, get_settings
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
 from lac_service.errors import AppError
-from lac_service.jobs import retention, run_worker
+from lac_service.jobs import reconfirm_stale, retention, run_worker
 from lac_service.kit.clock import utcnow
 from lac_service.cabinets.models import Cabinet
 from lac_service.imports.files import UnreadableFile
 from lac_service.imports.service import Importer, import_cabinets, import_requests
 from lac_service.intake.ranking import rescore
-from lac_service.intake.reconfirmation import reconfirm
 from lac_service.matching.files import MatchFileError, match_files
 from lac_service.matching.service import run_round
 from lac_service.notifications import worker as notification_worker
@@ -171,7 +170,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
             if args.what == "requests":
                 report = import_requests(
                     session, content, importer=importer, links=Links.from_settings(settings), now=now,
-                    dry_run=args.dry_run, max_distance_km={kind: settings.max_distance_default(kind) for kind in Kind},
+                    dry_run=args.dry_run, max_distance_km=settings.max_distance_default,
                 )
             else:
                 report = import_cabinets(session, content, importer=importer, now=now, dry_run=args.dry_run)
@@ -191,9 +190,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_reconfirm(args: argparse.Namespace, settings: Settings) -> None:
     with _session(settings) as session:
-        done = reconfirm(session, every_days=settings.requests.reconfirm_every_days,
-                         grace_days=settings.requests.reconfirm_grace_days, links=Links.from_settings(settings),
-                         now=utcnow())
+        done = reconfirm_stale(session, settings, now=utcnow())
     print(f"Re-confirmation : {done.asked} patient(s) interrogé(s), {done.archived} demande(s) archivée(s) sans réponse.")
 
 

@@ -22,7 +22,7 @@ from lac_service.db import create_db_engine, create_session_factory, session_sco
 from lac_service.errors import Conflict
 from lac_service.intake.purge import purge_closed
 from lac_service.intake.ranking import rescore
-from lac_service.intake.reconfirmation import reconfirm
+from lac_service.intake.reconfirmation import Reconfirmed, reconfirm
 from lac_service.kit.clock import utcnow
 from lac_service.links import Links
 from lac_service.matching.models import MatchingRound
@@ -47,6 +47,12 @@ def last_slot(now: datetime, settings: Settings) -> datetime | None:
     ]
     past = [slot for slot in slots if slot <= local]
     return max(past).astimezone(now.tzinfo) if past else None
+
+
+def reconfirm_stale(session: Session, settings: Settings, *, now: datetime) -> Reconfirmed:
+    """Nightly, and ``lac reconfirm``: re-confirmation with the configured rhythm."""
+    return reconfirm(session, every_days=settings.requests.reconfirm_every_days,
+                     grace_days=settings.requests.reconfirm_grace_days, links=Links.from_settings(settings), now=now)
 
 
 def retention(session: Session, settings: Settings, *, now: datetime) -> tuple[int, int]:
@@ -88,9 +94,7 @@ class Jobs:
                 forget_ended(session, now=now)
                 forget_before(session, now - timedelta(days=1))
             with session_scope(self.session_factory) as session:
-                done = reconfirm(session, every_days=self.settings.requests.reconfirm_every_days,
-                                 grace_days=self.settings.requests.reconfirm_grace_days,
-                                 links=Links.from_settings(self.settings), now=now)
+                done = reconfirm_stale(session, self.settings, now=now)
             self.last_rescore = local.date()
             self.ran += [f"rescore:{changed}", f"purge:{purged}", f"blank_messages:{blanked}",
                          f"reconfirm:{done.asked}:{done.archived}"]

@@ -15,7 +15,6 @@ from lac_service.db import DbSession
 from lac_service.errors import ERROR_RESPONSES, ErrorBody, InvalidInput
 from lac_service.imports.files import UnreadableFile
 from lac_service.imports.service import Importer, Report, import_cabinets, import_requests
-from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.links import AppLinks
 
@@ -103,7 +102,7 @@ def requests(file: CsvFile, session: DbSession, caller: AuthenticatedCaller, set
     importer = _importer(session, caller, organisation)
     report = _read(lambda: import_requests(
         session, file, importer=importer, links=links, now=now, dry_run=dry_run,
-        max_distance_km={kind: settings.max_distance_default(kind) for kind in Kind},
+        max_distance_km=settings.max_distance_default,
     ))
     return _answer(report, "demande(s)")
 

@@ -11,7 +11,7 @@ get no message — the patients already know they are on a list, and the re-conf
 Cabinets are few: each goes through the same service as the API, and a refusal becomes its line's error.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -182,14 +182,14 @@ def _request_values(row: RequestRow, place: Place, points: tuple[int, int], impo
 
 
 def _write_requests(session: Session, rows: list[RequestRow], places: dict[int, Place], importer: Importer,
-                    links: Links, max_distance_km: dict[Kind, float], now: datetime) -> None:
+                    links: Links, max_distance_km: Callable[[Kind], float], now: datetime) -> None:
     points = _points(session, rows, importer.organisation_id, now)
     table = R.__table__
     hashes: list[str] = []
     try:
         for chunk in _chunks(rows):
             values = [_request_values(row, places[row.line], points[row.line], importer, links,
-                                      max_distance_km[row.data.kind], now) for row in chunk]  # type: ignore[attr-defined]
+                                      max_distance_km(row.data.kind), now) for row in chunk]  # type: ignore[attr-defined]
             # Core, not the ORM: the ORM's bulk insert leaves out None values, so rows with and without an e-mail
             # would go in separate statements. No RETURNING: it makes PostgreSQL's many-row insert six times
             # slower, and SQLite's row by row when ordered.
@@ -219,7 +219,7 @@ def _write_requests(session: Session, rows: list[RequestRow], places: dict[int, 
 
 
 def import_requests(session: Session, content: bytes, *, importer: Importer, links: Links,
-                    max_distance_km: dict[Kind, float], now: datetime, dry_run: bool) -> Report:
+                    max_distance_km: Callable[[Kind], float], now: datetime, dry_run: bool) -> Report:
     """Raises ``UnreadableFile`` for a file that is not a readable list at all."""
     parsed = read_requests(content)
     report = Report(dry_run=dry_run, rows=len(parsed.rows) + len({e.line for e in parsed.errors}))
