@@ -147,8 +147,19 @@ def _close_log(process: subprocess.Popen[bytes]) -> str:
         return str(log.read().decode(errors="replace"))
 
 
+def sockets_on(port: int, state: str) -> dict[str, int]:
+    """Inode of each socket on local ``port`` in ``state`` (01 established, 0A listening) → its peer's port."""
+    found = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == state and int(fields[1].split(":")[1], 16) == port:
+            found[fields[9]] = int(fields[2].split(":")[1], 16)
+    return found
+
+
 def serve(env: dict[str, str], *, workers: int, app: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """``lac serve`` (or uvicorn on ``app``, a factory) on a free port, once it answers; returns its URL."""
+    """``lac serve`` (or ``app``, a factory, served the same way) on a free port, once every worker listens
+    (each on its own socket, once started: load sent before would all go to the first); returns its URL."""
     port = free_port()
     if app is None:
         command = [sys.executable, "-m", "lac_service.cli", "serve", "--port", str(port), "--workers", str(workers)]
@@ -161,7 +172,7 @@ def serve(env: dict[str, str], *, workers: int, app: str | None = None) -> tuple
     while True:
         assert process.poll() is None, _close_log(process)[-3000:]
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200 and len(sockets_on(port, "0A")) >= workers:
                 return process, url
         except httpx.TransportError:
             pass

@@ -7,11 +7,10 @@ socket (``SO_REUSEPORT``) and the kernel spreads connections over them.
 
 import os
 import socket
-import time
 from collections import Counter
 from pathlib import Path
 
-from tests.load import serve, service_env, stop
+from tests.load import serve, service_env, sockets_on, stop
 
 WORKERS, CONNECTIONS = 2, 64
 
@@ -40,36 +39,17 @@ def _socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
-def _sockets(port: int, state: str) -> dict[str, int]:
-    """Inode of each socket on local ``port`` in ``state`` (01 established, 0A listening) → its peer's port."""
-    found = {}
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[3] == state and int(fields[1].split(":")[1], 16) == port:
-            found[fields[9]] = int(fields[2].split(":")[1], 16)
-    return found
-
-
-def _wait_listening(port: int, count: int) -> None:
-    """A worker listens once it has started (``serve`` returns when the first one answers)."""
-    deadline = time.monotonic() + 60
-    while len(_sockets(port, "0A")) < count:
-        assert time.monotonic() < deadline, f"{len(_sockets(port, '0A'))} of {count} workers listen"
-        time.sleep(0.2)
-
-
 def test_a_burst_of_connections_is_shared_between_the_workers(tmp_path):
     server, url = serve(service_env(f"sqlite:///{tmp_path / 'serve.db'}"), workers=WORKERS)
     port = int(url.rsplit(":", 1)[1])
     clients: list[socket.socket] = []
     try:
-        _wait_listening(port, WORKERS)
         clients += [socket.create_connection(("127.0.0.1", port)) for _ in range(CONNECTIONS)]
         for client in clients:  # each connection answered, and kept open, as a browser or a proxy would
             client.sendall(b"GET /healthz HTTP/1.1\r\nHost: lac\r\n\r\n")
         for client in clients:
             assert client.recv(4096).startswith(b"HTTP/1.1 200")
-        accepted = _sockets(port, "01")
+        accepted = sockets_on(port, "01")
         mine = {c.getsockname()[1] for c in clients}
         per_worker = Counter({
             pid: held for pid in _children(server.pid)
