@@ -94,6 +94,20 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def committed_url(settings: Settings, database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A migrated database of its own whose transactions really commit, for tests of what one connection
+    sees or waits for while another works."""
+    sqlite = database_url.startswith("sqlite")
+    url = f"sqlite:///{tmp_path / 'committed.db'}" if sqlite else create_postgres_database()
+    engine = create_db_engine(url)
+    migrate.upgrade(settings.model_copy(update={"database_url": url}), engine)
+    engine.dispose()
+    yield url
+    if not sqlite:
+        drop_postgres_database(url)
+
+
+@pytest.fixture
 def connection(engine: Engine) -> Iterator[sa.Connection]:
     with engine.connect() as connection:
         transaction = connection.begin()

@@ -7,9 +7,14 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from lac_service.auth.models import Role
-from lac_service.auth.service import create_user
+from fastapi.testclient import TestClient
+
+from lac_service.auth import logins
+from lac_service.auth.models import Role, User
+from lac_service.auth.service import create_organisation, create_user
+from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.intake.models import PatientRequest
+from lac_service.main import create_app
 from tests.conftest import NOW, count_rows, make_settings
 from tests.payloads import cabinet_body, request_body
 
@@ -134,6 +139,39 @@ def test_the_patient_confirms_updates_and_withdraws_from_the_tracking_page(clien
     assert db.scalar(sa.select(PatientRequest.first_name)) is None
     dead = client.get(url)
     assert dead.status_code == 404 and "Élodie" not in dead.text
+
+
+def test_no_lock_is_held_while_a_password_is_checked(settings, committed_url, monkeypatch):
+    """argon2 takes about 0.1 s. Meanwhile the user's row (PostgreSQL) and the database's write lock (SQLite)
+    stay free: otherwise each login attempt would stall the other logins and, on SQLite, every writer."""
+    email = "secretaire@cpts-a.fr"
+    engine = create_db_engine(committed_url)
+    with session_scope(create_session_factory(engine)) as session:
+        create_user(session, organisation=create_organisation(session, slug="cpts-a", name="A", now=NOW), email=email,
+                    full_name="Sophie Martin", role=Role.secretary, password=PASSWORD, now=NOW)
+    probes = []
+
+    class WhileAnotherWrites:
+        def verify(self, stored: str, password: str) -> bool:
+            with engine.connect() as other:
+                wait = "PRAGMA busy_timeout = 50" if engine.dialect.name == "sqlite" else "SET lock_timeout = '50ms'"
+                other.exec_driver_sql(wait)
+                other.execute(sa.update(User).where(User.email == email).values(failed_logins=User.failed_logins))
+                other.rollback()
+            probes.append("written")
+            return hasher.verify(stored, password)
+
+    hasher = logins._hasher
+    monkeypatch.setattr(logins, "_hasher", WhileAnotherWrites())
+    app = create_app(settings.model_copy(update={"database_url": committed_url}))
+    try:
+        with TestClient(app) as client:
+            assert log_in(client, email).status_code == 303
+            assert log_in(client, email, "mauvais mot de passe").status_code == 401
+    finally:
+        app.state.engine.dispose()
+        engine.dispose()
+    assert probes == ["written", "written"]
 
 
 def test_staff_log_in_out_and_are_locked_after_five_wrong_passwords(client, staff, clock):

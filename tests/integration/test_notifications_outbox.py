@@ -6,27 +6,19 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from lac_service import migrate
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.notifications.models import Channel, Notification, NotificationStatus
 from lac_service.notifications.outbox import InvalidRecipient, enqueue, forget_resource
-from tests.conftest import create_postgres_database, drop_postgres_database
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 CONTEXT = {"kind": "medecin_traitant", "link": "https://lac.example.fr/suivi/abc"}
 
 
 @pytest.fixture
-def committed(settings, database_url, tmp_path):  # type: ignore[no-untyped-def]
-    """A database of its own whose transactions really commit: two of them race here."""
-    sqlite = database_url.startswith("sqlite")
-    url = f"sqlite:///{tmp_path / 'outbox.db'}" if sqlite else create_postgres_database()
-    engine = create_db_engine(url)
-    migrate.upgrade(settings.model_copy(update={"database_url": url}), engine)
+def committed(committed_url):  # type: ignore[no-untyped-def]
+    engine = create_db_engine(committed_url)
     yield create_session_factory(engine)
     engine.dispose()
-    if not sqlite:
-        drop_postgres_database(url)
 
 
 def count(db) -> int:  # type: ignore[no-untyped-def]

@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from lac_service.auth.models import StaffSession, User
+from lac_service.db import session_scope
 from lac_service.kit.tokens import hash_token, new_token
 
 MAX_FAILURES = 5
@@ -30,24 +31,29 @@ class Opened:
     token: str  # the cookie's value; only its hash is stored
 
 
-def _password_ok(user: User | None, password: str) -> bool:
-    try:
-        return _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
-    except VerificationError:
-        return False
-
-
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def log_in(session: Session, *, email: str, password: str, now: datetime) -> Opened | None:
-    """None when refused; the failure is counted in the caller's transaction, which must commit."""
+def check_password(sessions: sessionmaker[Session], *, email: str, password: str) -> bool:
+    """argon2 (about 0.1 s) against the stored hash, read in a short transaction of its own, so that no lock
+    is held while it runs (on SQLite any transaction holds the database's one write lock). An unknown e-mail
+    costs the same check."""
+    with session_scope(sessions) as session:
+        stored = session.scalar(sa.select(User.password_hash).where(User.email == email.strip().lower()))
+    try:
+        return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+    except VerificationError:
+        return False
+
+
+def log_in(session: Session, *, email: str, password_ok: bool, now: datetime) -> Opened | None:
+    """``password_ok``: what ``check_password`` found, just before. None when refused; the failure is counted
+    in the caller's transaction, which must commit."""
     user = session.scalar(sa.select(User).where(User.email == email.strip().lower()).with_for_update(of=User))
     locked = user is not None and user.locked_until is not None and user.locked_until > now
-    ok = _password_ok(user, password)
-    if user is None or not user.is_active or locked or not ok:
-        if user is not None and not locked and not ok:
+    if user is None or not user.is_active or locked or not password_ok:
+        if user is not None and not locked and not password_ok:
             user.failed_logins += 1
             if user.failed_logins >= MAX_FAILURES:
                 user.locked_until, user.failed_logins = now + LOCK, 0

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 
-from lac_service.auth.logins import IDLE, find_session, log_in, log_out
+from lac_service.auth.logins import IDLE, check_password, find_session, log_in, log_out
 from lac_service.auth.models import Role, User
 from lac_service.config import AppSettings
 from lac_service.db import DbSession, session_scope
@@ -81,7 +81,9 @@ def login_form(request: Request, suite: str | None = None) -> Response:
 @router.post(LOGIN, dependencies=checked_then(LoginRateLimit))
 def login(request: Request, form: Form, session: DbSession, settings: AppSettings, now: Now) -> Response:
     email, password = text(form, "email") or "", form.get("password")
-    opened = log_in(session, email=email, password=password if isinstance(password, str) else "", now=now)
+    password_ok = check_password(request.app.state.session_factory, email=email,
+                                 password=password if isinstance(password, str) else "")
+    opened = log_in(session, email=email, password_ok=password_ok, now=now)
     if opened is None:
         errors = Errors()
         errors.add("email", "Adresse e-mail ou mot de passe incorrect, ou compte bloqué quelques minutes après "
