@@ -56,11 +56,15 @@ def create_api_key(
     return IssuedKey(api_key=api_key, secret=secret)
 
 
+def _by_prefix(session: Session, prefix: str) -> ApiKey | None:
+    return session.scalar(sa.select(ApiKey).where(ApiKey.prefix == prefix))
+
+
 def find_api_key(session: Session, presented: str, *, now: datetime) -> ApiKey | None:
     match = _KEY_PATTERN.match(presented)
     if match is None:
         return None
-    api_key = session.scalar(sa.select(ApiKey).where(ApiKey.prefix == match.group(1)))
+    api_key = _by_prefix(session, match.group(1))
     if api_key is None or not token_matches(presented, api_key.key_hash) or not api_key.works_at(now):
         return None
     return api_key
@@ -70,7 +74,7 @@ def get_api_key(session: Session, key_or_prefix: str) -> ApiKey:
     """By its prefix (as ``lac apikey list`` shows it) or the whole key."""
     match = _KEY_PATTERN.match(key_or_prefix)
     prefix = match.group(1) if match else key_or_prefix
-    api_key = session.scalar(sa.select(ApiKey).where(ApiKey.prefix == prefix))
+    api_key = _by_prefix(session, prefix)
     if api_key is None:
         raise NotFound(f"Clé « {prefix[:16]} » introuvable.", field="key")
     return api_key

@@ -86,16 +86,19 @@ T = TypeVar("T")
 
 
 def _loaded_once(load: Callable[[], T]) -> Callable[[], T]:
-    """``functools.cache``, with one loader at a time: the threads of a cold process meeting it together
+    """Loaded on first use, by one thread at a time: the threads of a cold process meeting it together
     would otherwise each load the files, under the GIL, and the first requests would wait seconds."""
-    cached = cache(load)
+    done: list[T] = []
 
     @wraps(load)
     def loaded() -> T:
-        with _LOADING:
-            return cached()
+        if not done:  # once loaded, no lock: every registration reads the data
+            with _LOADING:
+                if not done:
+                    done.append(load())
+        return done[0]
 
-    loaded.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    loaded.cache_clear = done.clear  # type: ignore[attr-defined]
     return loaded
 
 

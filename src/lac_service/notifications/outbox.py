@@ -47,6 +47,18 @@ def _check_recipient(channel: Channel, recipient: str) -> None:
         raise InvalidRecipient("a webhook recipient must be an http(s) URL")
 
 
+def _row(message: Message, now: datetime) -> dict[str, Any]:
+    """The message checked, rendered now, and due at once."""
+    _check_recipient(message.channel, message.recipient)
+    rendered = render(message.channel, message.template, message.context)
+    return {
+        "channel": message.channel, "recipient": message.recipient, "template": message.template,
+        "subject": rendered.subject, "body": rendered.body, "status": NotificationStatus.created,
+        "attempts": 0, "next_attempt_at": now, "idempotency_key": message.idempotency_key,
+        "resource": message.resource, "key_id": message.key_id, "created_at": now,
+    }
+
+
 def enqueue(
     session: Session,
     *,
@@ -58,17 +70,12 @@ def enqueue(
     now: datetime,
     resource: str | None = None,
 ) -> Notification:
-    """Renders ``template`` and queues it, due at once, in one statement. Returns the row already queued
-    under ``idempotency_key`` if there is one (its text stays as it was), whether it was queued earlier or
-    by a concurrent transaction that committed first."""
-    channel = Channel(channel)
-    _check_recipient(channel, recipient)
-    rendered = render(channel, template, context)
+    """Queues one message in one statement. Returns the row already queued under ``idempotency_key`` if
+    there is one (its text stays as it was), whether it was queued earlier or by a concurrent transaction
+    that committed first."""
+    message = Message(Channel(channel), recipient, template, context, idempotency_key, resource)
     queued = session.scalar(
-        insert_on_conflict(session, Notification)
-        .values(channel=channel, recipient=recipient, template=template, subject=rendered.subject,
-                body=rendered.body, status=NotificationStatus.created, attempts=0, next_attempt_at=now,
-                idempotency_key=idempotency_key, resource=resource, created_at=now)
+        insert_on_conflict(session, Notification).values(**_row(message, now))
         .on_conflict_do_nothing(index_elements=[Notification.idempotency_key])
         .returning(Notification)
     )
@@ -78,21 +85,11 @@ def enqueue(
 
 
 def enqueue_new(session: Session, messages: Sequence[Message], *, now: datetime) -> None:
-    """Queues many messages in one statement. For events created in this very transaction (a round's
-    offers): their keys cannot exist yet, so the per-message lookup and savepoint of ``enqueue`` are
-    skipped; a clash would still fail the whole transaction on the unique key, never send twice."""
-    rows = []
-    for message in messages:
-        _check_recipient(message.channel, message.recipient)
-        rendered = render(message.channel, message.template, message.context)
-        rows.append({
-            "channel": message.channel, "recipient": message.recipient, "template": message.template,
-            "subject": rendered.subject, "body": rendered.body, "status": NotificationStatus.created,
-            "attempts": 0, "next_attempt_at": now, "idempotency_key": message.idempotency_key,
-            "resource": message.resource, "key_id": message.key_id, "created_at": now,
-        })
-    if rows:
-        session.execute(sa.insert(Notification), rows)
+    """Queues many messages in one plain INSERT, for events created in this very transaction (a round's
+    offers): their keys cannot exist yet, so a clash would be a bug, and fails the whole transaction on the
+    unique key rather than send twice."""
+    if messages:
+        session.execute(sa.insert(Notification), [_row(message, now) for message in messages])
 
 
 def blank_old(session: Session, *, before: datetime) -> int:

@@ -10,8 +10,9 @@ URL does not heal by itself); a delivery whose answer never came may have arrive
 (the resolver marks it ``unknown``): receivers should still de-duplicate on ``event_id``.
 
 In production a webhook may only reach public addresses, checked at registration and again before each
-delivery (``is_public``): otherwise a partner's URL could make the service call into its own network
-(server-side request forgery: the database, a cloud metadata service).
+delivery (``resolves_publicly``; a resolver failing at delivery time is retried): otherwise a partner's URL
+could make the service call into its own network (server-side request forgery: the database, a cloud
+metadata service).
 """
 
 import hashlib
@@ -38,15 +39,13 @@ def webhook_key(secret_key: bytes, key_id: str) -> str:
     return derive(secret_key, f"webhook:{key_id}")
 
 
-def is_public(url: str) -> bool:
-    """Whether every address the URL's host stands for is a public one (an unknown host is not)."""
+def resolves_publicly(url: str) -> bool:
+    """Whether every address the URL's host stands for is a public one. Raises ``OSError`` when the name
+    cannot be resolved now (a failing resolver is a reason to retry, not a verdict)."""
     parts = urlsplit(url)
     if not parts.hostname:
         return False
-    try:
-        found = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError, ValueError):
-        return False
+    found = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
     for *_, sockaddr in found:
         address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
@@ -54,6 +53,14 @@ def is_public(url: str) -> bool:
         if not address.is_global:
             return False
     return bool(found)
+
+
+def is_public(url: str) -> bool:
+    """The same, where an unknown or unresolvable host is not public (registering a webhook)."""
+    try:
+        return resolves_publicly(url)
+    except (OSError, UnicodeError, ValueError):
+        return False
 
 
 def signature(key: str, timestamp: int, body: bytes) -> str:
@@ -76,8 +83,13 @@ class WebhookBackend(Backend):
     def send(self, message: OutgoingMessage) -> str:
         if message.key_id is None:
             raise PermanentError("webhook:no_key")
-        if self._public_only and not is_public(message.recipient):
-            raise PermanentError("webhook:address_not_public")
+        if self._public_only:
+            try:
+                public = resolves_publicly(message.recipient)
+            except OSError as exc:
+                raise RetryableError("webhook:dns") from exc
+            if not public:
+                raise PermanentError("webhook:address_not_public")
         body = message.body.encode()
         headers = {
             "Content-Type": "application/json",
