@@ -27,7 +27,7 @@ from lac_service.auth.service import create_api_key, create_organisation  # noqa
 from lac_service.config import Environment, Settings  # noqa: E402
 from lac_service.db import create_db_engine, create_session_factory  # noqa: E402
 from lac_service.organisations.service import set_territory  # noqa: E402
-from tests.load import LUA_PEOPLE, WrkResult, serve, service_env, stop, wrk  # noqa: E402
+from tests.load import WrkResult, intake_script, serve, service_env, stop, wrk  # noqa: E402
 
 from common import fresh_database  # noqa: E402  benchmarks/, run as a script
 
@@ -37,15 +37,6 @@ WORKERS = os.cpu_count() or 2
 GOAL_RATIO, GOAL_P99_MS = 0.30, 100.0
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
-INTAKE = LUA_PEOPLE + """
-function request()
-  local name, phone = next_person()
-  local body = string.format('{"kind":"medecin_traitant","patient":{"first_name":"%s","last_name":"Charge",'
-    .. '"birth_date":"1980-01-01","phone":"%s","address":{"line":"1 rue de la Gare","postal_code":"59000",'
-    .. '"city":"Lille"},"location":{"lat":50.63,"lon":3.06}},"consent":true}', name, phone)
-  return wrk.format("POST", "/api/v1/requests", HEADERS, body)
-end
-"""
 GET = """
 function request()
   return wrk.format("GET", PATH)
@@ -55,12 +46,6 @@ end
 
 def _get(path: str) -> str:
     return f"PATH = {json.dumps(path)}\n" + GET
-
-
-def _intake(key: str | None, base: int) -> str:
-    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {key}"} if key else {})
-    table = ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items())
-    return f"BASE = {base}\nHEADERS = {{{table}}}\n" + INTAKE
 
 
 def _territory(points: int = 5000) -> dict[str, object]:
@@ -107,7 +92,7 @@ def _service(name: str, url: str, bare: dict[str, WrkResult]) -> list[bool]:
     server, base = serve(service_env(url), workers=WORKERS)
     try:
         print(f"{name} ({WORKERS} server processes)")
-        registrations = wrk(f"{base}/api/v1/requests", _intake(key, 0), connections=CONNECTIONS, duration_s=SECONDS)
+        registrations = wrk(f"{base}/api/v1/requests", intake_script(key), connections=CONNECTIONS, duration_s=SECONDS)
         results = [_measure("POST /api/v1/requests (an API key)", registrations, bare["post"])]
         form = wrk(f"{base}/", _get("/"), connections=CONNECTIONS, duration_s=SECONDS)
         results.append(_measure("GET / (the public form)", form, bare["page"]))
@@ -123,7 +108,7 @@ def main() -> int:
     env = service_env("sqlite://")
     server, base = serve(env, workers=WORKERS, app="benchmarks.bare_app:create_app")
     try:
-        bare = {"post": wrk(f"{base}/api/v1/requests", _intake(None, 0), connections=CONNECTIONS, duration_s=SECONDS),
+        bare = {"post": wrk(f"{base}/api/v1/requests", intake_script(None), connections=CONNECTIONS, duration_s=SECONDS),
                 "page": wrk(f"{base}/page", _get("/page"), connections=CONNECTIONS, duration_s=SECONDS)}
     finally:
         stop(server)

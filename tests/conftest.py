@@ -40,13 +40,13 @@ def _server_admin(url: str) -> Engine:
     return sa.create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
 
 
-def create_postgres_database() -> str:
-    """A fresh database copied from the PostGIS-enabled template ``lac_test``; returns its URL."""
+def create_postgres_database(template: str | None = None) -> str:
+    """A fresh database copied from ``template`` (default: the PostGIS-enabled ``lac_test``); returns its URL."""
     base = make_url(_postgres_url())
     name = f"lac_run_{uuid.uuid4().hex[:12]}"
     admin = _server_admin(_postgres_url())
     with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{base.database}"')
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template or base.database}"')
     admin.dispose()
     return base.set(database=name).render_as_string(hide_password=False)
 
@@ -94,10 +94,10 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def committed_url(settings: Settings, database_url: str, tmp_path: Path) -> Iterator[str]:
+def committed_url(settings: Settings, tmp_path: Path) -> Iterator[str]:
     """A migrated database of its own whose transactions really commit, for tests of what one connection
-    sees or waits for while another works."""
-    sqlite = database_url.startswith("sqlite")
+    sees or waits for while another works, or of several processes."""
+    sqlite = settings.database_url.startswith("sqlite")
     url = f"sqlite:///{tmp_path / 'committed.db'}" if sqlite else create_postgres_database()
     engine = create_db_engine(url)
     migrate.upgrade(settings.model_copy(update={"database_url": url}), engine)

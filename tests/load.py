@@ -5,10 +5,10 @@ Every script gets the same footer: it counts the answers by status in each wrk t
 the latency percentiles, which ``wrk`` parses into a ``WrkResult``.
 """
 
+import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.fakes.smtp import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,6 +66,25 @@ function next_person()
   return letters(n), string.format("06%08d", n)
 end
 """
+
+_INTAKE = LUA_PEOPLE + """
+function request()
+  local name, phone = next_person()
+  local email = EMAIL and string.format(',"email":"%s@exemple.fr"', string.lower(name)) or ""
+  local body = string.format('{"kind":"medecin_traitant","patient":{"first_name":"%s","last_name":"Charge",'
+    .. '"birth_date":"1980-01-01","phone":"%s"%s,"address":{"line":"1 rue de la Gare",'
+    .. '"postal_code":"59000","city":"Lille"},"location":{"lat":50.63,"lon":3.06}},"consent":true}',
+    name, phone, email)
+  return wrk.format("POST", "/api/v1/requests", HEADERS, body)
+end
+"""
+
+
+def intake_script(key: str | None, *, email: bool = False) -> str:
+    """wrk registering a new person at each request, with ``key`` (None: as the public form does)."""
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {key}"} if key else {})
+    table = ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items())
+    return f"BASE = 0\nEMAIL = {'true' if email else 'false'}\nHEADERS = {{{table}}}\n" + _INTAKE
 
 
 @dataclass(frozen=True)
@@ -113,12 +134,6 @@ def wrk(url: str, lua: str, *, connections: int = 64, duration_s: int = 10, thre
     requests, duration_us = int(summary[1]), int(summary[2])
     return WrkResult(requests, requests / (duration_us / 1e6), int(latency[1]) / 1000, int(latency[2]) / 1000,
                      statuses, int(summary[3]))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def service_env(database_url: str, **settings: str) -> dict[str, str]:

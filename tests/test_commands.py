@@ -3,7 +3,6 @@
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -13,6 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO
+from tests.fakes.smtp import free_port
 
 LAC = [sys.executable, "-m", "lac_service.cli"]
 
@@ -132,14 +132,8 @@ def test_production_refuses_the_default_secret(env):
     assert "LAC_SECRET_KEY" in refused.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_make_run_serves_health_and_demo_data_within_a_minute(env):
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         ["make", "--no-print-directory", "run", f"PORT={port}"], cwd=REPO, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, start_new_session=True,

@@ -4,6 +4,7 @@ once, signed with its key, through the outbox and the real dispatcher."""
 import hashlib
 import hmac
 import json
+import socket
 import time
 from collections.abc import Iterator
 
@@ -222,3 +223,24 @@ def test_in_production_a_delivery_to_an_internal_address_is_refused_before_conne
     assert [(r.status, r.error_code) for r in _webhook_rows(db)] == [
         (NotificationStatus.failed, "webhook:address_not_public")
     ]
+
+
+def test_in_production_a_resolver_failing_at_delivery_is_retried_not_a_verdict(
+    client, db, session_factory, settings, make_key, org_a, receiver, partner, monkeypatch
+):
+    """A name that cannot be resolved for now (resolver down, SERVFAIL) says nothing about where it points:
+    the delivery waits for its retry instead of failing for good."""
+    _register(client, make_key(org_a, Role.coordinator), "Awa", "0698765432")
+
+    def resolver_down(*_: object, **__: object) -> None:
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver_down)
+    dispatcher = Dispatcher(session_factory, NotificationSettings(rate_per_s=1000, coordinator_emails=[COORDINATOR]),
+                            secret_key=settings.secret, public_webhooks_only=True)
+    try:
+        assert dispatcher.run_once().retried == 1
+    finally:
+        dispatcher.close()
+    assert receiver.deliveries == []
+    assert [(r.status, r.error_code) for r in _webhook_rows(db)] == [(NotificationStatus.created, "webhook:dns")]

@@ -1,10 +1,10 @@
 """Limits per address on what anyone can reach without a key: the public registration and the link
 routes (offers, practitioner pages), counted in the database across processes, with ``Retry-After``."""
 
-import re
 from datetime import timedelta
 
 from lac_service.auth.models import Role
+from tests.api.test_web_pages import csrf
 from tests.payloads import request_body
 
 
@@ -31,12 +31,6 @@ def test_the_public_registration_through_the_api_counts_with_the_form(client, db
     assert with_key.status_code == 201, "staff and partners are not limited here: they hold a key"
 
 
-def _csrf(client) -> str:  # type: ignore[no-untyped-def]
-    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text)
-    assert match
-    return match[1]
-
-
 def _send(client, method: str, path: str, form: dict[str, str]):  # type: ignore[no-untyped-def]
     return client.get(path) if method == "get" else client.post(path, data=form)
 
@@ -44,7 +38,7 @@ def _send(client, method: str, path: str, form: dict[str, str]):  # type: ignore
 def test_every_screen_reached_by_a_link_counts_reads_and_answers_alike(client, clock, settings):
     """Guessing a token by posting an answer, a confirmation or a pause costs as much as opening the page;
     the refusal is a page in French that says when to come back."""
-    form = {"csrf_token": _csrf(client)}
+    form = {"csrf_token": csrf(client.get("/").text)}
     token = "E" * 43
     guesses = [("get", f"/o/{token}"), ("post", f"/o/{token}/reponse"), ("get", f"/praticien/{token}"),
                ("post", f"/praticien/{token}/pause"), ("post", f"/praticien/{token}/lot"), ("get", f"/suivi/{token}"),
@@ -63,7 +57,7 @@ def test_every_screen_reached_by_a_link_counts_reads_and_answers_alike(client, c
 
 
 def test_logins_are_limited_with_a_time_to_come_back(client, settings):
-    attempt = {"csrf_token": _csrf(client), "email": "x@exemple.fr", "password": "pas le bon mot de passe"}
+    attempt = {"csrf_token": csrf(client.get("/").text), "email": "x@exemple.fr", "password": "pas le bon mot de passe"}
     for _ in range(settings.web.login_per_minute):
         assert client.post("/equipe/connexion", data=attempt).status_code == 401
     refused = client.post("/equipe/connexion", data=attempt)

@@ -129,8 +129,9 @@ def _b_as_b_sees_it(client, b) -> str:
     ], sort_keys=True, default=str)
 
 
-def test_the_matrix_covers_every_staff_operation(b):
-    assert set(_calls(b)) == set(STAFF_OPERATIONS)
+def test_the_matrix_covers_every_staff_operation():
+    """Only the operations are compared: no records of B are needed."""
+    assert set(_calls({"request": 0, "twin": 0, "cabinet": 0, "round": 0, "rules": {}})) == set(STAFF_OPERATIONS)
 
 
 @pytest.mark.parametrize("role", ROLES)

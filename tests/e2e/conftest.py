@@ -8,7 +8,6 @@ screenshots``); the page of a failed test is always saved, to ``LAC_SCREENSHOTS`
 import os
 import re
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from lac_service.config import Settings
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.main import create_app
 from tests.conftest import BACKENDS, REPO, create_postgres_database, drop_postgres_database, make_settings
+from tests.fakes.smtp import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -57,15 +57,9 @@ class Service:
         return email
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session", params=BACKENDS)
 def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    port = _free_port()
+    port = free_port()
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'lac.db'}"
     else:

@@ -14,10 +14,10 @@ from sqlalchemy.engine import make_url
 from lac_service import migrate
 from lac_service.auth.models import Role
 from lac_service.auth.service import create_api_key, create_organisation
-from lac_service.db import create_db_engine, session_scope
+from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.main import create_app
 from tests.conftest import (
-    NOW, _postgres_url, _server_admin, count_rows, create_postgres_database, drop_postgres_database, make_settings,
+    NOW, count_rows, create_postgres_database, drop_postgres_database, make_settings,
 )
 from tests.payloads import cabinet_body, request_body
 
@@ -34,16 +34,12 @@ def _libpq(url: str) -> str:
 
 @pytest.fixture
 def databases():
-    source, target = create_postgres_database(), make_url(_postgres_url()).set(database="lac_restore_drill")
-    admin = _server_admin(_postgres_url())
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
-        connection.exec_driver_sql(f'CREATE DATABASE "{target.database}" TEMPLATE template0')
-    admin.dispose()
-    target_url = target.render_as_string(hide_password=False)
-    yield source, target_url
+    """The source, and an empty database to restore into (``template0``: nothing, not even PostGIS, so the
+    restore must bring everything)."""
+    source, target = create_postgres_database(), create_postgres_database(template="template0")
+    yield source, target
     drop_postgres_database(source)
-    drop_postgres_database(target_url)
+    drop_postgres_database(target)
 
 
 def _snapshot(client: TestClient, headers: dict[str, str]) -> dict:
@@ -67,7 +63,7 @@ def test_a_dump_restored_into_an_empty_database_serves_the_same_list(databases, 
     settings = make_settings(source)
     engine = create_db_engine(source)
     migrate.upgrade(settings, engine)
-    with session_scope(sa.orm.sessionmaker(engine)) as session:
+    with session_scope(create_session_factory(engine)) as session:
         organisation = create_organisation(session, slug="cpts-a", name="CPTS A", now=NOW)
         headers = {"Authorization": f"Bearer {create_api_key(session, organisation=organisation, role=Role.coordinator, name='c', now=NOW).secret}"}
     with TestClient(create_app(settings, engine=engine)) as client:

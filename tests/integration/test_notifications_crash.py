@@ -14,34 +14,21 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
-from lac_service import migrate
 from lac_service.db import create_db_engine
 from lac_service.notifications.models import Channel, Notification, NotificationStatus
 from lac_service.notifications.templates import render
-from tests.conftest import REPO, create_postgres_database, drop_postgres_database, make_settings
+from tests.conftest import REPO
 from tests.fakes.smtp import FakeSmtp
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, SENDER, FakeTwilio
 
 CONCURRENCY = 8
 SENDING_TIMEOUT_S = 1.5
 COORDINATOR = "coordination@cpts-exemple.fr"
-
-
-@pytest.fixture
-def fresh_url(database_url, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path / 'worker.db'}" if database_url.startswith("sqlite") else create_postgres_database()
-    engine = create_db_engine(url)
-    migrate.upgrade(make_settings(url), engine)
-    engine.dispose()
-    yield url
-    if not url.startswith("sqlite"):
-        drop_postgres_database(url)
 
 
 def fill(url: str, count: int, channel: str) -> None:
@@ -129,37 +116,37 @@ def finish(url: str, **fakes: object) -> str:
     return err.decode()
 
 
-def test_a_killed_sms_worker_loses_nothing_and_sends_nothing_twice(fresh_url):
-    fill(fresh_url, 1000, "sms")
+def test_a_killed_sms_worker_loses_nothing_and_sends_nothing_twice(committed_url):
+    fill(committed_url, 1000, "sms")
     with FakeTwilio(delay_s=0.01) as twilio:
-        first = worker(fresh_url, once=False, twilio=twilio)
+        first = worker(committed_url, once=False, twilio=twilio)
         kill_when(first, lambda: len(twilio.received) >= 400)
-        in_doubt = statuses(fresh_url)["reconfirmation"]["sending"]
+        in_doubt = statuses(committed_url)["reconfirmation"]["sending"]
         assert 0 < in_doubt <= CONCURRENCY
-        log = finish(fresh_url, twilio=twilio)
+        log = finish(committed_url, twilio=twilio)
         received = twilio.count_by_body()
         sids = {m["sid"] for m in twilio.received}
-    expected = {(r.recipient, r.body) for r in rows_of(fresh_url)}
+    expected = {(r.recipient, r.body) for r in rows_of(committed_url)}
     assert set(received) == expected, (set(received) - expected, len(expected - set(received)), log[-3000:])
     assert set(received.values()) == {1}
     assert f"{in_doubt} stuck claims settled" in log
-    rows = rows_of(fresh_url)
+    rows = rows_of(committed_url)
     assert {r.status for r in rows} == {NotificationStatus.sent}
     assert {r.provider_id for r in rows} == sids
 
 
-def test_a_killed_email_worker_sends_nothing_twice_and_marks_the_doubtful_unknown(fresh_url):
-    fill(fresh_url, 300, "email")
+def test_a_killed_email_worker_sends_nothing_twice_and_marks_the_doubtful_unknown(committed_url):
+    fill(committed_url, 300, "email")
     with FakeSmtp(delay_s=0.01) as smtp:
-        first = worker(fresh_url, once=False, smtp=smtp)
+        first = worker(committed_url, once=False, smtp=smtp)
         kill_when(first, lambda: len(smtp.messages) >= 100)
-        in_doubt = statuses(fresh_url)["reconfirmation"]["sending"]
+        in_doubt = statuses(committed_url)["reconfirmation"]["sending"]
         assert 0 < in_doubt <= CONCURRENCY
-        finish(fresh_url, smtp=smtp)
+        finish(committed_url, smtp=smtp)
         received = Counter(rcpts[0] for _, rcpts in smtp.envelopes if rcpts != [COORDINATOR])
         notices = sum(1 for _, rcpts in smtp.envelopes if rcpts == [COORDINATOR])
     assert set(received.values()) == {1}
-    rows = rows_of(fresh_url)
+    rows = rows_of(committed_url)
     by_status = Counter(r.status for r in rows)
     assert set(by_status) <= {NotificationStatus.sent, NotificationStatus.unknown}
     assert by_status[NotificationStatus.unknown] == in_doubt == notices
@@ -168,16 +155,16 @@ def test_a_killed_email_worker_sends_nothing_twice_and_marks_the_doubtful_unknow
 
 
 @pytest.mark.postgres_only
-def test_two_workers_in_parallel_send_each_message_once(fresh_url):
-    if fresh_url.startswith("sqlite"):
+def test_two_workers_in_parallel_send_each_message_once(committed_url):
+    if committed_url.startswith("sqlite"):
         pytest.skip("row locks with SKIP LOCKED are PostgreSQL's")
-    fill(fresh_url, 2000, "sms")
+    fill(committed_url, 2000, "sms")
     with FakeTwilio() as twilio:
-        workers = [worker(fresh_url, once=True, twilio=twilio) for _ in range(2)]
+        workers = [worker(committed_url, once=True, twilio=twilio) for _ in range(2)]
         logs = [w.communicate(timeout=120)[1].decode() for w in workers]
         received = twilio.count_by_body()
     assert all(w.returncode == 0 for w in workers), logs
     assert len(received) == 2000 and set(received.values()) == {1}
-    assert {r.status for r in rows_of(fresh_url)} == {NotificationStatus.sent}
+    assert {r.status for r in rows_of(committed_url)} == {NotificationStatus.sent}
     sent_by_each = [int(log.split("dispatch: ")[1].split(" sent")[0]) for log in logs]
     assert sum(sent_by_each) == 2000

@@ -25,22 +25,10 @@ from lac_service.notifications.models import Notification
 from tests.conftest import NOW, create_postgres_database, drop_postgres_database, make_settings
 from tests.fakes.smtp import FakeSmtp
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, SENDER, FakeTwilio
-from tests.load import LUA_PEOPLE, WrkResult, serve, service_env, start, stop, wrk
+from tests.load import WrkResult, intake_script, serve, service_env, start, stop, wrk
 from tests.payloads import cabinet_body
 
 LILLE = [(50.6292 + 0.01 * (i % 4), 3.0573 + 0.012 * (i // 4)) for i in range(12)]
-
-INTAKE = LUA_PEOPLE + """
-function request()
-  local name, phone = next_person()
-  local body = string.format('{"kind":"medecin_traitant","patient":{"first_name":"%s","last_name":"Charge",'
-    .. '"birth_date":"1980-01-01","phone":"%s","email":"%s@exemple.fr","address":{"line":"1 rue de la Gare",'
-    .. '"postal_code":"59000","city":"Lille"},"location":{"lat":50.63,"lon":3.06}},"consent":true}',
-    name, phone, string.lower(name))
-  return wrk.format("POST", "/api/v1/requests", {["Content-Type"] = "application/json",
-                    ["Authorization"] = "Bearer " .. KEY}, body)
-end
-"""
 
 ANSWERS = """
 local counter = 0
@@ -154,7 +142,7 @@ def test_four_servers_and_two_dispatchers_on_one_postgresql(database):
                 assert created.status_code == 201, created.text
                 cabinets.append(created.json()["id"])
 
-            intake = f"BASE = 0\nKEY = {_lua_string(keys[Role.secretary])}\n" + INTAKE
+            intake = intake_script(keys[Role.secretary], email=True)
             registered, first_rounds = _during(
                 lambda: wrk(f"{base}/api/v1/requests", intake, connections=64, duration_s=8),
                 after_s=3, then=lambda: _two_rounds_at_once(base, coordinator))
@@ -213,7 +201,7 @@ def test_concurrent_registrations_on_sqlite_wait_their_turn_instead_of_failing(t
     key = keys[Role.secretary]
     server, base = serve(service_env(url), workers=2)
     try:
-        result = wrk(f"{base}/api/v1/requests", f"BASE = 0\nKEY = {_lua_string(key)}\n" + INTAKE,
+        result = wrk(f"{base}/api/v1/requests", intake_script(key, email=True),
                      connections=32, duration_s=4)
     finally:
         log = stop(server)
