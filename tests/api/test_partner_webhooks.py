@@ -196,7 +196,7 @@ def test_only_the_organisations_partner_or_coordinator_registers_and_production_
     "https://0.0.0.0/hook", "https://nulle-part.invalid/hook",
 ])
 def test_in_production_a_webhook_may_not_point_inside_the_network(settings, engine, session_factory, make_key,
-                                                                    org_a, url):
+                                                                    org_a, org_b, url):
     from fastapi.testclient import TestClient
 
     production = settings.model_copy(update={"environment": Environment.production})
@@ -206,6 +206,10 @@ def test_in_production_a_webhook_may_not_point_inside_the_network(settings, engi
         assert answer.status_code == 422 and answer.json()["field"] == "url", answer.text
         assert "publique" in answer.json()["message"]
         assert prod.get("/api/v1/organisations/cpts-a/webhook", headers=headers).status_code == 404
+        # Another organisation's partner is not told which names point inside: the organisation is not found.
+        foreign = prod.put("/api/v1/organisations/cpts-a/webhook", json={"url": url},
+                           headers=make_key(org_b, Role.partner))
+        assert foreign.status_code == 404, foreign.text
 
 
 def test_in_production_a_delivery_to_an_internal_address_is_refused_before_connecting(

@@ -73,9 +73,9 @@ def put_webhook(
     """Every later status change of the organisation's requests is POSTed there, signed; deliveries still
     queued follow the new URL and key."""
     caller.require(Role.admin, Role.coordinator, Role.partner)
-    # Before any query: in production the check resolves the host, which no transaction should wait on.
+    organisation = _own(session, slug, caller)  # first: another organisation's caller learns nothing of the URL
+    session.rollback()  # nothing written yet; in production the check resolves the host, which no transaction waits on
     url = webhooks.check_url(str(body.url), production=settings.environment is Environment.production)
-    organisation = _own(session, slug, caller)
     webhooks.register(session, organisation, url=url, rotate_key=body.rotate_key)
     return _webhook_out(organisation, settings)
 
