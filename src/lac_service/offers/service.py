@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, raiseload
+from sqlalchemy.orm import Session, lazyload, raiseload, selectinload
 
 from lac_service.cabinets.models import Cabinet
 from lac_service.errors import Conflict, InvalidInput, NotFound
@@ -132,6 +132,9 @@ def create_offers(
 # Lists of offers count their items and need no patient: loading the items would load every patient's record
 # (household and history included) only to count them. ``raiseload`` makes a forgotten access fail loudly.
 WITHOUT_ITEMS = raiseload(Offer.items)
+# An offer as its practitioner reads and answers it: each patient's household (the priority's reasons), not
+# their history, which only an answer appends to (and so loads, for that one patient).
+_AS_OFFERED = selectinload(Offer.items).joinedload(OfferItem.request).lazyload(PatientRequest.history)
 
 
 @dataclass(frozen=True)
@@ -173,7 +176,7 @@ def offer_url(offer: Offer, links: Links) -> str | None:
 
 def find_offer(session: Session, token: str, *, now: datetime) -> Offer:
     """A forged, unknown or expired token is simply not found: the answer tells nothing more."""
-    offer = session.scalar(sa.select(Offer).where(Offer.token_hash == hash_token(token)))
+    offer = session.scalar(sa.select(Offer).options(_AS_OFFERED).where(Offer.token_hash == hash_token(token)))
     if offer is None or offer.expires_at <= now:
         raise NotFound("Cette proposition n'est plus ouverte : le délai de réponse est passé, ou le lien est "
                        "incomplet. Les patients non traités sont revenus dans la liste d'attente.")
