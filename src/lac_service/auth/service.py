@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer_group
 
 from lac_service.auth.logins import hash_password
 from lac_service.auth.models import ApiKey, Organisation, Role, User
@@ -35,8 +35,10 @@ def create_organisation(session: Session, *, slug: str, name: str, now: datetime
     return organisation
 
 
-def get_organisation_by_slug(session: Session, slug: str) -> Organisation:
-    organisation = session.scalar(sa.select(Organisation).where(Organisation.slug == slug))
+def get_organisation_by_slug(session: Session, slug: str, *, territory: bool = False) -> Organisation:
+    """``territory``: with its (deferred) territory, in the same query."""
+    query = sa.select(Organisation).where(Organisation.slug == slug)
+    organisation = session.scalar(query.options(undefer_group("territory")) if territory else query)
     if organisation is None:
         raise NotFound(f"Organisation « {slug} » introuvable.", field="organisation")
     return organisation

@@ -30,8 +30,8 @@ def _to_read(organisation: Organisation) -> OrganisationRead:
     )
 
 
-def _own(session: DbSession, slug: str, caller: AuthenticatedCaller) -> Organisation:
-    organisation = get_organisation_by_slug(session, slug)
+def _own(session: DbSession, slug: str, caller: AuthenticatedCaller, *, territory: bool = False) -> Organisation:
+    organisation = get_organisation_by_slug(session, slug, territory=territory)
     if not caller.can_see(organisation.id):
         raise NotFound(f"Organisation « {slug} » introuvable.")
     return organisation
@@ -40,7 +40,7 @@ def _own(session: DbSession, slug: str, caller: AuthenticatedCaller) -> Organisa
 @router.get("/{slug}", response_model=OrganisationRead, summary="Read an organisation and its territory")
 def read(slug: Slug, session: DbSession, caller: AuthenticatedCaller) -> OrganisationRead:
     caller.require(Role.admin, Role.coordinator, Role.secretary)
-    return _to_read(_own(session, slug, caller))
+    return _to_read(_own(session, slug, caller, territory=True))
 
 
 @router.put("/{slug}/territory", response_model=OrganisationRead, summary="Set an organisation's territory")
@@ -49,7 +49,7 @@ def put_territory(
 ) -> OrganisationRead:
     """Refused (409) when it overlaps another organisation's territory; new requests are routed by it."""
     caller.require(Role.admin, Role.coordinator)
-    organisation = _own(session, slug, caller)
+    organisation = _own(session, slug, caller, territory=True)
     return _to_read(set_territory(session, organisation, geojson=body.geojson, postal_codes=body.postal_codes, now=now))
 
 
