@@ -1,5 +1,6 @@
 """The screens over HTTP: CSRF, rate limits, the honeypot, logins and their lockout, tenancy, dead links,
-security headers, and the patient's tracking page actions — each refused input leaving nothing behind."""
+security headers, the patient's tracking page actions and a cabinet's settings — each refused input leaving nothing
+behind."""
 
 import re
 from datetime import timedelta
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from lac_service.auth import logins
 from lac_service.auth.models import Role, User
 from lac_service.auth.service import create_organisation, create_user
+from lac_service.cabinets.models import Cabinet
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.intake.models import PatientRequest
 from lac_service.main import create_app
@@ -318,3 +320,44 @@ def test_a_secretary_merges_a_flagged_pair_on_the_duplicates_page(client, db, st
     forged = client.post("/equipe/doublons", data={"csrf_token": csrf(page.text), "first": "x", "second": "1",
                                                    "decision": "merge"})
     assert forged.status_code == 422
+
+
+def _cabinet_form(page: str, **fields: str) -> dict[str, str]:
+    return {"csrf_token": csrf(page), "name": "Maison de santé du Centre", "kinds.medecin_traitant": "on",
+            "address.line": "3 place de la Nouvelle Aventure", "address.postal_code": "59000", "address.city": "Lille",
+            "radius_km": "15", "batch_size": "8", "cadence_days": "42", "channels.email": "on",
+            "emails": "cabinet@exemple.fr", **fields}
+
+
+def test_a_coordinator_registers_a_cabinet_then_changes_its_settings_and_its_address(client, db, staff):
+    assert log_in(client, staff(Role.coordinator, "coord@cpts-a.fr")).status_code == 303
+    created = client.post("/equipe/cabinets/nouveau", data=_cabinet_form(client.get("/equipe/cabinets/nouveau").text),
+                          follow_redirects=False)
+    assert created.status_code == 303, created.text
+    path = created.headers["location"].split("?")[0]
+    page = client.get(created.headers["location"])
+    assert "Le cabinet est enregistré." in page.text
+    cabinet = db.scalar(sa.select(Cabinet))
+    lille = (cabinet.lat, cabinet.lon)
+
+    settings = client.post(path, data=_cabinet_form(page.text, radius_km="20", batch_size="5"))
+    assert settings.status_code == 200 and "Les réglages du cabinet sont enregistrés." in settings.text
+    db.expire_all()
+    assert (cabinet.radius_km, cabinet.batch_size, (cabinet.lat, cabinet.lon)) == (20, 5, lille)
+
+    wrong = client.post(path, data=_cabinet_form(settings.text, **{"address.postal_code": "59100",
+                                                                  "address.city": "Marseille", "radius_km": "30"}))
+    assert wrong.status_code == 422 and 'value="Marseille"' in wrong.text
+    assert re.findall(r'<li><a href="(#[^"]+)">([^<]+)', wrong.text) == [
+        ("#address-city", "La commune « Marseille » ne correspond pas au code postal 59100. "
+                          "Ce code postal correspond à : Roubaix.")
+    ]
+    db.expire_all()
+    assert (cabinet.city, cabinet.radius_km) == ("Lille", 20), "a refused change leaves the cabinet as it was"
+
+    moved = client.post(path, data=_cabinet_form(settings.text, **{"address.line": "1 Grand Place",
+                                                                  "address.postal_code": "59100",
+                                                                  "address.city": "Roubaix"}))
+    assert moved.status_code == 200 and "Les réglages du cabinet sont enregistrés." in moved.text
+    db.expire_all()
+    assert cabinet.city == "Roubaix" and (cabinet.lat, cabinet.lon) != lille

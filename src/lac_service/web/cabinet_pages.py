@@ -9,7 +9,7 @@ from starlette.datastructures import FormData
 from lac_service.cabinets import service
 from lac_service.cabinets.models import Cabinet, Channel
 from lac_service.cabinets.schemas import CabinetCreate, CabinetUpdate
-from lac_service.db import DbSession, session_scope
+from lac_service.db import DbSession
 from lac_service.errors import AppError
 from lac_service.geography.geocoder import AppGeocoder
 from lac_service.kinds import Kind
@@ -104,23 +104,23 @@ def edit(request: Request, cabinet_id: RecordId, user: Coordinator, session: DbS
 @router.post("/{cabinet_id}")
 def update(request: Request, cabinet_id: RecordId, user: Coordinator, form: Form, session: DbSession, now: Now,
            geocoder: AppGeocoder, links: AppLinks) -> Response:
-    # The current address in a short transaction of its own: none stays open while a new one is located.
-    with session_scope(request.app.state.session_factory) as peek:
-        current = service.get_cabinet(peek, cabinet_id, visible_to=visible_to(user))
-        address = (current.address_line, current.postal_code, current.city)
+    cabinet = service.get_cabinet(session, cabinet_id, visible_to=visible_to(user))
     values = answers(form)
     errors = Errors()
     raw = _data(form)
-    if (raw["address"]["line"], raw["address"]["postal_code"], raw["address"]["city"]) == address:
+    if (raw["address"]["line"], raw["address"]["postal_code"], raw["address"]["city"]) == (
+        cabinet.address_line, cabinet.postal_code, cabinet.city
+    ):
         del raw["address"]  # unchanged: not located again
     data = validate(CabinetUpdate, raw, errors)
     place = None
     if data is not None and data.address:
+        session.rollback()  # no transaction stays open while the new address is located
         try:
             place = geocoder.locate_input(data.address, None, field="")
         except AppError as exc:
             service_error(exc, errors)
-    cabinet = service.get_cabinet(session, cabinet_id, visible_to=visible_to(user))
+        cabinet = service.get_cabinet(session, cabinet_id, visible_to=visible_to(user))
     if data is not None and not errors:
         try:
             service.update_cabinet(session, cabinet, data=data, place=place, now=now)
