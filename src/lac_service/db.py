@@ -61,7 +61,8 @@ def _configure_sqlite(engine: Engine) -> None:
     The sessions' transactions begin ``IMMEDIATE`` (``create_session_factory``): they take SQLite's one write
     lock at their start, waiting for it up to the busy timeout. A deferred transaction that reads and then
     writes cannot wait: if another wrote in between, SQLite refuses it at once ("database is locked"), which
-    under concurrent requests was a 500. Plain connections (the readiness probe) stay deferred readers."""
+    under concurrent requests was a 500. Plain connections (the readiness probe) and ``read_scope`` stay
+    deferred readers."""
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -109,6 +110,18 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def read_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A transaction that only reads (an API key, a password's hash), then rolls back. On SQLite it begins
+    deferred: it neither takes the database's one write lock nor queues for it, since in WAL mode a reader
+    sees the last commit while a writer works."""
+    with factory() as session:
+        bind = session.get_bind()
+        if isinstance(bind, Engine) and bind.dialect.name == "sqlite":
+            session.connection(execution_options={_SQLITE_BEGIN: "deferred"})
+        yield session
 
 
 def insert_on_conflict(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:

@@ -207,37 +207,3 @@ def test_concurrent_registrations_on_sqlite_wait_their_turn_instead_of_failing(t
         log = stop(server)
     _assert_clean(result, "registrations")
     assert set(result.statuses) == {201}, (result.line(), log[-2000:])
-
-
-def test_a_saturated_sqlite_answers_busy_with_a_retry_time_and_writes_nothing(tmp_path, monkeypatch):
-    """Past the busy timeout, a writer gets a 503 it can retry (a page in French for a person), not a 500."""
-    import sqlite3
-
-    from fastapi.testclient import TestClient
-
-    from lac_service import db
-    from lac_service.main import create_app
-    from tests.api.test_web_pages import form
-    from tests.payloads import request_body
-
-    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 200)
-    path = tmp_path / "lac.db"
-    url = f"sqlite:///{path}"
-    engine, keys = _migrated(url)
-    engine.dispose()
-    headers = {"Authorization": f"Bearer {keys[Role.secretary]}"}
-    holder = sqlite3.connect(path, isolation_level=None)
-    with TestClient(create_app(make_settings(url))) as client:
-        filled = form(client, **{"patient.first_name": "Awa", "patient.last_name": "Diallo",
-                                 "patient.phone": "06 98 76 54 32"})
-        holder.execute("BEGIN IMMEDIATE")  # another process writing, and not letting go
-        busy = client.post("/api/v1/requests", json=request_body(), headers=headers)
-        page = client.post("/", data=filled)
-        holder.execute("ROLLBACK")
-        assert busy.status_code == 503 and busy.headers["retry-after"] == "1", busy.text
-        assert busy.json()["code"] == "busy"
-        assert page.status_code == 503 and "très sollicité" in page.text and 'lang="fr"' in page.text
-        assert client.post("/api/v1/requests", json=request_body(), headers=headers).status_code == 201
-        assert client.post("/", data=filled, follow_redirects=False).status_code == 303, "the same form, later"
-        client.app.state.engine.dispose()
-    holder.close()

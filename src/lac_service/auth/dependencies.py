@@ -14,7 +14,7 @@ from lac_service import audit
 from lac_service.audit import Action, Record
 from lac_service.auth.models import Organisation, Role
 from lac_service.auth.service import find_api_key, get_organisation_by_slug
-from lac_service.db import session_scope
+from lac_service.db import read_scope
 from lac_service.errors import Forbidden, Unauthenticated
 from lac_service.kit.clock import Now
 
@@ -80,13 +80,14 @@ def optional_caller(
 ) -> Caller:
     """The public when no key is given; a wrong or revoked key is refused, never downgraded to public.
 
-    The key is checked in a short transaction of its own, so that the handler's transaction starts only
-    when it needs one (after a geocoder call, for instance)."""
+    The key is checked in a short transaction of its own that only reads (on SQLite it does not queue for
+    the write lock), so that the handler's transaction starts only when it needs one (after a geocoder
+    call, for instance)."""
     if credentials is None:
         if request.headers.get("authorization"):
             raise Unauthenticated()
         return PUBLIC
-    with session_scope(request.app.state.session_factory) as session:
+    with read_scope(request.app.state.session_factory) as session:
         api_key = find_api_key(session, credentials.credentials, now=now)
     if api_key is None:
         raise Unauthenticated()

@@ -14,7 +14,7 @@ from argon2.exceptions import VerificationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lac_service.auth.models import StaffSession, User
-from lac_service.db import session_scope
+from lac_service.db import read_scope
 from lac_service.kit.tokens import hash_token, new_token
 
 MAX_FAILURES = 5
@@ -36,10 +36,9 @@ def hash_password(password: str) -> str:
 
 
 def check_password(sessions: sessionmaker[Session], *, email: str, password: str) -> bool:
-    """argon2 (about 0.1 s) against the stored hash, read in a short transaction of its own, so that no lock
-    is held while it runs (on SQLite any transaction holds the database's one write lock). An unknown e-mail
-    costs the same check."""
-    with session_scope(sessions) as session:
+    """argon2 (about 0.1 s) against the stored hash, read before in a transaction that only reads, so that no
+    lock is held while it runs. An unknown e-mail costs the same check."""
+    with read_scope(sessions) as session:
         stored = session.scalar(sa.select(User.password_hash).where(User.email == email.strip().lower()))
     try:
         return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None

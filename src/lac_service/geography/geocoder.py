@@ -22,7 +22,7 @@ from geopy.geocoders import BANFrance
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from lac_service.config import GeocoderSettings
-from lac_service.db import Base, session_scope
+from lac_service.db import Base, read_scope, session_scope
 from lac_service.errors import InvalidInput
 from lac_service.geography.gazetteer import CityMismatch, Place, UnknownPostalCode, is_in_france, locate
 from lac_service.kit.clock import utcnow
@@ -124,7 +124,7 @@ class Geocoder:
     def _from_ban(self, query: str, postal_code: str) -> tuple[float, float] | None:
         assert self._ban is not None
         key = hashlib.sha256(" ".join(query.casefold().split()).encode()).hexdigest()
-        with session_scope(self._sessions) as session:
+        with read_scope(self._sessions) as session:
             cached = session.get(GeocodeCache, key)
             if cached is not None:
                 return cached.lat, cached.lon

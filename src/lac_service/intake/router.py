@@ -12,7 +12,7 @@ from lac_service.auth.models import Role
 from lac_service.links import AppLinks
 from lac_service.ratelimit import limit_form
 from lac_service.config import AppSettings
-from lac_service.db import DbSession, session_scope
+from lac_service.db import DbSession, read_scope
 from lac_service.errors import ERROR_RESPONSES, Forbidden
 from lac_service.idempotency import IdempotencyKey, run_once
 from lac_service.intake import service
@@ -139,7 +139,7 @@ def update(
         address = patch.address
         if address is None:
             # Coordinates alone changed (or were removed): read the stored address in a short transaction.
-            with session_scope(http.app.state.session_factory) as peek:
+            with read_scope(http.app.state.session_factory) as peek:
                 address = service.stored_address(service.get_request(peek, request_id, visible_to=caller.scope))
         home = geocoder.locate_input(address, patch.location, field="patient")
     request = _load(session, request_id, caller, _EDITORS, Action.update, now)
