@@ -8,12 +8,14 @@ import socket
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
 from lac_service.auth.models import Role
 from lac_service.config import Environment, NotificationSettings
 from lac_service.main import create_app
+from lac_service.notifications import webhook
 from lac_service.notifications.dispatcher import Dispatcher
 from lac_service.notifications.models import Channel, Notification, NotificationStatus
 from tests.fakes.webhook_receiver import Delivery, WebhookReceiver
@@ -227,6 +229,47 @@ def test_in_production_a_delivery_to_an_internal_address_is_refused_before_conne
     assert [(r.status, r.error_code) for r in _webhook_rows(db)] == [
         (NotificationStatus.failed, "webhook:address_not_public")
     ]
+
+
+def test_in_production_a_name_pointed_inside_after_its_check_is_not_followed(
+    client, db, session_factory, settings, make_key, org_a, receiver, monkeypatch
+):
+    """DNS rebinding: the partner's name is public when the delivery checks it, then answers the receiver's
+    loopback address to anyone who asks again. The delivery goes to the address it checked, or nowhere."""
+    port = int(receiver.url.rsplit(":", 1)[1].split("/", 1)[0])
+    headers = make_key(org_a, Role.partner)
+    url = f"http://partner.example:{port}/lac/events"
+    assert client.put("/api/v1/organisations/cpts-a/webhook", json={"url": url}, headers=headers).status_code == 200
+    _register(client, make_key(org_a, Role.coordinator), "Awa", "0698765432")
+    real, asked = socket.getaddrinfo, []
+
+    def rebinding(host: str, *args: object, **kwargs: object) -> object:
+        if host != "partner.example":
+            return real(host, *args, **kwargs)
+        asked.append(host)
+        address = "93.184.215.14" if len(asked) == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    dispatcher = Dispatcher(session_factory, NotificationSettings(rate_per_s=1000, webhook_timeout_s=0.5,
+                                                                  coordinator_emails=[COORDINATOR]),
+                            secret_key=settings.secret, public_webhooks_only=True)
+    try:
+        assert dispatcher.run_once().retried == 1
+    finally:
+        dispatcher.close()
+    assert receiver.deliveries == [] and asked == ["partner.example"]
+    assert [(r.status, r.error_code) for r in _webhook_rows(db)] == [(NotificationStatus.created, "webhook:connect")]
+
+
+def test_a_vetted_delivery_tries_each_address_and_keeps_the_partners_name(receiver, monkeypatch):
+    """An address that refuses the connection (no IPv6 route, say) gives way to the next one; the partner's
+    name stays in the Host header (and in TLS, to check its certificate)."""
+    port = int(receiver.url.rsplit(":", 1)[1].split("/", 1)[0])
+    monkeypatch.setattr(webhook, "public_addresses", lambda host, _port: ["::1", "127.0.0.1"])
+    with httpx.Client(transport=webhook._PublicOnly()) as client:
+        answer = client.post(f"http://partner.example:{port}/lac/events", content=b"{}")
+    assert answer.status_code == 200 and [d.headers["Host"] for d in receiver.deliveries] == [f"partner.example:{port}"]
 
 
 def test_in_production_a_resolver_failing_at_delivery_is_retried_not_a_verdict(

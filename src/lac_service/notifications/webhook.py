@@ -9,10 +9,11 @@ A refused connection, a 408, a 429 or a 5xx is retried; any other answer but 2xx
 URL does not heal by itself); a delivery whose answer never came may have arrived and is not resent blindly
 (the resolver marks it ``unknown``): receivers should still de-duplicate on ``event_id``.
 
-In production a webhook may only reach public addresses, checked at registration and again before each
-delivery (``resolves_publicly``; a resolver failing at delivery time is retried): otherwise a partner's URL
-could make the service call into its own network (server-side request forgery: the database, a cloud
-metadata service).
+In production a webhook may only reach public addresses, checked at registration and again at each delivery
+by the connection itself (``_PublicOnly``): otherwise a partner's URL could make the service call into its
+own network (server-side request forgery: the database, a cloud metadata service). The name is looked up
+once per delivery and the connection goes to an address that lookup vetted, so a name re-pointed inside
+after the check (DNS rebinding) is not followed. A resolver failing at delivery time is retried.
 """
 
 import hashlib
@@ -39,28 +40,58 @@ def webhook_key(secret_key: bytes, key_id: str) -> str:
     return derive(secret_key, f"webhook:{key_id}")
 
 
-def resolves_publicly(url: str) -> bool:
-    """Whether every address the URL's host stands for is a public one. Raises ``OSError`` when the name
-    cannot be resolved now (a failing resolver is a reason to retry, not a verdict)."""
-    parts = urlsplit(url)
-    if not parts.hostname:
-        return False
-    found = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+class AddressNotPublic(Exception):
+    """The host stands for a private, loopback, link-local or otherwise non-public address."""
+
+
+def public_addresses(host: str, port: int) -> list[str]:
+    """Every address the host stands for, all public, or ``AddressNotPublic``. Raises ``OSError`` when the
+    name cannot be resolved now (a failing resolver is a reason to retry, not a verdict)."""
+    found = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    addresses: list[str] = []
     for *_, sockaddr in found:
         address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
             address = address.ipv4_mapped
         if not address.is_global:
-            return False
-    return bool(found)
+            raise AddressNotPublic(host)
+        if str(address) not in addresses:
+            addresses.append(str(address))
+    if not addresses:
+        raise AddressNotPublic(host)
+    return addresses
 
 
 def is_public(url: str) -> bool:
-    """The same, where an unknown or unresolvable host is not public (registering a webhook)."""
+    """Whether the URL's host stands for public addresses only; an unknown or unresolvable host is not
+    (registering a webhook)."""
+    parts = urlsplit(url)
     try:
-        return resolves_publicly(url)
-    except (OSError, UnicodeError, ValueError):
+        return bool(parts.hostname) and bool(public_addresses(parts.hostname or "", parts.port or 443))
+    except (AddressNotPublic, OSError, UnicodeError, ValueError):
         return False
+
+
+class _PublicOnly(httpx.HTTPTransport):
+    """Connects only to an address vetted by the one lookup it makes. The name stays in the Host header and
+    in the TLS handshake (``sni_hostname``), so the certificate is checked against it. No connection is kept
+    for another delivery: it would be reused by address, for whatever name points there."""
+
+    def __init__(self) -> None:
+        super().__init__(limits=httpx.Limits(max_keepalive_connections=0))
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        host, url = request.url.raw_host.decode("ascii"), request.url
+        addresses = public_addresses(host, url.port or (443 if url.scheme == "https" else 80))
+        request.extensions = {**request.extensions, "sni_hostname": host}
+        for address in addresses[:-1]:
+            request.url = url.copy_with(host=address)
+            try:
+                return super().handle_request(request)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                continue  # nothing was sent: the next address
+        request.url = url.copy_with(host=addresses[-1])
+        return super().handle_request(request)
 
 
 def signature(key: str, timestamp: int, body: bytes) -> str:
@@ -75,21 +106,14 @@ class WebhookBackend(Backend):
         """``public_only`` in production; development and tests receive on loopback."""
         self.timeout_s = settings.webhook_timeout_s
         self._secret_key = secret_key
-        self._public_only = public_only
         # Shared by the sending threads (httpx clients are thread-safe); redirects are not followed, so a
         # delivery goes only where the partner registered.
-        self._client = httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False)
+        self._client = httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False,
+                                    transport=_PublicOnly() if public_only else None)
 
     def send(self, message: OutgoingMessage) -> str:
         if message.key_id is None:
             raise PermanentError("webhook:no_key")
-        if self._public_only:
-            try:
-                public = resolves_publicly(message.recipient)
-            except OSError as exc:
-                raise RetryableError("webhook:dns") from exc
-            if not public:
-                raise PermanentError("webhook:address_not_public")
         body = message.body.encode()
         headers = {
             "Content-Type": "application/json",
@@ -98,6 +122,10 @@ class WebhookBackend(Backend):
         }
         try:
             response = self._client.post(message.recipient, content=body, headers=headers)
+        except AddressNotPublic as exc:
+            raise PermanentError("webhook:address_not_public") from exc
+        except socket.gaierror as exc:  # the name could not be resolved now
+            raise RetryableError("webhook:dns") from exc
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise RetryableError("webhook:connect") from exc
         except httpx.HTTPError as exc:
