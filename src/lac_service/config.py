@@ -136,6 +136,11 @@ class Settings(BaseSettings):
         default=[], description="Web origins (``https://app.partenaire.fr``) whose pages may call the API from a "
         "browser. Empty: none may.",
     )
+    threads: Annotated[int, Field(ge=1, le=200)] = Field(
+        default=8, description="Requests each server process works on at once (the others wait their turn). "
+        "Their work is mostly Python, which runs one thread at a time: more threads only take turns faster, "
+        "and cost more. Raise it when requests wait on the network (BAN turned on and slow).",
+    )
     migrations_dir: str | None = None
     requests: RequestDefaults = RequestDefaults()
     geocoder: GeocoderSettings = GeocoderSettings()

@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
@@ -41,8 +42,10 @@ cabinets. Partners authenticate with `Authorization: Bearer <api key>`. Errors s
 
 
 @asynccontextmanager
-async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
-    """The offline geography is loaded before the first request, not by it."""
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The offline geography is loaded before the first request, not by it; the threads that run handlers
+    are as many as the settings say (``Settings.threads``)."""
+    to_thread.current_default_thread_limiter().total_tokens = app.state.settings.threads
     await run_in_threadpool(gazetteer.warm)
     yield
 

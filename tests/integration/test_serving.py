@@ -1,4 +1,5 @@
-"""``lac serve --workers N`` shares a burst of connections between its workers.
+"""``lac serve --workers N`` shares a burst of connections between its workers, and each works on at most
+``LAC_THREADS`` requests at once.
 
 A proxy opening its pool, or many people at once, connect within a millisecond. Sharing one listening socket,
 the first worker to wake took most of them while the other idled; each worker now listens on its own
@@ -7,9 +8,16 @@ socket (``SO_REUSEPORT``) and the kernel spreads connections over them.
 
 import os
 import socket
+import threading
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from fastapi.testclient import TestClient
+
+from lac_service.main import create_app
+from tests.conftest import make_settings
 from tests.load import serve, service_env, sockets_on, stop
 
 WORKERS, CONNECTIONS = 2, 64
@@ -63,3 +71,22 @@ def test_a_burst_of_connections_is_shared_between_the_workers(tmp_path):
     assert len(per_worker) == WORKERS and min(per_worker.values()) >= CONNECTIONS // 4, (
         f"one worker took most connections: {per_worker}"
     )
+
+
+def test_a_process_works_on_as_many_requests_at_once_as_its_threads(tmp_path):
+    """Ten requests at once, three threads: three are worked on, the others wait their turn."""
+    app = create_app(make_settings(f"sqlite:///{tmp_path / 'lac.db'}", threads=3))
+    lock, working, most = threading.Lock(), [0], [0]
+
+    @app.get("/busy")
+    def busy() -> None:
+        with lock:
+            working[0] += 1
+            most[0] = max(most[0], working[0])
+        time.sleep(0.1)
+        with lock:
+            working[0] -= 1
+
+    with TestClient(app) as client, ThreadPoolExecutor(10) as pool:
+        assert all(answer.status_code == 200 for answer in pool.map(lambda _: client.get("/busy"), range(10)))
+    assert most[0] == 3
