@@ -1,5 +1,6 @@
 """Homes and cabinets are located: given coordinates, the national address base when enabled, the
-offline gazetteer otherwise; BAN failures fall back to the gazetteer; the precision is recorded."""
+offline gazetteer otherwise; BAN failures fall back to the gazetteer, and pause BAN for a while; the precision
+is recorded."""
 
 import logging
 
@@ -7,6 +8,7 @@ import pytest
 
 from lac_service.auth.models import Role
 from lac_service.config import GeocoderSettings
+from lac_service.geography import geocoder
 from lac_service.geography.distance import haversine_km
 from lac_service.main import create_app
 from tests.fakes.ban import FakeBan
@@ -110,6 +112,26 @@ def test_ban_failures_fall_back_to_the_gazetteer(ban_client, ban, secretary_a, m
     assert location["precision"] == "commune"
     assert haversine_km(location["lat"], location["lon"], *LILLE) < 5
     assert len(ban.queries) == 1
+
+
+def test_after_a_failure_ban_is_left_alone_for_a_while(ban_client, ban, secretary_a, monkeypatch):
+    """While BAN is down, registrations do not each wait out its timeout before falling back."""
+    now = [1000.0]
+    monkeypatch.setattr(geocoder, "monotonic", lambda: now[0])
+    ban.mode = "slow"
+    located = []
+    for name, phone, line in (("Awa", "0611111111", "12 rue Esquermoise"), ("Lea", "0622222222", "3 rue Basse")):
+        created = ban_client.post("/api/v1/requests", json=_without_location(
+            first_name=name, phone=phone, address={"line": line, "postal_code": "59000", "city": "Lille"}
+        ), headers=secretary_a)
+        assert created.status_code == 201, created.text
+        located.append(created.json()["patient"]["location"]["precision"])
+    assert located == ["commune", "commune"] and len(ban.queries) == 1
+    now[0] += geocoder.BAN_PAUSE_S
+    ban.mode = "ok"
+    back = ban_client.post("/api/v1/requests", json=_without_location(first_name="Ines", phone="0633333333"),
+                           headers=secretary_a)
+    assert back.json()["patient"]["location"]["precision"] == "address" and len(ban.queries) == 2
 
 
 @pytest.mark.parametrize("mode", ["ok", "error", "slow"])

@@ -4,13 +4,15 @@ tell a door from a postal-code centroid.
 
 BAN is called with no database transaction open (its cache is read and written in short transactions of
 their own), with a timeout and a rate limit; any failure of it falls back to the gazetteer, never to an
-error for the patient.
+error for the patient. After a failure BAN is left alone for ``BAN_PAUSE_S``: while it is down, each
+registration would otherwise wait out the timeout before falling back.
 """
 
 import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from time import monotonic
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 
 Precision = Literal["exact", "address", "commune", "postal_code"]
 _STREET_LEVEL = {"housenumber", "street"}
+BAN_PAUSE_S = 30
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class Geocoder:
         self._settings = settings
         self._sessions = session_factory
         self._ban: RateLimiter | None = None
+        self._ban_paused_until = 0.0  # on the monotonic() clock
         if settings.ban_enabled:
             # geopy logs each query URL (the patient's address) at DEBUG and error bodies at INFO.
             logging.getLogger("geopy").setLevel(logging.WARNING)
@@ -128,10 +132,13 @@ class Geocoder:
             cached = session.get(GeocodeCache, key)
             if cached is not None:
                 return cached.lat, cached.lon
+        if monotonic() < self._ban_paused_until:
+            return None
         try:
             answer = self._ban(query, exactly_one=True, limit=1)
         except GeopyError as error:
-            log.warning("BAN unavailable (%s): falling back to the gazetteer", type(error).__name__)
+            self._ban_paused_until = monotonic() + BAN_PAUSE_S
+            log.warning("BAN unavailable (%s): the gazetteer alone for %d s", type(error).__name__, BAN_PAUSE_S)
             return None
         properties: dict[str, Any] = answer.raw.get("properties", {}) if answer else {}
         if (
