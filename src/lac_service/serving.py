@@ -13,10 +13,18 @@ from dataclasses import dataclass
 
 import uvicorn
 import uvicorn.config
+from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
 
-APP = "lac_service.main:create_app"
+from lac_service.main import create_app
+
+APP = "lac_service.serving:served_app"
 log = logging.getLogger(__name__)
+
+
+def served_app() -> FastAPI:
+    """The service as a server process runs it."""
+    return create_app(freeze_start_heap=True)
 
 
 def bind_shared_port(host: str, port: int) -> socket.socket:

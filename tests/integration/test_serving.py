@@ -6,6 +6,7 @@ the first worker to wake took most of them while the other idled; each worker no
 socket (``SO_REUSEPORT``) and the kernel spreads connections over them.
 """
 
+import gc
 import os
 import socket
 import threading
@@ -90,3 +91,16 @@ def test_a_process_works_on_as_many_requests_at_once_as_its_threads(tmp_path):
     with TestClient(app) as client, ThreadPoolExecutor(10) as pool:
         assert all(answer.status_code == 200 for answer in pool.map(lambda _: client.get("/busy"), range(10)))
     assert most[0] == 3
+
+
+def test_a_server_process_keeps_what_start_up_loaded_out_of_the_collectors_reach(tmp_path):
+    """The gazetteer and the mappers live as long as the process: a full collection walking them stopped every
+    request for ~0.1 s. (A test's heap is not frozen: it holds whatever the test made.)"""
+    url = f"sqlite:///{tmp_path / 'lac.db'}"
+    with TestClient(create_app(make_settings(url))):
+        assert gc.get_freeze_count() == 0
+    try:
+        with TestClient(create_app(make_settings(url), freeze_start_heap=True)):
+            assert gc.get_freeze_count() > 100_000
+    finally:
+        gc.unfreeze()
