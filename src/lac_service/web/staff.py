@@ -74,7 +74,7 @@ def _safe_next(path: str | None) -> str:
 
 
 @router.get(LOGIN)
-def login_form(request: Request, suite: str | None = None) -> Response:
+async def login_form(request: Request, suite: str | None = None) -> Response:
     return render(request, "login.html", {"values": {"suite": _safe_next(suite)}, "errors": {}})
 
 
