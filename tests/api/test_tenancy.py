@@ -109,15 +109,3 @@ def test_staff_endpoints_need_a_valid_key(client, org_a, authorization):
 def test_a_wrong_key_is_never_downgraded_to_the_public_form(client, org_a, connection):
     answer = client.post("/api/v1/requests", json=request_body(), headers={"Authorization": "Bearer wrong"})
     assert answer.status_code == 401
-
-
-def test_a_revoked_key_is_refused(client, db, make_key, org_a):
-    from lac_service.auth.models import ApiKey
-    from tests.conftest import NOW
-
-    headers = make_key(org_a, Role.secretary)
-    assert client.get("/api/v1/requests", headers=headers).status_code == 200
-    for api_key in db.query(ApiKey).all():
-        api_key.revoked_at = NOW
-    db.commit()
-    assert client.get("/api/v1/requests", headers=headers).status_code == 401

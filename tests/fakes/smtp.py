@@ -33,6 +33,14 @@ class FakeSmtp:
         self.port = free_port()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
+    @property
+    def env(self) -> dict[str, str]:
+        """The settings of a service process that sends its e-mails here."""
+        return {
+            "LAC_NOTIFICATIONS__EMAIL_BACKEND": "smtp", "LAC_NOTIFICATIONS__SMTP_HOST": "127.0.0.1",
+            "LAC_NOTIFICATIONS__SMTP_PORT": str(self.port), "LAC_NOTIFICATIONS__SMTP_SECURITY": "none",
+        }
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]  # noqa: N802
         if address in self.reject:
             return "550 5.1.1 Mailbox unavailable"

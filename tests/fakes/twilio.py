@@ -89,6 +89,15 @@ class FakeTwilio:
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
+    @property
+    def env(self) -> dict[str, str]:
+        """The settings of a service process that sends its SMS here."""
+        return {
+            "LAC_NOTIFICATIONS__SMS_BACKEND": "twilio", "LAC_NOTIFICATIONS__TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "LAC_NOTIFICATIONS__TWILIO_AUTH_TOKEN": AUTH_TOKEN, "LAC_NOTIFICATIONS__TWILIO_FROM": SENDER,
+            "LAC_NOTIFICATIONS__TWILIO_API_BASE_URL": self.base_url,
+        }
+
     def _post(self, handler: "BaseHTTPRequestHandler", form: dict[str, str]) -> None:
         answer = handler._answer  # type: ignore[attr-defined]
         with self._lock:

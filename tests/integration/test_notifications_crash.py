@@ -24,7 +24,7 @@ from lac_service.notifications.models import Channel, Notification, Notification
 from lac_service.notifications.templates import render
 from tests.conftest import REPO
 from tests.fakes.smtp import FakeSmtp
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, SENDER, FakeTwilio
+from tests.fakes.twilio import FakeTwilio
 
 CONCURRENCY = 8
 SENDING_TIMEOUT_S = 1.5
@@ -83,17 +83,9 @@ def worker(url: str, *, once: bool, twilio: FakeTwilio | None = None, smtp: Fake
         "LAC_NOTIFICATIONS__POLL_INTERVAL_S": "0.1",
         "LAC_NOTIFICATIONS__COORDINATOR_EMAILS": f'["{COORDINATOR}"]',
     })
-    if twilio is not None:
-        env.update({
-            "LAC_NOTIFICATIONS__SMS_BACKEND": "twilio", "LAC_NOTIFICATIONS__TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-            "LAC_NOTIFICATIONS__TWILIO_AUTH_TOKEN": AUTH_TOKEN, "LAC_NOTIFICATIONS__TWILIO_FROM": SENDER,
-            "LAC_NOTIFICATIONS__TWILIO_API_BASE_URL": twilio.base_url,
-        })
-    if smtp is not None:
-        env.update({
-            "LAC_NOTIFICATIONS__EMAIL_BACKEND": "smtp", "LAC_NOTIFICATIONS__SMTP_HOST": "127.0.0.1",
-            "LAC_NOTIFICATIONS__SMTP_PORT": str(smtp.port), "LAC_NOTIFICATIONS__SMTP_SECURITY": "none",
-        })
+    for fake in (twilio, smtp):
+        if fake is not None:
+            env.update(fake.env)
     command = [sys.executable, "-m", "lac_service.notifications.worker"] + (["--once"] if once else [])
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 

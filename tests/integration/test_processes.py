@@ -24,7 +24,7 @@ from lac_service.db import create_db_engine, create_session_factory
 from lac_service.notifications.models import Notification
 from tests.conftest import NOW, create_postgres_database, drop_postgres_database, make_settings
 from tests.fakes.smtp import FakeSmtp
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, SENDER, FakeTwilio
+from tests.fakes.twilio import FakeTwilio
 from tests.load import WrkResult, intake_script, serve, service_env, start, stop, wrk
 from tests.payloads import cabinet_body
 
@@ -123,12 +123,7 @@ def test_four_servers_and_two_dispatchers_on_one_postgresql(database):
     url, engine, keys = database
     coordinator = {"Authorization": f"Bearer {keys[Role.coordinator]}"}
     with FakeTwilio() as twilio, FakeSmtp() as smtp:
-        env = service_env(url, **{
-            "LAC_NOTIFICATIONS__SMS_BACKEND": "twilio", "LAC_NOTIFICATIONS__TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-            "LAC_NOTIFICATIONS__TWILIO_AUTH_TOKEN": AUTH_TOKEN, "LAC_NOTIFICATIONS__TWILIO_FROM": SENDER,
-            "LAC_NOTIFICATIONS__TWILIO_API_BASE_URL": twilio.base_url,
-            "LAC_NOTIFICATIONS__EMAIL_BACKEND": "smtp", "LAC_NOTIFICATIONS__SMTP_HOST": "127.0.0.1",
-            "LAC_NOTIFICATIONS__SMTP_PORT": str(smtp.port), "LAC_NOTIFICATIONS__SMTP_SECURITY": "none",
+        env = service_env(url, **twilio.env, **smtp.env, **{
             "LAC_NOTIFICATIONS__RATE_PER_S": "1000", "LAC_NOTIFICATIONS__POLL_INTERVAL_S": "0.2",
         })
         server, base = serve(env, workers=4)
