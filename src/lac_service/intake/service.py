@@ -6,7 +6,6 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from lac_service.auth.models import Organisation
 from lac_service.errors import DuplicateRequest, Forbidden, InvalidInput, InvalidTransition, NotFound
 from lac_service.idempotency import forget_resource
 from lac_service.intake.models import (
@@ -133,8 +132,7 @@ def create_request(
     check_household(data.kind, data.household)
     link = links.issue(LinkKind.tracking)
     request = PatientRequest(
-        # The organisation itself, read once: its webhook and the answer's slug need it after.
-        organisation=session.get(Organisation, organisation_id), kind=data.kind, status=Status.waiting, source=source,
+        organisation_id=organisation_id, kind=data.kind, status=Status.waiting, source=source,
         first_name=patient.first_name, last_name=patient.last_name,
         identity_key=identity_key(patient.first_name, patient.last_name),
         person_key=person_key(patient.first_name, patient.last_name),

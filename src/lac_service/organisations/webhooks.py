@@ -79,12 +79,14 @@ def unregister(session: Session, organisation: Organisation) -> None:
 
 def queue_changes(session: Session, changes: Sequence[Change], *, now: datetime) -> None:
     """Queues one delivery per change whose organisation has a webhook, in the caller's transaction."""
-    # By primary key: an organisation already in the session (a loaded request's) costs no query, and one
-    # read here is there for the request's own organisation afterwards.
+    organisation_ids = {change.organisation_id for change in changes}
+    if not organisation_ids:
+        return
     hooked = {
-        organisation.id: organisation
-        for organisation_id in {change.organisation_id for change in changes}
-        if (organisation := session.get(Organisation, organisation_id)) is not None and organisation.webhook_url
+        row.id: row for row in session.execute(
+            sa.select(Organisation.id, Organisation.slug, Organisation.webhook_url, Organisation.webhook_key_id)
+            .where(Organisation.id.in_(organisation_ids), Organisation.webhook_url.is_not(None))
+        )
     }
     messages = []
     for change in changes:
