@@ -108,6 +108,13 @@ def test_a_coordinator_replaces_the_policy_and_the_queue_is_reranked(client, que
     assert other["version"] == 0, "another organisation's policy is untouched"
 
 
+def test_a_request_registered_after_a_policy_change_is_scored_with_it(client, make_key, org_a):
+    coordinator = make_key(org_a, Role.coordinator)
+    assert client.put("/api/v1/priority-policies/medecin_traitant", json=NEW_RULES, headers=coordinator).status_code == 200
+    created = _register(client, coordinator, "Bea", "0622222222", birth_date="1995-05-05", criteria={"pregnant": True})
+    assert (created["priority"]["policy_version"], created["priority"]["points"]) == (1, 100)
+
+
 @pytest.mark.parametrize("role", [Role.secretary, Role.partner])
 def test_only_coordinators_and_admins_replace_a_policy(client, make_key, org_a, role):
     headers = make_key(org_a, role)
