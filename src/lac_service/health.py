@@ -16,7 +16,7 @@ class Health(BaseModel):
 
 
 @router.get("/healthz", response_model=Health, summary="The process is alive")
-def healthz() -> Health:
+async def healthz() -> Health:  # no thread: it answers even when every one is busy
     return Health(status="ok")
 
 

@@ -1,6 +1,6 @@
 """SQLite's one write lock while another process holds it: what only reads neither queues for it nor takes it,
-and a writer waits up to the busy timeout, then gets a 503 it can retry (a page in French for a person),
-never a 500."""
+and a writer waits up to the busy timeout, then gets a 503 it can retry (a page in French for a person), or
+a 409 for a round, never a 500."""
 
 import sqlite3
 from collections.abc import Iterator
@@ -32,13 +32,19 @@ def sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def key(sqlite_url: str) -> str:
+def keys(sqlite_url: str) -> dict[Role, str]:
     engine = create_db_engine(sqlite_url)
     with create_session_factory(engine).begin() as session:
         organisation = create_organisation(session, slug="cpts-lille", name="CPTS Lille", now=NOW)
-        secret = create_api_key(session, organisation=organisation, role=Role.secretary, name="s", now=NOW).secret
+        secrets = {role: create_api_key(session, organisation=organisation, role=role, name=role, now=NOW).secret
+                   for role in (Role.secretary, Role.coordinator)}
     engine.dispose()
-    return secret
+    return secrets
+
+
+@pytest.fixture
+def key(keys: dict[Role, str]) -> str:
+    return keys[Role.secretary]
 
 
 @contextmanager
@@ -62,7 +68,7 @@ def test_a_key_check_only_reads_so_it_neither_queues_for_the_write_lock_nor_take
         with pytest.raises(sa.exc.OperationalError, match="database is locked"), session_scope(factory) as session:
             session.execute(sa.text("SELECT 1"))
     with read_scope(factory) as session:
-        assert session.scalar(sa.select(sa.func.count()).select_from(ApiKey)) == 1
+        assert session.scalar(sa.select(sa.func.count()).select_from(ApiKey)) == 2
         with another_process_writing(sqlite_url):
             pass  # a writer gets in while the reader's transaction is open
     engine.dispose()
@@ -81,4 +87,14 @@ def test_a_saturated_sqlite_answers_busy_with_a_retry_time_and_writes_nothing(sq
         assert page.status_code == 503 and "très sollicité" in page.text and 'lang="fr"' in page.text
         assert client.post("/api/v1/requests", json=request_body(), headers=headers).status_code == 201
         assert client.post("/", data=filled, follow_redirects=False).status_code == 303, "the same form, later"
+        client.app.state.engine.dispose()
+
+
+def test_a_round_that_waits_past_the_busy_timeout_is_refused_as_already_running(sqlite_url, keys):
+    headers = {"Authorization": f"Bearer {keys[Role.coordinator]}"}
+    with TestClient(create_app(make_settings(sqlite_url))) as client:
+        with another_process_writing(sqlite_url):
+            refused = client.post("/api/v1/matching/runs", json={}, headers=headers)
+        assert refused.status_code == 409 and "déjà en cours" in refused.json()["message"]
+        assert client.post("/api/v1/matching/runs", json={}, headers=headers).status_code == 201
         client.app.state.engine.dispose()

@@ -67,7 +67,8 @@ def _names(session: DbSession, cabinet_ids: list[int]) -> dict[int, str]:
 def run(
     body: RunIn, session: DbSession, caller: AuthenticatedCaller, settings: AppSettings, links: AppLinks, now: Now
 ) -> RunOut:
-    """Coordinators run their organisation's round; admins every organisation's. 409 while another round runs."""
+    """Coordinators run their organisation's round; admins every organisation's. 409 while another round runs
+    (on SQLite, once it has waited a few seconds for it to end)."""
     caller.require(Role.admin, Role.coordinator)
     result: RoundResult = run_round(
         session, organisation_id=caller.scope,

@@ -73,14 +73,17 @@ def round_offers(session: Session, round_id: int) -> Sequence[Offer]:
 def lock_rounds(session: Session) -> None:
     """Held until the transaction ends; taking it again in the same transaction is harmless.
 
-    On PostgreSQL a second round is refused (409). On SQLite the write takes the database's one write lock
-    (a session already holds it from its ``BEGIN IMMEDIATE``), so a second round waits for the first, up to
-    the busy timeout (then ``503 busy``), and then sees what the first one did."""
+    On PostgreSQL a second round is refused at once (409). On SQLite this write is the transaction's first
+    statement, so it carries the session's ``BEGIN IMMEDIATE``: a second round waits for the first, up to the
+    busy timeout, and then runs (and finds what the first one did) or is refused (409)."""
     if session.get_bind().dialect.name == "postgresql":
         if not session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(_ADVISORY_KEY))):
             raise Conflict("Un tour d'attribution est déjà en cours : réessayez dans un instant.")
         return
-    session.execute(sa.text("UPDATE matching_lock SET taken_at = CURRENT_TIMESTAMP WHERE name = 'round'"))
+    try:
+        session.execute(sa.text("UPDATE matching_lock SET taken_at = CURRENT_TIMESTAMP WHERE name = 'round'"))
+    except sa.exc.OperationalError:
+        raise Conflict("Un tour d'attribution est déjà en cours : réessayez dans un instant.") from None
 
 
 def _due_cabinets(session: Session, *, organisation_id: int | None, kind: Kind | None, now: datetime) -> list[Cabinet]:
