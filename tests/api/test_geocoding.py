@@ -134,6 +134,17 @@ def test_after_a_failure_ban_is_left_alone_for_a_while(ban_client, ban, secretar
     assert back.json()["patient"]["location"]["precision"] == "address" and len(ban.queries) == 2
 
 
+def test_an_address_ban_cannot_read_does_not_pause_it_for_the_others(ban_client, ban, secretary_a):
+    ban.mode = "refused"
+    first = ban_client.post("/api/v1/requests", json=_without_location(first_name="Awa", phone="0611111111"),
+                            headers=secretary_a)
+    assert first.json()["patient"]["location"]["precision"] == "commune"
+    ban.mode = "ok"
+    second = ban_client.post("/api/v1/requests", json=_without_location(first_name="Lea", phone="0622222222"),
+                             headers=secretary_a)
+    assert second.json()["patient"]["location"]["precision"] == "address" and len(ban.queries) == 2
+
+
 @pytest.mark.parametrize("mode", ["ok", "error", "slow"])
 def test_the_address_sent_to_ban_is_not_logged(ban_client, ban, secretary_a, caplog, mode):
     ban.mode = mode

@@ -1,6 +1,7 @@
 """A local stand-in for the national address base (BAN, Géoplateforme): same path, same GeoJSON answer.
 
-``mode`` makes it answer normally, fail with 500, or be slower than any sensible timeout.
+``mode`` makes it answer normally, fail with 500, refuse the query (400, as BAN does for a query it cannot
+read), or be slower than any sensible timeout.
 """
 
 import json
@@ -26,8 +27,8 @@ class FakeBan:
                 fake.queries.append(parse_qs(url.query)["q"][0])
                 if fake.mode == "slow":
                     time.sleep(2)
-                if fake.mode == "error":
-                    self.send_error(500)
+                if fake.mode in ("error", "refused"):
+                    self.send_error(500 if fake.mode == "error" else 400)
                     return
                 body = json.dumps(fake._collection()).encode()
                 try:

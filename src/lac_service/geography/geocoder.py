@@ -4,8 +4,9 @@ tell a door from a postal-code centroid.
 
 BAN is called with no database transaction open (its cache is read and written in short transactions of
 their own), with a timeout and a rate limit; any failure of it falls back to the gazetteer, never to an
-error for the patient. After a failure BAN is left alone for ``BAN_PAUSE_S``: while it is down, each
-registration would otherwise wait out the timeout before falling back.
+error for the patient. When BAN itself fails (unreachable, too slow, a 5xx, its rate limit), it is left
+alone for ``BAN_PAUSE_S``: while it is down, each registration would otherwise wait out the timeout before
+falling back. A query it refuses (400) says nothing about BAN and pauses nothing.
 """
 
 import hashlib
@@ -18,7 +19,7 @@ from typing import Annotated, Any, Literal
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from geopy.adapters import URLLibAdapter
-from geopy.exc import GeopyError
+from geopy.exc import GeocoderQueryError, GeopyError
 from geopy.extra.rate_limiter import RateLimiter
 from geopy.geocoders import BANFrance
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
@@ -136,6 +137,8 @@ class Geocoder:
             return None
         try:
             answer = self._ban(query, exactly_one=True, limit=1)
+        except GeocoderQueryError:
+            return None  # this address only (BAN answers 400 to a query it cannot read)
         except GeopyError as error:
             self._ban_paused_until = monotonic() + BAN_PAUSE_S
             log.warning("BAN unavailable (%s): the gazetteer alone for %d s", type(error).__name__, BAN_PAUSE_S)
