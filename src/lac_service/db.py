@@ -114,15 +114,17 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 @contextmanager
 def read_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A transaction that only reads (an API key, a password's hash), then rolls back. On SQLite it begins
+    """For reads only (an API key, a password's hash): nothing is committed at its end. On SQLite it begins
     deferred: it neither takes the database's one write lock nor queues for it, since in WAL mode a reader
-    sees the last commit while a writer works. On PostgreSQL it runs in autocommit: a lookup costs no
-    ``BEGIN`` and ``ROLLBACK`` round trips."""
+    sees the last commit while a writer works. On PostgreSQL it runs in autocommit (a write there would
+    last at once): a lookup costs no ``BEGIN`` and ``ROLLBACK`` round trips, and the connection goes back
+    to the pool in its usual mode."""
     with factory() as session:
         bind = session.get_bind()
         if isinstance(bind, Engine):
             sqlite = bind.dialect.name == "sqlite"
-            session.connection(execution_options={_SQLITE_BEGIN: "deferred"} if sqlite else {"isolation_level": "AUTOCOMMIT"})
+            options = {_SQLITE_BEGIN: "deferred"} if sqlite else {"isolation_level": "AUTOCOMMIT"}
+            session.connection(execution_options=options)
         yield session
 
 

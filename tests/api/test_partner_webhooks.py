@@ -251,24 +251,41 @@ def test_in_production_a_name_pointed_inside_after_its_check_is_not_followed(
         return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
-    dispatcher = Dispatcher(session_factory, NotificationSettings(rate_per_s=1000, webhook_timeout_s=0.5,
-                                                                  coordinator_emails=[COORDINATOR]),
+    connected = _connections(monkeypatch, refused={"93.184.215.14"})  # that public address is not ours to call
+    dispatcher = Dispatcher(session_factory, NotificationSettings(rate_per_s=1000, coordinator_emails=[COORDINATOR]),
                             secret_key=settings.secret, public_webhooks_only=True)
     try:
         assert dispatcher.run_once().retried == 1
     finally:
         dispatcher.close()
-    assert receiver.deliveries == [] and asked == ["partner.example"]
+    assert asked == ["partner.example"] and connected == [("93.184.215.14", port)] and receiver.deliveries == []
     assert [(r.status, r.error_code) for r in _webhook_rows(db)] == [(NotificationStatus.created, "webhook:connect")]
+
+
+def _connections(monkeypatch, *, refused: set[str]) -> list[tuple[str, int]]:
+    """Where connections go (httpcore opens them with ``socket.create_connection``); those to ``refused``
+    addresses are refused here, without reaching the network."""
+    real, made = socket.create_connection, []
+
+    def create_connection(address: tuple[str, int], *args: object, **kwargs: object) -> socket.socket:
+        made.append(address)
+        if address[0] in refused:
+            raise ConnectionRefusedError(address)
+        return real(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+    return made
 
 
 def test_a_vetted_delivery_tries_each_address_and_keeps_the_partners_name(receiver, monkeypatch):
     """An address that refuses the connection (no IPv6 route, say) gives way to the next one; the partner's
     name stays in the Host header (and in TLS, to check its certificate)."""
     port = int(receiver.url.rsplit(":", 1)[1].split("/", 1)[0])
-    monkeypatch.setattr(webhook, "public_addresses", lambda host, _port: ["::1", "127.0.0.1"])
+    monkeypatch.setattr(webhook, "public_addresses", lambda host, _port: ["2001:db8::1", "127.0.0.1"])
+    connected = _connections(monkeypatch, refused={"2001:db8::1"})
     with httpx.Client(transport=webhook._PublicOnly()) as client:
         answer = client.post(f"http://partner.example:{port}/lac/events", content=b"{}")
+    assert [host for host, _ in connected] == ["2001:db8::1", "127.0.0.1"]
     assert answer.status_code == 200 and [d.headers["Host"] for d in receiver.deliveries] == [f"partner.example:{port}"]
 
 

@@ -75,14 +75,16 @@ def is_public(url: str) -> bool:
 class _PublicOnly(httpx.HTTPTransport):
     """Connects only to an address vetted by the one lookup it makes. The name stays in the Host header and
     in the TLS handshake (``sni_hostname``), so the certificate is checked against it. No connection is kept
-    for another delivery: it would be reused by address, for whatever name points there."""
+    for another delivery: it would be reused by address, for whatever name points there. No proxy either
+    (``HTTPS_PROXY`` is ignored): the check must be on the address connected to."""
 
     def __init__(self) -> None:
         super().__init__(limits=httpx.Limits(max_keepalive_connections=0))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         host, url = request.url.raw_host.decode("ascii"), request.url
-        addresses = public_addresses(host, url.port or (443 if url.scheme == "https" else 80))
+        # Each tried with the full timeout: a name with many dead addresses must not hold a sender long.
+        addresses = public_addresses(host, url.port or (443 if url.scheme == "https" else 80))[:3]
         request.extensions = {**request.extensions, "sni_hostname": host}
         for address in addresses[:-1]:
             request.url = url.copy_with(host=address)
