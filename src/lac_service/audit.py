@@ -43,6 +43,22 @@ class Record(Protocol):
     organisation_id: int
 
 
+class Accessor(Protocol):
+    """Who reads or changes records: an API key's caller, a logged-in user."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def organisation_id(self) -> int | None: ...
+
+
+def log_access(session: Session, who: Accessor, action: Action, requests: Iterable[Record], now: datetime) -> None:
+    """Each patient record ``who`` read or changed."""
+    record(session, actor=who.label, actor_organisation_id=who.organisation_id, action=action, requests=requests,
+           now=now)
+
+
 def record(session: Session, *, actor: str, actor_organisation_id: int | None, action: Action,
            requests: Iterable[Record], now: datetime) -> None:
     """One row per request read or changed."""

@@ -68,8 +68,7 @@ class Caller:
 
     def log_access(self, session: Session, action: Action, requests: Iterable[Record], now: datetime) -> None:
         """Each patient record this key read or changed (``lac_service.audit``)."""
-        audit.record(session, actor=self.label, actor_organisation_id=self.organisation_id, action=action,
-                     requests=requests, now=now)
+        audit.log_access(session, self, action, requests, now)
 
 
 PUBLIC = Caller()

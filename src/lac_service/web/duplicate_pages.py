@@ -5,6 +5,7 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from lac_service import audit
 from lac_service.db import DbSession
 from lac_service.errors import AppError
 from lac_service.audit import Action
@@ -14,7 +15,7 @@ from lac_service.kit.fields import MAX_RECORD_ID
 from lac_service.web.forms import Errors, service_error, text
 from lac_service.web.pages import render
 from lac_service.web.public import Form
-from lac_service.web.secretary import STATUS_LABELS, actor, load, log_access, visible_to
+from lac_service.web.secretary import STATUS_LABELS, actor, load, visible_to
 from lac_service.web.staff import Staff
 
 router = APIRouter(prefix="/equipe/doublons", include_in_schema=False)
@@ -24,7 +25,7 @@ REASON_LABELS = {"names": "mêmes noms, dans un autre ordre", "email": "même e-
 def _page(request: Request, session: DbSession, user: Staff, now: datetime, *, notice: str | None = None,
           errors: Errors | None = None, status: int = 200) -> Response:
     pairs = duplicates.possible_duplicates(session, organisation_id=visible_to(user))
-    log_access(session, user, Action.list, [r for pair in pairs for r in (pair.first, pair.second)], now)
+    audit.log_access(session, user, Action.list, [r for pair in pairs for r in (pair.first, pair.second)], now)
     return render(request, "duplicates.html", {
         "pairs": pairs, "labels": REASON_LABELS,
         "statuses": STATUS_LABELS, "notice": notice, "errors": (errors or Errors()).by_field,

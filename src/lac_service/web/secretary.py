@@ -4,7 +4,6 @@ during a phone call (urgency included, with its reason), a request's page to cor
 A request of another organisation is "not found", as in the API.
 """
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from lac_service import audit
-from lac_service.audit import Action, Record
+from lac_service.audit import Action
 from lac_service.auth.models import Role, User
 from lac_service.cabinets.models import Cabinet
 from lac_service.config import AppSettings
@@ -61,15 +60,10 @@ def visible_to(user: User) -> int | None:
     return None if user.role is Role.admin else user.organisation_id
 
 
-def log_access(session: DbSession, user: User, action: Action, requests: Iterable[Record], now: datetime) -> None:
-    audit.record(session, actor=user.label, actor_organisation_id=user.organisation_id, action=action,
-                 requests=requests, now=now)
-
-
 def load(session: DbSession, user: User, request_id: int, action: Action, now: datetime) -> PatientRequest:
     """The record, if the user's organisation holds it; the access is logged."""
     patient = service.get_request(session, request_id, visible_to=visible_to(user))
-    log_access(session, user, action, [patient], now)
+    audit.log_access(session, user, action, [patient], now)
     return patient
 
 
@@ -89,7 +83,7 @@ def queue(request: Request, user: Staff, session: DbSession, now: Now, statut: s
     )
     page = max(1, min(page, 10_000))
     rows, total = list_requests(session, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, sort=Sort.priority)
-    log_access(session, user, Action.list, rows, now)
+    audit.log_access(session, user, Action.list, rows, now)
     return render(request, "queue.html", {
         "rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)),
         "explained": explain(session, rows), "today": now.date(), "age_on": age_on,
@@ -122,7 +116,7 @@ def create(request: Request, user: Staff, form: Form, session: DbSession, settin
         created, _ = register(session, data, source=Source.secretary, actor=actor(user),
                               caller_organisation_id=user.organisation_id, geocoder=geocoder, territories=territories,
                               settings=settings, links=links, now=now)
-        log_access(session, user, Action.create, [created], now)
+        audit.log_access(session, user, Action.create, [created], now)
     except DuplicateRequest as exc:
         session.rollback()
         existing = exc.extra.get("existing_request_id")
