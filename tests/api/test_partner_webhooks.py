@@ -42,6 +42,15 @@ def dispatch(session_factory, settings):
 
 
 @pytest.fixture
+def production_dispatch(session_factory, settings):
+    """A dispatcher as production runs it: webhooks reach public addresses only."""
+    dispatcher = Dispatcher(session_factory, NotificationSettings(rate_per_s=1000, coordinator_emails=[COORDINATOR]),
+                            secret_key=settings.secret, public_webhooks_only=True)
+    yield dispatcher.run_once
+    dispatcher.close()
+
+
+@pytest.fixture
 def partner(client, make_key, org_a, receiver):
     headers = make_key(org_a, Role.partner)
     answer = client.put("/api/v1/organisations/cpts-a/webhook", json={"url": receiver.url}, headers=headers)
@@ -215,16 +224,11 @@ def test_in_production_a_webhook_may_not_point_inside_the_network(settings, engi
 
 
 def test_in_production_a_delivery_to_an_internal_address_is_refused_before_connecting(
-    client, db, session_factory, settings, make_key, org_a, receiver, partner
+    client, db, make_key, org_a, receiver, partner, production_dispatch
 ):
     """Registered while the name was public, say, then pointed inside: the check is made again at sending."""
     _register(client, make_key(org_a, Role.coordinator), "Awa", "0698765432")
-    dispatcher = Dispatcher(session_factory, NotificationSettings(rate_per_s=1000, coordinator_emails=[COORDINATOR]),
-                            secret_key=settings.secret, public_webhooks_only=True)
-    try:
-        dispatcher.run_once()
-    finally:
-        dispatcher.close()
+    production_dispatch()
     assert receiver.deliveries == []
     assert [(r.status, r.error_code) for r in _webhook_rows(db)] == [
         (NotificationStatus.failed, "webhook:address_not_public")
@@ -232,7 +236,7 @@ def test_in_production_a_delivery_to_an_internal_address_is_refused_before_conne
 
 
 def test_in_production_a_name_pointed_inside_after_its_check_is_not_followed(
-    client, db, session_factory, settings, make_key, org_a, receiver, monkeypatch
+    client, db, make_key, org_a, receiver, monkeypatch, production_dispatch
 ):
     """DNS rebinding: the partner's name is public when the delivery checks it, then answers the receiver's
     loopback address to anyone who asks again. The delivery goes to the address it checked, or nowhere."""
@@ -252,12 +256,7 @@ def test_in_production_a_name_pointed_inside_after_its_check_is_not_followed(
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
     connected = _connections(monkeypatch, refused={"93.184.215.14"})  # that public address is not ours to call
-    dispatcher = Dispatcher(session_factory, NotificationSettings(rate_per_s=1000, coordinator_emails=[COORDINATOR]),
-                            secret_key=settings.secret, public_webhooks_only=True)
-    try:
-        assert dispatcher.run_once().retried == 1
-    finally:
-        dispatcher.close()
+    assert production_dispatch().retried == 1
     assert asked == ["partner.example"] and connected == [("93.184.215.14", port)] and receiver.deliveries == []
     assert [(r.status, r.error_code) for r in _webhook_rows(db)] == [(NotificationStatus.created, "webhook:connect")]
 
@@ -290,7 +289,7 @@ def test_a_vetted_delivery_tries_each_address_and_keeps_the_partners_name(receiv
 
 
 def test_in_production_a_resolver_failing_at_delivery_is_retried_not_a_verdict(
-    client, db, session_factory, settings, make_key, org_a, receiver, partner, monkeypatch
+    client, db, make_key, org_a, receiver, partner, monkeypatch, production_dispatch
 ):
     """A name that cannot be resolved for now (resolver down, SERVFAIL) says nothing about where it points:
     the delivery waits for its retry instead of failing for good."""
@@ -300,11 +299,6 @@ def test_in_production_a_resolver_failing_at_delivery_is_retried_not_a_verdict(
         raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
 
     monkeypatch.setattr(socket, "getaddrinfo", resolver_down)
-    dispatcher = Dispatcher(session_factory, NotificationSettings(rate_per_s=1000, coordinator_emails=[COORDINATOR]),
-                            secret_key=settings.secret, public_webhooks_only=True)
-    try:
-        assert dispatcher.run_once().retried == 1
-    finally:
-        dispatcher.close()
+    assert production_dispatch().retried == 1
     assert receiver.deliveries == []
     assert [(r.status, r.error_code) for r in _webhook_rows(db)] == [(NotificationStatus.created, "webhook:dns")]
