@@ -22,7 +22,7 @@ def register(client, headers, **patient):
 def flagged(client, headers):
     answer = client.get("/api/v1/duplicates", headers=headers)
     assert answer.status_code == 200, answer.text
-    return [((d["first"]["id"], d["second"]["id"]), d["reasons"]) for d in answer.json()]
+    return [((d["first"]["id"], d["second"]["id"]), d["reasons"]) for d in answer.json()["items"]]
 
 
 @pytest.mark.parametrize(("first_name", "last_name", "why"), [
@@ -60,6 +60,19 @@ def test_the_same_email_and_birth_date_is_flagged_and_twins_can_be_told_apart(cl
     assert flagged(client, secretary) == []
     assert client.post("/api/v1/duplicates/distinct", json={"request_ids": [lou["id"], max_["id"]]},
                        headers=secretary).status_code == 204, "saying it twice changes nothing"
+
+
+def test_the_pairs_come_a_page_at_a_time_oldest_first(client, secretary):
+    pairs = []
+    for n, born in enumerate(("1981-01-01", "1982-02-02", "1983-03-03")):
+        first = register(client, secretary, first_name="Lou", last_name="Martin", birth_date=born,
+                         phone=f"061111111{n}", email=None).json()
+        second = register(client, secretary, first_name="Martin", last_name="Lou", birth_date=born,
+                          phone=f"062222222{n}", email=None).json()
+        pairs.append([first["id"], second["id"]])
+    pages = [client.get(f"/api/v1/duplicates?limit=2&offset={offset}", headers=secretary).json() for offset in (0, 2)]
+    assert [page["total"] for page in pages] == [3, 3]
+    assert [[[d["first"]["id"], d["second"]["id"]] for d in page["items"]] for page in pages] == [pairs[:2], pairs[2:]]
 
 
 def test_a_merge_keeps_the_older_date_and_withdraws_the_duplicate(client, secretary, clock):

@@ -99,13 +99,25 @@ def test_a_coordinator_replaces_the_policy_and_the_queue_is_reranked(client, que
     assert [r["code"] for r in listed[1]["priority"]["reasons"]] == ["age_70_plus"]
 
     versions = client.get("/api/v1/priority-policies/medecin_traitant/versions", headers=queue["headers"]).json()
-    assert [v["version"] for v in versions] == [0, 1]
+    assert [v["version"] for v in versions["items"]] == [0, 1] and versions["total"] == 2
     old = client.get("/api/v1/priority-policies/medecin_traitant/versions/0", headers=queue["headers"]).json()
     assert old["rules"]["ald"] == {"points": 50}
     assert client.get("/api/v1/priority-policies/medecin_traitant/versions/7", headers=queue["headers"]).status_code == 404
 
     other = client.get("/api/v1/priority-policies/medecin_traitant", headers=make_key(org_b, Role.coordinator)).json()
     assert other["version"] == 0, "another organisation's policy is untouched"
+
+
+def test_policy_versions_come_a_page_at_a_time(client, make_key, org_a):
+    coordinator = make_key(org_a, Role.coordinator)
+    for points in (10, 20, 30):
+        rules = {"rules": NEW_RULES["rules"] | {"ald": {"points": points}}}
+        assert client.put("/api/v1/priority-policies/medecin_traitant", json=rules, headers=coordinator).status_code == 200
+    pages = [client.get(f"/api/v1/priority-policies/medecin_traitant/versions?limit=3&offset={offset}",
+                        headers=coordinator).json() for offset in (0, 3)]
+    assert [[v["version"] for v in page["items"]] for page in pages] == [[0, 1, 2], [3]]
+    assert [page["total"] for page in pages] == [4, 4]
+    assert [v["rules"]["ald"]["points"] for v in pages[0]["items"] + pages[1]["items"]] == [50, 10, 20, 30]
 
 
 def test_a_request_registered_after_a_policy_change_is_scored_with_it(client, make_key, org_a):

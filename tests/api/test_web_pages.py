@@ -17,6 +17,7 @@ from lac_service.cabinets.models import Cabinet
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.intake.models import PatientRequest
 from lac_service.main import create_app
+from lac_service.web import duplicate_pages
 from tests.conftest import NOW, count_rows, make_settings
 from tests.payloads import cabinet_body, request_body
 
@@ -320,6 +321,19 @@ def test_a_secretary_merges_a_flagged_pair_on_the_duplicates_page(client, db, st
     forged = client.post("/equipe/doublons", data={"csrf_token": csrf(page.text), "first": "x", "second": "1",
                                                    "decision": "merge"})
     assert forged.status_code == 422
+
+
+def test_the_duplicates_page_says_when_more_pairs_wait_than_it_shows(client, staff, make_key, org_a, monkeypatch):
+    monkeypatch.setattr(duplicate_pages, "_SHOWN", 2)
+    headers = make_key(org_a, Role.secretary)
+    for n, born in enumerate(("1981-01-01", "1982-02-02", "1983-03-03")):
+        for first, last in (("Lou", "Martin"), ("Martin", "Lou")):
+            client.post("/api/v1/requests", json=request_body(first_name=first, last_name=last, birth_date=born,
+                                                              phone=None, email=f"{first}{n}@exemple.fr"), headers=headers)
+    log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
+    page = client.get("/equipe/doublons").text
+    assert "3 paires possibles : les 2 plus anciennes sont affichées" in page
+    assert page.count("Ce sont deux personnes") == 2
 
 
 def _cabinet_form(page: str, **fields: str) -> dict[str, str]:

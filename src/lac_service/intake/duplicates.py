@@ -35,23 +35,22 @@ def _reasons(a: PatientRequest, b: PatientRequest) -> list[str]:
     return [reason for reason in REASONS if same[reason]]
 
 
-def possible_duplicates(session: Session, *, organisation_id: int | None, limit: int = 200) -> list[PossibleDuplicate]:
-    """Pairs within one organisation (None: each organisation's, for an admin), oldest first."""
+def possible_duplicates(session: Session, *, organisation_id: int | None, limit: int,
+                        offset: int = 0) -> tuple[list[PossibleDuplicate], int]:
+    """One page of pairs within one organisation (None: each organisation's, for an admin), oldest first,
+    and how many pairs there are in all."""
     a, b = aliased(PatientRequest), aliased(PatientRequest)
     dismissed = sa.exists().where(DistinctPeople.first_request_id == a.id, DistinctPeople.second_request_id == b.id)
-    query = (
-        sa.select(a, b)
-        .where(
-            a.id < b.id, a.birth_date == b.birth_date, a.kind == b.kind, a.organisation_id == b.organisation_id,
-            a.status.in_(ACTIVE_STATUSES), b.status.in_(ACTIVE_STATUSES), ~dismissed,
-            sa.or_(a.person_key == b.person_key, sa.func.lower(a.email) == sa.func.lower(b.email), a.phone == b.phone),
-        )
-        .order_by(a.id, b.id)
-        .limit(limit)
-    )
+    pairs = [
+        a.id < b.id, a.birth_date == b.birth_date, a.kind == b.kind, a.organisation_id == b.organisation_id,
+        a.status.in_(ACTIVE_STATUSES), b.status.in_(ACTIVE_STATUSES), ~dismissed,
+        sa.or_(a.person_key == b.person_key, sa.func.lower(a.email) == sa.func.lower(b.email), a.phone == b.phone),
+    ]
     if organisation_id is not None:
-        query = query.where(a.organisation_id == organisation_id)
-    return [PossibleDuplicate(first, second, _reasons(first, second)) for first, second in session.execute(query)]
+        pairs.append(a.organisation_id == organisation_id)
+    page = session.execute(sa.select(a, b).where(*pairs).order_by(a.id, b.id).limit(limit).offset(offset)).all()
+    total = session.scalar(sa.select(sa.func.count()).select_from(a).join(b, sa.true()).where(*pairs))
+    return [PossibleDuplicate(first, second, _reasons(first, second)) for first, second in page], total or 0
 
 
 def _pair(first: PatientRequest, second: PatientRequest) -> tuple[PatientRequest, PatientRequest]:

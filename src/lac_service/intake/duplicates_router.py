@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from lac_service.audit import Action
 from lac_service.auth.dependencies import AuthenticatedCaller
 from lac_service.auth.models import Role
+from lac_service.config import AppSettings
 from lac_service.db import DbSession
 from lac_service.errors import ERROR_RESPONSES
 from lac_service.intake import duplicates, service
@@ -19,6 +20,7 @@ from lac_service.intake.views import to_read
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.kit.fields import Input, RecordId
+from lac_service.kit.pagination import Limit, Offset, Page
 
 router = APIRouter(prefix="/api/v1", tags=["duplicates"], responses=ERROR_RESPONSES)
 _STAFF = (Role.admin, Role.coordinator, Role.secretary)
@@ -62,13 +64,16 @@ def _actor(caller: AuthenticatedCaller) -> service.Actor:
     return service.Actor(label=caller.label, is_staff=True)
 
 
-
-@router.get("/duplicates", response_model=list[DuplicateOut], summary="Possible duplicates in the queue")
-def list_(session: DbSession, caller: AuthenticatedCaller, now: Now) -> list[DuplicateOut]:
+@router.get("/duplicates", response_model=Page[DuplicateOut], summary="Possible duplicates in the queue")
+def list_(session: DbSession, caller: AuthenticatedCaller, settings: AppSettings, now: Now, limit: Limit = None,
+          offset: Offset = 0) -> Page[DuplicateOut]:
+    """Oldest pairs first."""
     caller.require(*_STAFF)
-    pairs = duplicates.possible_duplicates(session, organisation_id=caller.scope)
+    limit = limit or settings.default_page_size
+    pairs, total = duplicates.possible_duplicates(session, organisation_id=caller.scope, limit=limit, offset=offset)
     caller.log_access(session, Action.list, [r for d in pairs for r in (d.first, d.second)], now)
-    return [DuplicateOut(first=_side(d.first), second=_side(d.second), reasons=d.reasons) for d in pairs]
+    return Page[DuplicateOut](items=[DuplicateOut(first=_side(d.first), second=_side(d.second), reasons=d.reasons)
+                                     for d in pairs], total=total, limit=limit, offset=offset)
 
 
 @router.post("/duplicates/distinct", status_code=204, summary="Two requests of two different people")

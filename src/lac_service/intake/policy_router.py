@@ -12,12 +12,14 @@ from pydantic import BaseModel, Field
 
 from lac_service.auth.dependencies import AuthenticatedCaller, Caller
 from lac_service.auth.models import Organisation, Role
+from lac_service.config import AppSettings
 from lac_service.db import DbSession
 from lac_service.errors import ERROR_RESPONSES
 from lac_service.intake.ranking import rescore
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.kit.fields import Input
+from lac_service.kit.pagination import Limit, Offset, Page
 from lac_service.policies import service
 from lac_service.priority import Rules, months_to_overtake
 
@@ -73,13 +75,17 @@ def read(kind: Kind, session: DbSession, caller: AuthenticatedCaller, organisati
     return _read(service.current_policy(session, organisation_id=organisation_id, kind=kind), slug)
 
 
-@router.get("/{kind}/versions", response_model=list[PolicyRead], summary="Every version, oldest first")
+@router.get("/{kind}/versions", response_model=Page[PolicyRead], summary="Every version, oldest first")
 def versions(
-    kind: Kind, session: DbSession, caller: AuthenticatedCaller, organisation: OrganisationSlug = None
-) -> list[PolicyRead]:
+    kind: Kind, session: DbSession, caller: AuthenticatedCaller, settings: AppSettings,
+    organisation: OrganisationSlug = None, limit: Limit = None, offset: Offset = 0,
+) -> Page[PolicyRead]:
+    """Version 0 is the default policy, in force before the first change."""
     caller.require(*_READERS)
     organisation_id, slug = _organisation(session, caller, organisation)
-    return [_read(v, slug) for v in service.list_versions(session, organisation_id=organisation_id, kind=kind)]
+    limit = limit or settings.default_page_size
+    page, total = service.list_versions(session, organisation_id=organisation_id, kind=kind, limit=limit, offset=offset)
+    return Page[PolicyRead](items=[_read(v, slug) for v in page], total=total, limit=limit, offset=offset)
 
 
 @router.get("/{kind}/versions/{version}", response_model=PolicyRead, summary="One version")

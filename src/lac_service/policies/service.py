@@ -56,13 +56,18 @@ def policy_version(session: Session, *, organisation_id: int, kind: Kind, versio
     return _versioned(row)
 
 
-def list_versions(session: Session, *, organisation_id: int, kind: Kind) -> Sequence[VersionedPolicy]:
+def list_versions(session: Session, *, organisation_id: int, kind: Kind, limit: int,
+                  offset: int = 0) -> tuple[list[VersionedPolicy], int]:
+    """Versions ``offset`` to ``offset + limit - 1`` (numbers run from 0, the default, without gaps), and how
+    many there are."""
     rows = session.scalars(
         sa.select(PolicyVersion)
-        .where(PolicyVersion.organisation_id == organisation_id, PolicyVersion.kind == kind)
+        .where(PolicyVersion.organisation_id == organisation_id, PolicyVersion.kind == kind,
+               PolicyVersion.version >= offset, PolicyVersion.version < offset + limit)
         .order_by(PolicyVersion.version)
     ).all()
-    return [_default(kind), *(_versioned(row) for row in rows)]
+    page = [_default(kind)] if offset == DEFAULT_VERSION else []
+    return page + [_versioned(row) for row in rows], current_policy(session, organisation_id=organisation_id, kind=kind).version + 1
 
 
 def replace_policy(

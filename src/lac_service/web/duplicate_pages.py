@@ -19,15 +19,16 @@ from lac_service.web.secretary import STATUS_LABELS, actor, load, visible_to
 from lac_service.web.staff import Staff
 
 router = APIRouter(prefix="/equipe/doublons", include_in_schema=False)
+_SHOWN = 100  # the oldest first; each merge or "two people" makes room for the next
 REASON_LABELS = {"names": "mêmes noms, dans un autre ordre", "email": "même e-mail", "phone": "même téléphone"}
 
 
 def _page(request: Request, session: DbSession, user: Staff, now: datetime, *, notice: str | None = None,
           errors: Errors | None = None, status: int = 200) -> Response:
-    pairs = duplicates.possible_duplicates(session, organisation_id=visible_to(user))
+    pairs, total = duplicates.possible_duplicates(session, organisation_id=visible_to(user), limit=_SHOWN)
     audit.log_access(session, user, Action.list, [r for pair in pairs for r in (pair.first, pair.second)], now)
     return render(request, "duplicates.html", {
-        "pairs": pairs, "labels": REASON_LABELS,
+        "pairs": pairs, "total": total, "labels": REASON_LABELS,
         "statuses": STATUS_LABELS, "notice": notice, "errors": (errors or Errors()).by_field,
     }, status=status)
 
