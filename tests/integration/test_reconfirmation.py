@@ -121,3 +121,45 @@ def test_a_late_oui_does_not_revive_a_request_the_patient_has_since_replaced(cli
     db.expire_all()
     statuses = dict(db.execute(sa.select(PatientRequest.id, PatientRequest.status)).all())
     assert statuses == {registered["id"]: Status.archived, again.json()["id"]: Status.waiting}
+
+
+def test_on_a_family_number_a_reply_acts_on_the_request_last_asked_about(client, db, settings, registered, clock):
+    """A parent's mobile on their own GP request and on a child's speech-therapy request, registered ten
+    days apart: each question is answered for its own request."""
+    clock["now"] = NOW + timedelta(days=10)
+    child = client.post("/api/v1/requests", json=request_body(first_name="Léo", birth_date="2019-04-02", email=None)
+                        | {"kind": "bilan_orthophonique"}, headers=registered["headers"]).json()["id"]
+    assert run(db, settings, day(90)) == (1, 0), "the parent's request only"
+    stop = handle_reply(db, phone=PHONE, text="STOP", now=day(91, hours=8))
+    db.commit()
+    assert (stop.request_ids, stop.reply) == ([registered["id"]], (
+        "Votre demande de médecin traitant est retirée de la liste d'attente commune. Vous pouvez vous réinscrire "
+        "à tout moment."))
+    assert run(db, settings, day(100)) == (1, 0), "now the child's"
+    yes = handle_reply(db, phone=PHONE, text="oui", now=day(101, hours=8))
+    db.commit()
+    assert yes.request_ids == [child] and "bilan orthophonique reste inscrite" in yes.reply
+    db.expire_all()
+    statuses = dict(db.execute(sa.select(PatientRequest.id, PatientRequest.status)).all())
+    assert statuses == {registered["id"]: Status.withdrawn, child: Status.waiting}
+    assert db.get(PatientRequest, child).confirmed_at == day(101, hours=8)
+
+
+def test_with_no_question_asked_a_reply_on_a_family_number_changes_nothing(client, db, registered):
+    client.post("/api/v1/requests", json=request_body(first_name="Léo", birth_date="2019-04-02", email=None)
+                | {"kind": "bilan_orthophonique"}, headers=registered["headers"])
+    outcome = handle_reply(db, phone=PHONE, text="STOP", now=day(5))
+    db.commit()
+    assert outcome.request_ids == [] and "Plusieurs demandes" in outcome.reply and "lien de suivi" in outcome.reply
+    db.expire_all()
+    assert set(db.scalars(sa.select(PatientRequest.status))) == {Status.waiting}
+
+
+def test_a_stray_oui_does_not_bring_back_a_request_no_question_was_about(client, db, settings, registered):
+    run(db, settings, day(90))
+    run(db, settings, day(111))
+    db.execute(sa.delete(Notification))  # as if the number had never been asked
+    db.commit()
+    outcome = handle_reply(db, phone=PHONE, text="OUI", now=day(130))
+    db.commit()
+    assert outcome.request_ids == [] and request_row(db).status is Status.archived

@@ -40,7 +40,8 @@ _TWIML = {200: {"content": {"text/xml": {}}, "description": "TwiML: the reply Tw
 
 @router.post("/messages", summary="An SMS received from a patient (Twilio webhook)", responses=_TWIML)
 def inbound_message(fields: SignedForm, session: DbSession, now: Now) -> Response:
-    """``OUI`` keeps the sender's active requests, ``STOP`` withdraws them; the answer is the SMS reply."""
+    """``OUI`` keeps a request of the sender's, ``STOP`` withdraws it (which one: ``replies.service``); the
+    answer is the SMS reply."""
     outcome = handle_reply(session, phone=fields.get("From", ""), text=fields.get("Body", ""), now=now)
     reply = MessagingResponse()
     reply.message(outcome.reply)
