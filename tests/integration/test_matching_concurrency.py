@@ -13,13 +13,14 @@ from lac_service.cabinets.service import create_cabinet
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.errors import Conflict
 from lac_service.geography.geocoder import Located
-from lac_service.intake.models import Source
+from lac_service.intake.models import PatientRequest, Source, Status
 from lac_service.intake.schemas import RequestCreate
 from lac_service.intake.service import Actor, create_request
 from lac_service.kit.clock import utcnow
 from lac_service.links import Links
 from lac_service.matching.service import run_round
 from lac_service.offers.models import ItemStatus, OfferItem
+from lac_service.offers.service import Decision, find_offer, respond
 from tests.payloads import cabinet_body, request_body
 
 
@@ -74,3 +75,38 @@ def test_two_concurrent_rounds_never_offer_a_request_twice(committed):
         ).all()
         assert len(pending) == 100, "20 cabinets × 5 seats"
         assert all(count == 1 for _, count in pending)
+
+
+@pytest.mark.postgres_only
+def test_two_taps_on_accept_in_flight_together_both_answer_accepted(committed, committed_url):
+    """The second tap read the offer before the first committed: once it holds the lock it must see the
+    item as the first left it (accepted: the same answer, nothing to do), not as it read it (pending)."""
+    if committed_url.startswith("sqlite"):
+        pytest.skip("SQLite runs the two taps' transactions one after the other: the second reads after the first")
+    now, links = utcnow(), Links("http://lac.test", b"k")
+    with session_scope(committed) as session:
+        organisation = create_organisation(session, slug="cpts-x", name="X", now=now)
+        create_cabinet(session, organisation_id=organisation.id, now=now, place=Located(50.63, 3.06, "exact", "59"),
+                       data=CabinetCreate.model_validate(cabinet_body(channels=[])))
+        request, _ = create_request(
+            session, data=RequestCreate.model_validate(request_body(email=None)), home=Located(50.62, 3.05, "exact", "59"),
+            organisation_id=organisation.id, outside_territory=False, source=Source.secretary,
+            actor=Actor("test", True), max_distance_km=30, now=now, links=links, notify=False,
+        )
+        request_id = request.id
+        result = run_round(session, organisation_id=None, kind=None, engine_name="greedy", now=now, actor="test",
+                           offer_ttl=timedelta(days=14), links=links)
+    token = result.batches[0].url.rsplit("/", 1)[1]
+    with session_scope(committed) as second:
+        read_early = find_offer(second, token, now=now)
+        assert read_early.items[0].status is ItemStatus.pending
+        with session_scope(committed) as first:
+            respond(first, find_offer(first, token, now=now), request_id=request_id, decision=Decision.accept,
+                    reason=None, now=now, links=links)
+        item = respond(second, read_early, request_id=request_id, decision=Decision.accept, reason=None, now=now,
+                       links=links)
+        assert item.status is ItemStatus.accepted
+    with session_scope(committed) as session:
+        request = session.get(PatientRequest, request_id)
+        assert request.status is Status.matched
+        assert [change.to_status for change in request.history].count(Status.matched) == 1, "accepted once"

@@ -187,7 +187,7 @@ def _locked_item(session: Session, offer: Offer, request_id: int) -> OfferItem:
     item = session.scalar(
         sa.select(OfferItem)
         .where(OfferItem.offer_id == offer.id, OfferItem.request_id == request_id)
-        .with_for_update(of=OfferItem)
+        .with_for_update(of=OfferItem).execution_options(populate_existing=True)  # as it is once locked
     )
     if item is None:
         raise NotFound("Ce patient ne fait pas partie de cette proposition.", field="request_id")
@@ -196,12 +196,13 @@ def _locked_item(session: Session, offer: Offer, request_id: int) -> OfferItem:
 
 
 def _lock_request(session: Session, request_id: int) -> None:
-    # "OF": the eagerly joined organisation is on the nullable side of an outer join, which PostgreSQL
-    # refuses to lock; only the request's row needs it.
+    """Locks the request's row and reloads it as it is once locked (the row is fetched: the ORM refreshes an
+    object only as it reads its row). "OF": the eagerly joined organisation is on the nullable side of an
+    outer join, which PostgreSQL refuses to lock; only the request's row needs it."""
     session.execute(
         sa.select(PatientRequest).where(PatientRequest.id == request_id)
         .with_for_update(of=PatientRequest).execution_options(populate_existing=True)
-    )
+    ).one()
 
 
 def _tell_patient(session: Session, request: PatientRequest, cabinet: Cabinet, *, links: Links, now: datetime) -> None:
