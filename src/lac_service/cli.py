@@ -203,7 +203,7 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_expire_offers(args: argparse.Namespace, settings: Settings) -> None:
     with _session(settings) as session:
         expired = expire_offers(session, now=utcnow())
-    print(f"Propositions expirées : {expired} patient(s) remis en attente.")
+    print(f"Propositions échues ou fermées : {expired} patient(s) remis en attente.")
 
 
 def cmd_match_file(args: argparse.Namespace, settings: Settings) -> None:
@@ -313,7 +313,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "purge", help="erase the personal data of requests closed for longer than the retention period (nightly)"
     ).set_defaults(run=cmd_purge)
-    commands.add_parser("expire-offers", help="send unanswered offers past their deadline back to the queue") \
+    commands.add_parser("expire-offers", help="send the pending patients of offers past their deadline, or closed, back to the queue") \
         .set_defaults(run=cmd_expire_offers)
 
     match_file = commands.add_parser("match-file", help="run the engine alone on CSV files (audit, benchmark)")

@@ -172,6 +172,18 @@ def test_expiry_sends_requests_back_and_the_link_dies(app, client, db, lille):
     assert history[-1]["reason"] == "expired"
 
 
+def test_a_round_first_sends_back_the_patients_of_offers_past_their_deadline(client, lille, clock):
+    """With no worker running the expiry job (rounds started by hand, or by ``lac match`` from cron)."""
+    headers, ids = lille["headers"], lille["ids"]
+    _run(client, headers)
+    assert _status(client, headers, ids["ald"]) == "offered"
+    clock["now"] += timedelta(days=15)
+    _run(client, headers)
+    history = client.get(f"/api/v1/requests/{ids['ald']}", headers=headers).json()["history"]
+    assert "expired" in [change["reason"] for change in history]
+    assert _status(client, headers, ids["ald"]) in ("waiting", "offered"), "back in the queue, perhaps offered anew"
+
+
 @pytest.mark.parametrize("token", ["A" * 43, "x" * 16, "a" * 200, "../../etc/passwd", "%00" * 10])
 def test_forged_tokens_are_404_or_422_and_say_nothing(client, lille, token):
     answer = client.get(f"/api/v1/offers/{token}")

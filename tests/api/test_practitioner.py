@@ -1,5 +1,7 @@
 """The practitioner's standing page: open batches, pause, "send me a batch now" — by the link alone."""
 
+from datetime import timedelta
+
 import pytest
 from pydantic import SecretStr
 
@@ -85,6 +87,35 @@ def test_the_link_is_for_coordinators_of_the_organisation_and_can_be_revoked(cli
 def test_a_removed_cabinet_loses_its_page(client, browse):
     client.delete(f"/api/v1/cabinets/{browse['cabinet']['id']}", headers=browse["headers"])
     assert client.get(f"/api/v1/practitioner/{_token(browse['url'])}").status_code == 404
+
+
+def _patient(client, headers, request_id):
+    return client.get(f"/api/v1/requests/{request_id}", headers=headers).json()
+
+
+@pytest.mark.parametrize("how", ["revoked", "removed"])
+def test_the_batches_a_cabinet_was_sent_close_when_it_leaves_or_revokes_its_link(client, browse, clock, how):
+    """The standing page listed the batches' links: a link gone astray took them along. They stop working,
+    and their pending patients are back in the queue at the next round (or expiry pass)."""
+    headers, cabinet_id = browse["headers"], browse["cabinet"]["id"]
+    batch = _run(client, headers)["batches"][0]
+    offer, (request_id,) = _token(batch["offer_url"]), batch["request_ids"]
+    clock["now"] += timedelta(hours=2)
+    path = f"/api/v1/cabinets/{cabinet_id}" + ("/link" if how == "revoked" else "")
+    assert client.delete(path, headers=headers).status_code == 204
+    assert client.get(f"/api/v1/offers/{offer}").status_code == 404
+    assert client.get(f"/o/{offer}").status_code == 404
+    accepted = client.post(f"/api/v1/offers/{offer}/responses", json={"request_id": request_id, "decision": "accept"})
+    assert accepted.status_code == 404 and _patient(client, headers, request_id)["status"] == "offered"
+
+    if how == "revoked":
+        new_page = client.get(f"/api/v1/cabinets/{cabinet_id}/link", headers=headers).json()["url"]
+        assert client.get(f"/api/v1/practitioner/{_token(new_page)}").json()["offers"] == [], "the closed batch"
+
+    clock["now"] += timedelta(days=1)
+    _run(client, headers)
+    patient = _patient(client, headers, request_id)
+    assert (patient["status"], patient["history"][-1]["reason"]) == ("waiting", "offer_closed")
 
 
 @pytest.mark.parametrize("token", ["A" * 43, "x" * 16, "a" * 200, "..%2F..%2Fetc"])

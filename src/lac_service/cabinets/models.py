@@ -39,6 +39,8 @@ class Cabinet(Base):
     # The practitioner's standing page (lac_service.links), issued when a coordinator first asks for it.
     link_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     link_token_nonce: Mapped[str | None] = mapped_column(sa.String(32))
+    # The standing page lists the open batches' links: a revocation closes the batches sent before it too.
+    link_revoked_at: Mapped[datetime | None]
     # Printed on the practitioner's referral link (``/?ref=CODE``): it names the cabinet, it opens nothing.
     referral_code: Mapped[str | None] = mapped_column(sa.String(12), unique=True)
     # Cadence: due again ``cadence_days`` after the last batch, or at once when a batch was asked for.

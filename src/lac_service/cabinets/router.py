@@ -103,12 +103,14 @@ def link(cabinet_id: RecordId, session: DbSession, caller: AuthenticatedCaller, 
 
 @router.delete("/{cabinet_id}/link", status_code=204, summary="Revoke the practitioner's standing link")
 def revoke_link(cabinet_id: RecordId, session: DbSession, caller: AuthenticatedCaller, now: Now) -> Response:
-    """For a link gone astray: the old one stops working at once, the next read issues a new one."""
+    """For a link gone astray: the old one stops working at once, and so do the links of the batches sent so far,
+    which its page listed (their pending patients go back to the queue). The next read issues a new link."""
     service.revoke_link(session, _load(session, cabinet_id, caller, _MANAGERS), now=now)
     return Response(status_code=204)
 
 
 @router.delete("/{cabinet_id}", status_code=204, summary="Remove a cabinet")
 def delete(cabinet_id: RecordId, session: DbSession, caller: AuthenticatedCaller, now: Now) -> Response:
+    """Its batches' links stop working; their pending patients go back to the queue."""
     service.delete_cabinet(session, _load(session, cabinet_id, caller, _MANAGERS), now=now)
     return Response(status_code=204)

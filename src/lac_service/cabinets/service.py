@@ -155,9 +155,11 @@ def find_by_referral(session: Session, code: str) -> Cabinet | None:
 
 
 def revoke_link(session: Session, cabinet: Cabinet, *, now: datetime) -> None:
-    """The old page stops working; the next request for the link issues a new one."""
+    """The old page stops working, and so do the links of the batches sent so far, which it listed (their
+    pending patients go back to the queue: ``offers.service.expire_offers``). The next request for the link,
+    or the next batch's page, issues a new one."""
     cabinet.link_token_nonce = cabinet.link_token_hash = None
-    cabinet.updated_at = now
+    cabinet.link_revoked_at = cabinet.updated_at = now
     session.flush()
 
 
@@ -172,7 +174,8 @@ def find_by_link(session: Session, token: str) -> Cabinet:
 
 
 def delete_cabinet(session: Session, cabinet: Cabinet, *, now: datetime) -> None:
-    """Kept as a row (offers and indicators refer to it), gone from every list and lookup."""
+    """Kept as a row (offers and indicators refer to it), gone from every list and lookup; its batches' links
+    stop working and their pending patients go back to the queue (``offers.service.expire_offers``)."""
     cabinet.deleted_at = cabinet.updated_at = now
     cabinet.link_token_nonce = cabinet.link_token_hash = None
     session.flush()

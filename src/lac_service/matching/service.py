@@ -27,7 +27,7 @@ from lac_service.links import Links
 from lac_service.matching import engine
 from lac_service.matching.models import MatchingRound, UnmatchedRequest
 from lac_service.offers.models import Offer, OfferItem
-from lac_service.offers.service import NewOffer, Seat, cancel_orphans, create_offers, refused_pairs
+from lac_service.offers.service import NewOffer, Seat, cancel_orphans, create_offers, expire_offers, refused_pairs
 from lac_service.priority import rank_order
 
 Engine = Literal["greedy", "optimal"]
@@ -151,6 +151,7 @@ def run_round(
     """Matches within each organisation: its waiting requests with its own due cabinets."""
     lock_rounds(session)
     rescore(session, now=now, organisation_id=organisation_id, kind=kind)
+    expire_offers(session, now=now)  # whether or not a worker runs the expiry job
     cancel_orphans(session, now=now)
     cabinets = _due_cabinets(session, organisation_id=organisation_id, kind=kind, now=now)
     rows = _queue(session, organisation_id=organisation_id, kind=kind)

@@ -174,10 +174,24 @@ def offer_url(offer: Offer, links: Links) -> str | None:
     return links.url(LinkKind.offer, link.token)
 
 
+def _closed() -> sa.ColumnElement[bool]:
+    """The offer's cabinet left, or revoked the standing link that listed the offer's link."""
+    return sa.or_(Cabinet.deleted_at.is_not(None),
+                  sa.and_(Cabinet.link_revoked_at.is_not(None), Offer.created_at < Cabinet.link_revoked_at))
+
+
+def still_open(now: datetime) -> sa.ColumnElement[bool]:
+    """An offer its practitioner can read and answer; the query joins ``Cabinet``."""
+    return sa.and_(Offer.expires_at > now, sa.not_(_closed()))
+
+
 def find_offer(session: Session, token: str, *, now: datetime) -> Offer:
-    """A forged, unknown or expired token is simply not found: the answer tells nothing more."""
-    offer = session.scalar(sa.select(Offer).options(_AS_OFFERED).where(Offer.token_hash == hash_token(token)))
-    if offer is None or offer.expires_at <= now:
+    """A forged, unknown, expired or closed token is simply not found: the answer tells nothing more."""
+    offer = session.scalar(
+        sa.select(Offer).options(_AS_OFFERED).join(Cabinet, Offer.cabinet_id == Cabinet.id)
+        .where(Offer.token_hash == hash_token(token), still_open(now))
+    )
+    if offer is None:
         raise NotFound("Cette proposition n'est plus ouverte : le délai de réponse est passé, ou le lien est "
                        "incomplet. Les patients non traités sont revenus dans la liste d'attente.")
     return offer
@@ -238,28 +252,31 @@ def respond(
 
 
 def expire_offers(session: Session, *, now: datetime) -> int:
-    """Pending items of expired offers go back to the queue (a job; default after 14 days)."""
-    due = session.scalars(
-        sa.select(OfferItem.id)
-        .join(Offer)
-        .where(OfferItem.status == ItemStatus.pending, Offer.expires_at <= now)
+    """Pending items of offers past their deadline (default 14 days) go back to the queue, and so do those of
+    offers closed early (the cabinet left, or revoked its link): a job, and the start of every round."""
+    due = session.execute(
+        sa.select(OfferItem.id, Offer.expires_at)
+        .join(Offer).join(Cabinet, Offer.cabinet_id == Cabinet.id)
+        .where(OfferItem.status == ItemStatus.pending, sa.not_(still_open(now)))
         .order_by(OfferItem.id)
     ).all()
-    expired = 0
-    for item_id in due:
+    ended = 0
+    for item_id, expires_at in due:
         item = session.scalar(
             sa.select(OfferItem).where(OfferItem.id == item_id)
             .with_for_update(of=OfferItem).execution_options(populate_existing=True)
         )
         if item is None or item.status is not ItemStatus.pending:
             continue  # answered meanwhile
+        expired = expires_at <= now
         _lock_request(session, item.request_id)
         if item.request.status is Status.offered:
-            set_status(session, item.request, Status.waiting, actor=SYSTEM, now=now, reason="expired")
-        item.status, item.responded_at = ItemStatus.expired, now
-        expired += 1
+            set_status(session, item.request, Status.waiting, actor=SYSTEM, now=now,
+                       reason="expired" if expired else "offer_closed")
+        item.status, item.responded_at = ItemStatus.expired if expired else ItemStatus.cancelled, now
+        ended += 1
     session.flush()
-    return expired
+    return ended
 
 
 def cancel_orphans(session: Session, *, now: datetime) -> int:

@@ -15,7 +15,7 @@ from lac_service.kit.dates import age_on
 from lac_service.links import Links
 from lac_service.offers.models import ItemStatus, Offer, OfferItem
 from lac_service.offers.schemas import ContactOut, OfferItemOut, OfferOut, OpenOffer, PractitionerPage
-from lac_service.offers.service import WITHOUT_ITEMS, offer_url, tally
+from lac_service.offers.service import WITHOUT_ITEMS, offer_url, still_open, tally
 
 
 def _item(item: OfferItem, reasons: list[ReasonOut], now: datetime) -> OfferItemOut:
@@ -50,7 +50,8 @@ def offer_view(session: Session, offer: Offer, links: Links, now: datetime) -> O
 
 def practitioner_view(session: Session, cabinet: Cabinet, links: Links, now: datetime) -> PractitionerPage:
     offers = session.scalars(
-        sa.select(Offer).options(WITHOUT_ITEMS).where(Offer.cabinet_id == cabinet.id, Offer.expires_at > now)
+        sa.select(Offer).options(WITHOUT_ITEMS).join(Cabinet, Offer.cabinet_id == Cabinet.id)
+        .where(Offer.cabinet_id == cabinet.id, still_open(now))
         .order_by(Offer.id.desc())
     ).all()
     tallies = tally(session, offers)
