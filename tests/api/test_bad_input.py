@@ -88,6 +88,17 @@ def test_bad_request_body_names_the_field_and_writes_nothing(client, connection,
     assert count_rows(connection) == before
 
 
+def test_names_that_grow_when_folded_are_registered_and_still_found_again(client, secretary_a):
+    """Folding for duplicates turns "ß" into "ss" and the ligature U+FDFA into 18 letters: a name of 100
+    such letters must not overflow the keys' columns (PostgreSQL refuses what SQLite stores)."""
+    body = request_body(first_name="\ufdfa" * 100, last_name="ß" * 100)
+    created = client.post("/api/v1/requests", json=body, headers=secretary_a)
+    assert created.status_code == 201, created.text
+    again = client.post("/api/v1/requests", json=body | {"patient": body["patient"] | {"phone": "0699999999"}},
+                        headers=secretary_a)
+    assert again.status_code == 409 and again.json()["existing_request_id"] == created.json()["id"]
+
+
 @pytest.mark.parametrize(
     ("raw", "content_type"),
     [

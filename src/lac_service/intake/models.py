@@ -6,6 +6,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from lac_service.auth.models import Organisation
 from lac_service.db import Base
 from lac_service.kinds import Kind
+from lac_service.kit.text import KEY_LENGTH
 
 
 class Status(StrEnum):
@@ -74,8 +75,8 @@ class PatientRequest(Base):
 
     first_name: Mapped[str | None] = mapped_column(sa.String(100))
     last_name: Mapped[str | None] = mapped_column(sa.String(100))
-    identity_key: Mapped[str | None] = mapped_column(sa.String(201))
-    person_key: Mapped[str | None] = mapped_column(sa.String(201))  # kit.text.person_key: flags possible duplicates
+    identity_key: Mapped[str | None] = mapped_column(sa.String(KEY_LENGTH))
+    person_key: Mapped[str | None] = mapped_column(sa.String(KEY_LENGTH))  # kit.text.person_key: flags possible duplicates
     birth_date: Mapped[date | None]
     birth_year: Mapped[int]
     phone: Mapped[str | None] = mapped_column(sa.String(20))
