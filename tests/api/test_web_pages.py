@@ -84,6 +84,15 @@ def test_the_form_registers_and_sends_to_the_tracking_page(client, db, org_a):
     assert again.status_code == 409 and "déjà en cours" in again.text and requests_count(db) == 1
 
 
+@pytest.mark.parametrize("typed", ["14031958", "1958-03-14", "14.03.1958", " 14 03 1958 "])
+def test_a_birth_date_is_read_as_people_type_it(client, db, org_a, typed):
+    """A phone's digit keypad has no "/"; a browser's autofill may give the ISO form."""
+    answer = client.post("/", data=form(client, **{"patient.birth_date": typed}), follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    db.expire_all()
+    assert db.scalar(sa.select(PatientRequest.birth_date)).isoformat() == "1958-03-14"
+
+
 def test_the_21st_submission_from_one_address_in_a_minute_is_refused(client, db, org_a, clock):
     for _ in range(20):
         assert client.post("/", data=form(client, **{"patient.birth_date": "31/02/1958"})).status_code == 422

@@ -16,7 +16,9 @@ from lac_service.error_handlers import field_errors
 from lac_service.errors import AppError
 
 Model = TypeVar("Model", bound=BaseModel)
-_DATE = re.compile(r"^\s*(\d{1,2})[/.\- ](\d{1,2})[/.\- ](\d{4})\s*$")
+# JJ/MM/AAAA with any usual separator; JJMMAAAA, all a phone's digit keypad can type; AAAA-MM-JJ, what a
+# browser's autofill may give.
+_DATE = re.compile(r"\s*(?:(\d{1,2})[/.\- ](\d{1,2})[/.\- ](\d{4})|(\d{2})(\d{2})(\d{4})|(\d{4})-(\d{2})-(\d{2}))\s*")
 BAD_DATE = "Date invalide (exemple : 14/03/1958)."
 
 
@@ -51,15 +53,16 @@ def checked(form: FormData, name: str) -> bool:
 
 
 def day(form: FormData, name: str, errors: Errors) -> str | None:
-    """An ISO date for the schema, from ``JJ/MM/AAAA``; a wrong one is reported at the field."""
+    """An ISO date for the schema, from what a person types (``_DATE``); a wrong one is reported at the field."""
     raw = text(form, name)
     if raw is None:
         return None
-    match = _DATE.match(raw)
+    match = _DATE.fullmatch(raw)
     try:
         if match is None:
             raise ValueError
-        return date(int(match[3]), int(match[2]), int(match[1])).isoformat()
+        day_, month, year = match[1] or match[4] or match[9], match[2] or match[5] or match[8], match[3] or match[6] or match[7]
+        return date(int(year), int(month), int(day_)).isoformat()
     except ValueError:
         errors.add(name, BAD_DATE)
         return "invalid"
