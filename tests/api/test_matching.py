@@ -123,8 +123,6 @@ def test_the_practitioner_accepts_one_and_declines_another(client, lille):
     )
     assert changed_mind.status_code == 409
 
-    no_reason = client.post(f"/api/v1/offers/{token}/responses", json={"request_id": ids["plain"], "decision": "decline"})
-    assert no_reason.status_code == 422 and no_reason.json()["field"] == "reason"
     declined = client.post(
         f"/api/v1/offers/{token}/responses",
         json={"request_id": ids["plain"], "decision": "decline", "reason": "no_capacity"},
@@ -137,6 +135,19 @@ def test_the_practitioner_accepts_one_and_declines_another(client, lille):
     summary = client.get("/api/v1/offers", headers=headers).json()["items"]
     near = next(o for o in summary if o["cabinet_id"] == lille["near"])
     assert (near["accepted"], near["declined"], near["decline_reasons"]) == (1, 1, {"no_capacity": 1})
+
+
+def test_a_practitioner_may_decline_without_saying_why(client, lille):
+    headers, ids = lille["headers"], lille["ids"]
+    batch = next(b for b in _run(client, headers)["batches"] if b["cabinet_id"] == lille["near"])
+    token = batch["offer_url"].rsplit("/", 1)[1]
+    declined = client.post(f"/api/v1/offers/{token}/responses", json={"request_id": ids["plain"], "decision": "decline"})
+    assert declined.status_code == 200, declined.text
+    assert (declined.json()["items"][1]["status"], declined.json()["items"][1]["decline_reason"]) == ("declined", None)
+    history = client.get(f"/api/v1/requests/{ids['plain']}", headers=headers).json()["history"]
+    assert (history[-1]["to_status"], history[-1]["reason"]) == ("waiting", "declined")
+    near = next(o for o in client.get("/api/v1/offers", headers=headers).json()["items"] if o["cabinet_id"] == lille["near"])
+    assert (near["declined"], near["decline_reasons"]) == (1, {})
 
 
 def test_a_declined_request_is_never_offered_to_that_cabinet_again(client, db, lille):

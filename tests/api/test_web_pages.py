@@ -259,6 +259,23 @@ def test_an_expired_offer_link_says_so_in_french_and_shows_nothing(client, make_
     assert truncated.status_code == 422 and "vérifiez le lien" in truncated.text
 
 
+def test_a_practitioner_declines_in_two_taps_without_giving_a_reason(client, db, make_key, org_a):
+    coordinator = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(channels=[]), headers=coordinator)
+    client.post("/api/v1/requests", json=request_body(first_name="Alice"), headers=coordinator)
+    run = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()
+    path = run["batches"][0]["offer_url"].removeprefix("http://127.0.0.1:8000")
+    page = client.get(path).text
+    assert re.search(r'<select[^>]*name="reason">\s*<option value="">Sans préciser</option>', page), "the default"
+    (request_id,) = run["batches"][0]["request_ids"]
+    answered = client.post(f"{path}/reponse", data={"csrf_token": csrf(page), "request_id": str(request_id),
+                                                    "decision": "decline", "reason": ""})
+    assert answered.status_code == 200, answered.text
+    assert "Patient décliné" in answered.text and "<strong>Décliné</strong>." in answered.text
+    db.expire_all()
+    assert db.get(PatientRequest, request_id).status == "waiting"
+
+
 def test_pages_carry_the_security_headers(client, org_a):
     page = client.get("/")
     csp = page.headers["content-security-policy"]

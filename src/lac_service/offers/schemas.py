@@ -12,7 +12,8 @@ from lac_service.offers.service import Decision
 class ResponseIn(Input):
     request_id: RecordId
     decision: Decision
-    reason: DeclineReason | None = Field(default=None, description="Required to decline.")
+    reason: DeclineReason | None = Field(default=None, description="Why the practitioner declines, if they say: "
+                                                                   "counted in the indicators.")
 
 
 class ContactOut(BaseModel):

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, lazyload, raiseload, selectinload
 
 from lac_service.cabinets.models import Cabinet
-from lac_service.errors import Conflict, InvalidInput, NotFound
+from lac_service.errors import Conflict, NotFound
 from lac_service.intake.models import PatientRequest, Status, StatusChange
 from lac_service.intake.service import SYSTEM, Actor, set_status, tell_patient, tracking_url
 from lac_service.kinds import Kind
@@ -228,8 +228,9 @@ def respond(
     session: Session, offer: Offer, *, request_id: int, decision: Decision, reason: DeclineReason | None,
     now: datetime, links: Links,
 ) -> OfferItem:
-    """Accept matches the request with the cabinet; decline sends it back to the queue. Repeating the same
-    answer changes nothing; changing an answer already given is refused."""
+    """Accept matches the request with the cabinet; decline sends it back to the queue, with a coded reason
+    if the practitioner gives one. Repeating the same answer changes nothing; changing an answer already given
+    is refused."""
     item = _locked_item(session, offer, request_id)
     wanted = ItemStatus.accepted if decision is Decision.accept else ItemStatus.declined
     if item.status is wanted:
@@ -242,9 +243,8 @@ def respond(
         item.request.matched_cabinet_id, item.request.matched_at = offer.cabinet_id, now
         _tell_patient(session, item.request, offer.cabinet, links=links, now=now)
     else:
-        if reason is None:
-            raise InvalidInput("Indiquez pourquoi vous déclinez.", field="reason")
-        set_status(session, item.request, Status.waiting, actor=actor, now=now, reason=f"declined:{reason.value}")
+        set_status(session, item.request, Status.waiting, actor=actor, now=now,
+                   reason=f"declined:{reason.value}" if reason else "declined")
         item.decline_reason = reason
     item.status, item.responded_at = wanted, now
     session.flush()

@@ -56,9 +56,6 @@ def answer(request: Request, token: LinkToken, form: Form, session: DbSession, l
         reason = DeclineReason(text(form, "reason")) if text(form, "reason") else None
     except ValueError:
         return _offer_page(request, session, offer, token, links, now, error="Réponse non reconnue.", status=422)
-    if decision is Decision.decline and reason is None:
-        return _offer_page(request, session, offer, token, links, now, status=422,
-                           error="Choisissez la raison du refus, puis appuyez de nouveau sur « Décliner ».")
     try:
         offers.respond(session, offer, request_id=request_id, decision=decision, reason=reason, now=now, links=links)
     except AppError as exc:
