@@ -21,3 +21,12 @@ def test_every_operation_documents_its_errors():
             assert operation["responses"]["404"]["content"]["application/json"]["schema"] == {
                 "$ref": "#/components/schemas/ErrorBody"
             }
+
+
+def test_the_document_says_which_operations_a_caller_without_a_key_may_use():
+    """Clients generated from the file must not demand a key for the public form's operation."""
+    document = create_app(make_settings("sqlite://")).openapi()
+    keyless = {(method.upper(), path) for path, operations in document["paths"].items()
+               for method, operation in operations.items() if {} in operation.get("security", [{}])}
+    assert {("POST", "/api/v1/requests"), ("GET", "/api/v1/offers/{token}"), ("GET", "/healthz")} <= keyless
+    assert ("GET", "/api/v1/requests") not in keyless and ("DELETE", "/api/v1/requests/{request_id}") not in keyless

@@ -57,7 +57,8 @@ def _load(session: DbSession, request_id: int, caller: Caller, roles: tuple[Role
     return request
 
 
-@router.post("", status_code=201, response_model=RequestCreated, summary="Register a patient's request")
+@router.post("", status_code=201, response_model=RequestCreated, summary="Register a patient's request",
+             openapi_extra={"security": [{"HTTPBearer": []}, {}]})  # {}: without a key too
 def create_request(
     body: RequestCreate, session: DbSession, caller: OptionalCaller, settings: AppSettings, now: Now,
     geocoder: AppGeocoder, territories: TerritoryRouter, links: AppLinks, http: Request,
