@@ -1,9 +1,11 @@
 """Every bad input answers 4xx with the offending field named, and writes nothing."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
+from lac_service.kit import fields
 from tests.conftest import count_rows
 from tests.payloads import cabinet_body, request_body
 
@@ -86,6 +88,16 @@ def test_bad_request_body_names_the_field_and_writes_nothing(client, connection,
     assert error["code"] == "validation_error"
     assert error["message"]
     assert count_rows(connection) == before
+
+
+def test_a_child_born_today_anywhere_in_france_can_be_registered_and_tomorrow_cannot(client, secretary_a, monkeypatch):
+    """At 20:00 UTC it is already the next day in Nouméa (UTC+11): its newborns are not "born in the future"."""
+    monkeypatch.setattr(fields, "utcnow", lambda: datetime(2026, 11, 22, 20, 0, tzinfo=UTC))
+    body = request_body(birth_date="2026-11-23")
+    assert client.post("/api/v1/requests", json=body, headers=secretary_a).status_code == 201
+    refused = client.post("/api/v1/requests", json=request_body(first_name="Autre", phone="0699999999",
+                                                                birth_date="2026-11-24"), headers=secretary_a)
+    assert refused.status_code == 422 and refused.json()["field"] == "patient.birth_date"
 
 
 def test_names_that_grow_when_folded_are_registered_and_still_found_again(client, secretary_a):

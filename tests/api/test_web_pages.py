@@ -3,7 +3,7 @@ security headers, the patient's tracking page actions and a cabinet's settings â
 behind."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -121,6 +121,12 @@ def test_bad_answers_come_back_next_to_their_fields_with_the_rest_kept(client, d
     no_consent = client.post("/", data={k: v for k, v in form(client).items() if k != "consent"})
     assert no_consent.status_code == 422 and 'id="consent-error"' in no_consent.text
     assert requests_count(db) == 0
+
+
+def test_the_tracking_page_gives_the_day_of_registration_in_french_time(client, org_a, clock):
+    clock["now"] = datetime(2026, 11, 22, 23, 30, tzinfo=UTC)  # 00:30 on the 23rd in Paris
+    url = client.post("/", data=form(client), follow_redirects=False).headers["location"].split("?")[0]
+    assert "<dt>Inscrite le</dt><dd>23/11/2026</dd>" in client.get(url).text
 
 
 def test_the_patient_confirms_updates_and_withdraws_from_the_tracking_page(client, db, org_a):

@@ -1,7 +1,7 @@
 """Input types shared by every form and API body, each failing with a French message that names the rule."""
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
@@ -70,8 +70,11 @@ def _iso_day(value: object) -> object:
     raise PydanticCustomError("date_parsing", "Date invalide (format attendu : AAAA-MM-JJ).")
 
 
+_AHEAD_OF_UTC = timedelta(hours=14)  # the calendar's furthest lead on UTC: no date past it is today anywhere
+
+
 def _birth_date(value: date) -> date:
-    today = utcnow().date()
+    today = (utcnow() + _AHEAD_OF_UTC).date()  # no French time zone (Paris, Nouméa…) is a day beyond it
     if value > today:
         raise PydanticCustomError("birth_date_future", "La date de naissance ne peut pas être dans le futur.")
     if today.year - value.year > MAX_AGE_YEARS:

@@ -17,7 +17,7 @@ from starlette.datastructures import FormData
 
 from lac_service.config import Settings
 from lac_service.kit.tokens import derive, new_token
-from lac_service.notifications.templates import date_fr, kind_label
+from lac_service.notifications.templates import PARIS, date_fr, kind_label
 
 CSRF_COOKIE = "lac_csrf"
 CSRF_FIELD = "csrf_token"
@@ -28,7 +28,8 @@ templates.env.filters["kind_label"] = kind_label
 
 
 def _day_fr(value: date | datetime) -> str:
-    return f"{value:%d/%m/%Y}"
+    """A moment's day in French time (a registration at 00:30 in Paris is on that day, not the UTC one)."""
+    return f"{value.astimezone(PARIS) if isinstance(value, datetime) else value:%d/%m/%Y}"
 
 
 templates.env.filters["day_fr"] = _day_fr
