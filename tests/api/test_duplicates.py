@@ -6,6 +6,8 @@ from datetime import timedelta
 import pytest
 
 from lac_service.auth.models import Role
+from lac_service.intake import service
+from lac_service.intake.repository import find_active_duplicate
 from tests.conftest import NOW
 from tests.payloads import cabinet_body, request_body
 
@@ -37,10 +39,14 @@ def test_the_same_name_once_folded_is_refused_at_registration(client, secretary,
     assert again.json()["existing_request_id"] == first["id"]
 
 
-def test_the_same_phone_and_birth_date_is_refused_at_registration(client, secretary):
-    first = register(client, secretary, email=None).json()
-    again = register(client, secretary, first_name="Léa", last_name="Autre", email=None)
-    assert again.status_code == 409 and again.json()["existing_request_id"] == first["id"]
+def test_twins_registered_with_a_parents_phone_are_two_people_flagged_for_a_look(client, secretary):
+    speech = {"kind": "bilan_orthophonique"}
+    lou = client.post("/api/v1/requests", json=request_body(first_name="Lou", last_name="Martin", birth_date="2019-04-02",
+                                                            email=None) | speech, headers=secretary)
+    max_ = client.post("/api/v1/requests", json=request_body(first_name="Max", last_name="Martin", birth_date="2019-04-02",
+                                                             email=None) | speech, headers=secretary)
+    assert (lou.status_code, max_.status_code) == (201, 201), max_.text
+    assert flagged(client, secretary) == [((lou.json()["id"], max_.json()["id"]), ["phone"])]
 
 
 def test_first_and_last_names_swapped_are_flagged(client, secretary):
@@ -121,3 +127,44 @@ def test_the_withdraw_endpoint_takes_only_the_reasons_a_caller_gives(client, sec
         answer = client.post(f"/api/v1/requests/{request['id']}/withdraw", json={"reason": reserved}, headers=secretary)
         assert answer.status_code == 422 and answer.json()["field"] == "reason"
     assert client.get(f"/api/v1/requests/{request['id']}", headers=secretary).json()["status"] == "waiting"
+
+
+@pytest.fixture
+def blind_once(monkeypatch):
+    """From its call on, the next duplicate check before a write sees no twin, as when the twin commits just
+    after it; returns the checks made."""
+    def arm() -> list[dict]:
+        calls = []
+
+        def check(*args, **kwargs):
+            calls.append(kwargs)
+            return None if len(calls) == 1 else find_active_duplicate(*args, **kwargs)
+
+        monkeypatch.setattr(service, "find_active_duplicate", check)
+        return calls
+
+    return arm
+
+
+def test_a_change_that_meets_a_twin_committed_meanwhile_is_409_not_500(client, secretary, blind_once):
+    """The unique index refuses the write; the answer must still name the twin."""
+    first = register(client, secretary, phone="0611111111", email=None).json()
+    other = register(client, secretary, first_name="Léa", last_name="Autre", phone="0622222222", email=None).json()
+    checks = blind_once()
+    answer = client.patch(f"/api/v1/requests/{other['id']}", json={"patient": {"first_name": "Élodie",
+                                                                             "last_name": "Durand-Lefèvre"}},
+                          headers=secretary)
+    assert answer.status_code == 409 and answer.json()["existing_request_id"] == first["id"], answer.text
+    assert len(checks) == 2, "refused by the index, then named"
+    assert client.get(f"/api/v1/requests/{other['id']}", headers=secretary).json()["patient"]["first_name"] == "Léa"
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "cle-unique-0001"])
+def test_a_registration_that_meets_a_twin_committed_meanwhile_is_409_not_500(client, secretary, blind_once,
+                                                                            idempotency_key):
+    first = register(client, secretary, phone="0611111111", email=None).json()
+    headers = secretary | ({"Idempotency-Key": idempotency_key} if idempotency_key else {})
+    blind_once()
+    answer = client.post("/api/v1/requests", json=request_body(phone="0622222222", email=None), headers=headers)
+    assert answer.status_code == 409 and answer.json()["existing_request_id"] == first["id"], answer.text
+    assert client.get("/api/v1/requests", headers=secretary).json()["total"] == 1

@@ -48,7 +48,6 @@ def test_age_is_computed_from_the_birth_date(client, secretary_a):
     [
         {},  # the very same
         {"first_name": "ELODIE", "last_name": "durand lefevre", "phone": "07 81 23 45 67", "email": None},
-        {"first_name": "Elodie", "last_name": "Durand", "phone": "+33612345678"},  # same phone and birth date
     ],
 )
 def test_second_active_request_of_same_person_and_kind_is_409_naming_the_first(client, secretary_a, second):

@@ -67,7 +67,9 @@ def _calls(b) -> dict[tuple[str, str], Call]:
     request, cabinet, round_id = b["request"], b["cabinet"], b["round"]
     policy = "/api/v1/priority-policies/medecin_traitant"
     return {
-        ("POST", "/api/v1/requests"): Call("/api/v1/requests", request_body(first_name="Awa", last_name="Diallo")),
+        ("POST", "/api/v1/requests"): Call("/api/v1/requests", request_body(
+            first_name="Awa", last_name="Diallo", address={"line": "", "postal_code": "59100", "city": "Roubaix"},
+            location={"lat": 50.6942, "lon": 3.1746})),  # outside B's territory: the request stays A's
         ("GET", "/api/v1/requests"): Call("/api/v1/requests?q=Bérénice&limit=200"),
         ("GET", "/api/v1/requests/{request_id}"): Call(f"/api/v1/requests/{request}", at_b=True),
         ("PATCH", "/api/v1/requests/{request_id}"): Call(f"/api/v1/requests/{request}", {"max_distance_km": 5}, True),

@@ -2,7 +2,7 @@
 
 A file with any bad row writes nothing: the report names every bad line (line, the file's column, a French
 message), so the coordinator fixes the file and sends it again. A row of someone already in the queue (same
-name once folded, or same phone, with the same birth date and kind), or twice in the file, is a duplicate:
+name once folded, with the same birth date and kind), or twice in the file, is a duplicate:
 reported and left out, while the rest is written. ``dry_run`` reports exactly what a real import would do.
 
 Requests keep their original date (``date_demande``), so the waiting-time points are fair; they are located
@@ -107,37 +107,33 @@ def _service_rules(row: RequestRow, parsed: Parsed[RequestRow]) -> list[RowError
 
 
 def _in_queue(session: Session, rows: list[RequestRow]) -> dict[tuple[str, str, object], int]:
-    """Active requests sharing a key with a row: (kind, "name:…" or "phone:…", birth date) → request id."""
+    """Active requests sharing a row's key: (kind, name key, birth date) → request id."""
     found: dict[tuple[str, str, object], int] = {}
     names = sorted({_identity(r.data.patient.first_name, r.data.patient.last_name) for r in rows})
-    phones = sorted({r.data.patient.phone for r in rows if r.data.patient.phone})
-    for column, prefix, values in ((R.identity_key, "name:", names), (R.phone, "phone:", phones)):
-        for chunk in (values[i:i + 5 * _CHUNK] for i in range(0, len(values), 5 * _CHUNK)):
-            for id_, kind, value, born in session.execute(
-                sa.select(R.id, R.kind, column, R.birth_date).where(R.status.in_(ACTIVE_STATUSES), column.in_(chunk))
-            ):
-                found.setdefault((kind.value, prefix + value, born), id_)
+    for chunk in (names[i:i + 5 * _CHUNK] for i in range(0, len(names), 5 * _CHUNK)):
+        for id_, kind, name, born in session.execute(
+            sa.select(R.id, R.kind, R.identity_key, R.birth_date)
+            .where(R.status.in_(ACTIVE_STATUSES), R.identity_key.in_(chunk))
+        ):
+            found.setdefault((kind.value, name, born), id_)
     return found
 
 
-def _keys(row: RequestRow) -> list[tuple[str, str, object]]:
-    patient, kind = row.data.patient, row.data.kind.value
-    keys = [(kind, "name:" + _identity(patient.first_name, patient.last_name), patient.birth_date)]
-    if patient.phone:
-        keys.append((kind, "phone:" + patient.phone, patient.birth_date))
-    return keys
+def _key(row: RequestRow) -> tuple[str, str, object]:
+    patient = row.data.patient
+    return row.data.kind.value, _identity(patient.first_name, patient.last_name), patient.birth_date
 
 
 def _without_duplicates(session: Session, rows: list[RequestRow], report: Report) -> list[RequestRow]:
     queue, seen, kept = _in_queue(session, rows), {}, []
     for row in rows:
-        keys = _keys(row)
-        if existing := next((queue[k] for k in keys if k in queue), None):
+        key = _key(row)
+        if (existing := queue.get(key)) is not None:
             report.duplicates.append(Duplicate(row.line, existing_request_id=existing))
-        elif earlier := next((seen[k] for k in keys if k in seen), None):
+        elif (earlier := seen.get(key)) is not None:
             report.duplicates.append(Duplicate(row.line, same_as_line=earlier))
         else:
-            seen.update({k: row.line for k in keys})
+            seen[key] = row.line
             kept.append(row)
     return kept
 

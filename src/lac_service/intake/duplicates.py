@@ -1,7 +1,7 @@
 """Possible duplicates, for a secretary to look at: the same birth date with the same name words in any
 order (first and last names swapped), the same e-mail, or the same phone, among the active requests of one
-kind. (The same name after folding accents and hyphens, or the same phone, with the same birth date, is
-refused at registration already: those never get in twice.) A merge keeps the older date; "two people"
+kind. (The same name after folding accents and hyphens, with the same birth date, is refused at registration
+already: those never get in twice. A shared phone is not: twins registered by a parent share it.) A merge keeps the older date; "two people"
 stops the flag."""
 
 from collections.abc import Sequence

@@ -60,10 +60,7 @@ class PatientRequest(Base):
             "uq_requests_active_identity", "kind", "identity_key", "birth_date", unique=True,
             sqlite_where=_ACTIVE, postgresql_where=_ACTIVE,
         ),
-        sa.Index(
-            "uq_requests_active_phone", "kind", "phone", "birth_date", unique=True,
-            sqlite_where=_ACTIVE, postgresql_where=_ACTIVE,
-        ),
+        sa.Index("ix_requests_phone", "phone"),  # SMS replies, duplicates
         sa.Index("ix_requests_person", "birth_date", "person_key"),
     )
 

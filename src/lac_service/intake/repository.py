@@ -38,18 +38,14 @@ class RequestFilter:
 
 
 def find_active_duplicate(
-    session: Session, *, kind: Kind, identity_key: str, phone: str | None, birth_date: date,
-    exclude_id: int | None = None,
+    session: Session, *, kind: Kind, identity_key: str, birth_date: date, exclude_id: int | None = None,
 ) -> PatientRequest | None:
-    """Same person = same normalised name and birth date, or same phone and birth date."""
-    same_person = sa.and_(PatientRequest.identity_key == identity_key, PatientRequest.birth_date == birth_date)
-    if phone is not None:
-        same_person = sa.or_(
-            same_person, sa.and_(PatientRequest.phone == phone, PatientRequest.birth_date == birth_date)
-        )
+    """Same person = same normalised name and birth date. A shared phone is not enough (twins registered
+    by a parent): it only flags a possible duplicate (``intake.duplicates``)."""
     query = (
         sa.select(PatientRequest)
-        .where(PatientRequest.kind == kind, PatientRequest.status.in_(ACTIVE_STATUSES), same_person)
+        .where(PatientRequest.kind == kind, PatientRequest.status.in_(ACTIVE_STATUSES),
+               PatientRequest.identity_key == identity_key, PatientRequest.birth_date == birth_date)
         .order_by(PatientRequest.id)
         .limit(1)
     )

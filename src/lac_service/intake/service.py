@@ -1,7 +1,7 @@
 """Use cases on requests. Functions flush; the caller's unit of work commits."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -58,25 +58,41 @@ def check_household(kind: Kind, household: list[HouseholdMemberIn]) -> None:
         )
 
 
-def _refuse_duplicate(session: Session, request: PatientRequest) -> None:
-    assert request.identity_key is not None and request.birth_date is not None
+@dataclass(frozen=True)
+class _Person:
+    """What makes two requests one person's, read off a request before a flush that may fail (a savepoint's
+    rollback expires the request's changes)."""
+
+    kind: Kind
+    identity_key: str
+    birth_date: date
+    request_id: int | None
+
+    @classmethod
+    def of(cls, request: PatientRequest) -> "_Person":
+        assert request.identity_key is not None and request.birth_date is not None
+        return cls(request.kind, request.identity_key, request.birth_date, request.id)
+
+
+def _refuse_duplicate(session: Session, person: _Person) -> None:
     with session.no_autoflush:  # the pending change would hit the unique index before we can name the twin
-        existing = find_active_duplicate(
-            session, kind=request.kind, identity_key=request.identity_key, phone=request.phone,
-            birth_date=request.birth_date, exclude_id=request.id,
-        )
+        existing = find_active_duplicate(session, kind=person.kind, identity_key=person.identity_key,
+                                         birth_date=person.birth_date, exclude_id=person.request_id)
     if existing is not None:
         raise DuplicateRequest(existing_request_id=existing.id)
 
 
 def _flush_unless_duplicate(session: Session, request: PatientRequest) -> None:
-    """The unique indexes catch what the check before could not: a concurrent registration of the same
-    person that committed first."""
+    """The unique index catches what the check before could not: a concurrent registration of the same
+    person that committed first. The failed write spoils the transaction (a savepoint would not help: the
+    ORM flushes pending changes before it opens one), so it is rolled back — the 409 writes nothing — and the
+    twin is looked up in a new one."""
+    person = _Person.of(request)
     try:
-        with session.begin_nested():
-            session.flush()
+        session.flush()
     except sa.exc.IntegrityError:
-        _refuse_duplicate(session, request)
+        session.rollback()
+        _refuse_duplicate(session, person)
         raise
 
 
@@ -152,7 +168,7 @@ def create_request(
     )
     _place(request, home)
     apply_score(session, request, now=now)
-    _refuse_duplicate(session, request)
+    _refuse_duplicate(session, _Person.of(request))
     session.add(request)
     _flush_unless_duplicate(session, request)
     url = links.url(LinkKind.tracking, link.token)
@@ -188,7 +204,7 @@ def confirm_waiting(session: Session, request: PatientRequest, *, actor: Actor, 
     if request.status is Status.archived and request.erased_at is None:
         assert request.identity_key is not None and request.birth_date is not None
         newer = find_active_duplicate(session, kind=request.kind, identity_key=request.identity_key,
-                                      phone=request.phone, birth_date=request.birth_date, exclude_id=request.id)
+                                      birth_date=request.birth_date, exclude_id=request.id)
         if newer is None:
             set_status(session, request, Status.waiting, actor=actor, now=now, reason="reconfirmed")
     if request.status in ACTIVE_STATUSES:
@@ -245,7 +261,7 @@ def update_request(
         request.identity_key = identity_key(request.first_name, request.last_name)
         request.person_key = person_key(request.first_name, request.last_name)
         request.birth_year = request.birth_date.year
-        _refuse_duplicate(session, request)
+        _refuse_duplicate(session, _Person.of(request))
         _flush_unless_duplicate(session, request)
     if data.household is not None:
         check_household(request.kind, data.household)
