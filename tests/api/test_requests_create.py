@@ -91,6 +91,16 @@ def test_public_form_goes_to_the_only_organisation_without_a_key(client, org_a):
     assert created.json()["organisation"] == org_a.slug
 
 
+def test_a_public_caller_is_told_of_a_duplicate_without_the_records_id(client, org_a, secretary_a):
+    """Anyone can post a name and a birth date: the answer must not hand them a record's id to go with it."""
+    first = client.post("/api/v1/requests", json=request_body(), headers=secretary_a).json()
+    public = client.post("/api/v1/requests", json=request_body(phone="0799999999"))
+    assert public.status_code == 409 and public.json()["code"] == "duplicate_request"
+    assert "existing_request_id" not in public.json() or public.json()["existing_request_id"] is None
+    staff = client.post("/api/v1/requests", json=request_body(phone="0799999999"), headers=secretary_a)
+    assert staff.json()["existing_request_id"] == first["id"], "staff still get it"
+
+
 def test_public_form_with_several_organisations_and_no_default_is_not_configured(client, org_a, org_b):
     refused = client.post("/api/v1/requests", json=request_body())
     assert refused.status_code == 503

@@ -13,7 +13,7 @@ from lac_service.links import AppLinks
 from lac_service.ratelimit import limit_form
 from lac_service.config import AppSettings
 from lac_service.db import DbSession, read_scope
-from lac_service.errors import ERROR_RESPONSES, Forbidden
+from lac_service.errors import ERROR_RESPONSES, DuplicateRequest, Forbidden
 from lac_service.idempotency import IdempotencyKey, run_once
 from lac_service.intake import service
 from lac_service.kinds import Kind
@@ -89,10 +89,15 @@ def create_request(
         return answer, f"request:{created.id}"
 
     scope = None if caller.is_public else f"apikey:{caller.api_key_id}"
-    return run_once(
-        session, scope=scope, key=idempotency_key, payload=body, action=action, status_code=201, now=now,
-        ttl=settings.idempotency_ttl,
-    )
+    try:
+        return run_once(
+            session, scope=scope, key=idempotency_key, payload=body, action=action, status_code=201, now=now,
+            ttl=settings.idempotency_ttl,
+        )
+    except DuplicateRequest:
+        if not caller.is_public:
+            raise
+        raise DuplicateRequest() from None  # to the public, no record's id: a name and a birth date probe enough
 
 
 @router.get("", response_model=Page[RequestRead], summary="List requests of the caller's organisation")
