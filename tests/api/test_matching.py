@@ -183,6 +183,18 @@ def test_expiry_sends_requests_back_and_the_link_dies(app, client, db, lille):
     assert history[-1]["reason"] == "expired"
 
 
+def test_a_patient_who_left_before_the_deadline_does_not_count_as_expired(client, db, lille):
+    """The cabinet did not let Bruno's time pass: he withdrew. His item is cancelled, not held against it."""
+    headers, ids = lille["headers"], lille["ids"]
+    batch = next(b for b in _run(client, headers)["batches"] if b["cabinet_id"] == lille["near"])
+    client.post(f"/api/v1/requests/{ids['plain']}/withdraw", json={"reason": "moved"}, headers=headers)
+    assert expire_offers(db, now=utcnow() + timedelta(days=15)) == 2
+    db.commit()
+    near = next(o for o in client.get("/api/v1/offers", headers=headers).json()["items"] if o["id"] == batch["offer_id"])
+    assert (near["expired"], near["cancelled"]) == (1, 1)
+    assert _status(client, headers, ids["plain"]) == "withdrawn"
+
+
 def test_a_round_first_sends_back_the_patients_of_offers_past_their_deadline(client, lille, clock):
     """With no worker running the expiry job (rounds started by hand, or by ``lac match`` from cron)."""
     headers, ids = lille["headers"], lille["ids"]

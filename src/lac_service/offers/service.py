@@ -268,8 +268,10 @@ def expire_offers(session: Session, *, now: datetime) -> int:
         )
         if item is None or item.status is not ItemStatus.pending:
             continue  # answered meanwhile
-        expired = expires_at <= now
         _lock_request(session, item.request_id)
+        # Expired: the cabinet let the patient's time pass. Not when the patient had left meanwhile (withdrawn,
+        # erased), nor when the offer closed early: those are cancelled, and count against no cabinet.
+        expired = expires_at <= now and item.request.status is Status.offered
         if item.request.status is Status.offered:
             set_status(session, item.request, Status.waiting, actor=SYSTEM, now=now,
                        reason="expired" if expired else "offer_closed")
