@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from lac_service.auth.logins import forget_ended
+from lac_service.auth.models import Organisation
 from lac_service.config import Settings
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.errors import Conflict
@@ -114,15 +115,17 @@ class Jobs:
                 )
                 if done:
                     return
-                result = run_round(
-                    session, organisation_id=None, kind=None, engine_name=self.settings.jobs.match_engine, now=now,
-                    actor=SCHEDULE_ACTOR, offer_ttl=timedelta(days=self.settings.offer_ttl_days),
+                # One round per organisation, so that each coordinator sees theirs (a round belongs to one
+                # organisation, or to the admins); matching never crosses organisations anyway.
+                batches = sum(len(run_round(
+                    session, organisation_id=organisation_id, kind=None, engine_name=self.settings.jobs.match_engine,
+                    now=now, actor=SCHEDULE_ACTOR, offer_ttl=timedelta(days=self.settings.offer_ttl_days),
                     links=Links.from_settings(self.settings),
-                )
+                ).batches) for organisation_id in session.scalars(sa.select(Organisation.id).order_by(Organisation.id)).all())
         except Conflict:
             self.ran.append("round:busy")  # another round holds the lock; the next tick looks again
             return
-        self.ran.append(f"round:{len(result.batches)}")
+        self.ran.append(f"round:{batches}")
 
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():

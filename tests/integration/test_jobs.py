@@ -54,6 +54,19 @@ def test_a_round_runs_once_per_configured_time_and_a_missed_one_is_caught_up(set
     assert [r.requests_offered for r in rounds] == [1, 1]
 
 
+def test_each_organisation_has_its_own_scheduled_round_its_coordinators_can_read(
+        client, settings, session_factory, db, make_key, org_a, org_b, queue, day):
+    jobs = Jobs(settings.model_copy(update={"jobs": settings.jobs.model_copy(update={"match_at": [time(8, 0)]})}), session_factory)
+    assert "round:1" in jobs.tick(_at(day, 8, 30))
+    rounds = {r.organisation_id: r.id for r in _rounds(db)}
+    assert set(rounds) == {org_a.id, org_b.id}
+    for org, other, offered in ((org_a, org_b, 1), (org_b, org_a, 0)):
+        coordinator = make_key(org, Role.coordinator)
+        mine = client.get(f"/api/v1/matching/runs/{rounds[org.id]}", headers=coordinator)
+        assert mine.status_code == 200 and mine.json()["requests_offered"] == offered
+        assert client.get(f"/api/v1/matching/runs/{rounds[other.id]}", headers=coordinator).status_code == 404
+
+
 def test_offers_expire_back_to_the_queue_and_are_not_offered_again_to_that_cabinet(settings, session_factory, db, queue, day):
     jobs = Jobs(settings, session_factory)
     jobs.tick(_at(day, 8, 30))
