@@ -52,3 +52,25 @@ def test_erasure_removes_the_patients_messages(client, db, make_key, org_a):
     client.delete(f"/api/v1/requests/{created['id']}", headers=coordinator)
     db.expire_all()
     assert _messages(db, "request_confirmation") == []
+
+
+def test_patients_get_the_cabinets_number_for_patients_never_the_one_batches_are_texted_to(client, db, make_key,
+                                                                                          org_a):
+    coordinator = make_key(org_a, Role.coordinator)
+    cabinet = client.post("/api/v1/cabinets", json=cabinet_body(phones=["06 98 76 54 32"]), headers=coordinator).json()
+    for name, phone, patient_phone in (("Alice", "0611111111", None), ("Bruno", "0622222222", "03 20 99 88 77")):
+        assert client.patch(f"/api/v1/cabinets/{cabinet['id']}", json={"patient_phone": patient_phone},
+                            headers=coordinator).json()["patient_phone"] == (patient_phone and "+33320998877")
+        created = client.post("/api/v1/requests", json=request_body(first_name=name, phone=phone, email=None),
+                              headers=coordinator).json()
+        client.post(f"/api/v1/cabinets/{cabinet['id']}/batch-request", headers=coordinator)
+        run = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()
+        token = run["batches"][0]["offer_url"].rsplit("/", 1)[1]
+        client.post(f"/api/v1/offers/{token}/responses", json={"request_id": created["id"], "decision": "accept"})
+        told = _messages(db, "match")[-1].body
+        page = client.get(created["tracking_url"].removeprefix("http://127.0.0.1:8000")).text
+        assert "+33698765432" not in told and "+33698765432" not in page, "the practitioner's mobile stays theirs"
+        if patient_phone:
+            assert "Appelez-le au +33320998877" in told and 'href="tel:+33320998877"' in page
+        else:
+            assert "Il vous appellera" in told

@@ -386,10 +386,12 @@ def test_a_coordinator_registers_a_cabinet_then_changes_its_settings_and_its_add
     cabinet = db.scalar(sa.select(Cabinet))
     lille = (cabinet.lat, cabinet.lon)
 
-    settings = client.post(path, data=_cabinet_form(page.text, radius_km="20", batch_size="5"))
+    settings = client.post(path, data=_cabinet_form(page.text, radius_km="20", batch_size="5",
+                                                    patient_phone="03 20 99 88 77"))
     assert settings.status_code == 200 and "Les réglages du cabinet sont enregistrés." in settings.text
     db.expire_all()
     assert (cabinet.radius_km, cabinet.batch_size, (cabinet.lat, cabinet.lon)) == (20, 5, lille)
+    assert cabinet.patient_phone == "+33320998877" and 'value="+33320998877"' in settings.text
 
     wrong = client.post(path, data=_cabinet_form(settings.text, **{"address.postal_code": "59100",
                                                                   "address.city": "Marseille", "radius_km": "30"}))

@@ -33,7 +33,8 @@ class Cabinet(Base):
     batch_size: Mapped[int]
     cadence_days: Mapped[int]
     channels: Mapped[list[str]] = mapped_column(sa.JSON)
-    phones: Mapped[list[str]] = mapped_column(sa.JSON)
+    phones: Mapped[list[str]] = mapped_column(sa.JSON)  # where batches are texted: often a practitioner's mobile
+    patient_phone: Mapped[str | None] = mapped_column(sa.String(20))  # the number patients are given
     emails: Mapped[list[str]] = mapped_column(sa.JSON)
     paused: Mapped[bool] = mapped_column(default=False)
     # The practitioner's standing page (lac_service.links), issued when a coordinator first asks for it.

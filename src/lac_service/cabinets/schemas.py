@@ -18,6 +18,9 @@ Channels = Annotated[
 ]
 Phones = Annotated[list[PhoneNumber], Field(max_length=5)]
 Emails = Annotated[list[EmailAddress], Field(max_length=5)]
+PatientPhone = Annotated[PhoneNumber | None, Field(
+    description="The number the cabinet's new patients are told to call. Without it they are told the cabinet "
+                "will call them: `phones`, where batches are texted, are never given to patients.")]
 
 
 class CabinetCreate(Input):
@@ -31,6 +34,7 @@ class CabinetCreate(Input):
     channels: Channels = Field(default_factory=list)
     phones: Phones = Field(default_factory=list)
     emails: Emails = Field(default_factory=list)
+    patient_phone: PatientPhone = None
     paused: bool = False
     organisation: str | None = Field(default=None, max_length=64, description="Admin only: organisation slug.")
 
@@ -46,6 +50,7 @@ class CabinetUpdate(Input):
     channels: Channels | None = None
     phones: Phones | None = None
     emails: Emails | None = None
+    patient_phone: PatientPhone = None
     paused: bool | None = None
 
 
@@ -62,6 +67,7 @@ class CabinetRead(BaseModel):
     channels: list[Channel]
     phones: list[str]
     emails: list[str]
+    patient_phone: str | None
     paused: bool
     last_batch_at: datetime | None
     batch_requested_at: datetime | None = Field(description="Set: due at the next round whatever its cadence.")

@@ -36,8 +36,8 @@ def create_cabinet(
         address_line=data.address.line, postal_code=data.address.postal_code, city=data.address.city,
         lat=place.lat, lon=place.lon, location_precision=place.precision, radius_km=data.radius_km, batch_size=data.batch_size,
         cadence_days=data.cadence_days, channels=_unique([c.value for c in data.channels]),
-        phones=_unique(data.phones), emails=_unique(data.emails), paused=data.paused,
-        created_at=now, updated_at=now,
+        phones=_unique(data.phones), emails=_unique(data.emails), patient_phone=data.patient_phone,
+        paused=data.paused, created_at=now, updated_at=now,
     )
     _check_channels(cabinet)
     session.add(cabinet)
@@ -73,7 +73,7 @@ def update_cabinet(
 ) -> Cabinet:
     changes = data.model_dump(exclude_unset=True)
     for field, value in changes.items():
-        if value is None:
+        if value is None and field != "patient_phone":
             raise InvalidInput("Ce champ ne peut pas être vidé.", field=field)
     if data.address is not None:
         cabinet.address_line, cabinet.postal_code, cabinet.city = (
@@ -87,7 +87,7 @@ def update_cabinet(
     for field in ("phones", "emails"):
         if field in changes:
             setattr(cabinet, field, _unique(changes[field]))
-    for field in ("name", "radius_km", "batch_size", "cadence_days", "paused"):
+    for field in ("name", "radius_km", "batch_size", "cadence_days", "paused", "patient_phone"):
         if field in changes:
             setattr(cabinet, field, changes[field])
     _check_channels(cabinet)

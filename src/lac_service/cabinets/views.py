@@ -10,7 +10,7 @@ def to_read(cabinet: Cabinet) -> CabinetRead:
         address=Address(line=cabinet.address_line, postal_code=cabinet.postal_code, city=cabinet.city),
         location=LocationOut(lat=cabinet.lat, lon=cabinet.lon, precision=cabinet.location_precision), radius_km=cabinet.radius_km,
         batch_size=cabinet.batch_size, cadence_days=cabinet.cadence_days, channels=cabinet.channels,
-        phones=cabinet.phones, emails=cabinet.emails, paused=cabinet.paused,
+        phones=cabinet.phones, emails=cabinet.emails, patient_phone=cabinet.patient_phone, paused=cabinet.paused,
         last_batch_at=cabinet.last_batch_at, batch_requested_at=cabinet.batch_requested_at,
         created_at=cabinet.created_at, updated_at=cabinet.updated_at,
     )

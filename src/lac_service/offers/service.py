@@ -221,7 +221,7 @@ def _lock_request(session: Session, request_id: int) -> None:
 
 def _tell_patient(session: Session, request: PatientRequest, cabinet: Cabinet, *, links: Links, now: datetime) -> None:
     tell_patient(session, request, "match", event="match", link=tracking_url(request, links) or links.site_url,
-                 now=now, cabinet_name=cabinet.name, cabinet_phone=cabinet.phones[0] if cabinet.phones else "")
+                 now=now, cabinet_name=cabinet.name, cabinet_phone=cabinet.patient_phone or "")
 
 
 def respond(

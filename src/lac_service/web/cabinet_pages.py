@@ -40,7 +40,8 @@ def _data(form: FormData) -> dict[str, Any]:
         "radius_km": text(form, "radius_km"), "batch_size": text(form, "batch_size"),
         "cadence_days": text(form, "cadence_days"),
         "channels": [channel.value for channel in Channel if checked(form, f"channels.{channel.value}")],
-        "phones": _many(form, "phones"), "emails": _many(form, "emails"), "paused": checked(form, "paused"),
+        "phones": _many(form, "phones"), "emails": _many(form, "emails"), "patient_phone": text(form, "patient_phone"),
+        "paused": checked(form, "paused"),
     }
 
 
@@ -49,7 +50,7 @@ def _values(cabinet: Cabinet) -> dict[str, Any]:
         "name": cabinet.name, "address.line": cabinet.address_line, "address.postal_code": cabinet.postal_code,
         "address.city": cabinet.city, "radius_km": f"{cabinet.radius_km:g}", "batch_size": str(cabinet.batch_size),
         "cadence_days": str(cabinet.cadence_days), "phones": ", ".join(cabinet.phones),
-        "emails": ", ".join(cabinet.emails), "paused": cabinet.paused,
+        "emails": ", ".join(cabinet.emails), "patient_phone": cabinet.patient_phone or "", "paused": cabinet.paused,
     }
     values |= {f"kinds.{kind}": True for kind in cabinet.kinds}
     values |= {f"channels.{channel}": True for channel in cabinet.channels}
