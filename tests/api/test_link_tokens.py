@@ -9,6 +9,7 @@ import pytest
 
 from lac_service.auth.models import Role
 from lac_service.kit.tokens import new_token
+from lac_service.offers.service import KEPT_AFTER_DEADLINE
 from tests.payloads import cabinet_body, request_body
 
 PATIENT = "Bérénice"
@@ -67,7 +68,11 @@ def test_random_and_truncated_tokens_are_404(client, links, kind):
 
 
 def test_an_expired_offer_link_is_404(client, clock, links):
+    """Past its deadline (14 days) it answers nothing; 30 days later it shows nothing either."""
     clock["now"] += timedelta(days=15)
+    refused = client.post(f"/api/v1/offers/{links['o']}/responses", json={"request_id": 1, "decision": "accept"})
+    assert refused.status_code == 404
+    clock["now"] += KEPT_AFTER_DEADLINE
     _assert_dead(client, "o", links["o"])
 
 

@@ -7,7 +7,7 @@ import pytest
 from lac_service.auth.models import Role
 from lac_service.cabinets.models import Cabinet
 from lac_service.kit.clock import request_time, utcnow
-from lac_service.offers.service import expire_offers
+from lac_service.offers.service import KEPT_AFTER_DEADLINE, expire_offers
 from tests.conftest import count_rows
 from tests.payloads import cabinet_body, request_body
 
@@ -178,6 +178,11 @@ def test_expiry_sends_requests_back_and_the_link_dies(app, client, db, lille):
     assert _status(client, headers, ids["ald"]) == "waiting"
     assert {i["status"] for i in client.get(f"/api/v1/offers/{token}").json()["items"]} == {"expired"}
     app.dependency_overrides[request_time] = lambda: later
+    past = client.get(f"/api/v1/offers/{token}").json()
+    assert (past["answerable"], past["items"]) == (False, []), "read-only, and only for patients accepted: none"
+    answer = client.post(f"/api/v1/offers/{token}/responses", json={"request_id": ids["ald"], "decision": "accept"})
+    assert answer.status_code == 404
+    app.dependency_overrides[request_time] = lambda: later + KEPT_AFTER_DEADLINE
     assert client.get(f"/api/v1/offers/{token}").status_code == 404
     history = client.get(f"/api/v1/requests/{ids['ald']}", headers=headers).json()["history"]
     assert history[-1]["reason"] == "expired"

@@ -17,6 +17,7 @@ from lac_service.cabinets.models import Cabinet
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.intake.models import PatientRequest
 from lac_service.main import create_app
+from lac_service.offers.service import KEPT_AFTER_DEADLINE
 from lac_service.web import duplicate_pages
 from tests.conftest import NOW, count_rows, make_settings
 from tests.payloads import cabinet_body, request_body
@@ -258,11 +259,30 @@ def test_an_expired_offer_link_says_so_in_french_and_shows_nothing(client, make_
     path = run["batches"][0]["offer_url"].removeprefix("http://127.0.0.1:8000")
     assert "Alice" in client.get(path).text
     clock["now"] += timedelta(days=15)
+    past = client.get(path)
+    assert past.status_code == 200 and "Le délai de réponse est passé" in past.text and "Alice" not in past.text
+    clock["now"] += KEPT_AFTER_DEADLINE
     expired = client.get(path)
     assert expired.status_code == 404 and "n&#39;est plus ouverte" in expired.text and "Alice" not in expired.text
     assert client.get("/o/" + "A" * 43).status_code == 404
     truncated = client.get("/o/short")
     assert truncated.status_code == 422 and "vérifiez le lien" in truncated.text
+
+
+def test_a_patient_accepted_on_the_last_day_can_still_be_called_the_next(client, make_key, org_a, clock):
+    coordinator = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(channels=[]), headers=coordinator)
+    created = client.post("/api/v1/requests", json=request_body(first_name="Alice"), headers=coordinator).json()
+    batch = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["batches"][0]
+    path, token = batch["offer_url"].removeprefix("http://127.0.0.1:8000"), batch["offer_url"].rsplit("/", 1)[1]
+    clock["now"] += timedelta(days=13, hours=23)
+    client.post(f"/api/v1/offers/{token}/responses", json={"request_id": created["id"], "decision": "accept"})
+    clock["now"] += timedelta(days=2)
+    page = client.get(path).text
+    assert "1 patient accepté pour" in page and 'href="tel:+33612345678"' in page and "Accepter" not in page
+    link = client.get(f"/api/v1/cabinets/{batch['cabinet_id']}/link", headers=coordinator).json()["url"]
+    standing = client.get(link.removeprefix("http://127.0.0.1:8000")).text
+    assert "1 patient accepté, coordonnées sur la page" in standing and path in standing
 
 
 def test_a_practitioner_declines_in_two_taps_without_giving_a_reason(client, db, make_key, org_a):

@@ -25,8 +25,9 @@ router = APIRouter(prefix="/api/v1/offers", tags=["offers"], responses=ERROR_RES
 @router.get("/{token}", response_model=OfferOut, summary="The practitioner's batch, by the link's token",
             dependencies=[LinkRateLimit])
 def read(token: LinkToken, session: DbSession, links: AppLinks, now: Now) -> OfferOut:
-    """No key: the token is the credential. Unknown, forged or expired tokens answer 404 alike."""
-    return offer_view(session, service.find_offer(session, token, now=now), links, now)
+    """No key: the token is the credential. Past its deadline the batch is read-only (`answerable`), and kept 30
+    days for the contacts of the patients accepted; then, like unknown or forged tokens, it answers 404."""
+    return offer_view(session, service.find_offer(session, token, now=now, to_answer=False), links, now)
 
 
 @router.post("/{token}/responses", response_model=OfferOut, summary="Accept or decline one patient",

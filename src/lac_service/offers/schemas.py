@@ -46,6 +46,8 @@ class OfferOut(BaseModel):
     created_at: datetime
     expires_at: datetime
     practitioner_url: str = Field(description="The cabinet's standing page: pause, or ask for a batch now.")
+    answerable: bool = Field(description="False past the deadline: the offer stays readable 30 days more, for the "
+                                         "contacts of the patients accepted.")
     items: list[OfferItemOut]
 
 
@@ -72,6 +74,7 @@ class OpenOffer(BaseModel):
     created_at: datetime
     expires_at: datetime
     pending: int = Field(description="Patients still waiting for an answer.")
+    accepted: int = Field(description="Patients accepted: their contacts are on the batch's page.")
 
 
 class PractitionerPage(BaseModel):

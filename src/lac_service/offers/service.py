@@ -180,16 +180,27 @@ def _closed() -> sa.ColumnElement[bool]:
                   sa.and_(Cabinet.link_revoked_at.is_not(None), Offer.created_at < Cabinet.link_revoked_at))
 
 
+# After its deadline an offer's page stays readable a while, for the contacts of the patients accepted (one
+# accepted on the last day must not be lost to the practitioner the next).
+KEPT_AFTER_DEADLINE = timedelta(days=30)
+
+
 def still_open(now: datetime) -> sa.ColumnElement[bool]:
-    """An offer its practitioner can read and answer; the query joins ``Cabinet``."""
+    """An offer its practitioner can answer; the query joins ``Cabinet``."""
     return sa.and_(Offer.expires_at > now, sa.not_(_closed()))
 
 
-def find_offer(session: Session, token: str, *, now: datetime) -> Offer:
-    """A forged, unknown, expired or closed token is simply not found: the answer tells nothing more."""
+def still_readable(now: datetime) -> sa.ColumnElement[bool]:
+    """An offer its practitioner can read (answered or not); the query joins ``Cabinet``."""
+    return sa.and_(Offer.expires_at > now - KEPT_AFTER_DEADLINE, sa.not_(_closed()))
+
+
+def find_offer(session: Session, token: str, *, now: datetime, to_answer: bool = True) -> Offer:
+    """A forged, unknown or closed token, or one past its deadline (to answer) or past its reading time, is
+    simply not found: the answer tells nothing more."""
     offer = session.scalar(
         sa.select(Offer).options(_AS_OFFERED).join(Cabinet, Offer.cabinet_id == Cabinet.id)
-        .where(Offer.token_hash == hash_token(token), still_open(now))
+        .where(Offer.token_hash == hash_token(token), still_open(now) if to_answer else still_readable(now))
     )
     if offer is None:
         raise NotFound("Cette proposition n'est plus ouverte : le délai de réponse est passé, ou le lien est "

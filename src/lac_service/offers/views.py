@@ -15,7 +15,7 @@ from lac_service.kit.dates import age_on
 from lac_service.links import Links
 from lac_service.offers.models import ItemStatus, Offer, OfferItem
 from lac_service.offers.schemas import ContactOut, OfferItemOut, OfferOut, OpenOffer, PractitionerPage
-from lac_service.offers.service import WITHOUT_ITEMS, offer_url, still_open, tally
+from lac_service.offers.service import WITHOUT_ITEMS, offer_url, still_readable, tally
 
 
 def _item(item: OfferItem, reasons: list[ReasonOut], now: datetime) -> OfferItemOut:
@@ -36,14 +36,17 @@ def _item(item: OfferItem, reasons: list[ReasonOut], now: datetime) -> OfferItem
 
 
 def offer_view(session: Session, offer: Offer, links: Links, now: datetime) -> OfferOut:
-    explained = explain(session, [item.request for item in offer.items])
+    """Past the deadline, only the patients accepted: the page is kept for their contacts."""
+    answerable = offer.expires_at > now
+    items = [item for item in offer.items if answerable or item.status is ItemStatus.accepted]
+    explained = explain(session, [item.request for item in items])
     return OfferOut(
         id=offer.id, cabinet=offer.cabinet.name, created_at=offer.created_at, expires_at=offer.expires_at,
-        practitioner_url=cabinets.practitioner_link(session, offer.cabinet, links),
+        practitioner_url=cabinets.practitioner_link(session, offer.cabinet, links), answerable=answerable,
         items=[
             _item(item, [ReasonOut(**r.as_dict()) for r in explained[item.request_id].reasons]
                   if item.request_id in explained else [], now)
-            for item in offer.items
+            for item in items
         ],
     )
 
@@ -51,16 +54,19 @@ def offer_view(session: Session, offer: Offer, links: Links, now: datetime) -> O
 def practitioner_view(session: Session, cabinet: Cabinet, links: Links, now: datetime) -> PractitionerPage:
     offers = session.scalars(
         sa.select(Offer).options(WITHOUT_ITEMS).join(Cabinet, Offer.cabinet_id == Cabinet.id)
-        .where(Offer.cabinet_id == cabinet.id, still_open(now))
+        .where(Offer.cabinet_id == cabinet.id, still_readable(now))
         .order_by(Offer.id.desc())
     ).all()
     tallies = tally(session, offers)
-    open_offers = [
-        OpenOffer(id=offer.id, url=offer_url(offer, links), created_at=offer.created_at, expires_at=offer.expires_at,
-                  pending=pending)
-        for offer in offers
-        if (pending := tallies[offer.id].statuses[ItemStatus.pending])
-    ]
+    open_offers = []
+    for offer in offers:  # those with patients to answer, or accepted patients to call
+        statuses = tallies[offer.id].statuses
+        pending = statuses[ItemStatus.pending] if offer.expires_at > now else 0
+        if pending or statuses[ItemStatus.accepted]:
+            open_offers.append(OpenOffer(
+                id=offer.id, url=offer_url(offer, links), created_at=offer.created_at, expires_at=offer.expires_at,
+                pending=pending, accepted=statuses[ItemStatus.accepted],
+            ))
     due = cabinets.due_from(cabinet)
     return PractitionerPage(
         cabinet=cabinet.name, kinds=cabinet.kinds, paused=cabinet.paused, cadence_days=cabinet.cadence_days,

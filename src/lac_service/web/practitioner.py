@@ -43,7 +43,7 @@ def _offer_page(request: Request, session: DbSession, offer: Offer, token: str, 
 
 @router.get("/o/{token}", dependencies=[LinkRateLimit])
 def offer_page(request: Request, token: LinkToken, session: DbSession, links: AppLinks, now: Now) -> Response:
-    offer = offers.find_offer(session, token, now=now)
+    offer = offers.find_offer(session, token, now=now, to_answer=False)
     return _offer_page(request, session, offer, token, links, now)
 
 
