@@ -80,6 +80,17 @@ def test_offers_expire_back_to_the_queue_and_are_not_offered_again_to_that_cabin
     assert items[1].request_id != offered.request_id, "the cabinet let it expire: never offered that patient again"
 
 
+def test_a_one_day_cadence_is_one_batch_a_calendar_day_however_many_rounds(settings, session_factory, queue, day):
+    """Rounds at 08:00 and 20:00; the cabinet takes a batch a day. A round that ran late (10:30) does not make
+    it miss the next day's 08:00 one."""
+    twice = settings.jobs.model_copy(update={"match_at": [time(8, 0), time(20, 0)]})
+    jobs = Jobs(settings.model_copy(update={"jobs": twice}), session_factory)
+    assert "round:1" in jobs.tick(_at(day, 8, 0))
+    assert "round:0" in jobs.tick(_at(day, 20, 0)), "the same day: not due again"
+    assert "round:1" in jobs.tick(_at(day + timedelta(days=1), 10, 30)), "the 08:00 round, late"
+    assert "round:1" in jobs.tick(_at(day + timedelta(days=2), 8, 0))
+
+
 def test_rescoring_and_message_retention_run_once_a_night(settings, session_factory, queue, day):
     jobs = Jobs(settings, session_factory)
     assert not [j for j in jobs.tick(_at(day, 2, 59)) if j.startswith("rescore")]

@@ -2,7 +2,7 @@
 
 import secrets
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -11,6 +11,7 @@ from lac_service.cabinets.models import Cabinet, Channel
 from lac_service.cabinets.schemas import CabinetCreate, CabinetUpdate
 from lac_service.errors import InvalidInput, NotFound
 from lac_service.geography.geocoder import Located
+from lac_service.kit.clock import PARIS
 from lac_service.kit.tokens import hash_token
 from lac_service.links import LinkKind, Links
 
@@ -96,16 +97,15 @@ def update_cabinet(
     return cabinet
 
 
-# A cadence counts days, not to the minute: a round that ran late yesterday must not make a cabinet with a
-# one-day cadence miss today's.
-_CADENCE_SLACK = timedelta(hours=12)
-
-
 def due_from(cabinet: Cabinet) -> datetime | None:
-    """When the cadence makes the cabinet due again; None: due now (never served, or a batch asked for)."""
+    """When the cadence makes the cabinet due again; None: due now (never served, or a batch asked for).
+
+    A cadence counts calendar days in French time, not hours: a round that ran late yesterday must not make a
+    cabinet with a one-day cadence miss today's, and two rounds a day must not serve it twice."""
     if cabinet.last_batch_at is None or cabinet.batch_requested_at is not None:
         return None
-    return cabinet.last_batch_at + timedelta(days=cabinet.cadence_days) - _CADENCE_SLACK
+    day = cabinet.last_batch_at.astimezone(PARIS).date() + timedelta(days=cabinet.cadence_days)
+    return datetime.combine(day, time(), tzinfo=PARIS)
 
 
 def request_batch(session: Session, cabinet: Cabinet, *, now: datetime) -> Cabinet:

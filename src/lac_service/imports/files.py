@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, Generic, NamedTuple, TypeVar, get_args
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core.core_schema import ErrorType
@@ -25,11 +24,10 @@ from pydantic_core.core_schema import ErrorType
 from lac_service.cabinets.schemas import CabinetCreate
 from lac_service.intake.schemas import RequestCreate
 from lac_service.kinds import Kind
-from lac_service.kit.clock import utcnow
+from lac_service.kit.clock import PARIS, utcnow
 from lac_service.kit.text import fold
 
 T = TypeVar("T")
-PARIS = ZoneInfo("Europe/Paris")
 SAVE_AS_CSV = "dans le tableur, « Enregistrer sous » au format « CSV (séparateur : point-virgule) »"
 
 

@@ -2,8 +2,12 @@
 
 from datetime import UTC, datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends
+
+
+PARIS = ZoneInfo("Europe/Paris")  # the time people read: metropolitan French time
 
 
 def utcnow() -> datetime:

@@ -16,15 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import jinja2
 
+from lac_service.kit.clock import PARIS
 from lac_service.notifications.models import Channel
 from lac_service.notifications.segments import to_gsm7
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
-PARIS = ZoneInfo("Europe/Paris")
 
 KIND_LABELS = {"medecin_traitant": "médecin traitant", "bilan_orthophonique": "bilan orthophonique"}
 _WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")

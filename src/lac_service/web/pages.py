@@ -17,7 +17,8 @@ from starlette.datastructures import FormData
 
 from lac_service.config import Settings
 from lac_service.kit.tokens import derive, new_token
-from lac_service.notifications.templates import PARIS, date_fr, kind_label
+from lac_service.kit.clock import PARIS
+from lac_service.notifications.templates import date_fr, kind_label
 
 CSRF_COOKIE = "lac_csrf"
 CSRF_FIELD = "csrf_token"
