@@ -263,7 +263,7 @@ def test_a_request_withdrawn_while_the_round_computes_is_left_out_not_offered(cl
     db.flush()
     made = create_offers(
         db, round_id=matching_round.id, now=now, ttl=timedelta(days=14), links=Links("http://lac.test", b"k"),
-        offers=[NewOffer(db.get(Cabinet, lille["near"]), Kind.medecin_traitant, [Seat(ids["ald"], 1, 0.1), Seat(ids["plain"], 1, 0.4)])],
+        offers=[NewOffer(db.get(Cabinet, lille["near"]), [Kind.medecin_traitant], [Seat(ids["ald"], 1, 0.1), Seat(ids["plain"], 1, 0.4)])],
     )
     db.commit()
     assert [m.request_ids for m in made] == [[ids["ald"]]]

@@ -74,3 +74,15 @@ def test_patients_get_the_cabinets_number_for_patients_never_the_one_batches_are
             assert "Appelez-le au +33320998877" in told and 'href="tel:+33320998877"' in page
         else:
             assert "Il vous appellera" in told
+
+
+def test_a_batch_of_both_kinds_is_announced_as_both(client, db, make_key, org_a):
+    coordinator = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(kinds=["medecin_traitant", "bilan_orthophonique"]),
+                headers=coordinator)
+    client.post("/api/v1/requests", json=request_body(email=None), headers=coordinator)
+    client.post("/api/v1/requests", json=request_body(first_name="Léo", birth_date="2019-04-02", phone="0622222222",
+                                                      email=None) | {"kind": "bilan_orthophonique"}, headers=coordinator)
+    assert client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["requests_offered"] == 2
+    (sms, _) = _messages(db, "batch_offer")
+    assert "2 personnes attendent un bilan orthophonique ou un médecin traitant près" in sms.body

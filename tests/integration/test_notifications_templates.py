@@ -12,6 +12,7 @@ from lac_service.notifications.templates import TEMPLATE_DIR, UnknownTemplate, a
 LONG_LINK = "https://liste-attente.cpts-du-grand-besancon.fr/suivi/" + "x" * 43  # 97 characters, a 43-char token
 LONGEST = {
     "kind": "bilan_orthophonique",
+    "kinds": ["medecin_traitant", "bilan_orthophonique"],
     "link": LONG_LINK,
     "count": 120,
     "deadline": datetime(2026, 9, 30, 21, 59, tzinfo=UTC),  # "mercredi 30 septembre à 23h59"
@@ -76,11 +77,14 @@ def test_a_match_sms_with_any_cabinet_name_stays_in_two_gsm7_segments(cabinet_na
 
 
 def test_an_sms_to_a_cabinet_names_no_patient_and_no_condition():
-    """batch_offer renders from count, kind, deadline and link only (StrictUndefined would fail on any
+    """batch_offer renders from count, kinds, deadline and link only (StrictUndefined would fail on any
     other name), so it cannot carry a patient's name or diagnosis."""
-    context = {k: LONGEST[k] for k in ("count", "kind", "deadline", "link")}
+    context = {k: LONGEST[k] for k in ("count", "kinds", "deadline", "link")}
     body = render(Channel.sms, "batch_offer", context).body
-    assert body.startswith("Liste d'attente commune : 120 personnes attendent un bilan orthophonique")
+    assert body.startswith("Liste d'attente commune : 120 personnes attendent un médecin traitant ou un bilan "
+                           "orthophonique")
+    alone = render(Channel.sms, "batch_offer", {**context, "kinds": ["bilan_orthophonique"]}).body
+    assert "attendent un bilan orthophonique près" in alone
     assert "mercredi 30 septembre à 23h59" in body
     assert "1 personne attend un" in render(Channel.sms, "batch_offer", {**context, "count": 1}).body
 

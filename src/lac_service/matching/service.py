@@ -203,7 +203,7 @@ def _persist(
         session, round_id=matching_round.id, now=now, ttl=offer_ttl, links=links,
         offers=[
             NewOffer(
-                cabinet=by_id[batch.cabinet_id], kind=queue[batch.request_ids[0]].kind,
+                cabinet=by_id[batch.cabinet_id], kinds=sorted({queue[r].kind for r in batch.request_ids}),
                 seats=[Seat(r, queue[r].people_count, d) for r, d in by_cabinet[batch.cabinet_id]],
             )
             for batch in result.batches

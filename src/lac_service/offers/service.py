@@ -41,7 +41,7 @@ class Seat:
 @dataclass(frozen=True)
 class NewOffer:
     cabinet: Cabinet
-    kind: Kind
+    kinds: Sequence[Kind]  # the seats' kinds, each once: a cabinet may take both
     seats: Sequence[Seat]
 
 
@@ -63,11 +63,12 @@ def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
         yield values[start : start + _CHUNK]
 
 
-def _cabinet_messages(offer_id: int, cabinet: Cabinet, *, count: int, kind: Kind, deadline: datetime, link: str) -> list[Message]:
+def _cabinet_messages(offer_id: int, cabinet: Cabinet, *, count: int, kinds: Sequence[Kind], deadline: datetime,
+                      link: str) -> list[Message]:
     """By the channels the cabinet chose; none (browse mode) sends nothing. No patient detail in the text."""
     recipients = [(Channel.sms, phone) for phone in cabinet.phones if Channel.sms.value in cabinet.channels]
     recipients += [(Channel.email, email) for email in cabinet.emails if Channel.email.value in cabinet.channels]
-    context = {"count": count, "kind": kind.value, "deadline": deadline, "link": link}
+    context = {"count": count, "kinds": [kind.value for kind in kinds], "deadline": deadline, "link": link}
     return [
         Message(channel, recipient, "batch_offer", context, f"offer:{offer_id}:{channel.value}:{recipient}")
         for channel, recipient in recipients
@@ -124,7 +125,8 @@ def create_offers(
         url = links.url(LinkKind.offer, link.token)
         made.append(MadeOffer(offer_id, offer.cabinet.id, [s.request_id for s in seats], sum(s.people for s in seats),
                               url, now + ttl))
-        messages += _cabinet_messages(offer_id, offer.cabinet, count=len(seats), kind=offer.kind, deadline=now + ttl, link=url)
+        messages += _cabinet_messages(offer_id, offer.cabinet, count=len(seats), kinds=offer.kinds, deadline=now + ttl,
+                                      link=url)
     enqueue_new(session, messages, now=now)
     return made
 
