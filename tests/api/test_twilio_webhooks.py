@@ -13,7 +13,9 @@ from lac_service.config import NotificationSettings
 from lac_service.intake.models import PatientRequest, StatusChange
 from lac_service.notifications.channels import OutgoingMessage
 from lac_service.notifications.models import Notification
+from lac_service.notifications.segments import count_segments
 from lac_service.notifications.twilio_sms import TwilioSmsBackend
+from lac_service.replies.service import CONFIRMED_SEVERAL, NOTHING_FOUND, REPLIES, SEVERAL
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, SENDER, FakeTwilio
 from tests.payloads import request_body
 
@@ -126,3 +128,11 @@ def test_delivery_reports_reach_the_message_sent_through_the_real_client(client,
     db.expire_all()
     assert db.scalars(sa.select(Notification.delivery_status).where(Notification.provider_id == sid)).one() == "undelivered"
     assert _post(client, "/api/v1/twilio/status", {"MessageSid": "SMunknown", "MessageStatus": "failed"}).status_code == 204
+
+
+def test_every_reply_is_plain_gsm7_in_at_most_two_messages():
+    """An accent outside GSM-7 ("ç") makes a reply UCS-2: three messages where two would do."""
+    kinds = "bilan orthophonique et de médecin traitant"
+    for text in (*REPLIES.values(), CONFIRMED_SEVERAL, SEVERAL, NOTHING_FOUND):
+        counted = count_segments(text.format(kind=kinds))
+        assert counted.encoding == "GSM-7" and counted.segments <= 2, (counted, text)

@@ -155,11 +155,38 @@ def test_with_no_question_asked_a_reply_on_a_family_number_changes_nothing(clien
     assert set(db.scalars(sa.select(PatientRequest.status))) == {Status.waiting}
 
 
-def test_a_stray_oui_does_not_bring_back_a_request_no_question_was_about(client, db, settings, registered):
+def test_an_oui_long_after_the_notice_of_archiving_does_not_bring_the_request_back(db, settings, registered):
+    """A stray OUI months later (answering nothing) is no sign the person still waits: the tracking page is."""
     run(db, settings, day(90))
     run(db, settings, day(111))
-    db.execute(sa.delete(Notification))  # as if the number had never been asked
-    db.commit()
-    outcome = handle_reply(db, phone=PHONE, text="OUI", now=day(130))
+    outcome = handle_reply(db, phone=PHONE, text="OUI", now=day(111 + 91))
     db.commit()
     assert outcome.request_ids == [] and request_row(db).status is Status.archived
+
+
+def _twin(client, registered, first_name):
+    body = request_body(first_name=first_name, last_name="Martin", birth_date="2019-04-02", email=None)
+    answer = client.post("/api/v1/requests", json=body | {"kind": "bilan_orthophonique"}, headers=registered["headers"])
+    assert answer.status_code == 201, answer.text
+    return answer.json()["id"]
+
+
+def test_twins_asked_the_same_night_are_both_kept_by_one_oui_and_a_stop_withdraws_neither(
+        client, db, settings, registered, clock):
+    """Lou and Max, registered together on their parent's phone; the parent's own request was asked earlier
+    and answered."""
+    run(db, settings, day(90))
+    handle_reply(db, phone=PHONE, text="OUI", now=day(90, hours=9))
+    clock["now"] = NOW + timedelta(days=10)
+    twins = [_twin(client, registered, "Lou"), _twin(client, registered, "Max")]
+    assert run(db, settings, day(100)) == (2, 0), "each twin is asked"
+    stop = handle_reply(db, phone=PHONE, text="STOP", now=day(100, hours=9))
+    db.commit()
+    assert stop.request_ids == [] and "Plusieurs demandes" in stop.reply
+    yes = handle_reply(db, phone=PHONE, text="oui", now=day(100, hours=10))
+    db.commit()
+    assert sorted(yes.request_ids) == twins
+    assert yes.reply == "Merci, vos demandes de bilan orthophonique restent inscrites sur la liste d'attente commune."
+    assert run(db, settings, day(121)) == (0, 0), "answered: neither twin is archived"
+    db.expire_all()
+    assert set(db.scalars(sa.select(PatientRequest.status))) == {Status.waiting}

@@ -2,15 +2,16 @@
 request (it answers the "do you still need it?" check) or brings it back from the archive; ``STOP`` withdraws
 it. Anything else gets a short help text; nothing changes.
 
-One number often serves a family (a parent's mobile on their own request and on a child's), so a reply acts
-on one request: the one the last question to this number was about (the re-confirmation, or the notice of
-archiving, which both ask for ``OUI`` or ``STOP``). Without such a question, on the number's only active
-request; with several and no question, nothing changes and the reply points to the tracking links. An
-archived request comes back only when the question was about it, never on a stray ``OUI``.
+One number often serves a family (a parent's mobile on their own request and on their children's), so a reply
+answers the questions still open on that number: a re-confirmation not answered yet, or a notice of archiving
+sent in the last ``ARCHIVED_ANSWERABLE`` days. ``OUI`` answers them all (twins asked the same night are
+kept by one reply); ``STOP`` withdraws only when one request is concerned. With no open question, a reply acts
+on the number's only active request; where it could mean several, nothing changes and the reply points to
+the tracking links, where each request is confirmed or withdrawn on its own.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -19,7 +20,6 @@ from sqlalchemy.orm import Session
 from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, Status, WithdrawReason
 from lac_service.intake.service import Actor, confirm_waiting, withdraw_request
 from lac_service.kit.text import words
-from lac_service.notifications.models import Channel, Notification
 from lac_service.notifications.templates import kind_label
 
 SMS = Actor(label="sms", is_staff=False)
@@ -36,16 +36,18 @@ _WORDS = {
     "stop": Intent.stop, "arret": Intent.stop, "arreter": Intent.stop, "stopper": Intent.stop,
 }
 
-QUESTIONS = ("reconfirmation", "archived")  # the SMS templates that ask for OUI or STOP
+ARCHIVED_ANSWERABLE = timedelta(days=90)  # after that, the tracking page brings an archived request back
 REPLIES = {
     Intent.confirm: "Merci, votre demande de {kind} reste inscrite sur la liste d'attente commune.",
     Intent.stop: "Votre demande de {kind} est retirée de la liste d'attente commune. Vous pouvez vous réinscrire "
                  "à tout moment.",
     Intent.unknown: "Répondez OUI pour rester inscrit, ou STOP pour retirer votre demande.",
 }
+CONFIRMED_SEVERAL = "Merci, vos demandes de {kind} restent inscrites sur la liste d'attente commune."
 NOTHING_FOUND = "Nous ne trouvons pas de demande en cours pour ce numéro."
-SEVERAL = ("Plusieurs demandes sont inscrites avec ce numéro : pour confirmer ou retirer l'une d'elles, ouvrez le "
-           "lien de suivi reçu pour celle-ci.")
+# GSM-7 only (no "ç"): a reply out of it costs three messages instead of two.
+SEVERAL = ("Plusieurs demandes sont inscrites avec ce numéro : pour confirmer ou retirer l'une d'elles, ouvrez son "
+           "lien de suivi, dans le message d'inscription.")
 
 
 def intent(text: str) -> Intent:
@@ -60,17 +62,12 @@ class Outcome:
     reply: str
 
 
-def _asked_about(session: Session, requests: list[PatientRequest]) -> PatientRequest | None:
-    """Of ``requests``, the one the last question sent by SMS was about (found by the messages' indexed
-    ``resource``, which stays when old messages lose their recipient)."""
-    by_resource = {f"request:{r.id}": r for r in requests}
-    resource = session.scalar(
-        sa.select(Notification.resource)
-        .where(Notification.resource.in_(by_resource), Notification.channel == Channel.sms,
-               Notification.template.in_(QUESTIONS))
-        .order_by(Notification.id.desc()).limit(1)
-    )
-    return by_resource.get(resource or "")
+def _open_question(request: PatientRequest, now: datetime) -> bool:
+    """Asked whether it still waits, and not answered since; or archived for want of an answer, lately."""
+    if request.status is Status.archived:
+        return request.status_changed_at >= now - ARCHIVED_ANSWERABLE
+    last_sign = request.confirmed_at or request.created_at
+    return request.reconfirm_asked_at is not None and request.reconfirm_asked_at >= last_sign
 
 
 def handle_reply(session: Session, *, phone: str, text: str, now: datetime) -> Outcome:
@@ -85,14 +82,17 @@ def handle_reply(session: Session, *, phone: str, text: str, now: datetime) -> O
         .order_by(PatientRequest.id)
         .with_for_update(of=PatientRequest)
     ))
-    if (request := _asked_about(session, requests)) is None:
-        active = [r for r in requests if r.status in ACTIVE_STATUSES]
-        if len(active) != 1:
-            return Outcome(wanted, [], SEVERAL if active else NOTHING_FOUND)
-        request = active[0]
-    if wanted is Intent.confirm:
-        confirm_waiting(session, request, actor=SMS, now=now)
-    else:
-        withdraw_request(session, request, reason=WithdrawReason.stopped_by_sms, actor=SMS, now=now)
+    concerned = [r for r in requests if _open_question(r, now)] or [r for r in requests if r.status in ACTIVE_STATUSES]
+    if not concerned:
+        return Outcome(wanted, [], NOTHING_FOUND)
+    if len(concerned) > 1 and (wanted is Intent.stop or not any(_open_question(r, now) for r in concerned)):
+        return Outcome(wanted, [], SEVERAL)
+    for request in concerned:
+        if wanted is Intent.confirm:
+            confirm_waiting(session, request, actor=SMS, now=now)
+        else:
+            withdraw_request(session, request, reason=WithdrawReason.stopped_by_sms, actor=SMS, now=now)
     session.flush()
-    return Outcome(wanted, [request.id], REPLIES[wanted].format(kind=kind_label(request.kind)))
+    kinds = " et de ".join(sorted({kind_label(r.kind) for r in concerned}))
+    reply = CONFIRMED_SEVERAL if len(concerned) > 1 else REPLIES[wanted]  # several: only ever confirmed
+    return Outcome(wanted, [r.id for r in concerned], reply.format(kind=kinds))
