@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from lac_service.auth.logins import forget_ended
-from lac_service.auth.models import Organisation
 from lac_service.config import Settings
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.errors import Conflict
@@ -27,7 +26,7 @@ from lac_service.intake.reconfirmation import Reconfirmed, reconfirm
 from lac_service.kit.clock import utcnow
 from lac_service.links import Links
 from lac_service.matching.models import MatchingRound
-from lac_service.matching.service import lock_rounds, run_round
+from lac_service.matching.service import lock_rounds, run_scheduled_rounds
 from lac_service.notifications import worker as notification_worker
 from lac_service.notifications.outbox import blank_old
 from lac_service.ratelimit import forget_before
@@ -115,13 +114,10 @@ class Jobs:
                 )
                 if done:
                     return
-                # One round per organisation, so that each coordinator sees theirs (a round belongs to one
-                # organisation, or to the admins); matching never crosses organisations anyway.
-                batches = sum(len(run_round(
-                    session, organisation_id=organisation_id, kind=None, engine_name=self.settings.jobs.match_engine,
-                    now=now, actor=SCHEDULE_ACTOR, offer_ttl=timedelta(days=self.settings.offer_ttl_days),
-                    links=Links.from_settings(self.settings),
-                ).batches) for organisation_id in session.scalars(sa.select(Organisation.id).order_by(Organisation.id)).all())
+                batches = sum(len(result.batches) for result in run_scheduled_rounds(
+                    session, engine_name=self.settings.jobs.match_engine, now=now, actor=SCHEDULE_ACTOR,
+                    offer_ttl=timedelta(days=self.settings.offer_ttl_days), links=Links.from_settings(self.settings),
+                ))
         except Conflict:
             self.ran.append("round:busy")  # another round holds the lock; the next tick looks again
             return

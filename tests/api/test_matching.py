@@ -206,6 +206,8 @@ def test_a_round_first_sends_back_the_patients_of_offers_past_their_deadline(cli
     _run(client, headers)
     assert _status(client, headers, ids["ald"]) == "offered"
     clock["now"] += timedelta(days=15)
+    _run(client, headers, dry_run=True)
+    assert _status(client, headers, ids["ald"]) == "offered", "a dry run keeps nothing"
     _run(client, headers)
     history = client.get(f"/api/v1/requests/{ids['ald']}", headers=headers).json()["history"]
     assert "expired" in [change["reason"] for change in history]

@@ -17,6 +17,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
+from lac_service.auth.models import Organisation
 from lac_service.cabinets.models import Cabinet
 from lac_service.cabinets.service import due_from
 from lac_service.errors import Conflict, NotFound
@@ -144,19 +145,48 @@ def _cabinet_columns(cabinets: Sequence[Cabinet], kind: Kind | None) -> engine.C
     )
 
 
+def _prepare(session: Session, *, organisation_id: int | None, kind: Kind | None, now: datetime,
+             dry_run: bool) -> None:
+    """Takes the rounds' lock and brings the queue up to date: scores of the day, and the patients of offers
+    past their deadline or closed back in it, whether or not a worker runs that job (a dry run leaves them:
+    it keeps nothing)."""
+    lock_rounds(session)
+    rescore(session, now=now, organisation_id=organisation_id, kind=kind)
+    if not dry_run:
+        expire_offers(session, now=now)
+    cancel_orphans(session, now=now)
+
+
 def run_round(
     session: Session, *, organisation_id: int | None, kind: Kind | None, engine_name: Engine, now: datetime,
     actor: str, offer_ttl: timedelta, links: Links, dry_run: bool = False,
 ) -> RoundResult:
     """Matches within each organisation: its waiting requests with its own due cabinets."""
-    lock_rounds(session)
-    rescore(session, now=now, organisation_id=organisation_id, kind=kind)
-    expire_offers(session, now=now)  # whether or not a worker runs the expiry job
-    cancel_orphans(session, now=now)
+    _prepare(session, organisation_id=organisation_id, kind=kind, now=now, dry_run=dry_run)
+    return _match(session, organisation_id=organisation_id, kind=kind, engine_name=engine_name, now=now, actor=actor,
+                  offer_ttl=offer_ttl, links=links, dry_run=dry_run)
+
+
+def run_scheduled_rounds(session: Session, *, engine_name: Engine, now: datetime, actor: str, offer_ttl: timedelta,
+                         links: Links) -> list[RoundResult]:
+    """One round per organisation, so that each coordinator sees theirs (a round belongs to one organisation,
+    or to the admins), on a queue brought up to date once."""
+    _prepare(session, organisation_id=None, kind=None, now=now, dry_run=False)
+    return [
+        _match(session, organisation_id=organisation_id, kind=None, engine_name=engine_name, now=now, actor=actor,
+               offer_ttl=offer_ttl, links=links, dry_run=False)
+        for organisation_id in session.scalars(sa.select(Organisation.id).order_by(Organisation.id)).all()
+    ]
+
+
+def _match(
+    session: Session, *, organisation_id: int | None, kind: Kind | None, engine_name: Engine, now: datetime,
+    actor: str, offer_ttl: timedelta, links: Links, dry_run: bool,
+) -> RoundResult:
     cabinets = _due_cabinets(session, organisation_id=organisation_id, kind=kind, now=now)
     rows = _queue(session, organisation_id=organisation_id, kind=kind)
     result = RoundResult(round=None, requests_considered=len(rows), cabinets_due=len(cabinets))
-    refused = refused_pairs(session)
+    refused = refused_pairs(session, organisation_id=organisation_id)
     match = engine.match_optimal if engine_name == "optimal" else engine.match_greedy
     pairs: list[tuple[int, int, float]] = []
     rows_by_org: dict[int, list[sa.Row]] = defaultdict(list)

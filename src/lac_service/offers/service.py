@@ -306,8 +306,9 @@ def cancel_orphans(session: Session, *, now: datetime) -> int:
     return result.rowcount or 0
 
 
-def refused_pairs(session: Session, request_ids: Iterable[int] | None = None) -> dict[int, frozenset[int]]:
-    """request id → cabinets that declined it or let it expire."""
+def refused_pairs(session: Session, request_ids: Iterable[int] | None = None, *,
+                  organisation_id: int | None = None) -> dict[int, frozenset[int]]:
+    """request id → cabinets that declined it or let it expire (an organisation's cabinets only, if given)."""
     query = (
         sa.select(OfferItem.request_id, Offer.cabinet_id)
         .join(Offer)
@@ -315,6 +316,8 @@ def refused_pairs(session: Session, request_ids: Iterable[int] | None = None) ->
     )
     if request_ids is not None:
         query = query.where(OfferItem.request_id.in_(list(request_ids)))
+    if organisation_id is not None:
+        query = query.where(Offer.organisation_id == organisation_id)
     pairs: dict[int, set[int]] = defaultdict(set)
     for request_id, cabinet_id in session.execute(query):
         pairs[request_id].add(cabinet_id)
