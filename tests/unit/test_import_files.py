@@ -283,6 +283,15 @@ def test_cabinets_good_rows():
     assert (second.radius_km, second.batch_size, second.cadence_days, second.channels) == (7.5, 4, 30, [])
 
 
+def test_a_cabinets_number_for_patients_has_its_own_column():
+    header = ["Nom", "Types", "Code postal", "Commune", "Rayon (km)", "Téléphones", "Téléphone pour les patients"]
+    parsed = read_cabinets(csv_file(header, ["Cabinet du Parc", "MT", "59000", "Lille", "15", "06 12 34 56 78",
+                                             "03 20 12 34 56"],
+                                    ["Cabinet Sud", "MT", "59000", "Lille", "15", "", "12"]))
+    assert parsed.rows[0].data.patient_phone == "+33320123456" and parsed.rows[0].data.phones == ["+33612345678"]
+    assert [(e.line, e.column) for e in parsed.errors] == [(3, "Téléphone pour les patients")]
+
+
 def test_cabinets_bad_rows():
     good = ["Cabinet", "MT", "", "59000", "Lille", "", "", "10", "", "", "", "", ""]
 

@@ -215,6 +215,7 @@ _CABINET_COLUMNS = (
     _Column("canaux", ("channels",), _channels, False, ("canal",)),
     _Column("telephones", ("phones",), _split, False, ("telephone", "tel"), "Téléphone n°"),
     _Column("emails", ("emails",), _split, False, ("email", "mail", "courriel", "e-mail"), "Adresse e-mail n°"),
+    _Column("telephone_patients", ("patient_phone",), str, False, ("téléphone pour les patients", "tel patients")),
 )
 
 # Pydantic's own errors in the words of a file; the schemas' custom errors already speak French.

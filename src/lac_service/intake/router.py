@@ -58,7 +58,7 @@ def _load(session: DbSession, request_id: int, caller: Caller, roles: tuple[Role
 
 
 @router.post("", status_code=201, response_model=RequestCreated, summary="Register a patient's request",
-             openapi_extra={"security": [{"HTTPBearer": []}, {}]})  # {}: without a key too
+             openapi_extra={"security": [{}]})  # added to the key FastAPI lists: without a key too
 def create_request(
     body: RequestCreate, session: DbSession, caller: OptionalCaller, settings: AppSettings, now: Now,
     geocoder: AppGeocoder, territories: TerritoryRouter, links: AppLinks, http: Request,
@@ -67,7 +67,7 @@ def create_request(
     """Open to the public (the patient form, `source=form`) and to every API key role.
     The request belongs to the organisation whose territory holds the home (see `organisation` in the
     answer), which may not be the caller's. A second active request of the same kind for the same person
-    answers 409 with `existing_request_id`."""
+    answers 409, with `existing_request_id` for callers with a key."""
     if caller.is_public and body.source not in (None, Source.form):
         raise Forbidden("Seul le formulaire public est ouvert sans clé.", field="source")
     if caller.is_public:

@@ -87,5 +87,6 @@ class PractitionerPage(BaseModel):
         description="When the cadence makes the cabinet due again; null: at the next round."
     )
     batch_requested_at: datetime | None = Field(description="Set: a batch was asked for, due at the next round.")
-    offers: list[OpenOffer] = Field(description="Batches not yet expired that still have patients to answer.")
+    offers: list[OpenOffer] = Field(description="Batches with patients to answer before their deadline, or "
+                                                          "with patients accepted (readable 30 days past it).")
     referral_url: str = Field(description="The link to hand a patient: their request records the cabinet that sent them.")

@@ -1,6 +1,6 @@
 """The practitioner's pages, by link alone: a batch at ``/o/{token}`` (accept, or decline with a reason,
 each patient in two taps on a phone) and the cabinet's standing page at ``/praticien/{token}`` (open
-batches, pause, "send me a batch now"). An unknown or expired link shows a message and no data."""
+batches, pause, "send me a batch now"). An unknown link, or one past its time, shows a message and no data."""
 
 from collections.abc import Callable
 from datetime import datetime
