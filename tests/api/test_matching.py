@@ -249,8 +249,9 @@ def test_roles_and_tenancy_of_rounds(client, make_key, org_a, org_b, lille):
     assert client.get("/api/v1/offers", headers=other).json()["total"] == 0
 
 
-def test_a_request_withdrawn_while_the_round_computes_is_left_out_not_offered(client, db, lille):
-    """The round reads the queue, then writes: a withdrawal in between must win."""
+def test_what_changes_while_the_round_computes_wins(client, db, lille):
+    """The round reads the queue and the cabinets, then writes: a withdrawal in between leaves the request out,
+    and a cabinet's "send me a batch" in between is kept for the next round."""
     from lac_service.kinds import Kind
     from lac_service.links import Links
     from lac_service.matching.models import MatchingRound
@@ -259,15 +260,20 @@ def test_a_request_withdrawn_while_the_round_computes_is_left_out_not_offered(cl
     headers, ids = lille["headers"], lille["ids"]
     assert client.post(f"/api/v1/requests/{ids['plain']}/withdraw", json={"reason": "moved"}, headers=headers).status_code == 200
     now = utcnow()
+    far = db.get(Cabinet, lille["far"])
+    far.batch_requested_at = now + timedelta(seconds=1)  # "send me a batch", while this round runs
     matching_round = MatchingRound(engine="greedy", requested_by="test", started_at=now, finished_at=now,
                                    requests_considered=2, cabinets_due=1, requests_offered=0, people_offered=0, summary={})
     db.add(matching_round)
     db.flush()
     made = create_offers(
         db, round_id=matching_round.id, now=now, ttl=timedelta(days=14), links=Links("http://lac.test", b"k"),
-        offers=[NewOffer(db.get(Cabinet, lille["near"]), [Kind.medecin_traitant], [Seat(ids["ald"], 1, 0.1), Seat(ids["plain"], 1, 0.4)])],
+        offers=[NewOffer(db.get(Cabinet, lille["near"]), [Kind.medecin_traitant], [Seat(ids["ald"], 1, 0.1), Seat(ids["plain"], 1, 0.4)]),
+                NewOffer(far, [Kind.medecin_traitant], [Seat(ids["family"], 3, 9.0)])],
     )
     db.commit()
-    assert [m.request_ids for m in made] == [[ids["ald"]]]
+    db.expire_all()
+    assert far.batch_requested_at == now + timedelta(seconds=1), "asked after the round began: for the next one"
+    assert [m.request_ids for m in made] == [[ids["ald"]], [ids["family"]]]
     assert _status(client, headers, ids["plain"]) == "withdrawn"
     assert _status(client, headers, ids["ald"]) == "offered"

@@ -119,7 +119,11 @@ def create_offers(
         for offer_id, (_, seats) in zip(ids, kept, strict=True) for seat in seats
     ])
     for chunk in _chunks([offer.cabinet.id for offer, _ in kept]):
-        session.execute(sa.update(Cabinet).where(Cabinet.id.in_(chunk)).values(last_batch_at=now, batch_requested_at=None))
+        # A "send me a batch" made while the round ran (after its ``now``) is for the next round: kept.
+        session.execute(sa.update(Cabinet).where(Cabinet.id.in_(chunk)).values(
+            last_batch_at=now,
+            batch_requested_at=sa.case((Cabinet.batch_requested_at > now, Cabinet.batch_requested_at), else_=None),
+        ))
     made, messages = [], []
     for offer_id, (offer, seats), link in zip(ids, kept, issued, strict=True):
         url = links.url(LinkKind.offer, link.token)
