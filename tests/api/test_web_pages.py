@@ -251,12 +251,21 @@ def test_partners_have_no_screen_login(client, staff):
     assert client.get("/equipe", follow_redirects=False).status_code == 303, "a partner works through the API"
 
 
-def test_an_expired_offer_link_says_so_in_french_and_shows_nothing(client, make_key, org_a, clock):
+@pytest.fixture
+def offered(client, make_key, org_a, clock):
+    """Alice, offered to a cabinet in browse mode on the tests' clock: the batch's page path and link token, and
+    her request id."""
     coordinator = make_key(org_a, Role.coordinator)
     client.post("/api/v1/cabinets", json=cabinet_body(channels=[]), headers=coordinator)
     client.post("/api/v1/requests", json=request_body(first_name="Alice"), headers=coordinator)
-    run = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()
-    path = run["batches"][0]["offer_url"].removeprefix("http://127.0.0.1:8000")
+    batch = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["batches"][0]
+    (request_id,) = batch["request_ids"]
+    return {"headers": coordinator, "cabinet_id": batch["cabinet_id"], "request_id": request_id,
+            "path": batch["offer_url"].removeprefix("http://127.0.0.1:8000"), "token": batch["offer_url"].rsplit("/", 1)[1]}
+
+
+def test_an_expired_offer_link_says_so_in_french_and_shows_nothing(client, offered, clock):
+    path = offered["path"]
     assert "Alice" in client.get(path).text
     clock["now"] += timedelta(days=15)
     past = client.get(path)
@@ -269,31 +278,23 @@ def test_an_expired_offer_link_says_so_in_french_and_shows_nothing(client, make_
     assert truncated.status_code == 422 and "vérifiez le lien" in truncated.text
 
 
-def test_a_patient_accepted_on_the_last_day_can_still_be_called_the_next(client, make_key, org_a, clock):
-    coordinator = make_key(org_a, Role.coordinator)
-    client.post("/api/v1/cabinets", json=cabinet_body(channels=[]), headers=coordinator)
-    created = client.post("/api/v1/requests", json=request_body(first_name="Alice"), headers=coordinator).json()
-    batch = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["batches"][0]
-    path, token = batch["offer_url"].removeprefix("http://127.0.0.1:8000"), batch["offer_url"].rsplit("/", 1)[1]
+def test_a_patient_accepted_on_the_last_day_can_still_be_called_the_next(client, offered, clock):
+    path = offered["path"]
     clock["now"] += timedelta(days=13, hours=23)
-    client.post(f"/api/v1/offers/{token}/responses", json={"request_id": created["id"], "decision": "accept"})
+    client.post(f"/api/v1/offers/{offered['token']}/responses",
+                json={"request_id": offered["request_id"], "decision": "accept"})
     clock["now"] += timedelta(days=2)
     page = client.get(path).text
     assert "1 patient accepté pour" in page and 'href="tel:+33612345678"' in page and "Accepter" not in page
-    link = client.get(f"/api/v1/cabinets/{batch['cabinet_id']}/link", headers=coordinator).json()["url"]
+    link = client.get(f"/api/v1/cabinets/{offered['cabinet_id']}/link", headers=offered["headers"]).json()["url"]
     standing = client.get(link.removeprefix("http://127.0.0.1:8000")).text
     assert "1 patient accepté, coordonnées sur la page" in standing and path in standing
 
 
-def test_a_practitioner_declines_in_two_taps_without_giving_a_reason(client, db, make_key, org_a):
-    coordinator = make_key(org_a, Role.coordinator)
-    client.post("/api/v1/cabinets", json=cabinet_body(channels=[]), headers=coordinator)
-    client.post("/api/v1/requests", json=request_body(first_name="Alice"), headers=coordinator)
-    run = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()
-    path = run["batches"][0]["offer_url"].removeprefix("http://127.0.0.1:8000")
+def test_a_practitioner_declines_in_two_taps_without_giving_a_reason(client, db, offered):
+    path, request_id = offered["path"], offered["request_id"]
     page = client.get(path).text
     assert re.search(r'<select[^>]*name="reason">\s*<option value="">Sans préciser</option>', page), "the default"
-    (request_id,) = run["batches"][0]["request_ids"]
     answered = client.post(f"{path}/reponse", data={"csrf_token": csrf(page), "request_id": str(request_id),
                                                     "decision": "decline", "reason": ""})
     assert answered.status_code == 200, answered.text
