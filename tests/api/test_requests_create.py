@@ -123,6 +123,22 @@ def test_public_callers_cannot_set_staff_only_fields(client, org_a, change, fiel
     assert client.post("/api/v1/requests", json=request_body()).status_code == 201
 
 
+def test_a_partner_key_cannot_mark_urgency_on_creation_or_after(client, make_key, org_a):
+    """A partner CPTS registers and follows its patients; urgency is the interviewing team's call."""
+    partner = make_key(org_a, Role.partner)
+    urgent = {"criteria": {"urgent": True, "urgent_reason": "Sortie d'hospitalisation"}}
+    refused = client.post("/api/v1/requests", json=request_body() | urgent, headers=partner)
+    assert (refused.status_code, refused.json()["field"]) == (403, "criteria.urgent")
+    assert client.get("/api/v1/requests", headers=partner).json()["total"] == 0, "nothing registered"
+
+    created = client.post("/api/v1/requests", json=request_body(), headers=partner).json()
+    changed = client.patch(f"/api/v1/requests/{created['id']}", json=urgent, headers=partner)
+    assert (changed.status_code, changed.json()["field"]) == (403, "criteria.urgent")
+    record = client.get(f"/api/v1/requests/{created['id']}", headers=partner).json()
+    assert record["criteria"]["urgent"] is False
+    assert record["priority"] == created["priority"]
+
+
 def test_staff_set_urgency_with_a_reason(client, make_key, org_a):
     coordinator = make_key(org_a, Role.coordinator)
     body = request_body() | {"criteria": {"urgent": True, "urgent_reason": "Sortie d'hospitalisation"}}

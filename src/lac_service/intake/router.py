@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from lac_service.audit import Action
-from lac_service.auth.dependencies import AuthenticatedCaller, Caller, OptionalCaller
+from lac_service.auth.dependencies import STAFF_ROLES, AuthenticatedCaller, Caller, OptionalCaller
 from lac_service.auth.models import Role
 from lac_service.links import AppLinks
 from lac_service.ratelimit import limit_form
@@ -41,7 +41,8 @@ _DEFAULT_SOURCE = {Role.secretary: Source.secretary, Role.coordinator: Source.se
 
 
 def _actor(caller: Caller) -> service.Actor:
-    return service.Actor(label=caller.label, is_staff=not caller.is_public)
+    """A partner's key is not the CPTS's staff: urgency is set by the team that interviewed the patient."""
+    return service.Actor(label=caller.label, is_staff=caller.role in STAFF_ROLES)
 
 
 def _read(session: DbSession, request: PatientRequest, now: datetime) -> RequestRead:

@@ -47,8 +47,11 @@ class HouseholdMemberIn(Input):
 class CriteriaIn(Input):
     ald: bool = Field(default=False, description="Affection de longue durée (long-term condition).")
     pregnant: bool = False
-    urgent: bool = Field(default=False, description="Staff only: set after an interview.")
-    urgent_reason: Reason | None = Field(default=None, description="Staff only: why it is urgent.")
+    urgent: bool = Field(
+        default=False, description="Staff only (admin, coordinator, secretary; not a partner's key): set after an "
+                                   "interview.",
+    )
+    urgent_reason: Reason | None = Field(default=None, description="Staff only, as `urgent`: why it is urgent.")
 
 
 class CriteriaPatch(Input):
