@@ -4,6 +4,7 @@ behind."""
 
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from lac_service.cabinets.models import Cabinet
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.intake.models import PatientRequest
 from lac_service.main import create_app
+from lac_service.notifications.templates import date_fr
 from lac_service.offers.service import KEPT_AFTER_DEADLINE
 from lac_service.web import duplicate_pages
 from tests.conftest import NOW, count_rows, make_settings
@@ -289,6 +291,33 @@ def test_a_patient_accepted_on_the_last_day_can_still_be_called_the_next(client,
     link = client.get(f"/api/v1/cabinets/{offered['cabinet_id']}/link", headers=offered["headers"]).json()["url"]
     standing = client.get(link.removeprefix("http://127.0.0.1:8000")).text
     assert "1 patient accepté, coordonnées sur la page" in standing and path in standing
+
+
+def test_a_practitioner_in_reunion_reads_deadlines_and_days_in_reunion_time(client, make_key, org_a, clock):
+    """Saint-Denis is 3 hours ahead of Paris in winter: "avant 18h00" in Paris time would be 21h00 there."""
+    coordinator = make_key(org_a, Role.coordinator)
+    here = {"address": {"line": "2 rue de Paris", "postal_code": "97400", "city": "Saint-Denis"},
+            "location": {"lat": -20.8823, "lon": 55.4504}}
+    cabinet = client.post("/api/v1/cabinets", json=cabinet_body(channels=[], **here), headers=coordinator).json()
+    client.post("/api/v1/requests", json=request_body(first_name="Alice", phone="0692123456", **here),
+                headers=coordinator)
+    batch = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["batches"][0]
+    deadline, reunion = datetime.fromisoformat(batch["expires_at"]), ZoneInfo("Indian/Reunion")
+    assert date_fr(deadline, reunion) != date_fr(deadline)
+    page = client.get(batch["offer_url"].removeprefix("http://127.0.0.1:8000")).text
+    assert f"Répondez avant le <strong>{date_fr(deadline, reunion)}</strong>" in page
+    link = client.get(f"/api/v1/cabinets/{cabinet['id']}/link", headers=coordinator).json()["url"]
+    standing = client.get(link.removeprefix("http://127.0.0.1:8000")).text
+    assert f"avant le {date_fr(deadline, reunion)}" in standing and date_fr(deadline) not in standing
+
+
+def test_a_patient_in_reunion_registered_late_at_night_reads_their_own_day(client, org_a, clock):
+    clock["now"] = datetime(2026, 11, 23, 21, 30, tzinfo=UTC)  # 00:30 on the 24th in Saint-Denis
+    here = {"address": {"line": "2 rue de Paris", "postal_code": "97400", "city": "Saint-Denis"},
+            "location": {"lat": -20.8823, "lon": 55.4504}}
+    created = client.post("/api/v1/requests", json=request_body(phone="0692123456", **here))
+    page = client.get(created.json()["tracking_url"].removeprefix("http://127.0.0.1:8000")).text
+    assert "<dt>Inscrite le</dt><dd>24/11/2026</dd>" in page
 
 
 def test_a_practitioner_declines_in_two_taps_without_giving_a_reason(client, db, offered):

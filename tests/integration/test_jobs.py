@@ -11,6 +11,8 @@ from lac_service.auth.models import Role
 from lac_service.jobs import Jobs, last_slot
 from lac_service.kit.clock import utcnow
 from lac_service.matching.models import MatchingRound
+from lac_service.notifications.models import Notification
+from lac_service.notifications.templates import date_fr
 from lac_service.offers.models import ItemStatus, OfferItem
 from tests.conftest import make_settings
 from tests.payloads import cabinet_body, request_body
@@ -89,6 +91,34 @@ def test_a_one_day_cadence_is_one_batch_a_calendar_day_however_many_rounds(setti
     assert "round:0" in jobs.tick(_at(day, 20, 0)), "the same day: not due again"
     assert "round:1" in jobs.tick(_at(day + timedelta(days=1), 10, 30)), "the 08:00 round, late"
     assert "round:1" in jobs.tick(_at(day + timedelta(days=2), 8, 0))
+
+
+def test_in_martinique_the_cadence_counts_martinique_days(settings, session_factory, client, make_key, org_a, db):
+    """A CPTS in Fort-de-France (UTC-4) rounds at 08:00 and 20:00, its time: 20:00 there is 01:00 the next day
+    in Paris, yet the same day for the cabinet, which takes one batch a day. Its SMS gives its own 18h00."""
+    here = ZoneInfo("America/Martinique")
+    coordinator = make_key(org_a, Role.coordinator)
+    home = {"address": {"line": "1 rue Victor Hugo", "postal_code": "97200", "city": "Fort-de-France"},
+            "location": {"lat": 14.6065, "lon": -61.0725}}
+    assert client.post("/api/v1/cabinets", headers=coordinator, json=cabinet_body(
+        cadence_days=1, batch_size=1, channels=["sms"], phones=["0696 12 34 56"], **home)).status_code == 201
+    for name, phone in (("Alice", "0696111111"), ("Bruno", "0696222222"), ("Chloé", "0696333333")):
+        assert client.post("/api/v1/requests", headers=coordinator,
+                           json=request_body(first_name=name, phone=phone, email=None, **home)).status_code == 201
+    twice = settings.jobs.model_copy(update={"match_at": [time(8, 0), time(20, 0)], "timezone": here.key})
+    jobs = Jobs(settings.model_copy(update={"jobs": twice}), session_factory)
+    day = (utcnow().astimezone(here) + timedelta(days=1)).date()
+
+    def local(on, hour):
+        return datetime.combine(on, time(hour), tzinfo=here)
+
+    assert "round:1" in jobs.tick(local(day, 8))
+    assert "round:0" in jobs.tick(local(day, 20)), "the same day in Fort-de-France: not due again"
+    assert "round:1" in jobs.tick(local(day + timedelta(days=1), 8))
+    texts = db.scalars(sa.select(Notification.body).where(Notification.template == "batch_offer")
+                       .order_by(Notification.id)).all()
+    deadline = local(day, 8) + timedelta(days=settings.offer_ttl_days)
+    assert date_fr(deadline, here) in texts[0] and date_fr(deadline) not in texts[0], "its time, not Paris's"
 
 
 def test_rescoring_and_message_retention_run_once_a_night(settings, session_factory, queue, day):

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from lac_service.kit.clock import PARIS, local_zone
 from lac_service.notifications.models import Channel
 from lac_service.notifications.segments import count_segments, is_gsm7, to_gsm7
 from lac_service.notifications.templates import TEMPLATE_DIR, UnknownTemplate, available, date_fr, render
@@ -16,6 +17,7 @@ LONGEST = {
     "link": LONG_LINK,
     "count": 120,
     "deadline": datetime(2026, 9, 30, 21, 59, tzinfo=UTC),  # "mercredi 30 septembre à 23h59"
+    "zone": PARIS,
     "cabinet_name": "Maison de santé pluriprofessionnelle universitaire Saint-Exupéry-des-Marronniers",
     "cabinet_phone": "+33 3 81 12 34 56",
 }
@@ -77,9 +79,9 @@ def test_a_match_sms_with_any_cabinet_name_stays_in_two_gsm7_segments(cabinet_na
 
 
 def test_an_sms_to_a_cabinet_names_no_patient_and_no_condition():
-    """batch_offer renders from count, kinds, deadline and link only (StrictUndefined would fail on any
-    other name), so it cannot carry a patient's name or diagnosis."""
-    context = {k: LONGEST[k] for k in ("count", "kinds", "deadline", "link")}
+    """batch_offer renders from count, kinds, deadline, its zone and link only (StrictUndefined would fail on
+    any other name), so it cannot carry a patient's name or diagnosis."""
+    context = {k: LONGEST[k] for k in ("count", "kinds", "deadline", "zone", "link")}
     body = render(Channel.sms, "batch_offer", context).body
     assert body.startswith("Liste d'attente commune : 120 personnes attendent un médecin traitant ou un bilan "
                            "orthophonique")
@@ -105,6 +107,13 @@ def test_a_missing_value_or_template_is_an_error_not_a_blank():
         render(Channel.sms, "delivery_failure", {})
 
 
-def test_dates_are_written_in_french_in_paris_time():
+def test_dates_are_written_in_french_in_paris_time_unless_the_reader_lives_overseas():
     assert date_fr(datetime(2026, 12, 1, 8, 5, tzinfo=UTC)) == "mardi 1er décembre à 09h05"
     assert date_fr(datetime(2026, 7, 14, 16, 0, tzinfo=UTC)) == "mardi 14 juillet à 18h00"
+    deadline = datetime(2026, 12, 1, 22, 0, tzinfo=UTC)
+    assert date_fr(deadline, local_zone("97200")) == "mardi 1er décembre à 18h00", "Fort-de-France, UTC-4"
+    assert date_fr(deadline, local_zone("97400")) == "mercredi 2 décembre à 02h00", "Saint-Denis, UTC+4"
+    assert date_fr(deadline, local_zone("97300")) == "mardi 1er décembre à 19h00", "Cayenne, UTC-3"
+    assert date_fr(deadline, local_zone("97600")) == "mercredi 2 décembre à 01h00", "Mamoudzou, UTC+3"
+    assert date_fr(deadline, local_zone("97133")) == date_fr(deadline, local_zone("97100")), "Saint-Barthélemy"
+    assert date_fr(deadline, local_zone("20000")) == date_fr(deadline), "Ajaccio is metropolitan"

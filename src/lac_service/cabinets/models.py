@@ -1,11 +1,13 @@
 from datetime import datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lac_service.auth.models import Organisation
 from lac_service.db import Base
+from lac_service.kit.clock import local_zone
 
 
 class Channel(StrEnum):
@@ -52,3 +54,8 @@ class Cabinet(Base):
     deleted_at: Mapped[datetime | None]
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The practitioners' time: their deadlines are written in it, their cadence counts its days."""
+        return local_zone(self.postal_code)

@@ -11,7 +11,6 @@ from lac_service.cabinets.models import Cabinet, Channel
 from lac_service.cabinets.schemas import CabinetCreate, CabinetUpdate
 from lac_service.errors import InvalidInput, NotFound
 from lac_service.geography.geocoder import Located
-from lac_service.kit.clock import PARIS
 from lac_service.kit.tokens import hash_token
 from lac_service.links import LinkKind, Links
 
@@ -100,12 +99,12 @@ def update_cabinet(
 def due_from(cabinet: Cabinet) -> datetime | None:
     """When the cadence makes the cabinet due again; None: due now (never served, or a batch asked for).
 
-    A cadence counts calendar days in French time, not hours: a round that ran late yesterday must not make a
-    cabinet with a one-day cadence miss today's, and two rounds a day must not serve it twice."""
+    A cadence counts calendar days in the cabinet's time, not hours: a round that ran late yesterday must not
+    make a cabinet with a one-day cadence miss today's, and two rounds a day must not serve it twice."""
     if cabinet.last_batch_at is None or cabinet.batch_requested_at is not None:
         return None
-    day = cabinet.last_batch_at.astimezone(PARIS).date() + timedelta(days=cabinet.cadence_days)
-    return datetime.combine(day, time(), tzinfo=PARIS)
+    day = cabinet.last_batch_at.astimezone(cabinet.zone).date() + timedelta(days=cabinet.cadence_days)
+    return datetime.combine(day, time(), tzinfo=cabinet.zone)
 
 
 def request_batch(session: Session, cabinet: Cabinet, *, now: datetime) -> Cabinet:

@@ -1,11 +1,14 @@
 from datetime import date, datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lac_service.auth.models import Organisation
 from lac_service.db import Base
 from lac_service.kinds import Kind
+from lac_service.kit.clock import local_zone
 from lac_service.kit.text import KEY_LENGTH
 
 
@@ -123,6 +126,11 @@ class PatientRequest(Base):
     history: Mapped[list["StatusChange"]] = relationship(
         cascade="all, delete-orphan", order_by="StatusChange.id", lazy="selectin"
     )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The patient's time, from the department (kept after erasure): the days on their pages are theirs."""
+        return local_zone(self.department)
 
 
 class HouseholdMember(Base):

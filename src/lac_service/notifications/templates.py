@@ -13,7 +13,7 @@ shows it in full): no diagnosis and no patient name ever goes in one, since an S
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from functools import cache
 from pathlib import Path
 
@@ -43,9 +43,10 @@ class Rendered:
     body: str
 
 
-def date_fr(value: datetime) -> str:
-    """``lundi 23 novembre à 18h00``, in metropolitan French time whatever the server's zone."""
-    local = value.astimezone(PARIS)
+def date_fr(value: datetime, zone: tzinfo = PARIS) -> str:
+    """``lundi 23 novembre à 18h00``, in the reader's time (metropolitan unless told), whatever the
+    server's zone."""
+    local = value.astimezone(zone)
     day = "1er" if local.day == 1 else str(local.day)
     return f"{_WEEKDAYS[local.weekday()]} {day} {_MONTHS[local.month - 1]} à {local:%H}h{local:%M}"
 

@@ -68,7 +68,8 @@ def _cabinet_messages(offer_id: int, cabinet: Cabinet, *, count: int, kinds: Seq
     """By the channels the cabinet chose; none (browse mode) sends nothing. No patient detail in the text."""
     recipients = [(Channel.sms, phone) for phone in cabinet.phones if Channel.sms.value in cabinet.channels]
     recipients += [(Channel.email, email) for email in cabinet.emails if Channel.email.value in cabinet.channels]
-    context = {"count": count, "kinds": [kind.value for kind in kinds], "deadline": deadline, "link": link}
+    context = {"count": count, "kinds": [kind.value for kind in kinds], "deadline": deadline, "zone": cabinet.zone,
+               "link": link}
     return [
         Message(channel, recipient, "batch_offer", context, f"offer:{offer_id}:{channel.value}:{recipient}")
         for channel, recipient in recipients

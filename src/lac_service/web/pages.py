@@ -6,7 +6,7 @@ a cookie still cannot compute the field.
 """
 
 import hmac
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,10 @@ templates.env.filters["date_fr"] = date_fr
 templates.env.filters["kind_label"] = kind_label
 
 
-def _day_fr(value: date | datetime) -> str:
-    """A moment's day in French time (a registration at 00:30 in Paris is on that day, not the UTC one)."""
-    return f"{value.astimezone(PARIS) if isinstance(value, datetime) else value:%d/%m/%Y}"
+def _day_fr(value: date | datetime, zone: tzinfo = PARIS) -> str:
+    """A moment's day in the reader's time, metropolitan unless told (a registration at 00:30 in Paris is on
+    that day, not the UTC one)."""
+    return f"{value.astimezone(zone) if isinstance(value, datetime) else value:%d/%m/%Y}"
 
 
 templates.env.filters["day_fr"] = _day_fr

@@ -36,8 +36,8 @@ def _offer_page(request: Request, session: DbSession, offer: Offer, token: str, 
                 notice: str | None = None, error: str | None = None, status: int = 200) -> Response:
     view = offer_view(session, offer, links, now)
     return render(request, "offer.html", {
-        "offer": view, "token": token, "reasons": DECLINE_LABELS, "notice": notice, "error": error,
-        "standing_path": urlsplit(view.practitioner_url).path,
+        "offer": view, "zone": offer.cabinet.zone, "token": token, "reasons": DECLINE_LABELS, "notice": notice,
+        "error": error, "standing_path": urlsplit(view.practitioner_url).path,
     }, status=status)
 
 
@@ -69,7 +69,8 @@ def answer(request: Request, token: LinkToken, form: Form, session: DbSession, l
 def _standing_page(request: Request, session: DbSession, cabinet: Cabinet, token: str, links: Links, now: datetime,
                    notice: str | None = None) -> Response:
     return render(request, "practitioner.html", {
-        "page": practitioner_view(session, cabinet, links, now), "token": token, "notice": notice,
+        "page": practitioner_view(session, cabinet, links, now), "zone": cabinet.zone, "token": token,
+        "notice": notice,
     })
 
 
