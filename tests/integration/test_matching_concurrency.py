@@ -20,7 +20,7 @@ from lac_service.kit.clock import utcnow
 from lac_service.links import Links
 from lac_service.matching.service import run_round
 from lac_service.offers.models import ItemStatus, OfferItem
-from lac_service.offers.service import Decision, find_offer, respond
+from lac_service.offers.service import Decision, expire_offers, find_offer, respond
 from tests.payloads import cabinet_body, request_body
 
 
@@ -77,6 +77,23 @@ def test_two_concurrent_rounds_never_offer_a_request_twice(committed):
         assert all(count == 1 for _, count in pending)
 
 
+def _offered(committed, names: list[str], now) -> tuple[str, list[int]]:
+    """Patients offered in one batch to a cabinet in browse mode: the batch's token and their request ids."""
+    links = Links("http://lac.test", b"k")
+    with session_scope(committed) as session:
+        organisation = create_organisation(session, slug="cpts-x", name="X", now=now)
+        create_cabinet(session, organisation_id=organisation.id, now=now, place=Located(50.63, 3.06, "exact", "59"),
+                       data=CabinetCreate.model_validate(cabinet_body(channels=[])))
+        ids = [create_request(
+            session, data=RequestCreate.model_validate(request_body(first_name=name, phone=f"06{index:08d}", email=None)),
+            home=Located(50.62, 3.05, "exact", "59"), organisation_id=organisation.id, outside_territory=False,
+            source=Source.secretary, actor=Actor("test", True), max_distance_km=30, now=now, links=links, notify=False,
+        )[0].id for index, name in enumerate(names)]
+        result = run_round(session, organisation_id=None, kind=None, engine_name="greedy", now=now, actor="test",
+                           offer_ttl=timedelta(days=14), links=links)
+    return result.batches[0].url.rsplit("/", 1)[1], ids
+
+
 @pytest.mark.postgres_only
 def test_two_taps_on_accept_in_flight_together_both_answer_accepted(committed, committed_url):
     """The second tap read the offer before the first committed: once it holds the lock it must see the
@@ -84,19 +101,7 @@ def test_two_taps_on_accept_in_flight_together_both_answer_accepted(committed, c
     if committed_url.startswith("sqlite"):
         pytest.skip("SQLite runs the two taps' transactions one after the other: the second reads after the first")
     now, links = utcnow(), Links("http://lac.test", b"k")
-    with session_scope(committed) as session:
-        organisation = create_organisation(session, slug="cpts-x", name="X", now=now)
-        create_cabinet(session, organisation_id=organisation.id, now=now, place=Located(50.63, 3.06, "exact", "59"),
-                       data=CabinetCreate.model_validate(cabinet_body(channels=[])))
-        request, _ = create_request(
-            session, data=RequestCreate.model_validate(request_body(email=None)), home=Located(50.62, 3.05, "exact", "59"),
-            organisation_id=organisation.id, outside_territory=False, source=Source.secretary,
-            actor=Actor("test", True), max_distance_km=30, now=now, links=links, notify=False,
-        )
-        request_id = request.id
-        result = run_round(session, organisation_id=None, kind=None, engine_name="greedy", now=now, actor="test",
-                           offer_ttl=timedelta(days=14), links=links)
-    token = result.batches[0].url.rsplit("/", 1)[1]
+    token, (request_id,) = _offered(committed, ["Alice"], now)
     with session_scope(committed) as second:
         read_early = find_offer(second, token, now=now)
         assert read_early.items[0].status is ItemStatus.pending
@@ -110,3 +115,24 @@ def test_two_taps_on_accept_in_flight_together_both_answer_accepted(committed, c
         request = session.get(PatientRequest, request_id)
         assert request.status is Status.matched
         assert [change.to_status for change in request.history].count(Status.matched) == 1, "accepted once"
+
+
+@pytest.mark.postgres_only
+def test_expiry_does_not_wait_for_an_answer_in_flight_and_the_answer_stands(committed, committed_url):
+    """The deadline passes while the practitioner's « Accepter » is being written: the expiry pass returns
+    the other patient to the queue without queueing behind that answer, which then stands."""
+    if committed_url.startswith("sqlite"):
+        pytest.skip("SQLite runs one writing transaction at a time: the answer commits before the expiry starts")
+    now, links = utcnow(), Links("http://lac.test", b"k")
+    token, (alice, bruno) = _offered(committed, ["Alice", "Bruno"], now)
+    with session_scope(committed) as answering:
+        respond(answering, find_offer(answering, token, now=now), request_id=alice, decision=Decision.accept,
+                reason=None, now=now, links=links)  # holds Alice's rows until it commits
+        with session_scope(committed) as expiring:
+            expiring.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
+            assert expire_offers(expiring, now=now + timedelta(days=14)) == 1
+    with session_scope(committed) as session:
+        statuses = {r.id: r.status for r in session.scalars(sa.select(PatientRequest))}
+        assert statuses == {alice: Status.matched, bruno: Status.waiting}
+        items = dict(session.execute(sa.select(OfferItem.request_id, OfferItem.status)).all())
+        assert items == {alice: ItemStatus.accepted, bruno: ItemStatus.expired}

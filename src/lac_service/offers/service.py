@@ -58,9 +58,9 @@ class MadeOffer:
 _CHUNK = 10_000  # SQLite caps the number of bound parameters
 
 
-def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
+def _chunks(values: Sequence[int], size: int = _CHUNK) -> Iterator[Sequence[int]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def _cabinet_messages(offer_id: int, cabinet: Cabinet, *, count: int, kinds: Sequence[Kind], deadline: datetime,
@@ -269,34 +269,61 @@ def respond(
     return item
 
 
+_EXPIRY_CHUNK = 1_000
+
+
 def expire_offers(session: Session, *, now: datetime) -> int:
     """Pending items of offers past their deadline (default 14 days) go back to the queue, and so do those of
-    offers closed early (the cabinet left, or revoked its link): a job, and the start of every round."""
-    due = session.execute(
-        sa.select(OfferItem.id, Offer.expires_at)
-        .join(Offer).join(Cabinet, Offer.cabinet_id == Cabinet.id)
+    offers closed early (the cabinet left, or revoked its link): a job, and the start of every round.
+
+    Set-wise, a chunk at a time: a national wave is tens of thousands of patients, whose rows must not stay
+    locked for minutes. An item being answered at this very moment is skipped, not waited for: the answer
+    settles it, or the next pass takes it."""
+    due = session.scalars(
+        sa.select(OfferItem.id).join(Offer).join(Cabinet, Offer.cabinet_id == Cabinet.id)
         .where(OfferItem.status == ItemStatus.pending, sa.not_(still_open(now)))
         .order_by(OfferItem.id)
     ).all()
     ended = 0
-    for item_id, expires_at in due:
-        item = session.scalar(
-            sa.select(OfferItem).where(OfferItem.id == item_id)
-            .with_for_update(of=OfferItem).execution_options(populate_existing=True)
-        )
-        if item is None or item.status is not ItemStatus.pending:
-            continue  # answered meanwhile
-        _lock_request(session, item.request_id)
-        # Expired: the cabinet let the patient's time pass. Not when the patient had left meanwhile (withdrawn,
-        # erased), nor when the offer closed early: those are cancelled, and count against no cabinet.
-        expired = expires_at <= now and item.request.status is Status.offered
-        if item.request.status is Status.offered:
-            set_status(session, item.request, Status.waiting, actor=SYSTEM, now=now,
-                       reason="expired" if expired else "offer_closed")
-        item.status, item.responded_at = ItemStatus.expired if expired else ItemStatus.cancelled, now
-        ended += 1
-    session.flush()
+    for chunk in _chunks(due, _EXPIRY_CHUNK):
+        locked = session.execute(
+            sa.select(OfferItem.id, OfferItem.request_id, Offer.expires_at).join(Offer)
+            .where(OfferItem.id.in_(chunk), OfferItem.status == ItemStatus.pending)  # not answered meanwhile
+            .order_by(OfferItem.id).with_for_update(of=OfferItem, skip_locked=True)
+        ).all()
+        if locked:
+            _end_items(session, locked, now=now)
+            ended += len(locked)
     return ended
+
+
+def _end_items(session: Session, due: Sequence[tuple[int, int, datetime]], *, now: datetime) -> None:
+    """Expired: the cabinet let the patient's time pass. Not when the patient had left meanwhile (withdrawn,
+    erased), nor when the offer closed early: those are cancelled, and count against no cabinet."""
+    back: dict[int, int] = dict(session.execute(  # request id → its organisation, for those still offered
+        sa.update(PatientRequest)
+        .where(PatientRequest.id.in_([request_id for _, request_id, _ in due]), PatientRequest.status == Status.offered)
+        .values(status=Status.waiting, status_changed_at=now, updated_at=now)
+        .returning(PatientRequest.id, PatientRequest.organisation_id)
+    ).all())
+    ended: dict[ItemStatus, list[int]] = {ItemStatus.expired: [], ItemStatus.cancelled: []}
+    changes = []
+    for item_id, request_id, expires_at in due:
+        expired = expires_at <= now and request_id in back
+        ended[ItemStatus.expired if expired else ItemStatus.cancelled].append(item_id)
+        if request_id in back:
+            changes.append(Change(request_id, back[request_id], Status.offered, Status.waiting,
+                                  "expired" if expired else "offer_closed"))
+    if changes:
+        session.execute(sa.insert(StatusChange), [
+            {"request_id": c.request_id, "from_status": Status.offered, "to_status": Status.waiting,
+             "reason": c.reason, "actor": SYSTEM.label, "at": now}
+            for c in changes
+        ])
+        queue_changes(session, changes, now=now)
+    for status, item_ids in ended.items():
+        if item_ids:
+            session.execute(sa.update(OfferItem).where(OfferItem.id.in_(item_ids)).values(status=status, responded_at=now))
 
 
 def cancel_orphans(session: Session, *, now: datetime) -> int:
