@@ -153,7 +153,7 @@ def _prepare(session: Session, *, organisation_id: int | None, kind: Kind | None
     lock_rounds(session)
     rescore(session, now=now, organisation_id=organisation_id, kind=kind)
     if not dry_run:
-        expire_offers(session, now=now)
+        expire_offers(session, now=now, wait=True)
     cancel_orphans(session, now=now)
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, lazyload, raiseload, selectinload
+from sqlalchemy.orm import Session, raiseload, selectinload
 
 from lac_service.cabinets.models import Cabinet
 from lac_service.errors import Conflict, NotFound
@@ -272,13 +272,14 @@ def respond(
 _EXPIRY_CHUNK = 1_000
 
 
-def expire_offers(session: Session, *, now: datetime) -> int:
+def expire_offers(session: Session, *, now: datetime, wait: bool = False) -> int:
     """Pending items of offers past their deadline (default 14 days) go back to the queue, and so do those of
     offers closed early (the cabinet left, or revoked its link): a job, and the start of every round.
 
-    Set-wise, a chunk at a time: a national wave is tens of thousands of patients, whose rows must not stay
-    locked for minutes. An item being answered at this very moment is skipped, not waited for: the answer
-    settles it, or the next pass takes it."""
+    Set-wise, a thousand items per statement: a national wave of tens of thousands of patients comes back in
+    seconds, where one item at a time held their rows for minutes. An item another transaction holds at that
+    moment (an answer being written, another pass) is left to it, unless ``wait``: a round waits, so as to
+    start from the whole queue."""
     due = session.scalars(
         sa.select(OfferItem.id).join(Offer).join(Cabinet, Offer.cabinet_id == Cabinet.id)
         .where(OfferItem.status == ItemStatus.pending, sa.not_(still_open(now)))
@@ -289,7 +290,7 @@ def expire_offers(session: Session, *, now: datetime) -> int:
         locked = session.execute(
             sa.select(OfferItem.id, OfferItem.request_id, Offer.expires_at).join(Offer)
             .where(OfferItem.id.in_(chunk), OfferItem.status == ItemStatus.pending)  # not answered meanwhile
-            .order_by(OfferItem.id).with_for_update(of=OfferItem, skip_locked=True)
+            .order_by(OfferItem.id).with_for_update(of=OfferItem, skip_locked=not wait)
         ).all()
         if locked:
             _end_items(session, locked, now=now)
