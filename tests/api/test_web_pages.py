@@ -312,7 +312,7 @@ def test_a_practitioner_in_reunion_reads_deadlines_and_days_in_reunion_time(clie
 
 
 def test_a_patient_in_reunion_registered_late_at_night_reads_their_own_day(client, org_a, clock):
-    clock["now"] = datetime(2026, 11, 23, 21, 30, tzinfo=UTC)  # 00:30 on the 24th in Saint-Denis
+    clock["now"] = datetime(2026, 11, 23, 21, 30, tzinfo=UTC)  # 01:30 on the 24th in Saint-Denis
     here = {"address": {"line": "2 rue de Paris", "postal_code": "97400", "city": "Saint-Denis"},
             "location": {"lat": -20.8823, "lon": 55.4504}}
     created = client.post("/api/v1/requests", json=request_body(phone="0692123456", **here))

@@ -94,8 +94,9 @@ def test_a_one_day_cadence_is_one_batch_a_calendar_day_however_many_rounds(setti
 
 
 def test_in_martinique_the_cadence_counts_martinique_days(settings, session_factory, client, make_key, org_a, db):
-    """A CPTS in Fort-de-France (UTC-4) rounds at 08:00 and 20:00, its time: 20:00 there is 01:00 the next day
-    in Paris, yet the same day for the cabinet, which takes one batch a day. Its SMS gives its own 18h00."""
+    """A CPTS in Fort-de-France (UTC-4) rounds at 08:00 and 20:00, its time: 20:00 there is already the next
+    day in Paris (01:00 or 02:00), yet the same day for the cabinet, which takes one batch a day. Its SMS gives
+    the deadline in its own time."""
     here = ZoneInfo("America/Martinique")
     coordinator = make_key(org_a, Role.coordinator)
     home = {"address": {"line": "1 rue Victor Hugo", "postal_code": "97200", "city": "Fort-de-France"},

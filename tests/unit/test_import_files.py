@@ -160,6 +160,16 @@ def test_request_date_with_and_without_time_in_french_time():
     ]
 
 
+def test_an_overseas_list_is_read_in_its_patients_time():
+    """A list kept in Fort-de-France (UTC-4): « 01/03/2024 » is that day there, not the evening before."""
+    martinique = ["médecin traitant", "Jeanne", "Martin", "12/03/1950", "0696 12 34 56", "97200", "Fort-de-France"]
+    parsed = read_requests(requests([*martinique, "01/03/2024"], [*GOOD, "01/03/2024"],
+                                    header=[*HEADER, "date_demande"]))
+    assert [row.requested_at for row in parsed.rows] == [
+        datetime(2024, 3, 1, 4, 0, tzinfo=UTC), datetime(2024, 2, 29, 23, 0, tzinfo=UTC),
+    ]
+
+
 def test_request_date_in_the_future_or_unreadable():
     parsed = read_requests(requests([*GOOD, "01/01/2999 08:00"], [*GOOD, "31/02/2024"], [*GOOD, "hier"],
                                     header=[*HEADER, "date_demande"]))

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from typing import Any, Generic, NamedTuple, TypeVar, get_args
 
@@ -24,7 +24,7 @@ from pydantic_core.core_schema import ErrorType
 from lac_service.cabinets.schemas import CabinetCreate
 from lac_service.intake.schemas import RequestCreate
 from lac_service.kinds import Kind
-from lac_service.kit.clock import PARIS, utcnow
+from lac_service.kit.clock import local_zone, utcnow
 from lac_service.kit.text import fold
 
 T = TypeVar("T")
@@ -109,10 +109,9 @@ def _birth_date(raw: str) -> date:
 
 
 def _requested_at(raw: str) -> datetime:
-    """Lists are kept in French time; the queue keeps UTC."""
-    if (moment := _date(raw, with_time=True).replace(tzinfo=PARIS).astimezone(UTC)) > utcnow():
-        raise _CellError(f"La date de la demande ne peut pas être dans le futur : « {raw} ».")
-    return moment
+    """The wall time the list gives, in the patient's time: placed in UTC once their postal code is known
+    (``_request_extras``)."""
+    return _date(raw, with_time=True)
 
 
 def _postal_code(raw: str) -> str:
@@ -375,7 +374,16 @@ def _parse(content: bytes, columns: tuple[_Column, ...], max_rows: int, model: t
 
 
 def _request_extras(values: dict[str, Any], payload: dict[str, Any]) -> list[tuple[str, str]]:
+    """A list is kept in its patients' time (metropolitan, or their overseas department's); the queue keeps
+    UTC."""
     payload["consent"] = True
+    if (local := values.get("date_demande")) is None:
+        return []
+    postal_code = payload.get("patient", {}).get("address", {}).get("postal_code") or ""
+    values["date_demande"] = moment = local.replace(tzinfo=local_zone(postal_code)).astimezone(UTC)
+    if moment > utcnow():
+        written = f"{local:%d/%m/%Y}" + (f" {local:%H:%M}" if local.time() != time() else "")
+        return [("date_demande", f"La date de la demande ne peut pas être dans le futur : « {written} ».")]
     return []
 
 
