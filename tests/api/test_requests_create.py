@@ -137,6 +137,9 @@ def test_a_partner_key_cannot_mark_urgency_on_creation_or_after(client, make_key
     record = client.get(f"/api/v1/requests/{created['id']}", headers=partner).json()
     assert record["criteria"]["urgent"] is False
     assert record["priority"] == created["priority"]
+    as_read = client.patch(f"/api/v1/requests/{created['id']}", headers=partner,
+                           json={"criteria": record["criteria"] | {"ald": True}})
+    assert as_read.status_code == 200, "the urgency sent back as read is no change"
 
 
 def test_staff_set_urgency_with_a_reason(client, make_key, org_a):

@@ -269,7 +269,9 @@ def update_request(
         request.people_count = 1 + len(data.household)
     if data.criteria is not None:
         criteria = data.criteria.model_dump(exclude_unset=True)
-        if not actor.is_staff and ({"urgent", "urgent_reason"} & criteria.keys()):
+        # Sending the urgency back as it was read is no change; only staff change it.
+        urgency = {"urgent", "urgent_reason"} & criteria.keys()
+        if not actor.is_staff and any(criteria[field] != getattr(request, field) for field in urgency):
             raise Forbidden("L'urgence est fixée par l'équipe après un entretien.", field="criteria.urgent")
         for field, value in criteria.items():
             if value is None and field != "urgent_reason":
