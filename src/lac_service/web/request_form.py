@@ -47,31 +47,41 @@ def _household(form: FormData, errors: Errors) -> list[dict[str, Any]]:
     return rows
 
 
+def patient_answers(form: FormData, errors: Errors) -> dict[str, Any]:
+    """The patient's part of the form (``patient.*``), as the schemas take it."""
+    return {
+        "first_name": text(form, "patient.first_name"), "last_name": text(form, "patient.last_name"),
+        "birth_date": day(form, "patient.birth_date", errors),
+        "phone": text(form, "patient.phone"), "email": text(form, "patient.email"),
+        "address": {
+            "line": text(form, "patient.address.line") or "", "postal_code": text(form, "patient.address.postal_code"),
+            "city": text(form, "patient.address.city"),
+        },
+    }
+
+
+def criteria_answers(form: FormData, errors: Errors, *, staff: bool) -> dict[str, Any]:
+    """ALD and pregnancy; urgency too for staff, with its reason (no reason, no urgency)."""
+    criteria: dict[str, Any] = {"ald": checked(form, "criteria.ald"), "pregnant": checked(form, "criteria.pregnant")}
+    if staff:
+        urgent, reason = checked(form, "criteria.urgent"), text(form, "criteria.urgent_reason")
+        if urgent and not reason:
+            errors.add("criteria.urgent_reason", "Indiquez pourquoi la demande est urgente.")
+        criteria |= {"urgent": urgent, "urgent_reason": reason if urgent else None}
+    return criteria
+
+
 def parse(form: FormData, errors: Errors, *, staff: bool) -> RequestCreate | None:
     """None when something is wrong; ``errors`` then says what, field by field. Only staff set urgency."""
     kind = text(form, "kind")
-    distance = text(form, "max_distance_km")
     data: dict[str, Any] = {
         "kind": kind,
-        "patient": {
-            "first_name": text(form, "patient.first_name"), "last_name": text(form, "patient.last_name"),
-            "birth_date": day(form, "patient.birth_date", errors),
-            "phone": text(form, "patient.phone"), "email": text(form, "patient.email"),
-            "address": {
-                "line": text(form, "patient.address.line") or "", "postal_code": text(form, "patient.address.postal_code"),
-                "city": text(form, "patient.address.city"),
-            },
-        },
+        "patient": patient_answers(form, errors),
         "household": _household(form, errors) if kind == Kind.medecin_traitant.value else [],
-        "criteria": {"ald": checked(form, "criteria.ald"), "pregnant": checked(form, "criteria.pregnant")},
-        "max_distance_km": distance,
+        "criteria": criteria_answers(form, errors, staff=staff),
+        "max_distance_km": text(form, "max_distance_km"),
         "consent": checked(form, "consent"),
     }
-    if staff:
-        data["criteria"]["urgent"] = checked(form, "criteria.urgent")
-        data["criteria"]["urgent_reason"] = text(form, "criteria.urgent_reason")
-        if data["criteria"]["urgent"] and not data["criteria"]["urgent_reason"]:
-            errors.add("criteria.urgent_reason", "Indiquez pourquoi la demande est urgente.")
     if kind is None:
         errors.add("kind", "Choisissez le type de demande.")
     return validate(RequestCreate, data, errors)

@@ -4,11 +4,13 @@ during a phone call (urgency included, with its reason), a request's page to cor
 A request of another organisation is "not found", as in the API.
 """
 
+import json
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.datastructures import FormData
 
 from lac_service import audit
 from lac_service.audit import Action
@@ -30,10 +32,12 @@ from lac_service.kit.fields import RecordId
 from lac_service.links import AppLinks
 from lac_service.organisations.service import TerritoryRouter
 from lac_service.priority import Band
-from lac_service.web.forms import Errors, answers, checked, service_error, text, validate
+from lac_service.web.forms import Errors, answers, service_error, text, validate
 from lac_service.web.pages import render, see_other
 from lac_service.web.public import Form
-from lac_service.web.request_form import context, parse, register
+from lac_service.web.request_form import (
+    DISTANCES_KM, context, criteria_answers, parse, patient_answers, register,
+)
 from lac_service.web.staff import Staff
 
 router = APIRouter(prefix="/equipe", include_in_schema=False)
@@ -129,10 +133,30 @@ def create(request: Request, user: Staff, form: Form, session: DbSession, settin
     return see_other(f"/equipe/demandes/{created.id}?enregistree=1")
 
 
+def _values(patient: PatientRequest) -> dict[str, str]:
+    """The correction form as the record stands."""
+    flags = {f"criteria.{name}": "on" for name in ("ald", "pregnant", "urgent") if getattr(patient, name)}
+    return {
+        "patient.first_name": patient.first_name or "", "patient.last_name": patient.last_name or "",
+        "patient.birth_date": f"{patient.birth_date:%d/%m/%Y}" if patient.birth_date else "",
+        "patient.phone": patient.phone or "", "patient.email": patient.email or "",
+        "patient.address.line": patient.address_line or "", "patient.address.postal_code": patient.postal_code or "",
+        "patient.address.city": patient.city or "", "criteria.urgent_reason": patient.urgent_reason or "",
+        "max_distance_km": f"{patient.max_distance_km:g}", **flags,
+    }
+
+
 def _detail(request: Request, session: DbSession, patient: PatientRequest, now: datetime, *,
-            errors: Errors | None = None, notice: str | None = None, status: int = 200) -> Response:
+            typed: tuple[dict[str, str], dict[str, str]] | None = None, errors: Errors | None = None,
+            notice: str | None = None, status: int = 200) -> Response:
+    """``typed``: a refused correction's values, put back, and the values its form had shown; otherwise the
+    form shows the record as it stands. What it showed goes with the form, so that only what the secretary
+    changed is written."""
+    values, shown = typed or (_values(patient), _values(patient))
+    distances = sorted({float(km) for km in DISTANCES_KM} | {patient.max_distance_km})
     return render(request, "request_detail.html", {
         "patient": patient, "explained": explain(session, [patient]).get(patient.id), "notice": notice,
+        "values": values, "shown": json.dumps(shown), "distances": [f"{km:g}" for km in distances],
         "referrer": session.get(Cabinet, patient.referred_by_cabinet_id) if patient.referred_by_cabinet_id else None,
         "errors": (errors or Errors()).by_field, "today": now.date(), "age_on": age_on, "reasons": STAFF_REASONS,
         "statuses": STATUS_LABELS, "active": patient.status in (Status.waiting, Status.offered) and not patient.erased_at,
@@ -147,26 +171,73 @@ def detail(request: Request, request_id: RecordId, user: Staff, session: DbSessi
                                                          "suivi par SMS ou e-mail." if enregistree else None)
 
 
+def _shown(form: FormData) -> dict[str, str]:
+    """The values the correction form showed; none (a form from before this field, or tampered): every
+    field counts as changed."""
+    try:
+        shown = json.loads(text(form, "shown") or "{}")
+    except ValueError:
+        return {}
+    return {k: v for k, v in shown.items() if isinstance(v, str)} if isinstance(shown, dict) else {}
+
+
+def _changes(form: FormData, values: dict[str, str], shown: dict[str, str], errors: Errors) -> dict[str, Any]:
+    """The correction as ``RequestUpdate`` takes it, with only the fields changed from what was shown (an
+    unticked box is absent from both). The address and the urgency go whole."""
+    def changed(*names: str) -> bool:
+        return not shown or any(values.get(name, "") != shown.get(name, "") for name in names)
+
+    patient = {k: v for k, v in patient_answers(form, errors).items()
+               if changed(*(f"patient.address.{p}" for p in ("line", "postal_code", "city")) if k == "address"
+                          else (f"patient.{k}",))}
+    criteria = {k: v for k, v in criteria_answers(form, errors, staff=True).items()
+                if changed(*(("criteria.urgent", "criteria.urgent_reason") if k.startswith("urgent") else (f"criteria.{k}",)))}
+    raw: dict[str, Any] = {"patient": patient, "criteria": criteria}
+    if changed("max_distance_km"):
+        raw["max_distance_km"] = text(form, "max_distance_km")
+    return {k: v for k, v in raw.items() if v}
+
+
 @router.post("/demandes/{request_id}/modifier")
-def update(request: Request, request_id: RecordId, user: Staff, form: Form, session: DbSession, now: Now) -> Response:
+def update(request: Request, request_id: RecordId, user: Staff, form: Form, session: DbSession, now: Now,
+           geocoder: AppGeocoder) -> Response:
+    """Everything typed at intake can be corrected but the kind and the household. Only the fields the
+    secretary changed are written: a change made meanwhile elsewhere (a partner, the patient) stands. A
+    changed address is located again (outside any transaction); the organisation stays, as in the API."""
     patient = load(session, user, request_id, Action.update, now)
-    errors = Errors()
-    urgent = checked(form, "criteria.urgent")
-    reason = text(form, "criteria.urgent_reason")
-    if urgent and not reason:
-        errors.add("criteria.urgent_reason", "Indiquez pourquoi la demande est urgente.")
-    data = validate(RequestUpdate, {
-        "patient": {"phone": text(form, "patient.phone"), "email": text(form, "patient.email")},
-        "criteria": {"urgent": urgent, "urgent_reason": reason if urgent else None},
-    }, errors)
-    if data is not None:
+    values, shown, errors, status = answers(form), _shown(form), Errors(), 422
+    values.pop("shown", None)
+    raw = _changes(form, values, shown, errors)
+    address = raw.get("patient", {}).get("address")
+    if address and (address["line"], address["postal_code"], address["city"]) == (
+        patient.address_line or "", patient.postal_code, patient.city
+    ):
+        del raw["patient"]["address"]  # as stored: not located again
+    if not raw and not errors:
+        return _detail(request, session, patient, now, notice="Aucune modification : la demande reste telle quelle.")
+    data = validate(RequestUpdate, raw, errors)
+    home = None
+    if data is not None and data.patient is not None and data.patient.address is not None:
+        session.rollback()  # no transaction stays open while the new address is located
         try:
-            service.update_request(session, patient, data=data, home=None, actor=actor(user), now=now)
+            home = geocoder.locate_input(data.patient.address, None, field="patient")
+        except AppError as exc:
+            service_error(exc, errors, default_field="patient.address.postal_code")
+        patient = load(session, user, request_id, Action.update, now)
+    if data is not None and not errors:
+        try:
+            service.update_request(session, patient, data=data, home=home, actor=actor(user), now=now)
+        except DuplicateRequest as exc:
+            errors.add("form", f"Une autre demande de ce type est en cours pour cette personne "
+                               f"(n° {exc.extra.get('existing_request_id')}) : rien n'est modifié.")
+            status = exc.status_code
         except AppError as exc:
             service_error(exc, errors, default_field="patient.phone")
+            status = exc.status_code
     if errors:
         session.rollback()
-        return _detail(request, session, load(session, user, request_id, Action.read, now), now, errors=errors, status=422)
+        return _detail(request, session, load(session, user, request_id, Action.read, now), now,
+                       typed=(values, shown), errors=errors, status=status)
     return _detail(request, session, patient, now, notice="Les modifications sont enregistrées.")
 
 

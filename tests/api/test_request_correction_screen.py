@@ -1,0 +1,128 @@
+"""A secretary corrects a request on its page, as the form comes filled: every detail typed at intake, a new
+address located again, an unchanged one left as it was; a refused correction changes nothing and keeps what
+was typed."""
+
+import html
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from lac_service.audit import AuditEvent
+from lac_service.auth.models import Role
+from tests.api.test_web_pages import csrf, log_in, staff  # noqa: F401  (staff: a fixture)
+from tests.payloads import request_body
+
+
+def _as_filled(page: str, request_id: int) -> dict[str, str]:
+    """What a browser sends from the correction form left as it is: its fields, checked boxes and choices."""
+    form = page.split(f'action="/equipe/demandes/{request_id}/modifier"', 1)[1].split("</form>", 1)[0]
+    fields = {name: html.unescape(value) for name, value in
+              re.findall(r'name="([^"]+)" type="(?:text|tel|email)" value="([^"]*)"', form)}
+    fields |= {name: "on" for name in re.findall(r'name="([^"]+)" type="checkbox" value="on" checked', form)}
+    fields |= {"max_distance_km": value for value in re.findall(r'<option value="([^"]+)" selected>', form)}
+    shown = re.search(r'type="hidden" name="shown" value="([^"]*)"', form)
+    return fields | {"csrf_token": csrf(form), "shown": html.unescape(shown[1]) if shown else ""}
+
+
+@pytest.fixture
+def registered(client, make_key, org_a, staff):  # noqa: F811
+    """A request typed with mistakes at intake (through the API, coordinates given), and a secretary logged in
+    on its page: the page path, the record as registered and the key to read it back."""
+    key = make_key(org_a, Role.secretary)
+    body = request_body(first_name="Elodei", birth_date="1958-04-13", email=None) | {"criteria": {"ald": False}}
+    created = client.post("/api/v1/requests", json=body, headers=key).json()
+    log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
+    return {"path": f"/equipe/demandes/{created['id']}", "created": created, "key": key}
+
+
+def _correct(client, registered, **typed: str):
+    path = registered["path"]
+    return client.post(f"{path}/modifier", data=_as_filled(client.get(path).text, registered["created"]["id"]) | typed)
+
+
+def _record(client, registered) -> dict:
+    return client.get(f"/api/v1/requests/{registered['created']['id']}", headers=registered["key"]).json()
+
+
+def test_the_form_comes_filled_with_the_record(client, registered):
+    filled = _as_filled(client.get(registered["path"]).text, registered["created"]["id"])
+    assert {k: v for k, v in filled.items() if k not in ("csrf_token", "shown")} == {
+        "patient.first_name": "Elodei", "patient.last_name": "Durand-Lefèvre", "patient.birth_date": "13/04/1958",
+        "patient.phone": "+33612345678", "patient.email": "", "patient.address.line": "12 rue Esquermoise",
+        "patient.address.postal_code": "59000", "patient.address.city": "Lille", "criteria.urgent_reason": "",
+        "max_distance_km": "30",
+    }
+
+
+def test_a_secretary_corrects_names_birth_date_address_criteria_and_distance(client, db, registered):
+    corrected = _correct(client, registered, **{
+        "patient.first_name": "Élodie", "patient.birth_date": "14/03/1958", "patient.address.line": "1 Grand Place",
+        "patient.address.postal_code": "59100", "patient.address.city": "Roubaix", "criteria.ald": "on",
+        "max_distance_km": "10",
+    })
+    assert corrected.status_code == 200 and "Les modifications sont enregistrées." in corrected.text
+    assert "Élodie Durand-Lefèvre" in corrected.text and "1 Grand Place 59100 Roubaix" in corrected.text
+    record, before = _record(client, registered), registered["created"]
+    assert (record["patient"]["first_name"], record["patient"]["birth_date"]) == ("Élodie", "1958-03-14")
+    assert record["patient"]["address"] == {"line": "1 Grand Place", "postal_code": "59100", "city": "Roubaix"}
+    assert record["patient"]["location"] != before["patient"]["location"], "the new address is located"
+    assert (record["criteria"]["ald"], record["max_distance_km"]) == (True, 10)
+    assert record["priority"]["points"] > before["priority"]["points"], "ALD counts at once"
+    assert [r["code"] for r in record["priority"]["reasons"]].count("ald") == 1
+    logged = db.scalars(sa.select(AuditEvent.action).where(AuditEvent.request_id == before["id"],
+                                                           AuditEvent.actor.like("user:%"))).all()
+    assert logged.count("update") == 1, "the correction is in the audit log once, located address or not"
+
+
+def test_a_change_made_elsewhere_after_the_page_opened_stands(client, registered):
+    """The page was opened, then a partner's software added the ALD and a distance: the secretary's
+    correction of the first name, from the page as it was, writes the first name only."""
+    stale = _as_filled(client.get(registered["path"]).text, registered["created"]["id"])
+    request_id = registered["created"]["id"]
+    assert client.patch(f"/api/v1/requests/{request_id}", headers=registered["key"],
+                        json={"criteria": {"ald": True}, "max_distance_km": 45}).status_code == 200
+    corrected = client.post(f"{registered['path']}/modifier", data=stale | {"patient.first_name": "Élodie"})
+    assert corrected.status_code == 200 and "Les modifications sont enregistrées." in corrected.text
+    record = _record(client, registered)
+    assert (record["patient"]["first_name"], record["criteria"]["ald"], record["max_distance_km"]) == ("Élodie", True, 45)
+
+
+def test_the_form_sent_back_untouched_changes_nothing(client, registered):
+    same = _correct(client, registered)
+    assert same.status_code == 200 and "Aucune modification" in same.text
+    assert _record(client, registered) == {k: v for k, v in registered["created"].items() if k != "tracking_url"}
+
+
+def test_a_correction_that_leaves_the_address_keeps_its_exact_location(client, registered):
+    assert _correct(client, registered, **{"patient.first_name": "Élodie"}).status_code == 200
+    assert _record(client, registered)["patient"]["location"] == registered["created"]["patient"]["location"]
+
+
+@pytest.mark.parametrize(("typed", "field"), [
+    ({"patient.first_name": ""}, "patient.first_name"),
+    ({"patient.birth_date": "31/02/1958"}, "patient.birth_date"),
+    ({"patient.birth_date": "14/03/2099"}, "patient.birth_date"),
+    ({"patient.phone": "", "patient.email": ""}, "patient.phone"),
+    ({"patient.phone": "12"}, "patient.phone"),
+    ({"patient.address.postal_code": "99999"}, "patient.address.postal_code"),
+    ({"patient.address.city": "Marseille"}, "patient.address.city"),
+    ({"criteria.urgent": "on"}, "criteria.urgent_reason"),
+    ({"max_distance_km": "5000"}, "max_distance_km"),
+])
+def test_a_refused_correction_changes_nothing_and_keeps_what_was_typed(client, registered, typed, field):
+    refused = _correct(client, registered, **{"patient.last_name": "Nouveau-Nom"} | typed)
+    assert refused.status_code == 422
+    assert f'<a href="#{field.replace(".", "-")}">' in refused.text, "the error names its field"
+    assert 'value="Nouveau-Nom"' in refused.text, "what was typed is kept"
+    as_registered = {k: v for k, v in registered["created"].items() if k != "tracking_url"}
+    assert _record(client, registered) == as_registered, "nothing changed, not even its date"
+
+
+def test_a_correction_into_another_active_request_of_that_person_is_refused(client, registered):
+    other = client.post("/api/v1/requests", json=request_body(first_name="Élodie", phone="0699999999", email=None),
+                        headers=registered["key"]).json()
+    refused = _correct(client, registered, **{"patient.first_name": "Élodie", "patient.birth_date": "14/03/1958"})
+    assert refused.status_code == 409
+    assert f"Une autre demande de ce type est en cours pour cette personne (n° {other['id']})" in refused.text
+    assert _record(client, registered)["patient"]["first_name"] == "Elodei"
