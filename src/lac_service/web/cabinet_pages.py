@@ -1,4 +1,5 @@
-"""Cabinets from the dashboard: register one, change its radius, batch size, cadence, channels or pause."""
+"""Cabinets from the dashboard: register one, change its radius, batch size, cadence, channels or pause,
+remove it."""
 
 from typing import Any
 
@@ -132,3 +133,18 @@ def update(request: Request, cabinet_id: RecordId, user: Coordinator, form: Form
         return _form(request, values, errors, cabinet=cabinet, status=422)
     return _form(request, _values(cabinet), Errors(), cabinet=cabinet, urls=_urls(session, cabinet, links),
                  notice="Les réglages du cabinet sont enregistrés.")
+
+
+@router.post("/{cabinet_id}/retrait")
+def remove(request: Request, cabinet_id: RecordId, user: Coordinator, form: Form, session: DbSession, now: Now,
+           links: AppLinks) -> Response:
+    """Confirmed first. Its batch links stop working at once; the patients waiting for its answer go back to
+    the queue with the next expiry pass (the worker's, or a round's)."""
+    cabinet = service.get_cabinet(session, cabinet_id, visible_to=visible_to(user))
+    if not checked(form, "confirm"):
+        errors = Errors()
+        errors.add("confirm", "Cochez la case pour confirmer le retrait du cabinet.")
+        return _form(request, _values(cabinet), errors, cabinet=cabinet, urls=_urls(session, cabinet, links),
+                     status=422)
+    service.delete_cabinet(session, cabinet, now=now)
+    return see_other("/equipe/tableau?cabinet_retire=1")

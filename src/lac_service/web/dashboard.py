@@ -84,8 +84,11 @@ def _scoped(query: sa.Select, column: sa.ColumnElement[int | None], organisation
 
 
 @router.get("/tableau")
-def dashboard(request: Request, user: Coordinator, session: DbSession, now: Now) -> Response:
-    return _dashboard(request, session, user, now)
+def dashboard(request: Request, user: Coordinator, session: DbSession, now: Now,
+              cabinet_retire: str | None = None) -> Response:
+    return _dashboard(request, session, user, now, notice=(
+        "Le cabinet est retiré : les liens de ses propositions ne fonctionnent plus, et les patients qui attendaient "
+        "sa réponse reviennent dans la file d'attente." if cabinet_retire else None))
 
 
 @router.post("/priorites/{kind}")

@@ -1,0 +1,62 @@
+"""A coordinator removes a cabinet from its page: confirmed first; its batch links stop working at once and
+its patients waiting for an answer go back to the queue; nobody else can."""
+
+import pytest
+import sqlalchemy as sa
+
+from lac_service.auth.models import Role
+from lac_service.intake.models import PatientRequest, Status
+from lac_service.kit.clock import utcnow
+from lac_service.offers.service import expire_offers
+from tests.api.test_web_pages import csrf, log_in, offered, staff  # noqa: F401  (fixtures)
+
+
+@pytest.fixture
+def cabinet_page(client, offered, staff):  # noqa: F811
+    """The offered cabinet's page, a coordinator logged in."""
+    log_in(client, staff(Role.coordinator, "coordination@cpts-a.fr"))
+    return f"/equipe/cabinets/{offered['cabinet_id']}"
+
+
+def _remove(client, path: str, **fields: str):
+    return client.post(f"{path}/retrait", data={"csrf_token": csrf(client.get(path).text), **fields},
+                       follow_redirects=False)
+
+
+def test_a_removal_not_confirmed_changes_nothing(client, offered, cabinet_page):
+    refused = _remove(client, cabinet_page)
+    assert refused.status_code == 422 and "Cochez la case pour confirmer le retrait du cabinet." in refused.text
+    assert 'href="#confirm"' in refused.text
+    assert client.get(offered["path"]).status_code == 200, "its batch is still open"
+    assert f'href="{cabinet_page}"' in client.get("/equipe/tableau").text
+
+
+def test_a_removed_cabinet_closes_its_batches_and_its_patients_return_to_the_queue(client, db, offered, cabinet_page):
+    removed = _remove(client, cabinet_page, confirm="on")
+    assert removed.status_code == 303 and removed.headers["location"] == "/equipe/tableau?cabinet_retire=1"
+    dashboard = client.get(removed.headers["location"]).text
+    assert "Le cabinet est retiré" in dashboard and f'href="{cabinet_page}"' not in dashboard, "no longer listed"
+    assert client.get(offered["path"]).status_code == 404, "its batch link no longer works"
+    assert client.get(cabinet_page).status_code == 404
+    expire_offers(db, now=utcnow())
+    db.commit()
+    assert db.scalar(sa.select(PatientRequest.status).where(PatientRequest.id == offered["request_id"])) is Status.waiting
+
+
+def test_a_secretary_cannot_remove_a_cabinet(client, offered, staff):  # noqa: F811
+    log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
+    page = client.get("/equipe")
+    refused = client.post(f"/equipe/cabinets/{offered['cabinet_id']}/retrait",
+                          data={"csrf_token": csrf(page.text), "confirm": "on"})
+    assert refused.status_code == 403
+    assert client.get(offered["path"]).status_code == 200
+
+
+def test_a_foreign_cabinet_is_not_found(client, offered, staff, make_org):  # noqa: F811
+    other = make_org("cpts-b")
+    log_in(client, staff(Role.coordinator, "coordination@cpts-b.fr", organisation=other))
+    page = client.get("/equipe/tableau")
+    refused = client.post(f"/equipe/cabinets/{offered['cabinet_id']}/retrait",
+                          data={"csrf_token": csrf(page.text), "confirm": "on"})
+    assert refused.status_code == 404
+    assert client.get(offered["path"]).status_code == 200
