@@ -1,5 +1,9 @@
-"""A coordinator removes a cabinet from its page: confirmed first; its batch links stop working at once and
-its patients waiting for an answer go back to the queue; nobody else can."""
+"""A coordinator replaces a practitioner's link gone astray, or removes a cabinet, from its page: confirmed
+first; the batch links stop working at once and the patients waiting for an answer go back to the queue;
+nobody else can."""
+
+import re
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -60,3 +64,24 @@ def test_a_foreign_cabinet_is_not_found(client, offered, staff, make_org):  # no
                           data={"csrf_token": csrf(page.text), "confirm": "on"})
     assert refused.status_code == 404
     assert client.get(offered["path"]).status_code == 200
+
+
+def _standing_link(page: str) -> str:
+    return re.search(r'Page du praticien \(à lui transmettre\) : <a href="http://127\.0\.0\.1:8000([^"]+)"', page)[1]
+
+
+def test_a_coordinator_replaces_a_practitioners_link_gone_astray(client, offered, cabinet_page, clock):
+    old = _standing_link(client.get(cabinet_page).text)
+    clock["now"] += timedelta(hours=1)
+    refused = client.post(f"{cabinet_page}/lien", data={"csrf_token": csrf(client.get(cabinet_page).text)})
+    assert refused.status_code == 422 and "Cochez la case pour confirmer le remplacement du lien." in refused.text
+    assert client.get(old).status_code == 200, "not confirmed: nothing changed"
+
+    replaced = client.post(f"{cabinet_page}/lien", data={"csrf_token": csrf(client.get(cabinet_page).text),
+                                                          "confirm_link": "on"}, follow_redirects=False)
+    assert replaced.status_code == 303 and replaced.headers["location"] == f"{cabinet_page}?lien=1"
+    page = client.get(replaced.headers["location"]).text
+    assert "L&#39;ancien lien du praticien ne fonctionne plus" in page
+    new = _standing_link(page)
+    assert new != old and client.get(new).status_code == 200
+    assert client.get(old).status_code == 404 and client.get(offered["path"]).status_code == 404

@@ -1,5 +1,5 @@
 """Cabinets from the dashboard: register one, change its radius, batch size, cadence, channels or pause,
-remove it."""
+replace a practitioner's link gone astray, remove it."""
 
 from typing import Any
 
@@ -95,12 +95,20 @@ def create(request: Request, user: Coordinator, form: Form, session: DbSession, 
     return see_other(f"/equipe/cabinets/{cabinet.id}?enregistre=1")
 
 
+_NOTICES = {
+    "enregistre": "Le cabinet est enregistré.",
+    "lien": "L'ancien lien du praticien ne fonctionne plus, ni ceux des propositions qu'il listait (leurs patients "
+            "reviennent dans la file d'attente). Transmettez-lui le nouveau, ci-dessous.",
+}
+
+
 @router.get("/{cabinet_id}")
 def edit(request: Request, cabinet_id: RecordId, user: Coordinator, session: DbSession, links: AppLinks,
-         enregistre: str | None = None) -> Response:
+         enregistre: str | None = None, lien: str | None = None) -> Response:
     cabinet = service.get_cabinet(session, cabinet_id, visible_to=visible_to(user))
+    notice = _NOTICES["enregistre"] if enregistre else _NOTICES["lien"] if lien else None
     return _form(request, _values(cabinet), Errors(), cabinet=cabinet, urls=_urls(session, cabinet, links),
-                 notice="Le cabinet est enregistré." if enregistre else None)
+                 notice=notice)
 
 
 @router.post("/{cabinet_id}")
@@ -135,16 +143,37 @@ def update(request: Request, cabinet_id: RecordId, user: Coordinator, form: Form
                  notice="Les réglages du cabinet sont enregistrés.")
 
 
+def _confirmed(request: Request, form: FormData, session: DbSession, cabinet: Cabinet, links: Links, field: str,
+               message: str) -> Response | None:
+    """None when the box ``field`` is ticked; otherwise the cabinet's page, saying what to confirm."""
+    if checked(form, field):
+        return None
+    errors = Errors()
+    errors.add(field, message)
+    return _form(request, _values(cabinet), errors, cabinet=cabinet, urls=_urls(session, cabinet, links), status=422)
+
+
+@router.post("/{cabinet_id}/lien")
+def replace_link(request: Request, cabinet_id: RecordId, user: Coordinator, form: Form, session: DbSession, now: Now,
+                 links: AppLinks) -> Response:
+    """For a link gone astray (a lost phone, a forwarded e-mail): confirmed first, since the batches its page
+    listed close with it. The page then shows the new link."""
+    cabinet = service.get_cabinet(session, cabinet_id, visible_to=visible_to(user))
+    if refused := _confirmed(request, form, session, cabinet, links, "confirm_link",
+                             "Cochez la case pour confirmer le remplacement du lien."):
+        return refused
+    service.revoke_link(session, cabinet, now=now)
+    return see_other(f"/equipe/cabinets/{cabinet.id}?lien=1")
+
+
 @router.post("/{cabinet_id}/retrait")
 def remove(request: Request, cabinet_id: RecordId, user: Coordinator, form: Form, session: DbSession, now: Now,
            links: AppLinks) -> Response:
     """Confirmed first. Its batch links stop working at once; the patients waiting for its answer go back to
     the queue with the next expiry pass (the worker's, or a round's)."""
     cabinet = service.get_cabinet(session, cabinet_id, visible_to=visible_to(user))
-    if not checked(form, "confirm"):
-        errors = Errors()
-        errors.add("confirm", "Cochez la case pour confirmer le retrait du cabinet.")
-        return _form(request, _values(cabinet), errors, cabinet=cabinet, urls=_urls(session, cabinet, links),
-                     status=422)
+    if refused := _confirmed(request, form, session, cabinet, links, "confirm",
+                             "Cochez la case pour confirmer le retrait du cabinet."):
+        return refused
     service.delete_cabinet(session, cabinet, now=now)
     return see_other("/equipe/tableau?cabinet_retire=1")
