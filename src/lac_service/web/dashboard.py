@@ -52,14 +52,19 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{round(100 * value)} %"
 
 
+CABINETS_PER_PAGE = 50
+
+
 def _dashboard(request: Request, session: DbSession, user: User, now: Now, *, errors: Errors | None = None,
-               notice: str | None = None, status: int = 200) -> Response:
+               notice: str | None = None, status: int = 200, cabinets_page: int = 1) -> Response:
     org = visible_to(user)
     scope = Scope(org, None, now.date() - timedelta(days=364), now.date())
     stats = report.build(session, scope, organisation=None)
     months = indicators.last_months(now)
     waits = indicators.median_wait_days_by_month(session, scope, months)
-    cabinets, _ = list_cabinets(session, organisation_id=org, limit=200, offset=0)
+    cabinets_page = max(1, min(cabinets_page, 10_000))
+    cabinets, cabinets_total = list_cabinets(session, organisation_id=org, limit=CABINETS_PER_PAGE,
+                                             offset=(cabinets_page - 1) * CABINETS_PER_PAGE)
     rounds = session.scalars(_scoped(sa.select(MatchingRound), MatchingRound.organisation_id, org)
                              .order_by(MatchingRound.id.desc()).limit(10)).all()
     offers = session.scalars(_scoped(sa.select(Offer).options(WITHOUT_ITEMS), Offer.organisation_id, org)
@@ -71,7 +76,8 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, *, er
         "wait_chart": Markup(line_chart([Point(_month_label(m), waits[m]) for m in months],
                                         title="Attente médiane avant attribution, par mois", unit="jours")),
         "stats": stats, "percent": _percent,
-        "cabinets": cabinets, "rounds": rounds, "unmatched_labels": UNMATCHED_LABELS,
+        "cabinets": cabinets, "cabinets_total": cabinets_total, "cabinets_page": cabinets_page,
+        "cabinets_pages": max(1, -(-cabinets_total // CABINETS_PER_PAGE)), "rounds": rounds, "unmatched_labels": UNMATCHED_LABELS,
         "offers": [(offer, tallies[offer.id].statuses) for offer in offers],
         "item_statuses": ItemStatus, "decline_labels": {r.value: label for r, label in DECLINE_LABELS.items()},
         "policies": {kind: policies.current_policy(session, organisation_id=user.organisation_id, kind=kind) for kind in Kind},
@@ -85,8 +91,9 @@ def _scoped(query: sa.Select, column: sa.ColumnElement[int | None], organisation
 
 @router.get("/tableau")
 def dashboard(request: Request, user: Coordinator, session: DbSession, now: Now,
-              cabinet_retire: str | None = None) -> Response:
-    return _dashboard(request, session, user, now, notice=(
+              cabinet_retire: str | None = None, cabinets: int = 1) -> Response:
+    """``cabinets``: the page of the cabinets' list (a regional platform has hundreds)."""
+    return _dashboard(request, session, user, now, cabinets_page=cabinets, notice=(
         "Le cabinet est retiré : les liens de ses propositions ne fonctionnent plus, et les patients qui attendaient "
         "sa réponse reviennent dans la file d'attente." if cabinet_retire else None))
 

@@ -1,0 +1,26 @@
+"""The dashboard's cabinets, page by page: a regional platform has hundreds, and none may go missing."""
+
+from lac_service.auth.models import Role
+from lac_service.cabinets.schemas import CabinetCreate
+from lac_service.cabinets.service import create_cabinet
+from lac_service.geography.geocoder import Located
+from lac_service.web.dashboard import CABINETS_PER_PAGE
+from tests.api.test_web_pages import log_in, staff  # noqa: F401  (staff: a fixture)
+from tests.conftest import NOW
+from tests.payloads import cabinet_body
+
+
+def test_every_cabinet_is_on_a_page_of_the_dashboard(client, db, org_a, staff):  # noqa: F811
+    count = CABINETS_PER_PAGE + 1
+    for n in range(count):
+        create_cabinet(db, organisation_id=org_a.id, now=NOW, place=Located(50.63, 3.06, "exact", "59"),
+                       data=CabinetCreate.model_validate(cabinet_body(name=f"Cabinet n° {n:03d}", channels=[])))
+    db.commit()
+    log_in(client, staff(Role.coordinator, "coordination@cpts-a.fr"))
+    first = client.get("/equipe/tableau").text
+    assert f"{count} cabinets, page 1 sur 2." in first and "Cabinets suivants" in first
+    assert "Cabinet n° 000" in first and f"Cabinet n° {count - 1:03d}" not in first
+    second = client.get("/equipe/tableau?cabinets=2").text
+    assert f"Cabinet n° {count - 1:03d}" in second and "Cabinet n° 000" not in second
+    assert "Cabinets précédents" in second and "Cabinets suivants" not in second
+    assert "page 1 sur 2" in client.get("/equipe/tableau?cabinets=-4").text, "a page out of range is the nearest"
