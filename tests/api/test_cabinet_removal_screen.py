@@ -47,21 +47,26 @@ def test_a_removed_cabinet_closes_its_batches_and_its_patients_return_to_the_que
     assert db.scalar(sa.select(PatientRequest.status).where(PatientRequest.id == offered["request_id"])) is Status.waiting
 
 
-def test_a_secretary_cannot_remove_a_cabinet(client, offered, staff):  # noqa: F811
+ACTIONS = pytest.mark.parametrize("action", [("retrait", "confirm"), ("lien", "confirm_link")])
+
+
+@ACTIONS
+def test_a_secretary_can_neither_remove_a_cabinet_nor_replace_its_link(client, offered, staff, action):  # noqa: F811
     log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
     page = client.get("/equipe")
-    refused = client.post(f"/equipe/cabinets/{offered['cabinet_id']}/retrait",
-                          data={"csrf_token": csrf(page.text), "confirm": "on"})
+    refused = client.post(f"/equipe/cabinets/{offered['cabinet_id']}/{action[0]}",
+                          data={"csrf_token": csrf(page.text), action[1]: "on"})
     assert refused.status_code == 403
     assert client.get(offered["path"]).status_code == 200
 
 
-def test_a_foreign_cabinet_is_not_found(client, offered, staff, make_org):  # noqa: F811
+@ACTIONS
+def test_a_foreign_cabinet_is_not_found(client, offered, staff, make_org, action):  # noqa: F811
     other = make_org("cpts-b")
     log_in(client, staff(Role.coordinator, "coordination@cpts-b.fr", organisation=other))
     page = client.get("/equipe/tableau")
-    refused = client.post(f"/equipe/cabinets/{offered['cabinet_id']}/retrait",
-                          data={"csrf_token": csrf(page.text), "confirm": "on"})
+    refused = client.post(f"/equipe/cabinets/{offered['cabinet_id']}/{action[0]}",
+                          data={"csrf_token": csrf(page.text), action[1]: "on"})
     assert refused.status_code == 404
     assert client.get(offered["path"]).status_code == 200
 
@@ -81,7 +86,7 @@ def test_a_coordinator_replaces_a_practitioners_link_gone_astray(client, offered
                                                           "confirm_link": "on"}, follow_redirects=False)
     assert replaced.status_code == 303 and replaced.headers["location"] == f"{cabinet_page}?lien=1"
     page = client.get(replaced.headers["location"]).text
-    assert "L&#39;ancien lien du praticien ne fonctionne plus" in page
+    assert "L&#39;ancien lien du praticien et ceux des propositions qu&#39;il listait ne fonctionnent plus" in page
     new = _standing_link(page)
     assert new != old and client.get(new).status_code == 200
     assert client.get(old).status_code == 404 and client.get(offered["path"]).status_code == 404

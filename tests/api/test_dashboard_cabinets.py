@@ -24,3 +24,5 @@ def test_every_cabinet_is_on_a_page_of_the_dashboard(client, db, org_a, staff): 
     assert f"Cabinet n° {count - 1:03d}" in second and "Cabinet n° 000" not in second
     assert "Cabinets précédents" in second and "Cabinets suivants" not in second
     assert "page 1 sur 2" in client.get("/equipe/tableau?cabinets=-4").text, "a page out of range is the nearest"
+    past = client.get("/equipe/tableau?cabinets=9").text
+    assert "page 2 sur 2" in past and f"Cabinet n° {count - 1:03d}" in past

@@ -37,8 +37,11 @@ def registered(client, make_key, org_a, staff):  # noqa: F811
 
 
 def _correct(client, registered, **typed: str):
+    """The form as filled, with ``typed`` over it (an empty value: a box unticked); the page it leads to."""
     path = registered["path"]
-    return client.post(f"{path}/modifier", data=_as_filled(client.get(path).text, registered["created"]["id"]) | typed)
+    filled = _as_filled(client.get(path).text, registered["created"]["id"]) | typed
+    return client.post(f"{path}/modifier", data={k: v for k, v in filled.items() if v or not k.startswith("criteria.")
+                                                  or k == "criteria.urgent_reason"})
 
 
 def _record(client, registered) -> dict:
@@ -62,6 +65,7 @@ def test_a_secretary_corrects_names_birth_date_address_criteria_and_distance(cli
         "max_distance_km": "10",
     })
     assert corrected.status_code == 200 and "Les modifications sont enregistrées." in corrected.text
+    assert corrected.history[0].status_code == 303, "a reload of the page does not send the correction again"
     assert "Élodie Durand-Lefèvre" in corrected.text and "1 Grand Place 59100 Roubaix" in corrected.text
     record, before = _record(client, registered), registered["created"]
     assert (record["patient"]["first_name"], record["patient"]["birth_date"]) == ("Élodie", "1958-03-14")
@@ -75,12 +79,12 @@ def test_a_secretary_corrects_names_birth_date_address_criteria_and_distance(cli
     assert logged.count("update") == 1, "the correction is in the audit log once, located address or not"
 
 
-def test_a_change_made_elsewhere_after_the_page_opened_stands(client, registered):
+def test_a_change_made_elsewhere_after_the_page_opened_stands(client, registered, make_key, org_a):
     """The page was opened, then a partner's software added the ALD and a distance: the secretary's
     correction of the first name, from the page as it was, writes the first name only."""
     stale = _as_filled(client.get(registered["path"]).text, registered["created"]["id"])
     request_id = registered["created"]["id"]
-    assert client.patch(f"/api/v1/requests/{request_id}", headers=registered["key"],
+    assert client.patch(f"/api/v1/requests/{request_id}", headers=make_key(org_a, Role.partner),
                         json={"criteria": {"ald": True}, "max_distance_km": 45}).status_code == 200
     corrected = client.post(f"{registered['path']}/modifier", data=stale | {"patient.first_name": "Élodie"})
     assert corrected.status_code == 200 and "Les modifications sont enregistrées." in corrected.text
@@ -126,3 +130,26 @@ def test_a_correction_into_another_active_request_of_that_person_is_refused(clie
     assert refused.status_code == 409
     assert f"Une autre demande de ce type est en cours pour cette personne (n° {other['id']})" in refused.text
     assert _record(client, registered)["patient"]["first_name"] == "Elodei"
+
+
+def test_unticking_a_box_and_emptying_a_field_are_corrections_too(client, registered):
+    assert _correct(client, registered, **{"criteria.ald": "on", "patient.email": "elodie@exemple.fr"}).status_code == 200
+    assert _correct(client, registered, **{"criteria.ald": "", "patient.email": "", "patient.address.line": ""}).status_code == 200
+    record = _record(client, registered)
+    assert (record["criteria"]["ald"], record["patient"]["email"], record["patient"]["address"]["line"]) == (False, None, "")
+
+
+def test_urgency_needs_its_box_and_its_reason_and_unticking_it_clears_the_reason(client, registered):
+    slip = _correct(client, registered, **{"criteria.urgent_reason": "Sortie d'hospitalisation"})
+    assert slip.status_code == 422 and "Cochez « Demande urgente », ou videz le motif de l&#39;urgence." in slip.text
+    marked = _correct(client, registered, **{"criteria.urgent": "on", "criteria.urgent_reason": "Sortie d'hospitalisation"})
+    assert marked.status_code == 200 and _record(client, registered)["criteria"]["urgent"] is True
+    assert _correct(client, registered, **{"criteria.urgent": ""}).status_code == 200
+    criteria = _record(client, registered)["criteria"]
+    assert (criteria["urgent"], criteria["urgent_reason"]) == (False, None)
+
+
+@pytest.mark.parametrize("shown", ["", "{pas du json", "[" * 50_000, '["une liste"]'])
+def test_a_form_without_what_it_showed_counts_every_field_as_typed(client, registered, shown):
+    corrected = _correct(client, registered, **{"patient.first_name": "Élodie", "shown": shown})
+    assert corrected.status_code == 200 and _record(client, registered)["patient"]["first_name"] == "Élodie"

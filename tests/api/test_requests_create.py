@@ -139,7 +139,15 @@ def test_a_partner_key_cannot_mark_urgency_on_creation_or_after(client, make_key
     assert record["priority"] == created["priority"]
     as_read = client.patch(f"/api/v1/requests/{created['id']}", headers=partner,
                            json={"criteria": record["criteria"] | {"ald": True}})
-    assert as_read.status_code == 200, "the urgency sent back as read is no change"
+    assert as_read.status_code == 200 and as_read.json()["criteria"]["ald"] is True, "urgency as read is no change"
+
+    staff = make_key(org_a, Role.coordinator)
+    urgent = client.post("/api/v1/requests", headers=staff, json=request_body(first_name="Bruno", phone="0622222222")
+                         | {"criteria": {"urgent": True, "urgent_reason": "Sortie d'hospitalisation"}}).json()
+    echoed = client.patch(f"/api/v1/requests/{urgent['id']}", headers=partner, json={"criteria": urgent["criteria"]})
+    assert echoed.status_code == 200 and echoed.json()["criteria"] == urgent["criteria"]
+    unmarked = client.patch(f"/api/v1/requests/{urgent['id']}", headers=partner, json={"criteria": {"urgent": False}})
+    assert unmarked.status_code == 403
 
 
 def test_staff_set_urgency_with_a_reason(client, make_key, org_a):

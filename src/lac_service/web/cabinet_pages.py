@@ -97,8 +97,8 @@ def create(request: Request, user: Coordinator, form: Form, session: DbSession, 
 
 _NOTICES = {
     "enregistre": "Le cabinet est enregistré.",
-    "lien": "L'ancien lien du praticien ne fonctionne plus, ni ceux des propositions qu'il listait (leurs patients "
-            "reviennent dans la file d'attente). Transmettez-lui le nouveau, ci-dessous.",
+    "lien": "L'ancien lien du praticien et ceux des propositions qu'il listait ne fonctionnent plus (leurs patients "
+            "reviennent dans la file d'attente). Transmettez-lui le nouveau lien, ci-dessous.",
 }
 
 

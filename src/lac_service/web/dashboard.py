@@ -65,6 +65,9 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, *, er
     cabinets_page = max(1, min(cabinets_page, 10_000))
     cabinets, cabinets_total = list_cabinets(session, organisation_id=org, limit=CABINETS_PER_PAGE,
                                              offset=(cabinets_page - 1) * CABINETS_PER_PAGE)
+    if not cabinets and cabinets_page > 1:  # past the end: the last page
+        return _dashboard(request, session, user, now, errors=errors, notice=notice, status=status,
+                          cabinets_page=max(1, -(-cabinets_total // CABINETS_PER_PAGE)))
     rounds = session.scalars(_scoped(sa.select(MatchingRound), MatchingRound.organisation_id, org)
                              .order_by(MatchingRound.id.desc()).limit(10)).all()
     offers = session.scalars(_scoped(sa.select(Offer).options(WITHOUT_ITEMS), Offer.organisation_id, org)
@@ -95,7 +98,7 @@ def dashboard(request: Request, user: Coordinator, session: DbSession, now: Now,
     """``cabinets``: the page of the cabinets' list (a regional platform has hundreds)."""
     return _dashboard(request, session, user, now, cabinets_page=cabinets, notice=(
         "Le cabinet est retiré : les liens de ses propositions ne fonctionnent plus, et les patients qui attendaient "
-        "sa réponse reviennent dans la file d'attente." if cabinet_retire else None))
+        "sa réponse reviennent dans la file d'attente dans les minutes qui suivent." if cabinet_retire else None))
 
 
 @router.post("/priorites/{kind}")

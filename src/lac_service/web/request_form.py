@@ -60,13 +60,18 @@ def patient_answers(form: FormData, errors: Errors) -> dict[str, Any]:
     }
 
 
-def criteria_answers(form: FormData, errors: Errors, *, staff: bool) -> dict[str, Any]:
-    """ALD and pregnancy; urgency too for staff, with its reason (no reason, no urgency)."""
+def criteria_answers(form: FormData, errors: Errors, *, staff: bool, check: bool = True,
+                     shown_reason: str | None = None) -> dict[str, Any]:
+    """ALD and pregnancy; urgency too for staff, with its reason: no reason, no urgency, and a reason typed
+    without the box ticked is a slip, not a choice. Unticking the box of a request shown urgent
+    (``shown_reason`` still in its field) clears its reason. ``check``: the urgency was touched."""
     criteria: dict[str, Any] = {"ald": checked(form, "criteria.ald"), "pregnant": checked(form, "criteria.pregnant")}
     if staff:
         urgent, reason = checked(form, "criteria.urgent"), text(form, "criteria.urgent_reason")
-        if urgent and not reason:
+        if check and urgent and not reason:
             errors.add("criteria.urgent_reason", "Indiquez pourquoi la demande est urgente.")
+        if check and reason and not urgent and reason != shown_reason:
+            errors.add("criteria.urgent_reason", "Cochez « Demande urgente », ou videz le motif de l'urgence.")
         criteria |= {"urgent": urgent, "urgent_reason": reason if urgent else None}
     return criteria
 

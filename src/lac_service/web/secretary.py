@@ -165,18 +165,19 @@ def _detail(request: Request, session: DbSession, patient: PatientRequest, now: 
 
 @router.get("/demandes/{request_id}")
 def detail(request: Request, request_id: RecordId, user: Staff, session: DbSession, now: Now,
-           enregistree: str | None = None) -> Response:
+           enregistree: str | None = None, corrigee: str | None = None) -> Response:
     patient = load(session, user, request_id, Action.read, now)
-    return _detail(request, session, patient, now, notice="La demande est enregistrée ; le patient reçoit son lien de "
-                                                         "suivi par SMS ou e-mail." if enregistree else None)
+    notice = ("La demande est enregistrée ; le patient reçoit son lien de suivi par SMS ou e-mail." if enregistree
+              else "Les modifications sont enregistrées." if corrigee else None)
+    return _detail(request, session, patient, now, notice=notice)
 
 
 def _shown(form: FormData) -> dict[str, str]:
     """The values the correction form showed; none (a form from before this field, or tampered): every
     field counts as changed."""
     try:
-        shown = json.loads(text(form, "shown") or "{}")
-    except ValueError:
+        shown = json.loads((text(form, "shown") or "{}")[:20_000])
+    except (ValueError, RecursionError):
         return {}
     return {k: v for k, v in shown.items() if isinstance(v, str)} if isinstance(shown, dict) else {}
 
@@ -190,8 +191,10 @@ def _changes(form: FormData, values: dict[str, str], shown: dict[str, str], erro
     patient = {k: v for k, v in patient_answers(form, errors).items()
                if changed(*(f"patient.address.{p}" for p in ("line", "postal_code", "city")) if k == "address"
                           else (f"patient.{k}",))}
-    criteria = {k: v for k, v in criteria_answers(form, errors, staff=True).items()
-                if changed(*(("criteria.urgent", "criteria.urgent_reason") if k.startswith("urgent") else (f"criteria.{k}",)))}
+    urgency = ("criteria.urgent", "criteria.urgent_reason")
+    answered = criteria_answers(form, errors, staff=True, check=changed(*urgency),
+                                shown_reason=shown.get("criteria.urgent_reason") or None)
+    criteria = {k: v for k, v in answered.items() if changed(*(urgency if k.startswith("urgent") else (f"criteria.{k}",)))}
     raw: dict[str, Any] = {"patient": patient, "criteria": criteria}
     if changed("max_distance_km"):
         raw["max_distance_km"] = text(form, "max_distance_km")
@@ -213,6 +216,7 @@ def update(request: Request, request_id: RecordId, user: Staff, form: Form, sess
         patient.address_line or "", patient.postal_code, patient.city
     ):
         del raw["patient"]["address"]  # as stored: not located again
+        raw = {k: v for k, v in raw.items() if v}
     if not raw and not errors:
         return _detail(request, session, patient, now, notice="Aucune modification : la demande reste telle quelle.")
     data = validate(RequestUpdate, raw, errors)
@@ -238,7 +242,7 @@ def update(request: Request, request_id: RecordId, user: Staff, form: Form, sess
         session.rollback()
         return _detail(request, session, load(session, user, request_id, Action.read, now), now,
                        typed=(values, shown), errors=errors, status=status)
-    return _detail(request, session, patient, now, notice="Les modifications sont enregistrées.")
+    return see_other(f"/equipe/demandes/{request_id}?corrigee=1")  # a reload does not send the correction again
 
 
 @router.post("/demandes/{request_id}/retrait")
