@@ -9,7 +9,8 @@ import sqlalchemy as sa
 
 from lac_service.auth.service import create_organisation
 from lac_service.cabinets.schemas import CabinetCreate
-from lac_service.cabinets.service import create_cabinet
+from lac_service.cabinets.models import Cabinet
+from lac_service.cabinets.service import create_cabinet, revoke_link
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.errors import Conflict
 from lac_service.geography.geocoder import Located
@@ -18,9 +19,12 @@ from lac_service.intake.schemas import RequestCreate
 from lac_service.intake.service import Actor, create_request
 from lac_service.kit.clock import utcnow
 from lac_service.links import Links
+from lac_service.kinds import Kind
+from lac_service.matching.models import MatchingRound
 from lac_service.matching.service import run_round
+from lac_service.notifications.models import Notification
 from lac_service.offers.models import ItemStatus, OfferItem
-from lac_service.offers.service import Decision, expire_offers, find_offer, respond
+from lac_service.offers.service import Decision, NewOffer, Seat, create_offers, expire_offers, find_offer, respond
 from tests.payloads import cabinet_body, request_body
 
 
@@ -136,3 +140,37 @@ def test_expiry_does_not_wait_for_an_answer_in_flight_and_the_answer_stands(comm
         assert statuses == {alice: Status.matched, bruno: Status.waiting}
         items = dict(session.execute(sa.select(OfferItem.request_id, OfferItem.status)).all())
         assert items == {alice: ItemStatus.accepted, bruno: ItemStatus.expired}
+
+
+@pytest.mark.postgres_only
+def test_a_link_revoked_while_a_round_runs_gets_no_batch_from_that_round(committed, committed_url):
+    """The round read the cabinet; its coordinator revoked the practitioner's link before the round wrote. A
+    batch would be closed at once, and its SMS sent all the same: the round makes none, the patient waits."""
+    if committed_url.startswith("sqlite"):
+        pytest.skip("SQLite: a round holds the one write lock from its start, so a revocation comes before or after")
+    now, links = utcnow(), Links("http://lac.test", b"k")
+    with session_scope(committed) as session:
+        organisation = create_organisation(session, slug="cpts-x", name="X", now=now)
+        cabinet_id = create_cabinet(session, organisation_id=organisation.id, now=now, place=Located(50.63, 3.06, "exact", "59"),
+                                    data=CabinetCreate.model_validate(cabinet_body())).id
+        request_id = create_request(
+            session, data=RequestCreate.model_validate(request_body(email=None)), home=Located(50.62, 3.05, "exact", "59"),
+            organisation_id=organisation.id, outside_territory=False, source=Source.secretary,
+            actor=Actor("test", True), max_distance_km=30, now=now, links=links, notify=False,
+        )[0].id
+        matching_round = MatchingRound(organisation_id=organisation.id, engine="greedy", requested_by="test", started_at=now,
+                                       finished_at=now, requests_considered=1, cabinets_due=1, requests_offered=0,
+                                       people_offered=0, summary={})
+        session.add(matching_round)
+        session.flush()
+        round_id = matching_round.id
+    with session_scope(committed) as round_:
+        as_read = round_.get(Cabinet, cabinet_id)
+        with session_scope(committed) as coordinator:
+            revoke_link(coordinator, coordinator.get(Cabinet, cabinet_id), now=now + timedelta(seconds=1))
+        made = create_offers(round_, round_id=round_id, now=now, ttl=timedelta(days=14), links=links,
+                             offers=[NewOffer(as_read, [Kind.medecin_traitant], [Seat(request_id, 1, 1.0)])])
+        assert made == []
+    with session_scope(committed) as session:
+        assert session.get(PatientRequest, request_id).status is Status.waiting
+        assert session.scalar(sa.select(sa.func.count()).select_from(Notification)) == 0, "no SMS for a closed batch"

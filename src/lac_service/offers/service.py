@@ -76,13 +76,29 @@ def _cabinet_messages(offer_id: int, cabinet: Cabinet, *, count: int, kinds: Seq
     ]
 
 
+def _still_serving(session: Session, offers: Sequence[NewOffer], *, now: datetime) -> list[NewOffer]:
+    """The offers whose cabinet is still there, locked: a removal or a revocation in flight is waited for, then
+    seen (its row is read again once locked)."""
+    serving: set[int] = set()
+    for chunk in _chunks([offer.cabinet.id for offer in offers]):
+        serving.update(session.scalars(
+            sa.select(Cabinet.id).where(
+                Cabinet.id.in_(chunk), Cabinet.deleted_at.is_(None),
+                sa.or_(Cabinet.link_revoked_at.is_(None), Cabinet.link_revoked_at <= now),
+            ).order_by(Cabinet.id).with_for_update()
+        ))
+    return [offer for offer in offers if offer.cabinet.id in serving]
+
+
 def create_offers(
     session: Session, *, round_id: int, offers: Sequence[NewOffer], now: datetime, ttl: timedelta, links: Links
 ) -> list[MadeOffer]:
     """A round's batches, written set-wise (a national round makes thousands) in the caller's transaction:
     the requests still waiting become ``offered`` with their history, one offer per cabinet with its items,
     the cabinets' next-batch dates and their messages. A request that left the queue since the round read
-    it (withdrawn meanwhile) is left out of its batch rather than offered."""
+    it (withdrawn meanwhile) is left out of its batch rather than offered, and so is a cabinet removed, or whose link was revoked,
+    since: its batch would be closed at once, its message sent all the same."""
+    offers = _still_serving(session, offers, now=now)
     wanted = [seat.request_id for offer in offers for seat in offer.seats]
     waiting: dict[int, int] = {}  # request id → its organisation
     for chunk in _chunks(wanted):
