@@ -120,6 +120,12 @@ def test_every_figure_matches_the_count_by_hand(client, history):
                                          "aged_70_plus_share": 1.0}
     assert stats["resolution_rate"] == 0.5, "2 matched of 4 gone out (matched 2, withdrawn 1, erased 1)"
     assert stats["acceptance_rate"] == 0.5, "2 accepted of 4 answered (2 accepted, 1 declined, 1 expired; 1 pending)"
+    # May: Alice and Denis accepted, Bruno declined, Chloé expired; November: Fanny not answered yet.
+    assert stats["acceptance_by_month"] == {"2026-05": 0.5, "2026-11": None}
+    answers = {"alice": 1, "denis": 1, "bruno": 0, "chloe": 0}
+    by_band = {band: [answers[n] for n in answers if history["bands"][n] == band] for band in ("high", "medium", "low")}
+    assert stats["acceptance_by_band"] == {b: round(sum(v) / len(v), 3) if v else None for b, v in by_band.items()}
+    assert stats["wait_to_match_by_month"] == {"2026-05": {"count": 2, "median_days": 42.5, "p90_days": 62.0}}
 
 
 def test_filters_by_kind_and_period(client, history):
@@ -159,6 +165,8 @@ def test_the_csv_says_the_same_in_a_french_spreadsheets_format(client, history):
     assert "demandes_matched;2026-05;medecin_traitant;2" in lines
     assert "taux_resolution;;;0,5" in lines and "attente_mediane_jours;all;;42,5" in lines
     assert "refus_par_motif;too_far;;1" in lines
+    assert "attente_mediane_jours_par_mois;2026-05;;42,5" in lines and "taux_acceptation_par_mois;2026-05;;0,5" in lines
+    assert "taux_acceptation_par_mois;2026-11;;" in lines, "no answer yet: an empty cell, not a zero"
 
 
 @pytest.mark.parametrize(("params", "field"), [

@@ -8,7 +8,8 @@ Definitions (also in the README):
 - the wait is from the day the patient asked to the match; the median is the middle value (the mean of
   the two middle ones), the 90th percentile the nearest rank (the smallest wait at least 90 % do not exceed);
 - an offered patient is counted in the period its offer was made; the acceptance rate is accepted over
-  answered (accepted, declined or expired);
+  answered (accepted, declined or expired); by month, the month of the offer; by band, the patient's band as
+  it stands (frozen once they leave the queue: matched, withdrawn);
 - a cabinet's declared capacity over the period is its batch size times the number of whole cadences in
   it; what it used is the people it accepted.
 """
@@ -111,14 +112,25 @@ def _matched(session: Session, scope: Scope) -> list[sa.Row]:
     )))
 
 
+def _waited(row: sa.Row) -> float:
+    return float((row.matched_at - row.waiting_since).total_seconds() / 86400)
+
+
 def wait_to_match(session: Session, scope: Scope) -> dict[str, Spread]:
     """By priority band, and ``all``."""
     days: dict[str, list[float]] = {band.value: [] for band in Band} | {"all": []}
     for row in _matched(session, scope):
-        waited = (row.matched_at - row.waiting_since).total_seconds() / 86400
-        days[band_of(row.priority_points).value].append(waited)
-        days["all"].append(waited)
+        days[band_of(row.priority_points).value].append(_waited(row))
+        days["all"].append(_waited(row))
     return {key: spread(values) for key, values in days.items()}
+
+
+def wait_to_match_by_month(session: Session, scope: Scope) -> dict[str, Spread]:
+    """By month of the match, the months with one."""
+    days: dict[str, list[float]] = defaultdict(list)
+    for row in _matched(session, scope):
+        days[month_of(row.matched_at)].append(_waited(row))
+    return {month: spread(values) for month, values in sorted(days.items())}
 
 
 def matched_priority(session: Session, scope: Scope) -> dict[str, int]:
@@ -130,17 +142,15 @@ def matched_priority(session: Session, scope: Scope) -> dict[str, int]:
 
 
 def median_wait_days_by_month(session: Session, scope: Scope, months: list[str]) -> dict[str, float | None]:
-    waits: dict[str, list[float]] = {month: [] for month in months}
-    for row in _matched(session, scope):
-        if (month := month_of(row.matched_at)) in waits:
-            waits[month].append((row.matched_at - row.waiting_since).total_seconds() / 86400)
-    return {month: spread(days).median_days for month, days in waits.items()}
+    by_month = wait_to_match_by_month(session, scope)
+    return {month: by_month[month].median_days if month in by_month else None for month in months}
 
 
 def offer_items(session: Session, scope: Scope) -> list[sa.Row]:
     """The items offered in the period: what ``offers``, ``cabinets`` and ``rates`` count, read once."""
     query = (
-        sa.select(OfferItem.status, OfferItem.decline_reason, OfferItem.people, Offer.cabinet_id)
+        sa.select(OfferItem.status, OfferItem.decline_reason, OfferItem.people, Offer.cabinet_id, Offer.created_at,
+                  R.priority_points)
         .join(Offer).join(R, R.id == OfferItem.request_id).where(scope.within(Offer.created_at))
     )
     if scope.organisation_id is not None:
@@ -156,6 +166,23 @@ def offers(items: list[sa.Row]) -> dict[str, object]:
     }
 
 
+def acceptance(items: list[sa.Row]) -> float | None:
+    """Accepted over answered; None when none was answered."""
+    answered = [item for item in items if item.status is not ItemStatus.pending]
+    return round(sum(item.status is ItemStatus.accepted for item in answered) / len(answered), 3) if answered else None
+
+
+def acceptance_by(items: list[sa.Row]) -> tuple[dict[str, float | None], dict[str, float | None]]:
+    """The acceptance rate by priority band (every band), and by month of the offer (the months with one)."""
+    by_band: dict[str, list[sa.Row]] = {band.value: [] for band in Band}
+    by_month: dict[str, list[sa.Row]] = defaultdict(list)
+    for item in items:
+        by_band[band_of(item.priority_points).value].append(item)
+        by_month[month_of(item.created_at)].append(item)
+    return ({band: acceptance(group) for band, group in by_band.items()},
+            {month: acceptance(group) for month, group in sorted(by_month.items())})
+
+
 def cabinets(session: Session, scope: Scope, items: list[sa.Row]) -> list[dict[str, object]]:
     by_cabinet: dict[int, list[sa.Row]] = defaultdict(list)
     for item in items:
@@ -166,11 +193,10 @@ def cabinets(session: Session, scope: Scope, items: list[sa.Row]) -> list[dict[s
     rows = []
     for cabinet in session.scalars(query):
         items = by_cabinet.get(cabinet.id, [])
-        answered = [i for i in items if i.status is not ItemStatus.pending]
-        accepted = [i for i in answered if i.status is ItemStatus.accepted]
+        accepted = [i for i in items if i.status is ItemStatus.accepted]
         rows.append({
             "cabinet_id": cabinet.id, "name": cabinet.name, "offered": len(items), "accepted": len(accepted),
-            "acceptance_rate": round(len(accepted) / len(answered), 3) if answered else None,
+            "acceptance_rate": acceptance(items),
             "capacity_declared": cabinet.batch_size * (scope.days // cabinet.cadence_days),
             "people_accepted": sum(i.people for i in accepted),
         })

@@ -23,6 +23,7 @@ def build(session: Session, scope: Scope, *, organisation: str | None) -> StatsO
     flowed = indicators.flows(session, scope)
     items = indicators.offer_items(session, scope)
     offered = indicators.offers(items)
+    acceptance_by_band, acceptance_by_month = indicators.acceptance_by(items)
     return StatsOut(
         organisation=organisation, kind=scope.kind, start=scope.start, end=scope.end,
         flows=[FlowOut(month=month, kind=kind, registered=counts["registered"], **{k: counts[k] for k in OUT})
@@ -30,13 +31,16 @@ def build(session: Session, scope: Scope, *, organisation: str | None) -> StatsO
         waiting=WaitingOut(total=sum(by_band.values()), by_band={b.value: n for b, n in by_band.items()},
                            by_department=indicators.waiting_by_department(session, scope)),
         wait_to_match={key: SpreadOut(**vars(value)) for key, value in indicators.wait_to_match(session, scope).items()},
+        wait_to_match_by_month={month: SpreadOut(**vars(value))
+                                for month, value in indicators.wait_to_match_by_month(session, scope).items()},
         offers=OffersOut(**offered),
         cabinets=[CabinetStatsOut(**row) for row in indicators.cabinets(session, scope, items)],
         matched_priority=MatchedPriorityOut(
             **matched, ald_share=_share(matched["ald"], matched["matched"]),
             aged_70_plus_share=_share(matched["aged_70_plus"], matched["matched"]),
         ),
-        **indicators.rates(flowed, offered),
+        **indicators.rates(flowed, offered), acceptance_by_band=acceptance_by_band,
+        acceptance_by_month=acceptance_by_month,
     )
 
 
@@ -53,6 +57,9 @@ def _lines(stats: StatsOut) -> Iterator[tuple[str, str, str, object]]:
     for band, spread in stats.wait_to_match.items():
         yield "attente_mediane_jours", band, "", spread.median_days
         yield "attente_p90_jours", band, "", spread.p90_days
+    for month, spread in stats.wait_to_match_by_month.items():
+        yield "attente_mediane_jours_par_mois", month, "", spread.median_days
+        yield "attente_p90_jours_par_mois", month, "", spread.p90_days
     for key, value in stats.offers.model_dump(exclude={"decline_reasons"}).items():
         yield f"propositions_{key}", "", "", value
     for reason, count in stats.offers.decline_reasons.items():
@@ -65,6 +72,10 @@ def _lines(stats: StatsOut) -> Iterator[tuple[str, str, str, object]]:
     yield "part_70_ans_attribuees", "", "", stats.matched_priority.aged_70_plus_share
     yield "taux_resolution", "", "", stats.resolution_rate
     yield "taux_acceptation", "", "", stats.acceptance_rate
+    for band, rate in stats.acceptance_by_band.items():
+        yield "taux_acceptation_par_priorite", band, "", rate
+    for month, rate in stats.acceptance_by_month.items():
+        yield "taux_acceptation_par_mois", month, "", rate
 
 
 def to_csv(stats: StatsOut) -> str:

@@ -64,8 +64,15 @@ class StatsOut(BaseModel):
     flows: list[FlowOut]
     waiting: WaitingOut
     wait_to_match: dict[str, SpreadOut] = Field(description="By priority band at the match, and `all`.")
+    wait_to_match_by_month: dict[str, SpreadOut] = Field(description="By month of the match (YYYY-MM), the months "
+                                                                     "with one.")
     offers: OffersOut
     cabinets: list[CabinetStatsOut]
     matched_priority: MatchedPriorityOut
     resolution_rate: float | None = Field(description="Of the requests gone out in the period, the share matched.")
     acceptance_rate: float | None
+    acceptance_by_band: dict[str, float | None] = Field(
+        description="By the patient's priority band as it stands (frozen once they leave the queue); null: none "
+                    "answered.")
+    acceptance_by_month: dict[str, float | None] = Field(
+        description="By month of the offer (YYYY-MM), the months with one; null: none answered yet.")
