@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from lac_service.auth.service import create_organisation
 from lac_service.cabinets.schemas import CabinetCreate
 from lac_service.cabinets.models import Cabinet
-from lac_service.cabinets.service import create_cabinet, revoke_link
+from lac_service.cabinets.service import create_cabinet, delete_cabinet, revoke_link
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.errors import Conflict
 from lac_service.geography.geocoder import Located
@@ -174,3 +174,35 @@ def test_a_link_revoked_while_a_round_runs_gets_no_batch_from_that_round(committ
     with session_scope(committed) as session:
         assert session.get(PatientRequest, request_id).status is Status.waiting
         assert session.scalar(sa.select(sa.func.count()).select_from(Notification)) == 0, "no SMS for a closed batch"
+
+
+@pytest.mark.postgres_only
+def test_a_cabinet_removed_during_a_round_leaves_its_patients_waiting_with_a_reason(committed, committed_url):
+    """The removal commits while the round is about to write: the round waits for it, makes no batch, and says
+    why the patient was not offered."""
+    if committed_url.startswith("sqlite"):
+        pytest.skip("SQLite: a round holds the one write lock from its start, so a removal comes before or after")
+    now, links = utcnow(), Links("http://lac.test", b"k")
+    _, (request_id,) = _offered(committed, ["Alice"], now)
+    with session_scope(committed) as session:  # that first batch closed without a refusal; the cabinet due again
+        session.execute(sa.update(OfferItem).values(status=ItemStatus.cancelled))
+        session.execute(sa.update(PatientRequest).values(status=Status.waiting))
+        session.execute(sa.update(Cabinet).values(last_batch_at=None))
+        cabinet_id = session.scalar(sa.select(Cabinet.id))
+    removed = []
+
+    def remove_first(conn, cursor, statement, *args):  # noqa: ANN001
+        if "FOR NO KEY UPDATE" in statement and not removed:
+            with session_scope(committed) as coordinator:
+                delete_cabinet(coordinator, coordinator.get(Cabinet, cabinet_id), now=now)
+            removed.append(True)
+
+    with session_scope(committed) as round_:
+        sa.event.listen(round_.connection(), "before_cursor_execute", remove_first)
+        result = run_round(round_, organisation_id=None, kind=None, engine_name="greedy", now=now, actor="test",
+                           offer_ttl=timedelta(days=14), links=links)
+    assert removed and result.batches == [] and result.unmatched == {request_id: "changed_during_round"}
+    with session_scope(committed) as session:
+        assert session.get(PatientRequest, request_id).status is Status.waiting
+        assert session.scalars(sa.select(MatchingRound.summary).order_by(MatchingRound.id.desc())).first()["unmatched"] \
+            == {"changed_during_round": 1}

@@ -214,6 +214,9 @@ def _match(
     return result
 
 
+CHANGED_DURING_ROUND = "changed_during_round"  # beside the engine's reasons (``engine.REASONS``)
+
+
 def _persist(
     session: Session, result: RoundResult, by_cabinet: dict[int, list[tuple[int, float]]], cabinets: list[Cabinet],
     rows: Sequence[sa.Row], *, organisation_id: int | None, kind: Kind | None, engine_name: str, now: datetime,
@@ -222,8 +225,7 @@ def _persist(
     matching_round = MatchingRound(
         organisation_id=organisation_id, kind=kind.value if kind else None, engine=engine_name,
         requested_by=actor, started_at=now, finished_at=now, requests_considered=result.requests_considered,
-        cabinets_due=result.cabinets_due, requests_offered=0, people_offered=0,
-        summary={"unmatched": dict(Counter(result.unmatched.values())), "offer_ttl_days": offer_ttl.days},
+        cabinets_due=result.cabinets_due, requests_offered=0, people_offered=0, summary={},
     )
     session.add(matching_round)
     session.flush()
@@ -239,6 +241,10 @@ def _persist(
             for batch in result.batches
         ],
     )
+    offered = {request_id for m in made for request_id in m.request_ids}
+    for batch in result.batches:  # withdrawn, or their cabinet removed or its link revoked, while the round ran
+        result.unmatched.update((r, CHANGED_DURING_ROUND) for r in batch.request_ids if r not in offered)
+    matching_round.summary = {"unmatched": dict(Counter(result.unmatched.values())), "offer_ttl_days": offer_ttl.days}
     result.batches = [Batch(m.cabinet_id, m.request_ids, m.people, m.offer_id, m.url, m.expires_at) for m in made]
     matching_round.requests_offered = sum(len(b.request_ids) for b in result.batches)
     matching_round.people_offered = sum(b.people for b in result.batches)

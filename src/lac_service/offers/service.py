@@ -77,15 +77,16 @@ def _cabinet_messages(offer_id: int, cabinet: Cabinet, *, count: int, kinds: Seq
 
 
 def _still_serving(session: Session, offers: Sequence[NewOffer], *, now: datetime) -> list[NewOffer]:
-    """The offers whose cabinet is still there, locked: a removal or a revocation in flight is waited for, then
-    seen (its row is read again once locked)."""
+    """The offers whose cabinet is still there: a removal or a revocation in flight is waited for, then seen
+    (the condition is checked again once the row is locked). ``FOR NO KEY UPDATE``: an answer or a referral
+    that points a request at the cabinet does not wait for the round."""
     serving: set[int] = set()
     for chunk in _chunks([offer.cabinet.id for offer in offers]):
         serving.update(session.scalars(
             sa.select(Cabinet.id).where(
                 Cabinet.id.in_(chunk), Cabinet.deleted_at.is_(None),
                 sa.or_(Cabinet.link_revoked_at.is_(None), Cabinet.link_revoked_at <= now),
-            ).order_by(Cabinet.id).with_for_update()
+            ).order_by(Cabinet.id).with_for_update(key_share=True)
         ))
     return [offer for offer in offers if offer.cabinet.id in serving]
 

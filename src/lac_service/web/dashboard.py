@@ -39,6 +39,7 @@ WEIGHTS = {"ald": "ALD", "pregnancy": "Grossesse", "urgency": "Urgence"}
 UNMATCHED_LABELS = {
     "no_cabinet_in_range": "Aucun cabinet à distance", "all_in_range_full": "Cabinets proches complets",
     "all_in_range_declined": "Refusée par les cabinets proches",
+    "changed_during_round": "Retirée, ou cabinet retiré, pendant le tour",
 }
 _MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
 
