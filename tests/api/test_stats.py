@@ -2,12 +2,15 @@
 against a count made by hand below, and an organisation never sees another's."""
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 
 from lac_service.auth.models import Role
 from lac_service.kit.clock import request_time
+from lac_service.offers.models import ItemStatus
 from lac_service.offers.service import expire_offers
+from lac_service.stats.indicators import acceptance
 from tests.payloads import cabinet_body, request_body
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)      # Alice (ALD, born 1950), Bruno, Chloé (speech therapy)
@@ -178,3 +181,10 @@ def test_the_csv_says_the_same_in_a_french_spreadsheets_format(client, history):
 def test_a_bad_filter_is_refused_with_its_field(client, make_key, org_a, params, field):
     answer = client.get("/api/v1/stats", params=params, headers=make_key(org_a, Role.coordinator))
     assert answer.status_code == 422 and answer.json()["field"] == field
+
+
+def test_a_cancelled_item_is_no_answer():
+    """Cancelled (the patient left, the batch closed early): neither accepted nor refused by the cabinet."""
+    items = [SimpleNamespace(status=s) for s in (ItemStatus.accepted, ItemStatus.declined, ItemStatus.cancelled)]
+    assert acceptance(items) == 0.5
+    assert acceptance([SimpleNamespace(status=ItemStatus.cancelled)]) is None

@@ -166,9 +166,12 @@ def offers(items: list[sa.Row]) -> dict[str, object]:
     }
 
 
+ANSWERED = (ItemStatus.accepted, ItemStatus.declined, ItemStatus.expired)  # not pending, nor cancelled
+
+
 def acceptance(items: list[sa.Row]) -> float | None:
     """Accepted over answered; None when none was answered."""
-    answered = [item for item in items if item.status is not ItemStatus.pending]
+    answered = [item for item in items if item.status in ANSWERED]
     return round(sum(item.status is ItemStatus.accepted for item in answered) / len(answered), 3) if answered else None
 
 
