@@ -293,13 +293,15 @@ def test_a_patient_accepted_on_the_last_day_can_still_be_called_the_next(client,
     assert "1 patient accepté, coordonnées sur la page" in standing and path in standing
 
 
+SAINT_DENIS = {"address": {"line": "2 rue de Paris", "postal_code": "97400", "city": "Saint-Denis"},
+               "location": {"lat": -20.8823, "lon": 55.4504}}  # La Réunion: UTC+4
+
+
 def test_a_practitioner_in_reunion_reads_deadlines_and_days_in_reunion_time(client, make_key, org_a, clock):
     """Saint-Denis is 3 hours ahead of Paris in winter: "avant 18h00" in Paris time would be 21h00 there."""
     coordinator = make_key(org_a, Role.coordinator)
-    here = {"address": {"line": "2 rue de Paris", "postal_code": "97400", "city": "Saint-Denis"},
-            "location": {"lat": -20.8823, "lon": 55.4504}}
-    cabinet = client.post("/api/v1/cabinets", json=cabinet_body(channels=[], **here), headers=coordinator).json()
-    client.post("/api/v1/requests", json=request_body(first_name="Alice", phone="0692123456", **here),
+    cabinet = client.post("/api/v1/cabinets", json=cabinet_body(channels=[], **SAINT_DENIS), headers=coordinator).json()
+    client.post("/api/v1/requests", json=request_body(first_name="Alice", phone="0692123456", **SAINT_DENIS),
                 headers=coordinator)
     batch = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["batches"][0]
     deadline, reunion = datetime.fromisoformat(batch["expires_at"]), ZoneInfo("Indian/Reunion")
@@ -313,9 +315,7 @@ def test_a_practitioner_in_reunion_reads_deadlines_and_days_in_reunion_time(clie
 
 def test_a_patient_in_reunion_registered_late_at_night_reads_their_own_day(client, org_a, clock):
     clock["now"] = datetime(2026, 11, 23, 21, 30, tzinfo=UTC)  # 01:30 on the 24th in Saint-Denis
-    here = {"address": {"line": "2 rue de Paris", "postal_code": "97400", "city": "Saint-Denis"},
-            "location": {"lat": -20.8823, "lon": 55.4504}}
-    created = client.post("/api/v1/requests", json=request_body(phone="0692123456", **here))
+    created = client.post("/api/v1/requests", json=request_body(phone="0692123456", **SAINT_DENIS))
     page = client.get(created.json()["tracking_url"].removeprefix("http://127.0.0.1:8000")).text
     assert "<dt>Inscrite le</dt><dd>24/11/2026</dd>" in page
 

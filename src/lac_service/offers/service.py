@@ -76,6 +76,18 @@ def _cabinet_messages(offer_id: int, cabinet: Cabinet, *, count: int, kinds: Seq
     ]
 
 
+def _record(session: Session, changes: list[Change], *, now: datetime) -> None:
+    """Status changes written set-wise, as ``intake.service.set_status`` does one by one: the history, and
+    the partner's webhook queued in the same transaction."""
+    if changes:
+        session.execute(sa.insert(StatusChange), [
+            {"request_id": c.request_id, "from_status": c.from_status, "to_status": c.to_status, "reason": c.reason,
+             "actor": SYSTEM.label, "at": now}
+            for c in changes
+        ])
+        queue_changes(session, changes, now=now)
+
+
 def _still_serving(session: Session, offers: Sequence[NewOffer], *, now: datetime) -> list[NewOffer]:
     """The offers whose cabinet is still there: a removal or a revocation in flight is waited for, then seen
     (the condition is checked again once the row is locked). ``FOR NO KEY UPDATE``: an answer or a referral
@@ -97,8 +109,8 @@ def create_offers(
     """A round's batches, written set-wise (a national round makes thousands) in the caller's transaction:
     the requests still waiting become ``offered`` with their history, one offer per cabinet with its items,
     the cabinets' next-batch dates and their messages. A request that left the queue since the round read
-    it (withdrawn meanwhile) is left out of its batch rather than offered, and so is a cabinet removed, or whose link was revoked,
-    since: its batch would be closed at once, its message sent all the same."""
+    it (withdrawn meanwhile) is left out of its batch rather than offered, and so is a cabinet removed, or
+    whose link was revoked, since: its batch would be closed at once, its message sent all the same."""
     offers = _still_serving(session, offers, now=now)
     wanted = [seat.request_id for offer in offers for seat in offer.seats]
     waiting: dict[int, int] = {}  # request id → its organisation
@@ -110,16 +122,8 @@ def create_offers(
             .returning(PatientRequest.id, PatientRequest.organisation_id)
             .execution_options(synchronize_session=False)
         ).all())
-    if waiting:
-        offered = [request_id for request_id in wanted if request_id in waiting]
-        session.execute(sa.insert(StatusChange), [
-            {"request_id": request_id, "from_status": Status.waiting, "to_status": Status.offered,
-             "reason": "offered", "actor": SYSTEM.label, "at": now}
-            for request_id in offered
-        ])
-        queue_changes(session, [
-            Change(request_id, waiting[request_id], Status.waiting, Status.offered, "offered") for request_id in offered
-        ], now=now)
+    _record(session, [Change(request_id, waiting[request_id], Status.waiting, Status.offered, "offered")
+                      for request_id in wanted if request_id in waiting], now=now)
     kept = [(offer, [s for s in offer.seats if s.request_id in waiting]) for offer in offers]
     kept = [(offer, seats) for offer, seats in kept if seats]
     if not kept:
@@ -332,13 +336,7 @@ def _end_items(session: Session, due: Sequence[tuple[int, int, datetime]], *, no
         if request_id in back:
             changes.append(Change(request_id, back[request_id], Status.offered, Status.waiting,
                                   "expired" if expired else "offer_closed"))
-    if changes:
-        session.execute(sa.insert(StatusChange), [
-            {"request_id": c.request_id, "from_status": Status.offered, "to_status": Status.waiting,
-             "reason": c.reason, "actor": SYSTEM.label, "at": now}
-            for c in changes
-        ])
-        queue_changes(session, changes, now=now)
+    _record(session, changes, now=now)
     for status, item_ids in ended.items():
         if item_ids:
             session.execute(sa.update(OfferItem).where(OfferItem.id.in_(item_ids)).values(status=status, responded_at=now))

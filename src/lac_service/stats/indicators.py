@@ -141,11 +141,6 @@ def matched_priority(session: Session, scope: Scope) -> dict[str, int]:
     return {"matched": len(rows), "ald": sum(r.ald for r in rows), "aged_70_plus": aged}
 
 
-def median_wait_days_by_month(session: Session, scope: Scope, months: list[str]) -> dict[str, float | None]:
-    by_month = wait_to_match_by_month(session, scope)
-    return {month: by_month[month].median_days if month in by_month else None for month in months}
-
-
 def offer_items(session: Session, scope: Scope) -> list[sa.Row]:
     """The items offered in the period: what ``offers``, ``cabinets`` and ``rates`` count, read once."""
     query = (

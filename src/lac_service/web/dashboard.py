@@ -62,13 +62,15 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, *, er
     scope = Scope(org, None, now.date() - timedelta(days=364), now.date())
     stats = report.build(session, scope, organisation=None)
     months = indicators.last_months(now)
-    waits = indicators.median_wait_days_by_month(session, scope, months)
+    waits = {month: stats.wait_to_match_by_month[month].median_days if month in stats.wait_to_match_by_month
+             else None for month in months}
     cabinets_page = max(1, min(cabinets_page, 10_000))
     cabinets, cabinets_total = list_cabinets(session, organisation_id=org, limit=CABINETS_PER_PAGE,
                                              offset=(cabinets_page - 1) * CABINETS_PER_PAGE)
     if not cabinets and cabinets_page > 1:  # past the end: the last page
-        return _dashboard(request, session, user, now, errors=errors, notice=notice, status=status,
-                          cabinets_page=max(1, -(-cabinets_total // CABINETS_PER_PAGE)))
+        cabinets_page = max(1, -(-cabinets_total // CABINETS_PER_PAGE))
+        cabinets, _ = list_cabinets(session, organisation_id=org, limit=CABINETS_PER_PAGE,
+                                    offset=(cabinets_page - 1) * CABINETS_PER_PAGE)
     rounds = session.scalars(_scoped(sa.select(MatchingRound), MatchingRound.organisation_id, org)
                              .order_by(MatchingRound.id.desc()).limit(10)).all()
     offers = session.scalars(_scoped(sa.select(Offer).options(WITHOUT_ITEMS), Offer.organisation_id, org)
