@@ -170,7 +170,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
             if args.what == "requests":
                 report = import_requests(
                     session, content, importer=importer, links=Links.from_settings(settings), now=now,
-                    dry_run=args.dry_run, max_distance_km=settings.max_distance_default,
+                    dry_run=args.dry_run, max_distance_km=settings.max_distance_default, kind=args.kind,
                 )
             else:
                 report = import_cabinets(session, content, importer=importer, now=now, dry_run=args.dry_run)
@@ -183,9 +183,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
                  else f"la ligne {duplicate.same_as_line}")
         print(f"ligne {duplicate.line} : doublon de {where}, écartée")
     if report.errors:
-        raise SystemExit(f"{len({e.line for e in report.errors})} ligne(s) à corriger : rien n'a été importé.")
-    verb = "à importer (vérification seule)" if args.dry_run else "importée(s)"
-    print(f"{report.created} ligne(s) {verb}, {len(report.duplicates)} doublon(s) écarté(s).")
+        raise SystemExit(report.summary("ligne(s)"))
+    print(report.summary("ligne(s)"))
 
 
 def cmd_reconfirm(args: argparse.Namespace, settings: Settings) -> None:
@@ -306,6 +305,8 @@ def _parser() -> argparse.ArgumentParser:
     import_.add_argument("file", type=Path, help="CSV, UTF-8 or Windows-1252, ';' or ',' separated")
     import_.add_argument("--org", required=True, help="the organisation's slug")
     import_.add_argument("--dry-run", action="store_true", help="report every bad line; write nothing")
+    import_.add_argument("--kind", type=Kind, choices=list(Kind),
+                         help="requests: the type of rows that give none (the file may then have no 'type' column)")
     import_.set_defaults(run=cmd_import)
     commands.add_parser(
         "reconfirm", help="ask waiting patients whether they still wait; archive those who did not answer (nightly)"

@@ -31,7 +31,9 @@ from lac_service.organisations.router import router as organisations_router
 from lac_service.organisations.service import Router
 from lac_service.replies.router import router as twilio_router
 from lac_service.stats.router import router as stats_router
-from lac_service.web import cabinet_pages, dashboard, duplicate_pages, practitioner, public, rounds, secretary, staff
+from lac_service.web import (
+    cabinet_pages, dashboard, duplicate_pages, import_pages, practitioner, public, rounds, secretary, staff,
+)
 from lac_service.web import errors as web_errors
 
 DESCRIPTION = """
@@ -86,10 +88,11 @@ def create_app(
     app.include_router(outbox_page.router)
     web_errors.install(app)  # the API's error handlers, and their pages for people
     staff.install(app)
-    for pages in (public, practitioner, staff, secretary, duplicate_pages, dashboard, rounds, cabinet_pages):
+    for pages in (public, practitioner, staff, secretary, import_pages, duplicate_pages, dashboard, rounds,
+                  cabinet_pages):
         app.include_router(pages.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
-                       files=("/api/v1/imports/", settings.max_import_bytes))
+                       files=(("/api/v1/imports/", import_pages.PATH), settings.max_import_bytes))
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     if settings.cors_origins:
         # Bearer keys, never cookies, cross origins: no credentials mode.

@@ -52,8 +52,8 @@ class BodySizeLimit:
     replaced by the 413, since the app may turn a failed read into a 400 of its own.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, *, files: tuple[str, int] | None = None) -> None:
-        """``files``: a path prefix where whole files are sent (imports), and its own, larger limit."""
+    def __init__(self, app: ASGIApp, max_bytes: int, *, files: tuple[tuple[str, ...], int] | None = None) -> None:
+        """``files``: the path prefixes where whole files are sent (imports), and their own, larger limit."""
         self.app = app
         self.max_bytes = max_bytes
         self.files = files
@@ -64,8 +64,9 @@ class BodySizeLimit:
             return
         limit = self.files[1] if self.files and scope["path"].startswith(self.files[0]) else self.max_bytes
         declared = dict(scope["headers"]).get(b"content-length")
+        page = not scope["path"].startswith("/api/")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _refuse(send)
+            await _refuse(send, page)
             return
         received = 0
         too_large = False
@@ -87,18 +88,32 @@ class BodySizeLimit:
                 await send(message)
             elif not refused:
                 refused = True
-                await _refuse(send)
+                await _refuse(send, page)
 
         try:
             await self.app(scope, limited_receive, guarded_send)
         except _TooLarge:
             if not refused:
-                await _refuse(send)
+                await _refuse(send, page)
 
 
-async def _refuse(send: Send) -> None:
-    body = PayloadTooLarge().body().model_dump_json(exclude_none=True).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+# Refused before the app runs, so without its templates: a page a person can read all the same.
+_TOO_LARGE_PAGE = (
+    '<!doctype html><html lang="fr"><head><meta charset="utf-8"><meta name="viewport" '
+    'content="width=device-width, initial-scale=1"><title>Envoi trop volumineux – Liste d\'attente commune</title>'
+    '<link rel="stylesheet" href="/static/lac.css"></head><body><main class="wrap"><h1>Envoi trop volumineux</h1>'
+    f"<p>{PayloadTooLarge.message} Revenez en arrière et envoyez un contenu plus petit (pour une liste "
+    "d'attente : découpez le fichier en plusieurs fichiers).</p></main></body></html>"
+).encode()
+
+
+async def _refuse(send: Send, page: bool) -> None:
+    """JSON for the API; a page for a person (a form, a file sent from a screen)."""
+    if page:
+        body, content_type = _TOO_LARGE_PAGE, b"text/html; charset=utf-8"
+    else:
+        body, content_type = PayloadTooLarge().body().model_dump_json(exclude_none=True).encode(), b"application/json"
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -13,6 +13,7 @@ from lac_service.audit import AuditEvent
 from lac_service.auth.models import Role
 from lac_service.cabinets.models import Cabinet
 from lac_service.intake.models import PatientRequest, StatusChange
+from lac_service.kinds import Kind
 from lac_service.notifications.models import Notification
 from tests.conftest import REPO, count_rows
 from tests.payloads import request_body
@@ -151,12 +152,31 @@ def test_an_unreadable_file_is_refused_with_a_clear_message(client, coordinator,
     assert answer.status_code == 422 and answer.json()["field"] == "file" and words in answer.json()["message"]
 
 
-def test_only_coordinators_import_and_an_admin_chooses_the_organisation(client, db, make_key, org_a, org_b):
-    assert post(client, make_key(org_a, Role.secretary), csv_file(GOOD)).status_code == 403
+def test_staff_import_lists_coordinators_cabinets_and_an_admin_chooses_the_organisation(client, db, make_key, org_a,
+                                                                                       org_b):
+    cabinets = "nom;types;code_postal;commune;rayon_km\nMSP;MT;59000;Lille;10\n".encode()
+    assert post(client, make_key(org_a, Role.partner), csv_file(GOOD), dry_run=True).status_code == 403
+    assert post(client, make_key(org_a, Role.secretary), csv_file(GOOD), dry_run=True).status_code == 200
+    assert post(client, make_key(org_a, Role.secretary), cabinets, "cabinets", dry_run=True).status_code == 403
+    assert post(client, make_key(org_a, Role.coordinator), cabinets, "cabinets", dry_run=True).status_code == 200
     assert post(client, make_key(org_a, Role.coordinator), csv_file(GOOD), organisation="cpts-b").status_code == 403
     assert post(client, make_key(org_a, Role.admin), csv_file(GOOD), organisation="cpts-b").status_code == 201
     db.expire_all()
     assert set(db.scalars(sa.select(PatientRequest.organisation_id))) == {org_b.id}
+
+
+def test_a_list_without_a_type_column_takes_the_kind_given(client, db, coordinator):
+    speech_therapist = "nom;prenom;date_naissance;telephone;code_postal;commune;type\n" \
+                       "Petit;Chloé;01/01/2019;06 12 34 56 11;59000;Lille;\n" \
+                       "Roux;Denis;01/06/1955;06 12 34 56 04;59000;Lille;MT\n"
+    without_column = "\n".join(line.rsplit(";", 1)[0] for line in speech_therapist.splitlines()).encode()
+    refused = post(client, coordinator, without_column)
+    assert refused.status_code == 422 and "Colonne obligatoire absente : type" in refused.json()["message"]
+    assert post(client, coordinator, without_column, kind="medecin").status_code == 422, "a kind of the API's own"
+    assert post(client, coordinator, speech_therapist.encode(), kind="bilan_orthophonique").status_code == 201
+    db.expire_all()
+    assert {name: kind for name, kind in db.execute(sa.select(PatientRequest.first_name, PatientRequest.kind))} == {
+        "Chloé": Kind.bilan_orthophonique, "Denis": Kind.medecin_traitant}, "an empty cell takes it, a given one wins"
 
 
 def test_a_file_over_the_import_limit_is_refused(client, coordinator, settings):
@@ -205,6 +225,6 @@ def test_the_lac_command_imports_and_names_the_bad_lines(tmp_path):
     assert "3 ligne(s) à corriger" in refused.stderr
     done = lac("import", "requests", str(tmp_path / "good.csv"), "--org", "cpts")
     assert done.returncode == 0, done.stderr
-    assert "7 ligne(s) importée(s), 0 doublon(s)" in done.stdout
+    assert "7 ligne(s) importé(e)s, 0 doublon(s)" in done.stdout
     again = lac("import", "requests", str(tmp_path / "good.csv"), "--org", "cpts")
-    assert "0 ligne(s) importée(s), 7 doublon(s)" in again.stdout
+    assert "0 ligne(s) importé(e)s, 7 doublon(s)" in again.stdout

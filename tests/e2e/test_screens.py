@@ -121,6 +121,40 @@ def test_a_secretary_logs_in_and_registers_an_urgent_request(service: Service, p
     expect(first).to_contain_text("Urgent")
 
 
+def test_a_secretary_checks_then_imports_a_speech_therapists_list(service: Service, pages, shot):
+    page = pages()
+    log_in(page, service, service.user("secretaire.import@cpts-e2e.fr", Role.secretary))
+    page.get_by_role("link", name="Importer une liste").click()
+    expect(page.get_by_role("heading", name="Importer une liste d'attente")).to_be_visible()
+    assert_accessible(page)
+    header = "Nom;Prénom;Date de naissance;Tél;CP;Ville\n"
+    wrong = header + "Import;Anaïs;31/02/2019;06 12 34 56 21;59000;Lille\n"
+    page.get_by_label("Fichier CSV").set_input_files(files=[
+        {"name": "liste-ortho.csv", "mimeType": "text/csv", "buffer": wrong.encode("cp1252")}])
+    page.get_by_label("Type des demandes").select_option(label="Bilan orthophonique")
+    page.get_by_role("button", name="Vérifier le fichier").click()
+    expect(page.get_by_role("alert").first).to_contain_text("1 ligne(s) à corriger")
+    expect(page.locator("tbody tr").first).to_contain_text("Date de naissance")
+    assert_accessible(page)
+    shot(page, "refused")
+
+    good = header + "Import;Anaïs;28/02/2019;06 12 34 56 21;59000;Lille\nImport;Basile;03/04/2016;06 12 34 56 22;59100;Roubaix\n"
+    for button, said in (("Vérifier le fichier", "Vérification faite : 2 demande(s) à importer"),
+                         ("Importer", "2 demande(s) importé(e)s, 0 doublon(s) écarté(s).")):
+        page.get_by_label("Fichier CSV").set_input_files(files=[
+            {"name": "liste-ortho.csv", "mimeType": "text/csv", "buffer": good.encode("cp1252")}])
+        expect(page.get_by_label("Type des demandes")).to_have_value("bilan_orthophonique")
+        page.get_by_role("button", name=button, exact=True).click()
+        expect(page.get_by_role("status").first).to_contain_text(said)
+    assert_accessible(page)
+    shot(page, "imported")
+    page.get_by_role("link", name="Voir la file d'attente").click()
+    page.get_by_label("Nom, téléphone, e-mail ou code postal").fill("Import")
+    page.get_by_role("button", name="Filtrer").click()
+    expect(page.locator("tbody tr")).to_have_count(2)
+    expect(page.locator("tbody")).to_contain_text("Bilan orthophonique")
+
+
 def _cabinet(service: Service) -> None:
     with session_scope(service.sessions) as session:
         create_cabinet(session, organisation_id=service.organisation_id, now=datetime.now(UTC),

@@ -182,23 +182,32 @@ class _Column(NamedTuple):
     required: bool = False
     synonyms: tuple[str, ...] = ()
     item: str | None = None  # names one element of a list in errors
+    help: str = ""  # what a cell holds, for the import screen
 
 
 _REQUEST_COLUMNS = (
-    _Column("type", ("kind",), _kind, True, ("type de demande",)),
+    _Column("type", ("kind",), _kind, True, ("type de demande",),
+            help="« médecin traitant » ou « bilan orthophonique » (ou « MT », « orthophonie »)."),
     _Column("prenom", ("patient", "first_name"), str, True, ("prenoms",)),
     _Column("nom", ("patient", "last_name"), str, True, ("nom de famille",)),
-    _Column("date_naissance", ("patient", "birth_date"), _birth_date, True, ("date de naissance", "naissance", "ddn")),
-    _Column("telephone", ("patient", "phone"), str, False, ("tel", "portable", "mobile")),
+    _Column("date_naissance", ("patient", "birth_date"), _birth_date, True, ("date de naissance", "naissance", "ddn"),
+            help="JJ/MM/AAAA, par exemple 14/03/1958."),
+    _Column("telephone", ("patient", "phone"), str, False, ("tel", "portable", "mobile"),
+            help="Un téléphone ou un e-mail au moins, pour joindre le patient."),
     _Column("email", ("patient", "email"), str, False, ("mail", "courriel", "e-mail", "adresse e-mail")),
     _Column("adresse", ("patient", "address", "line"), str, False, ("rue", "adresse postale")),
-    _Column("code_postal", ("patient", "address", "postal_code"), _postal_code, True, ("cp",)),
+    _Column("code_postal", ("patient", "address", "postal_code"), _postal_code, True, ("cp",),
+            help="5 chiffres : avec la commune, il situe le domicile."),
     _Column("commune", ("patient", "address", "city"), str, True, ("ville",)),
-    _Column("ald", ("criteria", "ald"), _bool, False, ("affection de longue durée",)),
-    _Column("grossesse", ("criteria", "pregnant"), _bool, False, ("enceinte",)),
-    _Column("distance_max_km", ("max_distance_km",), _number, False, ("distance", "distance max")),
-    _Column("date_demande", None, _requested_at, False, ("date de la demande", "inscription", "date d'inscription")),
-    _Column("foyer", ("household",), _household, False, ("membres du foyer",), "Membre du foyer n°"),
+    _Column("ald", ("criteria", "ald"), _bool, False, ("affection de longue durée",), help="oui ou non (vide : non)."),
+    _Column("grossesse", ("criteria", "pregnant"), _bool, False, ("enceinte",), help="oui ou non (vide : non)."),
+    _Column("distance_max_km", ("max_distance_km",), _number, False, ("distance", "distance max"),
+            help="Jusqu'au cabinet, en km (vide : la distance par défaut du type de demande)."),
+    _Column("date_demande", None, _requested_at, False, ("date de la demande", "inscription", "date d'inscription"),
+            help="JJ/MM/AAAA : l'attente compte depuis cette date, le patient garde son ancienneté (vide : aujourd'hui)."),
+    _Column("foyer", ("household",), _household, False, ("membres du foyer",), "Membre du foyer n°",
+            help="Médecin traitant : les proches à suivre par le même médecin, « Prénom Nom JJ/MM/AAAA » "
+                 "séparés par « | »."),
 )
 _CABINET_COLUMNS = (
     _Column("nom", ("name",), str, True, ("nom du cabinet", "cabinet")),
@@ -266,7 +275,10 @@ def _separator(text: str) -> str:
 class _Table:
     """One file's layout: where each cell goes in the schema, and which column each error belongs to."""
 
-    def __init__(self, header: list[str], columns: tuple[_Column, ...], model: type[BaseModel]) -> None:
+    def __init__(self, header: list[str], columns: tuple[_Column, ...], model: type[BaseModel],
+                 given: dict[str, Any]) -> None:
+        """``given``: by column name, the value of its empty cells, or of every row when the file has no such
+        column (a speech therapist's list has no "type" column: all its rows are speech-therapy requests)."""
         known = {fold(name): column for column in columns for name in (column.name, *column.synonyms)}
         self.header, self.model = header, model
         self.layout: dict[int, _Column] = {}
@@ -277,7 +289,8 @@ class _Table:
                                      f"information ({column.name}) : gardez-en une seule.")
             if column is not None:
                 self.layout[position] = column
-        if missing := [c for c in columns if c.required and c not in self.layout.values()]:
+        absent = [c for c in columns if c not in self.layout.values()]
+        if missing := [c for c in absent if c.required and c.name not in given]:
             names = " ; ".join(f"{c.name} (noms acceptés : {', '.join((c.name, *c.synonyms))})" for c in missing)
             plural = "s obligatoires absentes" if len(missing) > 1 else " obligatoire absente"
             read = ", ".join(f"« {text} »" for text in header)
@@ -289,10 +302,13 @@ class _Table:
         slot = {(): 0} | {nest: i for i, nest in enumerate(nests, start=1)}
         self.nests = [(slot[nest[:-1]], nest[-1]) for nest in nests]
         self.plan = [(p, c, slot[c.path[:-1]], c.path[-1]) if c.path else (p, c, 0, "") for p, c in self.layout.items()]
+        self.given = {c.name: given[c.name] for c in self.layout.values() if c.name in given}
+        # Only top-level fields are given (the kind): nothing to nest.
+        self.constants = {c.path[0]: given[c.name] for c in absent if c.name in given and c.path and len(c.path) == 1}
 
     def check(self, line: int, cells: list[str], extras: Callable[..., list[tuple[str, str]]]
               ) -> tuple[BaseModel | None, dict[str, Any], list[RowError]]:
-        nodes: list[dict[str, Any]] = [{}]
+        nodes: list[dict[str, Any]] = [dict(self.constants)]
         for parent, key in self.nests:
             nodes[parent][key] = node = {}
             nodes.append(node)
@@ -308,6 +324,8 @@ class _Table:
                     continue
                 if leaf:
                     nodes[node_index][leaf] = value
+            elif leaf and column.name in self.given:
+                nodes[node_index][leaf] = self.given[column.name]
         found += [(self.position[name], message) for name, message in extras(values, nodes[0])]
         try:
             data = self.model.model_validate(nodes[0])
@@ -340,7 +358,8 @@ def collector_paused() -> Iterator[None]:
 
 
 def _parse(content: bytes, columns: tuple[_Column, ...], max_rows: int, model: type[BaseModel],
-           extras: Callable[..., list[tuple[str, str]]], make: Callable[[int, Any, dict[str, Any]], T]) -> Parsed[T]:
+           extras: Callable[..., list[tuple[str, str]]], make: Callable[[int, Any, dict[str, Any]], T],
+           given: dict[str, Any] | None = None) -> Parsed[T]:
     text = _decode(content)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_separator(text), skipinitialspace=True, strict=True)
     rows: list[T] = []
@@ -349,7 +368,7 @@ def _parse(content: bytes, columns: tuple[_Column, ...], max_rows: int, model: t
     try:
         if not any(header := [cell.strip() for cell in next(reader, [])]):
             raise UnreadableFile("Le fichier est vide : sa première ligne doit donner les noms des colonnes.")
-        table, width = _Table(header, columns, model), len(header)
+        table, width = _Table(header, columns, model, given or {}), len(header)
         with collector_paused():
             for line, cells in enumerate(reader, start=2):
                 if not any(cells := [cell.strip() for cell in cells]):
@@ -395,10 +414,22 @@ def _cabinet_extras(values: dict[str, Any], payload: dict[str, Any]) -> list[tup
     return [(given[0], message)] if len(given) == 1 else []
 
 
-def read_requests(content: bytes, *, max_rows: int = 200_000) -> Parsed[RequestRow]:
-    """Required columns: type, prenom, nom, date_naissance, code_postal, commune; see ``_REQUEST_COLUMNS``."""
+class ColumnHelp(NamedTuple):
+    name: str
+    required: bool
+    synonyms: tuple[str, ...]
+    help: str
+
+
+REQUEST_COLUMNS_HELP = tuple(ColumnHelp(c.name, c.required, c.synonyms, c.help) for c in _REQUEST_COLUMNS)
+
+
+def read_requests(content: bytes, *, kind: Kind | None = None, max_rows: int = 200_000) -> Parsed[RequestRow]:
+    """Required columns: type (unless ``kind`` is given: the type of rows without one), prenom, nom,
+    date_naissance, code_postal, commune; see ``_REQUEST_COLUMNS``."""
     return _parse(content, _REQUEST_COLUMNS, max_rows, RequestCreate, _request_extras,
-                  lambda line, data, values: RequestRow(line, data, values.get("date_demande")))
+                  lambda line, data, values: RequestRow(line, data, values.get("date_demande")),
+                  {"type": kind} if kind else None)
 
 
 def read_cabinets(content: bytes, *, max_rows: int = 10_000) -> Parsed[CabinetRow]:

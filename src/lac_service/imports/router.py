@@ -15,6 +15,7 @@ from lac_service.db import DbSession
 from lac_service.errors import ERROR_RESPONSES, ErrorBody, InvalidInput
 from lac_service.imports.files import UnreadableFile
 from lac_service.imports.service import Importer, Report, import_cabinets, import_requests
+from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.links import AppLinks
 
@@ -54,8 +55,8 @@ DryRun = Annotated[bool, Query(description="Check and count, write nothing.")]
 OrganisationSlug = Annotated[str | None, Query(max_length=64, description="Admins: the organisation to import into.")]
 
 
-def _importer(session: DbSession, caller: AuthenticatedCaller, organisation: str | None) -> Importer:
-    caller.require(Role.admin, Role.coordinator)
+def _importer(session: DbSession, caller: AuthenticatedCaller, organisation: str | None, *roles: Role) -> Importer:
+    caller.require(Role.admin, Role.coordinator, *roles)
     named = caller.named_organisation(session, organisation)
     organisation_id = named.id if named else caller.organisation_id
     assert organisation_id is not None
@@ -63,15 +64,9 @@ def _importer(session: DbSession, caller: AuthenticatedCaller, organisation: str
 
 
 def _answer(report: Report, what: str) -> JSONResponse:
-    if report.errors:
-        count = len({e.line for e in report.errors})
-        message, status = f"{count} ligne(s) à corriger : rien n'a été importé.", 422
-    elif report.dry_run:
-        message, status = f"Vérification faite : {report.created} {what} à importer, {len(report.duplicates)} doublon(s).", 200
-    else:
-        message, status = f"{report.created} {what} importé(e)s, {len(report.duplicates)} doublon(s) écarté(s).", 201
+    status = 422 if report.errors else 200 if report.dry_run else 201
     body = ImportReportOut(
-        code="import_refused" if report.errors else None, message=message, dry_run=report.dry_run,
+        code="import_refused" if report.errors else None, message=report.summary(what), dry_run=report.dry_run,
         written=report.written, rows=report.rows, created=report.created,
         duplicates=[DuplicateOut(**vars(d)) for d in report.duplicates],
         errors=[RowErrorOut(**vars(e)) for e in report.errors],
@@ -95,14 +90,18 @@ _RESPONSES = {201: {"model": ImportReportOut, "description": "Imported."},
 @router.post("/requests", response_model=ImportReportOut, summary="Import a waiting list (CSV)",
              openapi_extra=_CSV_BODY, responses=_RESPONSES)
 def requests(file: CsvFile, session: DbSession, caller: AuthenticatedCaller, settings: AppSettings, links: AppLinks,
-             now: Now, dry_run: DryRun = False, organisation: OrganisationSlug = None) -> JSONResponse:
+             now: Now, dry_run: DryRun = False, organisation: OrganisationSlug = None,
+             kind: Annotated[Kind | None, Query(description="The type of rows that give none; with it, the file "
+                                                            "needs no `type` column (a speech therapist's list).")] = None,
+             ) -> JSONResponse:
     """Columns: type, prenom, nom, date_naissance, code_postal, commune (required); telephone, email, adresse,
     ald, grossesse, distance_max_km, date_demande (kept: the wait counts from it), foyer. Duplicates of the
-    queue or within the file are reported and left out."""
-    importer = _importer(session, caller, organisation)
+    queue or within the file are reported and left out. Secretaries import waiting lists too (a practitioner's
+    list, brought to the CPTS); cabinets are the coordination's."""
+    importer = _importer(session, caller, organisation, Role.secretary)
     report = _read(lambda: import_requests(
         session, file, importer=importer, links=links, now=now, dry_run=dry_run,
-        max_distance_km=settings.max_distance_default,
+        max_distance_km=settings.max_distance_default, kind=kind,
     ))
     return _answer(report, "demande(s)")
 

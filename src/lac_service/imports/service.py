@@ -59,6 +59,14 @@ class Report:
     def written(self) -> bool:
         return not self.dry_run and not self.errors
 
+    def summary(self, what: str) -> str:
+        """In French, for whoever sent the file; ``what`` names the rows ("demande(s)")."""
+        if self.errors:
+            return f"{len({e.line for e in self.errors})} ligne(s) à corriger : rien n'a été importé."
+        if self.dry_run:
+            return f"Vérification faite : {self.created} {what} à importer, {len(self.duplicates)} doublon(s)."
+        return f"{self.created} {what} importé(e)s, {len(self.duplicates)} doublon(s) écarté(s)."
+
 
 @dataclass(frozen=True)
 class Importer:
@@ -215,9 +223,11 @@ def _write_requests(session: Session, rows: list[RequestRow], places: dict[int, 
 
 
 def import_requests(session: Session, content: bytes, *, importer: Importer, links: Links,
-                    max_distance_km: Callable[[Kind], float], now: datetime, dry_run: bool) -> Report:
-    """Raises ``UnreadableFile`` for a file that is not a readable list at all."""
-    parsed = read_requests(content)
+                    max_distance_km: Callable[[Kind], float], now: datetime, dry_run: bool,
+                    kind: Kind | None = None) -> Report:
+    """Raises ``UnreadableFile`` for a file that is not a readable list at all. ``kind``: the type of the rows
+    that give none."""
+    parsed = read_requests(content, kind=kind)
     report = Report(dry_run=dry_run, rows=len(parsed.rows) + len({e.line for e in parsed.errors}))
     places, errors = _located(parsed.rows, parsed)
     report.errors = sorted([*parsed.errors, *errors, *(e for row in parsed.rows for e in _service_rules(row, parsed))],

@@ -6,6 +6,7 @@ a cookie still cannot compute the field.
 """
 
 import hmac
+from collections.abc import AsyncIterator
 from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -58,16 +59,20 @@ def csrf_token(request: Request) -> str:
     return derive(_settings(request).secret, f"csrf:{_nonce(request)}")
 
 
-async def checked_form(request: Request) -> FormData:
-    """The posted form, once its CSRF token is checked (a dependency of every POST handler)."""
+async def checked_form(request: Request) -> AsyncIterator[FormData]:
+    """The posted form, once its CSRF token is checked (a dependency of every POST handler); a file it carries
+    (an import) is closed after the answer, whatever happened."""
     form = await request.form()
-    nonce = request.cookies.get(CSRF_COOKIE)
-    sent = form.get(CSRF_FIELD)
-    if not nonce or not isinstance(sent, str):
-        raise CsrfRefused()
-    if not hmac.compare_digest(sent, derive(_settings(request).secret, f"csrf:{nonce}")):
-        raise CsrfRefused()
-    return form
+    try:
+        nonce = request.cookies.get(CSRF_COOKIE)
+        sent = form.get(CSRF_FIELD)
+        if not nonce or not isinstance(sent, str):
+            raise CsrfRefused()
+        if not hmac.compare_digest(sent, derive(_settings(request).secret, f"csrf:{nonce}")):
+            raise CsrfRefused()
+        yield form
+    finally:
+        await form.close()
 
 
 def checked_then(limit: Any) -> list[Any]:
