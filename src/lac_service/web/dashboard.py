@@ -1,5 +1,5 @@
 """The coordinator's dashboard: indicators with charts (drawn on the server as SVG), the cabinets, the
-recent rounds and offers, the priority weights, and an anonymous CSV export of the queue."""
+recent rounds and offers, the priority rules in force, and an anonymous CSV export of the queue."""
 
 import csv
 import io
@@ -13,29 +13,25 @@ from markupsafe import Markup
 from lac_service.auth.models import User
 from lac_service.cabinets.service import list_cabinets
 from lac_service.db import DbSession
-from lac_service.errors import AppError
 from lac_service.intake.models import PatientRequest
-from lac_service.intake.ranking import rescore
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.matching.models import MatchingRound
 from lac_service.offers.models import ItemStatus, Offer
 from lac_service.offers.service import WITHOUT_ITEMS, tally
 from lac_service.policies import service as policies
-from lac_service.priority import Band, Rules, band_of
+from lac_service.priority import Band, band_of
 from lac_service.stats import indicators, report
 from lac_service.stats.indicators import Scope
 from lac_service.web.charts import Bar, Point, bar_chart, line_chart
-from lac_service.web.forms import Errors, text
 from lac_service.web.pages import render
 from lac_service.web.practitioner import DECLINE_LABELS
-from lac_service.web.public import Form
+from lac_service.web.priority_pages import describe
 from lac_service.web.secretary import BAND_LABELS, STATUS_LABELS, visible_to
 from lac_service.web.staff import Coordinator
 
 router = APIRouter(prefix="/equipe", include_in_schema=False)
 # The weights a coordinator tunes on the dashboard; the other rules (age bands, children) keep their shape.
-WEIGHTS = {"ald": "ALD", "pregnancy": "Grossesse", "urgency": "Urgence"}
 UNMATCHED_LABELS = {
     "no_cabinet_in_range": "Aucun cabinet à distance", "all_in_range_full": "Cabinets proches complets",
     "all_in_range_declined": "Refusée par les cabinets proches",
@@ -56,8 +52,8 @@ def _percent(value: float | None) -> str:
 CABINETS_PER_PAGE = 50
 
 
-def _dashboard(request: Request, session: DbSession, user: User, now: Now, *, errors: Errors | None = None,
-               notice: str | None = None, status: int = 200, cabinets_page: int = 1) -> Response:
+def _dashboard(request: Request, session: DbSession, user: User, now: Now, *, notice: str | None = None,
+               cabinets_page: int = 1) -> Response:
     org = visible_to(user)
     scope = Scope(org, None, now.date() - timedelta(days=364), now.date())
     stats = report.build(session, scope, organisation=None)
@@ -87,8 +83,8 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, *, er
         "offers": [(offer, tallies[offer.id].statuses) for offer in offers],
         "item_statuses": ItemStatus, "decline_labels": {r.value: label for r, label in DECLINE_LABELS.items()},
         "policies": {kind: policies.current_policy(session, organisation_id=user.organisation_id, kind=kind) for kind in Kind},
-        "weights": WEIGHTS, "errors": (errors or Errors()).by_field, "notice": notice, "kinds": list(Kind),
-    }, status=status)
+        "describe": describe, "notice": notice, "kinds": list(Kind),
+    })
 
 
 def _scoped(query: sa.Select, column: sa.ColumnElement[int | None], organisation_id: int | None) -> sa.Select:
@@ -102,34 +98,6 @@ def dashboard(request: Request, user: Coordinator, session: DbSession, now: Now,
     return _dashboard(request, session, user, now, cabinets_page=cabinets, notice=(
         "Le cabinet est retiré : les liens de ses propositions ne fonctionnent plus, et les patients qui attendaient "
         "sa réponse reviennent dans la file d'attente dans les minutes qui suivent." if cabinet_retire else None))
-
-
-@router.post("/priorites/{kind}")
-def update_weights(request: Request, kind: Kind, user: Coordinator, form: Form, session: DbSession, now: Now) -> Response:
-    """A new policy version with the weights given; waiting requests are re-scored at once."""
-    rules = policies.current_policy(session, organisation_id=user.organisation_id, kind=kind).policy.rules.model_dump()
-    errors = Errors()
-    for name in (*WEIGHTS, "waited"):
-        field = f"{kind.value}.{name}"
-        raw = text(form, field) or "0"
-        if not raw.isdigit() or int(raw) > 1000:
-            errors.add(field, "Indiquez un nombre de points entre 0 et 1000.")
-        elif name == "waited":
-            rules["waited"] = {**(rules.get("waited") or {}), "points_per_month": int(raw)}
-        else:
-            rules[name] = {"points": int(raw)} if int(raw) else None
-    if errors:
-        return _dashboard(request, session, user, now, errors=errors, status=422)
-    try:
-        policies.replace_policy(session, organisation_id=user.organisation_id, kind=kind,
-                                rules=Rules.model_validate(rules), actor=user.label, now=now)
-    except (AppError, ValueError) as exc:
-        session.rollback()
-        errors.add(f"{kind.value}.ald", str(getattr(exc, "detail", exc)))
-        return _dashboard(request, session, user, now, errors=errors, status=422)
-    changed = rescore(session, now=now, organisation_id=user.organisation_id, kind=kind)
-    return _dashboard(request, session, user, now, notice=f"Nouvelles priorités enregistrées ; {changed} demande(s) "
-                                                          "ont changé de rang.")
 
 
 @router.get("/export.csv")
