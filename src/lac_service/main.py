@@ -33,7 +33,7 @@ from lac_service.replies.router import router as twilio_router
 from lac_service.stats.router import router as stats_router
 from lac_service.web import (
     cabinet_pages, dashboard, duplicate_pages, import_pages, practitioner, priority_pages, public, rounds, secretary,
-    staff,
+    staff, territory_pages,
 )
 from lac_service.web import errors as web_errors
 
@@ -90,10 +90,10 @@ def create_app(
     web_errors.install(app)  # the API's error handlers, and their pages for people
     staff.install(app)
     for pages in (public, practitioner, staff, secretary, import_pages, duplicate_pages, dashboard, rounds,
-                  cabinet_pages, priority_pages):
+                  cabinet_pages, priority_pages, territory_pages):
         app.include_router(pages.router)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
-                       files=(("/api/v1/imports/", import_pages.PATH), settings.max_import_bytes))
+    file_paths = ("/api/v1/imports/", import_pages.PATH, territory_pages.PATH)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, files=(file_paths, settings.max_import_bytes))
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     if settings.cors_origins:
         # Bearer keys, never cookies, cross origins: no credentials mode.

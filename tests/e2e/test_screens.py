@@ -246,3 +246,23 @@ def test_a_coordinator_adds_an_age_band_to_the_speech_therapy_rules(service: Ser
     expect(page.locator("tbody").last).to_contain_text("Âge : de 12 à 15 ans : 10 points")
     assert_accessible(page)
     shot(page, "saved")
+
+
+def test_a_coordinator_types_the_territorys_postal_codes_and_sees_their_communes(service: Service, pages, shot):
+    page = pages()
+    log_in(page, service, service.user("coordination.territoire@cpts-e2e.fr", Role.coordinator,
+                                       organisation="cpts-e2e-territoire"))
+    page.goto(service.url + "/equipe/tableau")
+    page.get_by_role("link", name="Codes postaux et contour du territoire").click()
+    expect(page.get_by_role("heading", name="Territoire de CPTS cpts-e2e-territoire")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_label("Codes postaux").fill("62100 6220")
+    page.get_by_role("button", name="Enregistrer le territoire").click()
+    expect(page.get_by_role("alert")).to_contain_text("Codes postaux mal écrits : 6220")
+    assert_accessible(page)
+    page.get_by_label("Codes postaux").fill("62100, 62200")
+    page.get_by_role("button", name="Enregistrer le territoire").click()
+    expect(page.get_by_role("status")).to_contain_text("Territoire enregistré")
+    expect(page.get_by_role("row", name="62200 Boulogne-sur-Mer")).to_be_visible()
+    assert_accessible(page)
+    shot(page, "saved")

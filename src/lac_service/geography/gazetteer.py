@@ -166,7 +166,10 @@ def _matching(code: str, wanted: tuple[str, str, str]) -> list[tuple[tuple[str, 
     return []
 
 
-def _distinct_names(code: str) -> tuple[str, ...]:
+def communes(code: str) -> tuple[str, ...]:
+    """The communes a known postal code serves, each under its first spelling (none for an unknown code)."""
+    if code not in _gazetteer().rows:
+        return ()
     first_spelling: dict[str, str] = {}
     for keys, name, _, _ in _spellings(code):
         first_spelling.setdefault(keys[0], name)
@@ -185,11 +188,11 @@ def locate(postal_code: str, city: str | None = None) -> Place:
     department = gazetteer.departments[code]
     if city and (wanted := _keys(city))[0]:
         if not (found := _matching(code, wanted)):
-            raise CityMismatch(code, city, _distinct_names(code))
+            raise CityMismatch(code, city, communes(code))
         lat, lon = (sum(spelling[i] for spelling in found) / len(found) for i in (2, 3))
         return Place(lat, lon, "commune", found[0][1], department)
     lat, lon = map(float, gazetteer.centroids[:, int(code)])
-    if len(names := _distinct_names(code)) == 1:
+    if len(names := communes(code)) == 1:
         return Place(lat, lon, "commune", names[0], department)
     return Place(lat, lon, "postal_code", None, department)
 
