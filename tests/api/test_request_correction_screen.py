@@ -3,6 +3,7 @@ address located again, an unchanged one left as it was; a refused correction cha
 was typed."""
 
 import html
+import json
 import re
 
 import pytest
@@ -12,6 +13,9 @@ from lac_service.audit import AuditEvent
 from lac_service.auth.models import Role
 from tests.api.test_web_pages import csrf, log_in, staff  # noqa: F401  (staff: a fixture)
 from tests.payloads import request_body
+
+
+EMPTY_HOUSEHOLD = {f"household.{i}.{part}": "" for i in range(4) for part in ("first_name", "last_name", "birth_date")}
 
 
 def _as_filled(page: str, request_id: int) -> dict[str, str]:
@@ -54,7 +58,7 @@ def test_the_form_comes_filled_with_the_record(client, registered):
         "patient.first_name": "Elodei", "patient.last_name": "Durand-Lefèvre", "patient.birth_date": "13/04/1958",
         "patient.phone": "+33612345678", "patient.email": "", "patient.address.line": "12 rue Esquermoise",
         "patient.address.postal_code": "59000", "patient.address.city": "Lille", "criteria.urgent_reason": "",
-        "max_distance_km": "30",
+        "max_distance_km": "30", **EMPTY_HOUSEHOLD,
     }
 
 
@@ -153,3 +157,70 @@ def test_urgency_needs_its_box_and_its_reason_and_unticking_it_clears_the_reason
 def test_a_form_without_what_it_showed_counts_every_field_as_typed(client, registered, shown):
     corrected = _correct(client, registered, **{"patient.first_name": "Élodie", "shown": shown})
     assert corrected.status_code == 200 and _record(client, registered)["patient"]["first_name"] == "Élodie"
+
+
+@pytest.fixture
+def family(client, make_key, org_a, staff):  # noqa: F811
+    """A GP request for a father and his daughter born in 2016, and a secretary on its page."""
+    key = make_key(org_a, Role.secretary)
+    body = request_body(first_name="Marc", birth_date="1980-02-02") | {
+        "criteria": {"ald": False}, "household": [{"first_name": "Léa", "last_name": "Durand", "birth_date": "2016-05-04"}]}
+    created = client.post("/api/v1/requests", json=body, headers=key).json()
+    log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
+    return {"path": f"/equipe/demandes/{created['id']}", "created": created, "key": key}
+
+
+def _household(client, family) -> list[dict]:
+    return client.get(f"/api/v1/requests/{family['created']['id']}", headers=family["key"]).json()["household"]
+
+
+def test_the_household_is_shown_and_a_member_added_or_corrected_counts_at_once(client, family):
+    filled = _as_filled(client.get(family["path"]).text, family["created"]["id"])
+    assert [filled[f"household.0.{p}"] for p in ("first_name", "last_name", "birth_date")] == ["Léa", "Durand", "04/05/2016"]
+    assert family["created"]["priority"]["points"] == 0, "Léa is 10: no young child yet"
+    corrected = _correct(client, family, **{"household.0.birth_date": "04/05/2017", "household.1.first_name": "Noé",
+                                            "household.1.last_name": "Durand", "household.1.birth_date": "01/09/2023"})
+    assert corrected.status_code == 200 and "Les modifications sont enregistrées." in corrected.text
+    assert [(m["first_name"], m["last_name"], m["birth_date"]) for m in _household(client, family)] == [
+        ("Léa", "Durand", "2017-05-04"), ("Noé", "Durand", "2023-09-01")]
+    record = client.get(f"/api/v1/requests/{family['created']['id']}", headers=family["key"]).json()
+    assert record["people_count"] == 3
+    assert [r["code"] for r in record["priority"]["reasons"]] == ["household_children"], "Noé is under 6"
+
+
+def test_a_member_emptied_leaves_the_household(client, family):
+    emptied = _correct(client, family, **{f"household.0.{p}": "" for p in ("first_name", "last_name", "birth_date")})
+    assert emptied.status_code == 200 and "Les modifications sont enregistrées." in emptied.text
+    assert _household(client, family) == []
+    assert client.get(f"/api/v1/requests/{family['created']['id']}", headers=family["key"]).json()["people_count"] == 1
+
+
+@pytest.mark.parametrize(("typed", "field"), [
+    ({"household.1.first_name": "Noé", "household.1.last_name": "Durand", "household.1.birth_date": "31/02/2020"},
+     "household.1.birth_date"),
+    ({"household.1.first_name": "Noé"}, "household.1.last_name"),
+    ({"household.0.birth_date": "04/05/2099"}, "household.0.birth_date"),
+])
+def test_a_wrong_member_is_named_and_the_household_is_left_as_it_was(client, family, typed, field):
+    refused = _correct(client, family, **typed)
+    assert refused.status_code == 422
+    assert f'<a href="#{field.replace(".", "-")}">' in refused.text
+    assert _household(client, family) == family["created"]["household"]
+
+
+def test_a_form_that_did_not_show_the_household_leaves_it_alone(client, family):
+    """A page opened before the household could be corrected: its fields were not there."""
+    filled = _as_filled(client.get(family["path"]).text, family["created"]["id"])
+    shown = {k: v for k, v in json.loads(filled["shown"]).items() if not k.startswith("household.")}
+    old = {k: v for k, v in filled.items() if not k.startswith("household.")} | {
+        "shown": json.dumps(shown), "patient.first_name": "Marc-Antoine"}
+    assert client.post(f"{family['path']}/modifier", data=old).status_code == 200
+    assert _household(client, family) == family["created"]["household"]
+
+
+def test_a_speech_therapy_request_has_no_household_to_correct(client, registered, make_key, org_a):
+    child = client.post("/api/v1/requests", headers=registered["key"], json=request_body(
+        first_name="Chloé", birth_date="2019-01-01", phone="0698765432", email=None) | {
+        "kind": "bilan_orthophonique"}).json()
+    page = client.get(f"/equipe/demandes/{child['id']}").text
+    assert "household." not in page and "Membres du foyer" not in page

@@ -107,7 +107,7 @@ def test_a_secretary_logs_in_and_registers_an_urgent_request(service: Service, p
     expect(page.get_by_text(re.compile(r"Situation urgente .*: 80 points"))).to_be_visible()
     assert_accessible(page)
     shot(page, "detail")
-    page.get_by_label("Nom", exact=True).fill("Urgent-Martin")
+    page.get_by_label("Nom", exact=True).first.fill("Urgent-Martin")
     page.get_by_role("button", name="Enregistrer les corrections").click()
     expect(page.get_by_role("status")).to_contain_text("Les modifications sont enregistrées")
     expect(page.get_by_role("heading", name=re.compile("Gérard Urgent-Martin"))).to_be_visible()

@@ -13,7 +13,7 @@ from lac_service.geography.geocoder import Geocoder
 from lac_service.intake import service
 from lac_service.intake.models import PatientRequest, Source
 from lac_service.intake.placement import place
-from lac_service.intake.schemas import RequestCreate
+from lac_service.intake.schemas import MAX_HOUSEHOLD, RequestCreate
 from lac_service.links import Links
 from lac_service.organisations.service import Router
 from lac_service.kinds import Kind
@@ -28,15 +28,23 @@ def context(values: dict[str, Any], errors: Errors) -> dict[str, Any]:
     wrong in it."""
     return {
         "values": values, "errors": errors.by_field, "kinds": list(Kind), "distances": DISTANCES_KM,
-        "household_rows": range(HOUSEHOLD_ROWS),
+        "household_rows": household_rows(values),
         "household_open": any(k.startswith("household.") and v for k, v in values.items())
         or any(k.startswith("household.") for k in errors.by_field),
     }
 
 
-def _household(form: FormData, errors: Errors) -> list[dict[str, Any]]:
+def household_rows(values: dict[str, str]) -> range:
+    """Rows for the household: the people typed or recorded, and room for one more (four at least)."""
+    filled = max((int(key.split(".")[1]) + 1 for key, value in values.items()
+                  if key.startswith("household.") and key.split(".")[1].isdigit() and value), default=0)
+    return range(min(MAX_HOUSEHOLD, max(HOUSEHOLD_ROWS, filled + 1)))
+
+
+def household_answers(form: FormData, errors: Errors) -> list[dict[str, Any]]:
+    """The people filled in, in order; a row left empty is nobody."""
     rows = []
-    for i in range(HOUSEHOLD_ROWS):
+    for i in range(MAX_HOUSEHOLD):
         names = [f"household.{i}.{part}" for part in ("first_name", "last_name", "birth_date")]
         if not any(text(form, name) for name in names):
             continue
@@ -82,7 +90,7 @@ def parse(form: FormData, errors: Errors, *, staff: bool) -> RequestCreate | Non
     data: dict[str, Any] = {
         "kind": kind,
         "patient": patient_answers(form, errors),
-        "household": _household(form, errors) if kind == Kind.medecin_traitant.value else [],
+        "household": household_answers(form, errors) if kind == Kind.medecin_traitant.value else [],
         "criteria": criteria_answers(form, errors, staff=staff),
         "max_distance_km": text(form, "max_distance_km"),
         "consent": checked(form, "consent"),

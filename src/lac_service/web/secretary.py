@@ -36,7 +36,7 @@ from lac_service.web.forms import Errors, answers, service_error, text, validate
 from lac_service.web.pages import render, see_other
 from lac_service.web.public import Form
 from lac_service.web.request_form import (
-    DISTANCES_KM, context, criteria_answers, parse, patient_answers, register,
+    DISTANCES_KM, context, criteria_answers, household_answers, household_rows, parse, patient_answers, register,
 )
 from lac_service.web.staff import Staff
 
@@ -136,13 +136,16 @@ def create(request: Request, user: Staff, form: Form, session: DbSession, settin
 def _values(patient: PatientRequest) -> dict[str, str]:
     """The correction form as the record stands."""
     flags = {f"criteria.{name}": "on" for name in ("ald", "pregnant", "urgent") if getattr(patient, name)}
+    members = {f"household.{i}.{part}": value for i, member in enumerate(patient.household) for part, value in (
+        ("first_name", member.first_name), ("last_name", member.last_name),
+        ("birth_date", f"{member.birth_date:%d/%m/%Y}"))}
     return {
         "patient.first_name": patient.first_name or "", "patient.last_name": patient.last_name or "",
         "patient.birth_date": f"{patient.birth_date:%d/%m/%Y}" if patient.birth_date else "",
         "patient.phone": patient.phone or "", "patient.email": patient.email or "",
         "patient.address.line": patient.address_line or "", "patient.address.postal_code": patient.postal_code or "",
         "patient.address.city": patient.city or "", "criteria.urgent_reason": patient.urgent_reason or "",
-        "max_distance_km": f"{patient.max_distance_km:g}", **flags,
+        "max_distance_km": f"{patient.max_distance_km:g}", **flags, **members,
     }
 
 
@@ -160,6 +163,7 @@ def _detail(request: Request, session: DbSession, patient: PatientRequest, now: 
         "referrer": session.get(Cabinet, patient.referred_by_cabinet_id) if patient.referred_by_cabinet_id else None,
         "errors": (errors or Errors()).by_field, "today": now.date(), "age_on": age_on, "reasons": STAFF_REASONS,
         "statuses": STATUS_LABELS, "active": patient.status in (Status.waiting, Status.offered) and not patient.erased_at,
+        "household_rows": household_rows(values) if patient.kind is Kind.medecin_traitant else range(0),
     }, status=status)
 
 
@@ -182,6 +186,11 @@ def _shown(form: FormData) -> dict[str, str]:
     return {k: v for k, v in shown.items() if isinstance(v, str)} if isinstance(shown, dict) else {}
 
 
+def _given(raw: dict[str, Any]) -> dict[str, Any]:
+    """Parts with something to write; a household emptied is one (nobody left in it)."""
+    return {k: v for k, v in raw.items() if v or k == "household"}
+
+
 def _changes(form: FormData, values: dict[str, str], shown: dict[str, str], errors: Errors) -> dict[str, Any]:
     """The correction as ``RequestUpdate`` takes it, with only the fields changed from what was shown (an
     unticked box is absent from both). The address and the urgency go whole."""
@@ -198,13 +207,16 @@ def _changes(form: FormData, values: dict[str, str], shown: dict[str, str], erro
     raw: dict[str, Any] = {"patient": patient, "criteria": criteria}
     if changed("max_distance_km"):
         raw["max_distance_km"] = text(form, "max_distance_km")
-    return {k: v for k, v in raw.items() if v}
+    # The household goes whole, and only from a form that showed it: emptied, it is a list of nobody.
+    if (members := sorted(k for k in values.keys() | shown.keys() if k.startswith("household."))) and changed(*members):
+        raw["household"] = household_answers(form, errors)
+    return _given(raw)
 
 
 @router.post("/demandes/{request_id}/modifier")
 def update(request: Request, request_id: RecordId, user: Staff, form: Form, session: DbSession, now: Now,
            geocoder: AppGeocoder) -> Response:
-    """Everything typed at intake can be corrected but the kind and the household. Only the fields the
+    """Everything typed at intake can be corrected but the kind. Only the fields the
     secretary changed are written: a change made meanwhile elsewhere (a partner, the patient) stands. A
     changed address is located again (outside any transaction); the organisation stays, as in the API."""
     patient = load(session, user, request_id, Action.update, now)
@@ -216,7 +228,7 @@ def update(request: Request, request_id: RecordId, user: Staff, form: Form, sess
         patient.address_line or "", patient.postal_code, patient.city
     ):
         del raw["patient"]["address"]  # as stored: not located again
-        raw = {k: v for k, v in raw.items() if v}
+        raw = _given(raw)
     if not raw and not errors:
         return _detail(request, session, patient, now, notice="Aucune modification : la demande reste telle quelle.")
     data = validate(RequestUpdate, raw, errors)
