@@ -158,6 +158,8 @@ def cmd_match(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
     """All or nothing: with a wrong row, the lines to fix are printed, nothing is written, exit status 1."""
+    if args.kind and args.what == "cabinets":
+        raise SystemExit("Erreur : --kind ne vaut que pour une liste de demandes (un cabinet donne ses types).")
     try:
         content = args.file.read_bytes()
     except OSError as error:
@@ -183,8 +185,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
                  else f"la ligne {duplicate.same_as_line}")
         print(f"ligne {duplicate.line} : doublon de {where}, écartée")
     if report.errors:
-        raise SystemExit(report.summary("ligne(s)"))
-    print(report.summary("ligne(s)"))
+        raise SystemExit(report.summary("ligne(s)", "importée(s)"))
+    print(report.summary("ligne(s)", "importée(s)"))
 
 
 def cmd_reconfirm(args: argparse.Namespace, settings: Settings) -> None:
@@ -306,7 +308,8 @@ def _parser() -> argparse.ArgumentParser:
     import_.add_argument("--org", required=True, help="the organisation's slug")
     import_.add_argument("--dry-run", action="store_true", help="report every bad line; write nothing")
     import_.add_argument("--kind", type=Kind, choices=list(Kind),
-                         help="requests: the type of rows that give none (the file may then have no 'type' column)")
+                         help="requests only: the type of rows that give none (the file may then have no 'type' "
+                              "column)")
     import_.set_defaults(run=cmd_import)
     commands.add_parser(
         "reconfirm", help="ask waiting patients whether they still wait; archive those who did not answer (nightly)"

@@ -225,6 +225,8 @@ def test_the_lac_command_imports_and_names_the_bad_lines(tmp_path):
     assert "3 ligne(s) à corriger" in refused.stderr
     done = lac("import", "requests", str(tmp_path / "good.csv"), "--org", "cpts")
     assert done.returncode == 0, done.stderr
-    assert "7 ligne(s) importé(e)s, 0 doublon(s)" in done.stdout
+    assert "7 ligne(s) importée(s), 0 doublon(s)" in done.stdout
+    wrong = lac("import", "cabinets", str(tmp_path / "good.csv"), "--org", "cpts", "--kind", "medecin_traitant")
+    assert wrong.returncode == 1 and "--kind ne vaut que pour une liste de demandes" in wrong.stderr
     again = lac("import", "requests", str(tmp_path / "good.csv"), "--org", "cpts")
-    assert "0 ligne(s) importé(e)s, 7 doublon(s)" in again.stdout
+    assert "0 ligne(s) importée(s), 7 doublon(s)" in again.stdout

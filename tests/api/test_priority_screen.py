@@ -44,7 +44,9 @@ def versions(db) -> list[int]:
     return list(db.scalars(sa.select(PolicyVersion.version).order_by(PolicyVersion.version)))
 
 
-def test_the_page_shows_the_rules_in_force_and_saving_them_as_they_are_changes_no_score(client, db, coordinator):
+def test_the_page_shows_the_rules_in_force_and_saving_them_as_they_are_changes_no_score(client, db, make_key, org_a,
+                                                                                        coordinator):
+    waiting = client.post("/api/v1/requests", headers=make_key(org_a, Role.secretary), json=request_body()).json()
     page = client.get(PAGE)
     assert page.status_code == 200
     fields = as_filled(page.text)
@@ -57,8 +59,10 @@ def test_the_page_shows_the_rules_in_force_and_saving_them_as_they_are_changes_n
     assert fields["age.bands.2.points"] == "" and fields["age.bands.3.points"] == "", "two rows to add a band"
     assert "après 24 mois d'attente au plus" in shown(page.text)
     saved = save(client)
-    assert saved.status_code == 303 and saved.headers["location"] == f"{PAGE}?enregistree=0"
+    assert saved.status_code == 303 and saved.headers["location"] == f"{PAGE}?enregistree=1"
     assert versions(db) == [1]
+    record = db.get(PatientRequest, waiting["id"])
+    assert (record.priority_points, record.priority_policy_version) == (waiting["priority"]["points"], 1)
 
 
 def test_a_new_age_band_and_a_cap_are_saved_and_the_queue_is_rescored_at_once(client, db, make_key, org_a, clock,
@@ -71,7 +75,7 @@ def test_a_new_age_band_and_a_cap_are_saved_and_the_queue_is_rescored_at_once(cl
                             "waited.max_months": "36", "ald": "0"})
     assert saved.status_code == 303 and saved.headers["location"] == f"{PAGE}?enregistree=1"
     page = shown(client.get(saved.headers["location"]).text)
-    assert "Règles enregistrées (version 1) : le score de 1 demande(s) en attente a changé." in page
+    assert "Règles enregistrées (version 1) : 1 demande(s) en attente recalculée(s)." in page
     assert "Âge : de 12 à 17 ans : 25 points" in page and "pendant 36 mois au plus" in page
     db.expire_all()
     assert db.get(PatientRequest, teen["id"]).priority_points == 25
@@ -84,6 +88,8 @@ def test_a_new_age_band_and_a_cap_are_saved_and_the_queue_is_rescored_at_once(cl
 
 @pytest.mark.parametrize(("changes", "field", "words"), [
     ({"ald": "beaucoup"}, "ald", "nombre entier"),
+    ({"ald": "²"}, "ald", "nombre entier"),
+    ({"ald": "200000"}, "ald", "inférieure ou égale à 100000"),
     ({"urgency": ""}, "urgency", "Indiquez un nombre"),
     ({"age.bands.1.from_years": "3"}, "age", "se chevauchent"),
     ({"age.bands.0.from_years": "8", "age.bands.0.under_years": "6"}, "age.bands.0", "Tranche d'âge vide"),

@@ -163,8 +163,8 @@ def test_a_form_without_what_it_showed_counts_every_field_as_typed(client, regis
 def family(client, make_key, org_a, staff):  # noqa: F811
     """A GP request for a father and his daughter born in 2016, and a secretary on its page."""
     key = make_key(org_a, Role.secretary)
-    body = request_body(first_name="Marc", birth_date="1980-02-02") | {
-        "criteria": {"ald": False}, "household": [{"first_name": "Léa", "last_name": "Durand", "birth_date": "2016-05-04"}]}
+    daughter = {"first_name": "Léa", "last_name": "Durand", "birth_date": "2016-05-04"}
+    body = request_body(first_name="Marc", birth_date="1980-02-02") | {"criteria": {"ald": False}, "household": [daughter]}
     created = client.post("/api/v1/requests", json=body, headers=key).json()
     log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
     return {"path": f"/equipe/demandes/{created['id']}", "created": created, "key": key}
@@ -176,7 +176,8 @@ def _household(client, family) -> list[dict]:
 
 def test_the_household_is_shown_and_a_member_added_or_corrected_counts_at_once(client, family):
     filled = _as_filled(client.get(family["path"]).text, family["created"]["id"])
-    assert [filled[f"household.0.{p}"] for p in ("first_name", "last_name", "birth_date")] == ["Léa", "Durand", "04/05/2016"]
+    member = [filled[f"household.0.{part}"] for part in ("first_name", "last_name", "birth_date")]
+    assert member == ["Léa", "Durand", "04/05/2016"]
     assert family["created"]["priority"]["points"] == 0, "Léa is 10: no young child yet"
     corrected = _correct(client, family, **{"household.0.birth_date": "04/05/2017", "household.1.first_name": "Noé",
                                             "household.1.last_name": "Durand", "household.1.birth_date": "01/09/2023"})

@@ -65,6 +65,9 @@ def test_an_outline_is_saved_kept_with_new_codes_offered_for_download_and_remove
     ("59000 5900", None, "codes", "mal écrits : 5900"),
     ("59000 00000", None, "codes", "inconnus : 00000"),
     ("", None, "codes", "un territoire vide"),
+    ("2A004", None, "codes", "mal écrits : 2A004"),
+    ("59000", b"[" * 100_000, "contour", "GeoJSON lisible"),
+    ("59000", b'{"type": "Feature", "properties": {"aire": NaN}, "geometry": null}', "contour", "GeoJSON lisible"),
     ("59000", b"{pas du json", "contour", "GeoJSON lisible"),
     ("59000", [1, 2], "contour", "décrire un polygone"),
     ("59000", {"type": "Point", "coordinates": [3.06, 50.63]}, "contour", "non accepté : 'Point'"),
@@ -78,7 +81,7 @@ def test_a_wrong_code_or_file_is_named_at_its_field_and_nothing_changes(client, 
     answer = send(client, codes, json.dumps(outline).encode() if isinstance(outline, list) else outline)
     assert answer.status_code == 422
     assert f'<a href="#{field}">' in answer.text and words in shown(answer)
-    assert codes in answer.text, "what was typed is kept"
+    assert f">{codes}</textarea>" in answer.text, "what was typed is kept"
     assert territory(client, key) == {"geojson": None, "postal_codes": ["59130"]}
 
 
@@ -87,7 +90,7 @@ def test_an_overlap_with_another_cpts_is_refused_by_name(client, make_key, org_a
     assert client.put("/api/v1/organisations/cpts-b/territory", json={"postal_codes": ["59100"]},
                       headers=admin).status_code == 200
     answer = send(client, "59000 59100")
-    assert answer.status_code == 422 and "Ce territoire chevauche celui de « cpts-b »." in shown(answer)
+    assert answer.status_code == 409 and "Ce territoire chevauche celui de « CPTS cpts-b » (cpts-b)." in shown(answer)
     assert territory(client, make_key(org_a, Role.coordinator)) is None
 
 
@@ -97,3 +100,10 @@ def test_a_secretary_cannot_open_or_change_the_territory(client, make_key, org_a
     token = csrf(client.get("/equipe").text)
     assert client.post(PAGE, data={"csrf_token": token, "codes": "59000"}).status_code == 403
     assert territory(client, make_key(org_a, Role.coordinator)) is None
+
+
+def test_a_refused_form_keeps_the_outline_removal_ticked(client, coordinator):
+    assert send(client, "59000", WEST).status_code == 303
+    refused = send(client, "5900", sans_contour="on")
+    assert refused.status_code == 422
+    assert 'name="sans_contour" type="checkbox" value="on" checked' in refused.text

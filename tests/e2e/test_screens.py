@@ -138,9 +138,10 @@ def test_a_secretary_checks_then_imports_a_speech_therapists_list(service: Servi
     assert_accessible(page)
     shot(page, "refused")
 
-    good = header + "Import;Anaïs;28/02/2019;06 12 34 56 21;59000;Lille\nImport;Basile;03/04/2016;06 12 34 56 22;59100;Roubaix\n"
+    good = (header + "Import;Anaïs;28/02/2019;06 12 34 56 21;59000;Lille\n"
+            "Import;Basile;03/04/2016;06 12 34 56 22;59100;Roubaix\n")
     for button, said in (("Vérifier le fichier", "Vérification faite : 2 demande(s) à importer"),
-                         ("Importer", "2 demande(s) importé(e)s, 0 doublon(s) écarté(s).")):
+                         ("Importer", "2 demande(s) importée(s), 0 doublon(s) écarté(s).")):
         page.get_by_label("Fichier CSV").set_input_files(files=[
             {"name": "liste-ortho.csv", "mimeType": "text/csv", "buffer": good.encode("cp1252")}])
         expect(page.get_by_label("Type des demandes")).to_have_value("bilan_orthophonique")
@@ -230,7 +231,7 @@ def test_a_coordinator_adds_an_age_band_to_the_speech_therapy_rules(service: Ser
     page.get_by_role("link", name="Modifier les règles (bilan orthophonique)").click()
     expect(page.get_by_role("heading", name="Règles de priorité : bilan orthophonique")).to_be_visible()
     assert_accessible(page)
-    page.get_by_label("ALD (affection de longue durée) (points)").fill("beaucoup")
+    page.get_by_label("ALD (affection de longue durée) : points").fill("beaucoup")
     page.get_by_label("Tranche 3 : à partir de").fill("12")
     page.get_by_label("Tranche 3 : moins de").fill("16")
     page.get_by_role("button", name="Enregistrer et recalculer la file").click()
@@ -238,7 +239,7 @@ def test_a_coordinator_adds_an_age_band_to_the_speech_therapy_rules(service: Ser
     expect(page.get_by_label("Tranche 3 : à partir de")).to_have_value("12")
     assert_accessible(page)
     shot(page, "refused")
-    page.get_by_label("ALD (affection de longue durée) (points)").fill("40")
+    page.get_by_label("ALD (affection de longue durée) : points").fill("40")
     page.get_by_label("Tranche 3 : points").fill("10")
     page.get_by_role("button", name="Enregistrer et recalculer la file").click()
     expect(page.get_by_role("status")).to_contain_text(re.compile(r"Règles enregistrées \(version \d+\)"))

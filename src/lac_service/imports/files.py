@@ -175,7 +175,7 @@ def _household(raw: str) -> list[dict[str, Any]]:
     return members
 
 
-class _Column(NamedTuple):
+class Column(NamedTuple):
     name: str  # shown in messages; it, the synonyms and the file's headers are compared folded
     path: tuple[str, ...] | None  # where the value goes in the schema; None: kept beside it
     parse: Callable[[str], Any]
@@ -185,45 +185,46 @@ class _Column(NamedTuple):
     help: str = ""  # what a cell holds, for the import screen
 
 
-_REQUEST_COLUMNS = (
-    _Column("type", ("kind",), _kind, True, ("type de demande",),
+REQUEST_COLUMNS = (
+    Column("type", ("kind",), _kind, True, ("type de demande",),
             help="« médecin traitant » ou « bilan orthophonique » (ou « MT », « orthophonie »)."),
-    _Column("prenom", ("patient", "first_name"), str, True, ("prenoms",)),
-    _Column("nom", ("patient", "last_name"), str, True, ("nom de famille",)),
-    _Column("date_naissance", ("patient", "birth_date"), _birth_date, True, ("date de naissance", "naissance", "ddn"),
+    Column("prenom", ("patient", "first_name"), str, True, ("prenoms",)),
+    Column("nom", ("patient", "last_name"), str, True, ("nom de famille",)),
+    Column("date_naissance", ("patient", "birth_date"), _birth_date, True, ("date de naissance", "naissance", "ddn"),
             help="JJ/MM/AAAA, par exemple 14/03/1958."),
-    _Column("telephone", ("patient", "phone"), str, False, ("tel", "portable", "mobile"),
+    Column("telephone", ("patient", "phone"), str, False, ("tel", "portable", "mobile"),
             help="Un téléphone ou un e-mail au moins, pour joindre le patient."),
-    _Column("email", ("patient", "email"), str, False, ("mail", "courriel", "e-mail", "adresse e-mail")),
-    _Column("adresse", ("patient", "address", "line"), str, False, ("rue", "adresse postale")),
-    _Column("code_postal", ("patient", "address", "postal_code"), _postal_code, True, ("cp",),
+    Column("email", ("patient", "email"), str, False, ("mail", "courriel", "e-mail", "adresse e-mail")),
+    Column("adresse", ("patient", "address", "line"), str, False, ("rue", "adresse postale")),
+    Column("code_postal", ("patient", "address", "postal_code"), _postal_code, True, ("cp",),
             help="5 chiffres : avec la commune, il situe le domicile."),
-    _Column("commune", ("patient", "address", "city"), str, True, ("ville",)),
-    _Column("ald", ("criteria", "ald"), _bool, False, ("affection de longue durée",), help="oui ou non (vide : non)."),
-    _Column("grossesse", ("criteria", "pregnant"), _bool, False, ("enceinte",), help="oui ou non (vide : non)."),
-    _Column("distance_max_km", ("max_distance_km",), _number, False, ("distance", "distance max"),
+    Column("commune", ("patient", "address", "city"), str, True, ("ville",)),
+    Column("ald", ("criteria", "ald"), _bool, False, ("affection de longue durée",), help="oui ou non (vide : non)."),
+    Column("grossesse", ("criteria", "pregnant"), _bool, False, ("enceinte",), help="oui ou non (vide : non)."),
+    Column("distance_max_km", ("max_distance_km",), _number, False, ("distance", "distance max"),
             help="Jusqu'au cabinet, en km (vide : la distance par défaut du type de demande)."),
-    _Column("date_demande", None, _requested_at, False, ("date de la demande", "inscription", "date d'inscription"),
-            help="JJ/MM/AAAA : l'attente compte depuis cette date, le patient garde son ancienneté (vide : aujourd'hui)."),
-    _Column("foyer", ("household",), _household, False, ("membres du foyer",), "Membre du foyer n°",
+    Column("date_demande", None, _requested_at, False, ("date de la demande", "inscription", "date d'inscription"),
+            help="JJ/MM/AAAA : l'attente compte depuis cette date, le patient garde son ancienneté "
+                 "(vide : aujourd'hui)."),
+    Column("foyer", ("household",), _household, False, ("membres du foyer",), "Membre du foyer n°",
             help="Médecin traitant : les proches à suivre par le même médecin, « Prénom Nom JJ/MM/AAAA » "
                  "séparés par « | »."),
 )
 _CABINET_COLUMNS = (
-    _Column("nom", ("name",), str, True, ("nom du cabinet", "cabinet")),
-    _Column("types", ("kinds",), _kinds, True, ("type",)),
-    _Column("adresse", ("address", "line"), str, False, ("rue", "adresse postale")),
-    _Column("code_postal", ("address", "postal_code"), _postal_code, True, ("cp",)),
-    _Column("commune", ("address", "city"), str, True, ("ville",)),
-    _Column("latitude", ("location", "lat"), _number, False, ("lat",)),
-    _Column("longitude", ("location", "lon"), _number, False, ("lon",)),
-    _Column("rayon_km", ("radius_km",), _number, True, ("rayon",)),
-    _Column("patients_par_lot", ("batch_size",), _integer, False, ("lot", "taille du lot")),
-    _Column("rythme_jours", ("cadence_days",), _integer, False, ("cadence", "rythme")),
-    _Column("canaux", ("channels",), _channels, False, ("canal",)),
-    _Column("telephones", ("phones",), _split, False, ("telephone", "tel"), "Téléphone n°"),
-    _Column("emails", ("emails",), _split, False, ("email", "mail", "courriel", "e-mail"), "Adresse e-mail n°"),
-    _Column("telephone_patients", ("patient_phone",), str, False, ("téléphone pour les patients", "tel patients")),
+    Column("nom", ("name",), str, True, ("nom du cabinet", "cabinet")),
+    Column("types", ("kinds",), _kinds, True, ("type",)),
+    Column("adresse", ("address", "line"), str, False, ("rue", "adresse postale")),
+    Column("code_postal", ("address", "postal_code"), _postal_code, True, ("cp",)),
+    Column("commune", ("address", "city"), str, True, ("ville",)),
+    Column("latitude", ("location", "lat"), _number, False, ("lat",)),
+    Column("longitude", ("location", "lon"), _number, False, ("lon",)),
+    Column("rayon_km", ("radius_km",), _number, True, ("rayon",)),
+    Column("patients_par_lot", ("batch_size",), _integer, False, ("lot", "taille du lot")),
+    Column("rythme_jours", ("cadence_days",), _integer, False, ("cadence", "rythme")),
+    Column("canaux", ("channels",), _channels, False, ("canal",)),
+    Column("telephones", ("phones",), _split, False, ("telephone", "tel"), "Téléphone n°"),
+    Column("emails", ("emails",), _split, False, ("email", "mail", "courriel", "e-mail"), "Adresse e-mail n°"),
+    Column("telephone_patients", ("patient_phone",), str, False, ("téléphone pour les patients", "tel patients")),
 )
 
 # Pydantic's own errors in the words of a file; the schemas' custom errors already speak French.
@@ -275,13 +276,13 @@ def _separator(text: str) -> str:
 class _Table:
     """One file's layout: where each cell goes in the schema, and which column each error belongs to."""
 
-    def __init__(self, header: list[str], columns: tuple[_Column, ...], model: type[BaseModel],
+    def __init__(self, header: list[str], columns: tuple[Column, ...], model: type[BaseModel],
                  given: dict[str, Any]) -> None:
         """``given``: by column name, the value of its empty cells, or of every row when the file has no such
         column (a speech therapist's list has no "type" column: all its rows are speech-therapy requests)."""
         known = {fold(name): column for column in columns for name in (column.name, *column.synonyms)}
         self.header, self.model = header, model
-        self.layout: dict[int, _Column] = {}
+        self.layout: dict[int, Column] = {}
         for position, text in enumerate(header):
             if (column := known.get(fold(text))) is not None and column in self.layout.values():
                 twin = next(p for p, c in self.layout.items() if c is column)
@@ -357,7 +358,7 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _parse(content: bytes, columns: tuple[_Column, ...], max_rows: int, model: type[BaseModel],
+def _parse(content: bytes, columns: tuple[Column, ...], max_rows: int, model: type[BaseModel],
            extras: Callable[..., list[tuple[str, str]]], make: Callable[[int, Any, dict[str, Any]], T],
            given: dict[str, Any] | None = None) -> Parsed[T]:
     text = _decode(content)
@@ -414,20 +415,10 @@ def _cabinet_extras(values: dict[str, Any], payload: dict[str, Any]) -> list[tup
     return [(given[0], message)] if len(given) == 1 else []
 
 
-class ColumnHelp(NamedTuple):
-    name: str
-    required: bool
-    synonyms: tuple[str, ...]
-    help: str
-
-
-REQUEST_COLUMNS_HELP = tuple(ColumnHelp(c.name, c.required, c.synonyms, c.help) for c in _REQUEST_COLUMNS)
-
-
 def read_requests(content: bytes, *, kind: Kind | None = None, max_rows: int = 200_000) -> Parsed[RequestRow]:
     """Required columns: type (unless ``kind`` is given: the type of rows without one), prenom, nom,
-    date_naissance, code_postal, commune; see ``_REQUEST_COLUMNS``."""
-    return _parse(content, _REQUEST_COLUMNS, max_rows, RequestCreate, _request_extras,
+    date_naissance, code_postal, commune; see ``REQUEST_COLUMNS``."""
+    return _parse(content, REQUEST_COLUMNS, max_rows, RequestCreate, _request_extras,
                   lambda line, data, values: RequestRow(line, data, values.get("date_demande")),
                   {"type": kind} if kind else None)
 

@@ -53,6 +53,8 @@ async def _csv(request: Request) -> bytes:
 CsvFile = Annotated[bytes, Depends(_csv)]
 DryRun = Annotated[bool, Query(description="Check and count, write nothing.")]
 OrganisationSlug = Annotated[str | None, Query(max_length=64, description="Admins: the organisation to import into.")]
+RowsKind = Annotated[Kind | None, Query(description="The type of rows that give none; with it, the file needs no "
+                                                    "`type` column (a speech therapist's list).")]
 
 
 def _importer(session: DbSession, caller: AuthenticatedCaller, organisation: str | None, *roles: Role) -> Importer:
@@ -63,10 +65,10 @@ def _importer(session: DbSession, caller: AuthenticatedCaller, organisation: str
     return Importer(organisation_id, caller.label, caller.organisation_id)
 
 
-def _answer(report: Report, what: str) -> JSONResponse:
+def _answer(report: Report, what: str, done: str) -> JSONResponse:
     status = 422 if report.errors else 200 if report.dry_run else 201
     body = ImportReportOut(
-        code="import_refused" if report.errors else None, message=report.summary(what), dry_run=report.dry_run,
+        code="import_refused" if report.errors else None, message=report.summary(what, done), dry_run=report.dry_run,
         written=report.written, rows=report.rows, created=report.created,
         duplicates=[DuplicateOut(**vars(d)) for d in report.duplicates],
         errors=[RowErrorOut(**vars(e)) for e in report.errors],
@@ -91,9 +93,7 @@ _RESPONSES = {201: {"model": ImportReportOut, "description": "Imported."},
              openapi_extra=_CSV_BODY, responses=_RESPONSES)
 def requests(file: CsvFile, session: DbSession, caller: AuthenticatedCaller, settings: AppSettings, links: AppLinks,
              now: Now, dry_run: DryRun = False, organisation: OrganisationSlug = None,
-             kind: Annotated[Kind | None, Query(description="The type of rows that give none; with it, the file "
-                                                            "needs no `type` column (a speech therapist's list).")] = None,
-             ) -> JSONResponse:
+             kind: RowsKind = None) -> JSONResponse:
     """Columns: type, prenom, nom, date_naissance, code_postal, commune (required); telephone, email, adresse,
     ald, grossesse, distance_max_km, date_demande (kept: the wait counts from it), foyer. Duplicates of the
     queue or within the file are reported and left out. Secretaries import waiting lists too (a practitioner's
@@ -103,7 +103,7 @@ def requests(file: CsvFile, session: DbSession, caller: AuthenticatedCaller, set
         session, file, importer=importer, links=links, now=now, dry_run=dry_run,
         max_distance_km=settings.max_distance_default, kind=kind,
     ))
-    return _answer(report, "demande(s)")
+    return _answer(report, "demande(s)", "importée(s)")
 
 
 @router.post("/cabinets", response_model=ImportReportOut, summary="Import cabinets (CSV)",
@@ -114,4 +114,4 @@ def cabinets(file: CsvFile, session: DbSession, caller: AuthenticatedCaller, now
     patients_par_lot, rythme_jours, canaux, telephones, emails."""
     importer = _importer(session, caller, organisation)
     return _answer(_read(lambda: import_cabinets(session, file, importer=importer, now=now, dry_run=dry_run)),
-                   "cabinet(s)")
+                   "cabinet(s)", "importé(s)")

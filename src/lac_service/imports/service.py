@@ -59,13 +59,14 @@ class Report:
     def written(self) -> bool:
         return not self.dry_run and not self.errors
 
-    def summary(self, what: str) -> str:
-        """In French, for whoever sent the file; ``what`` names the rows ("demande(s)")."""
+    def summary(self, what: str, done: str) -> str:
+        """In French, for whoever sent the file: ``what`` names the rows ("demande(s)"), ``done`` agrees with
+        it ("importée(s)")."""
         if self.errors:
             return f"{len({e.line for e in self.errors})} ligne(s) à corriger : rien n'a été importé."
         if self.dry_run:
             return f"Vérification faite : {self.created} {what} à importer, {len(self.duplicates)} doublon(s)."
-        return f"{self.created} {what} importé(e)s, {len(self.duplicates)} doublon(s) écarté(s)."
+        return f"{self.created} {what} {done}, {len(self.duplicates)} doublon(s) écarté(s)."
 
 
 @dataclass(frozen=True)

@@ -90,3 +90,11 @@ def list_requests(
         sa.select(PatientRequest).where(*conditions).order_by(*_ORDER[sort]).limit(limit).offset(offset)
     ).all()
     return rows, total
+
+
+def held_by(session: Session, request_ids: Sequence[int], organisation_id: int | None) -> frozenset[int]:
+    """Those of ``request_ids`` that the organisation holds (None: every organisation, an admin's view)."""
+    if not request_ids or organisation_id is None:
+        return frozenset(request_ids)
+    return frozenset(session.scalars(sa.select(PatientRequest.id).where(
+        PatientRequest.id.in_(request_ids), PatientRequest.organisation_id == organisation_id)))

@@ -43,8 +43,9 @@ def set_territory(
         TerritoryIndex(_territories(list(others)) | {organisation.id: territory})
     except OverlappingTerritories as overlap:
         other_id = overlap.second if overlap.first == organisation.id else overlap.first
-        other = next(o.slug for o in others if o.id == other_id)
-        raise Conflict(f"Ce territoire chevauche celui de « {other} ».", field="territory") from overlap
+        other = next(o for o in others if o.id == other_id)
+        raise Conflict(f"Ce territoire chevauche celui de « {other.name} » ({other.slug}).", field="territory") \
+            from overlap
     organisation.territory_geojson = geojson
     organisation.territory_postal_codes = sorted(territory.postal_codes) or None
     organisation.territory_updated_at = now

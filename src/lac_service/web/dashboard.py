@@ -31,7 +31,6 @@ from lac_service.web.secretary import BAND_LABELS, STATUS_LABELS, visible_to
 from lac_service.web.staff import Coordinator
 
 router = APIRouter(prefix="/equipe", include_in_schema=False)
-# The weights a coordinator tunes on the dashboard; the other rules (age bands, children) keep their shape.
 UNMATCHED_LABELS = {
     "no_cabinet_in_range": "Aucun cabinet à distance", "all_in_range_full": "Cabinets proches complets",
     "all_in_range_declined": "Refusée par les cabinets proches",

@@ -6,16 +6,15 @@ not a redirect: it names the lines to fix and the duplicates left out, which a r
 the same file again writes nothing twice (its rows are then duplicates).
 """
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from lac_service.config import AppSettings
 from lac_service.db import DbSession
-from lac_service.imports.files import REQUEST_COLUMNS_HELP, UnreadableFile
+from lac_service.imports.files import REQUEST_COLUMNS, UnreadableFile
 from lac_service.imports.service import Importer, Report, import_requests
-from lac_service.intake.models import PatientRequest
+from lac_service.intake.repository import held_by
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.links import AppLinks
@@ -28,15 +27,15 @@ from lac_service.web.staff import Staff
 PATH = "/equipe/import"
 router = APIRouter(prefix=PATH, include_in_schema=False)
 SHOWN_ERRORS = 200  # a file wrong on every row would make a page nobody reads; the count says the rest
-TEMPLATE_HEADER = ";".join(column.name for column in REQUEST_COLUMNS_HELP)
+TEMPLATE_HEADER = ";".join(column.name for column in REQUEST_COLUMNS)
 
 
 def _page(request: Request, *, kind: str = "", errors: Errors | None = None, report: Report | None = None,
           yours: frozenset[int] = frozenset(), file_name: str = "", status: int = 200) -> Response:
     return render(request, "import.html", {
-        "columns": REQUEST_COLUMNS_HELP, "kinds": list(Kind), "kind": kind, "errors": (errors or Errors()).by_field,
+        "columns": REQUEST_COLUMNS, "kinds": list(Kind), "kind": kind, "errors": (errors or Errors()).by_field,
         "report": report, "shown_errors": report.errors[:SHOWN_ERRORS] if report else [],
-        "summary": report.summary("demande(s)") if report else "", "yours": yours, "file_name": file_name,
+        "summary": report.summary("demande(s)", "importée(s)") if report else "", "yours": yours, "file_name": file_name,
     }, status=status)
 
 
@@ -51,17 +50,6 @@ def template(user: Staff) -> Response:
     would be imported by whoever forgot to delete them."""
     return Response(f"\ufeff{TEMPLATE_HEADER}\r\n".encode(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="liste-attente-modele.csv"'})
-
-
-def _yours(session: DbSession, report: Report, organisation_id: int | None) -> frozenset[int]:
-    """Duplicates already in the queue that the user may open: a patient waiting with another CPTS is a duplicate
-    too (one active request per person and kind), but not theirs to see."""
-    ids = [d.existing_request_id for d in report.duplicates if d.existing_request_id is not None]
-    if not ids or organisation_id is None:
-        return frozenset(ids)
-    query = sa.select(PatientRequest.id).where(PatientRequest.id.in_(ids),
-                                               PatientRequest.organisation_id == organisation_id)
-    return frozenset(session.scalars(query))
 
 
 @router.post("")
@@ -86,5 +74,8 @@ def import_file(request: Request, user: Staff, form: Form, session: DbSession, s
     except UnreadableFile as exc:
         errors.add("fichier", str(exc))
         return _page(request, kind=kind, errors=errors, file_name=upload.filename, status=422)
-    return _page(request, kind=kind, report=report, yours=_yours(session, report, visible_to(user)),
+    # A patient waiting with another CPTS is a duplicate too (one active request per person and kind), but not
+    # the user's to open.
+    existing = [d.existing_request_id for d in report.duplicates if d.existing_request_id is not None]
+    return _page(request, kind=kind, report=report, yours=held_by(session, existing, visible_to(user)),
                  file_name=upload.filename, status=422 if report.errors else 200)

@@ -6,6 +6,7 @@ The form carries the version it was filled from: when another coordinator saved 
 overwritten, and the page shows the rules now in force.
 """
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,6 +36,7 @@ FLAT = {"ald": "ALD (affection de longue durée)", "pregnancy": "Grossesse", "ur
 MAX_BANDS = 20  # as AgeRule allows
 SPARE_BANDS = 2  # empty rows to add a band
 HISTORY = 10
+_WHOLE = re.compile(r"[0-9]{1,7}")  # not str.isdigit, which takes "²"
 
 
 def describe(rules: Rules) -> list[str]:
@@ -86,6 +88,7 @@ def _page(request: Request, session: DbSession, user: User, kind: Kind, values: 
     return render(request, "priorities.html", {
         "kind": kind, "current": current, "values": values, "errors": errors.by_field, "notice": notice,
         "rows": _rows(values), "flat": FLAT, "overtake": months_to_overtake(current.policy),
+        "per_month": current.policy.rules.waited.points_per_month if current.policy.rules.waited else 0,
         "history": list(reversed(versions)), "authors": _authors(session, (v.created_by for v in versions)),
         "describe": describe,
     }, status=status)
@@ -97,8 +100,8 @@ def priorities(request: Request, kind: Kind, user: Coordinator, session: DbSessi
     current = policies.current_policy(session, organisation_id=user.organisation_id, kind=kind)
     notice = None
     if enregistree is not None and enregistree.isdigit():
-        notice = (f"Règles enregistrées (version {current.version}) : le score de {enregistree} demande(s) "
-                  "en attente a changé.")
+        notice = (f"Règles enregistrées (version {current.version}) : {enregistree} demande(s) en attente "
+                  "recalculée(s).")
     return _page(request, session, user, kind, _values(current.policy.rules, current.version), Errors(), notice=notice)
 
 
@@ -106,7 +109,7 @@ def _number(form: FormData, name: str, errors: Errors, *, required: bool = True)
     raw = text(form, name)
     if raw is None and required:
         errors.add(name, "Indiquez un nombre (0 : la règle ne compte pas).")
-    elif raw is not None and (not raw.isdigit() or len(raw) > 7):
+    elif raw is not None and not _WHOLE.fullmatch(raw):
         errors.add(name, "Indiquez un nombre entier, sans signe ni virgule.")
     else:
         return int(raw) if raw is not None else None
@@ -146,7 +149,9 @@ def _rules(form: FormData, errors: Errors) -> Rules | None:
     except ValidationError as exc:
         for error in field_errors(exc.errors()):  # type: ignore[arg-type]
             parts = error.field.split(".")
-            if parts[:2] == ["age", "bands"] and len(parts) > 2 and parts[2].isdigit():
+            if parts[0] in FLAT:
+                parts = parts[:1]  # "ald.points" is typed in the field "ald"
+            elif parts[:2] == ["age", "bands"] and len(parts) > 2 and parts[2].isdigit():
                 parts[2] = str(rows[int(parts[2])])  # the band's row in the form
             errors.add(".".join(parts), error.message)
         return None
@@ -159,8 +164,8 @@ def save(request: Request, kind: Kind, user: Coordinator, form: Form, session: D
     errors = Errors()
     current = policies.current_policy(session, organisation_id=user.organisation_id, kind=kind)
     if text(form, "version") != str(current.version):
-        errors.add("form", f"Les règles viennent d'être modifiées par quelqu'un d'autre (version {current.version}) : "
-                           "voici les règles en vigueur, refaites vos changements.")
+        errors.add("form", f"Les règles viennent d'être modifiées par quelqu'un d'autre (version "
+                           f"{current.version}) : voici les règles en vigueur, refaites vos changements.")
         return _page(request, session, user, kind, _values(current.policy.rules, current.version), errors, status=409)
     rules = _rules(form, errors)
     if rules is None:
@@ -168,8 +173,7 @@ def save(request: Request, kind: Kind, user: Coordinator, form: Form, session: D
     try:
         policies.replace_policy(session, organisation_id=user.organisation_id, kind=kind, rules=rules, actor=user.label,
                                 now=now)
-    except Conflict as exc:
-        session.rollback()
+    except Conflict as exc:  # a colleague saved in the same instant
         errors.add("form", exc.detail)
         return _page(request, session, user, kind, values, errors, status=409)
     changed = rescore(session, now=now, organisation_id=user.organisation_id, kind=kind)

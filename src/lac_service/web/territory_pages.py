@@ -29,7 +29,7 @@ from lac_service.web.staff import Coordinator
 PATH = "/equipe/territoire"
 router = APIRouter(prefix=PATH, include_in_schema=False)
 _SEPARATORS = re.compile(r"[\s,;]+")
-_POSTAL_CODE = re.compile(r"\d[\dAB]\d{3}")  # 2A/2B: Corsica's departments, as people sometimes write them
+_POSTAL_CODE = re.compile(r"[0-9]{5}")
 MAX_CODES = 5000  # as the API allows
 
 
@@ -40,11 +40,12 @@ def _organisation(session: DbSession, user: User) -> Organisation:
 
 
 def _page(request: Request, organisation: Organisation, codes: str, errors: Errors, *, notice: str | None = None,
-          status: int = 200) -> Response:
+          removing: bool = False, status: int = 200) -> Response:
     listed = sorted(organisation.territory_postal_codes or ())
     return render(request, "territory.html", {
         "organisation": organisation, "codes": codes, "errors": errors.by_field, "notice": notice,
         "listed": [(code, communes(code)) for code in listed], "outline": organisation.territory_geojson is not None,
+        "removing": {"sans_contour": "on"} if removing else {},
     }, status=status)
 
 
@@ -60,13 +61,13 @@ def outline(user: Coordinator, session: DbSession) -> Response:
 @router.get("")
 def territory(request: Request, user: Coordinator, session: DbSession, enregistre: str | None = None) -> Response:
     organisation = _organisation(session, user)
+    saved = "Territoire enregistré : les nouvelles demandes de ce territoire sont rattachées à votre CPTS."
     return _page(request, organisation, "\n".join(organisation.territory_postal_codes or ()), Errors(),
-                 notice="Territoire enregistré : les nouvelles demandes de ce territoire sont rattachées à votre CPTS."
-                 if enregistre else None)
+                 notice=saved if enregistre else None)
 
 
 def _codes(raw: str, errors: Errors) -> list[str]:
-    codes = list(dict.fromkeys(code for code in _SEPARATORS.split(raw.upper()) if code))
+    codes = list(dict.fromkeys(code for code in _SEPARATORS.split(raw) if code))
     if malformed := [code for code in codes if not _POSTAL_CODE.fullmatch(code)]:
         errors.add("codes", f"Codes postaux mal écrits : {', '.join(malformed[:10])} (5 chiffres attendus).")
     elif len(codes) > MAX_CODES:
@@ -74,13 +75,18 @@ def _codes(raw: str, errors: Errors) -> list[str]:
     return codes
 
 
+def _no_constant(name: str) -> None:
+    """NaN and Infinity are not JSON, whatever Python's reader allows; the database would refuse them."""
+    raise ValueError(name)
+
+
 def _geojson(upload: Any, errors: Errors) -> dict[str, Any] | None:
     """The outline sent, or None when no file was chosen."""
     if not isinstance(upload, UploadFile) or not upload.filename:
         return None
     try:
-        document = json.loads(upload.file.read())
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        document = json.loads(upload.file.read(), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):  # ValueError: JSONDecodeError, NaN or Infinity
         errors.add("contour", "Le fichier n'est pas un GeoJSON lisible (il doit contenir du JSON).")
         return None
     if not isinstance(document, dict):
@@ -93,7 +99,7 @@ def _geojson(upload: Any, errors: Errors) -> dict[str, Any] | None:
 def save(request: Request, user: Coordinator, form: Form, session: DbSession, now: Now) -> Response:
     """The codes typed replace the list; a new file replaces the outline, which is otherwise kept unless removed."""
     organisation = _organisation(session, user)
-    errors = Errors()
+    errors, status = Errors(), 422
     raw = text(form, "codes") or ""
     codes = _codes(raw, errors)
     sent = _geojson(form.get("contour"), errors)
@@ -115,8 +121,8 @@ def save(request: Request, user: Coordinator, form: Form, session: DbSession, no
         try:
             set_territory(session, organisation, geojson=geojson, postal_codes=codes or None, now=now)
         except Conflict as exc:  # it overlaps another organisation's, by its codes or its outline
-            session.rollback()
             errors.add("form", exc.detail)
+            status = 409
     if errors:
-        return _page(request, _organisation(session, user), raw, errors, status=422)
+        return _page(request, organisation, raw, errors, removing=checked(form, "sans_contour"), status=status)
     return see_other(f"{PATH}?enregistre=1")
