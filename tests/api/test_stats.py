@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from lac_service.auth.models import Role
+from lac_service.intake.ranking import rescore
 from lac_service.kit.clock import request_time
 from lac_service.offers.models import ItemStatus
 from lac_service.offers.service import expire_offers
@@ -58,6 +59,12 @@ def history(app, client, db, make_key, org_a, org_b):
     run = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()
     tokens = {b["cabinet"]: b["offer_url"].rsplit("/", 1)[1] for b in run["batches"]}
     b_run = client.post("/api/v1/matching/runs", json={}, headers=b_headers).json()
+
+    def bands() -> dict[str, str]:
+        return {name: client.get(f"/api/v1/requests/{i}", headers=secretary).json()["priority"]["band"]
+                for name, i in ids.items()}
+
+    offered_bands = bands()
     moment["now"] = ANSWER
     for name, decision in (("alice", "accept"), ("bruno", "decline"), ("denis", "accept")):
         answer = client.post(f"/api/v1/offers/{tokens['MSP Wazemmes']}/responses",
@@ -78,10 +85,11 @@ def history(app, client, db, make_key, org_a, org_b):
     moment["now"] = LATE.replace(day=20)
     assert client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["requests_offered"] == 1
     moment["now"] = TODAY
-    bands = {name: client.get(f"/api/v1/requests/{i}", headers=secretary).json()["priority"]["band"]
-             for name, i in ids.items()}
+    rescore(db, now=TODAY)  # the nightly refresh: the months waited since count
+    db.commit()
     return {"coordinator": coordinator, "b": b_headers, "ids": ids, "gp": gp["id"], "speech": speech["id"],
-            "bands": bands, "admin": make_key(org_a, Role.admin), "secretary": secretary}
+            "bands": bands(), "offered_bands": offered_bands, "admin": make_key(org_a, Role.admin),
+            "secretary": secretary}
 
 
 def test_every_figure_matches_the_count_by_hand(client, history):
@@ -126,7 +134,9 @@ def test_every_figure_matches_the_count_by_hand(client, history):
     # May: Alice and Denis accepted, Bruno declined, Chloé expired; November: Fanny not answered yet.
     assert stats["acceptance_by_month"] == {"2026-05": 0.5, "2026-11": None}
     answers = {"alice": 1, "denis": 1, "bruno": 0, "chloe": 0}
-    by_band = {band: [answers[n] for n in answers if history["bands"][n] == band] for band in ("high", "medium", "low")}
+    offered = history["offered_bands"]
+    assert (offered["chloe"], history["bands"]["chloe"]) == ("medium", "high"), "Chloé rose while waiting again"
+    by_band = {band: [answers[n] for n in answers if offered[n] == band] for band in ("high", "medium", "low")}
     assert stats["acceptance_by_band"] == {b: round(sum(v) / len(v), 3) if v else None for b, v in by_band.items()}
     assert stats["wait_to_match_by_month"] == {"2026-05": {"count": 2, "median_days": 42.5, "p90_days": 62.0}}
 

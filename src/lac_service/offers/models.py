@@ -65,6 +65,9 @@ class OfferItem(Base):
     request_id: Mapped[int] = mapped_column(sa.ForeignKey("requests.id"), index=True)
     people: Mapped[int]
     distance_km: Mapped[float]
+    # The request's points when offered: the acceptance rate by band reads the band of that day. The default
+    # only let the column join a table with rows, each then given its request's points.
+    priority_points: Mapped[int] = mapped_column(server_default="0")
     status: Mapped[ItemStatus] = mapped_column(item_status_type, default=ItemStatus.pending)
     decline_reason: Mapped[DeclineReason | None] = mapped_column(decline_type)
     responded_at: Mapped[datetime | None]

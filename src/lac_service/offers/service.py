@@ -113,16 +113,16 @@ def create_offers(
     whose link was revoked, since: its batch would be closed at once, its message sent all the same."""
     offers = _still_serving(session, offers, now=now)
     wanted = [seat.request_id for offer in offers for seat in offer.seats]
-    waiting: dict[int, int] = {}  # request id → its organisation
+    waiting: dict[int, tuple[int, int]] = {}  # request id → its organisation, its points
     for chunk in _chunks(wanted):
-        waiting.update(session.execute(
+        waiting.update((id_, (organisation_id, points)) for id_, organisation_id, points in session.execute(
             sa.update(PatientRequest)
             .where(PatientRequest.id.in_(chunk), PatientRequest.status == Status.waiting)
             .values(status=Status.offered, status_changed_at=now, updated_at=now)
-            .returning(PatientRequest.id, PatientRequest.organisation_id)
+            .returning(PatientRequest.id, PatientRequest.organisation_id, PatientRequest.priority_points)
             .execution_options(synchronize_session=False)
-        ).all())
-    _record(session, [Change(request_id, waiting[request_id], Status.waiting, Status.offered, "offered")
+        ))
+    _record(session, [Change(request_id, waiting[request_id][0], Status.waiting, Status.offered, "offered")
                       for request_id in wanted if request_id in waiting], now=now)
     kept = [(offer, [s for s in offer.seats if s.request_id in waiting]) for offer in offers]
     kept = [(offer, seats) for offer, seats in kept if seats]
@@ -137,7 +137,7 @@ def create_offers(
     ).all()
     session.execute(sa.insert(OfferItem), [
         {"offer_id": offer_id, "request_id": seat.request_id, "people": seat.people, "distance_km": seat.distance_km,
-         "status": ItemStatus.pending}
+         "priority_points": waiting[seat.request_id][1], "status": ItemStatus.pending}
         for offer_id, (_, seats) in zip(ids, kept, strict=True) for seat in seats
     ])
     for chunk in _chunks([offer.cabinet.id for offer, _ in kept]):

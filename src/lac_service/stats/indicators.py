@@ -145,7 +145,7 @@ def offer_items(session: Session, scope: Scope) -> list[sa.Row]:
     """The items offered in the period: what ``offers``, ``cabinets`` and ``rates`` count, read once."""
     query = (
         sa.select(OfferItem.status, OfferItem.decline_reason, OfferItem.people, Offer.cabinet_id, Offer.created_at,
-                  R.priority_points)
+                  OfferItem.priority_points)
         .join(Offer).join(R, R.id == OfferItem.request_id).where(scope.within(Offer.created_at))
     )
     if scope.organisation_id is not None:
@@ -171,7 +171,8 @@ def acceptance(items: list[sa.Row]) -> float | None:
 
 
 def acceptance_by(items: list[sa.Row]) -> tuple[dict[str, float | None], dict[str, float | None]]:
-    """The acceptance rate by priority band (every band), and by month of the offer (the months with one)."""
+    """The acceptance rate by the patient's priority band on the day of the offer (every band), and by month of
+    the offer (the months with one)."""
     by_band: dict[str, list[sa.Row]] = {band.value: [] for band in Band}
     by_month: dict[str, list[sa.Row]] = defaultdict(list)
     for item in items:

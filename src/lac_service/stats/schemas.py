@@ -72,7 +72,6 @@ class StatsOut(BaseModel):
     resolution_rate: float | None = Field(description="Of the requests gone out in the period, the share matched.")
     acceptance_rate: float | None
     acceptance_by_band: dict[str, float | None] = Field(
-        description="By the patient's priority band as it stands (frozen once they leave the queue); null: none "
-                    "answered.")
+        description="By the patient's priority band on the day of the offer; null: none answered.")
     acceptance_by_month: dict[str, float | None] = Field(
         description="By month of the offer (YYYY-MM), the months with one; null: none answered yet.")
