@@ -69,8 +69,36 @@ def test_postal_codes_make_a_territory_too(client, mapped, make_org, make_key):
     answer = client.put(
         "/api/v1/organisations/cpts-calaisis/territory", json={"postal_codes": ["62100", "62730"]}, headers=mapped
     )
-    assert answer.json()["territory"] == {"geojson": None, "postal_codes": ["62100", "62730"]}
+    assert answer.json()["territory"] == {"geojson": None, "postal_codes": ["62100", "62730"], "communes": []}
     assert client.post("/api/v1/requests", json=_home(CALAIS), headers=mapped).json()["organisation"] == "cpts-calaisis"
+
+
+def test_two_cpts_share_a_postal_code_by_its_communes(client, make_org, make_key):
+    """59320 serves Haubourdin and Emmerin, whose patients go to two different CPTS."""
+    weppes = make_org("cpts-weppes")
+    make_org("cpts-sud")
+    admin = make_key(make_org("region"), Role.admin)
+    answer = client.put("/api/v1/organisations/cpts-weppes/territory", headers=admin, json={"communes": [
+        {"postal_code": "59320", "city": "HAUBOURDIN"}, {"postal_code": "59320", "city": "Sequedin"}]})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["territory"]["communes"] == [{"postal_code": "59320", "city": "Haubourdin"},
+                                                      {"postal_code": "59320", "city": "Sequedin"}]
+    assert client.put("/api/v1/organisations/cpts-sud/territory", headers=admin, json={
+        "communes": [{"postal_code": "59320", "city": "Emmerin"}]}).status_code == 200
+    home = {"line": "1 rue de l'Église", "postal_code": "59320"}
+    partner = make_key(weppes, Role.partner)
+    in_haubourdin = client.post("/api/v1/requests", json=_home(home | {"city": "Haubourdin"}), headers=partner).json()
+    in_emmerin = client.post("/api/v1/requests", json=_home(home | {"city": "emmerin"}, phone="0781234567",
+                                                                first_name="Paul"), headers=partner).json()
+    assert (in_haubourdin["organisation"], in_emmerin["organisation"]) == ("cpts-weppes", "cpts-sud")
+    assert in_emmerin["outside_territory"] is False
+    clash = client.put("/api/v1/organisations/cpts-sud/territory", headers=admin, json={"postal_codes": ["59320"]})
+    assert clash.status_code == 409 and "cpts-weppes" in clash.json()["message"]
+    wrong = client.put("/api/v1/organisations/cpts-sud/territory", headers=admin, json={
+        "communes": [{"postal_code": "59320", "city": "Lille"}]})
+    assert wrong.status_code == 422 and "Commune introuvable : 59320 Lille" in wrong.json()["message"]
+    assert client.get("/api/v1/organisations/cpts-sud", headers=admin).json()["territory"]["communes"] == [
+        {"postal_code": "59320", "city": "Emmerin"}], "nothing changed"
 
 
 def test_overlapping_territories_are_refused_and_nothing_changes(client, mapped, make_org):

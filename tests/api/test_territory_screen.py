@@ -39,7 +39,7 @@ def test_codes_typed_any_way_are_saved_shown_with_their_communes_and_route_new_r
     key = make_key(org_a, Role.coordinator)
     saved = send(client, "59130, 59000;\n59000  59100")
     assert saved.status_code == 303 and saved.headers["location"] == f"{PAGE}?enregistre=1"
-    assert territory(client, key) == {"geojson": None, "postal_codes": ["59000", "59100", "59130"]}
+    assert territory(client, key) == {"geojson": None, "postal_codes": ["59000", "59100", "59130"], "communes": []}
     page = client.get(saved.headers["location"])
     assert "Territoire enregistré" in shown(page)
     assert "<td>59130</td><td>Lambersart</td>" in page.text and "<td>59100</td><td>Roubaix</td>" in page.text
@@ -55,9 +55,9 @@ def test_an_outline_is_saved_kept_with_new_codes_offered_for_download_and_remove
     assert territory(client, key)["geojson"] == WEST
     assert client.get(f"{PAGE}/contour.geojson").json() == WEST
     assert send(client, "59000").status_code == 303, "no file sent: the outline stays"
-    assert territory(client, key) == {"geojson": WEST, "postal_codes": ["59000"]}
+    assert territory(client, key) == {"geojson": WEST, "postal_codes": ["59000"], "communes": []}
     assert send(client, "59000", sans_contour="on").status_code == 303
-    assert territory(client, key) == {"geojson": None, "postal_codes": ["59000"]}
+    assert territory(client, key) == {"geojson": None, "postal_codes": ["59000"], "communes": []}
     assert client.get(f"{PAGE}/contour.geojson").status_code == 404
 
 
@@ -82,7 +82,7 @@ def test_a_wrong_code_or_file_is_named_at_its_field_and_nothing_changes(client, 
     assert answer.status_code == 422
     assert f'<a href="#{field}">' in answer.text and words in shown(answer)
     assert f">{codes}</textarea>" in answer.text, "what was typed is kept"
-    assert territory(client, key) == {"geojson": None, "postal_codes": ["59130"]}
+    assert territory(client, key) == {"geojson": None, "postal_codes": ["59130"], "communes": []}
 
 
 def test_an_overlap_with_another_cpts_is_refused_by_name(client, make_key, org_a, org_b, coordinator):
@@ -107,3 +107,18 @@ def test_a_refused_form_keeps_the_outline_removal_ticked(client, coordinator):
     refused = send(client, "5900", sans_contour="on")
     assert refused.status_code == 422
     assert 'name="sans_contour" type="checkbox" value="on" checked' in refused.text
+
+
+def test_communes_of_a_shared_postal_code_are_typed_one_a_line(client, make_key, org_a, coordinator):
+    key = make_key(org_a, Role.coordinator)
+    saved = send(client, "59000", communes="59320 haubourdin\n\n59320;Sequedin  ")
+    assert saved.status_code == 303
+    assert territory(client, key)["communes"] == [{"postal_code": "59320", "city": "Haubourdin"},
+                                                  {"postal_code": "59320", "city": "Sequedin"}]
+    assert ">59320 Haubourdin\n59320 Sequedin</textarea>" in client.get(PAGE).text, "as the gazetteer spells them"
+    for typed, words in (("Haubourdin", "écrivez le code postal puis le nom"),
+                         ("59320 Lille", "Commune introuvable : 59320 Lille (communes du 59320 : Emmerin")):
+        refused = send(client, "59000", communes=typed)
+        assert refused.status_code == 422 and '<a href="#communes">' in refused.text and words in shown(refused)
+        assert f">{typed}</textarea>" in refused.text
+    assert len(territory(client, key)["communes"]) == 2, "nothing changed"

@@ -89,6 +89,45 @@ def test_a_postal_code_in_two_territories_is_an_overlap():
         TerritoryIndex({1: Territory.from_postal_codes(["59000"]), 2: Territory.from_postal_codes(["59000", "59100"])})
 
 
+def test_a_postal_code_serving_two_cpts_is_shared_by_its_communes_however_people_write_them():
+    """59320 serves nine communes of the Weppes and the edge of Lille: Haubourdin's CPTS is not Emmerin's."""
+    weppes = Territory.from_communes([("59320", "HAUBOURDIN"), (" 59320 ", "hallennes lez haubourdin")])
+    assert weppes.communes == {("59320", "Haubourdin"), ("59320", "Hallennes-lez-Haubourdin")}
+    index = TerritoryIndex({1: Territory.from_geojson(LILLE_CPTS), 3: weppes,
+                            4: Territory.from_communes([("59320", "Emmerin")]), 5: Territory.from_postal_codes(["59100"])})
+    haubourdin = (50.6083, 2.9914)
+    assert index.route(*haubourdin, postal_code="59320", city="Haubourdin") == 3
+    assert index.route(*haubourdin, postal_code="59320", city="Hallennes-lez-Haubourdin") == 3
+    assert index.route(*haubourdin, postal_code="59320", city="emmerin") == 4
+    assert index.route(*haubourdin, postal_code="59320", city="Englos") == 1, "a commune no CPTS lists: the polygon"
+    assert index.route(*haubourdin, postal_code="59320") == 1, "no city: no commune"
+    assert index.route_many([50.6, 50.69, 50.6], [2.99, 3.17, 2.99], postal_codes=["59320", "59100", "59320"],
+                            cities=["Haubourdin", "Roubaix", None]).tolist() == [3, 5, 1]
+
+
+def test_a_commune_in_two_territories_or_of_a_code_held_whole_is_an_overlap():
+    haubourdin = Territory.from_communes([("59320", "Haubourdin")])
+    with pytest.raises(OverlappingTerritories):
+        TerritoryIndex({1: haubourdin, 2: Territory.from_communes([("59320", "haubourdin"), ("59320", "Emmerin")])})
+    with pytest.raises(OverlappingTerritories) as overlap:
+        TerritoryIndex({7: Territory.from_postal_codes(["59320"]), 2: haubourdin})
+    assert (overlap.value.first, overlap.value.second) == (2, 7)
+    TerritoryIndex({1: haubourdin, 2: Territory.from_communes([("59320", "Emmerin")])})  # neighbours: accepted
+
+
+@pytest.mark.parametrize(("entries", "message"), [
+    ([("59320", "Haubourdn")], "Commune introuvable : 59320 Haubourdn (communes du 59320 : Emmerin, Englos,"),
+    ([("00000", "Nulle-Part")], "Commune introuvable : 00000 Nulle-Part (code postal 00000 inconnu)."),
+    ([("59320", "Lille"), ("59000", "Roubaix")], "Commune introuvable : 59320 Lille (communes du 59320"),
+    ([], "La liste de communes est vide."),
+])
+def test_a_commune_that_is_not_one_of_its_codes_makes_an_invalid_territory(entries, message):
+    with pytest.raises(InvalidTerritory) as refused:
+        Territory.from_communes(entries)
+    assert refused.value.detail.startswith(message)
+    assert ("et 1 autre(s)." in refused.value.detail) == (len(entries) == 2)
+
+
 def test_unknown_postal_codes_make_an_invalid_territory():
     with pytest.raises(InvalidTerritory, match="Codes postaux inconnus : 00000"):
         Territory.from_postal_codes(["59000", "00000"])

@@ -37,6 +37,10 @@ class Organisation(Base):
     territory_postal_codes: Mapped[list[str] | None] = mapped_column(
         sa.JSON, deferred=True, deferred_group="territory"
     )
+    # [postal code, commune] pairs, the commune as the gazetteer spells it.
+    territory_communes: Mapped[list[list[str]] | None] = mapped_column(
+        sa.JSON, deferred=True, deferred_group="territory"
+    )
     territory_updated_at: Mapped[datetime | None]
     # Where its requests' status changes are POSTed, and the id its signing key is derived from.
     webhook_url: Mapped[str | None] = mapped_column(sa.String(300))

@@ -176,6 +176,15 @@ def communes(code: str) -> tuple[str, ...]:
     return tuple(first_spelling.values())
 
 
+def commune_of(postal_code: str, city: str | None) -> str | None:
+    """The commune of the code that ``city`` names, as ``locate`` spells it; None when it names none (or the
+    code is unknown). How a territory given by communes and a home agree on a name, whoever typed them."""
+    code = postal_code.strip()
+    if not city or code not in _gazetteer().rows or not (wanted := _keys(city))[0]:
+        return None
+    return found[0][1] if (found := _matching(code, wanted)) else None
+
+
 def locate(postal_code: str, city: str | None = None) -> Place:
     """Place a home on its commune, or on its postal code's centroid when no city tells which commune.
 

@@ -1,14 +1,16 @@
-"""Which organisation a home belongs to: the CPTS territories, as GeoJSON polygons or as postal codes.
+"""Which organisation a home belongs to: the CPTS territories, as GeoJSON polygons, postal codes or communes.
 
 A territory given as postal codes is matched by the address's postal code, never by a shape drawn around
-the codes' points: such a shape would cut communes in two and leave gaps between neighbouring CPTS. The
-postal code is tried first, then the polygons; so an organisation may be given codes, a polygon or both,
-and a home placed by exact coordinates with no postal code reaches only polygons.
+the codes' points: such a shape would cut communes in two and leave gaps between neighbouring CPTS. Where a
+postal code serves communes of two CPTS (rural codes serve up to a dozen), each lists its communes: a commune
+is its postal code and its name, matched by the address's postal code and city as the gazetteer reads them.
+The commune is tried first, then the postal code, then the polygons; so an organisation may be given any of
+the three, and a home placed by exact coordinates with no postal code reaches only polygons.
 
 Territories may share a border but not overlap: a home inside two of them would belong to two CPTS, and
-each would see a patient the other also offers to its practices. Polygons are checked against polygons and
-codes against codes; a code list cannot be checked against a polygon without commune outlines, which the
-offline data does not have, and there the code wins.
+each would see a patient the other also offers to its practices. Polygons are checked against polygons,
+codes and communes against codes and communes; a code list cannot be checked against a polygon without
+commune outlines, which the offline data does not have, and there the code wins.
 """
 
 import json
@@ -23,7 +25,7 @@ from shapely.errors import GEOSException
 from shapely.geometry import MultiPolygon, Polygon, shape
 
 from lac_service.errors import Conflict, InvalidInput
-from lac_service.geography.gazetteer import is_in_france, known_postal_codes
+from lac_service.geography.gazetteer import commune_of, communes, is_in_france, known_postal_codes
 
 NO_ORGANISATION = -1
 # Neighbouring borders digitised separately rarely coincide to the last decimal: an intersection smaller
@@ -46,10 +48,11 @@ class OverlappingTerritories(Conflict):
 
 @dataclass(frozen=True)
 class Territory:
-    """Polygons in GeoJSON order (longitude, latitude), postal codes, or both."""
+    """Polygons in GeoJSON order (longitude, latitude), postal codes, communes, or several of them."""
 
     geometry: Polygon | MultiPolygon | None = None
     postal_codes: frozenset[str] = frozenset()
+    communes: frozenset[tuple[str, str]] = frozenset()  # (postal code, the commune as the gazetteer spells it)
 
     @classmethod
     def from_geojson(cls, document: str | Mapping[str, Any]) -> "Territory":
@@ -78,6 +81,26 @@ class Territory:
         if unknown := sorted(codes - known_postal_codes()):
             raise InvalidTerritory(f"Codes postaux inconnus : {', '.join(unknown[:10])}.")
         return cls(postal_codes=codes)
+
+    @classmethod
+    def from_communes(cls, entries: Iterable[tuple[str, str]]) -> "Territory":
+        """(postal code, commune name as people write it) pairs; each must name one of the code's communes."""
+        found: set[tuple[str, str]] = set()
+        unknown: list[tuple[str, str]] = []
+        for code, city in entries:
+            if (name := commune_of(code, city)) is None:
+                unknown.append((code.strip(), city.strip()))
+            else:
+                found.add((code.strip(), name))
+        if unknown:
+            code, city = unknown[0]
+            known = communes(code)
+            hint = f" (communes du {code} : {', '.join(known)})" if known else f" (code postal {code} inconnu)"
+            others = f" et {len(unknown) - 1} autre(s)" if len(unknown) > 1 else ""
+            raise InvalidTerritory(f"Commune introuvable : {code} {city}{hint}{others}.")
+        if not found:
+            raise InvalidTerritory("La liste de communes est vide.")
+        return cls(communes=frozenset(found))
 
 
 def _geometries(document: Any) -> list[Any]:
@@ -120,10 +143,17 @@ class TerritoryIndex:
 
     def __init__(self, territories: Mapping[int, Territory]) -> None:
         self._by_code: dict[str, int] = {}
+        self._by_commune: dict[tuple[str, str], int] = {}
         for org, territory in sorted(territories.items()):
             for code in territory.postal_codes:
                 if (other := self._by_code.setdefault(code, org)) != org:
                     raise OverlappingTerritories(other, org)
+            for commune in territory.communes:
+                if (other := self._by_commune.setdefault(commune, org)) != org:
+                    raise OverlappingTerritories(other, org)
+        for (code, _), org in self._by_commune.items():  # a commune of a code another organisation holds whole
+            if (other := self._by_code.get(code, org)) != org:
+                raise OverlappingTerritories(min(org, other), max(org, other))
         shaped = [(org, t.geometry) for org, t in sorted(territories.items()) if t.geometry is not None]
         self._orgs = np.array([org for org, _ in shaped], dtype=np.int64)
         self._geometries = np.array([geometry for _, geometry in shaped], dtype=object)
@@ -140,15 +170,17 @@ class TerritoryIndex:
             pair = overlapping[0]
             raise OverlappingTerritories(int(self._orgs[first[pair]]), int(self._orgs[second[pair]]))
 
-    def route(self, lat: float, lon: float, postal_code: str | None = None) -> int | None:
+    def route(self, lat: float, lon: float, postal_code: str | None = None, city: str | None = None) -> int | None:
         codes = None if postal_code is None else [postal_code]
-        org = int(self.route_many([lat], [lon], postal_codes=codes)[0])
+        org = int(self.route_many([lat], [lon], postal_codes=codes, cities=None if codes is None else [city])[0])
         return None if org == NO_ORGANISATION else org
 
     def route_many(
-        self, lats: ArrayLike, lons: ArrayLike, postal_codes: Iterable[str | None] | None = None
+        self, lats: ArrayLike, lons: ArrayLike, postal_codes: Iterable[str | None] | None = None,
+        cities: Iterable[str | None] | None = None,
     ) -> np.ndarray:
-        """Organisation id per home, ``NO_ORGANISATION`` where none; a matching postal code wins."""
+        """Organisation id per home, ``NO_ORGANISATION`` where none; a matching commune (``postal_codes`` and
+        ``cities`` side by side), then a matching postal code, win over the polygons."""
         lats, lons = np.asarray(lats, dtype=np.float64), np.asarray(lons, dtype=np.float64)
         # Bounding boxes from the tree, then the exact test on prepared polygons: 2-3 times faster than
         # a predicate inside the tree query, which re-reads every polygon's vertices.
@@ -159,9 +191,12 @@ class TerritoryIndex:
         # Indexes follow ascending organisation ids, so the minimum is the documented tie-break.
         np.minimum.at(nearest, home, territory)
         routed = np.append(self._orgs, NO_ORGANISATION)[nearest]
-        if postal_codes is not None and self._by_code:
-            by_code = np.fromiter(
-                (self._by_code.get((code or "").strip(), NO_ORGANISATION) for code in postal_codes), np.int64
-            )
+        codes = None if postal_codes is None else [(code or "").strip() for code in postal_codes]
+        if codes is not None and self._by_code:
+            by_code = np.fromiter((self._by_code.get(code, NO_ORGANISATION) for code in codes), np.int64)
             routed = np.where(by_code != NO_ORGANISATION, by_code, routed)
+        if codes is not None and cities is not None and self._by_commune:
+            by_commune = np.fromiter((self._by_commune.get((code, commune_of(code, city) or ""), NO_ORGANISATION)
+                                      for code, city in zip(codes, cities, strict=True)), np.int64)
+            routed = np.where(by_commune != NO_ORGANISATION, by_commune, routed)
         return routed

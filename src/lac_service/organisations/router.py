@@ -13,7 +13,9 @@ from lac_service.errors import ERROR_RESPONSES, NotFound
 from lac_service.kit.clock import Now
 from lac_service.notifications.webhook import SIGNATURE_HEADER, webhook_key
 from lac_service.organisations import webhooks
-from lac_service.organisations.schemas import OrganisationRead, TerritoryIn, TerritoryOut, WebhookIn, WebhookOut
+from lac_service.organisations.schemas import (
+    CommuneOut, OrganisationRead, TerritoryIn, TerritoryOut, WebhookIn, WebhookOut,
+)
 from lac_service.organisations.service import set_territory
 
 Slug = Annotated[str, Path(max_length=64, description="The organisation's identifier, e.g. `cpts-flandre`.")]
@@ -21,11 +23,13 @@ router = APIRouter(prefix="/api/v1/organisations", tags=["organisations"], respo
 
 
 def _to_read(organisation: Organisation) -> OrganisationRead:
-    has_territory = organisation.territory_geojson or organisation.territory_postal_codes
+    has_territory = (organisation.territory_geojson or organisation.territory_postal_codes
+                     or organisation.territory_communes)
     return OrganisationRead(
         slug=organisation.slug, name=organisation.name,
         territory=TerritoryOut(
-            geojson=organisation.territory_geojson, postal_codes=organisation.territory_postal_codes or []
+            geojson=organisation.territory_geojson, postal_codes=organisation.territory_postal_codes or [],
+            communes=[CommuneOut(postal_code=code, city=city) for code, city in organisation.territory_communes or ()],
         ) if has_territory else None,
     )
 
@@ -50,7 +54,9 @@ def put_territory(
     """Refused (409) when it overlaps another organisation's territory; new requests are routed by it."""
     caller.require(Role.admin, Role.coordinator)
     organisation = _own(session, slug, caller, territory=True)
-    return _to_read(set_territory(session, organisation, geojson=body.geojson, postal_codes=body.postal_codes, now=now))
+    communes = [(c.postal_code, c.city) for c in body.communes] if body.communes else None
+    return _to_read(set_territory(session, organisation, geojson=body.geojson, postal_codes=body.postal_codes,
+                                  communes=communes, now=now))
 
 
 def _webhook_out(organisation: Organisation, settings: AppSettings) -> WebhookOut:

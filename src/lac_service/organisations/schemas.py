@@ -7,17 +7,32 @@ from lac_service.kit.fields import Input
 PostalCodeText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=5)]
 
 
+class CommuneIn(Input):
+    postal_code: PostalCodeText
+    city: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class CommuneOut(BaseModel):
+    postal_code: str
+    city: str = Field(description="As the gazetteer spells it.")
+
+
 class TerritoryIn(Input):
-    """A GeoJSON Polygon/MultiPolygon (bare, Feature or FeatureCollection), postal codes, or both;
-    neither clears the territory."""
+    """A GeoJSON Polygon/MultiPolygon (bare, Feature or FeatureCollection), postal codes, communes, or several
+    of them; none clears the territory."""
 
     geojson: dict[str, Any] | None = Field(default=None, description="GeoJSON, coordinates as [lon, lat].")
     postal_codes: list[PostalCodeText] | None = Field(default=None, max_length=5000)
+    communes: list[CommuneIn] | None = Field(
+        default=None, max_length=5000,
+        description="Communes, each by its postal code and name, where a postal code serves communes of several "
+                    "CPTS; a home is matched by its address's postal code and city.")
 
 
 class TerritoryOut(BaseModel):
     geojson: dict[str, Any] | None
     postal_codes: list[str]
+    communes: list[CommuneOut]
 
 
 class OrganisationRead(BaseModel):

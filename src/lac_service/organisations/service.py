@@ -20,9 +20,10 @@ WITH_TERRITORIES = sa.select(Organisation).options(undefer_group("territory"))
 def territory_of(organisation: Organisation) -> Territory | None:
     geometry = Territory.from_geojson(organisation.territory_geojson) if organisation.territory_geojson else None
     codes = frozenset(organisation.territory_postal_codes or ())
-    if geometry is None and not codes:
+    communes = frozenset((code, name) for code, name in organisation.territory_communes or ())
+    if geometry is None and not codes and not communes:
         return None
-    return Territory(geometry=geometry.geometry if geometry else None, postal_codes=codes)
+    return Territory(geometry=geometry.geometry if geometry else None, postal_codes=codes, communes=communes)
 
 
 def _territories(organisations: list[Organisation]) -> dict[int, Territory]:
@@ -31,12 +32,14 @@ def _territories(organisations: list[Organisation]) -> dict[int, Territory]:
 
 def set_territory(
     session: Session, organisation: Organisation, *, geojson: dict[str, Any] | None,
-    postal_codes: list[str] | None, now: datetime,
+    postal_codes: list[str] | None, now: datetime, communes: list[tuple[str, str]] | None = None,
 ) -> Organisation:
-    """Validates the territory and refuses it when it overlaps another organisation's; none clears it."""
+    """Validates the territory and refuses it when it overlaps another organisation's; none clears it.
+    ``communes``: (postal code, name) pairs, kept as the gazetteer spells them."""
     territory = Territory(
         geometry=Territory.from_geojson(geojson).geometry if geojson is not None else None,
         postal_codes=Territory.from_postal_codes(postal_codes).postal_codes if postal_codes else frozenset(),
+        communes=Territory.from_communes(communes).communes if communes else frozenset(),
     )
     others = session.scalars(WITH_TERRITORIES.where(Organisation.id != organisation.id)).all()
     try:
@@ -48,6 +51,7 @@ def set_territory(
             from overlap
     organisation.territory_geojson = geojson
     organisation.territory_postal_codes = sorted(territory.postal_codes) or None
+    organisation.territory_communes = [list(pair) for pair in sorted(territory.communes)] or None
     organisation.territory_updated_at = now
     session.flush()
     return organisation
@@ -77,23 +81,23 @@ class Router:
                 self._version = version  # type: ignore[assignment]
             return self._index
 
-    def route(self, session: Session, *, lat: float, lon: float, postal_code: str) -> Routed:
+    def route(self, session: Session, *, lat: float, lon: float, postal_code: str, city: str | None = None) -> Routed:
         index = self._current(session)
         if index is None:
             return Routed(organisation_id=None, territories_exist=False)
-        return Routed(organisation_id=index.route(lat, lon, postal_code), territories_exist=True)
+        return Routed(organisation_id=index.route(lat, lon, postal_code, city), territories_exist=True)
 
 
 def home_organisation(
-    session: Session, router: Router, *, lat: float, lon: float, postal_code: str, caller_organisation_id: int | None,
-    default_slug: str | None,
+    session: Session, router: Router, *, lat: float, lon: float, postal_code: str, city: str | None,
+    caller_organisation_id: int | None, default_slug: str | None,
 ) -> tuple[int, bool]:
     """The organisation a new request belongs to, and whether it fell outside every territory.
 
     The territory holding the home wins, whoever registers the patient. Otherwise: the configured default
     organisation (the regional platform), else the caller's own, else the only organisation there is.
     """
-    routed = router.route(session, lat=lat, lon=lon, postal_code=postal_code)
+    routed = router.route(session, lat=lat, lon=lon, postal_code=postal_code, city=city)
     if routed.organisation_id is not None:
         return routed.organisation_id, False
     outside = routed.territories_exist

@@ -1,6 +1,6 @@
-"""The coordinator's territory: the postal codes (each shown with the communes it serves, so that a typo shows)
-and the outline (a GeoJSON file) that decide which new requests belong to the organisation — what
-``PUT /api/v1/organisations/{slug}/territory`` does, in a form.
+"""The coordinator's territory: the postal codes (each shown with the communes it serves, so that a typo shows),
+the communes of codes shared with another CPTS, and the outline (a GeoJSON file) that decide which new
+requests belong to the organisation — what ``PUT /api/v1/organisations/{slug}/territory`` does, in a form.
 
 The screen never clears a territory (a slip would leave every new request of the area without a home): an
 empty form is refused; the API can clear one.
@@ -30,6 +30,7 @@ PATH = "/equipe/territoire"
 router = APIRouter(prefix=PATH, include_in_schema=False)
 _SEPARATORS = re.compile(r"[\s,;]+")
 _POSTAL_CODE = re.compile(r"[0-9]{5}")
+_COMMUNE = re.compile(r"([0-9]{5})[\s,;]+(\S.*)")
 MAX_CODES = 5000  # as the API allows
 
 
@@ -39,11 +40,11 @@ def _organisation(session: DbSession, user: User) -> Organisation:
     return organisation
 
 
-def _page(request: Request, organisation: Organisation, codes: str, errors: Errors, *, notice: str | None = None,
-          removing: bool = False, status: int = 200) -> Response:
+def _page(request: Request, organisation: Organisation, typed: dict[str, str], errors: Errors, *,
+          notice: str | None = None, removing: bool = False, status: int = 200) -> Response:
     listed = sorted(organisation.territory_postal_codes or ())
     return render(request, "territory.html", {
-        "organisation": organisation, "codes": codes, "errors": errors.by_field, "notice": notice,
+        "organisation": organisation, "typed": typed, "errors": errors.by_field, "notice": notice,
         "listed": [(code, communes(code)) for code in listed], "outline": organisation.territory_geojson is not None,
         "removing": {"sans_contour": "on"} if removing else {},
     }, status=status)
@@ -62,8 +63,9 @@ def outline(user: Coordinator, session: DbSession) -> Response:
 def territory(request: Request, user: Coordinator, session: DbSession, enregistre: str | None = None) -> Response:
     organisation = _organisation(session, user)
     saved = "Territoire enregistré : les nouvelles demandes de ce territoire sont rattachées à votre CPTS."
-    return _page(request, organisation, "\n".join(organisation.territory_postal_codes or ()), Errors(),
-                 notice=saved if enregistre else None)
+    typed = {"codes": "\n".join(organisation.territory_postal_codes or ()),
+             "communes": "\n".join(f"{code} {name}" for code, name in organisation.territory_communes or ())}
+    return _page(request, organisation, typed, Errors(), notice=saved if enregistre else None)
 
 
 def _codes(raw: str, errors: Errors) -> list[str]:
@@ -78,6 +80,17 @@ def _codes(raw: str, errors: Errors) -> list[str]:
 def _no_constant(name: str) -> None:
     """NaN and Infinity are not JSON, whatever Python's reader allows; the database would refuse them."""
     raise ValueError(name)
+
+
+def _communes(raw: str, errors: Errors) -> list[tuple[str, str]]:
+    """One commune a line: its postal code, then its name."""
+    lines = [line.strip() for line in raw.splitlines() if line.strip()]
+    if wrong := [line for line in lines if not _COMMUNE.fullmatch(line)]:
+        errors.add("communes", f"Ligne « {wrong[0][:80]} » : écrivez le code postal puis le nom de la commune "
+                               "(exemple : 59320 Haubourdin).")
+    elif len(lines) > MAX_CODES:
+        errors.add("communes", f"Trop de communes ({len(lines)}) : {MAX_CODES} au plus.")
+    return [(match[1], match[2]) for line in lines if (match := _COMMUNE.fullmatch(line))]
 
 
 def _geojson(upload: Any, errors: Errors) -> dict[str, Any] | None:
@@ -100,8 +113,8 @@ def save(request: Request, user: Coordinator, form: Form, session: DbSession, no
     """The codes typed replace the list; a new file replaces the outline, which is otherwise kept unless removed."""
     organisation = _organisation(session, user)
     errors, status = Errors(), 422
-    raw = text(form, "codes") or ""
-    codes = _codes(raw, errors)
+    typed = {"codes": text(form, "codes") or "", "communes": text(form, "communes") or ""}
+    codes, communes = _codes(typed["codes"], errors), _communes(typed["communes"], errors)
     sent = _geojson(form.get("contour"), errors)
     geojson = sent if sent is not None else None if checked(form, "sans_contour") else organisation.territory_geojson
     try:
@@ -114,15 +127,21 @@ def save(request: Request, user: Coordinator, form: Form, session: DbSession, no
             Territory.from_postal_codes(codes)
     except InvalidInput as exc:
         errors.add("codes", exc.detail)
-    if not errors and not codes and geojson is None:
-        errors.add("codes", "Indiquez au moins un code postal, ou envoyez un contour : un territoire vide ne "
-                            "rattacherait plus aucune nouvelle demande à votre CPTS.")
+    try:
+        if communes and "communes" not in errors.by_field:
+            Territory.from_communes(communes)
+    except InvalidInput as exc:
+        errors.add("communes", exc.detail)
+    if not errors and not codes and not communes and geojson is None:
+        errors.add("codes", "Indiquez au moins un code postal ou une commune, ou envoyez un contour : un territoire "
+                            "vide ne rattacherait plus aucune nouvelle demande à votre CPTS.")
     if not errors:
         try:
-            set_territory(session, organisation, geojson=geojson, postal_codes=codes or None, now=now)
+            set_territory(session, organisation, geojson=geojson, postal_codes=codes or None,
+                          communes=communes or None, now=now)
         except Conflict as exc:  # it overlaps another organisation's, by its codes or its outline
             errors.add("form", exc.detail)
             status = 409
     if errors:
-        return _page(request, organisation, raw, errors, removing=checked(form, "sans_contour"), status=status)
+        return _page(request, organisation, typed, errors, removing=checked(form, "sans_contour"), status=status)
     return see_other(f"{PATH}?enregistre=1")
