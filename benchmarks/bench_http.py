@@ -62,7 +62,7 @@ def _prepare(url: str) -> str:
     migrate.upgrade(Settings(environment=Environment.test, database_url=url, secret_key="bench"), engine)
     with create_session_factory(engine).begin() as session:
         organisation = create_organisation(session, slug="cpts-bench", name="CPTS", now=NOW)
-        set_territory(session, organisation, geojson=_territory(), postal_codes=None, now=NOW)
+        set_territory(session, organisation, geojson=_territory(), postal_codes=None, communes=None, now=NOW)
         key = create_api_key(session, organisation=organisation, role=Role.coordinator, name="bench", now=NOW).secret
     engine.dispose()
     return key

@@ -55,10 +55,10 @@ def _read_territory(path: Path) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8-sig")
     if path.suffix.lower() in (".geojson", ".json"):
         try:
-            return {"geojson": json.loads(text), "postal_codes": None}
+            return {"geojson": json.loads(text), "postal_codes": None, "communes": None}
         except json.JSONDecodeError as error:
             raise SystemExit(f"Erreur : {path} n'est pas du JSON valide (ligne {error.lineno}).") from None
-    return {"geojson": None, "postal_codes": re.findall(r"[^\s,;]+", text)}
+    return {"geojson": None, "postal_codes": re.findall(r"[^\s,;]+", text), "communes": None}
 
 
 def cmd_org_create(args: argparse.Namespace, settings: Settings) -> None:

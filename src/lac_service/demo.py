@@ -37,7 +37,8 @@ _LAST = ["Martin", "Bernard", "Dubois", "Lefebvre", "Leroy", "Moreau", "Fournier
 def load_demo(session: Session, *, settings: Settings, now: datetime, requests: int = 40) -> IssuedKey:
     rng = random.Random(2026)
     organisation = create_organisation(session, slug="cpts-demo", name="CPTS de démonstration (Lille)", now=now)
-    set_territory(session, organisation, geojson=None, postal_codes=[town[0] for town in _TOWNS], now=now)
+    set_territory(session, organisation, geojson=None, postal_codes=[town[0] for town in _TOWNS], communes=None,
+                  now=now)
     for index, (postal_code, city, lat, lon) in enumerate(_TOWNS[:4]):
         create_cabinet(
             session, organisation_id=organisation.id, now=now, place=_exact(lat, lon, postal_code),

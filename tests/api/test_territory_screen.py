@@ -117,8 +117,14 @@ def test_communes_of_a_shared_postal_code_are_typed_one_a_line(client, make_key,
                                                   {"postal_code": "59320", "city": "Sequedin"}]
     assert ">59320 Haubourdin\n59320 Sequedin</textarea>" in client.get(PAGE).text, "as the gazetteer spells them"
     for typed, words in (("Haubourdin", "écrivez le code postal puis le nom"),
-                         ("59320 Lille", "Commune introuvable : 59320 Lille (communes du 59320 : Emmerin")):
+                         ("59320 Lille", "Commune introuvable : 59320 Lille (communes du code postal 59320 : Emmerin"),
+                         ("59320 " + "x" * 120, "Nom de commune trop long")):
         refused = send(client, "59000", communes=typed)
         assert refused.status_code == 422 and '<a href="#communes">' in refused.text and words in shown(refused)
         assert f">{typed}</textarea>" in refused.text
     assert len(territory(client, key)["communes"]) == 2, "nothing changed"
+    token = csrf(client.get(PAGE).text)
+    older_page = client.post(PAGE, data={"csrf_token": token, "codes": "59000 59100"}, files={"contour": ("", b"")},
+                             follow_redirects=False)
+    assert older_page.status_code == 303
+    assert len(territory(client, key)["communes"]) == 2, "a form without the communes field leaves them"

@@ -93,8 +93,8 @@ def test_a_postal_code_serving_two_cpts_is_shared_by_its_communes_however_people
     """59320 serves nine communes of the Weppes and the edge of Lille: Haubourdin's CPTS is not Emmerin's."""
     weppes = Territory.from_communes([("59320", "HAUBOURDIN"), (" 59320 ", "hallennes lez haubourdin")])
     assert weppes.communes == {("59320", "Haubourdin"), ("59320", "Hallennes-lez-Haubourdin")}
-    index = TerritoryIndex({1: Territory.from_geojson(LILLE_CPTS), 3: weppes,
-                            4: Territory.from_communes([("59320", "Emmerin")]), 5: Territory.from_postal_codes(["59100"])})
+    emmerin, roubaix = Territory.from_communes([("59320", "Emmerin")]), Territory.from_postal_codes(["59100"])
+    index = TerritoryIndex({1: Territory.from_geojson(LILLE_CPTS), 3: weppes, 4: emmerin, 5: roubaix})
     haubourdin = (50.6083, 2.9914)
     assert index.route(*haubourdin, postal_code="59320", city="Haubourdin") == 3
     assert index.route(*haubourdin, postal_code="59320", city="Hallennes-lez-Haubourdin") == 3
@@ -115,10 +115,19 @@ def test_a_commune_in_two_territories_or_of_a_code_held_whole_is_an_overlap():
     TerritoryIndex({1: haubourdin, 2: Territory.from_communes([("59320", "Emmerin")])})  # neighbours: accepted
 
 
+def test_a_stored_name_is_read_again_as_the_gazetteer_spells_it():
+    """A territory saved under an older spelling keeps its homes."""
+    index = TerritoryIndex({3: Territory(communes=frozenset({("59320", "HALLENNES LEZ HAUBOURDIN")}))})
+    assert index.route(50.61, 2.97, postal_code="59320", city="Hallennes-lez-Haubourdin") == 3
+    assert index.route_many([50.61] * 3, [2.97] * 3, postal_codes=["59320", "59320", "59000"],
+                            cities=["hallennes lez haubourdin", "Emmerin", "Hallennes-lez-Haubourdin"]).tolist() == [
+        3, NO_ORGANISATION, NO_ORGANISATION]
+
+
 @pytest.mark.parametrize(("entries", "message"), [
-    ([("59320", "Haubourdn")], "Commune introuvable : 59320 Haubourdn (communes du 59320 : Emmerin, Englos,"),
+    ([("59320", "Haubourdn")], "Commune introuvable : 59320 Haubourdn (communes du code postal 59320 : Emmerin,"),
     ([("00000", "Nulle-Part")], "Commune introuvable : 00000 Nulle-Part (code postal 00000 inconnu)."),
-    ([("59320", "Lille"), ("59000", "Roubaix")], "Commune introuvable : 59320 Lille (communes du 59320"),
+    ([("59320", "Lille"), ("59000", "Roubaix")], "Commune introuvable : 59320 Lille (communes du code postal 59320"),
     ([], "La liste de communes est vide."),
 ])
 def test_a_commune_that_is_not_one_of_its_codes_makes_an_invalid_territory(entries, message):

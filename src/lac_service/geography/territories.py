@@ -95,7 +95,8 @@ class Territory:
         if unknown:
             code, city = unknown[0]
             known = communes(code)
-            hint = f" (communes du {code} : {', '.join(known)})" if known else f" (code postal {code} inconnu)"
+            hint = (f" (communes du code postal {code} : {', '.join(known)})" if known
+                    else f" (code postal {code} inconnu)")
             others = f" et {len(unknown) - 1} autre(s)" if len(unknown) > 1 else ""
             raise InvalidTerritory(f"Commune introuvable : {code} {city}{hint}{others}.")
         if not found:
@@ -148,9 +149,12 @@ class TerritoryIndex:
             for code in territory.postal_codes:
                 if (other := self._by_code.setdefault(code, org)) != org:
                     raise OverlappingTerritories(other, org)
-            for commune in territory.communes:
+            for code, name in territory.communes:
+                # Read again as today's gazetteer spells it: a stored name must keep matching after a data update.
+                commune = (code, commune_of(code, name) or name)
                 if (other := self._by_commune.setdefault(commune, org)) != org:
                     raise OverlappingTerritories(other, org)
+        self._split_codes = frozenset(code for code, _ in self._by_commune)
         for (code, _), org in self._by_commune.items():  # a commune of a code another organisation holds whole
             if (other := self._by_code.get(code, org)) != org:
                 raise OverlappingTerritories(min(org, other), max(org, other))
@@ -180,7 +184,7 @@ class TerritoryIndex:
         cities: Iterable[str | None] | None = None,
     ) -> np.ndarray:
         """Organisation id per home, ``NO_ORGANISATION`` where none; a matching commune (``postal_codes`` and
-        ``cities`` side by side), then a matching postal code, win over the polygons."""
+        ``cities`` side by side; no cities without codes), then a matching postal code, win over the polygons."""
         lats, lons = np.asarray(lats, dtype=np.float64), np.asarray(lons, dtype=np.float64)
         # Bounding boxes from the tree, then the exact test on prepared polygons: 2-3 times faster than
         # a predicate inside the tree query, which re-reads every polygon's vertices.
@@ -196,7 +200,13 @@ class TerritoryIndex:
             by_code = np.fromiter((self._by_code.get(code, NO_ORGANISATION) for code in codes), np.int64)
             routed = np.where(by_code != NO_ORGANISATION, by_code, routed)
         if codes is not None and cities is not None and self._by_commune:
-            by_commune = np.fromiter((self._by_commune.get((code, commune_of(code, city) or ""), NO_ORGANISATION)
-                                      for code, city in zip(codes, cities, strict=True)), np.int64)
+            # Names are read only where a territory splits the code, once per spelling: a file of 100,000 homes
+            # names a few hundred communes.
+            read: dict[tuple[str, str | None], int] = {}
+            by_commune = np.fromiter((
+                read[key] if (key := (code, city)) in read else read.setdefault(
+                    key, self._by_commune.get((code, commune_of(code, city) or ""), NO_ORGANISATION))
+                if code in self._split_codes else NO_ORGANISATION
+                for code, city in zip(codes, cities, strict=True)), np.int64)
             routed = np.where(by_commune != NO_ORGANISATION, by_commune, routed)
         return routed

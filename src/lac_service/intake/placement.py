@@ -25,6 +25,7 @@ def place(
     home = geocoder.locate_input(patient.address, patient.location, field=field)
     organisation_id, outside = home_organisation(
         session, territories, lat=home.lat, lon=home.lon, postal_code=patient.address.postal_code,
-        city=patient.address.city, caller_organisation_id=caller_organisation_id, default_slug=settings.default_organisation,
+        city=patient.address.city, caller_organisation_id=caller_organisation_id,
+        default_slug=settings.default_organisation,
     )
     return Placement(home, organisation_id, outside)

@@ -32,7 +32,7 @@ def _territories(organisations: list[Organisation]) -> dict[int, Territory]:
 
 def set_territory(
     session: Session, organisation: Organisation, *, geojson: dict[str, Any] | None,
-    postal_codes: list[str] | None, now: datetime, communes: list[tuple[str, str]] | None = None,
+    postal_codes: list[str] | None, communes: list[tuple[str, str]] | None, now: datetime,
 ) -> Organisation:
     """Validates the territory and refuses it when it overlaps another organisation's; none clears it.
     ``communes``: (postal code, name) pairs, kept as the gazetteer spells them."""

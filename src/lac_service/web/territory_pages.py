@@ -90,6 +90,8 @@ def _communes(raw: str, errors: Errors) -> list[tuple[str, str]]:
                                "(exemple : 59320 Haubourdin).")
     elif len(lines) > MAX_CODES:
         errors.add("communes", f"Trop de communes ({len(lines)}) : {MAX_CODES} au plus.")
+    elif long := [line for line in lines if len(line) > 110]:
+        errors.add("communes", f"Nom de commune trop long (100 caractères au plus) : « {long[0][:40]}… ».")
     return [(match[1], match[2]) for line in lines if (match := _COMMUNE.fullmatch(line))]
 
 
@@ -110,10 +112,13 @@ def _geojson(upload: Any, errors: Errors) -> dict[str, Any] | None:
 
 @router.post("")
 def save(request: Request, user: Coordinator, form: Form, session: DbSession, now: Now) -> Response:
-    """The codes typed replace the list; a new file replaces the outline, which is otherwise kept unless removed."""
+    """The codes and communes typed replace theirs; a new file replaces the outline, which is otherwise kept
+    unless removed."""
     organisation = _organisation(session, user)
     errors, status = Errors(), 422
     typed = {"codes": text(form, "codes") or "", "communes": text(form, "communes") or ""}
+    if "communes" not in form:  # a page from before communes could be typed: they stay as they are
+        typed["communes"] = "\n".join(f"{code} {name}" for code, name in organisation.territory_communes or ())
     codes, communes = _codes(typed["codes"], errors), _communes(typed["communes"], errors)
     sent = _geojson(form.get("contour"), errors)
     geojson = sent if sent is not None else None if checked(form, "sans_contour") else organisation.territory_geojson
