@@ -1,4 +1,8 @@
-"""The ``lac`` command: bootstrap and operations (SPEC §4). ``lac --help`` lists the commands."""
+"""The ``lac`` command: bootstrap and operations (SPEC §4). ``lac --help`` lists the commands.
+
+Each command imports what it uses: the whole app takes seconds to import, and ``lac db upgrade``, ``lac apikey
+create`` or a cron's ``lac expire-offers`` need a fraction of it.
+"""
 
 import argparse
 from collections import Counter
@@ -12,40 +16,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-from lac_service import migrate, serving
-from lac_service.auth.models import Organisation, Role
-from lac_service.auth.service import (
-    create_api_key, create_organisation, create_user, get_api_key, get_organisation_by_slug, list_api_keys,
-    revoke_api_key, rotate_api_key,
-)
+from lac_service.auth.models import Role
 from lac_service.config import Settings, get_settings
-from lac_service.db import create_db_engine, create_session_factory, session_scope
-from lac_service.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
 from lac_service.errors import AppError
-from lac_service.jobs import reconfirm_stale, retention, run_worker
-from lac_service.kit.clock import utcnow
-from lac_service.cabinets.models import Cabinet
-from lac_service.imports.files import UnreadableFile
-from lac_service.imports.service import Importer, import_cabinets, import_requests
-from lac_service.intake.ranking import rescore
-from lac_service.matching.files import MatchFileError, match_files
-from lac_service.matching.service import run_round
-from lac_service.notifications import worker as notification_worker
-from lac_service.offers.service import expire_offers
 from lac_service.kinds import Kind
-from lac_service.links import Links
-from lac_service.main import create_app
-from lac_service.organisations.service import set_territory
+from lac_service.kit.clock import utcnow
 
 OPENAPI_PATH = Path("openapi/openapi.json")
 
 
 def _session(settings: Settings):  # type: ignore[no-untyped-def]
+    from lac_service.db import create_db_engine, create_session_factory, session_scope
+
     return session_scope(create_session_factory(create_db_engine(settings.database_url)))
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> None:
+    from lac_service import migrate
+    from lac_service.db import create_db_engine
+
     migrate.upgrade(settings, create_db_engine(settings.database_url))
     print("Base de données à jour.")
 
@@ -62,6 +51,9 @@ def _read_territory(path: Path) -> dict[str, Any]:
 
 
 def cmd_org_create(args: argparse.Namespace, settings: Settings) -> None:
+    from lac_service.auth.service import create_organisation
+    from lac_service.organisations.service import set_territory
+
     territory = _read_territory(args.territory) if args.territory else None
     now = utcnow()
     with _session(settings) as session:
@@ -72,6 +64,8 @@ def cmd_org_create(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> None:
+    from lac_service.auth.service import create_api_key, get_organisation_by_slug
+
     with _session(settings) as session:
         organisation = get_organisation_by_slug(session, args.org)
         issued = create_api_key(
@@ -82,6 +76,8 @@ def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_apikey_list(args: argparse.Namespace, settings: Settings) -> None:
+    from lac_service.auth.service import get_organisation_by_slug, list_api_keys
+
     now = utcnow()
     with _session(settings) as session:
         for key in list_api_keys(session, get_organisation_by_slug(session, args.org)):
@@ -93,6 +89,8 @@ def cmd_apikey_list(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_apikey_revoke(args: argparse.Namespace, settings: Settings) -> None:
+    from lac_service.auth.service import get_api_key, revoke_api_key
+
     with _session(settings) as session:
         api_key = get_api_key(session, args.key)
         revoke_api_key(session, api_key, at=utcnow())
@@ -100,6 +98,8 @@ def cmd_apikey_revoke(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_apikey_rotate(args: argparse.Namespace, settings: Settings) -> None:
+    from lac_service.auth.service import get_api_key, rotate_api_key
+
     overlap = timedelta(days=args.overlap_days)
     with _session(settings) as session:
         old = get_api_key(session, args.key)
@@ -110,6 +110,8 @@ def cmd_apikey_rotate(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_user_create(args: argparse.Namespace, settings: Settings) -> None:
+    from lac_service.auth.service import create_user, get_organisation_by_slug
+
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Mot de passe : ")
     with _session(settings) as session:
         organisation = get_organisation_by_slug(session, args.org)
@@ -121,6 +123,11 @@ def cmd_user_create(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
+    import sqlalchemy as sa
+
+    from lac_service.auth.models import Organisation
+    from lac_service.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
+
     with _session(settings) as session:
         if args.if_empty and session.scalar(sa.select(sa.func.count()).select_from(Organisation)):
             print("Des données existent déjà : rien n'est ajouté.")
@@ -133,12 +140,21 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_rescore(args: argparse.Namespace, settings: Settings) -> None:
+    from lac_service.intake.ranking import rescore
+
     with _session(settings) as session:
         changed = rescore(session, now=utcnow(), kind=Kind(args.kind) if args.kind else None)
     print(f"Scores mis à jour : {changed} demande(s).")
 
 
 def cmd_match(args: argparse.Namespace, settings: Settings) -> None:
+    import sqlalchemy as sa
+
+    from lac_service.auth.service import get_organisation_by_slug
+    from lac_service.cabinets.models import Cabinet
+    from lac_service.links import Links
+    from lac_service.matching.service import run_round
+
     with _session(settings) as session:
         organisation_id = get_organisation_by_slug(session, args.org).id if args.org else None
         result = run_round(
@@ -158,6 +174,11 @@ def cmd_match(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
     """All or nothing: with a wrong row, the lines to fix are printed, nothing is written, exit status 1."""
+    from lac_service.auth.service import get_organisation_by_slug
+    from lac_service.imports.files import UnreadableFile
+    from lac_service.imports.service import Importer, import_cabinets, import_requests
+    from lac_service.links import Links
+
     if args.kind and args.what == "cabinets":
         raise SystemExit("Erreur : --kind ne vaut que pour une liste de demandes (un cabinet donne ses types).")
     try:
@@ -190,24 +211,32 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_reconfirm(args: argparse.Namespace, settings: Settings) -> None:
+    from lac_service.jobs import reconfirm_stale
+
     with _session(settings) as session:
         done = reconfirm_stale(session, settings, now=utcnow())
     print(f"Re-confirmation : {done.asked} patient(s) interrogé(s), {done.archived} demande(s) archivée(s) sans réponse.")
 
 
 def cmd_purge(args: argparse.Namespace, settings: Settings) -> None:
+    from lac_service.jobs import retention
+
     with _session(settings) as session:
         purged, blanked = retention(session, settings, now=utcnow())
     print(f"Purge : {purged} demande(s) clôturée(s) effacée(s), {blanked} message(s) ancien(s) vidé(s).")
 
 
 def cmd_expire_offers(args: argparse.Namespace, settings: Settings) -> None:
+    from lac_service.offers.service import expire_offers
+
     with _session(settings) as session:
         expired = expire_offers(session, now=utcnow())
     print(f"Propositions échues ou fermées : {expired} patient(s) remis en attente.")
 
 
 def cmd_match_file(args: argparse.Namespace, settings: Settings) -> None:
+    from lac_service.matching.files import MatchFileError, match_files
+
     try:
         summary = match_files(args.requests, args.cabinets, args.out, engine=args.engine)
     except MatchFileError as error:
@@ -221,14 +250,21 @@ def cmd_match_file(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_dispatch(args: argparse.Namespace, settings: Settings) -> None:
+    from lac_service.notifications import worker as notification_worker
+
     notification_worker.main([] if args.loop else ["--once"])
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
+    from lac_service.jobs import run_worker
+    from lac_service.notifications import worker as notification_worker
+
     run_worker(settings, once=args.once, stop=notification_worker.stop_on_signals())
 
 
 def cmd_openapi(args: argparse.Namespace, settings: Settings) -> None:
+    from lac_service.main import create_app
+
     document = json.dumps(create_app(settings).openapi(), indent=2, ensure_ascii=False) + "\n"
     if args.check:
         if not args.out.exists() or args.out.read_text() != document:
@@ -240,6 +276,8 @@ def cmd_openapi(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    from lac_service import serving
+
     serving.serve(host=args.host, port=args.port, workers=args.workers)
 
 

@@ -15,6 +15,7 @@ from lac_service import health, outbox_page
 from lac_service.cabinets.router import router as cabinets_router
 from lac_service.config import Settings, get_settings
 from lac_service.db import create_db_engine, create_session_factory
+from lac_service.auth import logins
 from lac_service.geography import gazetteer
 from lac_service.geography.geocoder import Geocoder
 from lac_service.intake.policy_router import router as policies_router
@@ -47,10 +48,12 @@ cabinets. Partners authenticate with `Authorization: Bearer <api key>`. Errors s
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The offline geography is loaded before the first request, not by it; the threads that run handlers
-    are as many as the settings say (``Settings.threads``)."""
+    """The offline geography, and the hash an unknown e-mail is checked against (so that the first one costs
+    what the others do), are made before the first request, not by it; the threads that run handlers are as
+    many as the settings say (``Settings.threads``)."""
     to_thread.current_default_thread_limiter().total_tokens = app.state.settings.threads
     await run_in_threadpool(gazetteer.warm)
+    await run_in_threadpool(logins.warm)
     if app.state.freeze_start_heap:
         # What start-up loaded (the gazetteer, the mappers: ~300,000 objects) lives as long as the process: out
         # of the garbage collector's reach, a full collection no longer walks it, which stopped every request

@@ -6,6 +6,7 @@ check, so the login form tells nothing about who has an account.
 """
 
 from dataclasses import dataclass
+from functools import cache
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -22,7 +23,17 @@ LOCK = timedelta(minutes=15)
 IDLE = timedelta(hours=4)
 LIFETIME = timedelta(hours=12)
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+@cache
+def _dummy_hash() -> str:
+    """What an unknown e-mail is checked against, at the same cost: made by the app's start (``warm``), not by
+    every import (a ``lac`` command needs none)."""
+    return _hasher.hash("not a password of anyone")
+
+
+def warm() -> None:
+    _dummy_hash()
 
 
 @dataclass(frozen=True)
@@ -41,7 +52,7 @@ def check_password(sessions: sessionmaker[Session], *, email: str, password: str
     with read_scope(sessions) as session:
         stored = session.scalar(sa.select(User.password_hash).where(User.email == email.strip().lower()))
     try:
-        return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+        return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
     except VerificationError:
         return False
 
