@@ -2,6 +2,7 @@
 
 import os
 import re
+import sqlite3
 import signal
 import subprocess
 import sys
@@ -97,6 +98,21 @@ def test_demo_loads_once(env):
     assert "lac_" in first.stdout
     second = lac(env, "demo", "--if-empty")
     assert "rien n'est ajouté" in second.stdout
+
+
+def test_each_command_of_the_demo_day_runs_on_its_own(env):
+    """Each command imports only what it uses: one that writes still finds every table its rows point to."""
+    assert lac(env, "db", "upgrade").returncode == 0 and lac(env, "demo").returncode == 0
+    database = env["LAC_DATABASE_URL"].removeprefix("sqlite:///")
+    with sqlite3.connect(database) as connection:
+        connection.execute("UPDATE requests SET priority_points = 1")  # stale scores, as after a new policy
+    rescored = lac(env, "rescore")
+    assert rescored.returncode == 0, rescored.stderr
+    assert re.fullmatch(r"Scores mis à jour : [1-9]\d* demande\(s\)\.\n", rescored.stdout)
+    for command in (("match",), ("expire-offers",), ("reconfirm",), ("purge",),
+                    ("apikey", "list", "--org", "cpts-demo")):
+        done = lac(env, *command)
+        assert done.returncode == 0 and not done.stderr, (command, done.stderr)
 
 
 def test_worker_once_runs_the_days_round_and_sends_its_messages(env):

@@ -26,6 +26,8 @@ OPENAPI_PATH = Path("openapi/openapi.json")
 
 
 def _session(settings: Settings):  # type: ignore[no-untyped-def]
+    """Every table is declared first: a write checks the tables a row points to (a request, its cabinet)."""
+    from lac_service import all_models  # noqa: F401
     from lac_service.db import create_db_engine, create_session_factory, session_scope
 
     return session_scope(create_session_factory(create_db_engine(settings.database_url)))

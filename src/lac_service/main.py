@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lac_service import health, outbox_page
 from lac_service.cabinets.router import router as cabinets_router
+from lac_service.auth import logins
 from lac_service.config import Settings, get_settings
 from lac_service.db import create_db_engine, create_session_factory
-from lac_service.auth import logins
 from lac_service.geography import gazetteer
 from lac_service.geography.geocoder import Geocoder
 from lac_service.intake.policy_router import router as policies_router

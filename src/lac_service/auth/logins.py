@@ -6,8 +6,8 @@ check, so the login form tells nothing about who has an account.
 """
 
 from dataclasses import dataclass
-from functools import cache
 from datetime import datetime, timedelta
+from functools import cache
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher

@@ -14,7 +14,7 @@ commune outlines, which the offline data does not have, and there the code wins.
 """
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,13 +200,18 @@ class TerritoryIndex:
             by_code = np.fromiter((self._by_code.get(code, NO_ORGANISATION) for code in codes), np.int64)
             routed = np.where(by_code != NO_ORGANISATION, by_code, routed)
         if codes is not None and cities is not None and self._by_commune:
-            # Names are read only where a territory splits the code, once per spelling: a file of 100,000 homes
-            # names a few hundred communes.
-            read: dict[tuple[str, str | None], int] = {}
-            by_commune = np.fromiter((
-                read[key] if (key := (code, city)) in read else read.setdefault(
-                    key, self._by_commune.get((code, commune_of(code, city) or ""), NO_ORGANISATION))
-                if code in self._split_codes else NO_ORGANISATION
-                for code, city in zip(codes, cities, strict=True)), np.int64)
+            by_commune = np.fromiter(self._commune_owners(codes, cities), np.int64)
             routed = np.where(by_commune != NO_ORGANISATION, by_commune, routed)
         return routed
+
+    def _commune_owners(self, codes: list[str], cities: Iterable[str | None]) -> Iterator[int]:
+        """Names are read only where a territory splits the code, once per spelling: a file of 100,000 homes
+        names a few hundred communes."""
+        read: dict[tuple[str, str | None], int] = {}
+        for code, city in zip(codes, cities, strict=True):
+            if code not in self._split_codes:
+                yield NO_ORGANISATION
+                continue
+            if (code, city) not in read:
+                read[code, city] = self._by_commune.get((code, commune_of(code, city) or ""), NO_ORGANISATION)
+            yield read[code, city]

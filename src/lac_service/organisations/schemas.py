@@ -7,9 +7,12 @@ from lac_service.kit.fields import Input
 PostalCodeText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=5)]
 
 
+COMMUNE_NAME_LENGTH = 100
+
+
 class CommuneIn(Input):
     postal_code: PostalCodeText
-    city: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    city: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=COMMUNE_NAME_LENGTH)]
 
 
 class CommuneOut(BaseModel):

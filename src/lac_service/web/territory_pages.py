@@ -20,6 +20,7 @@ from lac_service.errors import Conflict, InvalidInput, NotFound
 from lac_service.geography.gazetteer import communes
 from lac_service.geography.territories import Territory
 from lac_service.kit.clock import Now
+from lac_service.organisations.schemas import COMMUNE_NAME_LENGTH
 from lac_service.organisations.service import WITH_TERRITORIES, set_territory
 from lac_service.web.forms import Errors, checked, text
 from lac_service.web.pages import render, see_other
@@ -90,9 +91,12 @@ def _communes(raw: str, errors: Errors) -> list[tuple[str, str]]:
                                "(exemple : 59320 Haubourdin).")
     elif len(lines) > MAX_CODES:
         errors.add("communes", f"Trop de communes ({len(lines)}) : {MAX_CODES} au plus.")
-    elif long := [line for line in lines if len(line) > 110]:
-        errors.add("communes", f"Nom de commune trop long (100 caractères au plus) : « {long[0][:40]}… ».")
-    return [(match[1], match[2]) for line in lines if (match := _COMMUNE.fullmatch(line))]
+    pairs = [(match[1], match[2]) for line in lines if (match := _COMMUNE.fullmatch(line))]
+    long = [name for _, name in pairs if len(name) > COMMUNE_NAME_LENGTH]
+    if long and "communes" not in errors.by_field:
+        errors.add("communes", f"Nom de commune trop long ({COMMUNE_NAME_LENGTH} caractères au plus) : "
+                               f"« {long[0][:40]}… ».")
+    return pairs
 
 
 def _geojson(upload: Any, errors: Errors) -> dict[str, Any] | None:
