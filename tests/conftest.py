@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
 from lac_service import migrate
+from lac_service.auth import logins
 from lac_service.auth.models import Organisation, Role
 from lac_service.auth.service import create_api_key, create_organisation
 from lac_service.config import Environment, Settings
@@ -56,6 +58,19 @@ def drop_postgres_database(url: str) -> None:
     with admin.connect() as connection:
         connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
     admin.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """argon2id as the service runs it, at its lowest cost, in this process: hundreds of tests log in to read a
+    page, and the production cost (0.2 s a hash on this machine) would add minutes without testing more.
+    Subprocesses (``lac``, the served app of the screen tests) keep the real cost."""
+    real = logins._hasher
+    logins._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    logins._dummy_hash.cache_clear()
+    yield
+    logins._hasher = real
+    logins._dummy_hash.cache_clear()
 
 
 @pytest.fixture(scope="session")
