@@ -96,10 +96,13 @@ def test_a_change_made_elsewhere_after_the_page_opened_stands(client, registered
     assert (record["patient"]["first_name"], record["criteria"]["ald"], record["max_distance_km"]) == ("Élodie", True, 45)
 
 
-def test_the_form_sent_back_untouched_changes_nothing(client, registered):
+def test_the_form_sent_back_untouched_changes_nothing(client, db, registered):
     same = _correct(client, registered)
     assert same.status_code == 200 and "Aucune modification" in same.text
     assert _record(client, registered) == {k: v for k, v in registered["created"].items() if k != "tracking_url"}
+    logged = db.scalars(sa.select(AuditEvent.action).where(AuditEvent.request_id == registered["created"]["id"],
+                                                           AuditEvent.actor.like("user:%"))).all()
+    assert "update" not in logged and logged.count("read") == 2, "the page, then the form sent back: two reads"
 
 
 def test_a_correction_that_leaves_the_address_keeps_its_exact_location(client, registered):

@@ -218,8 +218,9 @@ def update(request: Request, request_id: RecordId, user: Staff, form: Form, sess
            geocoder: AppGeocoder) -> Response:
     """Everything typed at intake can be corrected but the kind. Only the fields the
     secretary changed are written: a change made meanwhile elsewhere (a partner, the patient) stands. A
-    changed address is located again (outside any transaction); the organisation stays, as in the API."""
-    patient = load(session, user, request_id, Action.update, now)
+    changed address is located again (outside any transaction); the organisation stays, as in the API. The
+    audit log says what happened: an update when something was written, a read otherwise."""
+    patient = service.get_request(session, request_id, visible_to=visible_to(user))
     values, shown, errors, status = answers(form), _shown(form), Errors(), 422
     values.pop("shown", None)
     raw = _changes(form, values, shown, errors)
@@ -230,6 +231,7 @@ def update(request: Request, request_id: RecordId, user: Staff, form: Form, sess
         del raw["patient"]["address"]  # as stored: not located again
         raw = _given(raw)
     if not raw and not errors:
+        audit.log_access(session, user, Action.read, [patient], now)
         return _detail(request, session, patient, now, notice="Aucune modification : la demande reste telle quelle.")
     data = validate(RequestUpdate, raw, errors)
     home = None
@@ -239,7 +241,7 @@ def update(request: Request, request_id: RecordId, user: Staff, form: Form, sess
             home = geocoder.locate_input(data.patient.address, None, field="patient")
         except AppError as exc:
             service_error(exc, errors, default_field="patient.address.postal_code")
-        patient = load(session, user, request_id, Action.update, now)
+        patient = service.get_request(session, request_id, visible_to=visible_to(user))
     if data is not None and not errors:
         try:
             service.update_request(session, patient, data=data, home=home, actor=actor(user), now=now)
@@ -254,6 +256,7 @@ def update(request: Request, request_id: RecordId, user: Staff, form: Form, sess
         session.rollback()
         return _detail(request, session, load(session, user, request_id, Action.read, now), now,
                        typed=(values, shown), errors=errors, status=status)
+    audit.log_access(session, user, Action.update, [patient], now)
     return see_other(f"/equipe/demandes/{request_id}?corrigee=1")  # a reload does not send the correction again
 
 
