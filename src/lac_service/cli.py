@@ -10,7 +10,6 @@ from datetime import timedelta
 import getpass
 import json
 import os
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -49,7 +48,9 @@ def _read_territory(path: Path) -> dict[str, Any]:
             return {"geojson": json.loads(text), "postal_codes": None, "communes": None}
         except json.JSONDecodeError as error:
             raise SystemExit(f"Erreur : {path} n'est pas du JSON valide (ligne {error.lineno}).") from None
-    return {"geojson": None, "postal_codes": re.findall(r"[^\s,;]+", text), "communes": None}
+    from lac_service.geography.territories import listed_codes
+
+    return {"geojson": None, "postal_codes": listed_codes(text), "communes": None}
 
 
 def cmd_org_create(args: argparse.Namespace, settings: Settings) -> None:

@@ -14,6 +14,7 @@ commune outlines, which the offline data does not have, and there the code wins.
 """
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,14 @@ class OverlappingTerritories(Conflict):
     def __init__(self, first: int, second: int) -> None:
         super().__init__(f"Les territoires des organisations {first} et {second} se chevauchent.")
         self.first, self.second = first, second
+
+
+_LIST_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def listed_codes(text: str) -> list[str]:
+    """Postal codes as people list them (spaces, commas, semicolons or lines), each once, in order."""
+    return list(dict.fromkeys(code for code in _LIST_SEPARATORS.split(text) if code))
 
 
 @dataclass(frozen=True)

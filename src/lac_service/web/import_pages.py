@@ -35,7 +35,8 @@ def _page(request: Request, *, kind: str = "", errors: Errors | None = None, rep
     return render(request, "import.html", {
         "columns": REQUEST_COLUMNS, "kinds": list(Kind), "kind": kind, "errors": (errors or Errors()).by_field,
         "report": report, "shown_errors": report.errors[:SHOWN_ERRORS] if report else [],
-        "summary": report.summary("demande(s)", "importée(s)") if report else "", "yours": yours, "file_name": file_name,
+        "summary": report.summary("demande(s)", "importée(s)") if report else "", "yours": yours,
+        "file_name": file_name,
     }, status=status)
 
 

@@ -35,6 +35,7 @@ router = APIRouter(prefix="/equipe/priorites", include_in_schema=False)
 FLAT = {"ald": "ALD (affection de longue durée)", "pregnancy": "Grossesse", "urgency": "Urgence (après entretien)"}
 MAX_BANDS = 20  # as AgeRule allows
 SPARE_BANDS = 2  # empty rows to add a band
+BAND_PARTS = ("from_years", "under_years", "points")
 HISTORY = 10
 _WHOLE = re.compile(r"[0-9]{1,7}")  # not str.isdigit, which takes "²"
 
@@ -68,8 +69,8 @@ def _values(rules: Rules, version: int) -> dict[str, str]:
 
 def _rows(values: dict[str, str]) -> int:
     """Rows up to the last band filled in, and room to add some."""
-    parts = ("from_years", "under_years", "points")
-    last = max((i for i in range(MAX_BANDS) if any(values.get(f"age.bands.{i}.{p}") for p in parts)), default=-1)
+    last = max((i for i in range(MAX_BANDS) if any(values.get(f"age.bands.{i}.{p}") for p in BAND_PARTS)),
+               default=-1)
     return min(MAX_BANDS, last + 1 + SPARE_BANDS)
 
 
@@ -80,11 +81,12 @@ def _authors(session: DbSession, labels: Iterator[str | None]) -> dict[str, str]
     return {f"user:{id_}": name for id_, name in rows}
 
 
-def _page(request: Request, session: DbSession, user: User, kind: Kind, values: dict[str, str], errors: Errors, *,
-          notice: str | None = None, status: int = 200) -> Response:
-    current = policies.current_policy(session, organisation_id=user.organisation_id, kind=kind)
+def _page(request: Request, session: DbSession, user: User, current: policies.VersionedPolicy,
+          values: dict[str, str], errors: Errors, *, notice: str | None = None, status: int = 200) -> Response:
+    """``current``: the policy in force, as the caller just read it."""
+    kind = Kind(current.policy.kind)
     versions, _ = policies.list_versions(session, organisation_id=user.organisation_id, kind=kind, limit=HISTORY,
-                                             offset=max(0, current.version + 1 - HISTORY))
+                                         offset=max(0, current.version + 1 - HISTORY))
     return render(request, "priorities.html", {
         "kind": kind, "current": current, "values": values, "errors": errors.by_field, "notice": notice,
         "rows": _rows(values), "flat": FLAT, "overtake": months_to_overtake(current.policy),
@@ -102,7 +104,8 @@ def priorities(request: Request, kind: Kind, user: Coordinator, session: DbSessi
     if enregistree is not None and enregistree.isdigit():
         notice = (f"Règles enregistrées (version {current.version}) : {enregistree} demande(s) en attente "
                   "recalculée(s).")
-    return _page(request, session, user, kind, _values(current.policy.rules, current.version), Errors(), notice=notice)
+    return _page(request, session, user, current, _values(current.policy.rules, current.version), Errors(),
+                 notice=notice)
 
 
 def _number(form: FormData, name: str, errors: Errors, *, required: bool = True) -> int | None:
@@ -120,7 +123,7 @@ def _bands(form: FormData, errors: Errors) -> tuple[list[dict[str, Any]], list[i
     """The age bands filled in, and the form row of each (an error found in the n-th band goes to its row)."""
     bands, rows = [], []
     for i in range(MAX_BANDS):
-        names = {part: f"age.bands.{i}.{part}" for part in ("from_years", "under_years", "points")}
+        names = {part: f"age.bands.{i}.{part}" for part in BAND_PARTS}
         if not any(text(form, name) for name in names.values()):
             continue
         bands.append({"from_years": _number(form, names["from_years"], errors, required=False) or 0,
@@ -166,15 +169,17 @@ def save(request: Request, kind: Kind, user: Coordinator, form: Form, session: D
     if text(form, "version") != str(current.version):
         errors.add("form", f"Les règles viennent d'être modifiées par quelqu'un d'autre (version "
                            f"{current.version}) : voici les règles en vigueur, refaites vos changements.")
-        return _page(request, session, user, kind, _values(current.policy.rules, current.version), errors, status=409)
+        return _page(request, session, user, current, _values(current.policy.rules, current.version), errors,
+                     status=409)
     rules = _rules(form, errors)
     if rules is None:
-        return _page(request, session, user, kind, values, errors, status=422)
+        return _page(request, session, user, current, values, errors, status=422)
     try:
         policies.replace_policy(session, organisation_id=user.organisation_id, kind=kind, rules=rules, actor=user.label,
                                 now=now)
     except Conflict as exc:  # a colleague saved in the same instant
         errors.add("form", exc.detail)
-        return _page(request, session, user, kind, values, errors, status=409)
+        saved = policies.current_policy(session, organisation_id=user.organisation_id, kind=kind)
+        return _page(request, session, user, saved, values, errors, status=409)
     changed = rescore(session, now=now, organisation_id=user.organisation_id, kind=kind)
     return see_other(f"/equipe/priorites/{kind.value}?enregistree={changed}")

@@ -18,7 +18,7 @@ from lac_service.auth.models import Organisation, User
 from lac_service.db import DbSession
 from lac_service.errors import Conflict, InvalidInput, NotFound
 from lac_service.geography.gazetteer import communes
-from lac_service.geography.territories import Territory
+from lac_service.geography.territories import Territory, listed_codes
 from lac_service.kit.clock import Now
 from lac_service.organisations.schemas import COMMUNE_NAME_LENGTH
 from lac_service.organisations.service import WITH_TERRITORIES, set_territory
@@ -29,7 +29,6 @@ from lac_service.web.staff import Coordinator
 
 PATH = "/equipe/territoire"
 router = APIRouter(prefix=PATH, include_in_schema=False)
-_SEPARATORS = re.compile(r"[\s,;]+")
 _POSTAL_CODE = re.compile(r"[0-9]{5}")
 _COMMUNE = re.compile(r"([0-9]{5})[\s,;]+(\S.*)")
 MAX_CODES = 5000  # as the API allows
@@ -70,7 +69,7 @@ def territory(request: Request, user: Coordinator, session: DbSession, enregistr
 
 
 def _codes(raw: str, errors: Errors) -> list[str]:
-    codes = list(dict.fromkeys(code for code in _SEPARATORS.split(raw) if code))
+    codes = listed_codes(raw)
     if malformed := [code for code in codes if not _POSTAL_CODE.fullmatch(code)]:
         errors.add("codes", f"Codes postaux mal écrits : {', '.join(malformed[:10])} (5 chiffres attendus).")
     elif len(codes) > MAX_CODES:
