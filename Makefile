@@ -35,9 +35,10 @@ system-deps:
 	    postgresql postgresql-postgis chromium wrk >/dev/null; \
 	fi
 
-## make test: the whole suite, every database test on SQLite and on PostgreSQL.
+## make test: the whole suite, every database test on SQLite and on PostgreSQL, one worker per core (each
+## works in a database of its own).
 test: $(STAMP) system-deps
-	LAC_TEST_POSTGRES_URL="$$(scripts/test-postgres.sh)" $(BIN)/pytest -q
+	LAC_TEST_POSTGRES_URL="$$(scripts/test-postgres.sh)" $(BIN)/pytest -q -n auto
 
 ## make bench: speed goals, each printed as a ratio against a baseline measured in the same run
 ## (the round benchmark reads and writes the same throwaway PostgreSQL server as the tests). Every

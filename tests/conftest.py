@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
@@ -28,6 +29,12 @@ from lac_service.kit.clock import request_time
 from lac_service.main import create_app
 
 BACKENDS = ["sqlite", "postgresql"]
+
+# No time limit per example: speed is the benchmarks' business, and with one worker per core an example may
+# wait for the processor.
+hypothesis_settings.register_profile("suite", deadline=None)
+hypothesis_settings.load_profile("suite")
+
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
 

@@ -47,7 +47,6 @@ def fuzzed_app(app, client, make_key, org_a):  # type: ignore[no-untyped-def]
 @settings(
     # The same examples on every run, so that CI is repeatable; LAC_FUZZ_EXAMPLES=500 explores further.
     max_examples=int(os.environ.get("LAC_FUZZ_EXAMPLES", 25)), derandomize="LAC_FUZZ_EXAMPLES" not in os.environ,
-    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 def test_no_server_error_and_every_answer_as_documented(case, data, app, fuzzed_app):  # type: ignore[no-untyped-def]

@@ -67,7 +67,7 @@ def mass(requests: Requests, result: Assignment) -> int:
     return int((requests.people[rows].astype(np.int64) * (len(requests) - position[rows])).sum())
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(rounds())
 def test_greedy_keeps_every_rule_and_is_the_brute_force_rule(round_):
     requests, cabinets = round_
@@ -78,7 +78,7 @@ def test_greedy_keeps_every_rule_and_is_the_brute_force_rule(round_):
     assert sorted([*result.request_ids.tolist(), *result.unmatched_ids.tolist()]) == sorted(requests.ids.tolist())
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(rounds())
 def test_greedy_never_gives_a_seat_away_from_a_higher_ranked_request(round_):
     """For each request r and each cabinet c feasible for r (kind, both radii, not declined), let ``before`` be
@@ -104,7 +104,7 @@ def test_greedy_never_gives_a_seat_away_from_a_higher_ranked_request(round_):
             before[mine] += requests.people[r]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(rounds(), st.randoms(use_true_random=False))
 def test_deterministic_and_independent_of_row_order(round_, random):
     requests, cabinets = round_
@@ -125,7 +125,7 @@ def test_deterministic_and_independent_of_row_order(round_, random):
         assert other.unmatched_reasons == first.unmatched_reasons
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(rounds())
 def test_optimal_keeps_every_rule_and_serves_at_least_greedys_priority_mass(round_):
     requests, cabinets = round_
