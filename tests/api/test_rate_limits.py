@@ -20,7 +20,7 @@ def test_guessing_link_tokens_is_slowed_down(client, clock, settings):
     assert client.get("/api/v1/offers/" + "D" * 43).status_code == 404, "a new minute, a new count"
 
 
-def test_the_public_registration_through_the_api_counts_with_the_form(client, db, make_key, org_a, settings):
+def test_the_public_registration_through_the_api_counts_with_the_form(client, clock, make_key, org_a, settings):
     for i in range(settings.web.form_per_minute):
         answer = client.post("/api/v1/requests", json=request_body(first_name=f"Nom{i}", phone=f"06123456{i:02d}"))
         assert answer.status_code == 201, answer.text
@@ -56,7 +56,7 @@ def test_every_screen_reached_by_a_link_counts_reads_and_answers_alike(client, c
     assert client.get(f"/suivi/{token}").status_code == 404, "a new minute, a new count"
 
 
-def test_logins_are_limited_with_a_time_to_come_back(client, settings):
+def test_logins_are_limited_with_a_time_to_come_back(client, clock, settings):
     attempt = {"csrf_token": csrf(client.get("/").text), "email": "x@exemple.fr", "password": "pas le bon mot de passe"}
     for _ in range(settings.web.login_per_minute):
         assert client.post("/equipe/connexion", data=attempt).status_code == 401
