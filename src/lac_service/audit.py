@@ -16,6 +16,7 @@ from lac_service.db import Base
 
 class Action(StrEnum):
     read = "read"
+    read_status = "read_status"  # its status and history only (GET /requests/{id}/status)
     list = "list"
     create = "create"
     update = "update"

@@ -74,8 +74,9 @@ def _changes(receiver: WebhookReceiver, key: str) -> list[tuple[int, str | None,
     return sorted(((e["request_id"], e["from_status"], e["to_status"]) for e in events), key=str)
 
 
-def _register(client, headers, name: str, phone: str) -> int:
-    answer = client.post("/api/v1/requests", json=request_body(first_name=name, phone=phone, email=None), headers=headers)
+def _register(client, headers, name: str, phone: str, **patient) -> int:
+    body = request_body(first_name=name, phone=phone, **{"email": None, **patient})
+    answer = client.post("/api/v1/requests", json=body, headers=headers)
     assert answer.status_code == 201, answer.text
     return answer.json()["id"]
 
@@ -117,6 +118,34 @@ def test_each_status_change_reaches_the_partner_once_signed(client, make_key, or
     assert {e["event"] for e in events} == {"request.status_changed"}
     assert all("Alice" not in d.body.decode() and "0611111111" not in d.body.decode() for d in receiver.deliveries)
     assert {d.path for d in receiver.deliveries} == {"/lac/events"}
+
+
+def test_the_partner_that_registered_a_neighbours_patient_is_told_too(
+    client, make_key, make_org, org_a, org_b, partner, receiver, dispatch,
+):
+    """The home is in cpts-b's territory: cpts-b holds the request and hears of it, and so does cpts-a, which
+    registered it; cpts-b's own patients stay cpts-b's business."""
+    admin = make_key(make_org("region"), Role.admin)
+    territory = client.put("/api/v1/organisations/cpts-b/territory", json={"postal_codes": ["59650"]}, headers=admin)
+    assert territory.status_code == 200, territory.text
+    coordinator_b = make_key(org_b, Role.coordinator)
+    with WebhookReceiver() as receiver_b:
+        key_b = client.put("/api/v1/organisations/cpts-b/webhook", json={"url": receiver_b.url},
+                           headers=coordinator_b).json()["signing_key"]
+        villeneuve = {"address": {"line": "2 rue Paul Doumer", "postal_code": "59650", "city": "Villeneuve-d'Ascq"},
+                      "location": {"lat": 50.6233, "lon": 3.1450}}
+        ines = _register(client, partner["headers"], "Inès", "0644444444", **villeneuve)
+        hugo = _register(client, coordinator_b, "Hugo", "0655555555", **villeneuve)
+        client.post("/api/v1/cabinets", json=cabinet_body(location={"lat": 50.62, "lon": 3.14}), headers=coordinator_b)
+        assert len(client.post("/api/v1/matching/runs", json={}, headers=coordinator_b).json()["batches"]) == 1
+
+        dispatch()
+        told_a = [_verified(d, partner["key"]) for d in receiver.accepted()]
+        assert _changes(receiver, partner["key"]) == sorted([(ines, None, "waiting"), (ines, "waiting", "offered")],
+                                                            key=str)
+        assert {e["organisation"] for e in told_a} == {"cpts-b"}
+        assert _changes(receiver_b, key_b) == sorted([(ines, None, "waiting"), (ines, "waiting", "offered"),
+                                                      (hugo, None, "waiting"), (hugo, "waiting", "offered")], key=str)
 
 
 def test_a_partner_error_is_retried_and_a_refusal_fails_once_with_a_notice(

@@ -42,7 +42,8 @@ class Organisation(Base):
         sa.JSON, deferred=True, deferred_group="territory"
     )
     territory_updated_at: Mapped[datetime | None]
-    # Where its requests' status changes are POSTed, and the id its signing key is derived from.
+    # Where the status changes of its requests, and of those it registered for another, are POSTed; and the id
+    # its signing key is derived from.
     webhook_url: Mapped[str | None] = mapped_column(sa.String(300))
     webhook_key_id: Mapped[str | None] = mapped_column(sa.String(32))
     created_at: Mapped[datetime]

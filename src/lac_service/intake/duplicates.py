@@ -72,7 +72,8 @@ def mark_distinct(session: Session, requests: Sequence[PatientRequest], *, actor
 def merge(session: Session, keep: PatientRequest, duplicate: PatientRequest, *, actor: Actor,
           now: datetime) -> PatientRequest:
     """``duplicate`` leaves the queue (withdrawn, reason ``merged``); ``keep`` takes the older date, and a
-    phone or e-mail it lacked. A duplicate being offered to a cabinet waits for the cabinet's answer."""
+    phone, an e-mail or a following organisation it lacked (which then follows the person there). A duplicate
+    being offered to a cabinet waits for the cabinet's answer."""
     _pair(keep, duplicate)
     for request in (keep, duplicate):
         if request.status not in ACTIVE_STATUSES:
@@ -86,6 +87,7 @@ def merge(session: Session, keep: PatientRequest, duplicate: PatientRequest, *, 
     keep.waiting_since = min(keep.waiting_since, duplicate.waiting_since)
     keep.phone = keep.phone or duplicate.phone
     keep.email = keep.email or duplicate.email
+    keep.followed_by_organisation_id = keep.followed_by_organisation_id or duplicate.followed_by_organisation_id
     keep.updated_at = now
     apply_score(session, keep, now=now)
     session.flush()

@@ -106,6 +106,8 @@ class PatientRequest(Base):
 
     matched_cabinet_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cabinets.id"))
     referred_by_cabinet_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cabinets.id"))  # its referral link
+    # The organisation whose key or staff registered it for a home another holds: it follows its status.
+    followed_by_organisation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organisations.id"))
     merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("requests.id"))  # set on a merged duplicate
     matched_at: Mapped[datetime | None]
 
@@ -119,7 +121,7 @@ class PatientRequest(Base):
     status_changed_at: Mapped[datetime]
     erased_at: Mapped[datetime | None]
 
-    organisation: Mapped[Organisation] = relationship(lazy="joined")
+    organisation: Mapped[Organisation] = relationship(lazy="joined", foreign_keys=[organisation_id])
     household: Mapped[list["HouseholdMember"]] = relationship(
         back_populates="request", cascade="all, delete-orphan", order_by="HouseholdMember.id", lazy="selectin"
     )

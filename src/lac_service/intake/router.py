@@ -20,10 +20,10 @@ from lac_service.kinds import Kind
 from lac_service.intake.models import PatientRequest, Source, Status, WithdrawReason
 from lac_service.intake.repository import RequestFilter, Sort, list_requests
 from lac_service.intake.schemas import (
-    RequestCreate, RequestCreated, RequestRead, RequestUpdate, WithdrawIn,
+    RequestCreate, RequestCreated, RequestRead, RequestStatusRead, RequestUpdate, WithdrawIn,
 )
 from lac_service.intake.ranking import explain
-from lac_service.intake.views import to_read
+from lac_service.intake.views import to_read, to_status_read
 from lac_service.geography.geocoder import AppGeocoder
 from lac_service.kit.clock import Now
 from lac_service.kit.fields import RecordId
@@ -50,10 +50,10 @@ def _read(session: DbSession, request: PatientRequest, now: datetime) -> Request
 
 
 def _load(session: DbSession, request_id: int, caller: Caller, roles: tuple[Role, ...], action: Action,
-          now: datetime) -> PatientRequest:
+          now: datetime, *, followed_too: bool = False) -> PatientRequest:
     """The record, if the caller may see it; the access is logged."""
     caller.require(*roles)
-    request = service.get_request(session, request_id, visible_to=caller.scope)
+    request = service.get_request(session, request_id, visible_to=caller.scope, followed_too=followed_too)
     caller.log_access(session, action, [request], now)
     return request
 
@@ -67,8 +67,9 @@ def create_request(
 ) -> JSONResponse:
     """Open to the public (the patient form, `source=form`) and to every API key role.
     The request belongs to the organisation whose territory holds the home (see `organisation` in the
-    answer), which may not be the caller's. A second active request of the same kind for the same person
-    answers 409, with `existing_request_id` for callers with a key."""
+    answer), which may not be the caller's: the caller then follows it at `GET /api/v1/requests/{id}/status`
+    and through its webhook, without its personal data. A second active request of the same kind for the same
+    person answers 409, with `existing_request_id` for callers with a key."""
     if caller.is_public and body.source not in (None, Source.form):
         raise Forbidden("Seul le formulaire public est ouvert sans clé.", field="source")
     if caller.is_public:
@@ -82,7 +83,7 @@ def create_request(
             session, data=body, home=placed.home, organisation_id=placed.organisation_id,
             outside_territory=placed.outside_territory,
             source=source, actor=_actor(caller), max_distance_km=settings.max_distance_default(body.kind),
-            now=now, links=links,
+            now=now, links=links, registered_by=caller.organisation_id,
         )
         if not caller.is_public:
             caller.log_access(session, Action.create, [created], now)
@@ -131,6 +132,13 @@ def list_(
 @router.get("/{request_id}", response_model=RequestRead, summary="Read one request")
 def read(request_id: RecordId, session: DbSession, caller: AuthenticatedCaller, now: Now) -> RequestRead:
     return _read(session, _load(session, request_id, caller, _READERS, Action.read, now), now)
+
+
+@router.get("/{request_id}/status", response_model=RequestStatusRead, summary="Follow a request's status")
+def read_status(request_id: RecordId, session: DbSession, caller: AuthenticatedCaller, now: Now) -> RequestStatusRead:
+    """For the organisation it belongs to, and for the one that registered it when the patient's home put it
+    in another's hands: its status and history, without personal data."""
+    return to_status_read(_load(session, request_id, caller, _READERS, Action.read_status, now, followed_too=True))
 
 
 @router.patch("/{request_id}", response_model=RequestRead, summary="Change a request's details")

@@ -178,5 +178,17 @@ class RequestRead(BaseModel):
     history: list[StatusChangeOut]
 
 
+class RequestStatusRead(BaseModel):
+    """A request's progress, without personal data: what an organisation that registered it follows when the
+    home put it in another's hands."""
+    id: int
+    kind: Kind
+    status: Status
+    organisation: str = Field(description="Slug of the organisation the request belongs to.")
+    status_changed_at: datetime
+    merged_into_id: int | None = Field(description="Withdrawn as a duplicate: the request the person waits with.")
+    history: list[StatusChangeOut]
+
+
 class RequestCreated(RequestRead):
     tracking_url: str = Field(description="The patient's private link; shown in this answer only.")

@@ -107,7 +107,8 @@ def set_status(
     request.history.append(
         StatusChange(from_status=request.status, to_status=to, reason=reason, actor=actor.label, at=now)
     )
-    queue_changes(session, [Change(request.id, request.organisation_id, request.status, to, reason)], now=now)
+    queue_changes(session, [Change(request.id, request.organisation_id, request.followed_by_organisation_id,
+                                   request.status, to, reason)], now=now)
     request.status = to
     request.status_changed_at = now
     request.updated_at = now
@@ -136,17 +137,19 @@ def tell_patient(
 def create_request(
     session: Session, *, data: RequestCreate, home: Located, organisation_id: int, outside_territory: bool,
     source: Source, actor: Actor, max_distance_km: float, now: datetime, links: Links, notify: bool = True,
-    referred_by_cabinet_id: int | None = None,
+    referred_by_cabinet_id: int | None = None, registered_by: int | None = None,
 ) -> tuple[PatientRequest, str]:
     """Registers a patient located beforehand (``home``, outside any transaction); returns the request and
     the link to its tracking page. The patient's confirmation is queued in the same transaction, unless
-    ``notify`` is off (demo data, imports)."""
+    ``notify`` is off (demo data, imports). ``registered_by``: the caller's organisation, which follows the
+    request's status when the home puts it in another's hands."""
     if not actor.is_staff and (data.criteria.urgent or data.criteria.urgent_reason):
         raise Forbidden("L'urgence est fixée par l'équipe après un entretien.", field="criteria.urgent")
     patient = data.patient
     check_contact(patient.phone, patient.email)
     check_household(data.kind, data.household)
     link = links.issue(LinkKind.tracking)
+    followed_by = registered_by if registered_by != organisation_id else None
     request = PatientRequest(
         organisation_id=organisation_id, kind=data.kind, status=Status.waiting, source=source,
         first_name=patient.first_name, last_name=patient.last_name,
@@ -162,7 +165,7 @@ def create_request(
         people_count=1 + len(data.household),
         consent_at=now, tracking_token_hash=link.token_hash, tracking_token_nonce=link.nonce,
         created_at=now, updated_at=now, status_changed_at=now, waiting_since=now,
-        referred_by_cabinet_id=referred_by_cabinet_id,
+        referred_by_cabinet_id=referred_by_cabinet_id, followed_by_organisation_id=followed_by,
         household=[HouseholdMember(**m.model_dump()) for m in data.household],
         history=[StatusChange(from_status=None, to_status=Status.waiting, actor=actor.label, at=now)],
     )
@@ -174,7 +177,7 @@ def create_request(
     url = links.url(LinkKind.tracking, link.token)
     if notify:
         tell_patient(session, request, "request_confirmation", event="confirmation", link=url, now=now)
-        queue_changes(session, [Change(request.id, organisation_id, None, Status.waiting, None)], now=now)
+        queue_changes(session, [Change(request.id, organisation_id, followed_by, None, Status.waiting, None)], now=now)
     return request, url
 
 
@@ -211,10 +214,13 @@ def confirm_waiting(session: Session, request: PatientRequest, *, actor: Actor, 
         request.confirmed_at = request.updated_at = now
 
 
-def get_request(session: Session, request_id: int, *, visible_to: int | None) -> PatientRequest:
-    """``visible_to`` is the caller's organisation (None: all). A foreign request is reported missing."""
+def get_request(session: Session, request_id: int, *, visible_to: int | None, followed_too: bool = False,
+                ) -> PatientRequest:
+    """``visible_to`` is the caller's organisation (None: all). A foreign request is reported missing, unless
+    ``followed_too`` and the caller's organisation follows it (to show its status, never to act on it)."""
     request = session.get(PatientRequest, request_id)
-    if request is None or (visible_to is not None and request.organisation_id != visible_to):
+    if request is None or (visible_to not in (None, request.organisation_id) and not (
+            followed_too and visible_to == request.followed_by_organisation_id)):
         raise NotFound("Demande introuvable.")
     return request
 
@@ -310,6 +316,7 @@ def erase_request(session: Session, request: PatientRequest, *, actor: Actor, no
     ):
         setattr(request, field, None)
     request.household = []
+    request.followed_by_organisation_id = None  # the follower knows whom the number stood for: no more
     request.erased_at = request.updated_at = now
     forget_resource(session, f"request:{request.id}")
     forget_messages(session, f"request:{request.id}")

@@ -4,7 +4,8 @@ from datetime import datetime
 
 from lac_service.intake.models import PatientRequest
 from lac_service.intake.schemas import (
-    AddressOut, CriteriaOut, HouseholdMemberOut, PatientOut, PriorityOut, ReasonOut, RequestRead, StatusChangeOut,
+    AddressOut, CriteriaOut, HouseholdMemberOut, PatientOut, PriorityOut, ReasonOut, RequestRead, RequestStatusRead,
+    StatusChangeOut,
 )
 from lac_service.geography.schemas import LocationOut
 from lac_service.kit.dates import age_on
@@ -66,8 +67,17 @@ def to_read(request: PatientRequest, now: datetime, explanation: Score | None) -
         updated_at=request.updated_at,
         status_changed_at=request.status_changed_at,
         erased_at=request.erased_at,
-        history=[
-            StatusChangeOut(from_status=c.from_status, to_status=c.to_status, reason=c.reason, at=c.at)
-            for c in request.history
-        ],
+        history=_history(request),
     )
+
+
+def to_status_read(request: PatientRequest) -> RequestStatusRead:
+    return RequestStatusRead(
+        id=request.id, kind=request.kind, status=request.status, organisation=request.organisation.slug,
+        status_changed_at=request.status_changed_at, merged_into_id=request.merged_into_id, history=_history(request),
+    )
+
+
+def _history(request: PatientRequest) -> list[StatusChangeOut]:
+    return [StatusChangeOut(from_status=c.from_status, to_status=c.to_status, reason=c.reason, at=c.at)
+            for c in request.history]

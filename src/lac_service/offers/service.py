@@ -76,6 +76,14 @@ def _cabinet_messages(offer_id: int, cabinet: Cabinet, *, count: int, kinds: Seq
     ]
 
 
+# What a status change written set-wise returns, for its webhooks.
+_CHANGED = (PatientRequest.id, PatientRequest.organisation_id, PatientRequest.followed_by_organisation_id)
+
+
+def _change(row: sa.Row, from_status: Status, to_status: Status, reason: str) -> Change:
+    return Change(row.id, row.organisation_id, row.followed_by_organisation_id, from_status, to_status, reason)
+
+
 def _record(session: Session, changes: list[Change], *, now: datetime) -> None:
     """Status changes written set-wise, as ``intake.service.set_status`` does one by one: the history, and
     the partner's webhook queued in the same transaction."""
@@ -113,16 +121,16 @@ def create_offers(
     whose link was revoked, since: its batch would be closed at once, its message sent all the same."""
     offers = _still_serving(session, offers, now=now)
     wanted = [seat.request_id for offer in offers for seat in offer.seats]
-    waiting: dict[int, tuple[int, int]] = {}  # request id → its organisation, its points
+    waiting: dict[int, sa.Row] = {}  # request id → its organisations, its points
     for chunk in _chunks(wanted):
-        waiting.update((id_, (organisation_id, points)) for id_, organisation_id, points in session.execute(
+        waiting.update((row.id, row) for row in session.execute(
             sa.update(PatientRequest)
             .where(PatientRequest.id.in_(chunk), PatientRequest.status == Status.waiting)
             .values(status=Status.offered, status_changed_at=now, updated_at=now)
-            .returning(PatientRequest.id, PatientRequest.organisation_id, PatientRequest.priority_points)
+            .returning(*_CHANGED, PatientRequest.priority_points)
             .execution_options(synchronize_session=False)
         ))
-    _record(session, [Change(request_id, waiting[request_id][0], Status.waiting, Status.offered, "offered")
+    _record(session, [_change(waiting[request_id], Status.waiting, Status.offered, "offered")
                       for request_id in wanted if request_id in waiting], now=now)
     kept = [(offer, [s for s in offer.seats if s.request_id in waiting]) for offer in offers]
     kept = [(offer, seats) for offer, seats in kept if seats]
@@ -137,7 +145,7 @@ def create_offers(
     ).all()
     session.execute(sa.insert(OfferItem), [
         {"offer_id": offer_id, "request_id": seat.request_id, "people": seat.people, "distance_km": seat.distance_km,
-         "priority_points": waiting[seat.request_id][1], "status": ItemStatus.pending}
+         "priority_points": waiting[seat.request_id].priority_points, "status": ItemStatus.pending}
         for offer_id, (_, seats) in zip(ids, kept, strict=True) for seat in seats
     ])
     for chunk in _chunks([offer.cabinet.id for offer, _ in kept]):
@@ -322,20 +330,20 @@ def expire_offers(session: Session, *, now: datetime, wait: bool = False) -> int
 def _end_items(session: Session, due: Sequence[tuple[int, int, datetime]], *, now: datetime) -> None:
     """Expired: the cabinet let the patient's time pass. Not when the patient had left meanwhile (withdrawn,
     erased), nor when the offer closed early: those are cancelled, and count against no cabinet."""
-    back: dict[int, int] = dict(session.execute(  # request id → its organisation, for those still offered
+    back = {row.id: row for row in session.execute(  # those still offered
         sa.update(PatientRequest)
         .where(PatientRequest.id.in_([request_id for _, request_id, _ in due]), PatientRequest.status == Status.offered)
         .values(status=Status.waiting, status_changed_at=now, updated_at=now)
-        .returning(PatientRequest.id, PatientRequest.organisation_id)
-    ).all())
+        .returning(*_CHANGED)
+    )}
     ended: dict[ItemStatus, list[int]] = {ItemStatus.expired: [], ItemStatus.cancelled: []}
     changes = []
     for item_id, request_id, expires_at in due:
         expired = expires_at <= now and request_id in back
         ended[ItemStatus.expired if expired else ItemStatus.cancelled].append(item_id)
         if request_id in back:
-            changes.append(Change(request_id, back[request_id], Status.offered, Status.waiting,
-                                  "expired" if expired else "offer_closed"))
+            changes.append(_change(back[request_id], Status.offered, Status.waiting,
+                                   "expired" if expired else "offer_closed"))
     _record(session, changes, now=now)
     for status, item_ids in ended.items():
         if item_ids:

@@ -1,8 +1,10 @@
-"""A partner's webhook: where the status changes of its organisation's requests are POSTed.
+"""A partner's webhook: where the status changes of its organisation's requests are POSTed, and of the
+requests it registered that belong to another organisation (the patient's home is in that one's territory).
 
 Each change is queued in the outbox in the transaction that makes it, so a partner learns of every change
 once (the dispatcher retries, never sends twice) and of none that was rolled back. The body holds ids and
-statuses only, no personal data: the partner reads the request with its API key if it needs more.
+statuses only, no personal data: the partner reads the request with its API key if it needs more (its
+status only, for one it registered that belongs to another organisation).
 """
 
 import uuid
@@ -28,6 +30,7 @@ EVENT = "request.status_changed"
 class Change:
     request_id: int
     organisation_id: int
+    followed_by: int | None  # the organisation that registered the request for a home another holds
     from_status: str | None
     to_status: str
     reason: str | None
@@ -78,29 +81,34 @@ def unregister(session: Session, organisation: Organisation) -> None:
 
 
 def queue_changes(session: Session, changes: Sequence[Change], *, now: datetime) -> None:
-    """Queues one delivery per change whose organisation has a webhook, in the caller's transaction."""
-    organisation_ids = {change.organisation_id for change in changes}
+    """Queues one delivery per change and per organisation told of it (the request's, and the one that
+    registered it) that has a webhook, in the caller's transaction. ``organisation`` in the body is always
+    the slug of the organisation the request belongs to."""
+    organisation_ids = {i for change in changes for i in (change.organisation_id, change.followed_by)
+                        if i is not None}
     if not organisation_ids:
         return
-    hooked = {
+    organisations = {
         row.id: row for row in session.execute(
             sa.select(Organisation.id, Organisation.slug, Organisation.webhook_url, Organisation.webhook_key_id)
-            .where(Organisation.id.in_(organisation_ids), Organisation.webhook_url.is_not(None))
+            .where(Organisation.id.in_(organisation_ids))
         )
     }
     messages = []
     for change in changes:
-        organisation = hooked.get(change.organisation_id)
-        if organisation is None:
-            continue
-        event_id = uuid.uuid4().hex
-        context = {
-            "event_id": event_id, "organisation": organisation.slug, "request_id": change.request_id,
-            "from_status": change.from_status, "to_status": change.to_status, "reason": change.reason,
-            "at": now.isoformat(),
-        }
-        messages.append(Message(
-            Channel.webhook, organisation.webhook_url, EVENT, context, f"webhook:{event_id}",
-            resource=_resource(organisation.id), key_id=organisation.webhook_key_id,
-        ))
+        belongs = organisations[change.organisation_id]
+        for told in dict.fromkeys((belongs.id, change.followed_by or belongs.id)):
+            organisation = organisations.get(told)
+            if organisation is None or organisation.webhook_url is None:
+                continue
+            event_id = uuid.uuid4().hex
+            context = {
+                "event_id": event_id, "organisation": belongs.slug, "request_id": change.request_id,
+                "from_status": change.from_status, "to_status": change.to_status, "reason": change.reason,
+                "at": now.isoformat(),
+            }
+            messages.append(Message(
+                Channel.webhook, organisation.webhook_url, EVENT, context, f"webhook:{event_id}",
+                resource=_resource(organisation.id), key_id=organisation.webhook_key_id,
+            ))
     enqueue_new(session, messages, now=now)

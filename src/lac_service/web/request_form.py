@@ -115,5 +115,5 @@ def register(
         session, data=data, home=placed.home, organisation_id=placed.organisation_id,
         outside_territory=placed.outside_territory, source=source, actor=actor,
         max_distance_km=settings.max_distance_default(data.kind), now=now, links=links,
-        referred_by_cabinet_id=referrer.id if referrer else None,
+        referred_by_cabinet_id=referrer.id if referrer else None, registered_by=caller_organisation_id,
     )

@@ -1,7 +1,8 @@
 """The secretary's screens: the organisation's queue with each priority explained, a request registered
 during a phone call (urgency included, with its reason), a request's page to correct or withdraw it.
 
-A request of another organisation is "not found", as in the API.
+A request of another organisation is "not found", as in the API; one this organisation registered for a
+home in another's territory shows who holds it and its status, nothing more.
 """
 
 import json
@@ -18,7 +19,7 @@ from lac_service.auth.models import Role, User
 from lac_service.cabinets.models import Cabinet
 from lac_service.config import AppSettings
 from lac_service.db import DbSession
-from lac_service.errors import AppError, DuplicateRequest
+from lac_service.errors import AppError, DuplicateRequest, NotFound
 from lac_service.geography.geocoder import AppGeocoder
 from lac_service.intake import service
 from lac_service.intake.models import PatientRequest, Source, Status, WithdrawReason
@@ -30,6 +31,7 @@ from lac_service.kit.clock import Now
 from lac_service.kit.dates import age_on
 from lac_service.kit.fields import RecordId
 from lac_service.links import AppLinks
+from lac_service.notifications.templates import date_fr
 from lac_service.organisations.service import TerritoryRouter
 from lac_service.priority import Band
 from lac_service.web.forms import Errors, answers, service_error, text, validate
@@ -64,9 +66,11 @@ def visible_to(user: User) -> int | None:
     return None if user.role is Role.admin else user.organisation_id
 
 
-def load(session: DbSession, user: User, request_id: int, action: Action, now: datetime) -> PatientRequest:
-    """The record, if the user's organisation holds it; the access is logged."""
-    patient = service.get_request(session, request_id, visible_to=visible_to(user))
+def load(session: DbSession, user: User, request_id: int, action: Action, now: datetime, *,
+         followed_too: bool = False) -> PatientRequest:
+    """The record, if the user's organisation holds it (or follows it, with ``followed_too``); the access is
+    logged."""
+    patient = service.get_request(session, request_id, visible_to=visible_to(user), followed_too=followed_too)
     audit.log_access(session, user, action, [patient], now)
     return patient
 
@@ -170,10 +174,30 @@ def _detail(request: Request, session: DbSession, patient: PatientRequest, now: 
 @router.get("/demandes/{request_id}")
 def detail(request: Request, request_id: RecordId, user: Staff, session: DbSession, now: Now,
            enregistree: str | None = None, corrigee: str | None = None) -> Response:
-    patient = load(session, user, request_id, Action.read, now)
+    try:
+        patient = load(session, user, request_id, Action.read, now)
+    except NotFound:
+        followed = load(session, user, request_id, Action.read_status, now, followed_too=True)
+        return _handed_over(request, followed, just_registered=bool(enregistree))
     notice = ("La demande est enregistrée ; le patient reçoit son lien de suivi par SMS ou e-mail." if enregistree
               else "Les modifications sont enregistrées." if corrigee else None)
     return _detail(request, session, patient, now, notice=notice)
+
+
+def _handed_over(request: Request, followed: PatientRequest, *, just_registered: bool) -> Response:
+    """Registered here for a home another organisation holds: who holds it and its status, nothing of the
+    record (what that organisation's team learns or corrects is its own)."""
+    holder = f"« {followed.organisation.name} »"
+    where = (f"Le domicile du patient n'est dans le territoire d'aucune CPTS : la demande est suivie par {holder}"
+             if followed.outside_territory else
+             f"Le domicile du patient est dans le territoire de {holder}, qui suit la demande")
+    told = " Le patient reçoit son lien de suivi par SMS ou e-mail." if just_registered else ""
+    return render(request, "message.html", {
+        "title": f"Demande n° {followed.id} transmise à {holder}",
+        "text": f"{where} et la propose à ses cabinets.{told} Statut : {STATUS_LABELS[followed.status].lower()}, "
+                f"depuis le {date_fr(followed.status_changed_at)}.",
+        "back": "/equipe/demandes/nouvelle", "back_label": "Enregistrer une autre demande",
+    })
 
 
 def _shown(form: FormData) -> dict[str, str]:
