@@ -93,7 +93,9 @@ def test_two_cpts_share_a_postal_code_by_its_communes(client, make_org, make_key
     assert (in_haubourdin["organisation"], in_emmerin["organisation"]) == ("cpts-weppes", "cpts-sud")
     assert in_emmerin["outside_territory"] is False
     clash = client.put("/api/v1/organisations/cpts-sud/territory", headers=admin, json={"postal_codes": ["59320"]})
-    assert clash.status_code == 409 and "cpts-weppes" in clash.json()["message"]
+    assert clash.status_code == 409 and clash.json()["message"] == (
+        "Ce territoire chevauche celui de « CPTS cpts-weppes » (cpts-weppes) : le code postal 59320, qui dessert la "
+        "commune Haubourdin.")
     wrong = client.put("/api/v1/organisations/cpts-sud/territory", headers=admin, json={
         "communes": [{"postal_code": "59320", "city": "Lille"}]})
     assert wrong.status_code == 422 and "Commune introuvable : 59320 Lille" in wrong.json()["message"]
@@ -111,8 +113,9 @@ def test_overlapping_territories_are_refused_and_nothing_changes(client, mapped,
     assert client.get("/api/v1/organisations/cpts-c", headers=mapped).json()["territory"] is None
     same_code = client.put("/api/v1/organisations/cpts-c/territory", json={"postal_codes": ["59000"]}, headers=mapped)
     assert same_code.status_code == 200
-    clash = client.put("/api/v1/organisations/cpts-a/territory", json={"geojson": WEST, "postal_codes": ["59000"]}, headers=mapped)
-    assert clash.status_code == 409
+    clash = client.put("/api/v1/organisations/cpts-a/territory", json={"geojson": WEST, "postal_codes": ["59000"]},
+                       headers=mapped)
+    assert clash.status_code == 409 and clash.json()["message"].endswith("(cpts-c) : le code postal 59000.")
 
 
 @pytest.mark.parametrize(

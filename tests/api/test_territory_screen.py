@@ -90,7 +90,8 @@ def test_an_overlap_with_another_cpts_is_refused_by_name(client, make_key, org_a
     assert client.put("/api/v1/organisations/cpts-b/territory", json={"postal_codes": ["59100"]},
                       headers=admin).status_code == 200
     answer = send(client, "59000 59100")
-    assert answer.status_code == 409 and "Ce territoire chevauche celui de « CPTS cpts-b » (cpts-b)." in shown(answer)
+    assert answer.status_code == 409
+    assert "Ce territoire chevauche celui de « CPTS cpts-b » (cpts-b) : le code postal 59100." in shown(answer)
     assert territory(client, make_key(org_a, Role.coordinator)) is None
 
 

@@ -59,7 +59,7 @@ def test_overlapping_territories_are_refused_naming_both():
         TerritoryIndex({7: square(2.9, 50.5, 3.2, 50.7), 3: square(3.1, 50.5, 3.4, 50.7)})
 
     assert (raised.value.first, raised.value.second) == (3, 7)
-    assert "3 et 7" in str(raised.value)
+    assert "3 et 7 se chevauchent : leurs contours se recouvrent" in str(raised.value)
     assert raised.value.status_code == 409
 
 
@@ -84,9 +84,10 @@ def test_a_postal_code_territory_wins_over_polygons_when_the_code_is_known(index
     assert with_codes.route_many([50.70, 50.63], [3.16, 3.05], postal_codes=["59200", None]).tolist() == [5, 1]
 
 
-def test_a_postal_code_in_two_territories_is_an_overlap():
-    with pytest.raises(OverlappingTerritories):
-        TerritoryIndex({1: Territory.from_postal_codes(["59000"]), 2: Territory.from_postal_codes(["59000", "59100"])})
+def test_a_postal_code_in_two_territories_is_an_overlap_that_names_it():
+    with pytest.raises(OverlappingTerritories) as overlap:
+        TerritoryIndex({1: Territory.from_postal_codes(["59000"]), 2: Territory.from_postal_codes(["59100", "59000"])})
+    assert overlap.value.where == "le code postal 59000"
 
 
 def test_a_postal_code_serving_two_cpts_is_shared_by_its_communes_however_people_write_them():
@@ -107,11 +108,13 @@ def test_a_postal_code_serving_two_cpts_is_shared_by_its_communes_however_people
 
 def test_a_commune_in_two_territories_or_of_a_code_held_whole_is_an_overlap():
     haubourdin = Territory.from_communes([("59320", "Haubourdin")])
-    with pytest.raises(OverlappingTerritories):
+    with pytest.raises(OverlappingTerritories) as overlap:
         TerritoryIndex({1: haubourdin, 2: Territory.from_communes([("59320", "haubourdin"), ("59320", "Emmerin")])})
+    assert overlap.value.where == "la commune Haubourdin (59320)"
     with pytest.raises(OverlappingTerritories) as overlap:
         TerritoryIndex({7: Territory.from_postal_codes(["59320"]), 2: haubourdin})
     assert (overlap.value.first, overlap.value.second) == (2, 7)
+    assert overlap.value.where == "le code postal 59320, qui dessert la commune Haubourdin"
     TerritoryIndex({1: haubourdin, 2: Territory.from_communes([("59320", "Emmerin")])})  # neighbours: accepted
 
 

@@ -40,11 +40,12 @@ class InvalidTerritory(InvalidInput):
 
 
 class OverlappingTerritories(Conflict):
+    """``where``: what both hold, in words a coordinator can act on (a postal code, a commune, the outlines)."""
     code = "overlapping_territories"
 
-    def __init__(self, first: int, second: int) -> None:
-        super().__init__(f"Les territoires des organisations {first} et {second} se chevauchent.")
-        self.first, self.second = first, second
+    def __init__(self, first: int, second: int, where: str) -> None:
+        super().__init__(f"Les territoires des organisations {first} et {second} se chevauchent : {where}.")
+        self.first, self.second, self.where = first, second, where
 
 
 _LIST_SEPARATORS = re.compile(r"[\s,;]+")
@@ -155,18 +156,19 @@ class TerritoryIndex:
         self._by_code: dict[str, int] = {}
         self._by_commune: dict[tuple[str, str], int] = {}
         for org, territory in sorted(territories.items()):
-            for code in territory.postal_codes:
+            for code in sorted(territory.postal_codes):
                 if (other := self._by_code.setdefault(code, org)) != org:
-                    raise OverlappingTerritories(other, org)
-            for code, name in territory.communes:
+                    raise OverlappingTerritories(other, org, f"le code postal {code}")
+            for code, name in sorted(territory.communes):
                 # Read again as today's gazetteer spells it: a stored name must keep matching after a data update.
                 commune = (code, commune_of(code, name) or name)
                 if (other := self._by_commune.setdefault(commune, org)) != org:
-                    raise OverlappingTerritories(other, org)
+                    raise OverlappingTerritories(other, org, f"la commune {commune[1]} ({code})")
         self._split_codes = frozenset(code for code, _ in self._by_commune)
-        for (code, _), org in self._by_commune.items():  # a commune of a code another organisation holds whole
+        for (code, name), org in self._by_commune.items():  # a commune of a code another organisation holds whole
             if (other := self._by_code.get(code, org)) != org:
-                raise OverlappingTerritories(min(org, other), max(org, other))
+                raise OverlappingTerritories(min(org, other), max(org, other),
+                                             f"le code postal {code}, qui dessert la commune {name}")
         shaped = [(org, t.geometry) for org, t in sorted(territories.items()) if t.geometry is not None]
         self._orgs = np.array([org for org, _ in shaped], dtype=np.int64)
         self._geometries = np.array([geometry for _, geometry in shaped], dtype=object)
@@ -181,7 +183,8 @@ class TerritoryIndex:
         smaller = np.minimum(shapely.area(self._geometries[first]), shapely.area(self._geometries[second]))
         if (overlapping := np.flatnonzero(shared > OVERLAP_TOLERANCE * smaller)).size:
             pair = overlapping[0]
-            raise OverlappingTerritories(int(self._orgs[first[pair]]), int(self._orgs[second[pair]]))
+            raise OverlappingTerritories(int(self._orgs[first[pair]]), int(self._orgs[second[pair]]),
+                                         "leurs contours se recouvrent")
 
     def route(self, lat: float, lon: float, postal_code: str | None = None, city: str | None = None) -> int | None:
         codes = None if postal_code is None else [postal_code]

@@ -47,8 +47,8 @@ def set_territory(
     except OverlappingTerritories as overlap:
         other_id = overlap.second if overlap.first == organisation.id else overlap.first
         other = next(o for o in others if o.id == other_id)
-        raise Conflict(f"Ce territoire chevauche celui de « {other.name} » ({other.slug}).", field="territory") \
-            from overlap
+        raise Conflict(f"Ce territoire chevauche celui de « {other.name} » ({other.slug}) : {overlap.where}.",
+                       field="territory") from overlap
     organisation.territory_geojson = geojson
     organisation.territory_postal_codes = sorted(territory.postal_codes) or None
     organisation.territory_communes = [list(pair) for pair in sorted(territory.communes)] or None
