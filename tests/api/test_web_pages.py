@@ -162,6 +162,42 @@ def test_the_patient_confirms_updates_and_withdraws_from_the_tracking_page(clien
     assert dead.status_code == 404 and "Élodie" not in dead.text
 
 
+def _tracking_path(created: dict) -> str:
+    return "/suivi/" + created["tracking_url"].rsplit("/suivi/", 1)[1]
+
+
+def test_a_closed_requests_tracking_page_still_erases_its_data(client, db, make_key, org_a):
+    """The form promises erasure at any time: once withdrawn by the team (or matched, or archived), the link
+    still offers it."""
+    secretary = make_key(org_a, Role.secretary)
+    created = client.post("/api/v1/requests", json=request_body(), headers=secretary).json()
+    client.post(f"/api/v1/requests/{created['id']}/withdraw", json={"reason": "found_elsewhere"}, headers=secretary)
+    url = _tracking_path(created)
+    page = client.get(url)
+    assert "Effacer mes données" in page.text and "Retirer ma demande" not in page.text
+    unticked = client.post(f"{url}/retrait", data={"csrf_token": csrf(page.text)})
+    assert unticked.status_code == 422 and "confirmer l&#39;effacement" in unticked.text
+    db.expire_all()
+    assert db.scalar(sa.select(PatientRequest.first_name)) == "Élodie", "nothing erased without the box ticked"
+    gone = client.post(f"{url}/retrait", data={"csrf_token": csrf(page.text), "confirm": "oui"})
+    assert "Données effacées" in gone.text and "retirée de la liste" not in gone.text
+    db.expire_all()
+    assert db.scalar(sa.select(PatientRequest.first_name)) is None
+    assert db.scalar(sa.select(PatientRequest.status)).value == "withdrawn"
+    assert client.get(url).status_code == 404
+
+
+def test_a_merged_duplicates_link_says_the_other_registration_is_followed(client, make_key, org_a):
+    coordinator = make_key(org_a, Role.coordinator)
+    kept = client.post("/api/v1/requests", json=request_body(), headers=coordinator).json()
+    twice = client.post("/api/v1/requests", json=request_body(first_name="Elodie", last_name="Durand", phone="0698765432"),
+                        headers=coordinator).json()
+    merged = client.post(f"/api/v1/requests/{kept['id']}/merge", json={"duplicate_id": twice["id"]}, headers=coordinator)
+    assert merged.status_code == 200, merged.text
+    page = client.get(_tracking_path(twice)).text
+    assert "regroupée avec l'autre" in page and "Pour vous inscrire de nouveau" not in page
+
+
 def test_no_lock_is_held_while_a_password_is_checked(settings, committed_url, monkeypatch):
     """argon2 takes about 0.1 s. Meanwhile the user's row (PostgreSQL) and the database's write lock (SQLite)
     stay free: otherwise each login attempt would stall the other logins and, on SQLite, every writer."""

@@ -17,7 +17,7 @@ from lac_service.db import DbSession
 from lac_service.errors import AppError, DuplicateRequest
 from lac_service.geography.geocoder import AppGeocoder
 from lac_service.intake import service
-from lac_service.intake.models import PatientRequest, Source
+from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, Source
 from lac_service.intake.schemas import PatientPatch, RequestUpdate
 from lac_service.kit.clock import Now
 from lac_service.links import AppLinks, LinkToken
@@ -119,15 +119,20 @@ def update_contact(request: Request, token: LinkToken, form: Form, session: DbSe
 
 @router.post("/suivi/{token}/retrait", dependencies=checked_then(LinkRateLimit))
 def withdraw(request: Request, token: LinkToken, form: Form, session: DbSession, now: Now) -> Response:
+    """A request still in the queue is withdrawn and erased; a closed one (matched, withdrawn, archived) is
+    erased: the form promises erasure at any time."""
     patient = service.find_by_tracking(session, token)
+    waiting = patient.status in ACTIVE_STATUSES
     if text(form, "confirm") != "oui":
         errors = Errors()
-        errors.add("confirm", "Cochez la case pour confirmer le retrait.")
+        errors.add("confirm", "Cochez la case pour confirmer le retrait." if waiting else
+                   "Cochez la case pour confirmer l'effacement.")
         return _tracking_page(request, session, patient, token, errors, status=422)
     service.erase_request(session, patient, actor=PATIENT, now=now)
+    done = ("Votre demande est retirée de la liste d'attente et vos données personnelles sont effacées." if waiting
+            else "Vos données personnelles sont effacées.")
     return render(request, "message.html", {
-        "title": "Demande retirée",
-        "text": "Votre demande est retirée de la liste d'attente et vos données personnelles sont effacées. "
-                "Ce lien ne fonctionne plus. Vous pouvez vous inscrire de nouveau à tout moment.",
+        "title": "Demande retirée" if waiting else "Données effacées",
+        "text": f"{done} Ce lien ne fonctionne plus. Vous pouvez vous inscrire de nouveau à tout moment.",
         "back": "/",
     })
