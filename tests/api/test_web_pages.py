@@ -194,8 +194,27 @@ def test_a_merged_duplicates_link_says_the_other_registration_is_followed(client
                         headers=coordinator).json()
     merged = client.post(f"/api/v1/requests/{kept['id']}/merge", json={"duplicate_id": twice["id"]}, headers=coordinator)
     assert merged.status_code == 200, merged.text
-    page = client.get(_tracking_path(twice)).text
-    assert "regroupée avec l'autre" in page and "Pour vous inscrire de nouveau" not in page
+    page = client.get(_tracking_path(twice))
+    assert "regroupée avec l'autre" in page.text and "Pour vous inscrire de nouveau" not in page.text
+    assert "effacer cette inscription en double" in page.text
+    gone = client.post(f"{_tracking_path(twice)}/retrait", data={"csrf_token": csrf(page.text), "confirm": "oui"})
+    assert "Cette inscription en double est effacée" in gone.text and "inscrire de nouveau" not in gone.text
+    still = client.get(f"/api/v1/requests/{kept['id']}", headers=coordinator).json()
+    assert (still["status"], still["patient"]["first_name"]) == ("waiting", "Élodie")
+
+
+def test_a_matched_patient_is_warned_before_erasing_and_the_cabinet_sees_it_happened(client, make_key, org_a):
+    coordinator = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(channels=[]), headers=coordinator)
+    created = client.post("/api/v1/requests", json=request_body(), headers=coordinator).json()
+    batch = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["batches"][0]
+    token = batch["offer_url"].rsplit("/", 1)[1]
+    client.post(f"/api/v1/offers/{token}/responses", json={"request_id": created["id"], "decision": "accept"})
+    page = client.get(_tracking_path(created))
+    assert "Le cabinet ne verra plus vos coordonnées" in page.text
+    client.post(f"{_tracking_path(created)}/retrait", data={"csrf_token": csrf(page.text), "confirm": "oui"})
+    offer = client.get(f"/o/{token}").text
+    assert "Le patient a effacé ses données depuis." in offer and "Élodie" not in offer
 
 
 def test_no_lock_is_held_while_a_password_is_checked(settings, committed_url, monkeypatch):

@@ -129,10 +129,10 @@ def withdraw(request: Request, token: LinkToken, form: Form, session: DbSession,
                    "Cochez la case pour confirmer l'effacement.")
         return _tracking_page(request, session, patient, token, errors, status=422)
     service.erase_request(session, patient, actor=PATIENT, now=now)
-    done = ("Votre demande est retirée de la liste d'attente et vos données personnelles sont effacées." if waiting
-            else "Vos données personnelles sont effacées.")
+    again = " Ce lien ne fonctionne plus. Vous pouvez vous inscrire de nouveau à tout moment."
+    done = ("Votre demande est retirée de la liste d'attente et vos données personnelles sont effacées." + again
+            if waiting else "Cette inscription en double est effacée ; l'autre reste telle quelle. Ce lien ne "
+            "fonctionne plus." if patient.merged_into_id else "Vos données personnelles sont effacées." + again)
     return render(request, "message.html", {
-        "title": "Demande retirée" if waiting else "Données effacées",
-        "text": f"{done} Ce lien ne fonctionne plus. Vous pouvez vous inscrire de nouveau à tout moment.",
-        "back": "/",
+        "title": "Demande retirée" if waiting else "Données effacées", "text": done, "back": "/",
     })
