@@ -23,6 +23,7 @@ class Action(StrEnum):
     withdraw = "withdraw"
     erase = "erase"
     merge = "merge"
+    send_link = "send_link"  # the tracking link sent again to the patient's phone or e-mail
 
 
 class AuditEvent(Base):

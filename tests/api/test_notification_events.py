@@ -1,8 +1,12 @@
 """Events queue their messages in the same transaction: confirmation, batch offer, match; erasure removes them."""
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 
+from lac_service.audit import Action, AuditEvent
 from lac_service.auth.models import Role
+from lac_service.intake.models import PatientRequest
 from lac_service.notifications.models import Notification
 from tests.payloads import cabinet_body, request_body
 
@@ -86,3 +90,61 @@ def test_a_batch_of_both_kinds_is_announced_as_both(client, db, make_key, org_a)
     assert client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["requests_offered"] == 2
     (sms, _) = _messages(db, "batch_offer")
     assert "2 personnes attendent un bilan orthophonique ou un médecin traitant près" in sms.body
+
+
+def test_a_lost_tracking_link_is_sent_again_once_a_minute_and_never_once_erased(client, db, make_key, org_a, org_b,
+                                                                                  clock):
+    secretary = make_key(org_a, Role.secretary)
+    created = client.post("/api/v1/requests", json=request_body(), headers=secretary).json()
+    path = f"/api/v1/requests/{created['id']}/tracking-link"
+    sent = client.post(path, headers=secretary)
+    assert sent.status_code == 202 and sent.json() == {"channels": ["sms", "email"]}
+    again = _messages(db, "tracking_link")
+    assert [(m.channel, m.recipient) for m in again] == [("sms", "+33612345678"), ("email", "elodie.durand@exemple.fr")]
+    assert all(created["tracking_url"] in m.body for m in again)
+    assert client.post(path, headers=secretary).status_code == 202
+    assert len(_messages(db, "tracking_link")) == 2, "a double click sends it once"
+    client.patch(f"/api/v1/requests/{created['id']}", json={"patient": {"phone": "07 98 76 54 32"}}, headers=secretary)
+    client.post(path, headers=secretary)
+    assert [m.recipient for m in _messages(db, "tracking_link")][2:] == ["+33798765432", "elodie.durand@exemple.fr"], \
+        "a number corrected within the minute gets it at once"
+    clock["now"] += timedelta(minutes=2)
+    client.post(path, headers=secretary)
+    assert len(_messages(db, "tracking_link")) == 6
+    assert db.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.action == Action.send_link)) == 4
+
+    assert client.post(path, headers=make_key(org_b, Role.secretary)).status_code == 404
+    assert client.post(path, headers=make_key(org_a, Role.partner)).status_code == 403, "a partner texts no patient"
+    assert client.post(path).status_code == 401
+    assert client.delete(f"/api/v1/requests/{created['id']}", headers=secretary).status_code == 204
+    erased = client.post(path, headers=secretary)
+    assert erased.status_code == 409 and "effacée" in erased.json()["message"]
+    assert _messages(db, "tracking_link") == [], "erasure took the messages along, and none is sent after"
+
+
+def test_no_link_goes_to_a_withdrawn_request_and_a_merged_one_names_the_request_kept(client, db, make_key, org_a):
+    coordinator = make_key(org_a, Role.coordinator)
+    kept = client.post("/api/v1/requests", json=request_body(), headers=coordinator).json()
+    twice = client.post("/api/v1/requests", json=request_body(first_name="Elodie", last_name="Durand", phone="0698765432"),
+                        headers=coordinator).json()
+    client.post(f"/api/v1/requests/{kept['id']}/merge", json={"duplicate_id": twice["id"]}, headers=coordinator)
+    merged = client.post(f"/api/v1/requests/{twice['id']}/tracking-link", headers=coordinator)
+    assert merged.status_code == 409 and f"demande n° {kept['id']}" in merged.json()["message"]
+    client.post(f"/api/v1/requests/{kept['id']}/withdraw", json={"reason": "no_longer_needed"}, headers=coordinator)
+    withdrawn = client.post(f"/api/v1/requests/{kept['id']}/tracking-link", headers=coordinator)
+    assert withdrawn.status_code == 409 and "retirée" in withdrawn.json()["message"]
+    assert _messages(db, "tracking_link") == []
+
+
+def test_a_request_registered_before_links_could_be_rebuilt_gets_a_new_one(client, db, make_key, org_a):
+    secretary = make_key(org_a, Role.secretary)
+    created = client.post("/api/v1/requests", json=request_body(phone=None), headers=secretary).json()
+    db.execute(sa.update(PatientRequest).values(tracking_token_nonce=None))
+    db.commit()
+    assert client.post(f"/api/v1/requests/{created['id']}/tracking-link", headers=secretary).json() == {
+        "channels": ["email"]}
+    (message,) = _messages(db, "tracking_link")
+    link = message.body.split("/suivi/", 1)[1].split()[0]
+    assert f"/suivi/{link}" not in created["tracking_url"]
+    assert client.get(f"/suivi/{link}").status_code == 200
+    assert client.get("/suivi/" + created["tracking_url"].rsplit("/", 1)[1]).status_code == 404

@@ -73,6 +73,8 @@ def _calls(b) -> dict[tuple[str, str], Call]:
         ("GET", "/api/v1/requests"): Call("/api/v1/requests?q=Bérénice&limit=200"),
         ("GET", "/api/v1/requests/{request_id}"): Call(f"/api/v1/requests/{request}", at_b=True),
         ("GET", "/api/v1/requests/{request_id}/status"): Call(f"/api/v1/requests/{request}/status", at_b=True),
+        ("POST", "/api/v1/requests/{request_id}/tracking-link"): Call(f"/api/v1/requests/{request}/tracking-link",
+                                                                      at_b=True),
         ("PATCH", "/api/v1/requests/{request_id}"): Call(f"/api/v1/requests/{request}", {"max_distance_km": 5}, True),
         ("DELETE", "/api/v1/requests/{request_id}"): Call(f"/api/v1/requests/{request}", at_b=True),
         ("POST", "/api/v1/requests/{request_id}/withdraw"): Call(f"/api/v1/requests/{request}/withdraw",

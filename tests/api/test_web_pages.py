@@ -18,6 +18,7 @@ from lac_service.cabinets.models import Cabinet
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.intake.models import PatientRequest
 from lac_service.main import create_app
+from lac_service.notifications.models import Notification
 from lac_service.notifications.templates import date_fr
 from lac_service.offers.service import KEPT_AFTER_DEADLINE
 from lac_service.web import duplicate_pages
@@ -215,6 +216,27 @@ def test_a_matched_patient_is_warned_before_erasing_and_the_cabinet_sees_it_happ
     client.post(f"{_tracking_path(created)}/retrait", data={"csrf_token": csrf(page.text), "confirm": "oui"})
     offer = client.get(f"/o/{token}").text
     assert "Le patient a effacé ses données depuis." in offer and "Élodie" not in offer
+
+
+def test_a_secretary_sends_the_tracking_link_again_from_the_request_page(client, db, staff, make_key, org_a):
+    created = client.post("/api/v1/requests", json=request_body(email=None),
+                          headers=make_key(org_a, Role.secretary)).json()
+    log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
+    page = client.get(f"/equipe/demandes/{created['id']}")
+    assert "Renvoyer le lien de suivi au patient" in page.text
+    forged = client.post(f"/equipe/demandes/{created['id']}/lien", data={})
+    assert forged.status_code == 403
+    sent = client.post(f"/equipe/demandes/{created['id']}/lien", data={"csrf_token": csrf(page.text)})
+    assert sent.status_code == 200 and "Le lien de suivi est envoyé au patient par SMS." in sent.text
+    messages = db.scalars(sa.select(Notification).where(Notification.template == "tracking_link")).all()
+    assert [(m.channel, m.recipient) for m in messages] == [("sms", "+33612345678")]
+    assert created["tracking_url"] in messages[0].body
+    client.post(f"/api/v1/requests/{created['id']}/withdraw", json={"reason": "moved"},
+                headers=make_key(org_a, Role.secretary))
+    page = client.get(f"/equipe/demandes/{created['id']}")
+    assert "Renvoyer le lien de suivi" not in page.text
+    refused = client.post(f"/equipe/demandes/{created['id']}/lien", data={"csrf_token": csrf(page.text)})
+    assert refused.status_code == 409 and "aucun message n&#39;est plus envoyé" in refused.text
 
 
 def test_no_lock_is_held_while_a_password_is_checked(settings, committed_url, monkeypatch):

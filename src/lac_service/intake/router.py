@@ -1,5 +1,6 @@
 """``/api/v1/requests``: thin HTTP over ``intake.service``."""
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
@@ -20,7 +21,7 @@ from lac_service.kinds import Kind
 from lac_service.intake.models import PatientRequest, Source, Status, WithdrawReason
 from lac_service.intake.repository import RequestFilter, Sort, list_requests
 from lac_service.intake.schemas import (
-    RequestCreate, RequestCreated, RequestRead, RequestStatusRead, RequestUpdate, WithdrawIn,
+    RequestCreate, RequestCreated, RequestRead, RequestStatusRead, RequestUpdate, TrackingLinkSent, WithdrawIn,
 )
 from lac_service.intake.ranking import explain
 from lac_service.intake.views import to_read, to_status_read
@@ -49,7 +50,7 @@ def _read(session: DbSession, request: PatientRequest, now: datetime) -> Request
     return to_read(request, now, explain(session, [request]).get(request.id))
 
 
-def _load(session: DbSession, request_id: int, caller: Caller, roles: tuple[Role, ...], action: Action,
+def _load(session: DbSession, request_id: int, caller: Caller, roles: Iterable[Role], action: Action,
           now: datetime, *, followed_too: bool = False) -> PatientRequest:
     """The record, if the caller may see it; the access is logged."""
     caller.require(*roles)
@@ -170,6 +171,19 @@ def withdraw(
     request = _load(session, request_id, caller, _EDITORS, Action.withdraw, now)
     reason = WithdrawReason((body or WithdrawIn()).reason.value)
     return _read(session, service.withdraw_request(session, request, reason=reason, actor=_actor(caller), now=now), now)
+
+
+@router.post("/{request_id}/tracking-link", status_code=202, response_model=TrackingLinkSent,
+             summary="Send the patient's tracking link again")
+def send_tracking_link(
+    request_id: RecordId, session: DbSession, caller: AuthenticatedCaller, now: Now, links: AppLinks,
+) -> TrackingLinkSent:
+    """To the patient's phone and e-mail, whichever the record has; queued, sent by the dispatcher. The CPTS's
+    staff only: a partner's software does not text patients. Asked again within the same minute for the same
+    contacts, it goes once. `409` once erased, withdrawn, or merged into another request (named)."""
+    request = _load(session, request_id, caller, STAFF_ROLES, Action.send_link, now)
+    channels = service.send_tracking_link(session, request, links=links, now=now)
+    return TrackingLinkSent(channels=[channel.value for channel in channels])
 
 
 @router.delete("/{request_id}", status_code=204, summary="Erase a request's personal data")

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
@@ -188,6 +188,10 @@ class RequestStatusRead(BaseModel):
     status_changed_at: datetime
     merged_into_id: int | None = Field(description="Withdrawn as a duplicate: the request the person waits with.")
     history: list[StatusChangeOut]
+
+
+class TrackingLinkSent(BaseModel):
+    channels: list[Literal["sms", "email"]] = Field(description="Where the link goes: the patient's phone, e-mail.")
 
 
 class RequestCreated(RequestRead):

@@ -122,16 +122,18 @@ def _place(request: PatientRequest, home: Located) -> None:
 def tell_patient(
     session: Session, request: PatientRequest, template: str, *, event: str, link: str, now: datetime,
     **context: str,
-) -> None:
-    """The patient hears by what they gave: SMS to the phone, email to the address (both when both). ``event``
-    names the message once per request (``request:N:{event}:{channel}``): told twice, they hear it once."""
-    for channel, recipient in ((Channel.sms, request.phone), (Channel.email, request.email)):
-        if recipient:
-            enqueue(
-                session, channel=channel, recipient=recipient, template=template,
-                context={"kind": request.kind.value, "link": link, **context}, now=now,
-                idempotency_key=f"request:{request.id}:{event}:{channel.value}", resource=f"request:{request.id}",
-            )
+) -> list[Channel]:
+    """The patient hears by what they gave: SMS to the phone, email to the address (both when both); the
+    channels used. ``event`` names the message once per request (``request:N:{event}:{channel}``): told twice,
+    they hear it once."""
+    channels = [(channel, to) for channel, to in ((Channel.sms, request.phone), (Channel.email, request.email)) if to]
+    for channel, recipient in channels:
+        enqueue(
+            session, channel=channel, recipient=recipient, template=template,
+            context={"kind": request.kind.value, "link": link, **context}, now=now,
+            idempotency_key=f"request:{request.id}:{event}:{channel.value}", resource=f"request:{request.id}",
+        )
+    return [channel for channel, _ in channels]
 
 
 def create_request(
@@ -179,6 +181,33 @@ def create_request(
         tell_patient(session, request, "request_confirmation", event="confirmation", link=url, now=now)
         queue_changes(session, [Change(request.id, organisation_id, followed_by, None, Status.waiting, None)], now=now)
     return request, url
+
+
+def send_tracking_link(session: Session, request: PatientRequest, *, links: Links, now: datetime) -> list[Channel]:
+    """The tracking link sent again (lost, never received, or an imported patient who was never sent one); the
+    channels it goes by. A double click, or two secretaries at once, send it once a minute to the same contacts;
+    a number corrected meanwhile gets it at once. Not to a withdrawn request: a patient who answered STOP, or one
+    whose other registration is the one followed."""
+    _require_not_erased(request)
+    if request.merged_into_id is not None:
+        raise InvalidTransition(f"Cette inscription en double a été regroupée avec la demande "
+                                f"n° {request.merged_into_id} : envoyez le lien de celle-ci.")
+    if request.status is Status.withdrawn:
+        raise InvalidTransition("Cette demande est retirée : aucun message n'est plus envoyé au patient.")
+    url = tracking_url(request, links)
+    if url is None:  # registered before links could be rebuilt: a new one, which the old (never rebuilt) gives way to
+        link = links.issue(LinkKind.tracking)
+        session.execute(  # only if no one issued one meanwhile: two at once must not send a link then replace it
+            sa.update(PatientRequest)
+            .where(PatientRequest.id == request.id, PatientRequest.tracking_token_nonce.is_(None))
+            .values(tracking_token_hash=link.token_hash, tracking_token_nonce=link.nonce)
+        )
+        session.refresh(request)
+        url = tracking_url(request, links)
+        assert url is not None
+    contacts = hash_token(f"{request.phone}|{request.email}")[:8]
+    return tell_patient(session, request, "tracking_link", event=f"link:{now:%Y%m%dT%H%M}:{contacts}", link=url,
+                        now=now)
 
 
 def tracking_url(request: PatientRequest, links: Links) -> str | None:

@@ -9,7 +9,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
@@ -35,7 +35,7 @@ from lac_service.notifications.templates import date_fr
 from lac_service.organisations.service import TerritoryRouter
 from lac_service.priority import Band
 from lac_service.web.forms import Errors, answers, service_error, text, validate
-from lac_service.web.pages import render, see_other
+from lac_service.web.pages import checked_form, render, see_other
 from lac_service.web.public import Form
 from lac_service.web.request_form import (
     DISTANCES_KM, context, criteria_answers, household_answers, household_rows, parse, patient_answers, register,
@@ -173,15 +173,22 @@ def _detail(request: Request, session: DbSession, patient: PatientRequest, now: 
 
 @router.get("/demandes/{request_id}")
 def detail(request: Request, request_id: RecordId, user: Staff, session: DbSession, now: Now,
-           enregistree: str | None = None, corrigee: str | None = None) -> Response:
+           enregistree: str | None = None, corrigee: str | None = None, lien: str | None = None) -> Response:
     try:
         patient = load(session, user, request_id, Action.read, now)
     except NotFound:
         followed = load(session, user, request_id, Action.read_status, now, followed_too=True)
         return _handed_over(request, followed, just_registered=bool(enregistree))
     notice = ("La demande est enregistrée ; le patient reçoit son lien de suivi par SMS ou e-mail." if enregistree
-              else "Les modifications sont enregistrées." if corrigee else None)
+              else "Les modifications sont enregistrées." if corrigee else _LINK_SENT.get(lien))
     return _detail(request, session, patient, now, notice=notice)
+
+
+_LINK_SENT = {
+    "sms": "Le lien de suivi est envoyé au patient par SMS.",
+    "email": "Le lien de suivi est envoyé au patient par e-mail.",
+    "sms-email": "Le lien de suivi est envoyé au patient par SMS et par e-mail.",
+}
 
 
 def _handed_over(request: Request, followed: PatientRequest, *, just_registered: bool) -> Response:
@@ -282,6 +289,20 @@ def update(request: Request, request_id: RecordId, user: Staff, form: Form, sess
                        typed=(values, shown), errors=errors, status=status)
     audit.log_access(session, user, Action.update, [patient], now)
     return see_other(f"/equipe/demandes/{request_id}?corrigee=1")  # a reload does not send the correction again
+
+
+@router.post("/demandes/{request_id}/lien", dependencies=[Depends(checked_form)])
+def send_link(request: Request, request_id: RecordId, user: Staff, session: DbSession, now: Now,
+              links: AppLinks) -> Response:
+    """The tracking link sent again: a patient on the phone who lost it, or one imported who never had it."""
+    patient = load(session, user, request_id, Action.send_link, now)
+    try:
+        channels = service.send_tracking_link(session, patient, links=links, now=now)
+    except AppError as exc:
+        errors = Errors()
+        service_error(exc, errors, default_field="form")
+        return _detail(request, session, patient, now, errors=errors, status=exc.status_code)
+    return see_other(f"/equipe/demandes/{request_id}?lien={'-'.join(channel.value for channel in channels)}")
 
 
 @router.post("/demandes/{request_id}/retrait")
