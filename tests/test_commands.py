@@ -178,3 +178,36 @@ def test_make_run_serves_health_and_demo_data_within_a_minute(env):
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
         process.stdout.close()
+
+
+def test_a_login_is_disabled_at_once_enabled_again_and_given_a_new_password(env):
+    from fastapi.testclient import TestClient
+
+    from lac_service.config import Settings
+    from lac_service.main import create_app
+    from tests.api.test_web_pages import log_in
+
+    lac(env, "db", "upgrade")
+    lac(env, "org", "create", "cpts-flandre", "--name", "CPTS Flandre")
+    email, old, new = "secretaire@cpts-flandre.fr", "un mot de passe assez long", "une autre phrase assez longue"
+    lac(env, "user", "create", "--org", "cpts-flandre", "--email", email, "--name", "Sophie", "--role", "secretary",
+        "--password-stdin", input=old + "\n")
+    with TestClient(create_app(Settings(database_url=env["LAC_DATABASE_URL"]))) as client:
+        assert log_in(client, email, old).status_code == 303
+        assert client.get("/equipe", follow_redirects=False).status_code == 200
+        disabled = lac(env, "user", "disable", "--email", "Secretaire@CPTS-Flandre.fr")
+        assert disabled.returncode == 0 and "sessions sont fermées" in disabled.stdout
+        assert client.get("/equipe", follow_redirects=False).status_code == 303, "the open session ends at once"
+        assert log_in(client, email, old).status_code == 401
+        assert "désactivé" in lac(env, "user", "list", "--org", "cpts-flandre").stdout
+
+        assert lac(env, "user", "enable", "--email", email).returncode == 0
+        short = lac(env, "user", "set-password", "--email", email, "--password-stdin", input="court\n")
+        assert short.returncode == 1 and "12 caractères" in short.stderr
+        assert log_in(client, email, old).status_code == 303
+        assert lac(env, "user", "set-password", "--email", email, "--password-stdin", input=new + "\n").returncode == 0
+        assert client.get("/equipe", follow_redirects=False).status_code == 303, "a new password ends the sessions"
+        assert log_in(client, email, old).status_code == 401
+        assert log_in(client, email, new).status_code == 303
+    unknown = lac(env, "user", "disable", "--email", "personne@cpts-flandre.fr")
+    assert unknown.returncode == 1 and "Aucun utilisateur" in unknown.stderr

@@ -112,10 +112,14 @@ def cmd_apikey_rotate(args: argparse.Namespace, settings: Settings) -> None:
           f"{args.overlap_days} jour(s).", file=sys.stderr)
 
 
+def _password(args: argparse.Namespace) -> str:
+    return sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Mot de passe : ")
+
+
 def cmd_user_create(args: argparse.Namespace, settings: Settings) -> None:
     from lac_service.auth.service import create_user, get_organisation_by_slug
 
-    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Mot de passe : ")
+    password = _password(args)
     with _session(settings) as session:
         organisation = get_organisation_by_slug(session, args.org)
         user = create_user(
@@ -123,6 +127,38 @@ def cmd_user_create(args: argparse.Namespace, settings: Settings) -> None:
             password=password, now=utcnow(),
         )
         print(f"Utilisateur {user.email} créé.")
+
+
+def cmd_user_list(args: argparse.Namespace, settings: Settings) -> None:
+    import sqlalchemy as sa
+
+    from lac_service.auth.models import User
+    from lac_service.auth.service import get_organisation_by_slug
+
+    with _session(settings) as session:
+        organisation = get_organisation_by_slug(session, args.org)
+        for user in session.scalars(sa.select(User).where(User.organisation_id == organisation.id).order_by(User.email)):
+            state = "actif" if user.is_active else "désactivé"
+            print(f"{user.email}\t{user.full_name}\t{user.role.value}\t{state}")
+
+
+def cmd_user_set_active(args: argparse.Namespace, settings: Settings) -> None:
+    from lac_service.auth.service import get_user, set_active
+
+    with _session(settings) as session:
+        user = get_user(session, args.email)
+        set_active(session, user, active=args.active)
+        print(f"Utilisateur {user.email} " + ("réactivé." if args.active else "désactivé : ses sessions sont fermées."))
+
+
+def cmd_user_set_password(args: argparse.Namespace, settings: Settings) -> None:
+    from lac_service.auth.service import get_user, set_password
+
+    password = _password(args)
+    with _session(settings) as session:
+        user = get_user(session, args.email)
+        set_password(session, user, password)
+        print(f"Mot de passe de {user.email} changé : ses sessions sont fermées.")
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
@@ -325,6 +361,18 @@ def _parser() -> argparse.ArgumentParser:
     user_create.add_argument("--role", required=True, choices=[r.value for r in Role])
     user_create.add_argument("--password-stdin", action="store_true")
     user_create.set_defaults(run=cmd_user_create)
+    user_list = user.add_parser("list", help="an organisation's logins, and whether each is active")
+    user_list.add_argument("--org", required=True)
+    user_list.set_defaults(run=cmd_user_list)
+    for name, active, text in (("disable", False, "stop a login at once (a colleague who left): its sessions end"),
+                               ("enable", True, "let a disabled login in again")):
+        toggle = user.add_parser(name, help=text)
+        toggle.add_argument("--email", required=True)
+        toggle.set_defaults(run=cmd_user_set_active, active=active)
+    user_password = user.add_parser("set-password", help="a new password (asked, or read from stdin); sessions end")
+    user_password.add_argument("--email", required=True)
+    user_password.add_argument("--password-stdin", action="store_true")
+    user_password.set_defaults(run=cmd_user_set_password)
 
     demo = commands.add_parser("demo", help="load demo data")
     demo.add_argument("--if-empty", action="store_true", help="only when there is no organisation yet")

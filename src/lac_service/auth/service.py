@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, undefer_group
 
 from lac_service.auth.logins import hash_password
-from lac_service.auth.models import ApiKey, Organisation, Role, User
+from lac_service.auth.models import ApiKey, Organisation, Role, StaffSession, User
 from lac_service.errors import Conflict, InvalidInput, NotFound
 from lac_service.kit.tokens import hash_token, new_token, token_matches
 
@@ -110,8 +110,7 @@ def create_user(
     session: Session, *, organisation: Organisation, email: str, full_name: str, role: Role, password: str,
     now: datetime,
 ) -> User:
-    if len(password) < 12:
-        raise InvalidInput("Le mot de passe doit faire au moins 12 caractères.", field="password")
+    _check_password(password)
     email = email.strip().lower()
     if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
         raise Conflict("Un utilisateur existe déjà avec cette adresse.", field="email")
@@ -122,3 +121,38 @@ def create_user(
     session.add(user)
     session.flush()
     return user
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 12:
+        raise InvalidInput("Le mot de passe doit faire au moins 12 caractères.", field="password")
+
+
+def get_user(session: Session, email: str) -> User:
+    user = session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound(f"Aucun utilisateur avec l'adresse « {email} ».", field="email")
+    return user
+
+
+def _end_sessions(session: Session, user: User) -> None:
+    session.execute(sa.delete(StaffSession).where(StaffSession.user_id == user.id))
+
+
+def set_active(session: Session, user: User, *, active: bool) -> None:
+    """A login disabled stops at once, its open sessions closed: a colleague who left reads nothing more, even
+    from a browser still logged in. Re-enabled, it logs in again."""
+    user.is_active = active
+    if not active:
+        _end_sessions(session, user)
+    session.flush()
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    """A new password (forgotten, or perhaps seen): the sessions opened with the old one end, and a lockout
+    after wrong attempts is lifted."""
+    _check_password(password)
+    user.password_hash = hash_password(password)
+    user.failed_logins, user.locked_until = 0, None
+    _end_sessions(session, user)
+    session.flush()
