@@ -195,6 +195,7 @@ def test_a_login_is_disabled_at_once_enabled_again_and_given_a_new_password(env)
     with TestClient(create_app(Settings(database_url=env["LAC_DATABASE_URL"]))) as client:
         assert log_in(client, email, old).status_code == 303
         assert client.get("/equipe", follow_redirects=False).status_code == 200
+        cookies = dict(client.cookies)
         disabled = lac(env, "user", "disable", "--email", "Secretaire@CPTS-Flandre.fr")
         assert disabled.returncode == 0 and "sessions sont fermées" in disabled.stdout
         assert client.get("/equipe", follow_redirects=False).status_code == 303, "the open session ends at once"
@@ -202,6 +203,8 @@ def test_a_login_is_disabled_at_once_enabled_again_and_given_a_new_password(env)
         assert "désactivé" in lac(env, "user", "list", "--org", "cpts-flandre").stdout
 
         assert lac(env, "user", "enable", "--email", email).returncode == 0
+        client.cookies.update(cookies)
+        assert client.get("/equipe", follow_redirects=False).status_code == 303, "re-enabled, not its old sessions"
         short = lac(env, "user", "set-password", "--email", email, "--password-stdin", input="court\n")
         assert short.returncode == 1 and "12 caractères" in short.stderr
         assert log_in(client, email, old).status_code == 303

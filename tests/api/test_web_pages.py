@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from lac_service.auth import logins
 from lac_service.auth.models import Role, User
-from lac_service.auth.service import create_organisation, create_user
+from lac_service.auth.service import create_organisation, create_user, set_password
 from lac_service.cabinets.models import Cabinet
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.intake.models import PatientRequest
@@ -539,3 +539,18 @@ def test_a_coordinator_registers_a_cabinet_then_changes_its_settings_and_its_add
     assert moved.status_code == 200 and "Les réglages du cabinet sont enregistrés." in moved.text
     db.expire_all()
     assert cabinet.city == "Roubaix" and (cabinet.lat, cabinet.lon) != lille
+
+
+def test_a_password_replaced_while_the_old_one_was_being_checked_opens_nothing(db, session_factory, org_a):
+    """The check runs outside any lock: a ``lac user set-password`` landing meanwhile must win."""
+    email, new = "secretaire@cpts-a.fr", "une toute nouvelle phrase de passe"
+    user = create_user(db, organisation=org_a, email=email, full_name="Sophie Martin", role=Role.secretary,
+                       password=PASSWORD, now=NOW)
+    db.commit()
+    verified = logins.check_password(session_factory, email=email, password=PASSWORD)
+    assert verified is not None
+    set_password(db, user, new)
+    db.commit()
+    assert logins.log_in(db, email=email, verified=verified, now=NOW) is None
+    assert logins.log_in(db, email=email, verified=logins.check_password(session_factory, email=email, password=new),
+                         now=NOW) is not None

@@ -90,6 +90,8 @@ def test_offers_made_before_0016_take_their_requests_points(own):
         organisation = create_organisation(session, slug="cpts", name="CPTS", now=NOW)
         create_cabinet(session, organisation_id=organisation.id, now=NOW, place=Located(50.63, 3.06, "exact", "59"),
                        data=CabinetCreate.model_validate(cabinet_body(batch_size=2)))
+        gone = _register(session, settings, organisation.id, first_name="Zoé", phone="0633333333")
+        withdraw_request(session, gone, reason=WithdrawReason.moved, actor=SYSTEM, now=NOW)  # ids: items ≠ requests
         _register(session, settings, organisation.id, first_name="Alice", phone="0611111111")
         _register(session, settings, organisation.id, first_name="Bruno", phone="0622222222")
         run_round(session, organisation_id=None, kind=None, engine_name="greedy", now=NOW, actor="test",

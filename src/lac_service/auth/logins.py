@@ -46,21 +46,24 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def check_password(sessions: sessionmaker[Session], *, email: str, password: str) -> bool:
+def check_password(sessions: sessionmaker[Session], *, email: str, password: str) -> str | None:
     """argon2 (about 0.1 s) against the stored hash, read before in a transaction that only reads, so that no
-    lock is held while it runs. An unknown e-mail costs the same check."""
+    lock is held while it runs; the hash the password matched, None when it matched none. An unknown e-mail
+    costs the same check."""
     with read_scope(sessions) as session:
         stored = session.scalar(sa.select(User.password_hash).where(User.email == email.strip().lower()))
     try:
-        return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
+        return stored if _hasher.verify(stored or _dummy_hash(), password) and stored is not None else None
     except VerificationError:
-        return False
+        return None
 
 
-def log_in(session: Session, *, email: str, password_ok: bool, now: datetime) -> Opened | None:
-    """``password_ok``: what ``check_password`` found, just before. None when refused; the failure is counted
-    in the caller's transaction, which must commit."""
+def log_in(session: Session, *, email: str, verified: str | None, now: datetime) -> Opened | None:
+    """``verified``: the hash ``check_password`` matched, just before; a password changed meanwhile (seen by
+    someone, so replaced) opens nothing. None when refused; the failure is counted in the caller's
+    transaction, which must commit."""
     user = session.scalar(sa.select(User).where(User.email == email.strip().lower()).with_for_update(of=User))
+    password_ok = user is not None and verified is not None and user.password_hash == verified
     locked = user is not None and user.locked_until is not None and user.locked_until > now
     if user is None or not user.is_active or locked or not password_ok:
         if user is not None and not locked and not password_ok:

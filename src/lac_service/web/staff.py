@@ -81,9 +81,9 @@ async def login_form(request: Request, suite: str | None = None) -> Response:
 @router.post(LOGIN, dependencies=checked_then(LoginRateLimit))
 def login(request: Request, form: Form, session: DbSession, settings: AppSettings, now: Now) -> Response:
     email, password = text(form, "email") or "", form.get("password")
-    password_ok = check_password(request.app.state.session_factory, email=email,
-                                 password=password if isinstance(password, str) else "")
-    opened = log_in(session, email=email, password_ok=password_ok, now=now)
+    verified = check_password(request.app.state.session_factory, email=email,
+                              password=password if isinstance(password, str) else "")
+    opened = log_in(session, email=email, verified=verified, now=now)
     if opened is None:
         errors = Errors()
         errors.add("email", "Adresse e-mail ou mot de passe incorrect, ou compte bloqué quelques minutes après "
