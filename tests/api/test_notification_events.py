@@ -73,9 +73,10 @@ def test_patients_get_the_cabinets_number_for_patients_never_the_one_batches_are
         client.post(f"/api/v1/offers/{token}/responses", json={"request_id": created["id"], "decision": "accept"})
         told = _messages(db, "match")[-1].body
         page = client.get(created["tracking_url"].removeprefix("http://127.0.0.1:8000")).text
-        assert "+33698765432" not in told and "+33698765432" not in page, "the practitioner's mobile stays theirs"
+        for mobile in ("+33698765432", "06 98 76 54 32"):
+            assert mobile not in told and mobile not in page, "the practitioner's mobile stays theirs"
         if patient_phone:
-            assert "Appelez-le au +33320998877" in told and 'href="tel:+33320998877"' in page
+            assert "Appelez-le au 03 20 99 88 77" in told and 'href="tel:+33320998877">03 20 99 88 77</a>' in page
         else:
             assert "Il vous appellera" in told
 

@@ -56,7 +56,7 @@ def test_the_form_comes_filled_with_the_record(client, registered):
     filled = _as_filled(client.get(registered["path"]).text, registered["created"]["id"])
     assert {k: v for k, v in filled.items() if k not in ("csrf_token", "shown")} == {
         "patient.first_name": "Elodei", "patient.last_name": "Durand-Lefèvre", "patient.birth_date": "13/04/1958",
-        "patient.phone": "+33612345678", "patient.email": "", "patient.address.line": "12 rue Esquermoise",
+        "patient.phone": "06 12 34 56 78", "patient.email": "", "patient.address.line": "12 rue Esquermoise",
         "patient.address.postal_code": "59000", "patient.address.city": "Lille", "criteria.urgent_reason": "",
         "max_distance_km": "30", **EMPTY_HOUSEHOLD,
     }

@@ -367,7 +367,8 @@ def test_a_patient_accepted_on_the_last_day_can_still_be_called_the_next(client,
                 json={"request_id": offered["request_id"], "decision": "accept"})
     clock["now"] += timedelta(days=2)
     page = client.get(path).text
-    assert "1 patient accepté pour" in page and 'href="tel:+33612345678"' in page and "Accepter" not in page
+    assert "1 patient accepté pour" in page and 'href="tel:+33612345678">06 12 34 56 78</a>' in page
+    assert "Accepter" not in page
     link = client.get(f"/api/v1/cabinets/{offered['cabinet_id']}/link", headers=offered["headers"]).json()["url"]
     standing = client.get(link.removeprefix("http://127.0.0.1:8000")).text
     assert "1 patient accepté, coordonnées sur la page" in standing and path in standing
@@ -521,7 +522,7 @@ def test_a_coordinator_registers_a_cabinet_then_changes_its_settings_and_its_add
     assert settings.status_code == 200 and "Les réglages du cabinet sont enregistrés." in settings.text
     db.expire_all()
     assert (cabinet.radius_km, cabinet.batch_size, (cabinet.lat, cabinet.lon)) == (20, 5, lille)
-    assert cabinet.patient_phone == "+33320998877" and 'value="+33320998877"' in settings.text
+    assert cabinet.patient_phone == "+33320998877" and 'value="03 20 99 88 77"' in settings.text
 
     wrong = client.post(path, data=_cabinet_form(settings.text, **{"address.postal_code": "59100",
                                                                   "address.city": "Marseille", "radius_km": "30"}))

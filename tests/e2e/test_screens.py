@@ -203,7 +203,7 @@ def test_a_round_an_answer_from_the_offer_page_and_the_match_on_the_tracking_pag
     practitioner.get_by_role("button", name="Accepter Alice").click()
     expect(practitioner.get_by_role("status")).to_contain_text("Patient accepté")
     alice = practitioner.locator(".card", has_text="Alice")
-    expect(alice).to_contain_text("+33612345604")
+    expect(alice).to_contain_text("06 12 34 56 04")
     bruno = practitioner.locator(".card", has_text="Bruno")
     bruno.get_by_label("Raison du refus").select_option(label="Trop loin")
     bruno.get_by_role("button", name="Décliner Bruno").click()

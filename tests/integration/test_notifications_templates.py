@@ -19,7 +19,7 @@ LONGEST = {
     "deadline": datetime(2026, 9, 30, 21, 59, tzinfo=UTC),  # "mercredi 30 septembre à 23h59"
     "zone": PARIS,
     "cabinet_name": "Maison de santé pluriprofessionnelle universitaire Saint-Exupéry-des-Marronniers",
-    "cabinet_phone": "+33 3 81 12 34 56",
+    "cabinet_phone": "+41860123456789",  # shown "+41 860 12 345 67 89", the longest writing a cabinet may have
 }
 AWKWARD_NAMES = [
     "Cabinet d’orthophonie Hélène Lefèvre-Brûlé & Cœur",  # typographic apostrophe, ê, û, œ
@@ -117,3 +117,9 @@ def test_dates_are_written_in_french_in_paris_time_unless_the_reader_lives_overs
     assert date_fr(deadline, local_zone("97600")) == "mercredi 2 décembre à 01h00", "Mamoudzou, UTC+3"
     assert date_fr(deadline, local_zone("97133")) == date_fr(deadline, local_zone("97100")), "Saint-Barthélemy"
     assert date_fr(deadline, local_zone("20000")) == date_fr(deadline), "Ajaccio is metropolitan"
+
+
+def test_the_match_message_gives_the_cabinets_number_as_people_dial_it():
+    for channel in (Channel.sms, Channel.email):
+        body = render(channel, "match", {**LONGEST, "cabinet_phone": "+33381123456"}).body
+        assert "Appelez-le au 03 81 12 34 56" in body and "+33381123456" not in body, channel

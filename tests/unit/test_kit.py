@@ -2,6 +2,7 @@
 
 from datetime import date
 
+import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,7 +10,7 @@ from pydantic import ValidationError
 
 from lac_service.config import Environment, Settings
 from lac_service.kit.dates import age_on
-from lac_service.kit.phone import InvalidPhone, to_e164
+from lac_service.kit.phone import InvalidPhone, display, to_e164
 from lac_service.kit.text import fold, identity_key
 from lac_service.kit.tokens import hash_token, new_token, token_matches
 
@@ -34,6 +35,31 @@ def test_phone_numbers_become_e164(raw, e164):
 def test_invalid_phone_numbers_are_refused(raw):
     with pytest.raises(InvalidPhone):
         to_e164(raw)
+
+
+@pytest.mark.parametrize(
+    ("e164", "shown"),
+    [
+        ("+33612345678", "06 12 34 56 78"),
+        ("+262692123456", "0692 12 34 56"),  # dialled so from the mainland too
+        ("+590590123456", "0590 12 34 56"),
+        ("+32470123456", "+32 470 12 34 56"),
+        ("+687201234", "+687 20.12.34"),  # New Caledonia: another numbering plan
+    ],
+)
+def test_stored_numbers_are_shown_as_people_dial_them_and_read_back_the_same(e164, shown):
+    assert display(e164) == shown
+    assert to_e164(shown) == e164
+
+
+@pytest.mark.parametrize("region", ["FR", "RE", "GP", "MQ", "GF", "YT", "PM", "BL", "MF", "NC", "PF", "WF", "BE", "CH",
+                                    "DE", "ES", "IT", "LU", "MC", "AD", "GB"])
+def test_every_kind_of_number_shown_reads_back_to_itself(region):
+    """A form sent back unchanged keeps its numbers: Martinique's "0596 …" landlines, for one, are also mainland
+    writings, and are shown in the international writing."""
+    examples = [phonenumbers.example_number_for_type(region, kind) for kind in phonenumbers.PhoneNumberType.values()]
+    for e164 in {phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164) for n in examples if n}:
+        assert to_e164(display(e164)) == e164, (e164, display(e164))
 
 
 def test_names_fold_accents_case_hyphens_and_apostrophes():

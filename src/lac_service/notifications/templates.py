@@ -20,6 +20,7 @@ from pathlib import Path
 import jinja2
 
 from lac_service.kit.clock import PARIS
+from lac_service.kit.phone import display as display_phone
 from lac_service.notifications.models import Channel
 from lac_service.notifications.segments import to_gsm7
 
@@ -67,6 +68,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["date_fr"] = date_fr
     env.filters["kind_label"] = kind_label
+    env.filters["phone_fr"] = display_phone
     return env
 
 

@@ -16,6 +16,7 @@ from lac_service.geography.geocoder import AppGeocoder
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.kit.fields import RecordId
+from lac_service.kit.phone import display as display_phone
 from lac_service.links import AppLinks, Links
 from lac_service.web.forms import Errors, answers, checked, service_error, text, validate
 from lac_service.web.pages import render, see_other
@@ -50,8 +51,9 @@ def _values(cabinet: Cabinet) -> dict[str, Any]:
     values: dict[str, Any] = {
         "name": cabinet.name, "address.line": cabinet.address_line, "address.postal_code": cabinet.postal_code,
         "address.city": cabinet.city, "radius_km": f"{cabinet.radius_km:g}", "batch_size": str(cabinet.batch_size),
-        "cadence_days": str(cabinet.cadence_days), "phones": ", ".join(cabinet.phones),
-        "emails": ", ".join(cabinet.emails), "patient_phone": cabinet.patient_phone or "", "paused": cabinet.paused,
+        "cadence_days": str(cabinet.cadence_days), "phones": ", ".join(map(display_phone, cabinet.phones)),
+        "emails": ", ".join(cabinet.emails), "paused": cabinet.paused,
+        "patient_phone": display_phone(cabinet.patient_phone) if cabinet.patient_phone else "",
     }
     values |= {f"kinds.{kind}": True for kind in cabinet.kinds}
     values |= {f"channels.{channel}": True for channel in cabinet.channels}

@@ -19,6 +19,7 @@ from starlette.datastructures import FormData
 from lac_service.config import Settings
 from lac_service.kit.tokens import derive, new_token
 from lac_service.kit.clock import PARIS
+from lac_service.kit.phone import display as display_phone
 from lac_service.notifications.templates import date_fr, kind_label
 
 CSRF_COOKIE = "lac_csrf"
@@ -27,6 +28,7 @@ CSRF_FIELD = "csrf_token"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["date_fr"] = date_fr
 templates.env.filters["kind_label"] = kind_label
+templates.env.filters["phone_fr"] = display_phone
 
 
 def _day_fr(value: date | datetime, zone: tzinfo = PARIS) -> str:

@@ -30,6 +30,7 @@ from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.kit.dates import age_on
 from lac_service.kit.fields import RecordId
+from lac_service.kit.phone import display as display_phone
 from lac_service.links import AppLinks
 from lac_service.notifications.templates import date_fr
 from lac_service.organisations.service import TerritoryRouter
@@ -146,7 +147,7 @@ def _values(patient: PatientRequest) -> dict[str, str]:
     return {
         "patient.first_name": patient.first_name or "", "patient.last_name": patient.last_name or "",
         "patient.birth_date": f"{patient.birth_date:%d/%m/%Y}" if patient.birth_date else "",
-        "patient.phone": patient.phone or "", "patient.email": patient.email or "",
+        "patient.phone": display_phone(patient.phone) if patient.phone else "", "patient.email": patient.email or "",
         "patient.address.line": patient.address_line or "", "patient.address.postal_code": patient.postal_code or "",
         "patient.address.city": patient.city or "", "criteria.urgent_reason": patient.urgent_reason or "",
         "max_distance_km": f"{patient.max_distance_km:g}", **flags, **members,
