@@ -130,14 +130,10 @@ def cmd_user_create(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_user_list(args: argparse.Namespace, settings: Settings) -> None:
-    import sqlalchemy as sa
-
-    from lac_service.auth.models import User
-    from lac_service.auth.service import get_organisation_by_slug
+    from lac_service.auth.service import get_organisation_by_slug, list_users
 
     with _session(settings) as session:
-        organisation = get_organisation_by_slug(session, args.org)
-        for user in session.scalars(sa.select(User).where(User.organisation_id == organisation.id).order_by(User.email)):
+        for user in list_users(session, get_organisation_by_slug(session, args.org)):
             state = "actif" if user.is_active else "désactivé"
             print(f"{user.email}\t{user.full_name}\t{user.role.value}\t{state}")
 
@@ -148,7 +144,8 @@ def cmd_user_set_active(args: argparse.Namespace, settings: Settings) -> None:
     with _session(settings) as session:
         user = get_user(session, args.email)
         set_active(session, user, active=args.active)
-        print(f"Utilisateur {user.email} " + ("réactivé." if args.active else "désactivé : ses sessions sont fermées."))
+        print(f"Utilisateur {user.email} réactivé." if args.active else
+              f"Utilisateur {user.email} désactivé : ses sessions sont fermées.")
 
 
 def cmd_user_set_password(args: argparse.Namespace, settings: Settings) -> None:

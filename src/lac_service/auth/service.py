@@ -128,6 +128,10 @@ def _check_password(password: str) -> None:
         raise InvalidInput("Le mot de passe doit faire au moins 12 caractères.", field="password")
 
 
+def list_users(session: Session, organisation: Organisation) -> Sequence[User]:
+    return session.scalars(sa.select(User).where(User.organisation_id == organisation.id).order_by(User.email)).all()
+
+
 def get_user(session: Session, email: str) -> User:
     user = session.scalar(sa.select(User).where(User.email == email.strip().lower()))
     if user is None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import jinja2
 
 from lac_service.kit.clock import PARIS
-from lac_service.kit.phone import display as display_phone
+from lac_service.kit.phone import display_phone
 from lac_service.notifications.models import Channel
 from lac_service.notifications.segments import to_gsm7
 

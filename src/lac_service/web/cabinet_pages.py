@@ -16,7 +16,7 @@ from lac_service.geography.geocoder import AppGeocoder
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.kit.fields import RecordId
-from lac_service.kit.phone import display as display_phone
+from lac_service.kit.phone import display_phone
 from lac_service.links import AppLinks, Links
 from lac_service.web.forms import Errors, answers, checked, service_error, text, validate
 from lac_service.web.pages import render, see_other

@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 from lac_service.config import Settings
 from lac_service.kit.tokens import derive, new_token
 from lac_service.kit.clock import PARIS
-from lac_service.kit.phone import display as display_phone
+from lac_service.kit.phone import display_phone
 from lac_service.notifications.templates import date_fr, kind_label
 
 CSRF_COOKIE = "lac_csrf"

@@ -30,7 +30,7 @@ from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.kit.dates import age_on
 from lac_service.kit.fields import RecordId
-from lac_service.kit.phone import display as display_phone
+from lac_service.kit.phone import display_phone
 from lac_service.links import AppLinks
 from lac_service.notifications.templates import date_fr
 from lac_service.organisations.service import TerritoryRouter
