@@ -202,7 +202,7 @@ def send_tracking_link(session: Session, request: PatientRequest, *, links: Link
             .where(PatientRequest.id == request.id, PatientRequest.tracking_token_nonce.is_(None))
             .values(tracking_token_hash=link.token_hash, tracking_token_nonce=link.nonce)
         )
-        session.refresh(request)
+        session.refresh(request, ["tracking_token_hash", "tracking_token_nonce"])
         url = tracking_url(request, links)
         assert url is not None
     contacts = hash_token(f"{request.phone}|{request.email}")[:8]

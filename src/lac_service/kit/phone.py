@@ -27,11 +27,13 @@ def to_e164(raw: str) -> str:
     raise InvalidPhone(raw)
 
 
-def display_phone(e164: str) -> str:
+def display_phone(e164: str | None) -> str:
     """A stored number as people dial it: "06 12 34 56 78" in France and its overseas departments (where
     "0692 12 34 56" is dialled from the mainland too), the international writing otherwise (the Pacific, a
     neighbouring country, or an overseas number whose national writing is also a mainland one). Whatever it
-    shows reads back to the same number."""
+    shows reads back to the same number. No number, no text."""
+    if not e164:
+        return ""
     try:
         number = phonenumbers.parse(e164)
     except phonenumbers.NumberParseException:

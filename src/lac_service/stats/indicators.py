@@ -146,11 +146,13 @@ def offer_items(session: Session, scope: Scope) -> list[sa.Row]:
     query = (
         sa.select(OfferItem.status, OfferItem.decline_reason, OfferItem.people, Offer.cabinet_id, Offer.created_at,
                   OfferItem.priority_points)
-        .join(Offer).join(R, R.id == OfferItem.request_id).where(scope.within(Offer.created_at))
+        .join(Offer).where(scope.within(Offer.created_at))
     )
     if scope.organisation_id is not None:
         query = query.where(Offer.organisation_id == scope.organisation_id)
-    return list(session.execute(query if scope.kind is None else query.where(R.kind == scope.kind)))
+    if scope.kind is not None:  # the request is read only for its kind: the item keeps its points
+        query = query.join(R, R.id == OfferItem.request_id).where(R.kind == scope.kind)
+    return list(session.execute(query))
 
 
 def offers(items: list[sa.Row]) -> dict[str, object]:

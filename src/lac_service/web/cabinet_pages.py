@@ -53,7 +53,7 @@ def _values(cabinet: Cabinet) -> dict[str, Any]:
         "address.city": cabinet.city, "radius_km": f"{cabinet.radius_km:g}", "batch_size": str(cabinet.batch_size),
         "cadence_days": str(cabinet.cadence_days), "phones": ", ".join(map(display_phone, cabinet.phones)),
         "emails": ", ".join(cabinet.emails), "paused": cabinet.paused,
-        "patient_phone": display_phone(cabinet.patient_phone) if cabinet.patient_phone else "",
+        "patient_phone": display_phone(cabinet.patient_phone),
     }
     values |= {f"kinds.{kind}": True for kind in cabinet.kinds}
     values |= {f"channels.{channel}": True for channel in cabinet.channels}

@@ -147,7 +147,7 @@ def _values(patient: PatientRequest) -> dict[str, str]:
     return {
         "patient.first_name": patient.first_name or "", "patient.last_name": patient.last_name or "",
         "patient.birth_date": f"{patient.birth_date:%d/%m/%Y}" if patient.birth_date else "",
-        "patient.phone": display_phone(patient.phone) if patient.phone else "", "patient.email": patient.email or "",
+        "patient.phone": display_phone(patient.phone), "patient.email": patient.email or "",
         "patient.address.line": patient.address_line or "", "patient.address.postal_code": patient.postal_code or "",
         "patient.address.city": patient.city or "", "criteria.urgent_reason": patient.urgent_reason or "",
         "max_distance_km": f"{patient.max_distance_km:g}", **flags, **members,
@@ -160,7 +160,7 @@ def _detail(request: Request, session: DbSession, patient: PatientRequest, now: 
     """``typed``: a refused correction's values, put back, and the values its form had shown; otherwise the
     form shows the record as it stands. What it showed goes with the form, so that only what the secretary
     changed is written."""
-    values, shown = typed or (_values(patient), _values(patient))
+    values, shown = typed or (_values(patient),) * 2  # read only: one dict serves both
     distances = sorted({float(km) for km in DISTANCES_KM} | {patient.max_distance_km})
     return render(request, "request_detail.html", {
         "patient": patient, "explained": explain(session, [patient]).get(patient.id), "notice": notice,

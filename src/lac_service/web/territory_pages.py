@@ -63,8 +63,7 @@ def outline(user: Coordinator, session: DbSession) -> Response:
 def territory(request: Request, user: Coordinator, session: DbSession, enregistre: str | None = None) -> Response:
     organisation = _organisation(session, user)
     saved = "Territoire enregistré : les nouvelles demandes de ce territoire sont rattachées à votre CPTS."
-    typed = {"codes": "\n".join(organisation.territory_postal_codes or ()),
-             "communes": "\n".join(f"{code} {name}" for code, name in organisation.territory_communes or ())}
+    typed = {"codes": "\n".join(organisation.territory_postal_codes or ()), "communes": _communes_text(organisation)}
     return _page(request, organisation, typed, Errors(), notice=saved if enregistre else None)
 
 
@@ -82,15 +81,19 @@ def _no_constant(name: str) -> None:
     raise ValueError(name)
 
 
+def _communes_text(organisation: Organisation) -> str:
+    return "\n".join(f"{code} {name}" for code, name in organisation.territory_communes or ())
+
+
 def _communes(raw: str, errors: Errors) -> list[tuple[str, str]]:
     """One commune a line: its postal code, then its name."""
-    lines = [line.strip() for line in raw.splitlines() if line.strip()]
-    if wrong := [line for line in lines if not _COMMUNE.fullmatch(line)]:
+    lines = [(line, _COMMUNE.fullmatch(line)) for line in (line.strip() for line in raw.splitlines()) if line]
+    if wrong := [line for line, match in lines if not match]:
         errors.add("communes", f"Ligne « {wrong[0][:80]} » : écrivez le code postal puis le nom de la commune "
                                "(exemple : 59320 Haubourdin).")
     elif len(lines) > MAX_CODES:
         errors.add("communes", f"Trop de communes ({len(lines)}) : {MAX_CODES} au plus.")
-    pairs = [(match[1], match[2]) for line in lines if (match := _COMMUNE.fullmatch(line))]
+    pairs = [(match[1], match[2]) for _, match in lines if match]
     long = [name for _, name in pairs if len(name) > COMMUNE_NAME_LENGTH]
     if long and "communes" not in errors.by_field:
         errors.add("communes", f"Nom de commune trop long ({COMMUNE_NAME_LENGTH} caractères au plus) : "
@@ -121,7 +124,7 @@ def save(request: Request, user: Coordinator, form: Form, session: DbSession, no
     errors, status = Errors(), 422
     typed = {"codes": text(form, "codes") or "", "communes": text(form, "communes") or ""}
     if "communes" not in form:  # a page from before communes could be typed: they stay as they are
-        typed["communes"] = "\n".join(f"{code} {name}" for code, name in organisation.territory_communes or ())
+        typed["communes"] = _communes_text(organisation)
     codes, communes = _codes(typed["codes"], errors), _communes(typed["communes"], errors)
     sent = _geojson(form.get("contour"), errors)
     geojson = sent if sent is not None else None if checked(form, "sans_contour") else organisation.territory_geojson
