@@ -73,7 +73,8 @@ def _offer_path(base: str, key: str) -> str:
     headers = {"Authorization": f"Bearer {key}"}
     cabinet = {"name": "Maison de santé", "kinds": ["medecin_traitant"], "radius_km": 10, "batch_size": 8,
                "address": {"line": "3 place de la Nouvelle Aventure", "postal_code": "59000", "city": "Lille"},
-               "location": {"lat": 50.6285, "lon": 3.0485}, "channels": [], "cadence_days": 1}
+               "location": {"lat": 50.6285, "lon": 3.0485}, "channels": ["email"],
+               "emails": ["accueil@msp.fr"], "cadence_days": 1}
     assert httpx.post(f"{base}/api/v1/cabinets", json=cabinet, headers=headers, timeout=30).status_code == 201
     run = httpx.post(f"{base}/api/v1/matching/runs", json={}, headers=headers, timeout=120).json()
     return "/o/" + run["batches"][0]["offer_url"].rsplit("/", 1)[1]

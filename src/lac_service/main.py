@@ -19,6 +19,7 @@ from lac_service.db import create_db_engine, create_session_factory
 from lac_service.geography import gazetteer
 from lac_service.geography.geocoder import Geocoder
 from lac_service.intake.policy_router import router as policies_router
+from lac_service.matching.ask_router import router as ask_router
 from lac_service.matching.router import router as matching_router
 from lac_service.offers.practitioner_router import router as practitioner_router
 from lac_service.offers.router import router as offers_router
@@ -86,8 +87,8 @@ def create_app(
     app.state.expected_heads = expected_heads(settings)
     app.include_router(health.router)
     for api in (requests_router, duplicates_router, imports_router, cabinets_router, organisations_router,
-                audit_router, policies_router, matching_router, offers_router, practitioner_router, twilio_router,
-                stats_router):
+                audit_router, policies_router, matching_router, ask_router, offers_router, practitioner_router,
+                twilio_router, stats_router):
         app.include_router(api, dependencies=[Depends(reject_unknown_query)])
     app.include_router(outbox_page.router)
     web_errors.install(app)  # the API's error handlers, and their pages for people

@@ -114,7 +114,7 @@ def test_what_cannot_be_merged_is_refused_and_changes_nothing(client, secretary,
 def test_a_duplicate_being_offered_waits_for_the_cabinets_answer(client, secretary, make_key, org_a):
     coordinator = make_key(org_a, Role.coordinator)
     offered = register(client, secretary, phone="0611111111", email=None).json()
-    client.post("/api/v1/cabinets", json=cabinet_body(channels=[], batch_size=1), headers=coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(batch_size=1), headers=coordinator)
     assert client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["requests_offered"] == 1
     swapped = register(client, secretary, first_name="Durand-Lefèvre", last_name="Élodie", phone="0622222222", email=None).json()
     refused = client.post(f"/api/v1/requests/{swapped['id']}/merge", json={"duplicate_id": offered["id"]}, headers=secretary)

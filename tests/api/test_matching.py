@@ -150,21 +150,62 @@ def test_a_practitioner_may_decline_without_saying_why(client, lille):
     assert (near["declined"], near["decline_reasons"]) == (1, {})
 
 
-def test_a_declined_request_is_never_offered_to_that_cabinet_again(client, db, lille):
+def test_a_declined_request_is_never_offered_to_that_cabinet_again(client, db, lille, clock):
     headers, ids = lille["headers"], lille["ids"]
     client.patch(f"/api/v1/cabinets/{lille['far']}", json={"paused": True}, headers=headers)
     run = _run(client, headers)
     token = run["batches"][0]["offer_url"].rsplit("/", 1)[1]
     client.post(f"/api/v1/offers/{token}/responses", json={"request_id": ids["plain"], "decision": "decline", "reason": "too_far"})
-    asked = client.post(f"/api/v1/cabinets/{lille['near']}/batch-request", headers=headers)
-    assert asked.json()["batch_requested_at"] is not None
+    client.patch(f"/api/v1/cabinets/{lille['near']}", json={"cadence_days": 1}, headers=headers)
+    clock["now"] += timedelta(days=1)
     second = _run(client, headers)
-    assert client.get(f"/api/v1/cabinets/{lille['near']}", headers=headers).json()["batch_requested_at"] is None
-    offered = [r for b in second["batches"] for r in b["request_ids"]]
-    assert ids["plain"] not in offered
+    assert [b["request_ids"] for b in second["batches"]] == [[ids["family"]]], "the household fits now"
     reasons = {u["request_id"]: u["reason"] for u in client.get(
         f"/api/v1/matching/runs/{second['id']}/unmatched", headers=headers).json()["items"]}
     assert reasons[ids["plain"]] == "all_in_range_declined"
+
+
+def test_a_cabinets_ask_is_a_round_of_its_own_over_what_it_may_reach(client, lille):
+    headers, ids, near = lille["headers"], lille["ids"], lille["near"]
+    client.patch(f"/api/v1/cabinets/{lille['far']}", json={"paused": True}, headers=headers)
+    token = _run(client, headers)["batches"][0]["offer_url"].rsplit("/", 1)[1]
+    client.post(f"/api/v1/offers/{token}/responses", json={"request_id": ids["plain"], "decision": "decline"})
+    refused = client.post(f"/api/v1/cabinets/{near}/batch-request", headers=headers)
+    assert refused.status_code == 409 and "attendent encore sa réponse" in refused.json()["message"], "Alice waits"
+    assert client.get(f"/api/v1/cabinets/{near}", headers=headers).json()["batch_requested_at"] is None
+
+    client.post(f"/api/v1/offers/{token}/responses", json={"request_id": ids["ald"], "decision": "accept"})
+    asked = client.post(f"/api/v1/cabinets/{near}/batch-request", headers=headers)
+    assert asked.status_code == 200 and asked.json()["batch_requested_at"] is None, "served at once"
+    newest = client.get("/api/v1/offers", headers=headers).json()["items"][0]
+    assert (newest["cabinet_id"], newest["pending"]) == (near, 1)
+    round_ = client.get(f"/api/v1/matching/runs/{newest['round_id']}", headers=headers).json()
+    assert round_["cabinet_id"] == near and round_["batches"][0]["request_ids"] == [ids["family"]]
+    assert round_["requests_considered"] == 2, "Bruno and the household: Marseille is beyond its reach"
+    assert round_["unmatched"] == {}, "reasons about one cabinet would read as the organisation's"
+    assert client.get(f"/api/v1/matching/runs/{round_['id']}/unmatched", headers=headers).json()["items"] == []
+    assert _status(client, headers, ids["plain"]) == "waiting"
+
+
+def test_a_cabinet_told_by_message_keeps_its_ask_for_the_next_round(client, make_key, org_a):
+    coordinator = make_key(org_a, Role.coordinator)
+    cabinet = client.post("/api/v1/cabinets", json=cabinet_body(), headers=coordinator).json()
+    asked = client.post(f"/api/v1/cabinets/{cabinet['id']}/batch-request", headers=coordinator)
+    assert asked.status_code == 200 and asked.json()["batch_requested_at"] is not None, "nobody yet: kept"
+    first = _run(client, coordinator)
+    assert first["batches"] == [] and first["cabinets_due"] == 1
+    alice = _patient(client, coordinator, "Alice", "0611111111", {"lat": 50.637, "lon": 3.064})
+    later = _run(client, coordinator)
+    assert [b["request_ids"] for b in later["batches"]] == [[alice]]
+    read = client.get(f"/api/v1/cabinets/{cabinet['id']}", headers=coordinator).json()
+    assert read["batch_requested_at"] is None and read["last_batch_at"] is not None
+    assert _run(client, coordinator)["cabinets_due"] == 0, "served: its cadence again"
+
+
+def test_only_the_coordination_asks_for_a_cabinet(client, lille, make_key, org_a, org_b):
+    path = f"/api/v1/cabinets/{lille['near']}/batch-request"
+    assert client.post(path, headers=make_key(org_a, Role.secretary)).status_code == 403
+    assert client.post(path, headers=make_key(org_b, Role.coordinator)).status_code == 404
 
 
 def test_expiry_sends_requests_back_and_the_link_dies(app, client, db, lille):

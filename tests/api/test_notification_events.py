@@ -44,8 +44,9 @@ def test_a_browse_mode_cabinet_gets_no_message_and_a_refused_registration_queues
     client.post("/api/v1/requests", json=request_body(phone="12"), headers=coordinator)
     assert _messages(db, "request_confirmation") == []
     client.post("/api/v1/requests", json=request_body(email=None), headers=coordinator)
-    client.post("/api/v1/cabinets", json=cabinet_body(channels=[]), headers=coordinator)
-    client.post("/api/v1/matching/runs", json={}, headers=coordinator)
+    cabinet = client.post("/api/v1/cabinets", json=cabinet_body(channels=[]), headers=coordinator).json()
+    asked = client.post(f"/api/v1/cabinets/{cabinet['id']}/batch-request", headers=coordinator).json()
+    assert asked["last_batch_at"] is not None, "a batch was made"
     assert _messages(db, "batch_offer") == []
 
 
@@ -62,14 +63,14 @@ def test_patients_get_the_cabinets_number_for_patients_never_the_one_batches_are
                                                                                           org_a):
     coordinator = make_key(org_a, Role.coordinator)
     cabinet = client.post("/api/v1/cabinets", json=cabinet_body(phones=["06 98 76 54 32"]), headers=coordinator).json()
+    standing = client.get(f"/api/v1/cabinets/{cabinet['id']}/link", headers=coordinator).json()["url"].rsplit("/", 1)[1]
     for name, phone, patient_phone in (("Alice", "0611111111", None), ("Bruno", "0622222222", "03 20 99 88 77")):
         assert client.patch(f"/api/v1/cabinets/{cabinet['id']}", json={"patient_phone": patient_phone},
                             headers=coordinator).json()["patient_phone"] == (patient_phone and "+33320998877")
         created = client.post("/api/v1/requests", json=request_body(first_name=name, phone=phone, email=None),
                               headers=coordinator).json()
-        client.post(f"/api/v1/cabinets/{cabinet['id']}/batch-request", headers=coordinator)
-        run = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()
-        token = run["batches"][0]["offer_url"].rsplit("/", 1)[1]
+        newest = client.post(f"/api/v1/practitioner/{standing}/batch-request").json()["offers"][0]
+        token = newest["url"].rsplit("/", 1)[1]
         client.post(f"/api/v1/offers/{token}/responses", json={"request_id": created["id"], "decision": "accept"})
         told = _messages(db, "match")[-1].body
         page = client.get(created["tracking_url"].removeprefix("http://127.0.0.1:8000")).text

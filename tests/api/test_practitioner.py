@@ -6,6 +6,7 @@ import pytest
 from pydantic import SecretStr
 
 from lac_service.auth.models import Role
+from tests.api.test_web_pages import csrf
 from tests.payloads import cabinet_body, request_body
 
 
@@ -32,29 +33,62 @@ def _run(client, headers):
     return answer.json()
 
 
-def test_a_browse_mode_cabinet_finds_its_batch_on_its_page_and_pulls_the_next_one(client, browse):
+def _ask(client, browse, status=200):
+    answer = client.post(f"/api/v1/practitioner/{_token(browse['url'])}/batch-request")
+    assert answer.status_code == status, answer.text
+    return answer.json()
+
+
+def _newest(client, browse) -> tuple[str, list[int]]:
+    """The newest batch on the standing page: its token and its patients."""
+    offer = _token(client.get(f"/api/v1/practitioner/{_token(browse['url'])}").json()["offers"][0]["url"])
+    return offer, [item["request_id"] for item in client.get(f"/api/v1/offers/{offer}").json()["items"]]
+
+
+def _pull(client, browse) -> tuple[str, list[int]]:
+    _ask(client, browse)
+    return _newest(client, browse)
+
+
+def _answer(client, offer: str, request_id: int, decision: str) -> None:
+    answer = client.post(f"/api/v1/offers/{offer}/responses", json={"request_id": request_id, "decision": decision})
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_browse_mode_cabinet_gets_no_batch_unasked_and_one_at_once_when_it_asks(client, browse):
+    """Nobody would tell it of a batch made on its cadence: those patients would wait for nothing until the
+    batch expired, and the expiry would then bar them from that cabinet for good."""
     headers, token = browse["headers"], _token(browse["url"])
     assert browse["url"].startswith("http://127.0.0.1:8000/praticien/")
     assert client.get(f"/api/v1/cabinets/{browse['cabinet']['id']}/link", headers=headers).json()["url"] == browse["url"]
 
     page = client.get(f"/api/v1/practitioner/{token}").json()
     assert page["offers"] == [] and page["next_batch_from"] is None and page["paused"] is False
+    assert page["channels"] == []
+    assert _run(client, headers)["cabinets_due"] == 0, "never served, yet not due: it did not ask"
 
-    first = _run(client, headers)
-    page = client.get(f"/api/v1/practitioner/{token}").json()
-    assert [o["id"] for o in page["offers"]] == [first["batches"][0]["offer_id"]]
-    assert page["offers"][0]["url"] == first["batches"][0]["offer_url"], "the batch's link, rebuilt"
-    assert page["offers"][0]["pending"] == 1
+    page = _ask(client, browse)
+    assert len(page["offers"]) == 1 and page["offers"][0]["pending"] == 1, "the batch, at once"
+    assert page["batch_requested_at"] is None and page["next_batch_from"] is None
     offer = client.get(f"/api/v1/offers/{_token(page['offers'][0]['url'])}").json()
+    assert [item["first_name"] for item in offer["items"]] == ["Alice"], "the first registered, at equal priority"
     assert offer["practitioner_url"] == browse["url"]
+    assert _run(client, headers)["cabinets_due"] == 0, "served, and not due again until it asks"
 
-    assert _run(client, headers)["cabinets_due"] == 0, "cadence of 42 days: not due again"
-    pulled = client.post(f"/api/v1/practitioner/{token}/batch-request")
-    assert pulled.status_code == 200 and pulled.json()["batch_requested_at"] is not None
-    second = _run(client, headers)
-    assert second["cabinets_due"] == 1 and len(second["batches"]) == 1
-    page = client.get(f"/api/v1/practitioner/{token}").json()
-    assert len(page["offers"]) == 2 and page["batch_requested_at"] is None and page["next_batch_from"] is not None
+    again = _ask(client, browse, status=409)
+    assert "attendent encore sa réponse" in again["message"], "a double tap makes no second batch"
+    _answer(client, _token(page["offers"][0]["url"]), offer["items"][0]["request_id"], "accept")
+    offer, (bruno,) = _pull(client, browse)
+    _answer(client, offer, bruno, "decline")
+
+    page = _ask(client, browse)
+    assert [o["accepted"] for o in page["offers"]] == [1], "nobody left: Alice's batch, to call her"
+    assert page["batch_requested_at"] is None, "nothing kept: nothing would tell it of a later batch"
+    answer = client.post("/api/v1/requests", json=request_body(first_name="Chloé", phone="0633333333", email=None),
+                         headers=headers)
+    assert answer.status_code == 201, answer.text
+    assert _run(client, headers)["cabinets_due"] == 0
+    assert _pull(client, browse)[1] == [answer.json()["id"]]
 
 
 def test_a_paused_cabinet_gets_nothing_until_it_resumes_or_asks(client, browse):
@@ -62,11 +96,46 @@ def test_a_paused_cabinet_gets_nothing_until_it_resumes_or_asks(client, browse):
     paused = client.put(f"/api/v1/practitioner/{token}/participation", json={"paused": True})
     assert paused.status_code == 200 and paused.json()["paused"] is True
     assert client.get(f"/api/v1/cabinets/{browse['cabinet']['id']}", headers=headers).json()["paused"] is True
+    asked = client.post(f"/api/v1/cabinets/{browse['cabinet']['id']}/batch-request", headers=headers)
+    assert asked.status_code == 409 and "en pause" in asked.json()["message"], "the coordination's ask does not resume"
     assert _run(client, headers)["batches"] == []
 
-    resumed = client.post(f"/api/v1/practitioner/{token}/batch-request").json()
+    resumed = _ask(client, browse)
     assert resumed["paused"] is False, "asking for a batch resumes participation"
-    assert len(_run(client, headers)["batches"]) == 1
+    assert len(resumed["offers"]) == 1 and resumed["batch_requested_at"] is None
+
+
+def test_from_the_standing_page_the_batch_asked_for_comes_back_with_the_page(client, browse):
+    path = browse["url"].removeprefix("http://127.0.0.1:8000")
+    page = client.get(path).text
+    assert "quand vous les demandez" in page and "Proposition du" not in page and "Prévenu par" not in page
+
+    asked = client.post(f"{path}/lot", data={"csrf_token": csrf(page)})
+    assert asked.status_code == 200
+    assert "Proposition prête : 1 patient à traiter" in asked.text and "Proposition du" in asked.text
+    twice = client.post(f"{path}/lot", data={"csrf_token": csrf(page)}).text
+    assert "attendent encore votre réponse : répondez-leur d&#39;abord" in twice and twice.count("Proposition du") == 1
+
+    offer, (alice,) = _newest(client, browse)
+    _answer(client, offer, alice, "decline")
+    client.post(f"{path}/lot", data={"csrf_token": csrf(page)})
+    offer, (bruno,) = _newest(client, browse)
+    _answer(client, offer, bruno, "decline")
+    nobody = client.post(f"{path}/lot", data={"csrf_token": csrf(page)}).text
+    assert "Personne en attente ne vous correspond pour l&#39;instant" in nobody
+    assert "Revenez demander des patients un autre jour" in nobody and "Demande en cours" not in nobody
+
+
+def test_a_cabinet_told_by_message_reads_its_rhythm_and_keeps_its_ask(client, make_key, org_a):
+    coordinator = make_key(org_a, Role.coordinator)
+    cabinet = client.post("/api/v1/cabinets", json=cabinet_body(cadence_days=1, batch_size=1), headers=coordinator).json()
+    link = client.get(f"/api/v1/cabinets/{cabinet['id']}/link", headers=coordinator).json()["url"]
+    path = link.removeprefix("http://127.0.0.1:8000")
+    page = client.get(path).text
+    assert "1 patient au plus chaque jour" in page and "SMS et e-mail" in page
+    nobody = client.post(f"{path}/lot", data={"csrf_token": csrf(page)}).text
+    assert "Votre demande reste enregistrée : dès qu&#39;un patient vous correspondra" in nobody
+    assert "Demande en cours" in nobody
 
 
 def test_the_link_is_for_coordinators_of_the_organisation_and_can_be_revoked(client, browse, make_key, org_a, org_b):
@@ -98,8 +167,7 @@ def test_the_batches_a_cabinet_was_sent_close_when_it_leaves_or_revokes_its_link
     """The standing page listed the batches' links: a link gone astray took them along. They stop working,
     and their pending patients are back in the queue at the next round (or expiry pass)."""
     headers, cabinet_id = browse["headers"], browse["cabinet"]["id"]
-    batch = _run(client, headers)["batches"][0]
-    offer, (request_id,) = _token(batch["offer_url"]), batch["request_ids"]
+    offer, (request_id,) = _pull(client, browse)
     clock["now"] += timedelta(hours=2)
     path = f"/api/v1/cabinets/{cabinet_id}" + ("/link" if how == "revoked" else "")
     assert client.delete(path, headers=headers).status_code == 204
@@ -134,8 +202,7 @@ def test_bad_participation_bodies_are_refused_in_french(client, browse):
 
 
 def test_after_a_secret_key_change_rebuilt_links_are_new_and_work(client, browse, app):
-    first = _run(client, browse["headers"])
-    old_offer = _token(first["batches"][0]["offer_url"])
+    old_offer, _ = _pull(client, browse)
     old_page = _token(browse["url"])
     settings = app.state.settings
     app.state.settings = settings.model_copy(update={"secret_key": SecretStr("une-autre-clé-secrète-de-production")})

@@ -39,10 +39,9 @@ def history(app, client, db, make_key, org_a, org_b):
         assert answer.status_code == 201, answer.text
         return answer.json()["id"]
 
-    gp = client.post("/api/v1/cabinets", json=cabinet_body(name="MSP Wazemmes", batch_size=10, cadence_days=30,
-                                                           channels=[]), headers=coordinator).json()
+    gp = client.post("/api/v1/cabinets", json=cabinet_body(name="MSP Wazemmes", batch_size=10, cadence_days=30), headers=coordinator).json()
     speech = client.post("/api/v1/cabinets", json=cabinet_body(name="Orthophonie Lille", kinds=["bilan_orthophonique"],
-                                                               batch_size=4, cadence_days=60, channels=[]),
+                                                               batch_size=4, cadence_days=60),
                          headers=coordinator).json()
     ids = {
         "alice": register("Alice", "0611111111", "1950-01-01", ald=True),
@@ -50,7 +49,7 @@ def history(app, client, db, make_key, org_a, org_b):
         "chloe": register("Chloé", "0633333333", "2019-01-01", kind="bilan_orthophonique"),
     }
     b_headers = make_key(org_b, Role.coordinator)
-    client.post("/api/v1/cabinets", json=cabinet_body(name="Cabinet de B", channels=[]), headers=b_headers)
+    client.post("/api/v1/cabinets", json=cabinet_body(name="Cabinet de B"), headers=b_headers)
     other = register("Bérénice", "0644444444", "1945-02-02", ald=True, headers=b_headers)
     moment["now"] = T1
     ids["denis"] = register("Denis", "0655555555", "1955-06-01")

@@ -206,7 +206,7 @@ def test_a_merged_duplicates_link_says_the_other_registration_is_followed(client
 
 def test_a_matched_patient_is_warned_before_erasing_and_the_cabinet_sees_it_happened(client, make_key, org_a):
     coordinator = make_key(org_a, Role.coordinator)
-    client.post("/api/v1/cabinets", json=cabinet_body(channels=[]), headers=coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(), headers=coordinator)
     created = client.post("/api/v1/requests", json=request_body(), headers=coordinator).json()
     batch = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["batches"][0]
     token = batch["offer_url"].rsplit("/", 1)[1]
@@ -335,10 +335,9 @@ def test_partners_have_no_screen_login(client, staff):
 
 @pytest.fixture
 def offered(client, make_key, org_a, clock):
-    """Alice, offered to a cabinet in browse mode on the tests' clock: the batch's page path and link token, and
-    her request id."""
+    """Alice, offered to a cabinet on the tests' clock: the batch's page path and link token, and her request id."""
     coordinator = make_key(org_a, Role.coordinator)
-    client.post("/api/v1/cabinets", json=cabinet_body(channels=[]), headers=coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(), headers=coordinator)
     client.post("/api/v1/requests", json=request_body(first_name="Alice"), headers=coordinator)
     batch = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["batches"][0]
     (request_id,) = batch["request_ids"]
@@ -381,7 +380,7 @@ SAINT_DENIS = {"address": {"line": "2 rue de Paris", "postal_code": "97400", "ci
 def test_a_practitioner_in_reunion_reads_deadlines_and_days_in_reunion_time(client, make_key, org_a, clock):
     """Saint-Denis is 3 hours ahead of Paris in winter: "avant 18h00" in Paris time would be 21h00 there."""
     coordinator = make_key(org_a, Role.coordinator)
-    cabinet = client.post("/api/v1/cabinets", json=cabinet_body(channels=[], **SAINT_DENIS), headers=coordinator).json()
+    cabinet = client.post("/api/v1/cabinets", json=cabinet_body(**SAINT_DENIS), headers=coordinator).json()
     client.post("/api/v1/requests", json=request_body(first_name="Alice", phone="0692123456", **SAINT_DENIS),
                 headers=coordinator)
     batch = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["batches"][0]

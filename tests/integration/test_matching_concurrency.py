@@ -2,6 +2,7 @@
 second is refused (409); on SQLite it waits for the first, then finds every cabinet served."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -21,7 +22,7 @@ from lac_service.kit.clock import utcnow
 from lac_service.links import Links
 from lac_service.kinds import Kind
 from lac_service.matching.models import MatchingRound
-from lac_service.matching.service import run_round
+from lac_service.matching.service import Asked, ask_batch, lock_rounds, run_round
 from lac_service.notifications.models import Notification
 from lac_service.offers.models import ItemStatus, OfferItem
 from lac_service.offers.service import Decision, NewOffer, Seat, create_offers, expire_offers, find_offer, respond
@@ -82,12 +83,12 @@ def test_two_concurrent_rounds_never_offer_a_request_twice(committed):
 
 
 def _offered(committed, names: list[str], now) -> tuple[str, list[int]]:
-    """Patients offered in one batch to a cabinet in browse mode: the batch's token and their request ids."""
+    """Patients offered in one batch to a cabinet: the batch's token and their request ids."""
     links = Links("http://lac.test", b"k")
     with session_scope(committed) as session:
         organisation = create_organisation(session, slug="cpts-x", name="X", now=now)
         create_cabinet(session, organisation_id=organisation.id, now=now, place=Located(50.63, 3.06, "exact", "59"),
-                       data=CabinetCreate.model_validate(cabinet_body(channels=[])))
+                       data=CabinetCreate.model_validate(cabinet_body()))
         ids = [create_request(
             session, data=RequestCreate.model_validate(request_body(first_name=name, phone=f"06{index:08d}", email=None)),
             home=Located(50.62, 3.05, "exact", "59"), organisation_id=organisation.id, outside_territory=False,
@@ -206,3 +207,74 @@ def test_a_cabinet_removed_during_a_round_leaves_its_patients_waiting_with_a_rea
         assert session.get(PatientRequest, request_id).status is Status.waiting
         assert session.scalars(sa.select(MatchingRound.summary).order_by(MatchingRound.id.desc())).first()["unmatched"] \
             == {"changed_during_round": 1}
+
+
+def _waiting_patient_and_cabinet(committed, now, links, **cabinet) -> int:
+    with session_scope(committed) as session:
+        organisation = create_organisation(session, slug="cpts-x", name="X", now=now)
+        cabinet_id = create_cabinet(session, organisation_id=organisation.id, now=now,
+                                    place=Located(50.63, 3.06, "exact", "59"),
+                                    data=CabinetCreate.model_validate(cabinet_body(**cabinet))).id
+        for index in range(2):
+            create_request(
+                session, data=RequestCreate.model_validate(request_body(first_name=f"P{index}", phone=f"061111111{index}",
+                                                                        email=None)),
+                home=Located(50.62, 3.05, "exact", "59"), organisation_id=organisation.id, outside_territory=False,
+                source=Source.secretary, actor=Actor("test", True), max_distance_km=30, now=now, links=links,
+                notify=False,
+            )
+    return cabinet_id
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("channels", [["sms", "email"], []], ids=["told", "browse"])
+def test_a_batch_asked_for_while_a_round_runs_is_kept_only_for_a_cabinet_the_next_round_tells(
+        committed, committed_url, settings, channels):
+    """The practitioner's page does not wait on a long round. A cabinet told of its batches has the next round
+    serve its ask; one in browse mode would never hear of it, and is asked to try again in a moment."""
+    if committed_url.startswith("sqlite"):
+        pytest.skip("SQLite: the ask waits for the round's write lock, then is served")
+    now, links = utcnow(), Links("http://lac.test", b"k")
+    cabinet_id = _waiting_patient_and_cabinet(committed, now, links, channels=channels, batch_size=1)
+    with session_scope(committed) as rounding:
+        lock_rounds(rounding)
+        with session_scope(committed) as asking:
+            asked = ask_batch(asking, asking.get(Cabinet, cabinet_id), settings=settings, links=links, now=now,
+                              actor="test")
+            assert (asked.outcome, asked.kept) == (Asked.busy, bool(channels)), "refused at once, not queued"
+    with session_scope(committed) as session:
+        assert (session.get(Cabinet, cabinet_id).batch_requested_at is not None) is bool(channels)
+        later = run_round(session, organisation_id=None, kind=None, engine_name="greedy", now=now + timedelta(hours=1),
+                          actor="test", offer_ttl=timedelta(days=14), links=links)
+        assert [batch.cabinet_id for batch in later.batches] == ([cabinet_id] if channels else [])
+
+
+@pytest.mark.postgres_only
+def test_a_second_tap_on_send_me_patients_waits_for_the_first_and_makes_no_second_batch(committed, committed_url,
+                                                                                      settings):
+    if committed_url.startswith("sqlite"):
+        pytest.skip("SQLite runs one writing transaction at a time: the second tap reads after the first")
+    now, links = utcnow(), Links("http://lac.test", b"k")
+    cabinet_id = _waiting_patient_and_cabinet(committed, now, links, channels=[], batch_size=1)
+    second: list[Asked] = []
+
+    def tap() -> None:
+        with session_scope(committed) as session:
+            second.append(ask_batch(session, session.get(Cabinet, cabinet_id), settings=settings, links=links,
+                                    now=now, actor="test").outcome)
+
+    with session_scope(committed) as first:
+        assert ask_batch(first, first.get(Cabinet, cabinet_id), settings=settings, links=links, now=now,
+                         actor="test").outcome is Asked.served
+        thread = threading.Thread(target=tap)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not first.execute(sa.text(  # the second tap is waiting for the first's lock on the cabinet
+                "select count(*) from pg_stat_activity where wait_event_type = 'Lock'")).scalar():
+            assert time.monotonic() < deadline, "the second tap never waited"
+            time.sleep(0.05)
+            first.execute(sa.text("select pg_stat_clear_snapshot()"))  # else read once per transaction
+    thread.join()
+    assert second == [Asked.unanswered]
+    with session_scope(committed) as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(OfferItem)) == 1

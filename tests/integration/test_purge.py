@@ -77,8 +77,7 @@ def history(app, client, db, settings, make_key, org_a):
     db.commit()
     moment["now"] = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
     client.patch(f"/api/v1/cabinets/{cabinet['id']}", json={"batch_size": 5}, headers=coordinator)
-    client.post(f"/api/v1/cabinets/{cabinet['id']}/batch-request", headers=coordinator)
-    run = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()
+    run = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()  # its cadence long elapsed
     token = run["batches"][0]["offer_url"].rsplit("/", 1)[1]
     for name in ("Dorothée", "Eudoxie"):
         decision = {"decision": "accept"} if name == "Eudoxie" else {"decision": "decline", "reason": "other"}

@@ -104,7 +104,7 @@ def test_a_late_answer_brings_an_archived_request_back_with_its_original_date(cl
 
 def test_a_request_being_offered_is_neither_asked_nor_archived(client, db, settings, registered, make_key, org_a, clock):
     coordinator = make_key(org_a, Role.coordinator)
-    client.post("/api/v1/cabinets", json=cabinet_body(channels=[]), headers=coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(), headers=coordinator)
     clock["now"] = day(80, hours=9)
     assert client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["requests_offered"] == 1
     assert run(db, settings, day(90)) == (0, 0)

@@ -4,7 +4,7 @@ from geopy.distance import great_circle
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lac_service.geography.distance import display_distance_km, haversine_km
+from lac_service.geography.distance import bounding_box, display_distance_km, haversine_km
 
 # Town-hall / city-centre coordinates as given in the French Wikipedia infoboxes, rounded to 4 decimals.
 LILLE = (50.6292, 3.0573)
@@ -64,3 +64,32 @@ def test_a_scalar_distance_is_a_float():
 def test_sphere_and_ellipsoid_agree_at_matching_scale():
     # Matching uses the sphere, people read the ellipsoid: over a 50 km radius they must not tell apart.
     assert haversine_km(*LILLE, 51.0, 3.5) == pytest.approx(display_distance_km(*LILLE, 51.0, 3.5), rel=0.005)
+
+
+@given(st.floats(min_value=-75, max_value=75), st.floats(min_value=-150, max_value=150),
+       st.floats(min_value=0.1, max_value=300), st.floats(min_value=0, max_value=1), st.floats(min_value=0, max_value=360))
+def test_every_point_within_reach_is_in_the_box(lat, lon, km, share, bearing):
+    """What a cabinet's round loads: a patient left out of the box would never be offered to it."""
+    point = great_circle(kilometers=km * share).destination((lat, lon), bearing)
+    assert haversine_km(lat, lon, point.latitude, point.longitude) <= km + 1e-9
+    south, north, west, east = bounding_box(lat, lon, km)  # these circles reach neither a pole nor ±180°
+    assert south <= point.latitude <= north and west <= point.longitude <= east
+
+
+@pytest.mark.parametrize("centre", [LILLE, SAINT_DENIS_REUNION, (64.1, -21.9)])
+def test_the_box_is_tight_and_wider_than_due_east(centre):
+    """The circle's easternmost point lies poleward of due east: a box cut there would miss patients."""
+    km = 50
+    south, north, west, east = bounding_box(*centre, km)
+    rim = [great_circle(kilometers=km).destination(centre, bearing) for bearing in np.arange(0, 360, 0.01)]
+    due_east = great_circle(kilometers=km).destination(centre, 90).longitude
+    assert max(p.longitude for p in rim) > due_east
+    assert max(p.longitude for p in rim) == pytest.approx(east, abs=1e-6)
+    assert min(p.longitude for p in rim) == pytest.approx(west, abs=1e-6)
+    assert (min(p.latitude for p in rim), max(p.latitude for p in rim)) == pytest.approx((south, north), abs=1e-6)
+
+
+@pytest.mark.parametrize(("lat", "lon", "km"), [(89.9, 0, 50), (-89.9, 10, 50), (0, 179.9, 50), (0, -179.9, 50),
+                                                 (0, 0, 20_000)])
+def test_no_box_where_every_longitude_may_be_reached(lat, lon, km):
+    assert bounding_box(lat, lon, km) is None

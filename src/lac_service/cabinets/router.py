@@ -86,13 +86,6 @@ def update(
     return to_read(service.update_cabinet(session, cabinet, data=body, place=place, now=now))
 
 
-@router.post("/{cabinet_id}/batch-request", response_model=CabinetRead, summary="Ask for a batch at the next round")
-def batch_request(cabinet_id: RecordId, session: DbSession, caller: AuthenticatedCaller, now: Now) -> CabinetRead:
-    """Due at the next round whatever its cadence, once; asking twice changes nothing."""
-    cabinet = _load(session, cabinet_id, caller, _READERS)
-    return to_read(service.request_batch(session, cabinet, now=now))
-
-
 @router.get("/{cabinet_id}/link", response_model=PractitionerLink, summary="The practitioner's standing link")
 def link(cabinet_id: RecordId, session: DbSession, caller: AuthenticatedCaller, links: AppLinks) -> PractitionerLink:
     """The page where the practitioner sees their open batches, pauses, or asks for a batch now (the way in

@@ -70,7 +70,8 @@ class CabinetRead(BaseModel):
     patient_phone: str | None
     paused: bool
     last_batch_at: datetime | None
-    batch_requested_at: datetime | None = Field(description="Set: due at the next round whatever its cadence.")
+    batch_requested_at: datetime | None = Field(description="Set: a batch was asked for and not made at once; every "
+                                                           "round serves it, whatever the cadence, until one is made.")
     created_at: datetime
     updated_at: datetime
 

@@ -97,7 +97,8 @@ def update_cabinet(
 
 
 def due_from(cabinet: Cabinet) -> datetime | None:
-    """When the cadence makes the cabinet due again; None: due now (never served, or a batch asked for).
+    """When the cadence makes a cabinet told of its batches due again; None: due now (never served, or a batch
+    asked for). See ``is_due`` for one in browse mode.
 
     A cadence counts calendar days in the cabinet's time, not hours: a round that ran late yesterday must not
     make a cabinet with a one-day cadence miss today's, and two rounds a day must not serve it twice."""
@@ -107,9 +108,16 @@ def due_from(cabinet: Cabinet) -> datetime | None:
     return datetime.combine(day, time(), tzinfo=cabinet.zone)
 
 
+def is_due(cabinet: Cabinet, now: datetime) -> bool:
+    """For the rounds of an organisation. Never a cabinet in browse mode (no channel), which is served only by
+    its own ask, at once (``matching.service.ask_batch``): a batch nobody hears of would hold its patients until
+    it expired, and the expiry would then bar them from that cabinet for good."""
+    due = due_from(cabinet)
+    return bool(cabinet.channels) and (due is None or due <= now)
+
+
 def request_batch(session: Session, cabinet: Cabinet, *, now: datetime) -> Cabinet:
-    """"Send me a batch now": the cabinet is due at the next round whatever its cadence (browse mode's
-    way to pull patients when it has room)."""
+    """"Send me a batch now", kept: the cabinet is due whatever its cadence until a batch is made for it."""
     cabinet.batch_requested_at = cabinet.batch_requested_at or now
     session.flush()
     return cabinet

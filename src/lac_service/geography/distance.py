@@ -10,7 +10,7 @@ patient with every cabinet in one call. Over 50 km the sphere differs from the W
 
 import numpy as np
 from geopy.distance import geodesic
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 # geopy.distance.EARTH_RADIUS, the IUGG mean radius: the same number keeps both libraries in agreement.
 EARTH_RADIUS_KM = 6371.009
@@ -35,3 +35,30 @@ def haversine_km(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayL
 def display_distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Distance on the WGS-84 ellipsoid, for the figure a person reads next to a map; never for matching."""
     return float(geodesic((lat1, lon1), (lat2, lon2)).km)
+
+
+
+def cap_extent(lat: ArrayLike, lon: ArrayLike, km: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64],
+                                                                       NDArray[np.bool_]]:
+    """Half-height and half-width, in degrees, of the points within ``km`` of each centre by ``haversine_km``,
+    and whether that cap reaches a pole or the antimeridian (no longitude can then be left out).
+
+    Exact on the sphere, plus a hair for rounding: the circle touches its east and west sides poleward of its
+    centre, at ``asin(sin d / cos lat)`` of longitude — wider than the point due east."""
+    lat, lon = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
+    angle = np.asarray(km, dtype=np.float64) / EARTH_RADIUS_KM
+    cos_lat = np.cos(np.radians(lat))
+    half_height = np.degrees(angle) + 1e-9
+    half_width = np.degrees(np.arcsin(np.minimum(np.sin(angle) / np.maximum(cos_lat, 1e-12), 1.0))) + 1e-9
+    pole = (angle >= np.pi / 2) | (cos_lat <= np.sin(angle))  # |lat| + d reaches 90°
+    around = pole | (lon - half_width < -180) | (lon + half_width > 180)
+    return half_height, half_width, around
+
+
+def bounding_box(lat: float, lon: float, km: float) -> tuple[float, float, float, float] | None:
+    """(south, north, west, east): what a query can filter on before measuring; None where every longitude
+    may be reached."""
+    half_height, half_width, around = cap_extent(lat, lon, km)
+    if around:
+        return None
+    return lat - float(half_height), lat + float(half_height), lon - float(half_width), lon + float(half_width)

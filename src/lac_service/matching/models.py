@@ -14,6 +14,7 @@ class MatchingRound(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    cabinet_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cabinets.id"))  # set: one cabinet's ask
     kind: Mapped[str | None] = mapped_column(sa.String(32))
     engine: Mapped[str] = mapped_column(sa.String(16))
     requested_by: Mapped[str] = mapped_column(sa.String(64))

@@ -43,6 +43,8 @@ class BatchOut(BaseModel):
 
 class RunOut(BaseModel):
     id: int | None = Field(description="Null for a dry run (nothing is kept).")
+    cabinet_id: int | None = Field(default=None, description="Set: a round of this cabinet alone, which answered its "
+                                   "ask for a batch now; such a round keeps no unmatched reasons.")
     kind: Kind | None
     engine: str
     started_at: datetime
@@ -104,8 +106,8 @@ def read(round_id: RecordId, session: DbSession, caller: AuthenticatedCaller) ->
     matching_round = _round(session, round_id, caller)
     offers = round_offers(session, round_id)
     return RunOut(
-        id=matching_round.id, kind=matching_round.kind, engine=matching_round.engine,
-        started_at=matching_round.started_at, requests_considered=matching_round.requests_considered,
+        id=matching_round.id, cabinet_id=matching_round.cabinet_id, kind=matching_round.kind,
+        engine=matching_round.engine, started_at=matching_round.started_at, requests_considered=matching_round.requests_considered,
         cabinets_due=matching_round.cabinets_due, requests_offered=matching_round.requests_offered,
         people_offered=matching_round.people_offered, unmatched=matching_round.summary["unmatched"],
         batches=[

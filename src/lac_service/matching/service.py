@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Literal
 
 import numpy as np
@@ -19,8 +20,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from lac_service.auth.models import Organisation
 from lac_service.cabinets.models import Cabinet
-from lac_service.cabinets.service import due_from
+from lac_service.cabinets.service import is_due, request_batch, set_paused
+from lac_service.config import Settings
 from lac_service.errors import Conflict, NotFound
+from lac_service.geography.distance import bounding_box
 from lac_service.intake.models import PatientRequest, Status
 from lac_service.intake.ranking import rescore
 from lac_service.kinds import Kind
@@ -28,7 +31,9 @@ from lac_service.links import Links
 from lac_service.matching import engine
 from lac_service.matching.models import MatchingRound, UnmatchedRequest
 from lac_service.offers.models import Offer, OfferItem
-from lac_service.offers.service import NewOffer, Seat, cancel_orphans, create_offers, expire_offers, refused_pairs
+from lac_service.offers.service import (
+    NewOffer, Seat, awaits_answers, cancel_orphans, create_offers, expire_offers, refused_pairs,
+)
 from lac_service.priority import rank_order
 
 Engine = Literal["greedy", "optimal"]
@@ -91,16 +96,15 @@ def _due_cabinets(session: Session, *, organisation_id: int | None, kind: Kind |
     query = sa.select(Cabinet).where(Cabinet.deleted_at.is_(None), Cabinet.paused.is_(False)).order_by(Cabinet.id)
     if organisation_id is not None:
         query = query.where(Cabinet.organisation_id == organisation_id)
-    cabinets = []
-    for cabinet in session.scalars(query):
-        kinds = set(cabinet.kinds) if kind is None else set(cabinet.kinds) & {kind.value}
-        due = due_from(cabinet)
-        if kinds and (due is None or due <= now):
-            cabinets.append(cabinet)
-    return cabinets
+    return [
+        cabinet for cabinet in session.scalars(query)
+        if (kind is None or kind.value in cabinet.kinds) and is_due(cabinet, now)
+    ]
 
 
-def _queue(session: Session, *, organisation_id: int | None, kind: Kind | None) -> Sequence[sa.Row]:
+def _queue(session: Session, *, organisation_id: int | None, kind: Kind | None, near: Cabinet | None) -> Sequence[sa.Row]:
+    """The waiting requests; for one cabinet's round, only those it may take: at national scale its
+    organisation's queue is large, and a query filters it far cheaper than the engine."""
     query = sa.select(
         PatientRequest.id, PatientRequest.organisation_id, PatientRequest.kind, PatientRequest.lat,
         PatientRequest.lon, PatientRequest.people_count, PatientRequest.priority_points,
@@ -110,6 +114,11 @@ def _queue(session: Session, *, organisation_id: int | None, kind: Kind | None) 
         query = query.where(PatientRequest.organisation_id == organisation_id)
     if kind is not None:
         query = query.where(PatientRequest.kind == kind)
+    if near is not None:
+        query = query.where(PatientRequest.kind.in_(near.kinds))
+        if box := bounding_box(near.lat, near.lon, near.radius_km):
+            south, north, west, east = box
+            query = query.where(PatientRequest.lat.between(south, north), PatientRequest.lon.between(west, east))
     return session.execute(query).all()
 
 
@@ -167,6 +176,58 @@ def run_round(
                   offer_ttl=offer_ttl, links=links, dry_run=dry_run)
 
 
+class Asked(StrEnum):
+    """What came of "send me a batch now"."""
+
+    served = "served"  # a batch was made: ``AskResult.batch``
+    nobody = "nobody"  # nobody waiting within its reach
+    unanswered = "unanswered"  # patients offered to it still wait for its answers: none more until then
+    paused = "paused"
+    busy = "busy"  # another round holds the lock
+
+
+@dataclass(frozen=True)
+class AskResult:
+    outcome: Asked
+    kept: bool  # the ask stays, for the organisation's next rounds
+    batch: Batch | None = None
+
+
+def ask_batch(session: Session, cabinet: Cabinet, *, settings: Settings, links: Links, now: datetime, actor: str,
+              resume: bool = False) -> AskResult:
+    """"Send me a batch now", answered at once by a round of this cabinet alone: the same ranking, refusals
+    and radii as any round, over the waiting requests its radius may reach.
+
+    Not while patients offered to it still wait for its answers: a double tap, or a link in the wrong hands,
+    must not pull the queue into offers nobody answers. A cabinet told of its batches keeps an ask not served
+    at once (nobody within reach, paused, another round running): the next round serves it and tells it so.
+    One in browse mode keeps nothing, since nothing would tell it: it asks again later. ``resume``: the
+    practitioner's own ask resumes a paused cabinet, asking being the clearest sign of having room."""
+    session.execute(  # a second tap waits here for the first, then finds its batch
+        sa.select(Cabinet).where(Cabinet.id == cabinet.id).with_for_update(of=Cabinet)
+        .execution_options(populate_existing=True)
+    )
+    if awaits_answers(session, cabinet, now=now):
+        return AskResult(Asked.unanswered, kept=cabinet.batch_requested_at is not None)
+    if resume:
+        set_paused(session, cabinet, paused=False, now=now)
+    kept = bool(cabinet.channels)
+    if kept:
+        request_batch(session, cabinet, now=now)
+    if cabinet.paused:
+        return AskResult(Asked.paused, kept=kept)
+    try:
+        _prepare(session, organisation_id=cabinet.organisation_id, kind=None, now=now, dry_run=False)
+    except Conflict:
+        return AskResult(Asked.busy, kept=kept)
+    result = _match(session, organisation_id=cabinet.organisation_id, kind=None, engine_name=settings.jobs.match_engine,
+                    now=now, actor=actor, offer_ttl=timedelta(days=settings.offer_ttl_days), links=links,
+                    dry_run=False, only=cabinet)
+    if result.batches:
+        return AskResult(Asked.served, kept=False, batch=result.batches[0])
+    return AskResult(Asked.nobody, kept=kept)
+
+
 def run_scheduled_rounds(session: Session, *, engine_name: Engine, now: datetime, actor: str, offer_ttl: timedelta,
                          links: Links) -> list[RoundResult]:
     """One round per organisation, so that each coordinator sees theirs (a round belongs to one organisation,
@@ -181,12 +242,12 @@ def run_scheduled_rounds(session: Session, *, engine_name: Engine, now: datetime
 
 def _match(
     session: Session, *, organisation_id: int | None, kind: Kind | None, engine_name: Engine, now: datetime,
-    actor: str, offer_ttl: timedelta, links: Links, dry_run: bool,
+    actor: str, offer_ttl: timedelta, links: Links, dry_run: bool, only: Cabinet | None = None,
 ) -> RoundResult:
-    cabinets = _due_cabinets(session, organisation_id=organisation_id, kind=kind, now=now)
-    rows = _queue(session, organisation_id=organisation_id, kind=kind)
+    cabinets = [only] if only else _due_cabinets(session, organisation_id=organisation_id, kind=kind, now=now)
+    rows = _queue(session, organisation_id=organisation_id, kind=kind, near=only)
     result = RoundResult(round=None, requests_considered=len(rows), cabinets_due=len(cabinets))
-    refused = refused_pairs(session, organisation_id=organisation_id)
+    refused = refused_pairs(session, organisation_id=organisation_id, cabinet_id=only.id if only else None)
     match = engine.match_optimal if engine_name == "optimal" else engine.match_greedy
     pairs: list[tuple[int, int, float]] = []
     rows_by_org: dict[int, list[sa.Row]] = defaultdict(list)
@@ -210,7 +271,7 @@ def _match(
     ]
     if not dry_run:
         _persist(session, result, by_cabinet, cabinets, rows, organisation_id=organisation_id, kind=kind,
-                 engine_name=engine_name, now=now, actor=actor, offer_ttl=offer_ttl, links=links)
+                 engine_name=engine_name, now=now, actor=actor, offer_ttl=offer_ttl, links=links, only=only)
     return result
 
 
@@ -220,10 +281,16 @@ CHANGED_DURING_ROUND = "changed_during_round"  # beside the engine's reasons (``
 def _persist(
     session: Session, result: RoundResult, by_cabinet: dict[int, list[tuple[int, float]]], cabinets: list[Cabinet],
     rows: Sequence[sa.Row], *, organisation_id: int | None, kind: Kind | None, engine_name: str, now: datetime,
-    actor: str, offer_ttl: timedelta, links: Links,
+    actor: str, offer_ttl: timedelta, links: Links, only: Cabinet | None,
 ) -> None:
+    """One cabinet's round keeps, of the unmatched, only what its batch lost while it ran: the engine's reasons
+    would speak of that cabinet alone (a request it cannot reach is not one no cabinet can), and a coordinator
+    reads them as the organisation's."""
+    if only is not None:
+        result.unmatched = {}
     matching_round = MatchingRound(
-        organisation_id=organisation_id, kind=kind.value if kind else None, engine=engine_name,
+        organisation_id=organisation_id, cabinet_id=only.id if only else None, kind=kind.value if kind else None,
+        engine=engine_name,
         requested_by=actor, started_at=now, finished_at=now, requests_considered=result.requests_considered,
         cabinets_due=result.cabinets_due, requests_offered=0, people_offered=0, summary={},
     )

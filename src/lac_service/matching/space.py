@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from lac_service.geography.distance import EARTH_RADIUS_KM, haversine_km
+from lac_service.geography.distance import EARTH_RADIUS_KM, cap_extent, haversine_km
 
 DELTA_KM = 1e-6  # far above the chord/haversine disagreement (~1e-12 km), far below what a radius means
 CELL_DEGREES = 0.1  # coverage grid: ~11 km; finer costs more cells per cabinet than it saves
@@ -146,12 +146,7 @@ class Coverage:
         spans = float(lat.max()) - self.origin[0] + 1e-6, float(lon.max()) - self.origin[1] + 1e-6
         self.step = max(CELL_DEGREES, float(np.sqrt(spans[0] * spans[1] / MAX_CELLS)))
         self.shape = int(spans[0] // self.step) + 1, int(spans[1] // self.step) + 1
-        # The exact latitude and longitude extent of each cabinet's spherical cap, plus a hair.
-        angle = space.reach / EARTH_RADIUS_KM
-        dlat = np.degrees(angle) + 1e-9
-        cos_lat = np.cos(np.radians(cabinets.lat))
-        dlon = np.degrees(np.arcsin(np.minimum(np.sin(angle) / np.maximum(cos_lat, 1e-12), 1.0))) + 1e-9
-        around = (cos_lat <= np.sin(angle)) | (cabinets.lon - dlon < -180) | (cabinets.lon + dlon > 180)
+        dlat, dlon, around = cap_extent(cabinets.lat, cabinets.lon, space.reach)
         i_lo = np.maximum(self._cell(cabinets.lat - dlat, 0), 0)
         i_hi = np.minimum(self._cell(cabinets.lat + dlat, 0), self.shape[0] - 1)
         j_lo = np.where(around, 0, np.maximum(self._cell(cabinets.lon - dlon, 1), 0))

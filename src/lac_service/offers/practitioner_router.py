@@ -1,6 +1,6 @@
 """``/api/v1/practitioner/{token}``: a cabinet's standing page, reached by its link alone. It lists the open
-batches (with their links), pauses or resumes participation, and asks for a batch now — the way in for a
-cabinet in browse mode, which receives no message."""
+batches (with their links) and pauses or resumes participation — the way in for a cabinet in browse mode,
+which receives no message. Asking for a batch now is a matching round: ``matching/ask_router.py``."""
 
 
 from fastapi import APIRouter
@@ -35,11 +35,3 @@ def participation(token: LinkToken, body: ParticipationIn, session: DbSession, l
     cabinet = cabinets.set_paused(session, cabinets.find_by_link(session, token), paused=body.paused, now=now)
     return practitioner_view(session, cabinet, links, now)
 
-
-@router.post("/{token}/batch-request", response_model=PractitionerPage, summary="Ask for a batch now")
-def batch_request(token: LinkToken, session: DbSession, links: AppLinks, now: Now) -> PractitionerPage:
-    """Due at the next round whatever the cadence; asking twice changes nothing. A paused cabinet asking
-    for a batch resumes: asking is the clearest sign of having room."""
-    cabinet = cabinets.find_by_link(session, token)
-    cabinets.set_paused(session, cabinet, paused=False, now=now)
-    return practitioner_view(session, cabinets.request_batch(session, cabinet, now=now), links, now)

@@ -231,6 +231,14 @@ def still_readable(now: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(Offer.expires_at > now - KEPT_AFTER_DEADLINE, sa.not_(_closed()))
 
 
+def awaits_answers(session: Session, cabinet: Cabinet, *, now: datetime) -> bool:
+    """Some patient offered to the cabinet still waits for its answer."""
+    return session.scalar(sa.select(sa.exists().where(
+        OfferItem.offer_id == Offer.id, Offer.cabinet_id == cabinet.id, Offer.cabinet_id == Cabinet.id,
+        OfferItem.status == ItemStatus.pending, still_open(now),
+    )))
+
+
 def find_offer(session: Session, token: str, *, now: datetime, to_answer: bool = True) -> Offer:
     """A forged, unknown or closed token, or one past its deadline (to answer) or past its reading time, is
     simply not found: the answer tells nothing more."""
@@ -362,9 +370,9 @@ def cancel_orphans(session: Session, *, now: datetime) -> int:
     return result.rowcount or 0
 
 
-def refused_pairs(session: Session, request_ids: Iterable[int] | None = None, *,
-                  organisation_id: int | None = None) -> dict[int, frozenset[int]]:
-    """request id → cabinets that declined it or let it expire (an organisation's cabinets only, if given)."""
+def refused_pairs(session: Session, request_ids: Iterable[int] | None = None, *, organisation_id: int | None = None,
+                  cabinet_id: int | None = None) -> dict[int, frozenset[int]]:
+    """request id → cabinets that declined it or let it expire (an organisation's, or one cabinet, if given)."""
     query = (
         sa.select(OfferItem.request_id, Offer.cabinet_id)
         .join(Offer)
@@ -374,6 +382,8 @@ def refused_pairs(session: Session, request_ids: Iterable[int] | None = None, *,
         query = query.where(OfferItem.request_id.in_(list(request_ids)))
     if organisation_id is not None:
         query = query.where(Offer.organisation_id == organisation_id)
+    if cabinet_id is not None:
+        query = query.where(Offer.cabinet_id == cabinet_id)
     pairs: dict[int, set[int]] = defaultdict(set)
     for request_id, cabinet_id in session.execute(query):
         pairs[request_id].add(cabinet_id)

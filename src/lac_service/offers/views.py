@@ -67,9 +67,10 @@ def practitioner_view(session: Session, cabinet: Cabinet, links: Links, now: dat
                 id=offer.id, url=offer_url(offer, links), created_at=offer.created_at, expires_at=offer.expires_at,
                 pending=pending, accepted=statuses[ItemStatus.accepted],
             ))
-    due = cabinets.due_from(cabinet)
+    due = cabinets.due_from(cabinet) if cabinet.channels else None
     return PractitionerPage(
-        cabinet=cabinet.name, kinds=cabinet.kinds, paused=cabinet.paused, cadence_days=cabinet.cadence_days,
+        cabinet=cabinet.name, kinds=cabinet.kinds, channels=cabinet.channels, paused=cabinet.paused,
+        cadence_days=cabinet.cadence_days,
         batch_size=cabinet.batch_size, next_batch_from=max(due, now) if due else None, batch_requested_at=cabinet.batch_requested_at,
         offers=open_offers, referral_url=cabinets.referral_url(session, cabinet, links),
     )

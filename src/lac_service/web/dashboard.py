@@ -66,8 +66,10 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, *, no
         cabinets_page = max(1, -(-cabinets_total // CABINETS_PER_PAGE))
         cabinets, _ = list_cabinets(session, organisation_id=org, limit=CABINETS_PER_PAGE,
                                     offset=(cabinets_page - 1) * CABINETS_PER_PAGE)
-    rounds = session.scalars(_scoped(sa.select(MatchingRound), MatchingRound.organisation_id, org)
-                             .order_by(MatchingRound.id.desc()).limit(10)).all()
+    rounds = session.scalars(  # an ask's round of one cabinet shows in the offers below, not among these
+        _scoped(sa.select(MatchingRound), MatchingRound.organisation_id, org)
+        .where(MatchingRound.cabinet_id.is_(None)).order_by(MatchingRound.id.desc()).limit(10)
+    ).all()
     offers = session.scalars(_scoped(sa.select(Offer).options(WITHOUT_ITEMS), Offer.organisation_id, org)
                              .order_by(Offer.id.desc()).limit(20)).all()
     tallies = tally(session, offers)

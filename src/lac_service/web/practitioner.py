@@ -11,10 +11,13 @@ from fastapi.responses import Response
 
 from lac_service.cabinets import service as cabinets
 from lac_service.cabinets.models import Cabinet
+from lac_service.config import AppSettings
 from lac_service.db import DbSession
 from lac_service.errors import AppError
 from lac_service.kit.clock import Now
 from lac_service.links import AppLinks, Links, LinkToken
+from lac_service.matching import service as matching
+from lac_service.matching.service import Asked
 from lac_service.offers import service as offers
 from lac_service.offers.models import DeclineReason, Offer
 from lac_service.offers.service import Decision
@@ -93,7 +96,35 @@ def _cabinet_action(path: str, act: Callable[[DbSession, Cabinet, datetime], obj
 _cabinet_action("pause", lambda s, c, now: cabinets.set_paused(s, c, paused=True, now=now),
                 "Participation en pause : vous ne recevrez plus de proposition jusqu'à la reprise.")
 _cabinet_action("reprise", lambda s, c, now: cabinets.set_paused(s, c, paused=False, now=now),
-                "Participation reprise : vous recevrez des propositions selon votre rythme.")
-_cabinet_action("lot", lambda s, c, now: cabinets.request_batch(s, cabinets.set_paused(s, c, paused=False, now=now), now=now),
-                "C'est noté : une proposition vous sera envoyée à la prochaine tournée.")
+                "Participation reprise : les propositions reprennent au rythme indiqué ci-dessous.")
+
+
+_NOBODY = "Personne en attente ne vous correspond pour l'instant. "
+_ASKED_NOTICES = {
+    (Asked.nobody, True): _NOBODY + "Votre demande reste enregistrée : dès qu'un patient vous correspondra, il vous "
+                                    "sera proposé, et vous en serez prévenu.",
+    (Asked.nobody, False): _NOBODY + "Revenez demander des patients un autre jour : cette page ne prévient pas.",
+    (Asked.unanswered, True): "Des patients de vos propositions attendent encore votre réponse : répondez-leur "
+                              "d'abord. Votre demande reste enregistrée.",
+    (Asked.unanswered, False): "Des patients de vos propositions attendent encore votre réponse : répondez-leur "
+                               "d'abord, puis demandez-en d'autres.",
+    (Asked.busy, True): "Une attribution est en cours : votre demande est enregistrée, la prochaine attribution "
+                        "vous proposera des patients, et vous en serez prévenu.",
+    (Asked.busy, False): "Une attribution est en cours : réessayez dans un instant.",
+}
+
+
+@router.post("/praticien/{token}/lot", dependencies=checked_then(LinkRateLimit))
+def ask_batch(request: Request, token: LinkToken, form: Form, session: DbSession, settings: AppSettings,
+              links: AppLinks, now: Now) -> Response:
+    """The page comes back saying what came of it: the batch on top, or why none, and what happens next."""
+    cabinet = cabinets.find_by_link(session, token)
+    asked = matching.ask_batch(session, cabinet, settings=settings, links=links, now=now, actor=f"cabinet:{cabinet.id}",
+                               resume=True)
+    if asked.batch is not None:
+        count = len(asked.batch.request_ids)
+        notice = f"Proposition prête : {count} patient{'s' if count > 1 else ''} à traiter, en tête de la liste ci-dessous."
+    else:
+        notice = _ASKED_NOTICES[asked.outcome, asked.kept]
+    return _standing_page(request, session, cabinet, token, links, now, notice=notice)
 
