@@ -258,8 +258,9 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> None:
     from lac_service.jobs import retention
 
     with _session(settings) as session:
-        purged, blanked = retention(session, settings, now=utcnow())
-    print(f"Purge : {purged} demande(s) clôturée(s) effacée(s), {blanked} message(s) ancien(s) vidé(s).")
+        done = retention(session, settings, now=utcnow())
+    print(f"Purge : {done.purged} demande(s) clôturée(s) effacée(s), {done.blanked} message(s) ancien(s) vidé(s), "
+          f"{done.forgotten} réponse(s) mémorisée(s) pour les reprises oubliée(s).")
 
 
 def cmd_expire_offers(args: argparse.Namespace, settings: Settings) -> None:

@@ -2,13 +2,14 @@
 
 The record is written in the same transaction as the effect, so a crash cannot leave an effect without
 its record (or the reverse). Only keyed callers get this: a key shared by the public would let one person
-read another's answer. Records expire after ``idempotency_ttl_hours``; they hold the answer, which may
-carry personal data, so erasure deletes them with the resource (``resource``).
+read another's answer. Records expire after ``idempotency_ttl_hours`` and are deleted the night after; they
+hold the answer, which may carry personal data, so erasure deletes them with the resource (``resource``). A
+link in the answer is not kept at all, but rebuilt on a replay: a copy of the database must open nothing.
 """
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -53,9 +54,12 @@ def run_once(
     status_code: int,
     now: datetime,
     ttl: timedelta,
+    rebuilt: Mapping[str, Callable[[str], object]] | None = None,
 ) -> JSONResponse:
     """Runs ``action`` (which returns the answer and the resource it made, e.g. ``request:12``) at most once
-    per (caller, key)."""
+    per (caller, key). ``rebuilt``: the answer's links, left out of the record and each rebuilt from the
+    resource on a replay."""
+    rebuilt = rebuilt or {}
     if scope is None or key is None:
         answer, _ = action()
         return JSONResponse(answer.model_dump(mode="json"), status_code=status_code)
@@ -68,12 +72,14 @@ def run_once(
     if record is not None:
         if record.fingerprint != fingerprint:
             raise IdempotencyKeyReused(field="Idempotency-Key")
-        return JSONResponse(json.loads(record.body), status_code=record.status_code)
+        body = json.loads(record.body) | {name: build(record.resource) for name, build in rebuilt.items()}
+        return JSONResponse(body, status_code=record.status_code)
     answer, resource = action()
     body = answer.model_dump(mode="json")
+    kept = {name: value for name, value in body.items() if name not in rebuilt}
     session.add(
         IdempotencyRecord(
-            scope=scope, key=key, fingerprint=fingerprint, status_code=status_code, body=json.dumps(body),
+            scope=scope, key=key, fingerprint=fingerprint, status_code=status_code, body=json.dumps(kept),
             resource=resource, created_at=now,
         )
     )
@@ -84,6 +90,12 @@ def run_once(
         # The same key is being used by a concurrent call that committed first.
         raise Conflict("Une requête avec cette clé d'idempotence est déjà en cours.", field="Idempotency-Key")
     return JSONResponse(body, status_code=status_code)
+
+
+def forget_expired(session: Session, *, before: datetime) -> int:
+    """Nightly: a record past its time answers nothing, and still holds personal data."""
+    result = session.execute(sa.delete(IdempotencyRecord).where(IdempotencyRecord.created_at < before))
+    return result.rowcount or 0  # type: ignore[attr-defined]
 
 
 def forget_resource(session: Session, resource: str) -> None:

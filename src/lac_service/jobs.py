@@ -11,6 +11,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from lac_service.auth.logins import forget_ended
 from lac_service.config import Settings
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.errors import Conflict
+from lac_service.idempotency import forget_expired
 from lac_service.intake.purge import purge_closed
 from lac_service.intake.ranking import rescore
 from lac_service.intake.reconfirmation import Reconfirmed, reconfirm
@@ -55,11 +57,21 @@ def reconfirm_stale(session: Session, settings: Settings, *, now: datetime) -> R
                      grace_days=settings.requests.reconfirm_grace_days, links=Links.from_settings(settings), now=now)
 
 
-def retention(session: Session, settings: Settings, *, now: datetime) -> tuple[int, int]:
+class Retained(NamedTuple):
+    purged: int  # requests closed for longer than the period, erased
+    blanked: int  # settled messages that lost their recipient and text
+    forgotten: int  # idempotency records past their time
+
+
+def retention(session: Session, settings: Settings, *, now: datetime) -> Retained:
     """Personal data of requests closed for longer than ``LAC_REQUESTS__PURGE_AFTER_DAYS`` is erased; settled
-    messages lose their recipient and text after ``LAC_NOTIFICATIONS__KEEP_DAYS``. Returns both counts."""
-    purged = purge_closed(session, closed_before=now - timedelta(days=settings.requests.purge_after_days), now=now)
-    return purged, blank_old(session, before=now - timedelta(days=settings.notifications.keep_days))
+    messages lose their recipient and text after ``LAC_NOTIFICATIONS__KEEP_DAYS``; the answers kept for
+    ``Idempotency-Key`` replays go past ``LAC_IDEMPOTENCY_TTL_HOURS``."""
+    return Retained(
+        purge_closed(session, closed_before=now - timedelta(days=settings.requests.purge_after_days), now=now),
+        blank_old(session, before=now - timedelta(days=settings.notifications.keep_days)),
+        forget_expired(session, before=now - settings.idempotency_ttl),
+    )
 
 
 @dataclass
@@ -90,14 +102,14 @@ class Jobs:
         if local.time() >= self.settings.jobs.rescore_at and self.last_rescore != local.date():
             with session_scope(self.session_factory) as session:
                 changed = rescore(session, now=now)
-                purged, blanked = retention(session, self.settings, now=now)
+                retained = retention(session, self.settings, now=now)
                 forget_ended(session, now=now)
                 forget_before(session, now - timedelta(days=1))
             with session_scope(self.session_factory) as session:
                 done = reconfirm_stale(session, self.settings, now=now)
             self.last_rescore = local.date()
-            self.ran += [f"rescore:{changed}", f"purge:{purged}", f"blank_messages:{blanked}",
-                         f"reconfirm:{done.asked}:{done.archived}"]
+            self.ran += [f"rescore:{changed}", f"purge:{retained.purged}", f"blank_messages:{retained.blanked}",
+                         f"idempotency_records:{retained.forgotten}", f"reconfirm:{done.asked}:{done.archived}"]
 
     def _round(self, now: datetime) -> None:
         slot = last_slot(now, self.settings)

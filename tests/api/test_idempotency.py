@@ -1,7 +1,15 @@
 """A partner's retry with the same ``Idempotency-Key`` returns the first answer and creates nothing."""
 
+import json
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
 from lac_service.auth.models import Role
-from tests.conftest import count_rows
+from lac_service.idempotency import IdempotencyRecord
+from lac_service.jobs import Jobs
+from tests.conftest import NOW, count_rows
 from tests.payloads import cabinet_body, request_body
 
 
@@ -57,3 +65,31 @@ def test_cabinet_creation_is_idempotent_too(client, connection, make_key, org_a)
     assert retry.json() == first.json()
     assert count_rows(connection) == rows
     assert client.get("/api/v1/cabinets", headers=coordinator).json()["total"] == 1
+
+
+def test_the_record_keeps_no_link_and_a_replay_rebuilds_it(client, db, make_key, org_a):
+    """The tracking link opens a patient's page: a copy of the database must not hold it."""
+    partner = make_key(org_a, Role.partner) | {"Idempotency-Key": "link-less"}
+    first = client.post("/api/v1/requests", json=request_body(), headers=partner).json()
+    stored = db.scalar(sa.select(IdempotencyRecord.body).where(IdempotencyRecord.key == "link-less"))
+    token = first["tracking_url"].rsplit("/", 1)[1]
+    assert token not in stored and "tracking_url" not in stored
+    assert json.loads(stored)["patient"] == first["patient"], "the rest of the answer, as it was"
+    replay = client.post("/api/v1/requests", json=request_body(), headers=partner)
+    assert replay.status_code == 201 and replay.json() == first
+    assert client.get(first["tracking_url"].removeprefix("http://127.0.0.1:8000")).status_code == 200
+
+
+def test_a_record_is_forgotten_the_first_night_past_its_time(client, db, settings, session_factory, make_key, org_a,
+                                                             clock):
+    """It answers nothing once past its time, and holds the answer's personal data."""
+    partner = make_key(org_a, Role.partner) | {"Idempotency-Key": "nightly"}
+    assert client.post("/api/v1/requests", json=request_body(), headers=partner).status_code == 201
+    paris = ZoneInfo("Europe/Paris")
+    first_night = datetime.combine(NOW.astimezone(paris).date() + timedelta(days=1), time(3, 1), tzinfo=paris)
+    assert first_night - NOW < settings.idempotency_ttl
+    jobs = Jobs(settings, session_factory)
+    assert "idempotency_records:0" in jobs.tick(first_night), "still within its time"
+    assert "idempotency_records:1" in jobs.tick(first_night + timedelta(days=1))
+    db.expire_all()
+    assert db.scalar(sa.select(sa.func.count()).select_from(IdempotencyRecord)) == 0

@@ -95,7 +95,7 @@ def test_after_the_period_nothing_personal_of_a_closed_request_is_left(client, d
     period = {"start": "2025-01-01", "end": "2026-11-22"}
     before = client.get("/api/v1/stats", params=period, headers=history["coordinator"]).json()
 
-    purged, _ = retention(db, settings, now=PURGE)
+    purged = retention(db, settings, now=PURGE).purged
     db.commit()
     assert purged == 3
     assert _traces(connection, [n for name in gone for n in _needles(name)]) == []
@@ -103,4 +103,4 @@ def test_after_the_period_nothing_personal_of_a_closed_request_is_left(client, d
         assert _traces(connection, _needles(name)), f"{name}'s request is open or recent: kept"
     after = client.get("/api/v1/stats", params=period, headers=history["coordinator"]).json()
     assert after == before, "the anonymous record keeps every figure"
-    assert retention(db, settings, now=PURGE)[0] == 0, "nothing left to purge"
+    assert retention(db, settings, now=PURGE).purged == 0, "nothing left to purge"

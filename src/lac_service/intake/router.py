@@ -91,11 +91,14 @@ def create_request(
         answer = RequestCreated(**_read(session, created, now).model_dump(), tracking_url=tracking_url)
         return answer, f"request:{created.id}"
 
+    def tracking_again(resource: str) -> str | None:
+        return service.tracking_url(session.get(PatientRequest, int(resource.removeprefix("request:"))), links)
+
     scope = None if caller.is_public else f"apikey:{caller.api_key_id}"
     try:
         return run_once(
             session, scope=scope, key=idempotency_key, payload=body, action=action, status_code=201, now=now,
-            ttl=settings.idempotency_ttl,
+            ttl=settings.idempotency_ttl, rebuilt={"tracking_url": tracking_again},
         )
     except DuplicateRequest:
         if not caller.is_public:
