@@ -10,8 +10,12 @@ import sqlalchemy as sa
 from lac_service.auth.models import Role
 from lac_service.intake.models import PatientRequest, Status
 from lac_service.intake.reconfirmation import reconfirm
+from lac_service.config import NotificationSettings
+from lac_service.db import create_session_factory
 from lac_service.links import Links
-from lac_service.notifications.models import Notification
+from lac_service.notifications.channels import Backend, LocalBackend, PermanentError
+from lac_service.notifications.dispatcher import Dispatcher
+from lac_service.notifications.models import Channel, Notification, NotificationStatus
 from lac_service.replies.service import handle_reply
 from tests.conftest import NOW
 from tests.payloads import cabinet_body, request_body
@@ -32,10 +36,21 @@ def registered(client, make_key, org_a, clock):
     return {"id": answer.json()["id"], "tracking_url": answer.json()["tracking_url"], "headers": headers}
 
 
-def run(db, settings, now) -> tuple[int, int]:
+def run(db, settings, now, *, sms: Backend | None = None) -> tuple[int, int]:
+    """The night's pass, then the dispatcher's at the same moment (the question is sent; by ``sms`` if given)."""
     done = reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), now=now)
     db.commit()
+    send(db, now, sms=sms)
     return done.asked, done.archived
+
+
+def send(db, now, *, sms: Backend | None = None) -> None:
+    backends = {Channel.sms: sms or LocalBackend(), Channel.email: LocalBackend()}
+    dispatcher = Dispatcher(create_session_factory(db.get_bind(), join_transaction_mode="create_savepoint"),
+                            NotificationSettings(rate_per_s=1000, backoff_base_s=0), secret_key=b"k",
+                            backends=backends, clock=lambda: now)
+    dispatcher.run_once()
+    dispatcher.close()
 
 
 def request_row(db) -> PatientRequest:
@@ -62,6 +77,36 @@ def test_asked_on_day_90_and_archived_on_day_111_without_an_answer(db, settings,
     (told,) = messages(db, "archived")
     assert "répondez OUI" in told.body and told.body.endswith(registered["tracking_url"])
     assert run(db, settings, day(200)) == (0, 0), "an archived request is not asked again"
+
+
+class WrongNumber(LocalBackend):
+    def send(self, message):  # type: ignore[no-untyped-def]
+        raise PermanentError("twilio:21211")
+
+
+def test_a_question_that_never_reached_the_patient_archives_no_one(db, settings, registered):
+    """Silence means something only from someone asked: a wrong number must not push a patient off the list."""
+    assert run(db, settings, day(90), sms=WrongNumber()) == (1, 0)
+    assert messages(db, "reconfirmation")[0].status is NotificationStatus.failed
+    assert run(db, settings, day(111)) == (0, 0) and run(db, settings, day(200)) == (0, 0)
+    assert request_row(db).status is Status.waiting
+
+
+def test_a_question_reported_undelivered_archives_no_one(db, settings, registered):
+    run(db, settings, day(90))
+    db.execute(sa.update(Notification).values(delivery_status="undelivered"))  # Twilio's status callback
+    db.commit()
+    assert run(db, settings, day(111)) == (0, 0)
+    assert request_row(db).status is Status.waiting
+
+
+def test_the_three_weeks_count_from_the_question_sent_not_queued(db, settings, registered):
+    """The messages went out five days late (the dispatcher was down): the patient still gets three weeks."""
+    assert reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), now=day(90)).asked == 1
+    db.commit()
+    send(db, day(95))
+    assert run(db, settings, day(111)) == (0, 0)
+    assert run(db, settings, day(115)) == (0, 0) and run(db, settings, day(116)) == (0, 1)
 
 
 def test_an_oui_keeps_the_request_and_the_next_question_comes_90_days_later(db, settings, registered):

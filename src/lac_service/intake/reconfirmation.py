@@ -1,10 +1,12 @@
 """Stale entries: every waiting patient is asked, now and then, whether they still wait.
 
 A waiting request is asked ``every`` days after its registration or its last confirmation (an SMS ``OUI``,
-the tracking page's button); with no answer ``grace`` days after asking, it is archived and the patient is
-told how to come back (the same ``OUI``, or the tracking page, brings it back with its original date).
-Days are calendar days (UTC): asked on day 90, archived on day 111 with the defaults. A request being
-offered is neither asked nor archived; it is, if still due, once back in the queue.
+the tracking page's button); with no answer ``grace`` days after the question reached the patient, it is
+archived and the patient is told how to come back (the same ``OUI``, or the tracking page, brings it back
+with its original date). Days are calendar days (UTC): asked on day 90, archived on day 111 with the
+defaults. A question that never reached them (a wrong number, an address that bounces, no contact at all)
+archives no one: silence means something only from someone asked. A request being offered is neither asked
+nor archived; it is, if still due, once back in the queue.
 """
 
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 from lac_service.intake.models import PatientRequest, Status
 from lac_service.intake.service import SYSTEM, set_status, tell_patient, tracking_url
 from lac_service.links import Links
+from lac_service.notifications.models import Notification, NotificationStatus
 
 ARCHIVED_REASON = "not_confirmed"
 _BATCH = 500
@@ -38,6 +41,17 @@ def _tell(session: Session, request: PatientRequest, template: str, *, links: Li
                  link=tracking_url(request, links) or links.site_url, now=now)
 
 
+def _reached_before(moment: datetime) -> sa.ColumnElement[bool]:
+    """The request's last question was accepted by the provider before ``moment``, and not reported
+    undelivered since (Twilio's status callback)."""
+    N = Notification
+    return sa.exists().where(
+        N.resource == sa.literal("request:") + sa.cast(R.id, sa.String), N.template == "reconfirmation",
+        N.created_at >= R.reconfirm_asked_at, N.status == NotificationStatus.sent, N.sent_at < moment,
+        sa.or_(N.delivery_status.is_(None), N.delivery_status.not_in(("failed", "undelivered"))),
+    )
+
+
 def _due(session: Session, condition: sa.ColumnElement[bool]) -> list[PatientRequest]:
     return list(session.scalars(
         sa.select(R).where(R.status == Status.waiting, R.erased_at.is_(None), condition)
@@ -52,7 +66,7 @@ def reconfirm(session: Session, *, every_days: int, grace_days: int, links: Link
     archived = asked = 0
     while batch := _due(session, sa.and_(
         R.reconfirm_asked_at.is_not(None), R.reconfirm_asked_at >= _LAST_SIGN,
-        R.reconfirm_asked_at < today - timedelta(days=grace_days - 1),
+        _reached_before(today - timedelta(days=grace_days - 1)),
     )):
         for request in batch:
             set_status(session, request, Status.archived, actor=SYSTEM, now=now, reason=ARCHIVED_REASON)
