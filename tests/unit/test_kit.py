@@ -25,6 +25,12 @@ from lac_service.kit.tokens import hash_token, new_token, token_matches
         ("0590 12 34 56", "+590590123456"),
         ("0594 12 34 56", "+594594123456"),
         ("+32 470 12 34 56", "+32470123456"),
+        # Overseas lines whose national writing libphonenumber also counts as mainland: the department's.
+        ("0596 30 12 34", "+596596301234"),
+        ("0269 61 12 34", "+262269611234"),
+        ("+33 5 96 30 12 34", "+33596301234"),  # written with a country code: kept
+        ("08 06 12 34 56", "+33806123456"),  # 08 numbers are the whole plan's: the mainland's
+        ("0800 01 23 45", "+33800012345"),
     ],
 )
 def test_phone_numbers_become_e164(raw, e164):
@@ -43,6 +49,8 @@ def test_invalid_phone_numbers_are_refused(raw):
         ("+33612345678", "06 12 34 56 78"),
         ("+262692123456", "0692 12 34 56"),  # dialled so from the mainland too
         ("+590590123456", "0590 12 34 56"),
+        ("+596596301234", "0596 30 12 34"),  # a Martinique landline, as dialled in France
+        ("+596800012345", "+596 800 01 23 45"),  # "0800 01 23 45" is the mainland's number
         ("+32470123456", "+32 470 12 34 56"),
         ("+687201234", "+687 20.12.34"),  # New Caledonia: another numbering plan
     ],
@@ -55,8 +63,8 @@ def test_stored_numbers_are_shown_as_people_dial_them_and_read_back_the_same(e16
 @pytest.mark.parametrize("region", ["FR", "RE", "GP", "MQ", "GF", "YT", "PM", "BL", "MF", "NC", "PF", "WF", "BE", "CH",
                                     "DE", "ES", "IT", "LU", "MC", "AD", "GB"])
 def test_every_kind_of_number_shown_reads_back_to_itself(region):
-    """A form sent back unchanged keeps its numbers: Martinique's "0596 …" landlines, for one, are also mainland
-    writings, and are shown in the international writing."""
+    """A form sent back unchanged keeps its numbers: an overseas department's 08 numbers, for one, are also
+    mainland writings, and are shown in the international writing."""
     examples = [phonenumbers.example_number_for_type(region, kind) for kind in phonenumbers.PhoneNumberType.values()]
     for e164 in {phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164) for n in examples if n}:
         assert to_e164(display_phone(e164)) == e164, (e164, display_phone(e164))
