@@ -202,6 +202,15 @@ def test_a_cabinet_told_by_message_keeps_its_ask_for_the_next_round(client, make
     assert _run(client, coordinator)["cabinets_due"] == 0, "served: its cadence again"
 
 
+def test_a_cabinet_that_turns_to_browse_mode_drops_its_ask(client, make_key, org_a):
+    """Nothing would tell it of the batch its ask would bring."""
+    coordinator = make_key(org_a, Role.coordinator)
+    cabinet = client.post("/api/v1/cabinets", json=cabinet_body(), headers=coordinator).json()
+    assert client.post(f"/api/v1/cabinets/{cabinet['id']}/batch-request", headers=coordinator).json()["batch_requested_at"]
+    changed = client.patch(f"/api/v1/cabinets/{cabinet['id']}", json={"channels": []}, headers=coordinator).json()
+    assert changed["batch_requested_at"] is None
+
+
 def test_only_the_coordination_asks_for_a_cabinet(client, lille, make_key, org_a, org_b):
     path = f"/api/v1/cabinets/{lille['near']}/batch-request"
     assert client.post(path, headers=make_key(org_a, Role.secretary)).status_code == 403

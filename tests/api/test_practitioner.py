@@ -108,7 +108,8 @@ def test_a_paused_cabinet_gets_nothing_until_it_resumes_or_asks(client, browse):
 def test_from_the_standing_page_the_batch_asked_for_comes_back_with_the_page(client, browse):
     path = browse["url"].removeprefix("http://127.0.0.1:8000")
     page = client.get(path).text
-    assert "quand vous les demandez" in page and "Proposition du" not in page and "Prévenu par" not in page
+    assert "1 patient au plus par demande, quand vous demandez des patients" in page
+    assert "Proposition du" not in page and "Prévenu par" not in page
 
     asked = client.post(f"{path}/lot", data={"csrf_token": csrf(page)})
     assert asked.status_code == 200
@@ -134,7 +135,7 @@ def test_a_cabinet_told_by_message_reads_its_rhythm_and_keeps_its_ask(client, ma
     page = client.get(path).text
     assert "1 patient au plus chaque jour" in page and "SMS et e-mail" in page
     nobody = client.post(f"{path}/lot", data={"csrf_token": csrf(page)}).text
-    assert "Votre demande reste enregistrée : dès qu&#39;un patient vous correspondra" in nobody
+    assert "Votre demande reste enregistrée : à la prochaine tournée d&#39;attribution, si un patient" in nobody
     assert "Demande en cours" in nobody
 
 

@@ -270,7 +270,8 @@ def test_a_second_tap_on_send_me_patients_waits_for_the_first_and_makes_no_secon
         thread.start()
         deadline = time.monotonic() + 10
         while not first.execute(sa.text(  # the second tap is waiting for the first's lock on the cabinet
-                "select count(*) from pg_stat_activity where wait_event_type = 'Lock'")).scalar():
+                "select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
+                "and datname = current_database()")).scalar():
             assert time.monotonic() < deadline, "the second tap never waited"
             time.sleep(0.05)
             first.execute(sa.text("select pg_stat_clear_snapshot()"))  # else read once per transaction

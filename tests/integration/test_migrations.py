@@ -104,3 +104,20 @@ def test_offers_made_before_0016_take_their_requests_points(own):
     with engine.connect() as connection:
         points = connection.execute(sa.text("SELECT request_id, priority_points FROM offer_items")).all()
     assert len(ids) == 2 and sorted(points) == [(request_id, 40 + request_id) for request_id in ids]
+
+
+def test_0019_drops_the_asks_kept_by_cabinets_in_browse_mode(own):
+    """Nothing would tell such a cabinet of the batch its old ask would bring."""
+    settings, engine = own
+    with session_scope(create_session_factory(engine)) as session:
+        organisation = create_organisation(session, slug="cpts", name="CPTS", now=NOW)
+        for name, channels in (("browse", []), ("told", ["email"])):
+            create_cabinet(session, organisation_id=organisation.id, now=NOW, place=Located(50.63, 3.06, "exact", "59"),
+                           data=CabinetCreate.model_validate(cabinet_body(name=name, channels=channels)))
+    migrate.downgrade(settings, engine, "0018")
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE cabinets SET batch_requested_at = CURRENT_TIMESTAMP"))
+    migrate.upgrade(settings, engine)
+    with engine.connect() as connection:
+        asks = connection.execute(sa.text("SELECT name, batch_requested_at FROM cabinets")).all()
+    assert {name: at is not None for name, at in asks} == {"browse": False, "told": True}

@@ -8,6 +8,9 @@ from lac_service.geography.schemas import LocationOut
 from lac_service.kinds import Kind
 from lac_service.kit.fields import Address, EmailAddress, Input, Location, PhoneNumber
 
+BATCH_REQUESTED_AT = ("Set: a batch was asked for and not made at once, and the cabinet is told of its batches; "
+                      "every round serves it, whatever the cadence, until one is made.")
+
 CabinetName = Annotated[str, Field(min_length=1, max_length=200)]
 RadiusKm = Annotated[float, Field(gt=0, le=300, allow_inf_nan=False, description="How far its patients may live.")]
 BatchSize = Annotated[int, Field(ge=1, le=100, description="People (not requests) offered per round.")]
@@ -70,8 +73,7 @@ class CabinetRead(BaseModel):
     patient_phone: str | None
     paused: bool
     last_batch_at: datetime | None
-    batch_requested_at: datetime | None = Field(description="Set: a batch was asked for and not made at once; every "
-                                                           "round serves it, whatever the cadence, until one is made.")
+    batch_requested_at: datetime | None = Field(description=BATCH_REQUESTED_AT)
     created_at: datetime
     updated_at: datetime
 

@@ -84,6 +84,8 @@ def update_cabinet(
     for field in ("kinds", "channels"):
         if field in changes:
             setattr(cabinet, field, _unique([str(v) for v in changes[field]]))
+    if not cabinet.channels:  # in browse mode an ask is served at once or not at all: nothing would tell of it
+        cabinet.batch_requested_at = None
     for field in ("phones", "emails"):
         if field in changes:
             setattr(cabinet, field, _unique(changes[field]))

@@ -37,7 +37,6 @@ def display_distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> f
     return float(geodesic((lat1, lon1), (lat2, lon2)).km)
 
 
-
 def cap_extent(lat: ArrayLike, lon: ArrayLike, km: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64],
                                                                        NDArray[np.bool_]]:
     """Half-height and half-width, in degrees, of the points within ``km`` of each centre by ``haversine_km``,

@@ -11,6 +11,7 @@ class MatchingRound(Base):
     """An auditable round: who ran it, with which engine, on what, and what came of it."""
 
     __tablename__ = "matching_rounds"
+    __table_args__ = (sa.Index("ix_matching_rounds_requested_by_started_at", "requested_by", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organisations.id"), index=True)

@@ -84,12 +84,12 @@ def lock_rounds(session: Session) -> None:
     busy timeout, and then runs (and finds what the first one did) or is refused (409)."""
     if session.get_bind().dialect.name == "postgresql":
         if not session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(_ADVISORY_KEY))):
-            raise Conflict("Un tour d'attribution est déjà en cours : réessayez dans un instant.")
+            raise Conflict("Une tournée d'attribution est déjà en cours : réessayez dans un instant.")
         return
     try:
         session.execute(sa.text("UPDATE matching_lock SET taken_at = CURRENT_TIMESTAMP WHERE name = 'round'"))
     except sa.exc.OperationalError:
-        raise Conflict("Un tour d'attribution est déjà en cours : réessayez dans un instant.") from None
+        raise Conflict("Une tournée d'attribution est déjà en cours : réessayez dans un instant.") from None
 
 
 def _due_cabinets(session: Session, *, organisation_id: int | None, kind: Kind | None, now: datetime) -> list[Cabinet]:
@@ -203,23 +203,28 @@ def ask_batch(session: Session, cabinet: Cabinet, *, settings: Settings, links: 
     at once (nobody within reach, paused, another round running): the next round serves it and tells it so.
     One in browse mode keeps nothing, since nothing would tell it: it asks again later. ``resume``: the
     practitioner's own ask resumes a paused cabinet, asking being the clearest sign of having room."""
-    session.execute(  # a second tap waits here for the first, then finds its batch
-        sa.select(Cabinet).where(Cabinet.id == cabinet.id).with_for_update(of=Cabinet)
+    session.execute(  # a second tap waits here for the first, then finds its batch (a referral still may not)
+        sa.select(Cabinet).where(Cabinet.id == cabinet.id).with_for_update(of=Cabinet, key_share=True)
         .execution_options(populate_existing=True)
     )
+    kept = bool(cabinet.channels)
     if awaits_answers(session, cabinet, now=now):
-        return AskResult(Asked.unanswered, kept=cabinet.batch_requested_at is not None)
+        return AskResult(Asked.unanswered, kept=kept and cabinet.batch_requested_at is not None)
     if resume:
         set_paused(session, cabinet, paused=False, now=now)
-    kept = bool(cabinet.channels)
     if kept:
         request_batch(session, cabinet, now=now)
     if cabinet.paused:
         return AskResult(Asked.paused, kept=kept)
     try:
-        _prepare(session, organisation_id=cabinet.organisation_id, kind=None, now=now, dry_run=False)
+        lock_rounds(session)
     except Conflict:
         return AskResult(Asked.busy, kept=kept)
+    # Not a round's whole preparation, which would hold every round's lock over the country's queue: the
+    # scores are the night's (and a policy's change re-scores at once), and an answer being written is left
+    # to the expiry job.
+    expire_offers(session, now=now)
+    cancel_orphans(session, now=now)
     result = _match(session, organisation_id=cabinet.organisation_id, kind=None, engine_name=settings.jobs.match_engine,
                     now=now, actor=actor, offer_ttl=timedelta(days=settings.offer_ttl_days), links=links,
                     dry_run=False, only=cabinet)
@@ -269,7 +274,7 @@ def _match(
         Batch(cabinet_id=c, request_ids=[r for r, _ in seats], people=sum(people[r] for r, _ in seats))
         for c, seats in sorted(by_cabinet.items())
     ]
-    if not dry_run:
+    if not dry_run and (only is None or result.batches):  # an ask that made nothing leaves no round behind
         _persist(session, result, by_cabinet, cabinets, rows, organisation_id=organisation_id, kind=kind,
                  engine_name=engine_name, now=now, actor=actor, offer_ttl=offer_ttl, links=links, only=only)
     return result

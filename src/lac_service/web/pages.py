@@ -38,6 +38,7 @@ def _day_fr(value: date | datetime, zone: tzinfo = PARIS) -> str:
 
 
 templates.env.filters["day_fr"] = _day_fr
+templates.env.filters["every_days_fr"] = lambda days: "chaque jour" if days == 1 else f"tous les {days} jours"
 
 
 class CsrfRefused(Exception):

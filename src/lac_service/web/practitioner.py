@@ -96,21 +96,20 @@ def _cabinet_action(path: str, act: Callable[[DbSession, Cabinet, datetime], obj
 _cabinet_action("pause", lambda s, c, now: cabinets.set_paused(s, c, paused=True, now=now),
                 "Participation en pause : vous ne recevrez plus de proposition jusqu'à la reprise.")
 _cabinet_action("reprise", lambda s, c, now: cabinets.set_paused(s, c, paused=False, now=now),
-                "Participation reprise : les propositions reprennent au rythme indiqué ci-dessous.")
+                "Participation reprise.")
 
 
 _NOBODY = "Personne en attente ne vous correspond pour l'instant. "
+_KEPT = ("Votre demande reste enregistrée : à la prochaine tournée d'attribution, si un patient vous correspond, il "
+         "vous sera proposé et vous en serez prévenu.")
+_UNANSWERED = "Des patients de vos propositions attendent encore votre réponse : répondez-leur d'abord"
 _ASKED_NOTICES = {
-    (Asked.nobody, True): _NOBODY + "Votre demande reste enregistrée : dès qu'un patient vous correspondra, il vous "
-                                    "sera proposé, et vous en serez prévenu.",
+    (Asked.nobody, True): _NOBODY + _KEPT,
     (Asked.nobody, False): _NOBODY + "Revenez demander des patients un autre jour : cette page ne prévient pas.",
-    (Asked.unanswered, True): "Des patients de vos propositions attendent encore votre réponse : répondez-leur "
-                              "d'abord. Votre demande reste enregistrée.",
-    (Asked.unanswered, False): "Des patients de vos propositions attendent encore votre réponse : répondez-leur "
-                               "d'abord, puis demandez-en d'autres.",
-    (Asked.busy, True): "Une attribution est en cours : votre demande est enregistrée, la prochaine attribution "
-                        "vous proposera des patients, et vous en serez prévenu.",
-    (Asked.busy, False): "Une attribution est en cours : réessayez dans un instant.",
+    (Asked.unanswered, True): _UNANSWERED + ". " + _KEPT,
+    (Asked.unanswered, False): _UNANSWERED + ", puis demandez-en d'autres.",
+    (Asked.busy, True): "Une tournée d'attribution est en cours. " + _KEPT,
+    (Asked.busy, False): "Une tournée d'attribution est en cours : réessayez dans un instant.",
 }
 
 
