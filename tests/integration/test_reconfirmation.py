@@ -84,12 +84,16 @@ class WrongNumber(LocalBackend):
         raise PermanentError("twilio:21211")
 
 
-def test_a_question_that_never_reached_the_patient_archives_no_one(db, settings, registered):
-    """Silence means something only from someone asked: a wrong number must not push a patient off the list."""
+def test_a_question_that_never_reached_the_patient_archives_no_one_and_is_asked_again(db, settings, registered):
+    """Silence means something only from someone asked: a wrong number must not push a patient off the list.
+    Asked again 90 days later, to the number the request has by then."""
     assert run(db, settings, day(90), sms=WrongNumber()) == (1, 0)
     assert messages(db, "reconfirmation")[0].status is NotificationStatus.failed
-    assert run(db, settings, day(111)) == (0, 0) and run(db, settings, day(200)) == (0, 0)
+    assert run(db, settings, day(111)) == (0, 0) and run(db, settings, day(179)) == (0, 0)
     assert request_row(db).status is Status.waiting
+    assert run(db, settings, day(180)) == (1, 0)
+    assert [m.status for m in messages(db, "reconfirmation")] == [NotificationStatus.failed, NotificationStatus.sent]
+    assert run(db, settings, day(200)) == (0, 0) and run(db, settings, day(201)) == (0, 1), "reached: three weeks"
 
 
 def test_a_question_reported_undelivered_archives_no_one(db, settings, registered):

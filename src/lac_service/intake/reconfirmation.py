@@ -4,9 +4,10 @@ A waiting request is asked ``every`` days after its registration or its last con
 the tracking page's button); with no answer ``grace`` days after the question reached the patient, it is
 archived and the patient is told how to come back (the same ``OUI``, or the tracking page, brings it back
 with its original date). Days are calendar days (UTC): asked on day 90, archived on day 111 with the
-defaults. A question that never reached them (a wrong number, an address that bounces, no contact at all)
-archives no one: silence means something only from someone asked. A request being offered is neither asked
-nor archived; it is, if still due, once back in the queue.
+defaults. A question that never reached them (refused by the provider, reported undelivered by Twilio, or no
+contact at all) archives no one, since silence means something only from someone asked; it is asked again
+``every`` days later, to the contacts the request has by then. A request being offered is neither asked nor
+archived; it is, if still due, once back in the queue.
 """
 
 from dataclasses import dataclass
@@ -64,19 +65,20 @@ def reconfirm(session: Session, *, every_days: int, grace_days: int, links: Link
     Safe to run twice: a request asked today is not asked again until it answers and falls due again."""
     today = _day_start(now)
     archived = asked = 0
-    while batch := _due(session, sa.and_(
-        R.reconfirm_asked_at.is_not(None), R.reconfirm_asked_at >= _LAST_SIGN,
-        _reached_before(today - timedelta(days=grace_days - 1)),
+    answer_by = today - timedelta(days=grace_days - 1)
+    while batch := _due(session, sa.and_(  # a question sent by then was asked by then: the cheap test first
+        R.reconfirm_asked_at < answer_by, R.reconfirm_asked_at >= _LAST_SIGN, _reached_before(answer_by),
     )):
         for request in batch:
             set_status(session, request, Status.archived, actor=SYSTEM, now=now, reason=ARCHIVED_REASON)
             _tell(session, request, "archived", links=links, now=now)
         session.flush()
         archived += len(batch)
-    while batch := _due(session, sa.and_(
-        _LAST_SIGN < today - timedelta(days=every_days - 1),
-        sa.or_(R.reconfirm_asked_at.is_(None), R.reconfirm_asked_at < _LAST_SIGN),
-    )):
+    ask_before = today - timedelta(days=every_days - 1)
+    while batch := _due(session, sa.and_(_LAST_SIGN < ask_before, sa.or_(
+        R.reconfirm_asked_at.is_(None), R.reconfirm_asked_at < _LAST_SIGN,
+        sa.and_(R.reconfirm_asked_at < ask_before, sa.not_(_reached_before(now))),
+    ))):
         for request in batch:
             request.reconfirm_asked_at = now
             _tell(session, request, "reconfirmation", links=links, now=now)
