@@ -10,8 +10,8 @@ import phonenumbers
 _REGIONS = ("FR", "RE", "GP", "MQ", "GF", "YT", "PM", "BL", "MF", "NC", "PF", "WF")
 _DIALLED_WITH_0 = frozenset({"FR", "RE", "GP", "MQ", "GF", "YT", "BL", "MF"})  # one numbering plan with France's
 _OVERSEAS = tuple(region for region in _REGIONS if region in _DIALLED_WITH_0 - {"FR"})
-_LINES = frozenset({phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE,
-                    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
+_FIXED = phonenumbers.PhoneNumberType.FIXED_LINE
+_LINES = frozenset({_FIXED, phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
 
 
 class InvalidPhone(ValueError):
@@ -26,7 +26,7 @@ def to_e164(raw: str) -> str:
     for region in _REGIONS:
         number = _parse(raw, region)
         if phonenumbers.is_valid_number(number):
-            if region == "FR" and not international:
+            if region == "FR" and not international and phonenumbers.number_type(number) == _FIXED:  # the overlap
                 number = next((n for n in (_parse(raw, r) for r in _OVERSEAS) if _local_line(n)), number)
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         if international:
