@@ -130,6 +130,29 @@ def test_delivery_reports_reach_the_message_sent_through_the_real_client(client,
     assert _post(client, "/api/v1/twilio/status", {"MessageSid": "SMunknown", "MessageStatus": "failed"}).status_code == 204
 
 
+def test_a_message_reported_undelivered_is_told_to_the_coordinators_once(client, db, twilio_app):
+    """Twilio accepted it, then could not deliver it: nobody else would know the person never got it."""
+    settings = twilio_app.state.settings
+    twilio_app.state.settings = settings.model_copy(update={"notifications": settings.notifications.model_copy(
+        update={"coordinator_emails": ["coordination@cpts-a.fr"]})})
+    now = datetime.now(UTC)
+    for index, sid in enumerate(("SMdelivered", "SMundelivered")):
+        db.add(Notification(channel="sms", recipient=PHONE, template="reconfirmation", body="Répondez OUI",
+                            status="sent", attempts=1, next_attempt_at=now, idempotency_key=f"t:{index}",
+                            provider_id=sid, created_at=now, resource="request:7"))
+    db.commit()
+    reports = [("SMdelivered", "delivered", None), ("SMundelivered", "sent", None),
+               ("SMundelivered", "undelivered", "30003"), ("SMundelivered", "undelivered", "30003")]
+    for sid, status, code in reports:
+        fields = {"MessageSid": sid, "MessageStatus": status} | ({"ErrorCode": code} if code else {})
+        assert _post(client, "/api/v1/twilio/status", fields).status_code == 204
+    db.expire_all()
+    (notice,) = db.scalars(sa.select(Notification).where(Notification.template == "delivery_failure")).all()
+    assert notice.recipient == "coordination@cpts-a.fr" and notice.subject.startswith("Message non remis")
+    assert "accepté par l'opérateur" in notice.body and "twilio:30003" in notice.body
+    assert "Dossier concerné : request:7" in notice.body and PHONE not in notice.body
+
+
 def test_every_reply_is_plain_gsm7_in_at_most_two_messages():
     """An accent outside GSM-7 ("ç") makes a reply UCS-2: three messages where two would do."""
     kinds = "bilan orthophonique et de médecin traitant"

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from lac_service.intake.models import PatientRequest, Status
 from lac_service.intake.service import SYSTEM, set_status, tell_patient, tracking_url
 from lac_service.links import Links
-from lac_service.notifications.models import Notification, NotificationStatus
+from lac_service.notifications.models import UNDELIVERED, Notification, NotificationStatus
 
 ARCHIVED_REASON = "not_confirmed"
 _BATCH = 500
@@ -49,7 +49,7 @@ def _reached_before(moment: datetime) -> sa.ColumnElement[bool]:
     return sa.exists().where(
         N.resource == sa.literal("request:") + sa.cast(R.id, sa.String), N.template == "reconfirmation",
         N.created_at >= R.reconfirm_asked_at, N.status == NotificationStatus.sent, N.sent_at < moment,
-        sa.or_(N.delivery_status.is_(None), N.delivery_status.not_in(("failed", "undelivered"))),
+        sa.or_(N.delivery_status.is_(None), N.delivery_status.not_in(UNDELIVERED)),
     )
 
 

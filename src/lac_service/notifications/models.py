@@ -38,6 +38,9 @@ channel_type = sa.Enum(Channel, native_enum=False, length=8, validate_strings=Tr
 status_type = sa.Enum(NotificationStatus, native_enum=False, length=16, validate_strings=True)
 
 
+UNDELIVERED = ("failed", "undelivered")  # Twilio's delivery reports of a message it accepted and could not deliver
+
+
 class Notification(Base):
     """``error_code`` is a provider code such as ``twilio:21211`` or ``smtp:550``, never a provider's free
     text, which may quote the recipient. ``resource`` (e.g. ``request:12``) lets erasure find the rows that

@@ -89,8 +89,7 @@ def mark_retry_or_failed(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
     if new_status is NotificationStatus.failed:
-        notify_coordinators(session, claimed, outcome="failed", code=code, attempts=attempts,
-                            settings=settings, now=now)
+        notify_coordinators(session, _trouble(claimed, "failed", code, attempts), settings=settings, now=now)
     return new_status
 
 
@@ -106,29 +105,43 @@ def mark_unknown(
     result = session.execute(_fenced(claimed).values(status=NotificationStatus.unknown, error_code=code[:64]))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    notify_coordinators(session, claimed, outcome="unknown", code=code, attempts=claimed.attempts,
-                        settings=settings, now=now)
+    notify_coordinators(session, _trouble(claimed, "unknown", code, claimed.attempts), settings=settings, now=now)
     return True
 
 
-def notify_coordinators(
-    session: Session, claimed: Claimed, *, outcome: str, code: str, attempts: int,
-    settings: NotificationSettings, now: datetime,
-) -> None:
+@dataclass(frozen=True)
+class Trouble:
+    """What the coordinators' notice says of a message that did not, or may not, reach its recipient."""
+
+    notification_id: int
+    channel: Channel
+    template: str
+    resource: str | None
+    outcome: str  # failed (refused for good), unknown (a send cut short), undelivered (reported afterwards)
+    code: str
+    attempts: int
+
+
+def _trouble(claimed: Claimed, outcome: str, code: str, attempts: int) -> Trouble:
+    return Trouble(claimed.message.id, claimed.channel, claimed.template, claimed.resource, outcome, code, attempts)
+
+
+def notify_coordinators(session: Session, trouble: Trouble, *, settings: NotificationSettings, now: datetime) -> None:
     """The notice names the message by number and the file by reference, never the person: whoever
-    handles it looks them up with their own access rights."""
-    if claimed.template == "delivery_failure":
-        log.error("a delivery-failure notice itself could not be delivered (notification %s)", claimed.message.id)
+    handles it looks them up with their own access rights. Once per message and outcome, however often told."""
+    if trouble.template == "delivery_failure":
+        log.error("a delivery-failure notice itself could not be delivered (notification %s)", trouble.notification_id)
         return
     if not settings.coordinator_emails:
-        log.warning("notification %s ended %s and no coordinator address is configured", claimed.message.id, outcome)
+        log.warning("notification %s ended %s and no coordinator address is configured", trouble.notification_id,
+                    trouble.outcome)
     context = {
-        "notification_id": claimed.message.id, "channel_label": CHANNEL_LABELS[claimed.channel],
-        "template": claimed.template, "outcome": outcome, "attempts": attempts, "error_code": code,
-        "resource": claimed.resource,
+        "notification_id": trouble.notification_id, "channel_label": CHANNEL_LABELS[trouble.channel],
+        "template": trouble.template, "outcome": trouble.outcome, "attempts": trouble.attempts,
+        "error_code": trouble.code, "resource": trouble.resource,
     }
     for address in settings.coordinator_emails:
         enqueue(
             session, channel=Channel.email, recipient=address, template="delivery_failure", context=context,
-            idempotency_key=f"notification:{claimed.message.id}:{outcome}:{address}"[:255], now=now,
+            idempotency_key=f"notification:{trouble.notification_id}:{trouble.outcome}:{address}"[:255], now=now,
         )

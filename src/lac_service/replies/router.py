@@ -14,7 +14,8 @@ from lac_service.config import AppSettings
 from lac_service.db import DbSession
 from lac_service.errors import ERROR_RESPONSES, Forbidden, ServiceNotConfigured
 from lac_service.kit.clock import Now
-from lac_service.notifications.models import Notification
+from lac_service.notifications.models import UNDELIVERED, Notification
+from lac_service.notifications.outcomes import Trouble, notify_coordinators
 from lac_service.replies.service import handle_reply
 
 router = APIRouter(prefix="/api/v1/twilio", tags=["twilio"], responses=ERROR_RESPONSES)
@@ -49,9 +50,17 @@ def inbound_message(fields: SignedForm, session: DbSession, now: Now) -> Respons
 
 
 @router.post("/status", status_code=204, summary="A delivery report of a sent SMS (Twilio status callback)")
-def delivery_status(fields: SignedForm, session: DbSession) -> Response:
-    """Recorded on the message (``delivery_status``); reports for unknown messages are ignored."""
+def delivery_status(fields: SignedForm, session: DbSession, settings: AppSettings, now: Now) -> Response:
+    """Recorded on the message (``delivery_status``); one reported ``failed`` or ``undelivered`` is told to the
+    coordinators, as one the provider refused at once is: nobody else would know the person never got it.
+    Reports for unknown messages are ignored."""
     sid, status = fields.get("MessageSid", ""), fields.get("MessageStatus", "")[:32]
-    if sid and status:
-        session.execute(sa.update(Notification).where(Notification.provider_id == sid).values(delivery_status=status))
+    message = session.scalar(sa.select(Notification).where(Notification.provider_id == sid)) if sid and status else None
+    if message is not None:
+        message.delivery_status = status
+        if status in UNDELIVERED:
+            code = f"twilio:{fields.get('ErrorCode') or status}"[:64]
+            notify_coordinators(session, Trouble(message.id, message.channel, message.template, message.resource,
+                                                 "undelivered", code, message.attempts),
+                                settings=settings.notifications, now=now)
     return Response(status_code=204)
