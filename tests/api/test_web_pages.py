@@ -16,12 +16,14 @@ from lac_service.auth.models import Role, User
 from lac_service.auth.service import create_organisation, create_user, set_password
 from lac_service.cabinets.models import Cabinet
 from lac_service.db import create_db_engine, create_session_factory, session_scope
-from lac_service.intake.models import PatientRequest
+from lac_service.intake.models import PatientRequest, WithdrawReason
 from lac_service.main import create_app
 from lac_service.notifications.models import Notification
 from lac_service.notifications.templates import date_fr
+from lac_service.offers.models import DeclineReason
 from lac_service.offers.service import KEPT_AFTER_DEADLINE
 from lac_service.web import duplicate_pages
+from lac_service.web.secretary import history_reason
 from tests.conftest import NOW, count_rows, make_settings
 from tests.payloads import cabinet_body, request_body
 
@@ -554,3 +556,24 @@ def test_a_password_replaced_while_the_old_one_was_being_checked_opens_nothing(d
     assert logins.log_in(db, email=email, verified=verified, now=NOW) is None
     assert logins.log_in(db, email=email, verified=logins.check_password(session_factory, email=email, password=new),
                          now=NOW) is not None
+
+
+def test_the_history_on_the_request_page_is_in_french(client, make_key, org_a, staff):
+    coordinator = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(), headers=coordinator)
+    created = client.post("/api/v1/requests", json=request_body(), headers=coordinator).json()
+    batch = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["batches"][0]
+    client.post(f"/api/v1/offers/{batch['offer_url'].rsplit('/', 1)[1]}/responses",
+                json={"request_id": created["id"], "decision": "decline", "reason": "too_far"})
+    client.post(f"/api/v1/requests/{created['id']}/withdraw", json={"reason": "moved"}, headers=coordinator)
+    log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
+    page = client.get(f"/equipe/demandes/{created['id']}").text
+    history = page[page.index("<h2>Historique</h2>"):]
+    assert "(déclinée par le cabinet : trop loin)" in history and "(a déménagé)" in history
+    assert "too_far" not in history and "moved" not in history
+
+
+@pytest.mark.parametrize("code", [*WithdrawReason, "accepted", "declined", "expired", "offer_closed", "reconfirmed",
+                                  "not_confirmed", *(f"declined:{reason}" for reason in DeclineReason)])
+def test_every_reason_the_history_keeps_has_its_french_words(code):
+    assert history_reason(code) != code

@@ -33,10 +33,12 @@ from lac_service.kit.fields import RecordId
 from lac_service.kit.phone import display_phone
 from lac_service.links import AppLinks
 from lac_service.notifications.templates import date_fr
+from lac_service.offers.models import DeclineReason
 from lac_service.organisations.service import TerritoryRouter
 from lac_service.priority import Band
 from lac_service.web.forms import Errors, answers, service_error, text, validate
 from lac_service.web.pages import checked_form, render, see_other
+from lac_service.web.practitioner import DECLINE_LABELS
 from lac_service.web.public import Form
 from lac_service.web.request_form import (
     DISTANCES_KM, context, criteria_answers, household_answers, household_rows, parse, patient_answers, register,
@@ -57,6 +59,25 @@ STATUS_LABELS = {
     Status.withdrawn: "Retirée", Status.archived: "Archivée",
 }
 BAND_LABELS = {Band.high: "Haute", Band.medium: "Moyenne", Band.low: "Basse"}
+_HISTORY_REASONS = {
+    **{reason.value: label.lower() for reason, label in STAFF_REASONS.items()},
+    WithdrawReason.erased: "données effacées", WithdrawReason.stopped_by_sms: "STOP envoyé par SMS",
+    WithdrawReason.merged: "doublon fusionné dans une autre demande",
+    "accepted": "acceptée par le cabinet", "declined": "déclinée par le cabinet",
+    "expired": "proposition restée sans réponse", "offer_closed": "proposition close (cabinet retiré ou lien remplacé)",
+    "reconfirmed": "le patient attend toujours", "not_confirmed": "sans réponse à la question « attendez-vous toujours ? »",
+}
+
+
+def history_reason(code: str) -> str:
+    """The history keeps codes (it outlives erasure and holds no personal data); people read them in French.
+    A code this list does not know yet is shown as it is, not hidden."""
+    if code.startswith("declined:"):
+        try:
+            return f"{_HISTORY_REASONS['declined']} : {DECLINE_LABELS[DeclineReason(code[9:])].lower()}"
+        except ValueError:
+            return code
+    return _HISTORY_REASONS.get(code, code)
 
 
 def actor(user: User) -> service.Actor:
@@ -169,6 +190,7 @@ def _detail(request: Request, session: DbSession, patient: PatientRequest, now: 
         "errors": (errors or Errors()).by_field, "today": now.date(), "age_on": age_on, "reasons": STAFF_REASONS,
         "statuses": STATUS_LABELS, "active": patient.status in (Status.waiting, Status.offered) and not patient.erased_at,
         "household_rows": household_rows(values) if patient.kind is Kind.medecin_traitant else range(0),
+        "reason_label": history_reason,
     }, status=status)
 
 
