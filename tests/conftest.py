@@ -23,10 +23,13 @@ from lac_service import migrate
 from lac_service.auth import logins
 from lac_service.auth.models import Organisation, Role
 from lac_service.auth.service import create_api_key, create_organisation
-from lac_service.config import Environment, Settings
+from lac_service.config import Environment, NotificationSettings, Settings
 from lac_service.db import create_db_engine, create_session_factory
 from lac_service.kit.clock import request_time
 from lac_service.main import create_app
+from lac_service.notifications.channels import Backend, LocalBackend
+from lac_service.notifications.dispatcher import Dispatcher
+from lac_service.notifications.models import Channel
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -214,6 +217,19 @@ def count_rows(connection: sa.Connection) -> dict[str, int]:
         table.name: connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
         for table in metadata.sorted_tables
     }
+
+
+def dispatch(db: Session, now: datetime, *, sms: Backend | None = None) -> None:
+    """The dispatcher's pass at ``now`` on the test's own connection: what is queued is sent, locally (or by
+    ``sms`` for text messages), and marked as production marks it."""
+    dispatcher = Dispatcher(create_session_factory(db.get_bind(), join_transaction_mode="create_savepoint"),
+                            NotificationSettings(rate_per_s=1000, backoff_base_s=0), secret_key=b"k",
+                            backends={Channel.sms: sms or LocalBackend(), Channel.email: LocalBackend()},
+                            clock=lambda: now)
+    try:
+        dispatcher.run_once()
+    finally:
+        dispatcher.close()
 
 
 REPO = Path(__file__).resolve().parents[1]

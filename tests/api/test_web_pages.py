@@ -17,6 +17,7 @@ from lac_service.auth.service import create_organisation, create_user, set_passw
 from lac_service.cabinets.models import Cabinet
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.intake.models import PatientRequest, WithdrawReason
+from lac_service.kit.clock import utcnow
 from lac_service.main import create_app
 from lac_service.notifications.models import Notification
 from lac_service.notifications.templates import date_fr
@@ -24,7 +25,7 @@ from lac_service.offers.models import DeclineReason
 from lac_service.offers.service import KEPT_AFTER_DEADLINE
 from lac_service.web import duplicate_pages
 from lac_service.web.secretary import history_reason
-from tests.conftest import NOW, count_rows, make_settings
+from tests.conftest import NOW, count_rows, dispatch, make_settings
 from tests.payloads import cabinet_body, request_body
 
 PASSWORD = "un mot de passe assez long"
@@ -577,3 +578,22 @@ def test_the_history_on_the_request_page_is_in_french(client, make_key, org_a, s
                                   "not_confirmed", *(f"declined:{reason}" for reason in DeclineReason)])
 def test_every_reason_the_history_keeps_has_its_french_words(code):
     assert history_reason(code) != code
+
+
+def test_the_request_page_says_which_messages_reached_the_patient(client, db, make_key, org_a, staff):
+    """The first question when a patient calls: were they told? The page answers, message by message."""
+    created = client.post("/api/v1/requests", json=request_body(), headers=make_key(org_a, Role.coordinator)).json()
+    log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
+
+    def messages() -> str:
+        page = client.get(f"/equipe/demandes/{created['id']}").text
+        return page[page.index("<h2>Messages au patient</h2>"):page.index("<h2>Historique</h2>")]
+
+    queued = messages()
+    assert queued.count("Confirmation d&#39;inscription") == 2 and queued.count("à envoyer") == 2
+    assert "SMS (06 12 34 56 78)" in queued and "e-mail (" in queued
+    dispatch(db, utcnow())
+    db.execute(sa.update(Notification).where(Notification.channel == "sms").values(delivery_status="undelivered"))
+    db.commit()
+    told = messages()
+    assert "non remis (signalé par l&#39;opérateur)" in told and told.count("envoyé") == 1

@@ -14,7 +14,7 @@ from lac_service.intake.reconfirmation import reconfirm
 from lac_service.jobs import retention
 from lac_service.kit.clock import request_time
 from lac_service.links import Links
-from tests.integration.test_reconfirmation import send
+from tests.conftest import dispatch
 from tests.payloads import cabinet_body, request_body
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
@@ -70,7 +70,7 @@ def history(app, client, db, settings, make_key, org_a):
     # Clotilde is asked on day 90 and archived on day 111; Dorothée answers the question, so she stays.
     reconfirm(db, every_days=90, grace_days=21, links=links, now=START + timedelta(days=90))
     db.commit()
-    send(db, START + timedelta(days=90))
+    dispatch(db, START + timedelta(days=90))
     for name in ("Dorothée", "Eudoxie"):
         request = db.get(PatientRequest, ids[name])
         request.confirmed_at = START + timedelta(days=100)

@@ -10,14 +10,11 @@ import sqlalchemy as sa
 from lac_service.auth.models import Role
 from lac_service.intake.models import PatientRequest, Status
 from lac_service.intake.reconfirmation import reconfirm
-from lac_service.config import NotificationSettings
-from lac_service.db import create_session_factory
 from lac_service.links import Links
 from lac_service.notifications.channels import Backend, LocalBackend, PermanentError
-from lac_service.notifications.dispatcher import Dispatcher
-from lac_service.notifications.models import Channel, Notification, NotificationStatus
+from lac_service.notifications.models import Notification, NotificationStatus
 from lac_service.replies.service import handle_reply
-from tests.conftest import NOW
+from tests.conftest import NOW, dispatch
 from tests.payloads import cabinet_body, request_body
 
 PHONE = "+33612345678"
@@ -40,17 +37,8 @@ def run(db, settings, now, *, sms: Backend | None = None) -> tuple[int, int]:
     """The night's pass, then the dispatcher's at the same moment (the question is sent; by ``sms`` if given)."""
     done = reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), now=now)
     db.commit()
-    send(db, now, sms=sms)
+    dispatch(db, now, sms=sms)
     return done.asked, done.archived
-
-
-def send(db, now, *, sms: Backend | None = None) -> None:
-    backends = {Channel.sms: sms or LocalBackend(), Channel.email: LocalBackend()}
-    dispatcher = Dispatcher(create_session_factory(db.get_bind(), join_transaction_mode="create_savepoint"),
-                            NotificationSettings(rate_per_s=1000, backoff_base_s=0), secret_key=b"k",
-                            backends=backends, clock=lambda: now)
-    dispatcher.run_once()
-    dispatcher.close()
 
 
 def request_row(db) -> PatientRequest:
@@ -108,7 +96,7 @@ def test_the_three_weeks_count_from_the_question_sent_not_queued(db, settings, r
     """The messages went out five days late (the dispatcher was down): the patient still gets three weeks."""
     assert reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), now=day(90)).asked == 1
     db.commit()
-    send(db, day(95))
+    dispatch(db, day(95))
     assert run(db, settings, day(111)) == (0, 0)
     assert run(db, settings, day(115)) == (0, 0) and run(db, settings, day(116)) == (0, 1)
 

@@ -108,6 +108,15 @@ def blank_old(session: Session, *, before: datetime) -> int:
     return result.rowcount or 0
 
 
+def sent_about(session: Session, resource: str, *, limit: int = 20) -> Sequence[Notification]:
+    """The messages to the person a resource names, newest first, for the staff who handle it: whether the
+    patient was told is the first question when they call. Webhooks are partners' business, not theirs."""
+    return session.scalars(
+        sa.select(Notification).where(Notification.resource == resource, Notification.channel != Channel.webhook)
+        .order_by(Notification.id.desc()).limit(limit)
+    ).all()
+
+
 def forget_resource(session: Session, resource: str) -> None:
     """Erasure: messages name a person (number, address, text), so they go with the resource."""
     session.execute(sa.delete(Notification).where(Notification.resource == resource))

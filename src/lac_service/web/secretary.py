@@ -33,6 +33,8 @@ from lac_service.kit.fields import RecordId
 from lac_service.kit.phone import display_phone
 from lac_service.links import AppLinks
 from lac_service.notifications.templates import date_fr
+from lac_service.notifications.models import UNDELIVERED, Notification, NotificationStatus
+from lac_service.notifications.outbox import sent_about
 from lac_service.offers.models import DeclineReason
 from lac_service.organisations.service import TerritoryRouter
 from lac_service.priority import Band
@@ -67,6 +69,27 @@ _HISTORY_REASONS = {
     "expired": "proposition restée sans réponse", "offer_closed": "proposition close (cabinet retiré ou lien remplacé)",
     "reconfirmed": "le patient attend toujours", "not_confirmed": "sans réponse à la question « attendez-vous toujours ? »",
 }
+
+
+MESSAGE_LABELS = {
+    "request_confirmation": "Confirmation d'inscription", "tracking_link": "Lien de suivi",
+    "reconfirmation": "Question « attendez-vous toujours ? »", "archived": "Avis d'archivage",
+    "match": "Cabinet trouvé",
+}
+_MESSAGE_STATES = {
+    NotificationStatus.created: "à envoyer", NotificationStatus.sending: "en cours d'envoi",
+    NotificationStatus.sent: "envoyé", NotificationStatus.failed: "échec : non remis",
+    NotificationStatus.unknown: "envoi interrompu : peut-être non remis",
+}
+
+
+def message_state(message: Notification) -> str:
+    """What the provider said last: accepted, then delivered or not (Twilio's report), or refused."""
+    if message.delivery_status == "delivered":
+        return "remis"
+    if message.delivery_status in UNDELIVERED:
+        return "non remis (signalé par l'opérateur)"
+    return _MESSAGE_STATES[message.status]
 
 
 def history_reason(code: str) -> str:
@@ -190,7 +213,8 @@ def _detail(request: Request, session: DbSession, patient: PatientRequest, now: 
         "errors": (errors or Errors()).by_field, "today": now.date(), "age_on": age_on, "reasons": STAFF_REASONS,
         "statuses": STATUS_LABELS, "active": patient.status in (Status.waiting, Status.offered) and not patient.erased_at,
         "household_rows": household_rows(values) if patient.kind is Kind.medecin_traitant else range(0),
-        "reason_label": history_reason,
+        "reason_label": history_reason, "messages": sent_about(session, f"request:{patient.id}"),
+        "message_labels": MESSAGE_LABELS, "message_state": message_state,
     }, status=status)
 
 
