@@ -16,9 +16,10 @@ ROUBAIX = {"lat": 50.6942, "lon": 3.1746}
 MARSEILLE = {"lat": 43.2965, "lon": 5.3698}
 
 
-def _patient(client, headers, name, phone, location, household=0, **body):
+def _patient(client, headers, name, phone, location, household: int | list = 0, **body):
+    """``household``: how many children born in 2018, or the members themselves."""
     payload = request_body(first_name=name, phone=phone, email=None, location=location)
-    payload["household"] = [
+    payload["household"] = household if isinstance(household, list) else [
         {"first_name": f"Enfant{i}", "last_name": "Durand", "birth_date": "2018-01-01"} for i in range(household)
     ]
     payload.update(body)
@@ -97,6 +98,28 @@ def test_cadence_pause_and_dry_run(client, db, connection, lille):
     db.commit()
     run = _run(client, headers)
     assert run["cabinets_due"] == 0 and run["batches"] == []
+
+
+def test_the_practitioner_sees_the_household_ages_first_and_their_names_once_the_family_is_accepted(
+        client, make_key, org_a, clock):
+    """A cabinet takes the whole household: it must know whom before it says yes, and whom to call after."""
+    headers = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(), headers=headers)
+    family = _patient(client, headers, "Carla", "0633333333", {"lat": 50.635, "lon": 3.066}, household=[
+        {"first_name": "Paul", "last_name": "Durand", "birth_date": "1990-05-01"},
+        {"first_name": "Léa", "last_name": "Durand", "birth_date": "2026-03-01"},
+    ])
+    token = _run(client, headers)["batches"][0]["offer_url"].rsplit("/", 1)[1]
+    item = client.get(f"/api/v1/offers/{token}").json()["items"][0]
+    assert (item["people"], item["household_ages"], item["contact"]) == (3, [0, 36], None)
+    page = client.get(f"/o/{token}").text
+    assert "Avec les personnes de son foyer : moins d&#39;un an, 36 ans" in page and "Léa" not in page
+
+    client.post(f"/api/v1/offers/{token}/responses", json={"request_id": family, "decision": "accept"})
+    contact = client.get(f"/api/v1/offers/{token}").json()["items"][0]["contact"]
+    assert [(m["first_name"], m["birth_date"]) for m in contact["household"]] == [("Léa", "2026-03-01"),
+                                                                                ("Paul", "1990-05-01")]
+    assert "Léa Durand, né(e) le 01/03/2026 ; Paul Durand, né(e) le 01/05/1990" in client.get(f"/o/{token}").text
 
 
 def test_the_practitioner_accepts_one_and_declines_another(client, lille):

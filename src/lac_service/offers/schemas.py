@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
@@ -18,6 +18,12 @@ class ResponseIn(Input):
                                                                    "counted in the indicators.")
 
 
+class MemberOut(BaseModel):
+    first_name: str
+    last_name: str
+    birth_date: date
+
+
 class ContactOut(BaseModel):
     """Shown once the practitioner has accepted the patient."""
 
@@ -26,6 +32,7 @@ class ContactOut(BaseModel):
     phone: str | None
     email: str | None
     address: str | None
+    household: list[MemberOut] = Field(description="The household members the cabinet takes with the patient.")
 
 
 class OfferItemOut(BaseModel):
@@ -36,6 +43,8 @@ class OfferItemOut(BaseModel):
     first_name: str | None
     age: int | None
     people: int = Field(description="Patient plus the household members to be taken with them.")
+    household_ages: list[int] = Field(description="The household members' ages, youngest first (their names once "
+                                                  "the patient is accepted, in `contact`).")
     distance_km: float
     priority_reasons: list[ReasonOut]
     decline_reason: DeclineReason | None

@@ -14,7 +14,7 @@ from lac_service.intake.schemas import ReasonOut
 from lac_service.kit.dates import age_on
 from lac_service.links import Links
 from lac_service.offers.models import ItemStatus, Offer, OfferItem
-from lac_service.offers.schemas import ContactOut, OfferItemOut, OfferOut, OpenOffer, PractitionerPage
+from lac_service.offers.schemas import ContactOut, MemberOut, OfferItemOut, OfferOut, OpenOffer, PractitionerPage
 from lac_service.offers.service import WITHOUT_ITEMS, offer_url, still_readable, tally
 
 
@@ -22,15 +22,18 @@ def _item(item: OfferItem, reasons: list[ReasonOut], now: datetime) -> OfferItem
     request = item.request
     accepted = item.status is ItemStatus.accepted and request.erased_at is None
     address = f"{request.address_line}, {request.postal_code} {request.city}".strip(", ") if accepted else None
+    household = sorted(request.household, key=lambda member: member.birth_date, reverse=True)  # youngest first
     return OfferItemOut(
         request_id=item.request_id, status=item.status,
         available=request.status in (Status.offered, Status.matched) and request.erased_at is None,
         kind=request.kind, first_name=request.first_name,
         age=age_on(request.birth_date, now.date()) if request.birth_date else None, people=item.people,
+        household_ages=[age_on(member.birth_date, now.date()) for member in household],
         distance_km=round(item.distance_km, 1), priority_reasons=reasons, decline_reason=item.decline_reason,
         contact=ContactOut(
             first_name=request.first_name, last_name=request.last_name, phone=request.phone, email=request.email,
-            address=address,
+            address=address, household=[MemberOut(first_name=member.first_name, last_name=member.last_name,
+                                                  birth_date=member.birth_date) for member in household],
         ) if accepted else None,
     )
 
