@@ -27,7 +27,7 @@ _CABINET: dict[str, Any] = {
     "batch_size": 8,
     "cadence_days": 42,
     "channels": ["sms", "email"],
-    "phones": ["03 20 12 34 56"],
+    "phones": ["06 20 12 34 56"],
     "emails": ["accueil@msp-wazemmes.fr"],
 }
 

@@ -1,6 +1,7 @@
 """Coordinators manage their cabinets: radius, batch size, cadence, channels, pause."""
 
 from lac_service.auth.models import Role
+from tests.conftest import count_rows
 from tests.payloads import cabinet_body
 
 
@@ -9,7 +10,7 @@ def test_create_read_update_delete(client, make_key, org_a):
     created = client.post("/api/v1/cabinets", json=cabinet_body(), headers=coordinator)
     assert created.status_code == 201, created.text
     cabinet = created.json()
-    assert cabinet["phones"] == ["+33320123456"]
+    assert cabinet["phones"] == ["+33620123456"]
     assert (cabinet["radius_km"], cabinet["batch_size"], cabinet["cadence_days"]) == (10, 8, 42)
     assert cabinet["organisation"] == "cpts-a"
 
@@ -56,3 +57,19 @@ def test_admin_places_a_cabinet_in_another_organisation(client, make_key, org_a,
     coordinator = make_key(org_a, Role.coordinator)
     refused = client.post("/api/v1/cabinets", json=cabinet_body(organisation="cpts-b"), headers=coordinator)
     assert refused.status_code == 403
+
+
+def test_batches_by_sms_need_mobile_numbers(client, connection, make_key, org_a):
+    """A landline never gets the text: every batch would fail at the operator, unseen by the cabinet."""
+    coordinator = make_key(org_a, Role.coordinator)
+    rows = count_rows(connection)
+    refused = client.post("/api/v1/cabinets", json=cabinet_body(phones=["06 20 12 34 56", "03 20 12 34 56"]),
+                          headers=coordinator)
+    assert refused.status_code == 422 and refused.json()["field"] == "phones"
+    assert refused.json()["message"] == "Le 03 20 12 34 56 ne reçoit pas de SMS : donnez un numéro de portable."
+    assert count_rows(connection) == rows
+    by_email = client.post("/api/v1/cabinets", json=cabinet_body(channels=["email"], phones=["03 20 12 34 56"]),
+                           headers=coordinator)
+    assert by_email.status_code == 201, "no text message to send: a landline is fine"
+    to_sms = client.patch(f"/api/v1/cabinets/{by_email.json()['id']}", json={"channels": ["sms"]}, headers=coordinator)
+    assert to_sms.status_code == 422 and to_sms.json()["field"] == "phones"

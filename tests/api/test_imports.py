@@ -187,7 +187,7 @@ def test_a_file_over_the_import_limit_is_refused(client, coordinator, settings):
 
 def test_cabinets_import_all_or_nothing(client, db, coordinator):
     header = "nom;types;adresse;code_postal;commune;rayon_km;patients_par_lot;rythme_jours;canaux;telephones;emails"
-    good = ["MSP Wazemmes;médecin traitant;3 place de la Nouvelle Aventure;59000;Lille;10;8;42;sms;03 20 12 34 56;",
+    good = ["MSP Wazemmes;médecin traitant;3 place de la Nouvelle Aventure;59000;Lille;10;8;42;sms;06 20 12 34 56;",
             "Orthophonie du Vieux-Lille;bilan orthophonique;;59000;Lille;15;4;60;email;;ortho@exemple.fr"]
     bad = "Cabinet sans numéro;médecin traitant;;59000;Lille;10;8;42;sms;;"
     refused = post(client, coordinator, "\n".join([header, *good, bad]).encode(), what="cabinets")

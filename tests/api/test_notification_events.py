@@ -27,7 +27,7 @@ def test_registration_round_and_acceptance_each_queue_their_messages(client, db,
     client.post("/api/v1/cabinets", json=cabinet_body(name="MSP Wazemmes"), headers=coordinator)
     run = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()
     offers = _messages(db, "batch_offer")
-    assert [(m.channel, m.recipient) for m in offers] == [("sms", "+33320123456"), ("email", "accueil@msp-wazemmes.fr")]
+    assert [(m.channel, m.recipient) for m in offers] == [("sms", "+33620123456"), ("email", "accueil@msp-wazemmes.fr")]
     assert run["batches"][0]["offer_url"] in offers[0].body
     assert "Élodie" not in offers[0].body and "Durand" not in offers[0].body, "no patient detail in an SMS"
 
@@ -48,6 +48,17 @@ def test_a_browse_mode_cabinet_gets_no_message_and_a_refused_registration_queues
     asked = client.post(f"/api/v1/cabinets/{cabinet['id']}/batch-request", headers=coordinator).json()
     assert asked["last_batch_at"] is not None, "a batch was made"
     assert _messages(db, "batch_offer") == []
+
+
+def test_a_landline_gets_no_text_message_the_email_still_goes(client, db, make_key, org_a):
+    """A text to a landline would only fail at the operator; the staff call the patient instead."""
+    coordinator = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/requests", json=request_body(phone="03 20 12 34 56"), headers=coordinator)
+    client.post("/api/v1/requests", json=request_body(first_name="Paul", phone="03 20 65 43 21", email=None),
+                headers=coordinator)
+    assert [(m.channel, m.recipient) for m in _messages(db, "request_confirmation")] == [
+        ("email", "elodie.durand@exemple.fr")
+    ]
 
 
 def test_erasure_removes_the_patients_messages(client, db, make_key, org_a):

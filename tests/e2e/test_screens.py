@@ -163,7 +163,7 @@ def _cabinet(service: Service) -> None:
                            "name": "Maison de santé Wazemmes", "kinds": ["medecin_traitant"],
                            "address": {"line": "3 place de la Nouvelle Aventure", "postal_code": "59000", "city": "Lille"},
                            "radius_km": 10, "batch_size": 20, "cadence_days": 42, "channels": ["sms"],
-                           "phones": ["03 20 12 34 56"],
+                           "phones": ["06 20 12 34 56"],
                        }))
 
 

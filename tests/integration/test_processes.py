@@ -139,7 +139,7 @@ def test_four_servers_and_two_dispatchers_on_one_postgresql(database):
             for i, (lat, lon) in enumerate(LILLE):
                 created = httpx.post(f"{base}/api/v1/cabinets", headers=coordinator, timeout=30, json=cabinet_body(
                     name=f"Cabinet {i}", location={"lat": lat, "lon": lon}, batch_size=6, cadence_days=1,
-                    phones=[f"03 20 00 00 {i:02d}"], emails=[f"cabinet{i}@msp.fr"]))
+                    phones=[f"06 20 00 00 {i:02d}"], emails=[f"cabinet{i}@msp.fr"]))
                 assert created.status_code == 201, created.text
                 cabinets.append(created.json()["id"])
 

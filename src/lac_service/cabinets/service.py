@@ -11,6 +11,7 @@ from lac_service.cabinets.models import Cabinet, Channel
 from lac_service.cabinets.schemas import CabinetCreate, CabinetUpdate
 from lac_service.errors import InvalidInput, NotFound
 from lac_service.geography.geocoder import Located
+from lac_service.kit.phone import display_phone, takes_sms
 from lac_service.kit.tokens import hash_token
 from lac_service.links import LinkKind, Links
 
@@ -19,6 +20,9 @@ def _check_channels(cabinet: Cabinet) -> None:
     """A channel with nowhere to send would lose every batch offer silently."""
     if Channel.sms in cabinet.channels and not cabinet.phones:
         raise InvalidInput("Les SMS demandent au moins un numéro de téléphone.", field="phones")
+    if Channel.sms in cabinet.channels and (landline := next((p for p in cabinet.phones if not takes_sms(p)), None)):
+        raise InvalidInput(f"Le {display_phone(landline)} ne reçoit pas de SMS : donnez un numéro de portable.",
+                           field="phones")
     if Channel.email in cabinet.channels and not cabinet.emails:
         raise InvalidInput("Les e-mails demandent au moins une adresse e-mail.", field="emails")
 

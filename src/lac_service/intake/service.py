@@ -20,6 +20,7 @@ from lac_service.notifications.models import Channel
 from lac_service.notifications.outbox import enqueue
 from lac_service.notifications.outbox import forget_resource as forget_messages
 from lac_service.kit.fields import Address
+from lac_service.kit.phone import takes_sms
 from lac_service.kit.text import identity_key, person_key
 from lac_service.kit.tokens import hash_token
 from lac_service.links import LinkKind, Links
@@ -123,10 +124,11 @@ def tell_patient(
     session: Session, request: PatientRequest, template: str, *, event: str, link: str, now: datetime,
     **context: str,
 ) -> list[Channel]:
-    """The patient hears by what they gave: SMS to the phone, email to the address (both when both); the
-    channels used. ``event`` names the message once per request (``request:N:{event}:{channel}``): told twice,
-    they hear it once."""
-    channels = [(channel, to) for channel, to in ((Channel.sms, request.phone), (Channel.email, request.email)) if to]
+    """The patient hears by what they gave: SMS to a mobile, email to the address (both when both; a landline
+    gets nothing, and the staff call); the channels used. ``event`` names the message once per request
+    (``request:N:{event}:{channel}``): told twice, they hear it once."""
+    sms = request.phone if request.phone and takes_sms(request.phone) else None
+    channels = [(channel, to) for channel, to in ((Channel.sms, sms), (Channel.email, request.email)) if to]
     for channel, recipient in channels:
         enqueue(
             session, channel=channel, recipient=recipient, template=template,

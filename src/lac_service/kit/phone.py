@@ -48,6 +48,14 @@ def _parse(raw: str, region: str) -> phonenumbers.PhoneNumber:
         raise InvalidPhone(raw) from exc
 
 
+def takes_sms(e164: str) -> bool:
+    """A mobile (or a number its plan does not tell from one): a landline never gets a text message, and
+    sending it one only fails later, at the operator."""
+    number = phonenumbers.parse(e164)
+    return phonenumbers.number_type(number) in (phonenumbers.PhoneNumberType.MOBILE,
+                                                 phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
 def display_phone(e164: str | None) -> str:
     """A stored number as people dial it: "06 12 34 56 78" in France and its overseas departments (where
     "0692 12 34 56" is dialled from the mainland too), the international writing otherwise (the Pacific, a
