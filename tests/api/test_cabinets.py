@@ -66,7 +66,8 @@ def test_batches_by_sms_need_mobile_numbers(client, connection, make_key, org_a)
     refused = client.post("/api/v1/cabinets", json=cabinet_body(phones=["06 20 12 34 56", "03 20 12 34 56"]),
                           headers=coordinator)
     assert refused.status_code == 422 and refused.json()["field"] == "phones"
-    assert refused.json()["message"] == "Le 03 20 12 34 56 ne reçoit pas de SMS : donnez un numéro de portable."
+    assert refused.json()["message"] == ("Le 03 20 12 34 56 ne reçoit pas de SMS : donnez un numéro de portable, ou "
+                                         "décochez « SMS ».")
     assert count_rows(connection) == rows
     by_email = client.post("/api/v1/cabinets", json=cabinet_body(channels=["email"], phones=["03 20 12 34 56"]),
                            headers=coordinator)

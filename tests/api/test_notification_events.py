@@ -2,12 +2,14 @@
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from lac_service.audit import Action, AuditEvent
 from lac_service.auth.models import Role
 from lac_service.intake.models import PatientRequest
 from lac_service.notifications.models import Notification
+from tests.conftest import count_rows
 from tests.payloads import cabinet_body, request_body
 
 
@@ -28,6 +30,7 @@ def test_registration_round_and_acceptance_each_queue_their_messages(client, db,
     run = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()
     offers = _messages(db, "batch_offer")
     assert [(m.channel, m.recipient) for m in offers] == [("sms", "+33620123456"), ("email", "accueil@msp-wazemmes.fr")]
+    assert {m.resource for m in offers} == {f"cabinet:{run['batches'][0]['cabinet_id']}"}, "a failure's notice names it"
     assert run["batches"][0]["offer_url"] in offers[0].body
     assert "Élodie" not in offers[0].body and "Durand" not in offers[0].body, "no patient detail in an SMS"
 
@@ -54,11 +57,27 @@ def test_a_landline_gets_no_text_message_the_email_still_goes(client, db, make_k
     """A text to a landline would only fail at the operator; the staff call the patient instead."""
     coordinator = make_key(org_a, Role.coordinator)
     client.post("/api/v1/requests", json=request_body(phone="03 20 12 34 56"), headers=coordinator)
-    client.post("/api/v1/requests", json=request_body(first_name="Paul", phone="03 20 65 43 21", email=None),
-                headers=coordinator)
+    paul = client.post("/api/v1/requests", json=request_body(first_name="Paul", phone="03 20 65 43 21", email=None),
+                       headers=coordinator)
+    assert paul.status_code == 201, "the CPTS's staff may register a landline alone, and call"
     assert [(m.channel, m.recipient) for m in _messages(db, "request_confirmation")] == [
         ("email", "elodie.durand@exemple.fr")
     ]
+    again = client.post(f"/api/v1/requests/{paul.json()['id']}/tracking-link", headers=coordinator)
+    assert again.status_code == 409 and "appelez-le" in again.json()["message"]
+
+
+@pytest.mark.parametrize("who", ["public", "partner"])
+def test_a_patient_reached_by_messages_only_cannot_give_a_landline_alone(client, connection, db, make_key, org_a,
+                                                                         who):
+    """The form promises messages, not calls: a landline and no e-mail would leave the patient unreached."""
+    headers = {} if who == "public" else make_key(org_a, Role.partner)
+    rows = count_rows(connection).pop("requests")
+    refused = client.post("/api/v1/requests", json=request_body(phone="03 20 12 34 56", email=None), headers=headers)
+    assert refused.status_code == 422 and refused.json()["field"] == "patient.phone"
+    assert "donnez un numéro de portable ou une adresse e-mail" in refused.json()["message"]
+    assert count_rows(connection)["requests"] == rows and _messages(db, "request_confirmation") == []
+    assert client.post("/api/v1/requests", json=request_body(phone="03 20 12 34 56"), headers=headers).status_code == 201
 
 
 def test_erasure_removes_the_patients_messages(client, db, make_key, org_a):

@@ -141,16 +141,20 @@ def test_a_message_reported_undelivered_is_told_to_the_coordinators_once(client,
                             status="sent", attempts=1, next_attempt_at=now, idempotency_key=f"t:{index}",
                             provider_id=sid, created_at=now, resource="request:7"))
     db.commit()
-    reports = [("SMdelivered", "delivered", None), ("SMundelivered", "sent", None),
-               ("SMundelivered", "undelivered", "30003"), ("SMundelivered", "undelivered", "30003")]
+    reports = [("SMdelivered", "delivered", None), ("SMdelivered", "sent", None), ("SMundelivered", "sent", None),
+               ("SMundelivered", "undelivered", "30003"), ("SMundelivered", "undelivered", "30003"),
+               ("SMundelivered", "sent", None)]  # Twilio does not promise the order of its reports
     for sid, status, code in reports:
         fields = {"MessageSid": sid, "MessageStatus": status} | ({"ErrorCode": code} if code else {})
         assert _post(client, "/api/v1/twilio/status", fields).status_code == 204
     db.expire_all()
     (notice,) = db.scalars(sa.select(Notification).where(Notification.template == "delivery_failure")).all()
     assert notice.recipient == "coordination@cpts-a.fr" and notice.subject.startswith("Message non remis")
-    assert "accepté par l'opérateur" in notice.body and "twilio:30003" in notice.body
+    assert "accepté par le fournisseur d'envoi" in notice.body and "twilio:30003" in notice.body
     assert "Dossier concerné : request:7" in notice.body and PHONE not in notice.body
+    final = dict(db.execute(sa.select(Notification.provider_id, Notification.delivery_status)
+                            .where(Notification.provider_id.is_not(None))).all())
+    assert final == {"SMdelivered": "delivered", "SMundelivered": "undelivered"}, "a late report changes no outcome"
 
 
 def test_every_reply_is_plain_gsm7_in_at_most_two_messages():

@@ -571,6 +571,7 @@ def test_the_history_on_the_request_page_is_in_french(client, make_key, org_a, s
     page = client.get(f"/equipe/demandes/{created['id']}").text
     history = page[page.index("<h2>Historique</h2>"):]
     assert "(déclinée par le cabinet : trop loin)" in history and "(a déménagé)" in history
+    assert history_reason("declined:outside_practice") == "déclinée par le cabinet : hors de sa pratique"
     assert "too_far" not in history and "moved" not in history
 
 
@@ -597,3 +598,12 @@ def test_the_request_page_says_which_messages_reached_the_patient(client, db, ma
     db.commit()
     told = messages()
     assert "non remis (signalé par l&#39;opérateur)" in told and told.count("envoyé") == 1
+
+
+def test_a_patient_no_message_can_reach_is_flagged_for_a_call(client, make_key, org_a, staff):
+    created = client.post("/api/v1/requests", json=request_body(phone="03 20 12 34 56", email=None),
+                          headers=make_key(org_a, Role.coordinator)).json()
+    log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
+    page = client.get(f"/equipe/demandes/{created['id']}").text
+    assert "Aucun message ne peut joindre ce patient (un numéro fixe et pas d'adresse e-mail)" in page
+    assert "Renvoyer le lien de suivi" not in page and "Aucun message envoyé au patient." in page

@@ -84,6 +84,14 @@ def test_a_question_that_never_reached_the_patient_archives_no_one_and_is_asked_
     assert run(db, settings, day(200)) == (0, 0) and run(db, settings, day(201)) == (0, 1), "reached: three weeks"
 
 
+def test_a_patient_with_a_landline_alone_is_not_counted_as_asked_nor_archived(client, db, settings, make_key, org_a,
+                                                                                clock):
+    client.post("/api/v1/requests", json=request_body(phone="03 20 12 34 56", email=None),
+                headers=make_key(org_a, Role.secretary))
+    assert run(db, settings, day(90)) == (0, 0) and messages(db, "reconfirmation") == []
+    assert run(db, settings, day(111)) == (0, 0) and request_row(db).status is Status.waiting
+
+
 def test_a_question_reported_undelivered_archives_no_one(db, settings, registered):
     run(db, settings, day(90))
     db.execute(sa.update(Notification).values(delivery_status="undelivered"))  # Twilio's status callback

@@ -21,8 +21,8 @@ def _check_channels(cabinet: Cabinet) -> None:
     if Channel.sms in cabinet.channels and not cabinet.phones:
         raise InvalidInput("Les SMS demandent au moins un numéro de téléphone.", field="phones")
     if Channel.sms in cabinet.channels and (landline := next((p for p in cabinet.phones if not takes_sms(p)), None)):
-        raise InvalidInput(f"Le {display_phone(landline)} ne reçoit pas de SMS : donnez un numéro de portable.",
-                           field="phones")
+        raise InvalidInput(f"Le {display_phone(landline)} ne reçoit pas de SMS : donnez un numéro de portable, ou "
+                           f"décochez « SMS ».", field="phones")
     if Channel.email in cabinet.channels and not cabinet.emails:
         raise InvalidInput("Les e-mails demandent au moins une adresse e-mail.", field="emails")
 

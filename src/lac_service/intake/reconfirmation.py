@@ -37,9 +37,10 @@ def _day_start(now: datetime) -> datetime:
     return datetime.combine(now.date(), time(), tzinfo=now.tzinfo)
 
 
-def _tell(session: Session, request: PatientRequest, template: str, *, links: Links, now: datetime) -> None:
-    tell_patient(session, request, template, event=f"{template}:{now:%Y-%m-%d}",
-                 link=tracking_url(request, links) or links.site_url, now=now)
+def _tell(session: Session, request: PatientRequest, template: str, *, links: Links, now: datetime) -> bool:
+    """Whether a message went (a landline and no e-mail: none can)."""
+    return bool(tell_patient(session, request, template, event=f"{template}:{now:%Y-%m-%d}",
+                             link=tracking_url(request, links) or links.site_url, now=now))
 
 
 def _reached_before(moment: datetime) -> sa.ColumnElement[bool]:
@@ -80,8 +81,7 @@ def reconfirm(session: Session, *, every_days: int, grace_days: int, links: Link
         sa.and_(R.reconfirm_asked_at < ask_before, sa.not_(_reached_before(now))),
     ))):
         for request in batch:
-            request.reconfirm_asked_at = now
-            _tell(session, request, "reconfirmation", links=links, now=now)
+            request.reconfirm_asked_at = now  # even when no message can go: the pass moves on, and asks again later
+            asked += _tell(session, request, "reconfirmation", links=links, now=now)
         session.flush()
-        asked += len(batch)
     return Reconfirmed(asked=asked, archived=archived)

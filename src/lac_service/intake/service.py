@@ -47,9 +47,19 @@ class Actor:
 SYSTEM = Actor(label="system", is_staff=True)
 
 
-def check_contact(phone: str | None, email: str | None) -> None:
+def check_contact(phone: str | None, email: str | None, *, by_message: bool = False) -> None:
+    """``by_message``: the patient will be reached by messages only (the public form promises no call), so a
+    landline alone will not do; staff may register one, and call."""
     if phone is None and email is None:
         raise InvalidInput("Indiquez au moins un téléphone ou une adresse e-mail.", field="patient.phone")
+    if by_message and not messageable(phone, email):
+        raise InvalidInput("Ce numéro est un fixe, qui ne reçoit pas de SMS : donnez un numéro de portable ou une "
+                           "adresse e-mail.", field="patient.phone")
+
+
+def messageable(phone: str | None, email: str | None) -> bool:
+    """Whether any message can reach the patient: an e-mail address, or a mobile for text messages."""
+    return email is not None or (phone is not None and takes_sms(phone))
 
 
 def check_household(kind: Kind, household: list[HouseholdMemberIn]) -> None:
@@ -150,7 +160,7 @@ def create_request(
     if not actor.is_staff and (data.criteria.urgent or data.criteria.urgent_reason):
         raise Forbidden("L'urgence est fixée par l'équipe après un entretien.", field="criteria.urgent")
     patient = data.patient
-    check_contact(patient.phone, patient.email)
+    check_contact(patient.phone, patient.email, by_message=not actor.is_staff)
     check_household(data.kind, data.household)
     link = links.issue(LinkKind.tracking)
     followed_by = registered_by if registered_by != organisation_id else None
@@ -207,6 +217,9 @@ def send_tracking_link(session: Session, request: PatientRequest, *, links: Link
         session.refresh(request, ["tracking_token_hash", "tracking_token_nonce"])
         url = tracking_url(request, links)
         assert url is not None
+    if not messageable(request.phone, request.email):
+        raise InvalidTransition("Aucun message ne peut joindre ce patient (un numéro fixe et pas d'adresse e-mail) : "
+                                "appelez-le.")
     contacts = hash_token(f"{request.phone}|{request.email}")[:8]
     return tell_patient(session, request, "tracking_link", event=f"link:{now:%Y%m%dT%H%M}:{contacts}", link=url,
                         now=now)
@@ -293,7 +306,7 @@ def update_request(
         for field in ("phone", "email"):
             if field in changes:
                 setattr(request, field, changes[field])
-        check_contact(request.phone, request.email)
+        check_contact(request.phone, request.email, by_message=not actor.is_staff)
         assert request.first_name and request.last_name and request.birth_date
         request.identity_key = identity_key(request.first_name, request.last_name)
         request.person_key = person_key(request.first_name, request.last_name)

@@ -39,6 +39,7 @@ status_type = sa.Enum(NotificationStatus, native_enum=False, length=16, validate
 
 
 UNDELIVERED = ("failed", "undelivered")  # Twilio's delivery reports of a message it accepted and could not deliver
+FINAL_REPORTS = ("delivered", *UNDELIVERED)  # a later "sent" (reports may come out of order) changes none of them
 
 
 class Notification(Base):
@@ -64,7 +65,7 @@ class Notification(Base):
     next_attempt_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None]
     claim_token: Mapped[str | None] = mapped_column(sa.String(32))
-    provider_id: Mapped[str | None] = mapped_column(sa.String(64))
+    provider_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)  # a delivery report's key
     # What the provider reported afterwards (Twilio's status callback: delivered, undelivered, failed…).
     delivery_status: Mapped[str | None] = mapped_column(sa.String(32))
     error_code: Mapped[str | None] = mapped_column(sa.String(64))

@@ -111,7 +111,7 @@ def mark_unknown(
 
 @dataclass(frozen=True)
 class Trouble:
-    """What the coordinators' notice says of a message that did not, or may not, reach its recipient."""
+    """What the coordinators' notice may say of a message: its number, kind and file, never the person."""
 
     notification_id: int
     channel: Channel
@@ -120,6 +120,12 @@ class Trouble:
     outcome: str  # failed (refused for good), unknown (a send cut short), undelivered (reported afterwards)
     code: str
     attempts: int
+
+
+    @classmethod
+    def of(cls, message: Notification, outcome: str, code: str) -> "Trouble":
+        """Of a message reported on after it was sent (a delivery report)."""
+        return cls(message.id, message.channel, message.template, message.resource, outcome, code, message.attempts)
 
 
 def _trouble(claimed: Claimed, outcome: str, code: str, attempts: int) -> Trouble:

@@ -71,7 +71,8 @@ def _cabinet_messages(offer_id: int, cabinet: Cabinet, *, count: int, kinds: Seq
     context = {"count": count, "kinds": [kind.value for kind in kinds], "deadline": deadline, "zone": cabinet.zone,
                "link": link}
     return [
-        Message(channel, recipient, "batch_offer", context, f"offer:{offer_id}:{channel.value}:{recipient}")
+        Message(channel, recipient, "batch_offer", context, f"offer:{offer_id}:{channel.value}:{recipient}",
+                resource=f"cabinet:{cabinet.id}")  # named in a failure's notice: which cabinet missed its batch
         for channel, recipient in recipients
     ]
 

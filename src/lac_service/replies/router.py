@@ -14,7 +14,7 @@ from lac_service.config import AppSettings
 from lac_service.db import DbSession
 from lac_service.errors import ERROR_RESPONSES, Forbidden, ServiceNotConfigured
 from lac_service.kit.clock import Now
-from lac_service.notifications.models import UNDELIVERED, Notification
+from lac_service.notifications.models import FINAL_REPORTS, UNDELIVERED, Notification
 from lac_service.notifications.outcomes import Trouble, notify_coordinators
 from lac_service.replies.service import handle_reply
 
@@ -56,11 +56,10 @@ def delivery_status(fields: SignedForm, session: DbSession, settings: AppSetting
     Reports for unknown messages are ignored."""
     sid, status = fields.get("MessageSid", ""), fields.get("MessageStatus", "")[:32]
     message = session.scalar(sa.select(Notification).where(Notification.provider_id == sid)) if sid and status else None
-    if message is not None:
+    if message is not None and message.delivery_status not in FINAL_REPORTS:  # reports may come out of order
         message.delivery_status = status
         if status in UNDELIVERED:
             code = f"twilio:{fields.get('ErrorCode') or status}"[:64]
-            notify_coordinators(session, Trouble(message.id, message.channel, message.template, message.resource,
-                                                 "undelivered", code, message.attempts),
-                                settings=settings.notifications, now=now)
+            notify_coordinators(session, Trouble.of(message, "undelivered", code), settings=settings.notifications,
+                                now=now)
     return Response(status_code=204)

@@ -20,6 +20,8 @@ from lac_service.config import Settings
 from lac_service.kit.tokens import derive, new_token
 from lac_service.kit.clock import PARIS
 from lac_service.kit.phone import display_phone
+from lac_service.notifications.models import Channel
+from lac_service.notifications.outcomes import CHANNEL_LABELS
 from lac_service.notifications.templates import date_fr, kind_label
 
 CSRF_COOKIE = "lac_csrf"
@@ -38,6 +40,7 @@ def _day_fr(value: date | datetime, zone: tzinfo = PARIS) -> str:
 
 
 templates.env.filters["day_fr"] = _day_fr
+templates.env.filters["channel_label"] = lambda channel: CHANNEL_LABELS[Channel(channel)]
 templates.env.filters["every_days_fr"] = lambda days: "chaque jour" if days == 1 else f"tous les {days} jours"
 
 

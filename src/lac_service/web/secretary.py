@@ -84,7 +84,7 @@ _MESSAGE_STATES = {
 
 
 def message_state(message: Notification) -> str:
-    """What the provider said last: accepted, then delivered or not (Twilio's report), or refused."""
+    """Twilio's report, when there is one, says more than our sending did: accepted is not received."""
     if message.delivery_status == "delivered":
         return "remis"
     if message.delivery_status in UNDELIVERED:
@@ -92,13 +92,18 @@ def message_state(message: Notification) -> str:
     return _MESSAGE_STATES[message.status]
 
 
+# The practitioner's own words ("Hors de ma pratique"), as the staff read them.
+_DECLINED = {**{reason: label.lower() for reason, label in DECLINE_LABELS.items()},
+             DeclineReason.outside_practice: "hors de sa pratique"}
+
+
 def history_reason(code: str) -> str:
     """The history keeps codes (it outlives erasure and holds no personal data); people read them in French.
     A code this list does not know yet is shown as it is, not hidden."""
     if code.startswith("declined:"):
         try:
-            return f"{_HISTORY_REASONS['declined']} : {DECLINE_LABELS[DeclineReason(code[9:])].lower()}"
-        except ValueError:
+            return f"{_HISTORY_REASONS['declined']} : {_DECLINED[DeclineReason(code[9:])]}"
+        except (ValueError, KeyError):
             return code
     return _HISTORY_REASONS.get(code, code)
 
@@ -214,6 +219,7 @@ def _detail(request: Request, session: DbSession, patient: PatientRequest, now: 
         "statuses": STATUS_LABELS, "active": patient.status in (Status.waiting, Status.offered) and not patient.erased_at,
         "household_rows": household_rows(values) if patient.kind is Kind.medecin_traitant else range(0),
         "reason_label": history_reason, "messages": sent_about(session, f"request:{patient.id}"),
+        "messageable": service.messageable(patient.phone, patient.email),
         "message_labels": MESSAGE_LABELS, "message_state": message_state,
     }, status=status)
 
@@ -226,7 +232,8 @@ def detail(request: Request, request_id: RecordId, user: Staff, session: DbSessi
     except NotFound:
         followed = load(session, user, request_id, Action.read_status, now, followed_too=True)
         return _handed_over(request, followed, just_registered=bool(enregistree))
-    notice = ("La demande est enregistrée ; le patient reçoit son lien de suivi par SMS ou e-mail." if enregistree
+    notice = (("La demande est enregistrée ; le patient reçoit son lien de suivi par SMS ou e-mail."
+               if service.messageable(patient.phone, patient.email) else "La demande est enregistrée.") if enregistree
               else "Les modifications sont enregistrées." if corrigee else _LINK_SENT.get(lien))
     return _detail(request, session, patient, now, notice=notice)
 
@@ -245,7 +252,8 @@ def _handed_over(request: Request, followed: PatientRequest, *, just_registered:
     where = (f"Le domicile du patient n'est dans le territoire d'aucune CPTS : la demande est suivie par {holder}"
              if followed.outside_territory else
              f"Le domicile du patient est dans le territoire de {holder}, qui suit la demande")
-    told = " Le patient reçoit son lien de suivi par SMS ou e-mail." if just_registered else ""
+    told = (" Le patient reçoit son lien de suivi par SMS ou e-mail."
+            if just_registered and service.messageable(followed.phone, followed.email) else "")
     return render(request, "message.html", {
         "title": f"Demande n° {followed.id} transmise à {holder}",
         "text": f"{where} et la propose à ses cabinets.{told} Statut : {STATUS_LABELS[followed.status].lower()}, "
