@@ -28,6 +28,8 @@ from lac_service.offers.models import ItemStatus, OfferItem
 from lac_service.offers.service import Decision, NewOffer, Seat, create_offers, expire_offers, find_offer, respond
 from tests.payloads import cabinet_body, request_body
 
+LINKS = Links("http://lac.test", b"k")
+
 
 @pytest.fixture
 def committed(committed_url):
@@ -82,20 +84,27 @@ def test_two_concurrent_rounds_never_offer_a_request_twice(committed):
         assert all(count == 1 for _, count in pending)
 
 
-def _offered(committed, names: list[str], now) -> tuple[str, list[int]]:
-    """Patients offered in one batch to a cabinet: the batch's token and their request ids."""
-    links = Links("http://lac.test", b"k")
+def _waiting(committed, names: list[str], now, **cabinet) -> tuple[int, list[int]]:
+    """A cabinet and patients waiting near it: its id and their request ids."""
     with session_scope(committed) as session:
         organisation = create_organisation(session, slug="cpts-x", name="X", now=now)
-        create_cabinet(session, organisation_id=organisation.id, now=now, place=Located(50.63, 3.06, "exact", "59"),
-                       data=CabinetCreate.model_validate(cabinet_body()))
+        cabinet_id = create_cabinet(session, organisation_id=organisation.id, now=now,
+                                    place=Located(50.63, 3.06, "exact", "59"),
+                                    data=CabinetCreate.model_validate(cabinet_body(**cabinet))).id
         ids = [create_request(
             session, data=RequestCreate.model_validate(request_body(first_name=name, phone=f"06{index:08d}", email=None)),
             home=Located(50.62, 3.05, "exact", "59"), organisation_id=organisation.id, outside_territory=False,
-            source=Source.secretary, actor=Actor("test", True), max_distance_km=30, now=now, links=links, notify=False,
+            source=Source.secretary, actor=Actor("test", True), max_distance_km=30, now=now, links=LINKS, notify=False,
         )[0].id for index, name in enumerate(names)]
+    return cabinet_id, ids
+
+
+def _offered(committed, names: list[str], now) -> tuple[str, list[int]]:
+    """Patients offered in one batch to a cabinet: the batch's token and their request ids."""
+    _, ids = _waiting(committed, names, now)
+    with session_scope(committed) as session:
         result = run_round(session, organisation_id=None, kind=None, engine_name="greedy", now=now, actor="test",
-                           offer_ttl=timedelta(days=14), links=links)
+                           offer_ttl=timedelta(days=14), links=LINKS)
     return result.batches[0].url.rsplit("/", 1)[1], ids
 
 
@@ -105,7 +114,7 @@ def test_two_taps_on_accept_in_flight_together_both_answer_accepted(committed, c
     item as the first left it (accepted: the same answer, nothing to do), not as it read it (pending)."""
     if committed_url.startswith("sqlite"):
         pytest.skip("SQLite runs the two taps' transactions one after the other: the second reads after the first")
-    now, links = utcnow(), Links("http://lac.test", b"k")
+    now, links = utcnow(), LINKS
     token, (request_id,) = _offered(committed, ["Alice"], now)
     with session_scope(committed) as second:
         read_early = find_offer(second, token, now=now)
@@ -128,7 +137,7 @@ def test_expiry_does_not_wait_for_an_answer_in_flight_and_the_answer_stands(comm
     the other patient to the queue without queueing behind that answer, which then stands."""
     if committed_url.startswith("sqlite"):
         pytest.skip("SQLite runs one writing transaction at a time: the answer commits before the expiry starts")
-    now, links = utcnow(), Links("http://lac.test", b"k")
+    now, links = utcnow(), LINKS
     token, (alice, bruno) = _offered(committed, ["Alice", "Bruno"], now)
     with session_scope(committed) as answering:
         respond(answering, find_offer(answering, token, now=now), request_id=alice, decision=Decision.accept,
@@ -149,7 +158,7 @@ def test_a_link_revoked_while_a_round_runs_gets_no_batch_from_that_round(committ
     batch would be closed at once, and its SMS sent all the same: the round makes none, the patient waits."""
     if committed_url.startswith("sqlite"):
         pytest.skip("SQLite: a round holds the one write lock from its start, so a revocation comes before or after")
-    now, links = utcnow(), Links("http://lac.test", b"k")
+    now, links = utcnow(), LINKS
     with session_scope(committed) as session:
         organisation = create_organisation(session, slug="cpts-x", name="X", now=now)
         cabinet_id = create_cabinet(session, organisation_id=organisation.id, now=now, place=Located(50.63, 3.06, "exact", "59"),
@@ -183,7 +192,7 @@ def test_a_cabinet_removed_during_a_round_leaves_its_patients_waiting_with_a_rea
     why the patient was not offered."""
     if committed_url.startswith("sqlite"):
         pytest.skip("SQLite: a round holds the one write lock from its start, so a removal comes before or after")
-    now, links = utcnow(), Links("http://lac.test", b"k")
+    now, links = utcnow(), LINKS
     _, (request_id,) = _offered(committed, ["Alice"], now)
     with session_scope(committed) as session:  # that first batch closed without a refusal; the cabinet due again
         session.execute(sa.update(OfferItem).values(status=ItemStatus.cancelled))
@@ -209,23 +218,6 @@ def test_a_cabinet_removed_during_a_round_leaves_its_patients_waiting_with_a_rea
             == {"changed_during_round": 1}
 
 
-def _waiting_patient_and_cabinet(committed, now, links, **cabinet) -> int:
-    with session_scope(committed) as session:
-        organisation = create_organisation(session, slug="cpts-x", name="X", now=now)
-        cabinet_id = create_cabinet(session, organisation_id=organisation.id, now=now,
-                                    place=Located(50.63, 3.06, "exact", "59"),
-                                    data=CabinetCreate.model_validate(cabinet_body(**cabinet))).id
-        for index in range(2):
-            create_request(
-                session, data=RequestCreate.model_validate(request_body(first_name=f"P{index}", phone=f"061111111{index}",
-                                                                        email=None)),
-                home=Located(50.62, 3.05, "exact", "59"), organisation_id=organisation.id, outside_territory=False,
-                source=Source.secretary, actor=Actor("test", True), max_distance_km=30, now=now, links=links,
-                notify=False,
-            )
-    return cabinet_id
-
-
 @pytest.mark.postgres_only
 @pytest.mark.parametrize("channels", [["sms", "email"], []], ids=["told", "browse"])
 def test_a_batch_asked_for_while_a_round_runs_is_kept_only_for_a_cabinet_the_next_round_tells(
@@ -234,8 +226,8 @@ def test_a_batch_asked_for_while_a_round_runs_is_kept_only_for_a_cabinet_the_nex
     serve its ask; one in browse mode would never hear of it, and is asked to try again in a moment."""
     if committed_url.startswith("sqlite"):
         pytest.skip("SQLite: the ask waits for the round's write lock, then is served")
-    now, links = utcnow(), Links("http://lac.test", b"k")
-    cabinet_id = _waiting_patient_and_cabinet(committed, now, links, channels=channels, batch_size=1)
+    now, links = utcnow(), LINKS
+    cabinet_id, _ = _waiting(committed, ["Alice", "Bruno"], now, channels=channels, batch_size=1)
     with session_scope(committed) as rounding:
         lock_rounds(rounding)
         with session_scope(committed) as asking:
@@ -254,8 +246,8 @@ def test_a_second_tap_on_send_me_patients_waits_for_the_first_and_makes_no_secon
                                                                                       settings):
     if committed_url.startswith("sqlite"):
         pytest.skip("SQLite runs one writing transaction at a time: the second tap reads after the first")
-    now, links = utcnow(), Links("http://lac.test", b"k")
-    cabinet_id = _waiting_patient_and_cabinet(committed, now, links, channels=[], batch_size=1)
+    now, links = utcnow(), LINKS
+    cabinet_id, _ = _waiting(committed, ["Alice", "Bruno"], now, channels=[], batch_size=1)
     second: list[Asked] = []
 
     def tap() -> None:

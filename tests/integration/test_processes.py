@@ -81,10 +81,6 @@ def _at_once(base: str, headers: dict[str, str], paths: list[str]) -> list[httpx
     return answers
 
 
-def _two_rounds_at_once(base: str, headers: dict[str, str]) -> list[httpx.Response]:
-    return _at_once(base, headers, ["/api/v1/matching/runs"] * 2)
-
-
 def _during(load, *, after_s: float, then):  # type: ignore[no-untyped-def]
     """Runs ``load`` (wrk) and, ``after_s`` into it, ``then``; returns both results."""
     results: dict[str, object] = {}
@@ -146,7 +142,7 @@ def test_four_servers_and_two_dispatchers_on_one_postgresql(database):
             intake = intake_script(keys[Role.secretary], email=True)
             registered, first_rounds = _during(
                 lambda: wrk(f"{base}/api/v1/requests", intake, connections=64, duration_s=8),
-                after_s=3, then=lambda: _two_rounds_at_once(base, coordinator))
+                after_s=3, then=lambda: _at_once(base, coordinator, ["/api/v1/matching/runs"] * 2))
             _assert_clean(registered, "registrations")
             assert set(registered.statuses) == {201}
             assert sorted(r.status_code for r in first_rounds) in ([201, 201], [201, 409]), \

@@ -8,7 +8,7 @@ from lac_service.geography.schemas import LocationOut
 from lac_service.kinds import Kind
 from lac_service.kit.fields import Address, EmailAddress, Input, Location, PhoneNumber
 
-BATCH_REQUESTED_AT = ("Set: a batch was asked for and not made at once, and the cabinet is told of its batches; "
+BATCH_REQUESTED_AT_DESCRIPTION = ("Set: a batch was asked for and not made at once, and the cabinet is told of its batches; "
                       "every round serves it, whatever the cadence, until one is made.")
 
 CabinetName = Annotated[str, Field(min_length=1, max_length=200)]
@@ -73,7 +73,7 @@ class CabinetRead(BaseModel):
     patient_phone: str | None
     paused: bool
     last_batch_at: datetime | None
-    batch_requested_at: datetime | None = Field(description=BATCH_REQUESTED_AT)
+    batch_requested_at: datetime | None = Field(description=BATCH_REQUESTED_AT_DESCRIPTION)
     created_at: datetime
     updated_at: datetime
 

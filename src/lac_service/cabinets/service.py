@@ -18,11 +18,12 @@ from lac_service.links import LinkKind, Links
 
 def _check_channels(cabinet: Cabinet) -> None:
     """A channel with nowhere to send would lose every batch offer silently."""
-    if Channel.sms in cabinet.channels and not cabinet.phones:
-        raise InvalidInput("Les SMS demandent au moins un numéro de téléphone.", field="phones")
-    if Channel.sms in cabinet.channels and (landline := next((p for p in cabinet.phones if not takes_sms(p)), None)):
-        raise InvalidInput(f"Le {display_phone(landline)} ne reçoit pas de SMS : donnez un numéro de portable, ou "
-                           f"décochez « SMS ».", field="phones")
+    if Channel.sms in cabinet.channels:
+        if not cabinet.phones:
+            raise InvalidInput("Les SMS demandent au moins un numéro de téléphone.", field="phones")
+        if landline := next((phone for phone in cabinet.phones if not takes_sms(phone)), None):
+            raise InvalidInput(f"Le {display_phone(landline)} ne reçoit pas de SMS : donnez un numéro de portable, "
+                               f"ou décochez « SMS ».", field="phones")
     if Channel.email in cabinet.channels and not cabinet.emails:
         raise InvalidInput("Les e-mails demandent au moins une adresse e-mail.", field="emails")
 
@@ -120,13 +121,6 @@ def is_due(cabinet: Cabinet, now: datetime) -> bool:
     it expired, and the expiry would then bar them from that cabinet for good."""
     due = due_from(cabinet)
     return bool(cabinet.channels) and (due is None or due <= now)
-
-
-def request_batch(session: Session, cabinet: Cabinet, *, now: datetime) -> Cabinet:
-    """"Send me a batch now", kept: the cabinet is due whatever its cadence until a batch is made for it."""
-    cabinet.batch_requested_at = cabinet.batch_requested_at or now
-    session.flush()
-    return cabinet
 
 
 def set_paused(session: Session, cabinet: Cabinet, *, paused: bool, now: datetime) -> Cabinet:

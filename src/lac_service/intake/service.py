@@ -206,6 +206,9 @@ def send_tracking_link(session: Session, request: PatientRequest, *, links: Link
                                 f"n° {request.merged_into_id} : envoyez le lien de celle-ci.")
     if request.status is Status.withdrawn:
         raise InvalidTransition("Cette demande est retirée : aucun message n'est plus envoyé au patient.")
+    if not messageable(request.phone, request.email):
+        raise InvalidTransition("Aucun message ne peut joindre ce patient (un numéro fixe et pas d'adresse e-mail) : "
+                                "appelez-le.")
     url = tracking_url(request, links)
     if url is None:  # registered before links could be rebuilt: a new one, which the old (never rebuilt) gives way to
         link = links.issue(LinkKind.tracking)
@@ -217,9 +220,6 @@ def send_tracking_link(session: Session, request: PatientRequest, *, links: Link
         session.refresh(request, ["tracking_token_hash", "tracking_token_nonce"])
         url = tracking_url(request, links)
         assert url is not None
-    if not messageable(request.phone, request.email):
-        raise InvalidTransition("Aucun message ne peut joindre ce patient (un numéro fixe et pas d'adresse e-mail) : "
-                                "appelez-le.")
     contacts = hash_token(f"{request.phone}|{request.email}")[:8]
     return tell_patient(session, request, "tracking_link", event=f"link:{now:%Y%m%dT%H%M}:{contacts}", link=url,
                         now=now)

@@ -11,7 +11,8 @@ _REGIONS = ("FR", "RE", "GP", "MQ", "GF", "YT", "PM", "BL", "MF", "NC", "PF", "W
 _DIALLED_WITH_0 = frozenset({"FR", "RE", "GP", "MQ", "GF", "YT", "BL", "MF"})  # one numbering plan with France's
 _OVERSEAS = tuple(region for region in _REGIONS if region in _DIALLED_WITH_0 - {"FR"})
 _FIXED = phonenumbers.PhoneNumberType.FIXED_LINE
-_LINES = frozenset({_FIXED, phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
+_MOBILES = frozenset({phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
+_LINES = _MOBILES | {_FIXED}
 
 
 class InvalidPhone(ValueError):
@@ -51,9 +52,7 @@ def _parse(raw: str, region: str) -> phonenumbers.PhoneNumber:
 def takes_sms(e164: str) -> bool:
     """A mobile (or a number its plan does not tell from one): a landline never gets a text message, and
     sending it one only fails later, at the operator."""
-    number = phonenumbers.parse(e164)
-    return phonenumbers.number_type(number) in (phonenumbers.PhoneNumberType.MOBILE,
-                                                 phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+    return phonenumbers.number_type(phonenumbers.parse(e164)) in _MOBILES
 
 
 def display_phone(e164: str | None) -> str:

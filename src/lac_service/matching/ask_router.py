@@ -15,7 +15,7 @@ from lac_service.errors import ERROR_RESPONSES, Conflict
 from lac_service.kit.clock import Now
 from lac_service.kit.fields import RecordId
 from lac_service.links import AppLinks, LinkToken
-from lac_service.matching.service import Asked, AskResult, ask_batch
+from lac_service.matching.service import ROUND_RUNNING, Asked, AskResult, ask_batch
 from lac_service.offers.schemas import PractitionerPage
 from lac_service.offers.views import practitioner_view
 from lac_service.ratelimit import LinkRateLimit
@@ -25,13 +25,13 @@ router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 _NOTHING_DONE = {
     Asked.unanswered: "Des patients proposés à ce cabinet attendent encore sa réponse : une nouvelle proposition "
                       "se demande une fois ceux-là traités.",
-    Asked.busy: "Une tournée d'attribution est en cours : réessayez dans un instant.",
+    Asked.busy: ROUND_RUNNING,
     Asked.paused: "Ce cabinet est en pause : reprenez sa participation pour lui proposer des patients.",
 }
 
 
 def _answered(result: AskResult) -> None:
-    """409 when nothing was done and nothing kept, saying why: the caller can act on it, or try again."""
+    """409, saying why, while answers are owed; for a running round or a pause, only when nothing is kept."""
     if result.outcome is Asked.unanswered or (result.outcome in _NOTHING_DONE and not result.kept):
         raise Conflict(_NOTHING_DONE[result.outcome])
 
@@ -55,8 +55,8 @@ def batch_request(cabinet_id: RecordId, session: DbSession, caller: Authenticate
              operation_id="batch_request_api_v1_practitioner__token__batch_request_post")  # as generated clients know it
 def practitioner_batch_request(token: LinkToken, session: DbSession, settings: AppSettings, links: AppLinks,
                                now: Now) -> PractitionerPage:
-    """The batch made is among `offers` at once; the rest as for the coordination's ask. A paused cabinet
-    asking for a batch resumes: asking is the clearest sign of having room."""
+    """The batch made is among `offers` at once; the rest as for the coordination's ask, except that a paused
+    cabinet asking resumes."""
     cabinet = cabinets.find_by_link(session, token)
     _answered(ask_batch(session, cabinet, settings=settings, links=links, now=now, actor=f"cabinet:{cabinet.id}",
                         resume=True))

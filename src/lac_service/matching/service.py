@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from lac_service.auth.models import Organisation
 from lac_service.cabinets.models import Cabinet
-from lac_service.cabinets.service import is_due, request_batch, set_paused
+from lac_service.cabinets.service import is_due, set_paused
 from lac_service.config import Settings
 from lac_service.errors import Conflict, NotFound
 from lac_service.geography.distance import bounding_box
@@ -39,6 +39,7 @@ from lac_service.priority import rank_order
 Engine = Literal["greedy", "optimal"]
 KIND_CODES = {Kind.medecin_traitant: 0, Kind.bilan_orthophonique: 1}
 _ADVISORY_KEY = 0x4C41434D  # "LACM"
+ROUND_RUNNING = "Une tournée d'attribution est déjà en cours : réessayez dans un instant."
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,12 @@ def lock_rounds(session: Session) -> None:
     busy timeout, and then runs (and finds what the first one did) or is refused (409)."""
     if session.get_bind().dialect.name == "postgresql":
         if not session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(_ADVISORY_KEY))):
-            raise Conflict("Une tournée d'attribution est déjà en cours : réessayez dans un instant.")
+            raise Conflict(ROUND_RUNNING)
         return
     try:
         session.execute(sa.text("UPDATE matching_lock SET taken_at = CURRENT_TIMESTAMP WHERE name = 'round'"))
     except sa.exc.OperationalError:
-        raise Conflict("Une tournée d'attribution est déjà en cours : réessayez dans un instant.") from None
+        raise Conflict(ROUND_RUNNING) from None
 
 
 def _due_cabinets(session: Session, *, organisation_id: int | None, kind: Kind | None, now: datetime) -> list[Cabinet]:
@@ -212,8 +213,8 @@ def ask_batch(session: Session, cabinet: Cabinet, *, settings: Settings, links: 
         return AskResult(Asked.unanswered, kept=kept and cabinet.batch_requested_at is not None)
     if resume:
         set_paused(session, cabinet, paused=False, now=now)
-    if kept:
-        request_batch(session, cabinet, now=now)
+    if kept:  # due whatever its cadence until a batch is made for it
+        cabinet.batch_requested_at = cabinet.batch_requested_at or now
     if cabinet.paused:
         return AskResult(Asked.paused, kept=kept)
     try:
@@ -265,7 +266,9 @@ def _match(
         org_cabinets = cabinets_by_org[org]
         assignment = match(_columns(org_rows, refused, kind), _cabinet_columns(org_cabinets, kind))
         pairs.extend(zip(assignment.request_ids.tolist(), assignment.cabinet_ids.tolist(), assignment.distance_km.tolist(), strict=True))
-        result.unmatched.update(zip(assignment.unmatched_ids.tolist(), assignment.unmatched_reasons, strict=True))
+        if only is None:  # one cabinet's reasons would read as the organisation's (a request it cannot reach is
+            # not one no cabinet can): its round keeps only what its batch lost while it ran
+            result.unmatched.update(zip(assignment.unmatched_ids.tolist(), assignment.unmatched_reasons, strict=True))
     by_cabinet: dict[int, list[tuple[int, float]]] = {}
     for request_id, cabinet_id, distance in pairs:
         by_cabinet.setdefault(cabinet_id, []).append((request_id, distance))
@@ -276,7 +279,8 @@ def _match(
     ]
     if not dry_run and (only is None or result.batches):  # an ask that made nothing leaves no round behind
         _persist(session, result, by_cabinet, cabinets, rows, organisation_id=organisation_id, kind=kind,
-                 engine_name=engine_name, now=now, actor=actor, offer_ttl=offer_ttl, links=links, only=only)
+                 engine_name=engine_name, now=now, actor=actor, offer_ttl=offer_ttl, links=links,
+                 cabinet_id=only.id if only else None)
     return result
 
 
@@ -286,15 +290,10 @@ CHANGED_DURING_ROUND = "changed_during_round"  # beside the engine's reasons (``
 def _persist(
     session: Session, result: RoundResult, by_cabinet: dict[int, list[tuple[int, float]]], cabinets: list[Cabinet],
     rows: Sequence[sa.Row], *, organisation_id: int | None, kind: Kind | None, engine_name: str, now: datetime,
-    actor: str, offer_ttl: timedelta, links: Links, only: Cabinet | None,
+    actor: str, offer_ttl: timedelta, links: Links, cabinet_id: int | None,
 ) -> None:
-    """One cabinet's round keeps, of the unmatched, only what its batch lost while it ran: the engine's reasons
-    would speak of that cabinet alone (a request it cannot reach is not one no cabinet can), and a coordinator
-    reads them as the organisation's."""
-    if only is not None:
-        result.unmatched = {}
     matching_round = MatchingRound(
-        organisation_id=organisation_id, cabinet_id=only.id if only else None, kind=kind.value if kind else None,
+        organisation_id=organisation_id, cabinet_id=cabinet_id, kind=kind.value if kind else None,
         engine=engine_name,
         requested_by=actor, started_at=now, finished_at=now, requests_considered=result.requests_considered,
         cabinets_due=result.cabinets_due, requests_offered=0, people_offered=0, summary={},

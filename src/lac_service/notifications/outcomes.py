@@ -89,7 +89,7 @@ def mark_retry_or_failed(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
     if new_status is NotificationStatus.failed:
-        notify_coordinators(session, _trouble(claimed, "failed", code, attempts), settings=settings, now=now)
+        notify_coordinators(session, Trouble.of_claim(claimed, "failed", code, attempts), settings=settings, now=now)
     return new_status
 
 
@@ -105,7 +105,8 @@ def mark_unknown(
     result = session.execute(_fenced(claimed).values(status=NotificationStatus.unknown, error_code=code[:64]))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    notify_coordinators(session, _trouble(claimed, "unknown", code, claimed.attempts), settings=settings, now=now)
+    notify_coordinators(session, Trouble.of_claim(claimed, "unknown", code, claimed.attempts), settings=settings,
+                        now=now)
     return True
 
 
@@ -121,15 +122,15 @@ class Trouble:
     code: str
     attempts: int
 
-
     @classmethod
     def of(cls, message: Notification, outcome: str, code: str) -> "Trouble":
         """Of a message reported on after it was sent (a delivery report)."""
         return cls(message.id, message.channel, message.template, message.resource, outcome, code, message.attempts)
 
-
-def _trouble(claimed: Claimed, outcome: str, code: str, attempts: int) -> Trouble:
-    return Trouble(claimed.message.id, claimed.channel, claimed.template, claimed.resource, outcome, code, attempts)
+    @classmethod
+    def of_claim(cls, claimed: Claimed, outcome: str, code: str, attempts: int) -> "Trouble":
+        """Of a message a dispatcher is sending."""
+        return cls(claimed.message.id, claimed.channel, claimed.template, claimed.resource, outcome, code, attempts)
 
 
 def notify_coordinators(session: Session, trouble: Trouble, *, settings: NotificationSettings, now: datetime) -> None:

@@ -3,7 +3,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from lac_service.cabinets.models import Channel
-from lac_service.cabinets.schemas import BATCH_REQUESTED_AT
+from lac_service.cabinets.schemas import BATCH_REQUESTED_AT_DESCRIPTION
 from lac_service.intake.schemas import ReasonOut
 from lac_service.kinds import Kind
 from lac_service.kit.fields import Input, RecordId
@@ -100,7 +100,7 @@ class PractitionerPage(BaseModel):
         description="When the cadence makes the cabinet due again; null: at the next round, or, in browse mode, "
                     "when it asks."
     )
-    batch_requested_at: datetime | None = Field(description=BATCH_REQUESTED_AT)
+    batch_requested_at: datetime | None = Field(description=BATCH_REQUESTED_AT_DESCRIPTION)
     offers: list[OpenOffer] = Field(description="Batches with patients to answer before their deadline, or "
                                                           "with patients accepted (readable 30 days past it).")
     referral_url: str = Field(description="The link to hand a patient: their request records the cabinet that sent them.")

@@ -233,8 +233,7 @@ def still_readable(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def awaits_answers(session: Session, cabinet: Cabinet, *, now: datetime) -> bool:
-    """Whether a cabinet asking for more still owes answers: a double tap, or a link in the wrong hands, must
-    not pull more of the queue into offers nobody answers."""
+    """Whether some patient offered to the cabinet still waits for its answer (see ``ask_batch`` for why)."""
     return session.scalar(sa.select(sa.exists().where(
         OfferItem.offer_id == Offer.id, Offer.cabinet_id == cabinet.id, Offer.cabinet_id == Cabinet.id,
         OfferItem.status == ItemStatus.pending, still_open(now),

@@ -109,12 +109,12 @@ _ASKED_NOTICES = {
     (Asked.unanswered, True): _UNANSWERED + ". " + _KEPT,
     (Asked.unanswered, False): _UNANSWERED + ", puis demandez-en d'autres.",
     (Asked.busy, True): "Une tournée d'attribution est en cours. " + _KEPT,
-    (Asked.busy, False): "Une tournée d'attribution est en cours : réessayez dans un instant.",
+    (Asked.busy, False): matching.ROUND_RUNNING,
 }
 
 
 @router.post("/praticien/{token}/lot", dependencies=checked_then(LinkRateLimit))
-def ask_batch(request: Request, token: LinkToken, form: Form, session: DbSession, settings: AppSettings,
+def ask_batch_page(request: Request, token: LinkToken, form: Form, session: DbSession, settings: AppSettings,
               links: AppLinks, now: Now) -> Response:
     """The page comes back saying what came of it: the batch on top, or why none, and what happens next."""
     cabinet = cabinets.find_by_link(session, token)

@@ -24,6 +24,7 @@ from lac_service.geography.geocoder import AppGeocoder
 from lac_service.intake import service
 from lac_service.intake.models import PatientRequest, Source, Status, WithdrawReason
 from lac_service.intake.ranking import explain
+from lac_service.intake.reconfirmation import ARCHIVED_REASON
 from lac_service.intake.repository import RequestFilter, Sort, list_requests
 from lac_service.intake.schemas import RequestUpdate
 from lac_service.kinds import Kind
@@ -67,7 +68,7 @@ _HISTORY_REASONS = {
     WithdrawReason.merged: "doublon fusionné dans une autre demande",
     "accepted": "acceptée par le cabinet", "declined": "déclinée par le cabinet",
     "expired": "proposition restée sans réponse", "offer_closed": "proposition close (cabinet retiré ou lien remplacé)",
-    "reconfirmed": "le patient attend toujours", "not_confirmed": "sans réponse à la question « attendez-vous toujours ? »",
+    "reconfirmed": "le patient attend toujours", ARCHIVED_REASON: "sans réponse à la question « attendez-vous toujours ? »",
 }
 
 
@@ -102,7 +103,7 @@ def history_reason(code: str) -> str:
     A code this list does not know yet is shown as it is, not hidden."""
     if code.startswith("declined:"):
         try:
-            return f"{_HISTORY_REASONS['declined']} : {_DECLINED[DeclineReason(code[9:])]}"
+            return f"{_HISTORY_REASONS['declined']} : {_DECLINED[DeclineReason(code.removeprefix('declined:'))]}"
         except (ValueError, KeyError):
             return code
     return _HISTORY_REASONS.get(code, code)
@@ -232,10 +233,15 @@ def detail(request: Request, request_id: RecordId, user: Staff, session: DbSessi
     except NotFound:
         followed = load(session, user, request_id, Action.read_status, now, followed_too=True)
         return _handed_over(request, followed, just_registered=bool(enregistree))
-    notice = (("La demande est enregistrée ; le patient reçoit son lien de suivi par SMS ou e-mail."
-               if service.messageable(patient.phone, patient.email) else "La demande est enregistrée.") if enregistree
+    notice = (f"La demande est enregistrée.{_told(patient)}" if enregistree
               else "Les modifications sont enregistrées." if corrigee else _LINK_SENT.get(lien))
     return _detail(request, session, patient, now, notice=notice)
+
+
+def _told(patient: PatientRequest) -> str:
+    """What a registration's notice adds: nothing when no message can reach the patient (the page says to call)."""
+    return " Le patient reçoit son lien de suivi par SMS ou e-mail." if service.messageable(patient.phone,
+                                                                                           patient.email) else ""
 
 
 _LINK_SENT = {
@@ -252,8 +258,7 @@ def _handed_over(request: Request, followed: PatientRequest, *, just_registered:
     where = (f"Le domicile du patient n'est dans le territoire d'aucune CPTS : la demande est suivie par {holder}"
              if followed.outside_territory else
              f"Le domicile du patient est dans le territoire de {holder}, qui suit la demande")
-    told = (" Le patient reçoit son lien de suivi par SMS ou e-mail."
-            if just_registered and service.messageable(followed.phone, followed.email) else "")
+    told = _told(followed) if just_registered else ""
     return render(request, "message.html", {
         "title": f"Demande n° {followed.id} transmise à {holder}",
         "text": f"{where} et la propose à ses cabinets.{told} Statut : {STATUS_LABELS[followed.status].lower()}, "
