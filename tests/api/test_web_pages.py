@@ -607,3 +607,8 @@ def test_a_patient_no_message_can_reach_is_flagged_for_a_call(client, make_key, 
     page = client.get(f"/equipe/demandes/{created['id']}").text
     assert "Aucun message ne peut joindre ce patient (un numéro fixe et pas d'adresse e-mail)" in page
     assert "Renvoyer le lien de suivi" not in page and "Aucun message envoyé au patient." in page
+    client.post("/api/v1/requests", json=request_body(first_name="Zoé", phone="06 11 22 33 44", email=None),
+                headers=make_key(org_a, Role.coordinator))
+    rows = client.get("/equipe").text.split("<tr>")
+    (landline,) = [row for row in rows if f"/equipe/demandes/{created['id']}" in row]
+    assert "À appeler" in landline and not any("À appeler" in row for row in rows if "Zoé" in row)

@@ -148,6 +148,7 @@ def queue(request: Request, user: Staff, session: DbSession, now: Now, statut: s
         "explained": explain(session, rows), "today": now.date(), "age_on": age_on,
         "filters": {"statut": statut or "", "type": type or "", "priorite": priorite or "", "q": q or ""},
         "statuses": STATUS_LABELS, "bands": BAND_LABELS, "kinds": list(Kind),
+        "messageable": service.messageable,  # no message reaches the patient: the staff call at each step
     })
 
 
