@@ -59,7 +59,12 @@ def check_contact(phone: str | None, email: str | None, *, by_message: bool = Fa
 
 def messageable(phone: str | None, email: str | None) -> bool:
     """Whether any message can reach the patient: an e-mail address, or a mobile for text messages."""
-    return email is not None or (phone is not None and takes_sms(phone))
+    return email is not None or sms_number(phone) is not None
+
+
+def sms_number(phone: str | None) -> str | None:
+    """The number text messages go to: a mobile; a landline never gets them."""
+    return phone if phone is not None and takes_sms(phone) else None
 
 
 def check_household(kind: Kind, household: list[HouseholdMemberIn]) -> None:
@@ -137,8 +142,8 @@ def tell_patient(
     """The patient hears by what they gave: SMS to a mobile, email to the address (both when both; a landline
     gets nothing, and the staff call); the channels used. ``event`` names the message once per request
     (``request:N:{event}:{channel}``): told twice, they hear it once."""
-    sms = request.phone if request.phone and takes_sms(request.phone) else None
-    channels = [(channel, to) for channel, to in ((Channel.sms, sms), (Channel.email, request.email)) if to]
+    channels = [(channel, to) for channel, to in ((Channel.sms, sms_number(request.phone)),
+                                                  (Channel.email, request.email)) if to]
     for channel, recipient in channels:
         enqueue(
             session, channel=channel, recipient=recipient, template=template,

@@ -221,11 +221,11 @@ def ask_batch(session: Session, cabinet: Cabinet, *, settings: Settings, links: 
         lock_rounds(session)
     except Conflict:
         return AskResult(Asked.busy, kept=kept)
-    # Not a round's whole preparation, which would hold every round's lock over the country's queue: the
-    # scores are the night's (and a policy's change re-scores at once), and an answer being written is left
-    # to the expiry job.
-    expire_offers(session, now=now)
-    cancel_orphans(session, now=now)
+    # Not a round's whole preparation, which would hold every round's lock over the country's queue: its own
+    # organisation only, the night's scores (a policy's change re-scores at once), and an answer being
+    # written left to the expiry job.
+    expire_offers(session, now=now, organisation_id=cabinet.organisation_id)
+    cancel_orphans(session, now=now, organisation_id=cabinet.organisation_id)
     result = _match(session, organisation_id=cabinet.organisation_id, kind=None, engine_name=settings.jobs.match_engine,
                     now=now, actor=actor, offer_ttl=timedelta(days=settings.offer_ttl_days), links=links,
                     dry_run=False, only=cabinet)

@@ -235,7 +235,7 @@ def still_readable(now: datetime) -> sa.ColumnElement[bool]:
 def awaits_answers(session: Session, cabinet: Cabinet, *, now: datetime) -> bool:
     """Whether some patient offered to the cabinet still waits for its answer (see ``ask_batch`` for why)."""
     return session.scalar(sa.select(sa.exists().where(
-        OfferItem.offer_id == Offer.id, Offer.cabinet_id == cabinet.id, Offer.cabinet_id == Cabinet.id,
+        OfferItem.offer_id == Offer.id, Offer.cabinet_id == Cabinet.id, Cabinet.id == cabinet.id,  # for still_open
         OfferItem.status == ItemStatus.pending, still_open(now),
     )))
 
@@ -310,19 +310,22 @@ def respond(
 _EXPIRY_CHUNK = 1_000
 
 
-def expire_offers(session: Session, *, now: datetime, wait: bool = False) -> int:
+def expire_offers(session: Session, *, now: datetime, wait: bool = False, organisation_id: int | None = None) -> int:
     """Pending items of offers past their deadline (default 14 days) go back to the queue, and so do those of
     offers closed early (the cabinet left, or revoked its link): a job, and the start of every round.
 
     Set-wise, a thousand items per statement: a national wave of tens of thousands of patients comes back in
     seconds, where one item at a time held their rows for minutes. An item another transaction holds at that
     moment (an answer being written, another pass) is left to it, unless ``wait``: a round waits, so as to
-    start from the whole queue."""
-    due = session.scalars(
+    start from the whole queue. ``organisation_id``: one organisation's offers only (a cabinet's own ask)."""
+    query = (
         sa.select(OfferItem.id).join(Offer).join(Cabinet, Offer.cabinet_id == Cabinet.id)
         .where(OfferItem.status == ItemStatus.pending, sa.not_(still_open(now)))
         .order_by(OfferItem.id)
-    ).all()
+    )
+    if organisation_id is not None:
+        query = query.where(Offer.organisation_id == organisation_id)
+    due = session.scalars(query).all()
     ended = 0
     for chunk in _chunks(due, _EXPIRY_CHUNK):
         locked = session.execute(
@@ -359,10 +362,13 @@ def _end_items(session: Session, due: Sequence[tuple[int, int, datetime]], *, no
             session.execute(sa.update(OfferItem).where(OfferItem.id.in_(item_ids)).values(status=status, responded_at=now))
 
 
-def cancel_orphans(session: Session, *, now: datetime) -> int:
+def cancel_orphans(session: Session, *, now: datetime, organisation_id: int | None = None) -> int:
     """Pending items whose request left the queue (withdrawn, erased) while offered are cancelled; until
-    then the offer page already shows them as no longer available, and accepting them is refused."""
+    then the offer page already shows them as no longer available, and accepting them is refused.
+    ``organisation_id``: one organisation's requests only (a cabinet's own ask)."""
     orphans = sa.select(PatientRequest.id).where(PatientRequest.status != Status.offered)
+    if organisation_id is not None:
+        orphans = orphans.where(PatientRequest.organisation_id == organisation_id)
     result = session.execute(
         sa.update(OfferItem)
         .where(OfferItem.status == ItemStatus.pending, OfferItem.request_id.in_(orphans))
