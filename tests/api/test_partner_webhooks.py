@@ -83,7 +83,7 @@ def _register(client, headers, name: str, phone: str, **patient) -> int:
 
 def _webhook_rows(db) -> list[Notification]:
     db.expire_all()
-    return list(db.scalars(sa.select(Notification).where(Notification.channel == Channel.webhook)))
+    return list(db.scalars(sa.select(Notification).where(Notification.channel == Channel.webhook).order_by(Notification.id)))
 
 
 def test_each_status_change_reaches_the_partner_once_signed(client, make_key, org_a, org_b, partner, receiver, dispatch):

@@ -71,7 +71,8 @@ def test_stop_withdraws_the_request(client, db, registered, body):
     answer = _sms(client, body)
     assert "retirée" in answer.text
     assert client.get(f"/api/v1/requests/{registered['id']}", headers=registered["headers"]).json()["status"] == "withdrawn"
-    reasons = db.scalars(sa.select(StatusChange.reason).where(StatusChange.request_id == registered["id"])).all()
+    reasons = db.scalars(sa.select(StatusChange.reason).where(StatusChange.request_id == registered["id"])
+                         .order_by(StatusChange.id)).all()
     assert reasons[-1] == "stopped_by_sms"
 
 

@@ -48,7 +48,7 @@ def request_row(db) -> PatientRequest:
 
 def messages(db, template: str) -> list[Notification]:
     db.expire_all()
-    return list(db.scalars(sa.select(Notification).where(Notification.template == template)))
+    return list(db.scalars(sa.select(Notification).where(Notification.template == template).order_by(Notification.id)))
 
 
 def test_asked_on_day_90_and_archived_on_day_111_without_an_answer(db, settings, registered):
