@@ -94,6 +94,10 @@ def history(app, client, db, make_key, org_a, org_b):
 def test_every_figure_matches_the_count_by_hand(client, history):
     stats = client.get("/api/v1/stats", params=PERIOD, headers=history["coordinator"]).json()
     assert stats["organisation"] == "cpts-a"
+    assert stats["by_status"] == {  # Chloé waits again, Fanny is being offered; Emma, erased, stays withdrawn
+        "medecin_traitant": {"waiting": 0, "offered": 1, "matched": 2, "withdrawn": 2, "archived": 0},
+        "bilan_orthophonique": {"waiting": 1, "offered": 0, "matched": 0, "withdrawn": 0, "archived": 0},
+    }
     flows = {(f["month"], f["kind"]): {k: v for k, v in f.items() if k not in ("month", "kind") and v} for f in stats["flows"]}
     assert flows == {
         ("2026-03", "bilan_orthophonique"): {"registered": 1},
@@ -144,6 +148,7 @@ def test_filters_by_kind_and_period(client, history):
     speech = client.get("/api/v1/stats", params=PERIOD | {"kind": "bilan_orthophonique"},
                         headers=history["coordinator"]).json()
     assert [(f["month"], f["registered"]) for f in speech["flows"]] == [("2026-03", 1)]
+    assert list(speech["by_status"]) == ["bilan_orthophonique"] and speech["by_status"]["bilan_orthophonique"]["waiting"] == 1
     assert (speech["offers"]["offered"], speech["offers"]["expired"]) == (1, 1)
     assert speech["wait_to_match"]["all"]["count"] == 0 and speech["resolution_rate"] is None
     may = client.get("/api/v1/stats", params={"start": "2026-05-01", "end": "2026-05-31"},
@@ -152,6 +157,17 @@ def test_filters_by_kind_and_period(client, history):
     assert may["cabinets"][0]["capacity_declared"] == 10 * (31 // 30)
     default = client.get("/api/v1/stats", headers=history["coordinator"]).json()
     assert (default["start"], default["end"]) == ("2025-11-23", "2026-11-22")
+    assert may["by_status"] == default["by_status"], "the list as it stands: the period does not apply"
+
+
+def test_a_cabinet_that_asks_for_its_batches_declares_no_capacity(client, history):
+    browse = cabinet_body(name="Cabinet sans envoi", channels=[], batch_size=3, cadence_days=7)
+    assert client.post("/api/v1/cabinets", json=browse, headers=history["coordinator"]).status_code == 201
+    stats = client.get("/api/v1/stats", params=PERIOD, headers=history["coordinator"]).json()
+    declared = {c["name"]: c["capacity_declared"] for c in stats["cabinets"]}
+    assert declared["Cabinet sans envoi"] is None and declared["MSP Wazemmes"] == 10 * (326 // 30)
+    lines = client.get("/api/v1/stats.csv", params=PERIOD, headers=history["coordinator"]).text.splitlines()
+    assert "capacite_declaree_cabinet;Cabinet sans envoi;;" in lines, "an empty cell, not a zero"
 
 
 def test_an_organisation_never_sees_another_and_an_admin_chooses(client, history):
@@ -159,12 +175,14 @@ def test_an_organisation_never_sees_another_and_an_admin_chooses(client, history
     assert b["organisation"] == "cpts-b"
     assert [(f["month"], f["registered"], f["matched"]) for f in b["flows"]] == [("2026-03", 1, 0), ("2026-05", 0, 1)]
     assert [c["name"] for c in b["cabinets"]] == ["Cabinet de B"] and b["waiting"]["total"] == 0
+    assert b["by_status"]["medecin_traitant"]["matched"] == 1 and sum(b["by_status"]["bilan_orthophonique"].values()) == 0
     refused = client.get("/api/v1/stats", params={"organisation": "cpts-b"}, headers=history["coordinator"])
     assert refused.status_code == 403
     assert client.get("/api/v1/stats", headers=history["secretary"]).status_code == 403
     everyone = client.get("/api/v1/stats", params=PERIOD, headers=history["admin"]).json()
     assert everyone["organisation"] is None
     assert sum(f["registered"] for f in everyone["flows"]) == 6 + 1
+    assert everyone["by_status"]["medecin_traitant"]["matched"] == 2 + 1
     only_b = client.get("/api/v1/stats", params=PERIOD | {"organisation": "cpts-b"}, headers=history["admin"]).json()
     assert only_b["flows"] == b["flows"]
 
@@ -175,6 +193,7 @@ def test_the_csv_says_the_same_in_a_french_spreadsheets_format(client, history):
     lines = answer.text.lstrip("\ufeff").splitlines()
     assert lines[0] == "indicateur;detail;type;valeur"
     assert "demandes_matched;2026-05;medecin_traitant;2" in lines
+    assert "demandes_par_statut;withdrawn;medecin_traitant;2" in lines and "demandes_par_statut;waiting;bilan_orthophonique;1" in lines
     assert "taux_resolution;;;0,5" in lines and "attente_mediane_jours;all;;42,5" in lines
     assert "refus_par_motif;too_far;;1" in lines
     assert "attente_mediane_jours_par_mois;2026-05;;42,5" in lines and "taux_acceptation_par_mois;2026-05;;0,5" in lines

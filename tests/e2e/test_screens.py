@@ -224,6 +224,28 @@ def test_a_round_an_answer_from_the_offer_page_and_the_match_on_the_tracking_pag
     expect(patient.get_by_role("heading", name="Votre demande est en attente")).to_be_visible()
 
 
+def test_a_coordinator_chooses_the_kind_and_the_period_of_the_indicators(service: Service, pages, shot):
+    page = pages()
+    log_in(page, service, service.user("coordination.indicateurs@cpts-e2e.fr", Role.coordinator))
+    page.goto(service.url + "/equipe/tableau")
+    page.get_by_label("Indicateurs pour").select_option(label="Bilan orthophonique")
+    page.get_by_label("Du").fill("2026-01-01")
+    page.get_by_label("Au (inclus)").fill("2026-06-30")
+    page.get_by_role("button", name="Afficher").click()
+    expect(page.get_by_text("Bilan orthophonique, du 01/01/2026 au 30/06/2026.")).to_be_visible()
+    expect(page.get_by_label("Indicateurs pour")).to_have_value("bilan_orthophonique")
+    rows = page.locator("table", has=page.get_by_role("columnheader", name="Prise en charge")).locator("tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first.get_by_role("rowheader")).to_have_text("Bilan orthophonique")
+    assert_accessible(page)
+    page.get_by_label("Du").fill("2026-12-01")
+    page.get_by_role("button", name="Afficher").click()
+    expect(page.get_by_role("alert")).to_contain_text("La date de début doit précéder la date de fin.")
+    expect(page.get_by_label("Du")).to_have_value("2026-12-01")
+    assert_accessible(page)
+    shot(page, "refused")
+
+
 def test_a_coordinator_adds_an_age_band_to_the_speech_therapy_rules(service: Service, pages, shot):
     page = pages()
     log_in(page, service, service.user("coordination.priorites@cpts-e2e.fr", Role.coordinator))

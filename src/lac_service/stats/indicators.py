@@ -11,7 +11,9 @@ Definitions (also in the README):
   answered (accepted, declined or expired); by month, the month of the offer; by band, the patient's band as
   it stands (frozen once they leave the queue: matched, withdrawn);
 - a cabinet's declared capacity over the period is its batch size times the number of whole cadences in
-  it; what it used is the people it accepted.
+  it (none for a cabinet that asks for its batches when it has room); what it used is the people it accepted;
+- the counts by status are the list as it stands, whatever the period: every request held, by kind and
+  status (an erased request stays counted among the withdrawn, as its anonymous record says).
 """
 
 import math
@@ -24,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from lac_service.cabinets.models import Cabinet
+from lac_service.errors import InvalidInput
 from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, Status, StatusChange, WithdrawReason
 from lac_service.kinds import Kind
 from lac_service.offers.models import ItemStatus, Offer, OfferItem
@@ -31,6 +34,7 @@ from lac_service.priority import Band, band_of
 
 R = PatientRequest
 OUT = ("matched", "withdrawn", "archived", "erased")
+MAX_DAYS = 3660
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,18 @@ class Scope:
     kind: Kind | None
     start: date
     end: date  # inclusive
+
+    @classmethod
+    def asked(cls, organisation_id: int | None, kind: Kind | None, start: date | None, end: date | None, *,
+              today: date) -> "Scope":
+        """The period as asked: the 365 days to ``end`` (default today) unless ``start`` says otherwise."""
+        end = end or today
+        start = start or end - timedelta(days=364)
+        if start > end:
+            raise InvalidInput("La date de début doit précéder la date de fin.", field="start")
+        if (end - start).days >= MAX_DAYS:
+            raise InvalidInput("La période ne peut pas dépasser 10 ans.", field="start")
+        return cls(organisation_id, kind, start, end)
 
     @property
     def since(self) -> datetime:
@@ -93,6 +109,14 @@ def flows(session: Session, scope: Scope) -> dict[tuple[str, str], Counter[str]]
         out = "erased" if reason == WithdrawReason.erased.value else to_status.value
         table[(month_of(at), kind.value)][out] += 1
     return dict(sorted(table.items()))
+
+
+def by_status(session: Session, scope: Scope) -> dict[str, dict[str, int]]:
+    """Kind → status → requests held now, every kind of the scope and every status written out, zeros too."""
+    query = scope.requests(sa.select(R.kind, R.status, sa.func.count()).group_by(R.kind, R.status))
+    counts = {(kind, status): count for kind, status, count in session.execute(query)}
+    kinds = list(Kind) if scope.kind is None else [scope.kind]
+    return {kind.value: {status.value: counts.get((kind, status), 0) for status in Status} for kind in kinds}
 
 
 def waiting_by_band(session: Session, scope: Scope) -> dict[Band, int]:
@@ -198,7 +222,7 @@ def cabinets(session: Session, scope: Scope, items: list[sa.Row]) -> list[dict[s
         rows.append({
             "cabinet_id": cabinet.id, "name": cabinet.name, "offered": len(items), "accepted": len(accepted),
             "acceptance_rate": acceptance(items),
-            "capacity_declared": cabinet.batch_size * (scope.days // cabinet.cadence_days),
+            "capacity_declared": cabinet.batch_size * (scope.days // cabinet.cadence_days) if cabinet.channels else None,
             "people_accepted": sum(i.people for i in accepted),
         })
     return rows
@@ -218,10 +242,10 @@ def rates(flowed: dict[tuple[str, str], Counter[str]], offered: dict[str, object
     }
 
 
-def last_months(now: datetime, count: int = 12) -> list[str]:
-    year, month = now.year, now.month
-    months = []
-    for _ in range(count):
+def months_between(start: date, end: date) -> list[str]:
+    """Every month the period touches, in order."""
+    months, year, month = [], start.year, start.month
+    while (year, month) <= (end.year, end.month):
         months.append(f"{year:04d}-{month:02d}")
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    return months[::-1]
+        year, month = (year, month + 1) if month < 12 else (year + 1, 1)
+    return months

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from lac_service.stats import indicators
 from lac_service.stats.indicators import OUT, Scope
 from lac_service.stats.schemas import (
-    CabinetStatsOut, FlowOut, MatchedPriorityOut, OffersOut, SpreadOut, StatsOut, WaitingOut,
+    CabinetStatsOut, FlowOut, MatchedPriorityOut, OffersOut, SpreadOut, StatsOut, StatusCountsOut, WaitingOut,
 )
 
 
@@ -26,6 +26,7 @@ def build(session: Session, scope: Scope, *, organisation: str | None) -> StatsO
     acceptance_by_band, acceptance_by_month = indicators.acceptance_by(items)
     return StatsOut(
         organisation=organisation, kind=scope.kind, start=scope.start, end=scope.end,
+        by_status={kind: StatusCountsOut(**counts) for kind, counts in indicators.by_status(session, scope).items()},
         flows=[FlowOut(month=month, kind=kind, registered=counts["registered"], **{k: counts[k] for k in OUT})
                for (month, kind), counts in flowed.items()],
         waiting=WaitingOut(total=sum(by_band.values()), by_band={b.value: n for b, n in by_band.items()},
@@ -46,6 +47,9 @@ def build(session: Session, scope: Scope, *, organisation: str | None) -> StatsO
 
 def _lines(stats: StatsOut) -> Iterator[tuple[str, str, str, object]]:
     """(indicator, month or detail, kind, value): one long table a spreadsheet pivots at will."""
+    for kind, counts in stats.by_status.items():
+        for status, count in counts.model_dump().items():
+            yield "demandes_par_statut", status, kind, count
     for flow in stats.flows:
         for key in ("registered", *OUT):
             yield f"demandes_{key}", flow.month, flow.kind.value, getattr(flow, key)

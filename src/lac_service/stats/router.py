@@ -1,6 +1,6 @@
 """``/api/v1/stats``: the indicators of the caller's organisation (admins: all, or one), as JSON or CSV."""
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from lac_service.auth.dependencies import AuthenticatedCaller
 from lac_service.auth.models import Organisation, Role
 from lac_service.db import DbSession
-from lac_service.errors import ERROR_RESPONSES, InvalidInput
+from lac_service.errors import ERROR_RESPONSES
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.kit.fields import Day
@@ -18,22 +18,15 @@ from lac_service.stats.report import build, to_csv
 from lac_service.stats.schemas import StatsOut
 
 router = APIRouter(prefix="/api/v1", tags=["stats"], responses=ERROR_RESPONSES)
-MAX_DAYS = 3660
 
 
 def _scope(session: DbSession, caller: AuthenticatedCaller, now: Now, organisation: str | None, kind: Kind | None,
            start: date | None, end: date | None) -> tuple[Scope, str | None]:
     caller.require(Role.admin, Role.coordinator)
-    end = end or now.date()
-    start = start or end - timedelta(days=364)
-    if start > end:
-        raise InvalidInput("La date de début doit précéder la date de fin.", field="start")
-    if (end - start).days >= MAX_DAYS:
-        raise InvalidInput("La période ne peut pas dépasser 10 ans.", field="start")
     found = caller.named_organisation(session, organisation)
     if found is None and caller.scope is not None:
         found = session.get(Organisation, caller.scope)
-    return Scope(found.id if found else None, kind, start, end), found.slug if found else None
+    return Scope.asked(found.id if found else None, kind, start, end, today=now.date()), found.slug if found else None
 
 
 OrganisationSlug = Annotated[str | None, Query(max_length=64, description="Admins only: one organisation's slug.")]

@@ -17,6 +17,14 @@ class FlowOut(BaseModel):
     erased: int = Field(description="Withdrawn with erasure of the personal data.")
 
 
+class StatusCountsOut(BaseModel):
+    waiting: int
+    offered: int
+    matched: int
+    withdrawn: int = Field(description="Erased requests included: their anonymous record stays withdrawn.")
+    archived: int
+
+
 class WaitingOut(BaseModel):
     total: int = Field(description="Waiting now (queued or being offered).")
     by_band: dict[str, int]
@@ -44,7 +52,8 @@ class CabinetStatsOut(BaseModel):
     offered: int
     accepted: int
     acceptance_rate: float | None = Field(description="Accepted over answered (accepted, declined, expired).")
-    capacity_declared: int = Field(description="Batch size × whole cadences in the period.")
+    capacity_declared: int | None = Field(description="Batch size × whole cadences in the period; null for a cabinet "
+                                                      "that asks for its batches when it has room.")
     people_accepted: int
 
 
@@ -61,6 +70,8 @@ class StatsOut(BaseModel):
     kind: Kind | None
     start: date
     end: date
+    by_status: dict[str, StatusCountsOut] = Field(
+        description="By kind, the requests held now by status, whatever the period: the state of the list.")
     flows: list[FlowOut]
     waiting: WaitingOut
     wait_to_match: dict[str, SpreadOut] = Field(description="By priority band at the match, and `all`.")

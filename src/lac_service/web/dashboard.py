@@ -3,16 +3,19 @@ recent rounds and offers, the priority rules in force, and an anonymous CSV expo
 
 import csv
 import io
-from datetime import timedelta
+from datetime import date
+from typing import Annotated
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
 from lac_service.auth.models import User
 from lac_service.cabinets.service import list_cabinets
 from lac_service.db import DbSession
+from lac_service.errors import InvalidInput
 from lac_service.intake.models import PatientRequest
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
@@ -24,6 +27,7 @@ from lac_service.priority import Band, band_of
 from lac_service.stats import indicators, report
 from lac_service.stats.indicators import Scope
 from lac_service.web.charts import Bar, Point, bar_chart, line_chart
+from lac_service.web.forms import Errors
 from lac_service.web.pages import render
 from lac_service.web.practitioner import DECLINE_LABELS
 from lac_service.web.priority_pages import describe
@@ -51,12 +55,57 @@ def _percent(value: float | None) -> str:
 CABINETS_PER_PAGE = 50
 
 
+class Shown:
+    """What the indicators cover, as chosen on the dashboard: ``type``, ``du`` and ``au`` in the address, so
+    that a view can be bookmarked and its CSV export says the same. A wrong choice is said next to its field,
+    and the figures shown are the last 12 months'."""
+
+    def __init__(self, user: User, today: date, kind: str | None, start: str | None, end: str | None) -> None:
+        self.typed = {"type": kind or "", "du": (start or "").strip(), "au": (end or "").strip()}
+        self.errors = Errors()
+        chosen = next((known for known in Kind if known.value == kind), None)
+        if kind and chosen is None:
+            self.errors.add("type", "Type de demandes inconnu.")
+        days = {name: self._day(name) for name in ("du", "au")}
+        try:
+            self.scope = Scope.asked(visible_to(user), chosen, days["du"], days["au"], today=today)
+        except InvalidInput as refused:
+            self.errors.add("du", refused.detail)
+        if self.errors:
+            self.scope = Scope.asked(visible_to(user), None, None, None, today=today)
+
+    def _day(self, name: str) -> date | None:
+        try:
+            return date.fromisoformat(self.typed[name]) if self.typed[name] else None
+        except ValueError:
+            self.errors.add(name, "Date invalide : attendue sous la forme AAAA-MM-JJ.")
+            return None
+
+    @property
+    def values(self) -> dict[str, str]:
+        """The form's fields: what was typed when refused, else the period shown, so that one date is changed."""
+        if self.errors:
+            return self.typed
+        kind = self.scope.kind.value if self.scope.kind else ""
+        return {"type": kind, "du": self.scope.start.isoformat(), "au": self.scope.end.isoformat()}
+
+    @property
+    def query(self) -> str:
+        """The choice as the address says it (``?type=…&du=…&au=…``); empty when nothing, or nothing valid, was chosen."""
+        chosen = {k: v for k, v in self.typed.items() if v} if not self.errors else {}
+        return f"?{urlencode(chosen)}" if chosen else ""
+
+
+Kinds = Annotated[str | None, Query(alias="type", max_length=40)]
+Day = Annotated[str | None, Query(max_length=20)]
+
+
 def _dashboard(request: Request, session: DbSession, user: User, now: Now, *, notice: str | None = None,
-               cabinets_page: int = 1) -> Response:
+               cabinets_page: int = 1, shown: Shown | None = None) -> Response:
     org = visible_to(user)
-    scope = Scope(org, None, now.date() - timedelta(days=364), now.date())
-    stats = report.build(session, scope, organisation=None)
-    months = indicators.last_months(now)
+    shown = shown or Shown(user, now.date(), None, None, None)
+    stats = report.build(session, shown.scope, organisation=None)
+    months = indicators.months_between(shown.scope.start, shown.scope.end)
     waits = {month: stats.wait_to_match_by_month[month].median_days if month in stats.wait_to_match_by_month
              else None for month in months}
     cabinets_page = max(1, min(cabinets_page, 10_000))
@@ -84,7 +133,8 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, *, no
         "offers": [(offer, tallies[offer.id].statuses) for offer in offers],
         "item_statuses": ItemStatus, "decline_labels": {r.value: label for r, label in DECLINE_LABELS.items()},
         "policies": {kind: policies.current_policy(session, organisation_id=user.organisation_id, kind=kind) for kind in Kind},
-        "describe": describe, "notice": notice, "kinds": list(Kind),
+        "describe": describe, "notice": notice, "kinds": list(Kind), "shown": shown,
+        "statuses": STATUS_LABELS,
     })
 
 
@@ -93,10 +143,10 @@ def _scoped(query: sa.Select, column: sa.ColumnElement[int | None], organisation
 
 
 @router.get("/tableau")
-def dashboard(request: Request, user: Coordinator, session: DbSession, now: Now,
-              cabinet_retire: str | None = None, cabinets: int = 1) -> Response:
+def dashboard(request: Request, user: Coordinator, session: DbSession, now: Now, cabinet_retire: str | None = None,
+              cabinets: int = 1, kind: Kinds = None, du: Day = None, au: Day = None) -> Response:
     """``cabinets``: the page of the cabinets' list (a regional platform has hundreds)."""
-    return _dashboard(request, session, user, now, cabinets_page=cabinets, notice=(
+    return _dashboard(request, session, user, now, cabinets_page=cabinets, shown=Shown(user, now.date(), kind, du, au), notice=(
         "Le cabinet est retiré : les liens de ses propositions ne fonctionnent plus, et les patients qui attendaient "
         "sa réponse reviennent dans la file d'attente dans les minutes qui suivent." if cabinet_retire else None))
 
@@ -128,8 +178,12 @@ def export(user: Coordinator, session: DbSession) -> Response:
 
 
 @router.get("/indicateurs.csv")
-def indicators_csv(user: Coordinator, session: DbSession, now: Now) -> Response:
-    """The API's indicators over the last 12 months, for the annual report."""
-    scope = Scope(visible_to(user), None, now.date() - timedelta(days=364), now.date())
+def indicators_csv(user: Coordinator, session: DbSession, now: Now, kind: Kinds = None, du: Day = None,
+                   au: Day = None) -> Response:
+    """The API's indicators for the dashboard's choice (by default the last 12 months), for the annual report."""
+    shown = Shown(user, now.date(), kind, du, au)
+    if shown.errors:
+        raise InvalidInput(next(iter(shown.errors.by_field.values())))
+    scope = shown.scope
     return Response(report.to_csv(report.build(session, scope, organisation=None)), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="indicateurs.csv"', "Cache-Control": "no-store"})
