@@ -7,7 +7,7 @@ rolled back, so tests do not see each other's rows.
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -219,11 +219,13 @@ def count_rows(connection: sa.Connection) -> dict[str, int]:
     }
 
 
-def dispatch(db: Session, now: datetime, *, sms: Backend | None = None) -> None:
+def dispatch(db: Session, now: datetime, *, sms: Backend | None = None, operator: Sequence[str] = ()) -> None:
     """The dispatcher's pass at ``now`` on the test's own connection: what is queued is sent, locally (or by
-    ``sms`` for text messages), and marked as production marks it."""
+    ``sms`` for text messages), and marked as production marks it; ``operator``: the deployment's addresses
+    told of every failure."""
+    settings = NotificationSettings(rate_per_s=1000, backoff_base_s=0, coordinator_emails=list(operator))
     dispatcher = Dispatcher(create_session_factory(db.get_bind(), join_transaction_mode="create_savepoint"),
-                            NotificationSettings(rate_per_s=1000, backoff_base_s=0), secret_key=b"k",
+                            settings, secret_key=b"k",
                             backends={Channel.sms: sms or LocalBackend(), Channel.email: LocalBackend()},
                             clock=lambda: now)
     try:

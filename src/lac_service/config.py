@@ -76,7 +76,8 @@ class NotificationSettings(BaseModel):
     poll_interval_s: float = Field(default=1.0, gt=0, le=60, description="The worker's pause when nothing is due.")
     keep_days: int = Field(default=90, ge=1, le=3650, description="Then a settled message's recipient and text go.")
     coordinator_emails: list[str] = Field(
-        default_factory=list, description="Told of every message that failed or whose fate is unknown."
+        default_factory=list, description="Told of every message that failed or whose fate is unknown, whatever its "
+                                          "organisation (the operator); each organisation's coordinators are told of theirs."
     )
 
     @model_validator(mode="after")

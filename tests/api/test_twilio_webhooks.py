@@ -9,6 +9,7 @@ from pydantic import SecretStr
 from twilio.request_validator import RequestValidator
 
 from lac_service.auth.models import Role
+from lac_service.auth.service import create_user
 from lac_service.config import NotificationSettings
 from lac_service.intake.models import PatientRequest, StatusChange
 from lac_service.notifications.channels import OutgoingMessage
@@ -131,16 +132,20 @@ def test_delivery_reports_reach_the_message_sent_through_the_real_client(client,
     assert _post(client, "/api/v1/twilio/status", {"MessageSid": "SMunknown", "MessageStatus": "failed"}).status_code == 204
 
 
-def test_a_message_reported_undelivered_is_told_to_the_coordinators_once(client, db, twilio_app):
-    """Twilio accepted it, then could not deliver it: nobody else would know the person never got it."""
+def test_a_message_reported_undelivered_is_told_to_the_coordinators_once(client, db, twilio_app, org_a, org_b):
+    """Twilio accepted it, then could not deliver it: nobody else would know the person never got it. Told to
+    the coordinators of the organisation the message belongs to, and to the operator."""
     settings = twilio_app.state.settings
     twilio_app.state.settings = settings.model_copy(update={"notifications": settings.notifications.model_copy(
-        update={"coordinator_emails": ["coordination@cpts-a.fr"]})})
+        update={"coordinator_emails": ["exploitation@lac-exemple.fr"]})})
     now = datetime.now(UTC)
+    for organisation, email in ((org_a, "coordination@cpts-a.fr"), (org_b, "coordination@cpts-b.fr")):
+        create_user(db, organisation=organisation, email=email, full_name="Camille Martin", role=Role.coordinator,
+                    password="un mot de passe assez long", now=now)
     for index, sid in enumerate(("SMdelivered", "SMundelivered")):
         db.add(Notification(channel="sms", recipient=PHONE, template="reconfirmation", body="Répondez OUI",
                             status="sent", attempts=1, next_attempt_at=now, idempotency_key=f"t:{index}",
-                            provider_id=sid, created_at=now, resource="request:7"))
+                            provider_id=sid, created_at=now, resource="request:7", organisation_id=org_a.id))
     db.commit()
     reports = [("SMdelivered", "delivered", None), ("SMdelivered", "sent", None), ("SMundelivered", "sent", None),
                ("SMundelivered", "undelivered", "30003"), ("SMundelivered", "undelivered", "30003"),
@@ -149,8 +154,11 @@ def test_a_message_reported_undelivered_is_told_to_the_coordinators_once(client,
         fields = {"MessageSid": sid, "MessageStatus": status} | ({"ErrorCode": code} if code else {})
         assert _post(client, "/api/v1/twilio/status", fields).status_code == 204
     db.expire_all()
-    (notice,) = db.scalars(sa.select(Notification).where(Notification.template == "delivery_failure")).all()
-    assert notice.recipient == "coordination@cpts-a.fr" and notice.subject.startswith("Message non remis")
+    told = db.scalars(sa.select(Notification).where(Notification.template == "delivery_failure")
+                      .order_by(Notification.id)).all()
+    assert [n.recipient for n in told] == ["coordination@cpts-a.fr", "exploitation@lac-exemple.fr"]
+    notice = told[0]
+    assert notice.subject.startswith("Message non remis")
     assert "accepté par le fournisseur d'envoi" in notice.body and "twilio:30003" in notice.body
     assert "Dossier concerné : request:7" in notice.body and PHONE not in notice.body
     final = dict(db.execute(sa.select(Notification.provider_id, Notification.delivery_status)

@@ -20,6 +20,7 @@ from lac_service.intake.schemas import RequestCreate
 from lac_service.intake.service import SYSTEM, create_request, withdraw_request
 from lac_service.links import Links
 from lac_service.matching.service import run_round
+from lac_service.notifications.models import Notification
 from tests.conftest import NOW
 from tests.payloads import cabinet_body, request_body
 
@@ -121,3 +122,31 @@ def test_0019_drops_the_asks_kept_by_cabinets_in_browse_mode(own):
     with engine.connect() as connection:
         asks = connection.execute(sa.text("SELECT name, batch_requested_at FROM cabinets")).all()
     assert {name: at is not None for name, at in asks} == {"browse": False, "told": True}
+
+
+def test_0021_gives_the_messages_that_may_still_fail_their_organisation(own):
+    """A failure queued before 0021 is still told to the right coordinators; settled messages are left be."""
+    settings, engine = own
+    with session_scope(create_session_factory(engine)) as session:
+        organisation = create_organisation(session, slug="cpts", name="CPTS", now=NOW)
+        cabinet = create_cabinet(session, organisation_id=organisation.id, now=NOW,
+                                 place=Located(50.63, 3.06, "exact", "59"), data=CabinetCreate.model_validate(cabinet_body()))
+        request = _register(session, settings, organisation.id)
+        rows = {  # key → (resource, channel, status, delivery report)
+            "queued": (f"request:{request.id}", "sms", "created", None),
+            "being_sent": (f"cabinet:{cabinet.id}", "email", "sending", None),
+            "webhook": (f"organisation:{organisation.id}", "webhook", "created", None),
+            "awaiting_report": (f"request:{request.id}", "sms", "sent", None),
+            "delivered": (f"request:{request.id}", "sms", "sent", "delivered"),
+            "emailed": (f"request:{request.id}", "email", "sent", None),
+        }
+        for key, (resource, channel, status, report) in rows.items():
+            session.add(Notification(channel=channel, recipient="x", template="t", body="", status=status, attempts=0,
+                                     next_attempt_at=NOW, idempotency_key=key, resource=resource, created_at=NOW,
+                                     delivery_status=report))
+    migrate.downgrade(settings, engine, "0020")
+    migrate.upgrade(settings, engine)
+    with engine.connect() as connection:
+        owners = dict(connection.execute(sa.text("SELECT idempotency_key, organisation_id FROM notifications")).all())
+    o = organisation.id
+    assert owners == {"queued": o, "being_sent": o, "webhook": o, "awaiting_report": o, "delivered": None, "emailed": None}

@@ -149,6 +149,7 @@ def tell_patient(
             session, channel=channel, recipient=recipient, template=template,
             context={"kind": request.kind.value, "link": link, **context}, now=now,
             idempotency_key=f"request:{request.id}:{event}:{channel.value}", resource=f"request:{request.id}",
+            organisation_id=request.organisation_id,
         )
     return [channel for channel, _ in channels]
 

@@ -28,7 +28,7 @@ from lac_service.db import UTCDateTime, session_scope
 from lac_service.kit.clock import utcnow
 from lac_service.notifications import outcomes
 from lac_service.notifications.channels import (
-    AmbiguousError, Backend, OutgoingMessage, PermanentError, RetryableError, build_backends,
+    AmbiguousError, Backend, PermanentError, RetryableError, build_backends,
 )
 from lac_service.notifications.models import Channel, Notification, NotificationStatus
 from lac_service.notifications.outcomes import Claimed
@@ -75,9 +75,6 @@ _DUE = (
     .order_by(_T.c.next_attempt_at, _T.c.id)
     .limit(sa.bindparam("limit", type_=sa.Integer()))
 )
-_CLAIMED = (_T.c.id, _T.c.channel, _T.c.recipient, _T.c.subject, _T.c.body, _T.c.created_at, _T.c.key_id,
-            _T.c.template, _T.c.resource, _T.c.attempts)
-
 
 def _claim_where(ids: Any) -> sa.Update:
     return (
@@ -85,7 +82,7 @@ def _claim_where(ids: Any) -> sa.Update:
         .where(_T.c.id.in_(ids), _T.c.status == NotificationStatus.created.value)
         .values(status=NotificationStatus.sending.value, claimed_at=sa.bindparam("now", type_=UTCDateTime()),
                 claim_token=sa.bindparam("token"))
-        .returning(*_CLAIMED)
+        .returning(*Claimed.COLUMNS)
     )
 
 
@@ -130,11 +127,7 @@ class Dispatcher:
             # One statement: its write lock is taken before it reads, so concurrent SQLite writers wait
             # (busy_timeout) instead of failing on a stale snapshot.
             rows = session.execute(_CLAIM_DUE, params).all()
-        return [
-            Claimed(OutgoingMessage(r.id, r.recipient, r.subject, r.body, r.created_at, r.key_id), Channel(r.channel),
-                    r.template, r.resource, r.attempts, token)
-            for r in sorted(rows, key=lambda r: r.id)
-        ]
+        return [Claimed.of_row(r, token) for r in sorted(rows, key=lambda r: r.id)]
 
     def _send(self, claimed: Claimed, deadline: float) -> str | Exception:
         """Runs in a sending thread. Sends only while the claim is fresh enough for the send to finish

@@ -71,6 +71,8 @@ class Notification(Base):
     error_code: Mapped[str | None] = mapped_column(sa.String(64))
     idempotency_key: Mapped[str] = mapped_column(sa.String(255), unique=True)
     resource: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    # Whose message it is: that organisation's coordinators hear of its failure.
+    organisation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organisations.id"))
     # A webhook's signing key id: the key itself is derived from the service's secret key when sending.
     key_id: Mapped[str | None] = mapped_column(sa.String(32))
     created_at: Mapped[datetime]

@@ -33,6 +33,7 @@ class Message:
     context: dict[str, Any]
     idempotency_key: str
     resource: str | None = None
+    organisation_id: int | None = None
     key_id: str | None = None
 
 
@@ -55,7 +56,8 @@ def _row(message: Message, now: datetime) -> dict[str, Any]:
         "channel": message.channel, "recipient": message.recipient, "template": message.template,
         "subject": rendered.subject, "body": rendered.body, "status": NotificationStatus.created,
         "attempts": 0, "next_attempt_at": now, "idempotency_key": message.idempotency_key,
-        "resource": message.resource, "key_id": message.key_id, "created_at": now,
+        "resource": message.resource, "organisation_id": message.organisation_id, "key_id": message.key_id,
+        "created_at": now,
     }
 
 
@@ -69,11 +71,12 @@ def enqueue(
     idempotency_key: str,
     now: datetime,
     resource: str | None = None,
+    organisation_id: int | None = None,
 ) -> Notification:
     """Queues one message in one statement. Returns the row already queued under ``idempotency_key`` if
     there is one (its text stays as it was), whether it was queued earlier or by a concurrent transaction
     that committed first."""
-    message = Message(Channel(channel), recipient, template, context, idempotency_key, resource)
+    message = Message(Channel(channel), recipient, template, context, idempotency_key, resource, organisation_id)
     queued = session.scalar(
         insert_on_conflict(session, Notification).values(**_row(message, now))
         .on_conflict_do_nothing(index_elements=[Notification.idempotency_key])

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from lac_service.auth.models import Role, User
 from lac_service.config import NotificationSettings
 from lac_service.notifications.channels import OutgoingMessage
 from lac_service.notifications.models import Channel, Notification, NotificationStatus
@@ -30,8 +31,18 @@ class Claimed:
     channel: Channel
     template: str
     resource: str | None
+    organisation_id: int | None
     attempts: int
     claim_token: str
+
+    COLUMNS = (N.id, N.channel, N.recipient, N.subject, N.body, N.created_at, N.key_id, N.template, N.resource,
+               N.organisation_id, N.attempts)
+
+    @classmethod
+    def of_row(cls, row: sa.Row, claim_token: str) -> "Claimed":  # type: ignore[type-arg]
+        """Of a row read with ``COLUMNS``."""
+        return cls(OutgoingMessage(row.id, row.recipient, row.subject, row.body, row.created_at, row.key_id),
+                   Channel(row.channel), row.template, row.resource, row.organisation_id, row.attempts, claim_token)
 
 
 def _fenced(claimed: Claimed) -> sa.Update:
@@ -118,6 +129,7 @@ class Trouble:
     channel: Channel
     template: str
     resource: str | None
+    organisation_id: int | None
     outcome: str  # failed (refused for good), unknown (a send cut short), undelivered (reported afterwards)
     code: str
     attempts: int
@@ -125,12 +137,24 @@ class Trouble:
     @classmethod
     def of(cls, message: Notification, outcome: str, code: str) -> "Trouble":
         """Of a message reported on after it was sent (a delivery report)."""
-        return cls(message.id, message.channel, message.template, message.resource, outcome, code, message.attempts)
+        return cls(message.id, message.channel, message.template, message.resource, message.organisation_id, outcome,
+                   code, message.attempts)
 
     @classmethod
     def of_claim(cls, claimed: Claimed, outcome: str, code: str, attempts: int) -> "Trouble":
         """Of a message a dispatcher is sending."""
-        return cls(claimed.message.id, claimed.channel, claimed.template, claimed.resource, outcome, code, attempts)
+        return cls(claimed.message.id, claimed.channel, claimed.template, claimed.resource, claimed.organisation_id,
+                   outcome, code, attempts)
+
+
+def coordinators(session: Session, organisation_id: int | None, settings: NotificationSettings) -> list[str]:
+    """Who hears of a message's failure: its organisation's active coordinators (the people who can act on
+    it), then the deployment's own list (``coordinator_emails``: the operator), each address once."""
+    users = [] if organisation_id is None else session.scalars(
+        sa.select(User.email).where(User.organisation_id == organisation_id, User.role == Role.coordinator,
+                                    User.is_active).order_by(User.id)
+    ).all()
+    return list(dict.fromkeys([*users, *settings.coordinator_emails]))
 
 
 def notify_coordinators(session: Session, trouble: Trouble, *, settings: NotificationSettings, now: datetime) -> None:
@@ -139,16 +163,18 @@ def notify_coordinators(session: Session, trouble: Trouble, *, settings: Notific
     if trouble.template == "delivery_failure":
         log.error("a delivery-failure notice itself could not be delivered (notification %s)", trouble.notification_id)
         return
-    if not settings.coordinator_emails:
-        log.warning("notification %s ended %s and no coordinator address is configured", trouble.notification_id,
+    addresses = coordinators(session, trouble.organisation_id, settings)
+    if not addresses:
+        log.warning("notification %s ended %s and no coordinator can be told", trouble.notification_id,
                     trouble.outcome)
     context = {
         "notification_id": trouble.notification_id, "channel_label": CHANNEL_LABELS[trouble.channel],
         "template": trouble.template, "outcome": trouble.outcome, "attempts": trouble.attempts,
         "error_code": trouble.code, "resource": trouble.resource,
     }
-    for address in settings.coordinator_emails:
+    for address in addresses:
         enqueue(
             session, channel=Channel.email, recipient=address, template="delivery_failure", context=context,
             idempotency_key=f"notification:{trouble.notification_id}:{trouble.outcome}:{address}"[:255], now=now,
+            organisation_id=trouble.organisation_id,
         )

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lac_service.config import NotificationSettings
 from lac_service.db import session_scope
 from lac_service.notifications import outcomes
-from lac_service.notifications.channels import Backend, ChannelError, OutgoingMessage
+from lac_service.notifications.channels import Backend, ChannelError
 from lac_service.notifications.models import Channel, Notification, NotificationStatus
 from lac_service.notifications.outcomes import Claimed
 
@@ -30,17 +30,12 @@ N = Notification
 
 def _stuck(session: Session, older_than: datetime, limit: int) -> list[Claimed]:
     rows = session.execute(
-        sa.select(N.id, N.channel, N.recipient, N.subject, N.body, N.created_at, N.key_id, N.template, N.resource,
-                  N.attempts, N.claim_token)
+        sa.select(*Claimed.COLUMNS, N.claim_token)
         .where(N.status == NotificationStatus.sending, N.claimed_at < older_than)
         .order_by(N.claimed_at, N.id)
         .limit(limit)
     ).all()
-    return [
-        Claimed(OutgoingMessage(r.id, r.recipient, r.subject, r.body, r.created_at, r.key_id), r.channel, r.template,
-                r.resource, r.attempts, r.claim_token)
-        for r in rows
-    ]
+    return [Claimed.of_row(r, r.claim_token) for r in rows]
 
 
 def resolve_stuck(

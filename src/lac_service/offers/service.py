@@ -72,7 +72,7 @@ def _cabinet_messages(offer_id: int, cabinet: Cabinet, *, count: int, kinds: Seq
                "link": link}
     return [
         Message(channel, recipient, "batch_offer", context, f"offer:{offer_id}:{channel.value}:{recipient}",
-                resource=f"cabinet:{cabinet.id}")  # named in a failure's notice: which cabinet missed its batch
+                resource=f"cabinet:{cabinet.id}", organisation_id=cabinet.organisation_id)  # named in a failure's notice
         for channel, recipient in recipients
     ]
 

@@ -109,6 +109,6 @@ def queue_changes(session: Session, changes: Sequence[Change], *, now: datetime)
             }
             messages.append(Message(
                 Channel.webhook, organisation.webhook_url, EVENT, context, f"webhook:{event_id}",
-                resource=_resource(organisation.id), key_id=organisation.webhook_key_id,
+                resource=_resource(organisation.id), organisation_id=organisation.id, key_id=organisation.webhook_key_id,
             ))
     enqueue_new(session, messages, now=now)

@@ -1,0 +1,84 @@
+"""A message that failed is told to the coordinators of the organisation it belongs to, who can act on it —
+never to another organisation's — and to the deployment's operator addresses."""
+
+import logging
+
+import pytest
+import sqlalchemy as sa
+
+from lac_service.auth.models import Role
+from lac_service.auth.service import create_user
+from lac_service.notifications.channels import LocalBackend, PermanentError
+from lac_service.notifications.models import Notification, NotificationStatus
+from tests.conftest import NOW, dispatch
+from tests.payloads import cabinet_body, request_body
+
+OPERATOR = "exploitation@lac-exemple.fr"
+
+
+class Refused(LocalBackend):
+    """Twilio refusing the number for good."""
+
+    def send(self, message):  # type: ignore[no-untyped-def]
+        raise PermanentError("twilio:21211")
+
+
+@pytest.fixture
+def people(db, org_a, org_b):
+    for organisation, email, role, active in (
+        (org_a, "coordination@cpts-a.fr", Role.coordinator, True),
+        (org_a, "ancienne.coordination@cpts-a.fr", Role.coordinator, False),
+        (org_a, "secretariat@cpts-a.fr", Role.secretary, True),
+        (org_a, "admin@cpts-a.fr", Role.admin, True),
+        (org_b, "coordination@cpts-b.fr", Role.coordinator, True),
+    ):
+        user = create_user(db, organisation=organisation, email=email, full_name="Camille Martin", role=role,
+                           password="un mot de passe assez long", now=NOW)
+        user.is_active = active
+    db.commit()
+
+
+def notices(db) -> list[Notification]:
+    db.expire_all()
+    return list(db.scalars(sa.select(Notification).where(Notification.template == "delivery_failure")
+                           .order_by(Notification.id)))
+
+
+def register(client, headers, **patient) -> int:  # type: ignore[no-untyped-def]
+    answer = client.post("/api/v1/requests", json=request_body(**patient), headers=headers)
+    assert answer.status_code == 201, answer.text
+    return answer.json()["id"]
+
+
+def test_a_patients_text_refused_is_told_to_its_organisations_coordinators_and_the_operator(
+    client, db, clock, make_key, org_a, people
+):
+    request_id = register(client, make_key(org_a, Role.secretary), email=None)
+    dispatch(db, NOW, sms=Refused(), operator=[OPERATOR])
+    told = notices(db)
+    assert [n.recipient for n in told] == ["coordination@cpts-a.fr", OPERATOR], \
+        "not a former coordinator, a secretary, an admin, nor the other organisation's coordinator"
+    assert all(f"Dossier concerné : request:{request_id}" in n.body and "twilio:21211" in n.body for n in told)
+    dispatch(db, NOW)
+    assert [n.status for n in notices(db)] == [NotificationStatus.sent] * 2, "the notices themselves go out"
+
+
+def test_a_cabinets_batch_refused_is_told_to_the_coordinators_of_the_cabinets_organisation(
+    client, db, clock, make_key, org_b, people
+):
+    coordinator = make_key(org_b, Role.coordinator)
+    cabinet = client.post("/api/v1/cabinets", json=cabinet_body(channels=["sms"], emails=[]), headers=coordinator).json()
+    register(client, coordinator, phone=None)  # told by e-mail: only the batch's text fails
+    assert client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["requests_offered"] == 1
+    dispatch(db, NOW, sms=Refused())
+    (told,) = notices(db)
+    assert told.recipient == "coordination@cpts-b.fr" and f"Dossier concerné : cabinet:{cabinet['id']}" in told.body
+
+
+def test_with_nobody_to_tell_the_failure_is_logged(client, db, clock, make_key, make_org, caplog):
+    alone = make_org("cpts-sans-coordination")
+    register(client, make_key(alone, Role.secretary), email=None)
+    with caplog.at_level(logging.WARNING, logger="lac_service.notifications.outcomes"):
+        dispatch(db, NOW, sms=Refused())
+    assert notices(db) == []
+    assert "ended failed and no coordinator can be told" in caplog.text
