@@ -1,5 +1,6 @@
 """The migrations build the schema the models describe, on both databases, with one head."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -150,3 +151,29 @@ def test_0021_gives_the_messages_that_may_still_fail_their_organisation(own):
         owners = dict(connection.execute(sa.text("SELECT idempotency_key, organisation_id FROM notifications")).all())
     o = organisation.id
     assert owners == {"queued": o, "being_sent": o, "webhook": o, "awaiting_report": o, "delivered": None, "emailed": None}
+
+
+def test_0022_rewrites_the_overseas_landlines_stored_as_mainland_numbers(own):
+    """Typed "0596 30 12 34" before, stored +33 5 96…: the Martinique line it is, so that a reply from it is found."""
+    settings, engine = own
+    with session_scope(create_session_factory(engine)) as session:
+        organisation = create_organisation(session, slug="cpts", name="CPTS", now=NOW)
+        create_cabinet(session, organisation_id=organisation.id, now=NOW, place=Located(50.63, 3.06, "exact", "59"),
+                       data=CabinetCreate.model_validate(cabinet_body()))
+        for first_name in ("Martinique", "Pau", "Lille", "Réunion"):
+            _register(session, settings, organisation.id, first_name=first_name, phone="0612345678")
+    migrate.downgrade(settings, engine, "0021")
+    stored = {"Martinique": "+33596301234", "Pau": "+33559123456", "Lille": "+33612345678", "Réunion": "+33262301234"}
+    with engine.begin() as connection:
+        for first_name, phone in stored.items():
+            connection.execute(sa.text("UPDATE requests SET phone = :phone WHERE first_name = :name"),
+                               {"phone": phone, "name": first_name})
+        connection.execute(sa.text("UPDATE cabinets SET phones = :phones, patient_phone = '+33590301234'"),
+                           {"phones": '["+33596301234", "+33620123456"]'})
+    migrate.upgrade(settings, engine)
+    with engine.connect() as connection:
+        phones = dict(connection.execute(sa.text("SELECT first_name, phone FROM requests")).all())
+        cabinet = connection.execute(sa.text("SELECT CAST(phones AS TEXT), patient_phone FROM cabinets")).one()
+    assert phones == {"Martinique": "+596596301234", "Pau": "+33559123456", "Lille": "+33612345678",
+                      "Réunion": "+262262301234"}, "the mainland's 05 59 (Pau) and mobiles stay"
+    assert json.loads(cabinet[0]) == ["+596596301234", "+33620123456"] and cabinet[1] == "+590590301234"
