@@ -122,6 +122,28 @@ def test_the_practitioner_sees_the_household_ages_first_and_their_names_once_the
     assert "Léa Durand, né(e) le 01/03/2026 ; Paul Durand, né(e) le 01/05/1990" in client.get(f"/o/{token}").text
 
 
+def test_a_household_answered_for_cannot_change_until_the_cabinet_answers(client, make_key, org_a, clock):
+    """The cabinet says yes to the people it was shown: a child added meanwhile would arrive unannounced."""
+    headers = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(), headers=headers)
+    paul = {"first_name": "Paul", "last_name": "Durand", "birth_date": "1990-05-01"}
+    family = _patient(client, headers, "Carla", "0633333333", {"lat": 50.635, "lon": 3.066}, household=[paul])
+    token = _run(client, headers)["batches"][0]["offer_url"].rsplit("/", 1)[1]
+    child = {"first_name": "Léa", "last_name": "Durand", "birth_date": "2026-03-01"}
+    refused = client.patch(f"/api/v1/requests/{family}", json={"household": [paul, child]}, headers=headers)
+    assert refused.status_code == 409 and refused.json()["field"] == "household"
+    assert "Un cabinet répond en ce moment pour ce foyer de 2 personnes" in refused.json()["message"]
+    record = client.get(f"/api/v1/requests/{family}", headers=headers).json()
+    assert (record["people_count"], [m["first_name"] for m in record["household"]]) == (2, ["Paul"]), "nothing changed"
+    same = client.patch(f"/api/v1/requests/{family}", json={"household": [paul], "max_distance_km": 12}, headers=headers)
+    assert same.status_code == 200 and same.json()["max_distance_km"] == 12, "sent back as read: no change, accepted"
+    assert client.get(f"/api/v1/offers/{token}").json()["items"][0]["household_ages"] == [36]
+
+    client.post(f"/api/v1/offers/{token}/responses", json={"request_id": family, "decision": "decline", "reason": "no_capacity"})
+    grown = client.patch(f"/api/v1/requests/{family}", json={"household": [paul, child]}, headers=headers)
+    assert grown.status_code == 200 and grown.json()["people_count"] == 3, "back in the queue: the household is theirs again"
+
+
 def test_the_practitioner_accepts_one_and_declines_another(client, lille):
     headers, ids = lille["headers"], lille["ids"]
     run = _run(client, headers)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from lac_service.audit import AuditEvent
 from lac_service.auth.models import Role
 from tests.api.test_web_pages import csrf, log_in, staff  # noqa: F401  (staff: a fixture)
-from tests.payloads import request_body
+from tests.payloads import cabinet_body, request_body
 
 
 EMPTY_HOUSEHOLD = {f"household.{i}.{part}": "" for i in range(4) for part in ("first_name", "last_name", "birth_date")}
@@ -210,6 +210,20 @@ def test_a_wrong_member_is_named_and_the_household_is_left_as_it_was(client, fam
     assert refused.status_code == 422
     assert f'<a href="#{field.replace(".", "-")}">' in refused.text
     assert _household(client, family) == family["created"]["household"]
+
+
+def test_a_household_being_offered_is_left_as_it_was_and_the_page_says_why(client, family, make_key, org_a):
+    coordinator = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(), headers=coordinator)
+    assert client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["requests_offered"] == 1
+    assert "Un cabinet répond en ce moment pour ce foyer" in client.get(family["path"]).text
+    refused = _correct(client, family, **{"household.1.first_name": "Noé", "household.1.last_name": "Durand",
+                                          "household.1.birth_date": "01/09/2023"})
+    assert refused.status_code == 409 and '<a href="#household">' in refused.text
+    assert "modifiez le foyer après sa réponse" in refused.text and 'value="Noé"' in refused.text, "what was typed stays"
+    assert _household(client, family) == family["created"]["household"]
+    renamed = _correct(client, family, **{"patient.first_name": "Marc-Antoine"})
+    assert renamed.status_code == 200 and "Les modifications sont enregistrées." in renamed.text, "the rest can change"
 
 
 def test_a_form_that_did_not_show_the_household_leaves_it_alone(client, family):

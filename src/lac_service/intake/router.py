@@ -150,7 +150,8 @@ def update(
     request_id: RecordId, body: RequestUpdate, session: DbSession, caller: AuthenticatedCaller, now: Now,
     http: Request, geocoder: AppGeocoder,
 ) -> RequestRead:
-    """A new address is located again (unless new coordinates come with it); the organisation stays."""
+    """A new address is located again (unless new coordinates come with it); the organisation stays. A
+    household replaced while a cabinet is answering for it is refused (`409`, field `household`)."""
     caller.require(*_EDITORS)
     home = None
     patch = body.patient

@@ -319,8 +319,12 @@ def update_request(
         request.birth_year = request.birth_date.year
         _refuse_duplicate(session, _Person.of(request))
         _flush_unless_duplicate(session, request)
-    if data.household is not None:
+    if data.household is not None and not _same_household(request, data.household):
         check_household(request.kind, data.household)
+        if request.status is Status.offered:
+            raise InvalidTransition(
+                f"Un cabinet répond en ce moment pour ce foyer de {request.people_count} personne"
+                f"{'s' if request.people_count > 1 else ''} : modifiez le foyer après sa réponse.", field="household")
         request.household = [HouseholdMember(**m.model_dump()) for m in data.household]
         request.people_count = 1 + len(data.household)
     if data.criteria is not None:
@@ -340,6 +344,12 @@ def update_request(
         apply_score(session, request, now=now)
     session.flush()
     return request
+
+
+def _same_household(request: PatientRequest, members: list[HouseholdMemberIn]) -> bool:
+    """Sent back as read (a form saved with other corrections): no change, whatever the request's state."""
+    return [(m.first_name, m.last_name, m.birth_date) for m in members] == [
+        (m.first_name, m.last_name, m.birth_date) for m in request.household]
 
 
 def withdraw_request(
