@@ -5,7 +5,7 @@ from lac_service.cabinets.schemas import CabinetCreate
 from lac_service.cabinets.service import create_cabinet
 from lac_service.geography.geocoder import Located
 from lac_service.web.dashboard import CABINETS_PER_PAGE
-from tests.api.test_web_pages import log_in, staff  # noqa: F401  (staff: a fixture)
+from tests.api.test_web_pages import _cabinet_form, log_in, staff  # noqa: F401  (staff: a fixture)
 from tests.conftest import NOW
 from tests.payloads import cabinet_body
 
@@ -26,3 +26,21 @@ def test_every_cabinet_is_on_a_page_of_the_dashboard(client, db, org_a, staff): 
     assert "page 1 sur 2" in client.get("/equipe/tableau?cabinets=-4").text, "a page out of range is the nearest"
     past = client.get("/equipe/tableau?cabinets=9").text
     assert "page 2 sur 2" in past and f"Cabinet n° {count - 1:03d}" in past
+
+
+def test_a_cabinet_texting_a_landline_since_before_the_rule_is_flagged_until_corrected(client, db, org_a, staff):  # noqa: F811
+    """Saved when a landline could still get its batches by SMS: each batch fails, so the coordination must find it."""
+    cabinet = create_cabinet(db, organisation_id=org_a.id, now=NOW, place=Located(50.63, 3.06, "exact", "59"),
+                             data=CabinetCreate.model_validate(cabinet_body(channels=["sms"], emails=[])))
+    cabinet.phones = ["+33320123456"]  # as it was saved before
+    db.commit()
+    log_in(client, staff(Role.coordinator, "coordination@cpts-a.fr"))
+    assert "Ses SMS vont au 03 20 12 34 56, un fixe : ses lots n'arrivent pas" in client.get("/equipe/tableau").text
+    page = client.get(f"/equipe/cabinets/{cabinet.id}").text
+    assert '<a href="#phones">Le 03 20 12 34 56 ne reçoit pas de SMS : donnez un numéro de portable' in page, \
+        "said on opening, next to the field to correct"
+    corrected = client.post(f"/equipe/cabinets/{cabinet.id}",
+                            data=_cabinet_form(page, **{"channels.sms": "on", "phones": "06 20 12 34 56"}))
+    assert corrected.status_code == 200 and "Les réglages du cabinet sont enregistrés." in corrected.text
+    assert "un fixe" not in client.get("/equipe/tableau").text
+    assert "ne reçoit pas de SMS" not in client.get(f"/equipe/cabinets/{cabinet.id}").text

@@ -16,12 +16,20 @@ from lac_service.kit.tokens import hash_token
 from lac_service.links import LinkKind, Links
 
 
-def _check_channels(cabinet: Cabinet) -> None:
+def sms_landline(cabinet: Cabinet) -> str | None:
+    """A number its batches are texted to that takes no text message: each batch sent there fails. Refused
+    since texts go to mobiles only; a cabinet saved before keeps it until corrected."""
+    if Channel.sms not in cabinet.channels:
+        return None
+    return next((phone for phone in cabinet.phones if not takes_sms(phone)), None)
+
+
+def check_channels(cabinet: Cabinet) -> None:
     """A channel with nowhere to send would lose every batch offer silently."""
     if Channel.sms in cabinet.channels:
         if not cabinet.phones:
             raise InvalidInput("Les SMS demandent au moins un numéro de téléphone.", field="phones")
-        if landline := next((phone for phone in cabinet.phones if not takes_sms(phone)), None):
+        if landline := sms_landline(cabinet):
             raise InvalidInput(f"Le {display_phone(landline)} ne reçoit pas de SMS : donnez un numéro de portable, "
                                f"ou décochez « SMS ».", field="phones")
     if Channel.email in cabinet.channels and not cabinet.emails:
@@ -44,7 +52,7 @@ def create_cabinet(
         phones=_unique(data.phones), emails=_unique(data.emails), patient_phone=data.patient_phone,
         paused=data.paused, created_at=now, updated_at=now,
     )
-    _check_channels(cabinet)
+    check_channels(cabinet)
     session.add(cabinet)
     session.flush()
     return cabinet
@@ -97,7 +105,7 @@ def update_cabinet(
     for field in ("name", "radius_km", "batch_size", "cadence_days", "paused", "patient_phone"):
         if field in changes:
             setattr(cabinet, field, changes[field])
-    _check_channels(cabinet)
+    check_channels(cabinet)
     cabinet.updated_at = now
     session.flush()
     return cabinet

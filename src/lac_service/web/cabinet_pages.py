@@ -109,7 +109,12 @@ def edit(request: Request, cabinet_id: RecordId, user: Coordinator, session: DbS
          enregistre: str | None = None, lien: str | None = None) -> Response:
     cabinet = service.get_cabinet(session, cabinet_id, visible_to=visible_to(user))
     notice = _NOTICES["enregistre"] if enregistre else _NOTICES["lien"] if lien else None
-    return _form(request, _values(cabinet), Errors(), cabinet=cabinet, urls=_urls(session, cabinet, links),
+    errors = Errors()
+    try:  # saved before a rule it now breaks (texts to a landline): said on opening, not on the next save
+        service.check_channels(cabinet)
+    except AppError as exc:
+        service_error(exc, errors)
+    return _form(request, _values(cabinet), errors, cabinet=cabinet, urls=_urls(session, cabinet, links),
                  notice=notice)
 
 

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 
 from lac_service.auth.models import User
-from lac_service.cabinets.service import list_cabinets
+from lac_service.cabinets.service import list_cabinets, sms_landline
 from lac_service.db import DbSession
 from lac_service.errors import InvalidInput
 from lac_service.intake.models import PatientRequest
@@ -133,7 +133,7 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, *, no
         "offers": [(offer, tallies[offer.id].statuses) for offer in offers],
         "item_statuses": ItemStatus, "decline_labels": {r.value: label for r, label in DECLINE_LABELS.items()},
         "policies": {kind: policies.current_policy(session, organisation_id=user.organisation_id, kind=kind) for kind in Kind},
-        "describe": describe, "notice": notice, "kinds": list(Kind), "shown": shown,
+        "describe": describe, "notice": notice, "kinds": list(Kind), "shown": shown, "sms_landline": sms_landline,
         "statuses": STATUS_LABELS,
     })
 
