@@ -1,4 +1,4 @@
-"""The periodic work behind ``lac worker``: rounds at the configured local times, offer expiry, nightly
+"""The periodic work behind ``lac worker``: each organisation's rounds at its local times, offer expiry, nightly
 re-scoring and message retention — alongside the notification dispatcher.
 
 Each job is safe to run twice and from two workers at once: a round takes the round lock and a scheduled
@@ -18,8 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from lac_service.auth.logins import forget_ended
+from lac_service.auth.models import Organisation
 from lac_service.config import Settings
-from lac_service.db import create_db_engine, create_session_factory, session_scope
+from lac_service.db import create_db_engine, create_session_factory, read_scope, session_scope
 from lac_service.errors import Conflict
 from lac_service.idempotency import forget_expired
 from lac_service.intake.purge import purge_closed
@@ -33,22 +34,28 @@ from lac_service.notifications import worker as notification_worker
 from lac_service.notifications.outbox import blank_old
 from lac_service.ratelimit import forget_before
 from lac_service.offers.service import expire_offers
+from lac_service.organisations.schedule import schedule_of
 
 log = logging.getLogger("lac_service.jobs")
 SCHEDULE_ACTOR = "schedule"
 
 
-def last_slot(now: datetime, settings: Settings) -> datetime | None:
-    """The latest configured round time at or before ``now`` within the last day, in UTC."""
-    zone = ZoneInfo(settings.jobs.timezone)
-    local = now.astimezone(zone)
-    slots = [
-        datetime.combine(day, at, tzinfo=zone)
-        for day in (local.date() - timedelta(days=1), local.date())
-        for at in settings.jobs.match_at
-    ]
-    past = [slot for slot in slots if slot <= local]
-    return max(past).astimezone(now.tzinfo) if past else None
+def owed_rounds(session: Session, settings: Settings, *, now: datetime) -> list[int]:
+    """The organisations whose latest round time (theirs, or the deployment's) has passed with no scheduled
+    round of theirs since: two reads, whatever their number."""
+    slots = {}
+    for organisation_id, match_at, timezone in session.execute(
+            sa.select(Organisation.id, Organisation.match_at, Organisation.timezone)):
+        if (slot := schedule_of(match_at, timezone, settings.jobs).last_slot(now)) is not None:
+            slots[organisation_id] = slot
+    if not slots:
+        return []
+    ran = dict(session.execute(
+        sa.select(MatchingRound.organisation_id, sa.func.max(MatchingRound.started_at))
+        .where(MatchingRound.requested_by == SCHEDULE_ACTOR, MatchingRound.started_at >= min(slots.values()))
+        .group_by(MatchingRound.organisation_id)
+    ).all())
+    return sorted(org for org, slot in slots.items() if org not in ran or ran[org] < slot)
 
 
 def reconfirm_stale(session: Session, settings: Settings, *, now: datetime) -> Reconfirmed:
@@ -112,23 +119,22 @@ class Jobs:
                          f"idempotency_records:{retained.forgotten}", f"reconfirm:{done.asked}:{done.archived}"]
 
     def _round(self, now: datetime) -> None:
-        slot = last_slot(now, self.settings)
-        if slot is None:
-            return
+        """Each organisation's round at its own times. Looked for without the rounds' lock, which a tick takes
+        only when a round is owed; checked again under it: on SQLite a second worker waits for the lock rather
+        than failing, and must then see the rounds the first one recorded."""
+        with read_scope(self.session_factory) as session:
+            if not owed_rounds(session, self.settings, now=now):
+                return
         try:
             with session_scope(self.session_factory) as session:
-                # Checked under the lock: on SQLite a second worker waits for it rather than failing, and
-                # must then see the round the first one recorded.
                 lock_rounds(session)
-                done = session.scalar(
-                    sa.select(sa.func.count()).select_from(MatchingRound)
-                    .where(MatchingRound.requested_by == SCHEDULE_ACTOR, MatchingRound.started_at >= slot)
-                )
-                if done:
+                owed = owed_rounds(session, self.settings, now=now)
+                if not owed:
                     return
                 batches = sum(len(result.batches) for result in run_scheduled_rounds(
-                    session, engine_name=self.settings.jobs.match_engine, now=now, actor=SCHEDULE_ACTOR,
-                    offer_ttl=timedelta(days=self.settings.offer_ttl_days), links=Links.from_settings(self.settings),
+                    session, organisation_ids=owed, engine_name=self.settings.jobs.match_engine, now=now,
+                    actor=SCHEDULE_ACTOR, offer_ttl=timedelta(days=self.settings.offer_ttl_days),
+                    links=Links.from_settings(self.settings),
                 ))
         except Conflict:
             self.ran.append("round:busy")  # another round holds the lock; the next tick looks again

@@ -102,6 +102,9 @@ def _calls(b) -> dict[tuple[str, str], Call]:
         ("PUT", "/api/v1/organisations/{slug}/webhook"): Call("/api/v1/organisations/cpts-b/webhook",
                                                               {"url": "https://attacker.example/hook"}, True),
         ("DELETE", "/api/v1/organisations/{slug}/webhook"): Call("/api/v1/organisations/cpts-b/webhook", at_b=True),
+        ("GET", "/api/v1/organisations/{slug}/schedule"): Call("/api/v1/organisations/cpts-b/schedule", at_b=True),
+        ("PUT", "/api/v1/organisations/{slug}/schedule"): Call("/api/v1/organisations/cpts-b/schedule",
+                                                              {"match_at": ["03:00"], "timezone": None}, True),
         ("GET", "/api/v1/audit"): Call("/api/v1/audit?limit=200"),
         ("GET", "/api/v1/priority-policies/{kind}"): Call(f"{policy}?organisation=cpts-b", at_b=True),
         ("PUT", "/api/v1/priority-policies/{kind}"): Call(f"{policy}?organisation=cpts-b", {"rules": b["rules"]},
@@ -129,6 +132,7 @@ def _b_as_b_sees_it(client, b) -> str:
         client.get(f"/api/v1/matching/runs/{b['round']}", headers=key).json(),
         client.get("/api/v1/organisations/cpts-b", headers=key).json(),
         client.get("/api/v1/organisations/cpts-b/webhook", headers=key).json(),
+        client.get("/api/v1/organisations/cpts-b/schedule", headers=key).json(),
         client.get("/api/v1/priority-policies/medecin_traitant/versions", headers=key).json(),
         client.get("/api/v1/requests?limit=200", headers=key).json()["total"],
     ], sort_keys=True, default=str)

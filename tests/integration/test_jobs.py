@@ -8,12 +8,13 @@ import pytest
 import sqlalchemy as sa
 
 from lac_service.auth.models import Role
-from lac_service.jobs import Jobs, last_slot
+from lac_service.jobs import Jobs
 from lac_service.kit.clock import utcnow
 from lac_service.matching.models import MatchingRound
 from lac_service.notifications.models import Notification
 from lac_service.notifications.templates import date_fr
 from lac_service.offers.models import ItemStatus, OfferItem
+from lac_service.organisations.schedule import schedule_of
 from tests.conftest import make_settings
 from tests.payloads import cabinet_body, request_body
 
@@ -131,9 +132,36 @@ def test_rescoring_and_message_retention_run_once_a_night(settings, session_fact
 
 
 def test_no_configured_time_means_no_scheduled_round(day):
-    settings = make_settings("sqlite://")
-    assert last_slot(_at(day, 12), settings.model_copy(update={"jobs": settings.jobs.model_copy(update={"match_at": []})})) is None
-    assert last_slot(_at(day, 7), settings) == _at(day - timedelta(days=1), 8)
+    deployment = make_settings("sqlite://").jobs
+    assert schedule_of([], None, deployment).last_slot(_at(day, 12)) is None
+    assert schedule_of(None, None, deployment).last_slot(_at(day, 7)) == _at(day - timedelta(days=1), 8)
+
+
+def test_each_organisation_rounds_at_its_own_times_in_its_own_time_zone(client, settings, session_factory, db,
+                                                                       make_key, org_a, org_b, queue, day):
+    """The CPTS of Fort-de-France chose 14:00, its time (19:00 or 20:00 in Paris); the other keeps the
+    deployment's 08:00 in Paris. Each round runs at its organisation's time, once."""
+    coordinator = make_key(org_a, Role.coordinator)
+    chosen = client.put("/api/v1/organisations/cpts-a/schedule", headers=coordinator,
+                        json={"match_at": ["14:00"], "timezone": "America/Martinique"})
+    assert chosen.status_code == 200, chosen.text
+    jobs = Jobs(settings.model_copy(update={"jobs": settings.jobs.model_copy(update={"match_at": [time(8, 0)]})}),
+                session_factory)
+    jobs.tick(_at(day, 7))  # each owes yesterday's round: both run, and are then square
+    martinique = ZoneInfo("America/Martinique")
+
+    def rounds_by(moment: datetime) -> list[int]:
+        before = {r.id for r in _rounds(db)}
+        jobs.tick(moment)
+        return [r.organisation_id for r in _rounds(db) if r.id not in before]
+
+    assert rounds_by(_at(day, 8, 30)) == [org_b.id], "08:00 in Paris: the deployment's time"
+    at_two_there = datetime.combine(day, time(14, 5), tzinfo=martinique)
+    assert rounds_by(at_two_there - timedelta(minutes=10)) == []
+    assert rounds_by(at_two_there) == [org_a.id], "14:00 in Fort-de-France"
+    assert rounds_by(at_two_there + timedelta(hours=3)) == [], "once a day"
+    back = client.put("/api/v1/organisations/cpts-a/schedule", headers=coordinator, json={"match_at": None, "timezone": None})
+    assert back.json() == {"match_at": ["08:00"], "timezone": "Europe/Paris", "own_times": False, "own_timezone": False}
 
 
 def test_an_unknown_time_zone_is_refused_at_start_up():

@@ -46,6 +46,10 @@ class Organisation(Base):
     # its signing key is derived from.
     webhook_url: Mapped[str | None] = mapped_column(sa.String(300))
     webhook_key_id: Mapped[str | None] = mapped_column(sa.String(32))
+    # Its daily rounds: local times ("08:00"; empty, none) and their time zone. None: the deployment's
+    # (``LAC_JOBS__MATCH_AT``, ``LAC_JOBS__TIMEZONE``); see ``organisations.schedule``.
+    match_at: Mapped[list[str] | None] = mapped_column(sa.JSON)
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime]
 
 

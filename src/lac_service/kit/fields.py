@@ -1,8 +1,9 @@
 """Input types shared by every form and API body, each failing with a French message that names the rule."""
 
 import re
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
@@ -82,12 +83,29 @@ def _birth_date(value: date) -> date:
     return value
 
 
+def _clock_time(value: object) -> object:
+    """``HH:MM`` on the 24-hour clock, as a timetable writes it (``8:00`` too); nothing finer than the minute."""
+    if isinstance(value, str) and (match := re.fullmatch(r"([01]?\d|2[0-3])[:h]([0-5]\d)", value.strip())):
+        return time(int(match[1]), int(match[2]))
+    raise PydanticCustomError("time_parsing", "Heure invalide (format attendu : HH:MM, exemple : 08:00).")
+
+
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError("timezone_unknown", "Fuseau horaire inconnu (exemple : America/Martinique).")
+    return value
+
+
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 PhoneNumber = Annotated[str, StringConstraints(max_length=30), AfterValidator(_phone)]
 EmailAddress = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_email)]
 PostalCode = Annotated[str, StringConstraints(max_length=10), AfterValidator(_postal_code)]
 Day = Annotated[date, BeforeValidator(_iso_day)]
 BirthDate = Annotated[Day, AfterValidator(_birth_date)]
+ClockTime = Annotated[time, BeforeValidator(_clock_time)]
+TimeZone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_time_zone)]
 
 
 class Input(BaseModel):

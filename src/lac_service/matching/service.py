@@ -18,7 +18,6 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from lac_service.auth.models import Organisation
 from lac_service.cabinets.models import Cabinet
 from lac_service.cabinets.service import is_due, set_paused
 from lac_service.config import Settings
@@ -234,15 +233,15 @@ def ask_batch(session: Session, cabinet: Cabinet, *, settings: Settings, links: 
     return AskResult(Asked.nobody, kept=kept)
 
 
-def run_scheduled_rounds(session: Session, *, engine_name: Engine, now: datetime, actor: str, offer_ttl: timedelta,
-                         links: Links) -> list[RoundResult]:
-    """One round per organisation, so that each coordinator sees theirs (a round belongs to one organisation,
-    or to the admins), on a queue brought up to date once."""
+def run_scheduled_rounds(session: Session, *, organisation_ids: Sequence[int], engine_name: Engine, now: datetime,
+                         actor: str, offer_ttl: timedelta, links: Links) -> list[RoundResult]:
+    """One round for each of these organisations, so that each coordinator sees theirs (a round belongs to one
+    organisation, or to the admins), on a queue brought up to date once."""
     _prepare(session, organisation_id=None, kind=None, now=now, dry_run=False)
     return [
         _match(session, organisation_id=organisation_id, kind=None, engine_name=engine_name, now=now, actor=actor,
                offer_ttl=offer_ttl, links=links, dry_run=False)
-        for organisation_id in session.scalars(sa.select(Organisation.id).order_by(Organisation.id)).all()
+        for organisation_id in organisation_ids
     ]
 
 

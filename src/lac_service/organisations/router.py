@@ -13,8 +13,9 @@ from lac_service.errors import ERROR_RESPONSES, NotFound
 from lac_service.kit.clock import Now
 from lac_service.notifications.webhook import SIGNATURE_HEADER, webhook_key
 from lac_service.organisations import webhooks
+from lac_service.organisations.schedule import schedule_of, set_schedule
 from lac_service.organisations.schemas import (
-    CommuneOut, OrganisationRead, TerritoryIn, TerritoryOut, WebhookIn, WebhookOut,
+    CommuneOut, OrganisationRead, ScheduleIn, ScheduleOut, TerritoryIn, TerritoryOut, WebhookIn, WebhookOut,
 )
 from lac_service.organisations.service import set_territory
 
@@ -92,3 +93,26 @@ def delete_webhook(slug: Slug, session: DbSession, caller: AuthenticatedCaller) 
     caller.require(Role.admin, Role.coordinator, Role.partner)
     webhooks.unregister(session, _own(session, slug, caller))
     return Response(status_code=204)
+
+
+def _schedule_out(organisation: Organisation, settings: AppSettings) -> ScheduleOut:
+    schedule = schedule_of(organisation.match_at, organisation.timezone, settings.jobs)
+    return ScheduleOut(match_at=[f"{at:%H:%M}" for at in schedule.times], timezone=schedule.timezone,
+                       own_times=schedule.own_times, own_timezone=schedule.own_timezone)
+
+
+@router.get("/{slug}/schedule", response_model=ScheduleOut, summary="Read when the daily rounds run")
+def read_schedule(slug: Slug, session: DbSession, caller: AuthenticatedCaller, settings: AppSettings) -> ScheduleOut:
+    caller.require(Role.admin, Role.coordinator)
+    return _schedule_out(_own(session, slug, caller), settings)
+
+
+@router.put("/{slug}/schedule", response_model=ScheduleOut, summary="Set when the daily rounds run")
+def put_schedule(slug: Slug, body: ScheduleIn, session: DbSession, caller: AuthenticatedCaller,
+                 settings: AppSettings) -> ScheduleOut:
+    """The organisation's rounds run at these local times (`lac worker`), a missed one caught up once; its
+    coordinators can still run one at any time."""
+    caller.require(Role.admin, Role.coordinator)
+    organisation = _own(session, slug, caller)
+    set_schedule(session, organisation, match_at=body.match_at, timezone=body.timezone)
+    return _schedule_out(organisation, settings)

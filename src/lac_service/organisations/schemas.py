@@ -2,7 +2,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, HttpUrl, StringConstraints, UrlConstraints
 
-from lac_service.kit.fields import Input
+from lac_service.kit.fields import ClockTime, Input, TimeZone
 
 PostalCodeText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=5)]
 
@@ -57,3 +57,17 @@ class WebhookOut(BaseModel):
     signature_header: str = Field(
         description='Header of each delivery: "t=<unix seconds>,v1=<hex HMAC-SHA256(key, \"<t>.<body>\")>".'
     )
+
+
+class ScheduleIn(Input):
+    match_at: list[ClockTime] | None = Field(
+        max_length=24, description='Local times of the daily rounds ("08:00"); empty: none; null: the deployment\'s.')
+    timezone: TimeZone | None = Field(description="IANA time zone of those times (`America/Martinique`); null: the "
+                                                  "deployment's.")
+
+
+class ScheduleOut(BaseModel):
+    match_at: list[str] = Field(description='The times in force ("08:00"), in order; empty: no scheduled round.')
+    timezone: str
+    own_times: bool = Field(description="Chosen by the organisation; false: the deployment's.")
+    own_timezone: bool

@@ -12,8 +12,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
-from lac_service.auth.models import User
+from lac_service.auth.models import Organisation, User
 from lac_service.cabinets.service import list_cabinets, sms_landline
+from lac_service.config import AppSettings
 from lac_service.db import DbSession
 from lac_service.errors import InvalidInput
 from lac_service.intake.models import PatientRequest
@@ -22,12 +23,16 @@ from lac_service.kit.clock import Now
 from lac_service.matching.models import MatchingRound
 from lac_service.offers.models import ItemStatus, Offer
 from lac_service.offers.service import WITHOUT_ITEMS, tally
+from lac_service.organisations.schedule import Schedule, schedule_of, set_schedule
+from lac_service.organisations.schemas import ScheduleIn
 from lac_service.policies import service as policies
 from lac_service.priority import Band, band_of
 from lac_service.stats import indicators, report
 from lac_service.stats.indicators import Scope
 from lac_service.web.charts import Bar, Point, bar_chart, line_chart
-from lac_service.web.forms import Errors
+from lac_service.web.forms import Errors, text, validate
+from lac_service.web.pages import see_other
+from lac_service.web.public import Form
 from lac_service.web.pages import render
 from lac_service.web.practitioner import DECLINE_LABELS
 from lac_service.web.priority_pages import describe
@@ -53,6 +58,11 @@ def _percent(value: float | None) -> str:
 
 
 CABINETS_PER_PAGE = 50
+ZONES = {  # the time zones of France's regions, as their people name them
+    "Europe/Paris": "métropole", "America/Guadeloupe": "Guadeloupe, Saint-Martin, Saint-Barthélemy",
+    "America/Martinique": "Martinique", "America/Cayenne": "Guyane", "Indian/Reunion": "La Réunion",
+    "Indian/Mayotte": "Mayotte", "America/Miquelon": "Saint-Pierre-et-Miquelon",
+}
 
 
 class Shown:
@@ -100,8 +110,28 @@ Kinds = Annotated[str | None, Query(alias="type", max_length=40)]
 Day = Annotated[str | None, Query(max_length=20)]
 
 
-def _dashboard(request: Request, session: DbSession, user: User, now: Now, *, notice: str | None = None,
-               cabinets_page: int = 1, shown: Shown | None = None) -> Response:
+class ScheduleForm:
+    """The dashboard's form of the organisation's round times: as in force, or as typed when refused."""
+
+    def __init__(self, schedule: Schedule, typed: dict[str, str] | None = None, errors: Errors | None = None) -> None:
+        self.schedule = schedule
+        self.values = typed or {"horaires": ", ".join(f"{at:%H:%M}" for at in schedule.times),
+                                "fuseau": schedule.timezone if schedule.own_timezone else ""}
+        self.errors = errors or Errors()
+
+    @property
+    def zones(self) -> dict[str, str]:
+        """The regions' zones, and one set through the API that is none of them."""
+        return ZONES | ({self.schedule.timezone: self.schedule.timezone} if self.schedule.timezone not in ZONES else {})
+
+
+def _schedule(user: User, settings: AppSettings) -> Schedule:
+    return schedule_of(user.organisation.match_at, user.organisation.timezone, settings.jobs)
+
+
+def _dashboard(request: Request, session: DbSession, user: User, now: Now, settings: AppSettings, *,
+               notice: str | None = None, cabinets_page: int = 1, shown: Shown | None = None,
+               schedule: ScheduleForm | None = None, status: int = 200) -> Response:
     org = visible_to(user)
     shown = shown or Shown(user, now.date(), None, None, None)
     stats = report.build(session, shown.scope, organisation=None)
@@ -134,21 +164,56 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, *, no
         "item_statuses": ItemStatus, "decline_labels": {r.value: label for r, label in DECLINE_LABELS.items()},
         "policies": {kind: policies.current_policy(session, organisation_id=user.organisation_id, kind=kind) for kind in Kind},
         "describe": describe, "notice": notice, "kinds": list(Kind), "shown": shown, "sms_landline": sms_landline,
-        "statuses": STATUS_LABELS,
-    })
+        "statuses": STATUS_LABELS, "schedule": schedule or ScheduleForm(_schedule(user, settings)),
+        "service_zone": ZONES.get(settings.jobs.timezone, settings.jobs.timezone),
+    }, status=status)
 
 
 def _scoped(query: sa.Select, column: sa.ColumnElement[int | None], organisation_id: int | None) -> sa.Select:
     return query if organisation_id is None else query.where(column == organisation_id)
 
 
+_NOTICES = {
+    "cabinet_retire": "Le cabinet est retiré : les liens de ses propositions ne fonctionnent plus, et les patients qui "
+                      "attendaient sa réponse reviennent dans la file d'attente dans les minutes qui suivent.",
+    "horaires": "Les horaires des tournées automatiques sont enregistrés.",
+}
+
+
 @router.get("/tableau")
-def dashboard(request: Request, user: Coordinator, session: DbSession, now: Now, cabinet_retire: str | None = None,
-              cabinets: int = 1, kind: Kinds = None, du: Day = None, au: Day = None) -> Response:
+def dashboard(request: Request, user: Coordinator, session: DbSession, now: Now, settings: AppSettings,
+              cabinet_retire: str | None = None, horaires: str | None = None, cabinets: int = 1, kind: Kinds = None,
+              du: Day = None, au: Day = None) -> Response:
     """``cabinets``: the page of the cabinets' list (a regional platform has hundreds)."""
-    return _dashboard(request, session, user, now, cabinets_page=cabinets, shown=Shown(user, now.date(), kind, du, au), notice=(
-        "Le cabinet est retiré : les liens de ses propositions ne fonctionnent plus, et les patients qui attendaient "
-        "sa réponse reviennent dans la file d'attente dans les minutes qui suivent." if cabinet_retire else None))
+    notice = _NOTICES["cabinet_retire"] if cabinet_retire else _NOTICES["horaires"] if horaires else None
+    return _dashboard(request, session, user, now, settings, cabinets_page=cabinets,
+                      shown=Shown(user, now.date(), kind, du, au), notice=notice)
+
+
+@router.post("/tableau/horaires")
+def set_round_times(request: Request, user: Coordinator, form: Form, session: DbSession, now: Now,
+                    settings: AppSettings) -> Response:
+    """The organisation's daily round times (typed "08:00, 14:00"; empty: none) and zone, or the service's."""
+    if text(form, "action") == "defaut":
+        match_at, timezone = None, None
+    else:
+        typed = {"horaires": text(form, "horaires") or "", "fuseau": text(form, "fuseau") or ""}
+        times = [at for at in typed["horaires"].replace(";", ",").replace(" ", ",").split(",") if at]
+        errors = Errors()
+        data = validate(ScheduleIn, {"match_at": times, "timezone": typed["fuseau"] or None}, errors)
+        if data is None:
+            said = Errors()
+            for name, message in errors.by_field.items():  # match_at.1 is the second time typed
+                where = name.split(".")
+                said.add("fuseau" if name == "timezone" else "horaires",
+                         f"« {times[int(where[1])]} » : {message}" if len(where) == 2 else message)
+            return _dashboard(request, session, user, now, settings, status=422,
+                              schedule=ScheduleForm(_schedule(user, settings), typed, said))
+        match_at, timezone = data.match_at, data.timezone
+    organisation = session.get(Organisation, user.organisation_id)
+    assert organisation is not None
+    set_schedule(session, organisation, match_at=match_at, timezone=timezone)
+    return see_other("/equipe/tableau?horaires=1#rounds-title")
 
 
 @router.get("/export.csv")

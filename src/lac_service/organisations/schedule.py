@@ -1,0 +1,43 @@
+"""When an organisation's daily rounds run: the times its coordinators chose, in its own time zone (a CPTS in
+Martinique rounds at 08:00 Fort-de-France time, not Paris's), else the deployment's ``LAC_JOBS__MATCH_AT`` and
+``LAC_JOBS__TIMEZONE``. Each choice stands alone: times of its own on the deployment's zone, or the reverse."""
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from lac_service.auth.models import Organisation
+from lac_service.config import JobSettings
+
+
+@dataclass(frozen=True)
+class Schedule:
+    times: tuple[time, ...]  # sorted; empty: no scheduled round
+    timezone: str
+    own_times: bool
+    own_timezone: bool
+
+    def last_slot(self, now: datetime) -> datetime | None:
+        """The latest round time at or before ``now`` within the last day, in ``now``'s zone."""
+        zone = ZoneInfo(self.timezone)
+        local = now.astimezone(zone)
+        past = [slot for slot in (datetime.combine(day, at, tzinfo=zone)
+                                  for day in (local.date() - timedelta(days=1), local.date()) for at in self.times)
+                if slot <= local]
+        return max(past).astimezone(now.tzinfo) if past else None
+
+
+def schedule_of(match_at: list[str] | None, timezone: str | None, default: JobSettings) -> Schedule:
+    """From an organisation's two columns, read without loading the organisation (the worker reads them all)."""
+    times = sorted(time.fromisoformat(at) for at in match_at) if match_at is not None else sorted(default.match_at)
+    return Schedule(tuple(times), timezone or default.timezone, match_at is not None, timezone is not None)
+
+
+def set_schedule(session: Session, organisation: Organisation, *, match_at: list[time] | None,
+                 timezone: str | None) -> None:
+    """``None`` goes back to the deployment's; times are kept to the minute, once each, in order."""
+    organisation.match_at = None if match_at is None else sorted({f"{at:%H:%M}" for at in match_at})
+    organisation.timezone = timezone
+    session.flush()
