@@ -8,7 +8,9 @@ Earlier, "0596 30 12 34" typed in a form was stored as +33 5 96 30 12 34: libpho
 mainland ranges overlap some of the overseas departments' lines, and the mainland was tried first. It is a
 Martinique landline, +596 596 30 12 34, and an SMS reply or a duplicate check looks for it so. Such numbers are
 read again as the service now reads their national writing (``kit.phone.to_e164``); only a number whose national
-part starts with 26 or 59 can be one. Nothing to undo on a downgrade: the numbers stay right.
+part starts with 26 or 59 can be one. The stored form does not say whether "+33" was typed, so a number written
+with it, which the service now keeps as typed, is read as the department's too: such a mainland +33 5 96 line
+does not exist. Nothing to undo on a downgrade: the numbers stay right.
 """
 
 from collections.abc import Sequence
@@ -40,7 +42,8 @@ def upgrade() -> None:
     requests = sa.table("requests", sa.column("id", sa.Integer), sa.column("phone", sa.String))
     rows = bind.execute(sa.select(requests.c.id, requests.c.phone)
                         .where(sa.or_(*(requests.c.phone.like(f"{prefix}%") for prefix in _OVERLAPS)))).all()
-    changed = [{"b_id": id_, "b_phone": _reread(phone)} for id_, phone in rows if _reread(phone) != phone]
+    reread = ((id_, phone, _reread(phone)) for id_, phone in rows)
+    changed = [{"b_id": id_, "b_phone": new} for id_, phone, new in reread if new != phone]
     if changed:
         bind.execute(requests.update().where(requests.c.id == sa.bindparam("b_id"))
                      .values(phone=sa.bindparam("b_phone")), changed)

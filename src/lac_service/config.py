@@ -104,7 +104,7 @@ class JobSettings(BaseModel):
     def _known_timezone(self) -> "JobSettings":
         try:
             ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, "Europe"
             raise ValueError(f"unknown time zone {self.timezone!r}") from None
         return self
 

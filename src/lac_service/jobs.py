@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,12 +41,19 @@ SCHEDULE_ACTOR = "schedule"
 
 
 def owed_rounds(session: Session, settings: Settings, *, now: datetime) -> list[int]:
-    """The organisations whose latest round time (theirs, or the deployment's) has passed with no scheduled
-    round of theirs since: two reads, whatever their number."""
+    """The organisations whose latest round time (theirs, or the deployment's) has passed, since their
+    schedule was set, with no scheduled round of theirs since. Read in two queries, however many they are; one
+    whose stored schedule this host cannot read (another tzdata) is skipped, not every other one with it."""
     slots = {}
-    for organisation_id, match_at, timezone in session.execute(
-            sa.select(Organisation.id, Organisation.match_at, Organisation.timezone)):
-        if (slot := schedule_of(match_at, timezone, settings.jobs).last_slot(now)) is not None:
+    for organisation_id, match_at, timezone, since in session.execute(sa.select(
+            Organisation.id, Organisation.match_at, Organisation.timezone,
+            sa.func.coalesce(Organisation.schedule_set_at, Organisation.created_at))):
+        try:
+            slot = schedule_of(match_at, timezone, settings.jobs).last_slot(now)
+        except (ValueError, ZoneInfoNotFoundError, OSError):
+            log.error("organisation %s: its round schedule cannot be read", organisation_id)
+            continue
+        if slot is not None and slot >= since:
             slots[organisation_id] = slot
     if not slots:
         return []

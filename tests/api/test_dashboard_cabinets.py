@@ -35,7 +35,7 @@ def test_a_cabinet_texting_a_landline_since_before_the_rule_is_flagged_until_cor
     cabinet.phones = ["+33320123456"]  # as it was saved before
     db.commit()
     log_in(client, staff(Role.coordinator, "coordination@cpts-a.fr"))
-    assert "Ses SMS vont au 03 20 12 34 56, un fixe : ses lots n'arrivent pas" in client.get("/equipe/tableau").text
+    assert "Ses SMS au 03 20 12 34 56 échouent : c'est un fixe" in client.get("/equipe/tableau").text
     page = client.get(f"/equipe/cabinets/{cabinet.id}").text
     assert '<a href="#phones">Le 03 20 12 34 56 ne reçoit pas de SMS : donnez un numéro de portable' in page, \
         "said on opening, next to the field to correct"

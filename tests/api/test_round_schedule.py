@@ -35,9 +35,11 @@ def test_the_deployments_times_until_the_organisation_chooses_its_own(client, co
     ({"match_at": ["08:00:30"], "timezone": None}, "match_at.0", "Heure invalide"),
     ({"match_at": [f"{h:02d}:00" for h in range(24)] + ["23:30"], "timezone": None}, "match_at", "Trop d'éléments"),
     ({"match_at": None, "timezone": "Europe/Lile"}, "timezone", "Fuseau horaire inconnu"),
+    ({"match_at": None, "timezone": "Europe"}, "timezone", "Fuseau horaire inconnu"),
+    ({"match_at": None, "timezone": "localtime"}, "timezone", "Fuseau horaire inconnu"),
     ({"match_at": None, "timezone": "../../etc/passwd"}, "timezone", "Fuseau horaire inconnu"),
     ({"match_at": None, "timezone": "x" * 65}, "timezone", "trop long"),
-    ({"match_at": None}, "timezone", ""),
+    ({"match_at": None}, "timezone", "obligatoire"),
     ({"match_at": None, "timezone": None, "every_days": 2}, "every_days", "pas reconnu"),
 ])
 def test_a_wrong_schedule_is_refused_with_its_field_and_changes_nothing(client, coordinator, body, field, message):
@@ -61,25 +63,51 @@ def test_only_coordinators_and_admins_set_the_schedule(client, make_key, org_a, 
 def test_a_coordinator_sets_the_times_on_the_dashboard(client, coordinator, staff):  # noqa: F811
     log_in(client, staff(Role.coordinator, "coordination@cpts-a.fr"))
     page = client.get("/equipe/tableau").text
-    assert "Tournées automatiques chaque jour à 08:00 (heure : métropole), les horaires du service." in page
-    assert "Reprendre les horaires du service" not in page
-    form = {"csrf_token": csrf(page), "horaires": "14:00 18h30", "fuseau": "America/Martinique"}
+    assert ("Tournées automatiques de CPTS cpts-a chaque jour à 08:00 (fuseau horaire : Métropole), les horaires du "
+            "service.") in page
+    assert 'id="mode-service" name="mode" value="service" checked' in page and 'name="horaires" type="text" value=""' in page
+    form = {"csrf_token": csrf(page), "mode": "propres", "horaires": "14:00 18h30", "fuseau": "America/Martinique"}
     assert client.post("/equipe/tableau/horaires", data=form | {"csrf_token": "x" * 43}).status_code == 403
     saved = client.post("/equipe/tableau/horaires", data=form, follow_redirects=False)
     assert saved.status_code == 303
     page = client.get(saved.headers["location"]).text
     assert "Les horaires des tournées automatiques sont enregistrés." in page
-    assert "Tournées automatiques chaque jour à 14:00, 18:30 (heure : Martinique)." in page
+    assert "Tournées automatiques de CPTS cpts-a chaque jour à 14:00, 18:30 (fuseau horaire : Martinique)." in page
     assert client.get(PATH, headers=coordinator).json()["match_at"] == ["14:00", "18:30"], "the API reads the same"
 
-    refused = client.post("/equipe/tableau/horaires", data=form | {"csrf_token": csrf(page), "horaires": "14:00, midi"})
-    assert refused.status_code == 422
-    assert '<a href="#horaires">« midi » : Heure invalide (format attendu : HH:MM, exemple : 08:00).</a>' in refused.text
-    assert 'value="14:00, midi"' in refused.text, "what was typed stays, to be corrected"
-    assert client.get(PATH, headers=coordinator).json()["match_at"] == ["14:00", "18:30"], "nothing changed"
 
-    none = client.post("/equipe/tableau/horaires", data=form | {"csrf_token": csrf(page), "horaires": ""})
-    assert "Aucune tournée automatique : lancez-les ci-dessous." in none.text
-    back = client.post("/equipe/tableau/horaires", data={"csrf_token": csrf(page), "action": "defaut"})
-    assert "chaque jour à 08:00 (heure : métropole), les horaires du service." in back.text
+@pytest.mark.parametrize(("typed", "field", "message"), [
+    ({"mode": "propres", "horaires": "14:00, midi"}, "horaires",
+     "« midi » : Heure invalide (format attendu : HH:MM, exemple : 08:00)."),
+    ({"mode": "propres", "horaires": ""}, "horaires", "Indiquez au moins une heure, ou choisissez une autre option."),
+    ({"mode": "souvent", "horaires": "09:00"}, "mode-service", "Choisissez quand ont lieu les tournées automatiques."),
+    ({"horaires": "09:00"}, "mode-service", "Choisissez quand ont lieu les tournées automatiques."),
+    ({"mode": "service", "fuseau": "Europe"}, "fuseau", "Fuseau horaire inconnu (exemple : America/Martinique)."),
+])
+def test_a_wrong_choice_on_the_dashboard_is_said_and_changes_nothing(client, coordinator, staff, typed, field,  # noqa: F811
+                                                                     message):
+    client.put(PATH, headers=coordinator, json={"match_at": ["09:15"], "timezone": None})
+    log_in(client, staff(Role.coordinator, "coordination@cpts-a.fr"))
+    page = client.get("/equipe/tableau").text
+    refused = client.post("/equipe/tableau/horaires", data={"csrf_token": csrf(page), "fuseau": ""} | typed)
+    assert refused.status_code == 422
+    assert f'<a href="#{field}">{message}</a>' in refused.text
+    if typed.get("horaires"):
+        assert f'value="{typed["horaires"]}"' in refused.text, "what was typed stays, to be corrected"
+    assert client.get(PATH, headers=coordinator).json()["match_at"] == ["09:15"], "nothing changed"
+
+
+def test_none_then_the_services_times_again_from_the_dashboard(client, coordinator, staff):  # noqa: F811
+    log_in(client, staff(Role.coordinator, "coordination@cpts-a.fr"))
+    page = client.get("/equipe/tableau").text
+    none = client.post("/equipe/tableau/horaires", data={"csrf_token": csrf(page), "mode": "aucune", "horaires": "",
+                                                         "fuseau": "Indian/Reunion"})
+    assert "Aucune tournée automatique pour CPTS cpts-a : lancez-les ci-dessous." in none.text
+    assert 'id="mode-aucune" name="mode" value="aucune" checked' in none.text
+    assert client.get(PATH, headers=coordinator).json() == {"match_at": [], "timezone": "Indian/Reunion",
+                                                            "own_times": True, "own_timezone": True}
+    back = client.post("/equipe/tableau/horaires", data={"csrf_token": csrf(page), "mode": "service",
+                                                         "horaires": "07:00", "fuseau": ""})
+    assert "chaque jour à 08:00 (fuseau horaire : Métropole), les horaires du service." in back.text, \
+        "the times typed beside another choice are not kept"
     assert client.get(PATH, headers=coordinator).json() == DEFAULT

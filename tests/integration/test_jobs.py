@@ -1,15 +1,15 @@
 """``lac worker``'s jobs on a clock the test sets: a round at each configured local time, once, caught up
 after a restart; offers expiring back to the queue; nightly re-scoring."""
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 
-from lac_service.auth.models import Role
+from lac_service.auth.models import Organisation, Role
 from lac_service.jobs import Jobs
-from lac_service.kit.clock import utcnow
+from lac_service.kit.clock import request_time, utcnow
 from lac_service.matching.models import MatchingRound
 from lac_service.notifications.models import Notification
 from lac_service.notifications.templates import date_fr
@@ -160,8 +160,41 @@ def test_each_organisation_rounds_at_its_own_times_in_its_own_time_zone(client, 
     assert rounds_by(at_two_there - timedelta(minutes=10)) == []
     assert rounds_by(at_two_there) == [org_a.id], "14:00 in Fort-de-France"
     assert rounds_by(at_two_there + timedelta(hours=3)) == [], "once a day"
-    back = client.put("/api/v1/organisations/cpts-a/schedule", headers=coordinator, json={"match_at": None, "timezone": None})
-    assert back.json() == {"match_at": ["08:00"], "timezone": "Europe/Paris", "own_times": False, "own_timezone": False}
+
+
+def test_a_time_saved_once_past_waits_for_the_next_day(client, app, settings, session_factory, db, make_key, org_a,
+                                                      queue, day):
+    """Saving at 15:00 a schedule of 14:00 is not running a round: the first is tomorrow's."""
+    clock = {"now": _at(day, 15)}
+    app.dependency_overrides[request_time] = lambda: clock["now"]
+    assert client.put("/api/v1/organisations/cpts-a/schedule", headers=make_key(org_a, Role.coordinator),
+                      json={"match_at": ["14:00"], "timezone": None}).status_code == 200
+    jobs = Jobs(settings.model_copy(update={"jobs": settings.jobs.model_copy(update={"match_at": []})}), session_factory)
+    assert not [job for job in jobs.tick(_at(day, 15, 1)) if job.startswith("round")]
+    assert "round:1" in jobs.tick(_at(day + timedelta(days=1), 14))
+
+
+def test_a_time_in_the_hour_skipped_in_spring_runs_once(settings, session_factory, db, queue):
+    """02:30 does not exist in Paris on the last Sunday of March: the round runs at the change, once, not at
+    every tick of the hour after."""
+    spring = date(2027, 3, 28)
+    jobs = Jobs(settings.model_copy(update={"jobs": settings.jobs.model_copy(update={"match_at": [time(2, 30)]})}),
+                session_factory)
+    jobs.tick(_at(spring - timedelta(days=1), 12))  # yesterday's round owed: run, then square
+    ticks = [datetime(2027, 3, 28, 1, 0, tzinfo=UTC) + timedelta(seconds=30 * n) for n in range(130)]  # 03:00-04:05
+    ran = [job for moment in ticks for job in jobs.tick(moment) if job.startswith("round")]
+    assert ran == ["round:1"]
+
+
+def test_a_schedule_this_host_cannot_read_stops_only_its_organisation(settings, session_factory, db, org_a, org_b,
+                                                                     queue, day, caplog):
+    db.execute(sa.update(Organisation).where(Organisation.id == org_b.id).values(timezone="Mars/Olympus_Mons"))
+    db.commit()
+    jobs = Jobs(settings.model_copy(update={"jobs": settings.jobs.model_copy(update={"match_at": [time(8, 0)]})}),
+                session_factory)
+    assert "round:1" in jobs.tick(_at(day, 8, 30))
+    assert [r.organisation_id for r in _rounds(db)] == [org_a.id]
+    assert f"organisation {org_b.id}: its round schedule cannot be read" in caplog.text
 
 
 def test_an_unknown_time_zone_is_refused_at_start_up():

@@ -160,10 +160,10 @@ def test_0022_rewrites_the_overseas_landlines_stored_as_mainland_numbers(own):
         organisation = create_organisation(session, slug="cpts", name="CPTS", now=NOW)
         create_cabinet(session, organisation_id=organisation.id, now=NOW, place=Located(50.63, 3.06, "exact", "59"),
                        data=CabinetCreate.model_validate(cabinet_body()))
-        for first_name in ("Martinique", "Pau", "Lille", "Réunion"):
+        for first_name in ("Martinique", "Mainland", "Lille", "Réunion"):
             _register(session, settings, organisation.id, first_name=first_name, phone="0612345678")
     migrate.downgrade(settings, engine, "0021")
-    stored = {"Martinique": "+33596301234", "Pau": "+33559123456", "Lille": "+33612345678", "Réunion": "+33262301234"}
+    stored = {"Martinique": "+33596301234", "Mainland": "+33597301234", "Lille": "+33612345678", "Réunion": "+33262301234"}
     with engine.begin() as connection:
         for first_name, phone in stored.items():
             connection.execute(sa.text("UPDATE requests SET phone = :phone WHERE first_name = :name"),
@@ -174,6 +174,6 @@ def test_0022_rewrites_the_overseas_landlines_stored_as_mainland_numbers(own):
     with engine.connect() as connection:
         phones = dict(connection.execute(sa.text("SELECT first_name, phone FROM requests")).all())
         cabinet = connection.execute(sa.text("SELECT CAST(phones AS TEXT), patient_phone FROM cabinets")).one()
-    assert phones == {"Martinique": "+596596301234", "Pau": "+33559123456", "Lille": "+33612345678",
-                      "Réunion": "+262262301234"}, "the mainland's 05 59 (Pau) and mobiles stay"
+    assert phones == {"Martinique": "+596596301234", "Mainland": "+33597301234", "Lille": "+33612345678",
+                      "Réunion": "+262262301234"}, "a mainland 05 97 number, read again, stays; so do mobiles"
     assert json.loads(cabinet[0]) == ["+596596301234", "+33620123456"] and cabinet[1] == "+590590301234"

@@ -47,9 +47,11 @@ class Organisation(Base):
     webhook_url: Mapped[str | None] = mapped_column(sa.String(300))
     webhook_key_id: Mapped[str | None] = mapped_column(sa.String(32))
     # Its daily rounds: local times ("08:00"; empty, none) and their time zone. None: the deployment's
-    # (``LAC_JOBS__MATCH_AT``, ``LAC_JOBS__TIMEZONE``); see ``organisations.schedule``.
-    match_at: Mapped[list[str] | None] = mapped_column(sa.JSON)
+    # (``LAC_JOBS__MATCH_AT``, ``LAC_JOBS__TIMEZONE``); see ``organisations.schedule``. Slots before the
+    # schedule was set (or the organisation created) are not owed.
+    match_at: Mapped[list[str] | None] = mapped_column(sa.JSON(none_as_null=True))
     timezone: Mapped[str | None] = mapped_column(sa.String(64))
+    schedule_set_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
 

@@ -321,7 +321,7 @@ def update_request(
         _flush_unless_duplicate(session, request)
     if data.household is not None and not _same_household(request, data.household):
         check_household(request.kind, data.household)
-        if request.status is Status.offered:
+        if _status_locked(session, request) is Status.offered:
             raise InvalidTransition(
                 f"Un cabinet répond en ce moment pour ce foyer de {request.people_count} personne"
                 f"{'s' if request.people_count > 1 else ''} : modifiez le foyer après sa réponse.", field="household")
@@ -347,9 +347,16 @@ def update_request(
 
 
 def _same_household(request: PatientRequest, members: list[HouseholdMemberIn]) -> bool:
-    """Sent back as read (a form saved with other corrections): no change, whatever the request's state."""
-    return [(m.first_name, m.last_name, m.birth_date) for m in members] == [
-        (m.first_name, m.last_name, m.birth_date) for m in request.household]
+    """Sent back as read, in any order (a form saved with other corrections): no change, whatever the state."""
+    return sorted((m.first_name, m.last_name, m.birth_date) for m in members) == sorted(
+        (m.first_name, m.last_name, m.birth_date) for m in request.household)
+
+
+def _status_locked(session: Session, request: PatientRequest) -> Status:
+    """The status as committed, the row held until this transaction ends: a round offering the request
+    meanwhile (PostgreSQL) waits, or has committed and is seen."""
+    return session.scalars(sa.select(PatientRequest.status).where(PatientRequest.id == request.id)
+                           .with_for_update()).one()
 
 
 def withdraw_request(

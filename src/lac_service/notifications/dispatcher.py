@@ -76,6 +76,7 @@ _DUE = (
     .limit(sa.bindparam("limit", type_=sa.Integer()))
 )
 
+
 def _claim_where(ids: Any) -> sa.Update:
     return (
         _T.update()

@@ -97,7 +97,7 @@ def delete_webhook(slug: Slug, session: DbSession, caller: AuthenticatedCaller) 
 
 def _schedule_out(organisation: Organisation, settings: AppSettings) -> ScheduleOut:
     schedule = schedule_of(organisation.match_at, organisation.timezone, settings.jobs)
-    return ScheduleOut(match_at=[f"{at:%H:%M}" for at in schedule.times], timezone=schedule.timezone,
+    return ScheduleOut(match_at=schedule.labels, timezone=schedule.timezone,
                        own_times=schedule.own_times, own_timezone=schedule.own_timezone)
 
 
@@ -109,10 +109,11 @@ def read_schedule(slug: Slug, session: DbSession, caller: AuthenticatedCaller, s
 
 @router.put("/{slug}/schedule", response_model=ScheduleOut, summary="Set when the daily rounds run")
 def put_schedule(slug: Slug, body: ScheduleIn, session: DbSession, caller: AuthenticatedCaller,
-                 settings: AppSettings) -> ScheduleOut:
-    """The organisation's rounds run at these local times (`lac worker`), a missed one caught up once; its
-    coordinators can still run one at any time."""
+                 settings: AppSettings, now: Now) -> ScheduleOut:
+    """The organisation's rounds run at these local times (`lac worker`) from the next one to come: a time
+    already past today waits for tomorrow, and a round missed while the worker was down runs once when it is
+    back. Its coordinators can still run one at any time."""
     caller.require(Role.admin, Role.coordinator)
     organisation = _own(session, slug, caller)
-    set_schedule(session, organisation, match_at=body.match_at, timezone=body.timezone)
+    set_schedule(session, organisation, match_at=body.match_at, timezone=body.timezone, now=now)
     return _schedule_out(organisation, settings)

@@ -3,7 +3,7 @@ Martinique rounds at 08:00 Fort-de-France time, not Paris's), else the deploymen
 ``LAC_JOBS__TIMEZONE``. Each choice stands alone: times of its own on the deployment's zone, or the reverse."""
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -19,14 +19,19 @@ class Schedule:
     own_times: bool
     own_timezone: bool
 
+    @property
+    def labels(self) -> list[str]:
+        return [f"{at:%H:%M}" for at in self.times]
+
     def last_slot(self, now: datetime) -> datetime | None:
-        """The latest round time at or before ``now`` within the last day, in ``now``'s zone."""
+        """The latest round time at or before ``now`` within the last day, in UTC. Compared in UTC: a time in
+        the hour skipped in spring (02:30) is then the instant after the change, past once, not for an hour."""
         zone = ZoneInfo(self.timezone)
-        local = now.astimezone(zone)
-        past = [slot for slot in (datetime.combine(day, at, tzinfo=zone)
-                                  for day in (local.date() - timedelta(days=1), local.date()) for at in self.times)
-                if slot <= local]
-        return max(past).astimezone(now.tzinfo) if past else None
+        today = now.astimezone(zone).date()
+        slots = [datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
+                 for day in (today - timedelta(days=1), today) for at in self.times]
+        past = [slot for slot in slots if slot <= now]
+        return max(past) if past else None
 
 
 def schedule_of(match_at: list[str] | None, timezone: str | None, default: JobSettings) -> Schedule:
@@ -36,8 +41,10 @@ def schedule_of(match_at: list[str] | None, timezone: str | None, default: JobSe
 
 
 def set_schedule(session: Session, organisation: Organisation, *, match_at: list[time] | None,
-                 timezone: str | None) -> None:
-    """``None`` goes back to the deployment's; times are kept to the minute, once each, in order."""
+                 timezone: str | None, now: datetime) -> None:
+    """``None`` goes back to the deployment's; times are kept to the minute, once each, in order. A time
+    already past today waits for tomorrow: saving is not running a round (``schedule_set_at``)."""
     organisation.match_at = None if match_at is None else sorted({f"{at:%H:%M}" for at in match_at})
     organisation.timezone = timezone
+    organisation.schedule_set_at = now
     session.flush()

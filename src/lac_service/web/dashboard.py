@@ -31,9 +31,8 @@ from lac_service.stats import indicators, report
 from lac_service.stats.indicators import Scope
 from lac_service.web.charts import Bar, Point, bar_chart, line_chart
 from lac_service.web.forms import Errors, text, validate
-from lac_service.web.pages import see_other
+from lac_service.web.pages import render, see_other
 from lac_service.web.public import Form
-from lac_service.web.pages import render
 from lac_service.web.practitioner import DECLINE_LABELS
 from lac_service.web.priority_pages import describe
 from lac_service.web.secretary import BAND_LABELS, STATUS_LABELS, visible_to
@@ -59,10 +58,11 @@ def _percent(value: float | None) -> str:
 
 CABINETS_PER_PAGE = 50
 ZONES = {  # the time zones of France's regions, as their people name them
-    "Europe/Paris": "métropole", "America/Guadeloupe": "Guadeloupe, Saint-Martin, Saint-Barthélemy",
+    "Europe/Paris": "Métropole", "America/Guadeloupe": "Guadeloupe, Saint-Martin, Saint-Barthélemy",
     "America/Martinique": "Martinique", "America/Cayenne": "Guyane", "Indian/Reunion": "La Réunion",
     "Indian/Mayotte": "Mayotte", "America/Miquelon": "Saint-Pierre-et-Miquelon",
 }
+SCHEDULE_MODES = ("service", "propres", "aucune")  # the deployment's times, the organisation's, none
 
 
 class Shown:
@@ -107,7 +107,7 @@ class Shown:
 
 
 Kinds = Annotated[str | None, Query(alias="type", max_length=40)]
-Day = Annotated[str | None, Query(max_length=20)]
+DayTyped = Annotated[str | None, Query(max_length=20)]
 
 
 class ScheduleForm:
@@ -115,7 +115,8 @@ class ScheduleForm:
 
     def __init__(self, schedule: Schedule, typed: dict[str, str] | None = None, errors: Errors | None = None) -> None:
         self.schedule = schedule
-        self.values = typed or {"horaires": ", ".join(f"{at:%H:%M}" for at in schedule.times),
+        mode = "service" if not schedule.own_times else "propres" if schedule.times else "aucune"
+        self.values = typed or {"mode": mode, "horaires": ", ".join(schedule.labels) if schedule.own_times else "",
                                 "fuseau": schedule.timezone if schedule.own_timezone else ""}
         self.errors = errors or Errors()
 
@@ -165,7 +166,8 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, setti
         "policies": {kind: policies.current_policy(session, organisation_id=user.organisation_id, kind=kind) for kind in Kind},
         "describe": describe, "notice": notice, "kinds": list(Kind), "shown": shown, "sms_landline": sms_landline,
         "statuses": STATUS_LABELS, "schedule": schedule or ScheduleForm(_schedule(user, settings)),
-        "service_zone": ZONES.get(settings.jobs.timezone, settings.jobs.timezone),
+        "service_zone": ZONES.get(settings.jobs.timezone, settings.jobs.timezone), "organisation_name": user.organisation.name,
+        "service_times": ", ".join(schedule_of(None, None, settings.jobs).labels) or "aucune",
     }, status=status)
 
 
@@ -183,7 +185,7 @@ _NOTICES = {
 @router.get("/tableau")
 def dashboard(request: Request, user: Coordinator, session: DbSession, now: Now, settings: AppSettings,
               cabinet_retire: str | None = None, horaires: str | None = None, cabinets: int = 1, kind: Kinds = None,
-              du: Day = None, au: Day = None) -> Response:
+              du: DayTyped = None, au: DayTyped = None) -> Response:
     """``cabinets``: the page of the cabinets' list (a regional platform has hundreds)."""
     notice = _NOTICES["cabinet_retire"] if cabinet_retire else _NOTICES["horaires"] if horaires else None
     return _dashboard(request, session, user, now, settings, cabinets_page=cabinets,
@@ -193,26 +195,27 @@ def dashboard(request: Request, user: Coordinator, session: DbSession, now: Now,
 @router.post("/tableau/horaires")
 def set_round_times(request: Request, user: Coordinator, form: Form, session: DbSession, now: Now,
                     settings: AppSettings) -> Response:
-    """The organisation's daily round times (typed "08:00, 14:00"; empty: none) and zone, or the service's."""
-    if text(form, "action") == "defaut":
-        match_at, timezone = None, None
-    else:
-        typed = {"horaires": text(form, "horaires") or "", "fuseau": text(form, "fuseau") or ""}
-        times = [at for at in typed["horaires"].replace(";", ",").replace(" ", ",").split(",") if at]
-        errors = Errors()
-        data = validate(ScheduleIn, {"match_at": times, "timezone": typed["fuseau"] or None}, errors)
-        if data is None:
-            said = Errors()
-            for name, message in errors.by_field.items():  # match_at.1 is the second time typed
-                where = name.split(".")
-                said.add("fuseau" if name == "timezone" else "horaires",
-                         f"« {times[int(where[1])]} » : {message}" if len(where) == 2 else message)
-            return _dashboard(request, session, user, now, settings, status=422,
-                              schedule=ScheduleForm(_schedule(user, settings), typed, said))
-        match_at, timezone = data.match_at, data.timezone
+    """The organisation's daily round times: the service's, its own (typed "08:00, 14:00"), or none; and their
+    time zone, the service's or its own."""
+    typed = {"mode": text(form, "mode") or "", "horaires": text(form, "horaires") or "", "fuseau": text(form, "fuseau") or ""}
+    times = [at for at in typed["horaires"].replace(";", ",").replace(" ", ",").split(",") if at]
+    errors, said = Errors(), Errors()
+    if typed["mode"] not in SCHEDULE_MODES:
+        said.add("mode-service", "Choisissez quand ont lieu les tournées automatiques.")
+    elif typed["mode"] == "propres" and not times:
+        said.add("horaires", "Indiquez au moins une heure, ou choisissez une autre option.")
+    match_at = times if typed["mode"] == "propres" else [] if typed["mode"] == "aucune" else None
+    data = validate(ScheduleIn, {"match_at": match_at, "timezone": typed["fuseau"] or None}, errors)
+    for name, message in errors.by_field.items():  # match_at.1 is the second time typed
+        where = name.split(".")
+        said.add("fuseau" if name == "timezone" else "horaires",
+                 f"« {times[int(where[1])]} » : {message}" if len(where) == 2 else message)
+    if data is None or said:
+        return _dashboard(request, session, user, now, settings, status=422,
+                          schedule=ScheduleForm(_schedule(user, settings), typed, said))
     organisation = session.get(Organisation, user.organisation_id)
     assert organisation is not None
-    set_schedule(session, organisation, match_at=match_at, timezone=timezone)
+    set_schedule(session, organisation, match_at=data.match_at, timezone=data.timezone, now=now)
     return see_other("/equipe/tableau?horaires=1#rounds-title")
 
 
@@ -243,8 +246,8 @@ def export(user: Coordinator, session: DbSession) -> Response:
 
 
 @router.get("/indicateurs.csv")
-def indicators_csv(user: Coordinator, session: DbSession, now: Now, kind: Kinds = None, du: Day = None,
-                   au: Day = None) -> Response:
+def indicators_csv(user: Coordinator, session: DbSession, now: Now, kind: Kinds = None, du: DayTyped = None,
+                   au: DayTyped = None) -> Response:
     """The API's indicators for the dashboard's choice (by default the last 12 months), for the annual report."""
     shown = Shown(user, now.date(), kind, du, au)
     if shown.errors:
