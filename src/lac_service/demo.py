@@ -31,12 +31,14 @@ _FIRST = ["Camille", "Louise", "Jules", "Léa", "Hugo", "Chloé", "Lucas", "Inè
 DEMO_PASSWORD = "demo-lac-2026"
 DEMO_USERS = {"secretariat@cpts-demo.fr": ("Sophie Secrétaire", Role.secretary),
               "coordination@cpts-demo.fr": ("Claire Coordinatrice", Role.coordinator)}
+HISTORY_DAYS = 400  # the demo's list was opened that long ago: its patients registered since, its rounds are owed
 _LAST = ["Martin", "Bernard", "Dubois", "Lefebvre", "Leroy", "Moreau", "Fournier", "Girard", "Lambert", "Dupont"]
 
 
 def load_demo(session: Session, *, settings: Settings, now: datetime, requests: int = 40) -> IssuedKey:
     rng = random.Random(2026)
-    organisation = create_organisation(session, slug="cpts-demo", name="CPTS de démonstration (Lille)", now=now)
+    organisation = create_organisation(session, slug="cpts-demo", name="CPTS de démonstration (Lille)",
+                                       now=now - timedelta(days=HISTORY_DAYS))
     set_territory(session, organisation, geojson=None, postal_codes=[town[0] for town in _TOWNS], communes=None,
                   now=now)
     for index, (postal_code, city, lat, lon) in enumerate(_TOWNS[:4]):
@@ -82,7 +84,7 @@ def _demo_request(
         "criteria": {"ald": rng.random() < 0.3, "pregnant": kind is Kind.medecin_traitant and rng.random() < 0.05},
         "consent": True,
     })
-    registered = now - timedelta(days=rng.randint(0, 400))
+    registered = now - timedelta(days=rng.randint(0, HISTORY_DAYS))
     location = data.patient.location
     assert location is not None
     create_request(
