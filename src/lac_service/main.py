@@ -34,8 +34,8 @@ from lac_service.organisations.service import Router
 from lac_service.replies.router import router as twilio_router
 from lac_service.stats.router import router as stats_router
 from lac_service.web import (
-    cabinet_pages, dashboard, duplicate_pages, import_pages, practitioner, priority_pages, public, rounds, secretary,
-    staff, territory_pages,
+    cabinet_pages, contact_pages, dashboard, duplicate_pages, import_pages, practitioner, priority_pages, public, rounds,
+    secretary, staff, territory_pages,
 )
 from lac_service.web import errors as web_errors
 
@@ -94,7 +94,7 @@ def create_app(
     web_errors.install(app)  # the API's error handlers, and their pages for people
     staff.install(app)
     for pages in (public, practitioner, staff, secretary, import_pages, duplicate_pages, dashboard, rounds,
-                  cabinet_pages, priority_pages, territory_pages):
+                  cabinet_pages, priority_pages, territory_pages, contact_pages):
         app.include_router(pages.router)
     file_paths = ("/api/v1/imports/", import_pages.PATH, territory_pages.PATH)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, files=(file_paths, settings.max_import_bytes))

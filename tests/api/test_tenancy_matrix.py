@@ -102,6 +102,8 @@ def _calls(b) -> dict[tuple[str, str], Call]:
         ("PUT", "/api/v1/organisations/{slug}/webhook"): Call("/api/v1/organisations/cpts-b/webhook",
                                                               {"url": "https://attacker.example/hook"}, True),
         ("DELETE", "/api/v1/organisations/{slug}/webhook"): Call("/api/v1/organisations/cpts-b/webhook", at_b=True),
+        ("PUT", "/api/v1/organisations/{slug}/contact"): Call("/api/v1/organisations/cpts-b/contact",
+                                                             {"phone": None, "email": "accueil@cpts-a.fr"}, True),
         ("GET", "/api/v1/organisations/{slug}/schedule"): Call("/api/v1/organisations/cpts-b/schedule", at_b=True),
         ("PUT", "/api/v1/organisations/{slug}/schedule"): Call("/api/v1/organisations/cpts-b/schedule",
                                                               {"match_at": ["03:00"], "timezone": None}, True),

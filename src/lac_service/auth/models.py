@@ -52,6 +52,9 @@ class Organisation(Base):
     match_at: Mapped[list[str] | None] = mapped_column(sa.JSON(none_as_null=True))
     timezone: Mapped[str | None] = mapped_column(sa.String(64))
     schedule_set_at: Mapped[datetime | None]
+    # How its patients reach it (the tracking page): a question, a change of address, a request found wrong.
+    contact_phone: Mapped[str | None] = mapped_column(sa.String(20))
+    contact_email: Mapped[str | None] = mapped_column(sa.String(254))
     created_at: Mapped[datetime]
 
 

@@ -15,9 +15,10 @@ from lac_service.notifications.webhook import SIGNATURE_HEADER, webhook_key
 from lac_service.organisations import webhooks
 from lac_service.organisations.schedule import schedule_of, set_schedule
 from lac_service.organisations.schemas import (
-    CommuneOut, OrganisationRead, ScheduleIn, ScheduleOut, TerritoryIn, TerritoryOut, WebhookIn, WebhookOut,
+    CommuneOut, OrganisationContactIn, OrganisationContactOut, OrganisationRead, ScheduleIn, ScheduleOut, TerritoryIn, TerritoryOut, WebhookIn,
+    WebhookOut,
 )
-from lac_service.organisations.service import set_territory
+from lac_service.organisations.service import set_contact, set_territory
 
 Slug = Annotated[str, Path(max_length=64, description="The organisation's identifier, e.g. `cpts-flandre`.")]
 router = APIRouter(prefix="/api/v1/organisations", tags=["organisations"], responses=ERROR_RESPONSES)
@@ -28,6 +29,7 @@ def _to_read(organisation: Organisation) -> OrganisationRead:
                      or organisation.territory_communes)
     return OrganisationRead(
         slug=organisation.slug, name=organisation.name,
+        contact=OrganisationContactOut(phone=organisation.contact_phone, email=organisation.contact_email),
         territory=TerritoryOut(
             geojson=organisation.territory_geojson, postal_codes=organisation.territory_postal_codes or [],
             communes=[CommuneOut(postal_code=code, city=city) for code, city in organisation.territory_communes or ()],
@@ -117,3 +119,13 @@ def put_schedule(slug: Slug, body: ScheduleIn, session: DbSession, caller: Authe
     organisation = _own(session, slug, caller)
     set_schedule(session, organisation, match_at=body.match_at, timezone=body.timezone, now=now)
     return _schedule_out(organisation, settings)
+
+
+@router.put("/{slug}/contact", response_model=OrganisationContactOut, summary="Set how patients reach the organisation")
+def put_contact(slug: Slug, body: OrganisationContactIn, session: DbSession, caller: AuthenticatedCaller) -> OrganisationContactOut:
+    """Shown on its patients' tracking pages: whom to call about a request, since its messages cannot be answered
+    but by OUI or STOP."""
+    caller.require(Role.admin, Role.coordinator)
+    organisation = _own(session, slug, caller)
+    set_contact(session, organisation, phone=body.phone, email=body.email)
+    return OrganisationContactOut(phone=organisation.contact_phone, email=organisation.contact_email)

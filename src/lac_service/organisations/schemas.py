@@ -2,7 +2,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, HttpUrl, StringConstraints, UrlConstraints
 
-from lac_service.kit.fields import ClockTime, Input, TimeZone
+from lac_service.kit.fields import ClockTime, EmailAddress, Input, PhoneNumber, TimeZone
 
 PostalCodeText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=5)]
 
@@ -38,10 +38,23 @@ class TerritoryOut(BaseModel):
     communes: list[CommuneOut]
 
 
+class OrganisationContactIn(Input):
+    """Shown to the organisation's patients on their tracking page; null: not given."""
+
+    phone: PhoneNumber | None = Field(description="A number patients may call (a landline will do).")
+    email: EmailAddress | None
+
+
+class OrganisationContactOut(BaseModel):
+    phone: str | None = Field(description="E.164.")
+    email: str | None
+
+
 class OrganisationRead(BaseModel):
     slug: str
     name: str
     territory: TerritoryOut | None
+    contact: OrganisationContactOut
 
 
 class WebhookIn(Input):

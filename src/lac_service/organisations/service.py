@@ -88,6 +88,11 @@ class Router:
         return Routed(organisation_id=index.route(lat, lon, postal_code, city), territories_exist=True)
 
 
+def set_contact(session: Session, organisation: Organisation, *, phone: str | None, email: str | None) -> None:
+    organisation.contact_phone, organisation.contact_email = phone, email
+    session.flush()
+
+
 def home_organisation(
     session: Session, router: Router, *, lat: float, lon: float, postal_code: str, city: str | None,
     caller_organisation_id: int | None, default_slug: str | None,
