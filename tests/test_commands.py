@@ -65,6 +65,27 @@ def test_bootstrap_an_organisation_with_a_key_that_works(env):
     assert answer.status_code == 200
 
 
+def test_a_password_asked_is_typed_twice_and_two_different_change_nothing(env):
+    """Without a terminal (``start_new_session``), the prompts read what is typed from standard input."""
+    assert lac(env, "db", "upgrade").returncode == 0
+    assert lac(env, "org", "create", "cpts-flandre", "--name", "CPTS Flandre").returncode == 0
+
+    def create(typed: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*LAC, "user", "create", "--org", "cpts-flandre", "--email", "anne@cpts-flandre.fr", "--name", "Anne",
+             "--role", "coordinator"], env=env, input=typed, capture_output=True, text=True, timeout=60, check=False,
+            start_new_session=True)
+
+    differ = create("un mot de passe assez long\nun mot de passe assez lonG\n")
+    assert differ.returncode == 1 and "Les deux saisies diffèrent : rien n'est changé." in differ.stderr
+    assert "Le même, une seconde fois" in differ.stderr, "the second prompt"
+    database = sqlite3.connect(env["LAC_DATABASE_URL"].removeprefix("sqlite:///"))
+    assert database.execute("SELECT count(*) FROM users").fetchone() == (0,)
+    assert create("un mot de passe assez long\n" * 2).returncode == 0
+    assert database.execute("SELECT email FROM users").fetchall() == [("anne@cpts-flandre.fr",)]
+    database.close()
+
+
 def test_keys_are_listed_rotated_and_revoked(env):
     from fastapi.testclient import TestClient
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from lac_service.auth.models import Role
 from lac_service.config import Settings, get_settings
-from lac_service.errors import AppError
+from lac_service.errors import AppError, InvalidInput
 from lac_service.kinds import Kind
 from lac_service.kit.clock import utcnow
 
@@ -113,7 +113,13 @@ def cmd_apikey_rotate(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _password(args: argparse.Namespace) -> str:
-    return sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Mot de passe : ")
+    """Typed twice when asked, unseen: a slip would set a password nobody knows."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass("Mot de passe : ")
+    if getpass.getpass("Le même, une seconde fois : ") != password:
+        raise InvalidInput("Les deux saisies diffèrent : rien n'est changé.")
+    return password
 
 
 def cmd_user_create(args: argparse.Namespace, settings: Settings) -> None:
