@@ -45,10 +45,12 @@ def set_territory(
     try:
         TerritoryIndex(_territories(list(others)) | {organisation.id: territory})
     except OverlappingTerritories as overlap:
-        other_id = overlap.second if overlap.first == organisation.id else overlap.first
-        other = next(o for o in others if o.id == other_id)
-        raise Conflict(f"Ce territoire chevauche celui de « {other.name} » ({other.slug}) : {overlap.where}.",
-                       field="territory") from overlap
+        named = {o.id: f"« {o.name} » ({o.slug})" for o in others}
+        if organisation.id not in (overlap.first, overlap.second):  # stored before this check, or by hand
+            raise Conflict(f"Les territoires de {named[overlap.first]} et de {named[overlap.second]} se chevauchent "
+                           f"déjà : {overlap.where}. L'un d'eux doit être corrigé d'abord.", field="territory") from overlap
+        other = named[overlap.second if overlap.first == organisation.id else overlap.first]
+        raise Conflict(f"Ce territoire chevauche celui de {other} : {overlap.where}.", field="territory") from overlap
     organisation.territory_geojson = geojson
     organisation.territory_postal_codes = sorted(territory.postal_codes) or None
     organisation.territory_communes = [list(pair) for pair in sorted(territory.communes)] or None
