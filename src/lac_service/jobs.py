@@ -50,7 +50,7 @@ def owed_rounds(session: Session, settings: Settings, *, now: datetime) -> list[
             sa.func.coalesce(Organisation.schedule_set_at, Organisation.created_at))):
         try:
             slot = schedule_of(match_at, timezone, settings.jobs).last_slot(now)
-        except (ValueError, ZoneInfoNotFoundError, OSError):
+        except (ValueError, TypeError, ZoneInfoNotFoundError, OSError):
             log.error("organisation %s: its round schedule cannot be read", organisation_id)
             continue
         if slot is not None and slot >= since:

@@ -58,6 +58,8 @@ def test_a_wrong_contact_is_refused_with_its_field_and_changes_nothing(client, c
 def test_only_coordinators_and_admins_set_it(client, make_key, org_a, role):
     refused = client.put(PATH, headers=make_key(org_a, role), json={"phone": "0320123456", "email": None})
     assert refused.status_code == 403
+    admin = client.put(PATH, headers=make_key(org_a, Role.admin), json={"phone": "0320123456", "email": None})
+    assert admin.status_code == 200 and admin.json()["phone"] == "+33320123456"
 
 
 def test_a_coordinator_sets_it_on_a_screen(client, coordinator, tracking, staff):  # noqa: F811
@@ -65,14 +67,15 @@ def test_a_coordinator_sets_it_on_a_screen(client, coordinator, tracking, staff)
     page = client.get("/equipe/tableau").text
     assert '<a href="/equipe/coordonnees">Coordonnées pour les patients</a>' in page
     form = client.get("/equipe/coordonnees").text
-    refused = client.post("/equipe/coordonnees", data={"csrf_token": csrf(form), "telephone": "03 20", "email": "x@"})
+    refused = client.post("/equipe/coordonnees", data={"csrf_token": csrf(form), "phone": "03 20", "email": "x@"})
     assert refused.status_code == 422
-    assert '<a href="#telephone">Numéro de téléphone invalide' in refused.text and '<a href="#email">' in refused.text
+    assert '<a href="#phone">Numéro de téléphone invalide' in refused.text and '<a href="#email">' in refused.text
     assert 'value="03 20"' in refused.text, "what was typed stays, to be corrected"
     assert "Pour une question" not in client.get(tracking).text, "nothing saved"
-    saved = client.post("/equipe/coordonnees", data={"csrf_token": csrf(form), "telephone": "0320123456", "email": ""})
+    saved = client.post("/equipe/coordonnees", data={"csrf_token": csrf(form), "phone": "0320123456", "email": ""})
     assert saved.status_code == 200 and "Les coordonnées sont enregistrées" in saved.text
-    assert 'name="telephone" type="tel" value="03 20 12 34 56"' in saved.text, "shown as people dial it"
-    assert "appelez le" in who(client.get(tracking).text) and "écrivez" not in who(client.get(tracking).text)
-    forged = client.post("/equipe/coordonnees", data={"csrf_token": "x" * 43, "telephone": "", "email": ""})
+    assert 'name="phone" type="tel" value="03 20 12 34 56"' in saved.text, "shown as people dial it"
+    assert who(client.get(tracking).text) == ('CPTS cpts-a. Pour une question ou un changement de situation : appelez le '
+                                              '<a href="tel:+33320123456">03 20 12 34 56</a>.')
+    forged = client.post("/equipe/coordonnees", data={"csrf_token": "x" * 43, "phone": "", "email": ""})
     assert forged.status_code == 403

@@ -80,8 +80,8 @@ def test_a_coordinator_sets_the_times_on_the_dashboard(client, coordinator, staf
     ({"mode": "propres", "horaires": "14:00, midi"}, "horaires",
      "« midi » : Heure invalide (format attendu : HH:MM, exemple : 08:00)."),
     ({"mode": "propres", "horaires": ""}, "horaires", "Indiquez au moins une heure, ou choisissez une autre option."),
-    ({"mode": "souvent", "horaires": "09:00"}, "mode-service", "Choisissez quand ont lieu les tournées automatiques."),
-    ({"horaires": "09:00"}, "mode-service", "Choisissez quand ont lieu les tournées automatiques."),
+    ({"mode": "souvent", "horaires": "09:00"}, "mode", "Choisissez quand ont lieu les tournées automatiques."),
+    ({"horaires": "09:00"}, "mode", "Choisissez quand ont lieu les tournées automatiques."),
     ({"mode": "service", "fuseau": "Europe"}, "fuseau", "Fuseau horaire inconnu (exemple : America/Martinique)."),
 ])
 def test_a_wrong_choice_on_the_dashboard_is_said_and_changes_nothing(client, coordinator, staff, typed, field,  # noqa: F811

@@ -118,17 +118,21 @@ def test_overlapping_territories_are_refused_and_nothing_changes(client, mapped,
     assert clash.status_code == 409 and clash.json()["message"].endswith("(cpts-c) : le code postal 59000.")
 
 
-def test_two_other_territories_stored_overlapping_are_named_not_the_one_being_set(client, db, mapped, make_org):
-    """Saved before the check existed, or by hand: the coordinator is told which two to correct, not blamed."""
+def test_two_other_territories_stored_overlapping_do_not_stop_a_third_from_setting_its_own(client, db, mapped,
+                                                                                          make_org, caplog):
+    """Saved before the check existed, or by hand: a third organisation is judged on its own territory only,
+    and the overlap is logged for the operator."""
     for slug in ("cpts-c", "cpts-d"):
         make_org(slug).territory_postal_codes = ["59650"]
     db.commit()
     make_org("cpts-e")
     answer = client.put("/api/v1/organisations/cpts-e/territory", json={"postal_codes": ["59790"]}, headers=mapped)
-    assert answer.status_code == 409
-    assert answer.json()["message"] == ("Les territoires de « CPTS cpts-c » (cpts-c) et de « CPTS cpts-d » (cpts-d) se "
-                                        "chevauchent déjà : le code postal 59650. L'un d'eux doit être corrigé d'abord.")
-    assert client.get("/api/v1/organisations/cpts-e", headers=mapped).json()["territory"] is None
+    assert answer.status_code == 200 and answer.json()["territory"]["postal_codes"] == ["59790"]
+    assert "overlap: le code postal 59650" in caplog.text
+    clash = client.put("/api/v1/organisations/cpts-e/territory", json={"postal_codes": ["59650"]}, headers=mapped)
+    assert clash.status_code == 409
+    assert clash.json()["message"] == "Ce territoire chevauche celui de « CPTS cpts-c » (cpts-c) : le code postal 59650."
+    assert client.get("/api/v1/organisations/cpts-e", headers=mapped).json()["territory"]["postal_codes"] == ["59790"]
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from lac_service.auth.models import Organisation, Role
+from lac_service.auth.service import create_organisation
 from lac_service.jobs import Jobs
 from lac_service.kit.clock import request_time, utcnow
 from lac_service.matching.models import MatchingRound
@@ -165,8 +166,7 @@ def test_each_organisation_rounds_at_its_own_times_in_its_own_time_zone(client, 
 def test_a_time_saved_once_past_waits_for_the_next_day(client, app, settings, session_factory, db, make_key, org_a,
                                                       queue, day):
     """Saving at 15:00 a schedule of 14:00 is not running a round: the first is tomorrow's."""
-    clock = {"now": _at(day, 15)}
-    app.dependency_overrides[request_time] = lambda: clock["now"]
+    app.dependency_overrides[request_time] = lambda: _at(day, 15)
     assert client.put("/api/v1/organisations/cpts-a/schedule", headers=make_key(org_a, Role.coordinator),
                       json={"match_at": ["14:00"], "timezone": None}).status_code == 200
     jobs = Jobs(settings.model_copy(update={"jobs": settings.jobs.model_copy(update={"match_at": []})}), session_factory)
@@ -200,3 +200,28 @@ def test_a_schedule_this_host_cannot_read_stops_only_its_organisation(settings, 
 def test_an_unknown_time_zone_is_refused_at_start_up():
     with pytest.raises(ValueError, match="unknown time zone"):
         make_settings("sqlite://", jobs={"timezone": "Europe/Paname"})
+
+
+def test_a_schedule_saved_again_unchanged_cancels_no_round_still_owed(client, app, settings, session_factory, db,
+                                                                      make_key, org_a, queue, day):
+    """The worker was down at 08:00; a coordinator saves the same times at 10:00: the day's round still runs."""
+    clock = {"now": _at(day - timedelta(days=1), 12)}
+    app.dependency_overrides[request_time] = lambda: clock["now"]
+    coordinator, same = make_key(org_a, Role.coordinator), {"match_at": ["08:00"], "timezone": None}
+    assert client.put("/api/v1/organisations/cpts-a/schedule", headers=coordinator, json=same).status_code == 200
+    jobs = Jobs(settings.model_copy(update={"jobs": settings.jobs.model_copy(update={"match_at": []})}), session_factory)
+    assert not [job for job in jobs.tick(_at(day - timedelta(days=1), 12, 1)) if job.startswith("round")]
+    clock["now"] = _at(day, 10)
+    assert client.put("/api/v1/organisations/cpts-a/schedule", headers=coordinator, json=same).status_code == 200
+    assert "round:1" in jobs.tick(_at(day, 10, 5))
+
+
+def test_a_new_organisation_owes_no_round_from_before_it_existed(settings, session_factory, db, queue, day):
+    late = create_organisation(db, slug="cpts-nouvelle", name="CPTS nouvelle", now=_at(day, 9))
+    db.commit()
+    jobs = Jobs(settings.model_copy(update={"jobs": settings.jobs.model_copy(update={"match_at": [time(8, 0)]})}),
+                session_factory)
+    jobs.tick(_at(day, 9, 30))
+    assert late.id not in {r.organisation_id for r in _rounds(db)}, "the 08:00 round was before its creation"
+    jobs.tick(_at(day + timedelta(days=1), 8))
+    assert late.id in {r.organisation_id for r in _rounds(db)}

@@ -25,7 +25,8 @@ class Schedule:
 
     def last_slot(self, now: datetime) -> datetime | None:
         """The latest round time at or before ``now`` within the last day, in UTC. Compared in UTC: a time in
-        the hour skipped in spring (02:30) is then the instant after the change, past once, not for an hour."""
+        the hour skipped in spring (02:30) takes the offset before the change (03:30 after it), and is past
+        once, not for an hour."""
         zone = ZoneInfo(self.timezone)
         today = now.astimezone(zone).date()
         slots = [datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
@@ -43,8 +44,9 @@ def schedule_of(match_at: list[str] | None, timezone: str | None, default: JobSe
 def set_schedule(session: Session, organisation: Organisation, *, match_at: list[time] | None,
                  timezone: str | None, now: datetime) -> None:
     """``None`` goes back to the deployment's; times are kept to the minute, once each, in order. A time
-    already past today waits for tomorrow: saving is not running a round (``schedule_set_at``)."""
-    organisation.match_at = None if match_at is None else sorted({f"{at:%H:%M}" for at in match_at})
-    organisation.timezone = timezone
-    organisation.schedule_set_at = now
+    already past today waits for tomorrow: saving is not running a round (``schedule_set_at``). Saved again
+    unchanged, it cancels no round still owed."""
+    stored = None if match_at is None else sorted({f"{at:%H:%M}" for at in match_at})
+    if (stored, timezone) != (organisation.match_at, organisation.timezone):
+        organisation.match_at, organisation.timezone, organisation.schedule_set_at = stored, timezone, now
     session.flush()

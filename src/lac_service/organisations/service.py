@@ -1,9 +1,10 @@
 """Setting a territory, and routing homes to organisations with an index every process keeps current."""
 
+import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import sqlalchemy as sa
 from fastapi import Depends, Request
@@ -13,6 +14,7 @@ from lac_service.auth.models import Organisation
 from lac_service.errors import Conflict, ServiceNotConfigured
 from lac_service.geography.territories import OverlappingTerritories, Territory, TerritoryIndex
 
+log = logging.getLogger(__name__)
 
 WITH_TERRITORIES = sa.select(Organisation).options(undefer_group("territory"))
 
@@ -30,6 +32,30 @@ def _territories(organisations: list[Organisation]) -> dict[int, Territory]:
     return {o.id: t for o in organisations if (t := territory_of(o)) is not None}
 
 
+def _refuse_overlap(organisation: Organisation, territory: Territory, others: list[Organisation]) -> None:
+    """Checked against all at once; when two others already overlap (stored before this check, or by hand),
+    against each of them alone, so that this organisation is judged on its own territory only."""
+    theirs = _territories(others)
+    try:
+        TerritoryIndex(theirs | {organisation.id: territory})
+        return
+    except OverlappingTerritories as overlap:
+        if organisation.id in (overlap.first, overlap.second):
+            _blame(overlap, organisation, others)
+        log.error("the territories of organisations %s and %s overlap: %s", overlap.first, overlap.second, overlap.where)
+    for other_id, other in theirs.items():
+        try:
+            TerritoryIndex({other_id: other, organisation.id: territory})
+        except OverlappingTerritories as overlap:
+            _blame(overlap, organisation, others)
+
+
+def _blame(overlap: OverlappingTerritories, organisation: Organisation, others: list[Organisation]) -> NoReturn:
+    other = next(o for o in others if o.id in (overlap.first, overlap.second) and o.id != organisation.id)
+    raise Conflict(f"Ce territoire chevauche celui de « {other.name} » ({other.slug}) : {overlap.where}.",
+                   field="territory") from overlap
+
+
 def set_territory(
     session: Session, organisation: Organisation, *, geojson: dict[str, Any] | None,
     postal_codes: list[str] | None, communes: list[tuple[str, str]] | None, now: datetime,
@@ -41,16 +67,8 @@ def set_territory(
         postal_codes=Territory.from_postal_codes(postal_codes).postal_codes if postal_codes else frozenset(),
         communes=Territory.from_communes(communes).communes if communes else frozenset(),
     )
-    others = session.scalars(WITH_TERRITORIES.where(Organisation.id != organisation.id)).all()
-    try:
-        TerritoryIndex(_territories(list(others)) | {organisation.id: territory})
-    except OverlappingTerritories as overlap:
-        named = {o.id: f"« {o.name} » ({o.slug})" for o in others}
-        if organisation.id not in (overlap.first, overlap.second):  # stored before this check, or by hand
-            raise Conflict(f"Les territoires de {named[overlap.first]} et de {named[overlap.second]} se chevauchent "
-                           f"déjà : {overlap.where}. L'un d'eux doit être corrigé d'abord.", field="territory") from overlap
-        other = named[overlap.second if overlap.first == organisation.id else overlap.first]
-        raise Conflict(f"Ce territoire chevauche celui de {other} : {overlap.where}.", field="territory") from overlap
+    _refuse_overlap(organisation, territory, list(session.scalars(
+        WITH_TERRITORIES.where(Organisation.id != organisation.id))))
     organisation.territory_geojson = geojson
     organisation.territory_postal_codes = sorted(territory.postal_codes) or None
     organisation.territory_communes = [list(pair) for pair in sorted(territory.communes)] or None

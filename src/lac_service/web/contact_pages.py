@@ -16,7 +16,6 @@ from lac_service.web.staff import Coordinator
 
 PATH = "/equipe/coordonnees"
 router = APIRouter(prefix=PATH, include_in_schema=False)
-_FIELDS = {"phone": "telephone", "email": "email"}  # the API's field → the form's
 
 
 def _page(request: Request, organisation: Organisation, typed: dict[str, str], errors: Errors, *,
@@ -34,7 +33,7 @@ def _organisation(session: DbSession, user: User) -> Organisation:
 @router.get("")
 def contact(request: Request, user: Coordinator, session: DbSession, enregistre: str | None = None) -> Response:
     organisation = _organisation(session, user)
-    shown = {"telephone": display_phone(organisation.contact_phone), "email": organisation.contact_email or ""}
+    shown = {"phone": display_phone(organisation.contact_phone), "email": organisation.contact_email or ""}
     return _page(request, organisation, shown, Errors(),
                  notice="Les coordonnées sont enregistrées : les patients les voient sur leur page de suivi."
                  if enregistre else None)
@@ -43,13 +42,10 @@ def contact(request: Request, user: Coordinator, session: DbSession, enregistre:
 @router.post("")
 def save(request: Request, user: Coordinator, form: Form, session: DbSession) -> Response:
     """An empty field removes what it held: the page then gives one way, or only the organisation's name."""
-    typed = {"telephone": text(form, "telephone") or "", "email": text(form, "email") or ""}
+    typed = {"phone": text(form, "phone") or "", "email": text(form, "email") or ""}
     errors = Errors()
-    data = validate(OrganisationContactIn, {"phone": typed["telephone"] or None, "email": typed["email"] or None}, errors)
+    data = validate(OrganisationContactIn, {name: value or None for name, value in typed.items()}, errors)
     if data is None:
-        said = Errors()
-        for name, message in errors.by_field.items():
-            said.add(_FIELDS.get(name, name), message)
-        return _page(request, _organisation(session, user), typed, said, status=422)
+        return _page(request, _organisation(session, user), typed, errors, status=422)
     set_contact(session, _organisation(session, user), phone=data.phone, email=data.email)
     return see_other(f"{PATH}?enregistre=1")

@@ -199,9 +199,9 @@ def set_round_times(request: Request, user: Coordinator, form: Form, session: Db
     time zone, the service's or its own."""
     typed = {"mode": text(form, "mode") or "", "horaires": text(form, "horaires") or "", "fuseau": text(form, "fuseau") or ""}
     times = [at for at in typed["horaires"].replace(";", ",").replace(" ", ",").split(",") if at]
-    errors, said = Errors(), Errors()
+    errors, said = Errors(), Errors()  # the API's field names, the form's
     if typed["mode"] not in SCHEDULE_MODES:
-        said.add("mode-service", "Choisissez quand ont lieu les tournées automatiques.")
+        said.add("mode", "Choisissez quand ont lieu les tournées automatiques.")
     elif typed["mode"] == "propres" and not times:
         said.add("horaires", "Indiquez au moins une heure, ou choisissez une autre option.")
     match_at = times if typed["mode"] == "propres" else [] if typed["mode"] == "aucune" else None
