@@ -6,6 +6,7 @@ rolled back, so tests do not see each other's rows.
 """
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -232,6 +233,18 @@ def dispatch(db: Session, now: datetime, *, sms: Backend | None = None, operator
         dispatcher.run_once()
     finally:
         dispatcher.close()
+
+
+def until_one_waits_for_a_lock(session: Session, who: str, seconds: float = 10) -> None:
+    """Returns once another connection to this PostgreSQL database waits for a lock ``session``'s transaction
+    holds: proof that it waits, where a sleep would only hope so."""
+    deadline = time.monotonic() + seconds
+    while not session.execute(sa.text(
+            "select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
+            "and datname = current_database()")).scalar():
+        assert time.monotonic() < deadline, f"{who} never waited"
+        time.sleep(0.05)
+        session.execute(sa.text("select pg_stat_clear_snapshot()"))  # else read once per transaction
 
 
 REPO = Path(__file__).resolve().parents[1]

@@ -118,10 +118,10 @@ def test_overlapping_territories_are_refused_and_nothing_changes(client, mapped,
     assert clash.status_code == 409 and clash.json()["message"].endswith("(cpts-c) : le code postal 59000.")
 
 
-def test_two_other_territories_stored_overlapping_do_not_stop_a_third_from_setting_its_own(client, db, mapped,
-                                                                                          make_org, caplog):
-    """Saved before the check existed, or by hand: a third organisation is judged on its own territory only,
-    and the overlap is logged for the operator."""
+def test_two_territories_stored_overlapping_stop_neither_registrations_nor_a_third_organisation(client, db, mapped,
+                                                                                               make_org, caplog):
+    """Saved before the check existed, or by hand: homes are still routed, a third organisation is judged on
+    its own territory only, and the overlap is logged for the operator."""
     for slug in ("cpts-c", "cpts-d"):
         make_org(slug).territory_postal_codes = ["59650"]
     db.commit()
@@ -129,6 +129,9 @@ def test_two_other_territories_stored_overlapping_do_not_stop_a_third_from_setti
     answer = client.put("/api/v1/organisations/cpts-e/territory", json={"postal_codes": ["59790"]}, headers=mapped)
     assert answer.status_code == 200 and answer.json()["territory"]["postal_codes"] == ["59790"]
     assert "overlap: le code postal 59650" in caplog.text
+    routed = client.post("/api/v1/requests", json=_home(VILLENEUVE), headers=mapped)
+    assert routed.status_code == 201 and routed.json()["organisation"] == "cpts-c", \
+        "registrations go on: what both hold goes to the older organisation, as on a border"
     clash = client.put("/api/v1/organisations/cpts-e/territory", json={"postal_codes": ["59650"]}, headers=mapped)
     assert clash.status_code == 409
     assert clash.json()["message"] == "Ce territoire chevauche celui de « CPTS cpts-c » (cpts-c) : le code postal 59650."

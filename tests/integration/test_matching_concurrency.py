@@ -2,7 +2,6 @@
 second is refused (409); on SQLite it waits for the first, then finds every cabinet served."""
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -26,6 +25,7 @@ from lac_service.matching.service import Asked, ask_batch, lock_rounds, run_roun
 from lac_service.notifications.models import Notification
 from lac_service.offers.models import ItemStatus, OfferItem
 from lac_service.offers.service import Decision, NewOffer, Seat, create_offers, expire_offers, find_offer, respond
+from tests.conftest import until_one_waits_for_a_lock
 from tests.payloads import cabinet_body, request_body
 
 LINKS = Links("http://lac.test", b"k")
@@ -260,13 +260,7 @@ def test_a_second_tap_on_send_me_patients_waits_for_the_first_and_makes_no_secon
                          actor="test").outcome is Asked.served
         thread = threading.Thread(target=tap)
         thread.start()
-        deadline = time.monotonic() + 10
-        while not first.execute(sa.text(  # the second tap is waiting for the first's lock on the cabinet
-                "select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
-                "and datname = current_database()")).scalar():
-            assert time.monotonic() < deadline, "the second tap never waited"
-            time.sleep(0.05)
-            first.execute(sa.text("select pg_stat_clear_snapshot()"))  # else read once per transaction
+        until_one_waits_for_a_lock(first, "the second tap")
     thread.join()
     assert second == [Asked.unanswered]
     with session_scope(committed) as session:

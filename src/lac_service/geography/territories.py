@@ -152,29 +152,36 @@ class TerritoryIndex:
     polygons share a border, a home exactly on it goes to the smaller organisation id.
     """
 
-    def __init__(self, territories: Mapping[int, Territory]) -> None:
+    def __init__(self, territories: Mapping[int, Territory], *, refuse_overlaps: bool = True) -> None:
+        """``refuse_overlaps=False`` routes what two organisations both hold to the smaller id, as a border: a
+        router must go on placing homes even if an overlap was stored (by hand, or before the check)."""
         self._by_code: dict[str, int] = {}
         self._by_commune: dict[tuple[str, str], int] = {}
+
+        def overlap(first: int, second: int, where: str) -> None:
+            if refuse_overlaps:
+                raise OverlappingTerritories(first, second, where)
+
         for org, territory in sorted(territories.items()):
             for code in sorted(territory.postal_codes):
                 if (other := self._by_code.setdefault(code, org)) != org:
-                    raise OverlappingTerritories(other, org, f"le code postal {code}")
+                    overlap(other, org, f"le code postal {code}")
             for code, name in sorted(territory.communes):
                 # Read again as today's gazetteer spells it: a stored name must keep matching after a data update.
                 commune = (code, commune_of(code, name) or name)
                 if (other := self._by_commune.setdefault(commune, org)) != org:
-                    raise OverlappingTerritories(other, org, f"la commune {commune[1]} ({code})")
+                    overlap(other, org, f"la commune {commune[1]} ({code})")
         self._split_codes = frozenset(code for code, _ in self._by_commune)
         for (code, name), org in self._by_commune.items():  # a commune of a code another organisation holds whole
             if (other := self._by_code.get(code, org)) != org:
-                raise OverlappingTerritories(min(org, other), max(org, other),
-                                             f"le code postal {code}, qui dessert la commune {name}")
+                overlap(min(org, other), max(org, other), f"le code postal {code}, qui dessert la commune {name}")
         shaped = [(org, t.geometry) for org, t in sorted(territories.items()) if t.geometry is not None]
         self._orgs = np.array([org for org, _ in shaped], dtype=np.int64)
         self._geometries = np.array([geometry for _, geometry in shaped], dtype=object)
         self._tree = shapely.STRtree(self._geometries)
         shapely.prepare(self._geometries)
-        self._refuse_overlaps()
+        if refuse_overlaps:
+            self._refuse_overlaps()
 
     def _refuse_overlaps(self) -> None:
         first, second = self._tree.query(self._geometries, predicate="intersects")

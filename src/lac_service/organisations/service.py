@@ -17,6 +17,7 @@ from lac_service.geography.territories import OverlappingTerritories, Territory,
 log = logging.getLogger(__name__)
 
 WITH_TERRITORIES = sa.select(Organisation).options(undefer_group("territory"))
+_TERRITORIES_LOCK = 0x4C414354  # "LACT"
 
 
 def territory_of(organisation: Organisation) -> Territory | None:
@@ -42,12 +43,17 @@ def _refuse_overlap(organisation: Organisation, territory: Territory, others: li
     except OverlappingTerritories as overlap:
         if organisation.id in (overlap.first, overlap.second):
             _blame(overlap, organisation, others)
-        log.error("the territories of organisations %s and %s overlap: %s", overlap.first, overlap.second, overlap.where)
+        _log(overlap)
     for other_id, other in theirs.items():
         try:
             TerritoryIndex({other_id: other, organisation.id: territory})
         except OverlappingTerritories as overlap:
             _blame(overlap, organisation, others)
+
+
+def _log(overlap: OverlappingTerritories) -> None:
+    """For the operator: only an administrator of the database can correct territories stored overlapping."""
+    log.error("the territories of organisations %s and %s overlap: %s", overlap.first, overlap.second, overlap.where)
 
 
 def _blame(overlap: OverlappingTerritories, organisation: Organisation, others: list[Organisation]) -> NoReturn:
@@ -67,6 +73,8 @@ def set_territory(
         postal_codes=Territory.from_postal_codes(postal_codes).postal_codes if postal_codes else frozenset(),
         communes=Territory.from_communes(communes).communes if communes else frozenset(),
     )
+    if session.get_bind().dialect.name == "postgresql":  # two at once would each pass against the other's old one
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(_TERRITORIES_LOCK)))  # SQLite: one writer already
     _refuse_overlap(organisation, territory, list(session.scalars(
         WITH_TERRITORIES.where(Organisation.id != organisation.id))))
     organisation.territory_geojson = geojson
@@ -75,6 +83,16 @@ def set_territory(
     organisation.territory_updated_at = now
     session.flush()
     return organisation
+
+
+def _lenient_index(territories: dict[int, Territory]) -> TerritoryIndex:
+    """Registrations go on when two stored territories overlap: what both hold goes to the smaller id, and
+    the operator is told, once per rebuild."""
+    try:
+        return TerritoryIndex(territories)
+    except OverlappingTerritories as overlap:
+        _log(overlap)
+        return TerritoryIndex(territories, refuse_overlaps=False)
 
 
 @dataclass(frozen=True)
@@ -97,7 +115,7 @@ class Router:
         with self._lock:
             if version != self._version:
                 territories = _territories(list(session.scalars(WITH_TERRITORIES)))
-                self._index = TerritoryIndex(territories) if territories else None
+                self._index = _lenient_index(territories) if territories else None
                 self._version = version  # type: ignore[assignment]
             return self._index
 
