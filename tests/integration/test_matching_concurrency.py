@@ -265,3 +265,21 @@ def test_a_second_tap_on_send_me_patients_waits_for_the_first_and_makes_no_secon
     assert second == [Asked.unanswered]
     with session_scope(committed) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(OfferItem)) == 1
+
+
+def test_a_household_edited_while_the_round_ran_is_offered_as_it_stands(committed):
+    """The round read one person (its seat); a secretary added a child before it wrote its offer: the cabinet
+    is shown, and counts, two."""
+    now = utcnow()
+    cabinet_id, (request_id,) = _waiting(committed, ["Alice"], now)
+    with session_scope(committed) as session:
+        session.get(PatientRequest, request_id).people_count = 2
+        matching_round = MatchingRound(organisation_id=None, engine="greedy", requested_by="test", started_at=now,
+                                       finished_at=now, requests_considered=1, cabinets_due=1, requests_offered=0,
+                                       people_offered=0, summary={})
+        session.add(matching_round)
+        session.flush()
+        made = create_offers(session, round_id=matching_round.id, now=now, ttl=timedelta(days=14), links=LINKS, offers=[
+            NewOffer(session.get(Cabinet, cabinet_id), [Kind.medecin_traitant], [Seat(request_id, 1, 1.0)])])
+        assert [offer.people for offer in made] == [2]
+        assert session.scalars(sa.select(OfferItem.people)).all() == [2]

@@ -354,7 +354,7 @@ def _same_household(request: PatientRequest, members: list[HouseholdMemberIn]) -
 
 def _status_locked(session: Session, request: PatientRequest) -> Status:
     """The status as committed, the row held until this transaction ends: an offer committed meanwhile is
-    seen. A round that read the queue before this edit still offers the household it read (its seconds)."""
+    seen; a round writing its offer after this edit counts the household as edited (``create_offers``)."""
     return session.scalars(sa.select(PatientRequest.status).where(PatientRequest.id == request.id)
                            .with_for_update(key_share=True)).one()
 

@@ -3,7 +3,7 @@ accept racing an expiry, or two taps on "accepter", have one effect."""
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -122,18 +122,20 @@ def create_offers(
     whose link was revoked, since: its batch would be closed at once, its message sent all the same."""
     offers = _still_serving(session, offers, now=now)
     wanted = [seat.request_id for offer in offers for seat in offer.seats]
-    waiting: dict[int, sa.Row] = {}  # request id → its organisations, its points
+    waiting: dict[int, sa.Row] = {}  # request id → its organisations, its points, its people
     for chunk in _chunks(wanted):
         waiting.update((row.id, row) for row in session.execute(
             sa.update(PatientRequest)
             .where(PatientRequest.id.in_(chunk), PatientRequest.status == Status.waiting)
             .values(status=Status.offered, status_changed_at=now, updated_at=now)
-            .returning(*_CHANGED, PatientRequest.priority_points)
+            .returning(*_CHANGED, PatientRequest.priority_points, PatientRequest.people_count)
             .execution_options(synchronize_session=False)
         ))
     _record(session, [_change(waiting[request_id], Status.waiting, Status.offered, "offered")
                       for request_id in wanted if request_id in waiting], now=now)
-    kept = [(offer, [s for s in offer.seats if s.request_id in waiting]) for offer in offers]
+    # Each seat counts the household as it is offered: one edited while the round ran is not offered stale.
+    kept = [(offer, [replace(s, people=waiting[s.request_id].people_count) for s in offer.seats if s.request_id in waiting])
+            for offer in offers]
     kept = [(offer, seats) for offer, seats in kept if seats]
     if not kept:
         return []
