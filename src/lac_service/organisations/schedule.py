@@ -12,6 +12,11 @@ from lac_service.auth.models import Organisation
 from lac_service.config import JobSettings
 
 
+def clock_label(at: time) -> str:
+    """A time as stored and shown: "08:00", to the minute."""
+    return f"{at:%H:%M}"
+
+
 @dataclass(frozen=True)
 class Schedule:
     times: tuple[time, ...]  # sorted; empty: no scheduled round
@@ -21,7 +26,12 @@ class Schedule:
 
     @property
     def labels(self) -> list[str]:
-        return [f"{at:%H:%M}" for at in self.times]
+        return [clock_label(at) for at in self.times]
+
+    @property
+    def text(self) -> str:
+        """As the dashboard writes them: "08:00, 14:00"."""
+        return ", ".join(self.labels)
 
     def last_slot(self, now: datetime) -> datetime | None:
         """The latest round time at or before ``now`` within the last day, in UTC. Compared in UTC: a time in
@@ -46,7 +56,7 @@ def set_schedule(session: Session, organisation: Organisation, *, match_at: list
     """``None`` goes back to the deployment's; times are kept to the minute, once each, in order. A time
     already past today waits for tomorrow: saving is not running a round (``schedule_set_at``). Saved again
     unchanged, it cancels no round still owed."""
-    stored = None if match_at is None else sorted({f"{at:%H:%M}" for at in match_at})
+    stored = None if match_at is None else sorted({clock_label(at) for at in match_at})
     if (stored, timezone) != (organisation.match_at, organisation.timezone):
         organisation.match_at, organisation.timezone, organisation.schedule_set_at = stored, timezone, now
     session.flush()

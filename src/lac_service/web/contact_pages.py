@@ -4,7 +4,7 @@ set by a coordinator — what ``PUT /api/v1/organisations/{slug}/contact`` does,
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from lac_service.auth.models import Organisation, User
+from lac_service.auth.models import Organisation
 from lac_service.db import DbSession
 from lac_service.kit.phone import display_phone
 from lac_service.organisations.schemas import OrganisationContactIn
@@ -12,7 +12,7 @@ from lac_service.organisations.service import set_contact
 from lac_service.web.forms import Errors, text, validate
 from lac_service.web.pages import render, see_other
 from lac_service.web.public import Form
-from lac_service.web.staff import Coordinator
+from lac_service.web.staff import Coordinator, own_organisation
 
 PATH = "/equipe/coordonnees"
 router = APIRouter(prefix=PATH, include_in_schema=False)
@@ -24,15 +24,9 @@ def _page(request: Request, organisation: Organisation, typed: dict[str, str], e
                                             "notice": notice}, status=status)
 
 
-def _organisation(session: DbSession, user: User) -> Organisation:
-    organisation = session.get(Organisation, user.organisation_id)
-    assert organisation is not None
-    return organisation
-
-
 @router.get("")
 def contact(request: Request, user: Coordinator, session: DbSession, enregistre: str | None = None) -> Response:
-    organisation = _organisation(session, user)
+    organisation = own_organisation(session, user)
     shown = {"phone": display_phone(organisation.contact_phone), "email": organisation.contact_email or ""}
     return _page(request, organisation, shown, Errors(),
                  notice="Les coordonnées sont enregistrées : les patients les voient sur leur page de suivi."
@@ -46,6 +40,6 @@ def save(request: Request, user: Coordinator, form: Form, session: DbSession) ->
     errors = Errors()
     data = validate(OrganisationContactIn, {name: value or None for name, value in typed.items()}, errors)
     if data is None:
-        return _page(request, _organisation(session, user), typed, errors, status=422)
-    set_contact(session, _organisation(session, user), phone=data.phone, email=data.email)
+        return _page(request, own_organisation(session, user), typed, errors, status=422)
+    set_contact(session, own_organisation(session, user), phone=data.phone, email=data.email)
     return see_other(f"{PATH}?enregistre=1")

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
-from lac_service.auth.models import Organisation, User
+from lac_service.auth.models import User
 from lac_service.cabinets.service import list_cabinets, sms_landline
 from lac_service.config import AppSettings
 from lac_service.db import DbSession
@@ -36,7 +36,7 @@ from lac_service.web.public import Form
 from lac_service.web.practitioner import DECLINE_LABELS
 from lac_service.web.priority_pages import describe
 from lac_service.web.secretary import BAND_LABELS, STATUS_LABELS, visible_to
-from lac_service.web.staff import Coordinator
+from lac_service.web.staff import Coordinator, own_organisation
 
 router = APIRouter(prefix="/equipe", include_in_schema=False)
 UNMATCHED_LABELS = {
@@ -116,7 +116,7 @@ class ScheduleForm:
     def __init__(self, schedule: Schedule, typed: dict[str, str] | None = None, errors: Errors | None = None) -> None:
         self.schedule = schedule
         mode = "service" if not schedule.own_times else "propres" if schedule.times else "aucune"
-        self.values = typed or {"mode": mode, "horaires": ", ".join(schedule.labels) if schedule.own_times else "",
+        self.values = typed or {"mode": mode, "horaires": schedule.text if schedule.own_times else "",
                                 "fuseau": schedule.timezone if schedule.own_timezone else ""}
         self.errors = errors or Errors()
 
@@ -167,7 +167,7 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, setti
         "describe": describe, "notice": notice, "kinds": list(Kind), "shown": shown, "sms_landline": sms_landline,
         "statuses": STATUS_LABELS, "schedule": schedule or ScheduleForm(_schedule(user, settings)),
         "service_zone": ZONES.get(settings.jobs.timezone, settings.jobs.timezone), "organisation_name": user.organisation.name,
-        "service_times": ", ".join(schedule_of(None, None, settings.jobs).labels) or "aucune",
+        "service_times": schedule_of(None, None, settings.jobs).text or "aucune",
     }, status=status)
 
 
@@ -213,9 +213,7 @@ def set_round_times(request: Request, user: Coordinator, form: Form, session: Db
     if data is None or said:
         return _dashboard(request, session, user, now, settings, status=422,
                           schedule=ScheduleForm(_schedule(user, settings), typed, said))
-    organisation = session.get(Organisation, user.organisation_id)
-    assert organisation is not None
-    set_schedule(session, organisation, match_at=data.match_at, timezone=data.timezone, now=now)
+    set_schedule(session, own_organisation(session, user), match_at=data.match_at, timezone=data.timezone, now=now)
     return see_other("/equipe/tableau?horaires=1#rounds-title")
 
 

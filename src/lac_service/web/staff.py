@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 
 from lac_service.auth.logins import IDLE, check_password, find_session, log_in, log_out
-from lac_service.auth.models import Role, User
+from lac_service.auth.models import Organisation, Role, User
 from lac_service.config import AppSettings
 from lac_service.db import DbSession, session_scope
 from lac_service.kit.clock import Now
@@ -121,3 +121,10 @@ async def _forbidden(request: Request, _: Exception) -> Response:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, _to_login)
     app.add_exception_handler(NotForYourRole, _forbidden)
+
+
+def own_organisation(session: DbSession, user: User) -> Organisation:
+    """The user's organisation in this request's session, to be changed: ``user`` was read in another."""
+    organisation = session.get(Organisation, user.organisation_id)
+    assert organisation is not None
+    return organisation
