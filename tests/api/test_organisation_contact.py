@@ -79,3 +79,12 @@ def test_a_coordinator_sets_it_on_a_screen(client, coordinator, tracking, staff)
                                               '<a href="tel:+33320123456">03 20 12 34 56</a>.')
     forged = client.post("/equipe/coordonnees", data={"csrf_token": "x" * 43, "phone": "", "email": ""})
     assert forged.status_code == 403
+
+
+def test_an_address_with_signs_a_link_would_cut_still_opens_on_itself(client, coordinator, tracking):
+    """``?``, ``#``, ``%``, ``&`` and ``/`` are legal before the ``@``; unencoded, a mail program would open on
+    ``accueil`` with the rest read as a subject or dropped."""
+    address = "accueil?rdv#1%b&c/d@cpts-a.fr"
+    assert client.put(PATH, headers=coordinator, json={"phone": None, "email": address}).status_code == 200
+    assert who(client.get(tracking).text).endswith(
+        ': écrivez à <a href="mailto:accueil%3Frdv%231%25b%26c%2Fd@cpts-a.fr">accueil?rdv#1%b&amp;c/d@cpts-a.fr</a>.')

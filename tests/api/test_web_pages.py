@@ -376,6 +376,17 @@ def test_a_patient_accepted_on_the_last_day_can_still_be_called_the_next(client,
     assert "1 patient accepté, coordonnées sur la page" in standing and path in standing
 
 
+
+def test_an_accepted_patients_address_opens_whole_in_a_mail_program(client, make_key, org_a):
+    coordinator = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(), headers=coordinator)
+    client.post("/api/v1/requests", json=request_body(email="elodie+lac?rdv#2@exemple.fr"), headers=coordinator)
+    batch = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["batches"][0]
+    token = batch["offer_url"].rsplit("/", 1)[1]
+    client.post(f"/api/v1/offers/{token}/responses", json={"request_id": batch["request_ids"][0], "decision": "accept"})
+    page = client.get(f"/o/{token}").text
+    assert '<a href="mailto:elodie+lac%3Frdv%232@exemple.fr">elodie+lac?rdv#2@exemple.fr</a>' in page
+
 SAINT_DENIS = {"address": {"line": "2 rue de Paris", "postal_code": "97400", "city": "Saint-Denis"},
                "location": {"lat": -20.8823, "lon": 55.4504}}  # La Réunion: UTC+4
 

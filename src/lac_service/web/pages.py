@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
@@ -39,8 +40,15 @@ def _day_fr(value: date | datetime, zone: tzinfo = PARIS) -> str:
     return f"{value.astimezone(zone) if isinstance(value, datetime) else value:%d/%m/%Y}"
 
 
+def _mailto(address: str) -> str:
+    """A ``mailto:`` link that opens on the address itself: ``?``, ``#``, ``%``, ``&`` and ``/`` are legal
+    before the ``@`` but would cut the link (RFC 6068), so they are percent-encoded."""
+    return "mailto:" + quote(address, safe="@!$'()*+,;:")
+
+
 templates.env.filters["day_fr"] = _day_fr
 templates.env.filters["channel_label"] = lambda channel: CHANNEL_LABELS[Channel(channel)]
+templates.env.filters["mailto"] = _mailto
 templates.env.filters["every_days_fr"] = lambda days: "chaque jour" if days == 1 else f"tous les {days} jours"
 
 
