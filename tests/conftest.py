@@ -31,6 +31,7 @@ from lac_service.main import create_app
 from lac_service.notifications.channels import Backend, LocalBackend
 from lac_service.notifications.dispatcher import Dispatcher
 from lac_service.notifications.models import Channel
+from tests.fakes.smtp import FakeSmtp
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -220,14 +221,22 @@ def count_rows(connection: sa.Connection) -> dict[str, int]:
     }
 
 
-def dispatch(db: Session, now: datetime, *, sms: Backend | None = None, operator: Sequence[str] = ()) -> None:
+@pytest.fixture
+def smtp() -> Iterator[FakeSmtp]:
+    """A real SMTP server in the test process (aiosmtpd), recording what it accepts."""
+    with FakeSmtp() as fake:
+        yield fake
+
+
+def dispatch(db: Session, now: datetime, *, sms: Backend | None = None, email: Backend | None = None,
+             operator: Sequence[str] = ()) -> None:
     """The dispatcher's pass at ``now`` on the test's own connection: what is queued is sent, locally (or by
-    ``sms`` for text messages), and marked as production marks it; ``operator``: the deployment's addresses
-    told of every failure."""
+    ``sms`` and ``email``), and marked as production marks it; ``operator``: the deployment's addresses told of
+    every failure."""
     settings = NotificationSettings(rate_per_s=1000, backoff_base_s=0, coordinator_emails=list(operator))
     dispatcher = Dispatcher(create_session_factory(db.get_bind(), join_transaction_mode="create_savepoint"),
                             settings, secret_key=b"k",
-                            backends={Channel.sms: sms or LocalBackend(), Channel.email: LocalBackend()},
+                            backends={Channel.sms: sms or LocalBackend(), Channel.email: email or LocalBackend()},
                             clock=lambda: now)
     try:
         dispatcher.run_once()

@@ -8,10 +8,13 @@ import subprocess
 import sys
 import threading
 import time
+from email.message import EmailMessage
 
 import httpx
 import pytest
+from sqlalchemy.orm import Session
 
+from lac_service.kit.clock import utcnow
 from tests.conftest import REPO
 from tests.fakes.smtp import free_port
 
@@ -147,6 +150,42 @@ def test_worker_once_runs_the_days_round_and_sends_its_messages(env):
     second = lac(env, "worker", "--once")
     assert "round:" not in second.stderr, "the day's round is not run twice"
     assert "dispatch: 0 sent" in second.stderr
+
+
+def test_bounce_reads_a_report_from_standard_input_and_asks_to_be_called_again_when_the_database_is_down(env):
+    """As a Postfix ``pipe`` transport or fetchmail's ``--mda`` runs it: exit 0 is "done with this message"
+    (read, or not one of ours), 75 is "keep it and try again later"."""
+    import sqlalchemy as sa
+
+    from lac_service.db import create_db_engine
+    from lac_service.notifications.models import Channel, Notification, NotificationStatus
+    from lac_service.notifications.outbox import enqueue
+    from tests.fakes.bounce import delivery_report
+
+    assert lac(env, "db", "upgrade").returncode == 0
+    message_id = "<lac-1-5f0c2a9b7d31@lac.cpts-exemple.fr>"
+    engine = create_db_engine(env["LAC_DATABASE_URL"])
+    with Session(engine) as session:
+        sent = enqueue(session, channel=Channel.email, recipient="elodie.durand@exemple.fr", template="tracking_link",
+                       context={"kind": "medecin_traitant", "link": "https://lac.cpts-exemple.fr/suivi/t"},
+                       idempotency_key="k", now=utcnow())
+        sent.status, sent.provider_id = NotificationStatus.sent, message_id
+        session.commit()
+        sent_id = sent.id
+    original = EmailMessage()
+    original["To"], original["Message-ID"] = "elodie.durand@exemple.fr", message_id
+    report = delivery_report(original).decode()
+
+    read = lac(env, "bounce", input=report)
+    assert read.returncode == 0 and read.stdout == f"Message n° {sent_id} : non remis (smtp:5.1.1), la coordination " \
+                                                   "est prévenue.\n"
+    with engine.connect() as connection:
+        assert connection.scalar(sa.select(Notification.delivery_status)) == "bounced"
+    assert lac(env, "bounce", input="Bonjour, je suis absente.\n").stdout.endswith("n'est pas un rapport de remise : ignoré.\n")
+
+    down = lac(env | {"LAC_DATABASE_URL": f"postgresql+psycopg://lac@127.0.0.1:{free_port()}/lac"}, "bounce",
+               input=report)
+    assert down.returncode == 75 and "Base de données injoignable" in down.stderr
 
 
 def test_openapi_check_fails_on_a_stale_file(env, tmp_path):

@@ -298,6 +298,29 @@ def cmd_dispatch(args: argparse.Namespace, settings: Settings) -> None:
     notification_worker.main([] if args.loop else ["--once"])
 
 
+# sysexits.h: what a mail system (Postfix's pipe, fetchmail's MDA) reads as "keep the message, try later".
+EX_TEMPFAIL = 75
+_LARGEST_REPORT = 10 * 1024 * 1024  # our messages are a few kilobytes; a report returns one at most
+
+
+def cmd_bounce(args: argparse.Namespace, settings: Settings) -> None:
+    import sqlalchemy.exc
+
+    from lac_service.notifications.bounces import record_bounce
+
+    raw = sys.stdin.buffer.read(_LARGEST_REPORT + 1)
+    if len(raw) > _LARGEST_REPORT:
+        print("Message de plus de 10 Mo : ce n'est pas un rapport de remise d'un message du service, ignoré.")
+        return
+    try:
+        with _session(settings) as session:
+            recorded = record_bounce(session, raw, settings=settings.notifications, now=utcnow())
+    except sqlalchemy.exc.OperationalError:
+        print("Base de données injoignable : le rapport sera relu plus tard.", file=sys.stderr)
+        raise SystemExit(EX_TEMPFAIL) from None
+    print(recorded)
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     from lac_service.jobs import run_worker
     from lac_service.notifications import worker as notification_worker
@@ -423,6 +446,11 @@ def _parser() -> argparse.ArgumentParser:
     dispatch = commands.add_parser("dispatch", help="send the notifications that are due (once, or --loop)")
     dispatch.add_argument("--loop", action="store_true", help="keep polling until SIGTERM (the worker)")
     dispatch.set_defaults(run=cmd_dispatch)
+
+    commands.add_parser(
+        "bounce", help="read a mail server's report of an undelivered e-mail from standard input (a Postfix pipe, "
+                       "fetchmail's --mda): the message is marked undelivered and its coordinators told"
+    ).set_defaults(run=cmd_bounce)
 
     worker = commands.add_parser(
         "worker", help="the background process: scheduled rounds, offer expiry, re-scoring, and sending"

@@ -65,6 +65,10 @@ class NotificationSettings(BaseModel):
     smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
     smtp_timeout_s: float = Field(default=10.0, gt=0, le=120)
     email_from: str = "LAC <ne-pas-repondre@lac.example.fr>"
+    bounce_address: str = Field(
+        default="", description="The envelope sender (Return-Path): the mailbox that receives the reports of e-mails "
+                                "that could not be delivered, read by `lac bounce`. Empty: the address of email_from."
+    )
     max_attempts: int = Field(default=6, ge=1, le=50)
     backoff_base_s: float = Field(default=30.0, ge=0, le=3600, description="Doubles after each failure.")
     rate_per_s: float = Field(default=20.0, gt=0, le=1000, description="Provider rate limit, messages/second.")

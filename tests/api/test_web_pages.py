@@ -609,6 +609,10 @@ def test_the_request_page_says_which_messages_reached_the_patient(client, db, ma
     db.commit()
     told = messages()
     assert "non remis (signalé par l&#39;opérateur)" in told and told.count("envoyé") == 1
+    db.execute(sa.update(Notification).where(Notification.channel == "email").values(delivery_status="bounced"))
+    db.commit()
+    returned = messages()
+    assert "non remis (renvoyé par la messagerie du destinataire)" in returned and "e-mail (" in returned
 
 
 def test_a_patient_no_message_can_reach_is_flagged_for_a_call(client, make_key, org_a, staff):

@@ -54,12 +54,6 @@ def twilio() -> Iterator[FakeTwilio]:
 
 
 @pytest.fixture
-def smtp() -> Iterator[FakeSmtp]:
-    with FakeSmtp() as fake:
-        yield fake
-
-
-@pytest.fixture
 def clock() -> Clock:
     return Clock()
 

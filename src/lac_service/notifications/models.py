@@ -38,7 +38,9 @@ channel_type = sa.Enum(Channel, native_enum=False, length=8, validate_strings=Tr
 status_type = sa.Enum(NotificationStatus, native_enum=False, length=16, validate_strings=True)
 
 
-UNDELIVERED = ("failed", "undelivered")  # Twilio's delivery reports of a message it accepted and could not deliver
+BOUNCED = "bounced"  # an e-mail the recipient's server sent back (``bounces``)
+# Reports of a message the provider accepted and that never arrived: Twilio's two, and an e-mail's bounce.
+UNDELIVERED = ("failed", "undelivered", BOUNCED)
 FINAL_REPORTS = ("delivered", *UNDELIVERED)  # a later "sent" (reports may come out of order) changes none of them
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from lac_service.auth.models import Role, User
 from lac_service.config import NotificationSettings
 from lac_service.notifications.channels import OutgoingMessage
-from lac_service.notifications.models import Channel, Notification, NotificationStatus
+from lac_service.notifications.models import FINAL_REPORTS, UNDELIVERED, Channel, Notification, NotificationStatus
 from lac_service.notifications.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,19 @@ class Trouble:
                    outcome, code, attempts)
 
 
+def record_report(session: Session, message: Notification, status: str, code: str, *,
+                  settings: NotificationSettings, now: datetime) -> bool:
+    """A provider's word on a message it had accepted (Twilio's status callback, an e-mail's bounce). One
+    saying it never arrived is told to the coordinators, as a refusal at sending is: nobody else would know.
+    Reports may come out of order: a final one stands. Returns whether this one changed anything."""
+    if message.delivery_status in FINAL_REPORTS:
+        return False
+    message.delivery_status = status
+    if status in UNDELIVERED:
+        notify_coordinators(session, Trouble.of(message, "undelivered", code), settings=settings, now=now)
+    return True
+
+
 def coordinators(session: Session, organisation_id: int | None, settings: NotificationSettings) -> list[str]:
     """Who hears of a message's failure: its organisation's active coordinators (the people who can act on
     it), then the deployment's own list (``coordinator_emails``: the operator), each address once."""
@@ -168,7 +181,7 @@ def notify_coordinators(session: Session, trouble: Trouble, *, settings: Notific
         log.warning("notification %s ended %s and no coordinator can be told", trouble.notification_id,
                     trouble.outcome)
     context = {
-        "notification_id": trouble.notification_id, "channel_label": CHANNEL_LABELS[trouble.channel],
+        "notification_id": trouble.notification_id, "channel": trouble.channel.value, "channel_label": CHANNEL_LABELS[trouble.channel],
         "template": trouble.template, "outcome": trouble.outcome, "attempts": trouble.attempts,
         "error_code": trouble.code, "resource": trouble.resource,
     }

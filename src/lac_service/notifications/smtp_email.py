@@ -5,7 +5,6 @@ end of DATA the server cannot have the message (safe to retry); after it, a lost
 SMTP server cannot be asked afterwards what it accepted, so an ambiguous or stuck email ends ``unknown``.
 """
 
-import email.policy
 import smtplib
 import secrets
 import ssl
@@ -40,6 +39,7 @@ class SmtpEmailBackend(Backend):
         self._settings = settings
         name, self._sender = parseaddr(settings.email_from)
         self._from_header = formataddr((name, self._sender), charset="utf-8")
+        self._envelope_sender = settings.bounce_address or self._sender  # where delivery reports go (``bounces``)
         self._domain = self._sender.rpartition("@")[2] or "lac.invalid"
         self._local = threading.local()
         self._open: set[smtplib.SMTP] = set()
@@ -87,8 +87,9 @@ class SmtpEmailBackend(Backend):
         return mail.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
     def send(self, message: OutgoingMessage) -> str:
-        # Our Message-ID is the provider id: it is what the recipient's server logs and bounces quote.
-        message_id = f"<lac-{message.id}-{secrets.token_hex(6)}@{self._domain}>"[:64]
+        # Our Message-ID is the provider id: it is what the recipient's server logs and bounces quote. Its random
+        # part lets no one forge a bounce; the row keeps its first 64 characters, random part included.
+        message_id = f"<lac-{message.id}-{secrets.token_hex(6)}@{self._domain}>"
         data = self._build(message, message_id)
         for _ in range(2):
             conn: smtplib.SMTP | None = getattr(self._local, "conn", None)
@@ -96,7 +97,7 @@ class SmtpEmailBackend(Backend):
             if conn is None:
                 conn = self._local.conn = self._connect()
             try:
-                code, _ = conn.mail(self._sender)
+                code, _ = conn.mail(self._envelope_sender)
                 if code == 250:
                     code, _ = conn.rcpt(message.recipient)
                 break

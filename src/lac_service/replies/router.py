@@ -14,8 +14,8 @@ from lac_service.config import AppSettings
 from lac_service.db import DbSession
 from lac_service.errors import ERROR_RESPONSES, Forbidden, ServiceNotConfigured
 from lac_service.kit.clock import Now
-from lac_service.notifications.models import FINAL_REPORTS, UNDELIVERED, Notification
-from lac_service.notifications.outcomes import Trouble, notify_coordinators
+from lac_service.notifications.models import Notification
+from lac_service.notifications.outcomes import record_report
 from lac_service.replies.service import handle_reply
 
 router = APIRouter(prefix="/api/v1/twilio", tags=["twilio"], responses=ERROR_RESPONSES)
@@ -53,13 +53,10 @@ def inbound_message(fields: SignedForm, session: DbSession, now: Now) -> Respons
 def delivery_status(fields: SignedForm, session: DbSession, settings: AppSettings, now: Now) -> Response:
     """Recorded on the message (``delivery_status``); one reported ``failed`` or ``undelivered`` is told to the
     coordinators, as one the provider refused at once is: nobody else would know the person never got it.
-    Reports for unknown messages are ignored."""
+    Reports may come out of order: a final one stands. Reports for unknown messages are ignored."""
     sid, status = fields.get("MessageSid", ""), fields.get("MessageStatus", "")[:32]
     message = session.scalar(sa.select(Notification).where(Notification.provider_id == sid)) if sid and status else None
-    if message is not None and message.delivery_status not in FINAL_REPORTS:  # reports may come out of order
-        message.delivery_status = status
-        if status in UNDELIVERED:
-            code = f"twilio:{fields.get('ErrorCode') or status}"[:64]
-            notify_coordinators(session, Trouble.of(message, "undelivered", code), settings=settings.notifications,
-                                now=now)
+    if message is not None:
+        code = f"twilio:{fields.get('ErrorCode') or status}"[:64]
+        record_report(session, message, status, code, settings=settings.notifications, now=now)
     return Response(status_code=204)

@@ -34,7 +34,7 @@ from lac_service.kit.fields import RecordId
 from lac_service.kit.phone import display_phone
 from lac_service.links import AppLinks
 from lac_service.notifications.templates import date_fr
-from lac_service.notifications.models import UNDELIVERED, Notification, NotificationStatus
+from lac_service.notifications.models import UNDELIVERED, Channel, Notification, NotificationStatus
 from lac_service.notifications.outbox import sent_about
 from lac_service.offers.models import DeclineReason
 from lac_service.organisations.service import TerritoryRouter
@@ -85,11 +85,13 @@ _MESSAGE_STATES = {
 
 
 def message_state(message: Notification) -> str:
-    """Twilio's report, when there is one, says more than our sending did: accepted is not received."""
+    """A delivery report (Twilio's, an e-mail's bounce), when there is one, says more than our sending did:
+    accepted is not received."""
     if message.delivery_status == "delivered":
         return "remis"
     if message.delivery_status in UNDELIVERED:
-        return "non remis (signalé par l'opérateur)"
+        return "non remis (renvoyé par la messagerie du destinataire)" if message.channel is Channel.email \
+            else "non remis (signalé par l'opérateur)"
     return _MESSAGE_STATES[message.status]
 
 
