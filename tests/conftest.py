@@ -32,6 +32,7 @@ from lac_service.notifications.channels import Backend, LocalBackend
 from lac_service.notifications.dispatcher import Dispatcher
 from lac_service.notifications.models import Channel
 from tests.fakes.smtp import FakeSmtp
+from tests.fakes.twilio import FakeTwilio
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -219,6 +220,13 @@ def count_rows(connection: sa.Connection) -> dict[str, int]:
         table.name: connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
         for table in metadata.sorted_tables
     }
+
+
+@pytest.fixture
+def twilio() -> Iterator[FakeTwilio]:
+    """A local stand-in for Twilio's API, spoken to by the real client."""
+    with FakeTwilio() as fake:
+        yield fake
 
 
 @pytest.fixture

@@ -2,11 +2,13 @@
 cabinet's standing page.
 
 A link's token is an HMAC of a random per-row nonce under the service's secret key, and only the token's
-SHA-256 is stored and looked up. A copy of the database therefore opens no link, while the service can
-rebuild one to send it again (a match message pointing to the tracking page, a lost link re-sent by a
-secretary). After a change of secret key a rebuilt link is a new one and the old one stops working.
+SHA-256 is stored and looked up; a message's text keeps its links only until it is sent (``without_tokens``).
+A copy of the database therefore opens no link, while the service can rebuild one to send it again (a match
+message pointing to the tracking page, a lost link re-sent by a secretary). After a change of secret key a
+rebuilt link is a new one and the old one stops working.
 """
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
@@ -50,6 +52,14 @@ class Links:
 
     def url(self, kind: LinkKind, token: str) -> str:
         return f"{self.site_url}/{kind.value}/{token}"
+
+
+_TOKEN_IN_LINK = re.compile("/(" + "|".join(kind.value for kind in LinkKind) + r")/[A-Za-z0-9_-]{16,}")
+
+
+def without_tokens(text: str) -> str:
+    """A sent message's text as the outbox keeps it: each link's path without its token."""
+    return _TOKEN_IN_LINK.sub(r"/\1/…", text)
 
 
 async def _links(settings: AppSettings) -> Links:

@@ -2,7 +2,6 @@
 arrives once, faults are retried or failed as they should be, stuck claims are settled without a double."""
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -45,12 +44,6 @@ def provider_settings(twilio: FakeTwilio, smtp: FakeSmtp | None = None, **overri
 def sms(db, number: str, key: str, now: datetime, template: str = "reconfirmation") -> Notification:  # type: ignore[no-untyped-def]
     return enqueue(db, channel=Channel.sms, recipient=number, template=template,
                    context={"kind": "medecin_traitant", "link": LINK}, idempotency_key=key, now=now)
-
-
-@pytest.fixture
-def twilio() -> Iterator[FakeTwilio]:
-    with FakeTwilio() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -51,6 +51,8 @@ class Backend:
     timeout_s = 0.0
     can_lookup = False
     """True when ``lookup`` is authoritative: the provider lists every message it accepted."""
+    keeps_text = False
+    """True when the outbox row is the delivered message (``local``): its text then keeps its links once sent."""
 
     def send(self, message: OutgoingMessage) -> str:
         raise NotImplementedError
@@ -70,6 +72,7 @@ class LocalBackend(Backend):
 
     name = "local"
     can_lookup = True
+    keeps_text = True
 
     def send(self, message: OutgoingMessage) -> str:
         return f"local-{message.id}"

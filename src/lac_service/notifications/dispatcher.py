@@ -128,7 +128,7 @@ class Dispatcher:
             # One statement: its write lock is taken before it reads, so concurrent SQLite writers wait
             # (busy_timeout) instead of failing on a stale snapshot.
             rows = session.execute(_CLAIM_DUE, params).all()
-        return [Claimed.of_row(r, token) for r in sorted(rows, key=lambda r: r.id)]
+        return [Claimed.of_row(r, token, self.backends) for r in sorted(rows, key=lambda r: r.id)]
 
     def _send(self, claimed: Claimed, deadline: float) -> str | Exception:
         """Runs in a sending thread. Sends only while the claim is fresh enough for the send to finish

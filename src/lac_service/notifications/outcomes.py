@@ -6,6 +6,7 @@ A message that ends ``failed`` or ``unknown`` queues a notice to the coordinator
 """
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from lac_service.auth.models import Role, User
 from lac_service.config import NotificationSettings
-from lac_service.notifications.channels import OutgoingMessage
+from lac_service.links import without_tokens
+from lac_service.notifications.channels import Backend, OutgoingMessage
 from lac_service.notifications.models import FINAL_REPORTS, UNDELIVERED, Channel, Notification, NotificationStatus
 from lac_service.notifications.outbox import enqueue
 
@@ -34,15 +36,24 @@ class Claimed:
     organisation_id: int | None
     attempts: int
     claim_token: str
+    keeps_text: bool
 
     COLUMNS = (N.id, N.channel, N.recipient, N.subject, N.body, N.created_at, N.key_id, N.template, N.resource,
                N.organisation_id, N.attempts)
 
     @classmethod
-    def of_row(cls, row: sa.Row, claim_token: str) -> "Claimed":  # type: ignore[type-arg]
-        """Of a row read with ``COLUMNS``."""
+    def of_row(cls, row: sa.Row, claim_token: str, backends: Mapping[Channel, Backend]) -> "Claimed":  # type: ignore[type-arg]
+        """Of a row read with ``COLUMNS``, to be sent by one of ``backends``."""
+        channel = Channel(row.channel)
         return cls(OutgoingMessage(row.id, row.recipient, row.subject, row.body, row.created_at, row.key_id),
-                   Channel(row.channel), row.template, row.resource, row.organisation_id, row.attempts, claim_token)
+                   channel, row.template, row.resource, row.organisation_id, row.attempts, claim_token,
+                   backends[channel].keeps_text)
+
+    @property
+    def settled_body(self) -> str:
+        """The text the row keeps once the message is settled (sent, failed, in doubt): nothing will send it
+        again, and a copy of the database must open no link."""
+        return self.message.body if self.keeps_text else without_tokens(self.message.body)
 
 
 def _fenced(claimed: Claimed) -> sa.Update:
@@ -53,7 +64,7 @@ def mark_sent(session: Session, claimed: Claimed, provider_id: str, now: datetim
     session.execute(
         _fenced(claimed).values(
             status=NotificationStatus.sent, provider_id=provider_id[:64], sent_at=now,
-            attempts=claimed.attempts + 1, error_code=None,
+            attempts=claimed.attempts + 1, error_code=None, body=claimed.settled_body,
         )
     )
 
@@ -68,10 +79,11 @@ def mark_sent_many(session: Session, sent: list[tuple[Claimed, str]], now: datet
         .where(table.c.id == sa.bindparam("b_id"), table.c.status == SENDING.value,
                table.c.claim_token == sa.bindparam("b_token"))
         .values(status=NotificationStatus.sent.value, provider_id=sa.bindparam("b_provider"), sent_at=now,
-                attempts=sa.bindparam("b_attempts"), error_code=None)
+                attempts=sa.bindparam("b_attempts"), error_code=None, body=sa.bindparam("b_body"))
     )
     session.connection().execute(statement, [
-        {"b_id": c.message.id, "b_token": c.claim_token, "b_provider": pid[:64], "b_attempts": c.attempts + 1}
+        {"b_id": c.message.id, "b_token": c.claim_token, "b_provider": pid[:64], "b_attempts": c.attempts + 1,
+         "b_body": c.settled_body}
         for c, pid in sent
     ])
 
@@ -95,7 +107,8 @@ def mark_retry_or_failed(
         values = dict(status=NotificationStatus.created, claim_token=None, next_attempt_at=now + delay)
         new_status = NotificationStatus.created
     else:
-        values, new_status = dict(status=NotificationStatus.failed), NotificationStatus.failed
+        values = dict(status=NotificationStatus.failed, body=claimed.settled_body)
+        new_status = NotificationStatus.failed
     result = session.execute(_fenced(claimed).values(attempts=attempts, error_code=code[:64], **values))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
@@ -113,7 +126,8 @@ def mark_ambiguous(session: Session, claimed: Claimed, code: str) -> None:
 def mark_unknown(
     session: Session, claimed: Claimed, code: str, *, settings: NotificationSettings, now: datetime
 ) -> bool:
-    result = session.execute(_fenced(claimed).values(status=NotificationStatus.unknown, error_code=code[:64]))
+    result = session.execute(_fenced(claimed).values(status=NotificationStatus.unknown, error_code=code[:64],
+                                                     body=claimed.settled_body))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
     notify_coordinators(session, Trouble.of_claim(claimed, "unknown", code, claimed.attempts), settings=settings,

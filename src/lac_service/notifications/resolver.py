@@ -28,14 +28,14 @@ log = logging.getLogger(__name__)
 N = Notification
 
 
-def _stuck(session: Session, older_than: datetime, limit: int) -> list[Claimed]:
+def _stuck(session: Session, older_than: datetime, limit: int, backends: dict[Channel, Backend]) -> list[Claimed]:
     rows = session.execute(
         sa.select(*Claimed.COLUMNS, N.claim_token)
         .where(N.status == NotificationStatus.sending, N.claimed_at < older_than)
         .order_by(N.claimed_at, N.id)
         .limit(limit)
     ).all()
-    return [Claimed.of_row(r, r.claim_token) for r in rows]
+    return [Claimed.of_row(r, r.claim_token, backends) for r in rows]
 
 
 def resolve_stuck(
@@ -50,7 +50,7 @@ def resolve_stuck(
     while True:
         now = clock()
         with session_scope(session_factory) as session:
-            stuck = _stuck(session, now - timedelta(seconds=settings.sending_timeout_s), settings.batch_size)
+            stuck = _stuck(session, now - timedelta(seconds=settings.sending_timeout_s), settings.batch_size, backends)
         if not stuck:
             return settled
         answers: list[tuple[Claimed, str | None]] = []
