@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, raiseload, selectinload
+from sqlalchemy.orm import Session, contains_eager, raiseload, selectinload
 
 from lac_service.cabinets.models import Cabinet
 from lac_service.errors import Conflict, NotFound
@@ -224,6 +224,12 @@ def _closed() -> sa.ColumnElement[bool]:
 KEPT_AFTER_DEADLINE = timedelta(days=30)
 
 
+def with_cabinet(query: sa.Select[tuple[Offer]]) -> sa.Select[tuple[Offer]]:
+    """Joins each offer's cabinet once, for ``still_open`` and ``still_readable``, and fills ``Offer.cabinet``
+    from that join (the relationship's own eager load would join it a second time)."""
+    return query.join(Offer.cabinet).options(contains_eager(Offer.cabinet))
+
+
 def still_open(now: datetime) -> sa.ColumnElement[bool]:
     """An offer its practitioner can answer; the query joins ``Cabinet``."""
     return sa.and_(Offer.expires_at > now, sa.not_(_closed()))
@@ -246,7 +252,7 @@ def find_offer(session: Session, token: str, *, now: datetime, to_answer: bool =
     """A forged, unknown or closed token, or one past its deadline (to answer) or past its reading time, is
     simply not found: the answer tells nothing more."""
     offer = session.scalar(
-        sa.select(Offer).options(_AS_OFFERED).join(Cabinet, Offer.cabinet_id == Cabinet.id)
+        with_cabinet(sa.select(Offer).options(_AS_OFFERED))
         .where(Offer.token_hash == hash_token(token), still_open(now) if to_answer else still_readable(now))
     )
     if offer is None:

@@ -15,7 +15,7 @@ from lac_service.kit.dates import age_on
 from lac_service.links import Links
 from lac_service.offers.models import ItemStatus, Offer, OfferItem
 from lac_service.offers.schemas import ContactOut, MemberOut, OfferItemOut, OfferOut, OpenOffer, PractitionerPage
-from lac_service.offers.service import WITHOUT_ITEMS, offer_url, still_readable, tally
+from lac_service.offers.service import WITHOUT_ITEMS, offer_url, still_readable, tally, with_cabinet
 
 
 def _item(item: OfferItem, reasons: list[ReasonOut], now: datetime) -> OfferItemOut:
@@ -56,7 +56,7 @@ def offer_view(session: Session, offer: Offer, links: Links, now: datetime) -> O
 
 def practitioner_view(session: Session, cabinet: Cabinet, links: Links, now: datetime) -> PractitionerPage:
     offers = session.scalars(
-        sa.select(Offer).options(WITHOUT_ITEMS).join(Cabinet, Offer.cabinet_id == Cabinet.id)
+        with_cabinet(sa.select(Offer).options(WITHOUT_ITEMS))
         .where(Offer.cabinet_id == cabinet.id, still_readable(now))
         .order_by(Offer.id.desc())
     ).all()
