@@ -2,6 +2,7 @@
 security headers, the patient's tracking page actions and a cabinet's settings — each refused input leaving nothing
 behind."""
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -124,11 +125,54 @@ def test_bad_answers_come_back_next_to_their_fields_with_the_rest_kept(client, d
     assert 'id="patient-phone-error"' in page.text
     assert 'id="household-0-last_name-error"' in page.text, "a half-filled household member is named"
     assert 'value="Élodie"' in page.text and 'value="Léo"' in page.text
-    assert "<details class=\"household\" open>" in page.text
+    assert '<details class="household" id="household" open>' in page.text
     no_consent = client.post("/", data={k: v for k, v in form(client).items() if k != "consent"})
     assert no_consent.status_code == 422 and 'id="consent-error"' in no_consent.text
     assert requests_count(db) == 0
 
+
+
+def summary(page: str) -> list[str]:
+    """The lines of the error summary at the top of a form, as a person reads them."""
+    block = page.split('class="error-summary"', 1)[1].split("</div>", 1)[0]
+    return [html.unescape(re.sub(r"<[^>]+>", "", item)).split("\n")[0].strip() for item in block.split("<li>")[1:]]
+
+
+def test_an_empty_form_says_at_once_what_to_fill_in_each_line_naming_its_field(client, db, org_a):
+    """The summary stands without the labels: "Ce champ doit être un texte." four times told nothing; and the
+    missing contact came only on a second try, once the rest was right."""
+    page = client.post("/", data={"csrf_token": csrf(client.get("/").text)})
+    assert page.status_code == 422
+    assert sorted(summary(page.text)) == sorted([
+        "Choisissez le type de demande.", "Indiquez le prénom.", "Indiquez le nom.",
+        "Indiquez la date de naissance (exemple : 14/03/1958).", "Indiquez au moins un téléphone ou une adresse e-mail.",
+        "Indiquez le code postal.", "Indiquez la commune.", "Le consentement du patient est obligatoire.",
+    ])
+    assert requests_count(db) == 0
+
+
+def test_household_members_typed_on_a_speech_therapy_request_are_refused_not_dropped(client, db, org_a):
+    page = client.post("/", data=form(client, kind="bilan_orthophonique", **{
+        "household.0.first_name": "Léa", "household.0.last_name": "Durand", "household.0.birth_date": "02/09/2019"}))
+    assert page.status_code == 422 and requests_count(db) == 0
+    assert summary(page.text) == ["Les membres du foyer s'inscrivent avec une demande de médecin traitant seulement : "
+                                  "pour un bilan orthophonique, faites une demande par personne, ou videz ces lignes."]
+    assert 'href="#household"' in page.text and '<details class="household has-error" id="household" open>' in page.text
+    assert 'value="Léa"' in page.text, "what was typed is kept, to be moved or emptied"
+
+
+def test_the_intake_screen_speaks_to_the_secretary_and_the_public_form_to_the_patient(client, staff, org_a):
+    public = client.get("/").text
+    log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
+    intake = client.get("/equipe/demandes/nouvelle").text
+    for to_the_patient, to_the_secretary in (
+        ("Que demandez-vous ?", "Type de demande"), ("Pour vous prévenir", "Pour joindre le patient"),
+        ("Votre situation", "Situation du patient"), ("Nous n'appelons pas", "Un fixe seul est possible"),
+        ("voient vos coordonnées", "voient ses coordonnées"),
+    ):
+        assert to_the_patient in public and to_the_patient not in intake
+        assert to_the_secretary in intake and to_the_secretary not in public
+    assert public.count("(au moins l&#39;un des deux)") == intake.count("(au moins l&#39;un des deux)") == 2
 
 def test_the_tracking_page_gives_the_day_of_registration_in_french_time(client, org_a, clock):
     clock["now"] = datetime(2026, 11, 22, 23, 30, tzinfo=UTC)  # 00:30 on the 23rd in Paris

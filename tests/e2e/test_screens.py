@@ -26,7 +26,7 @@ def _fill_request(page: Page, *, first_name: str, last_name: str, phone: str, po
     page.get_by_label("Prénom").first.fill(first_name)
     page.get_by_label("Nom", exact=True).first.fill(last_name)
     page.get_by_label("Date de naissance").first.fill("14/03/1958")
-    page.get_by_label("Téléphone portable").fill(phone)
+    page.get_by_label("Téléphone").fill(phone)
     page.get_by_label("Code postal").fill(postal_code)
     page.get_by_label("Commune").fill("Lille")
     page.get_by_label("Le patient accepte" if staff else "J'accepte que mes données").check()

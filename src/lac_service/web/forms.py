@@ -20,6 +20,12 @@ Model = TypeVar("Model", bound=BaseModel)
 # browser's autofill may give.
 _DATE = re.compile(r"\s*(?:(\d{1,2})[/.\- ](\d{1,2})[/.\- ](\d{4})|(\d{2})(\d{2})(\d{4})|(\d{4})-(\d{2})-(\d{2}))\s*")
 BAD_DATE = "Date invalide (exemple : 14/03/1958)."
+# What an empty field's error says in the summary at the top of a form, where it stands without its label.
+_EMPTY = {
+    "first_name": "Indiquez le prénom.", "last_name": "Indiquez le nom.",
+    "birth_date": "Indiquez la date de naissance (exemple : 14/03/1958).", "postal_code": "Indiquez le code postal.",
+    "city": "Indiquez la commune.", "name": "Indiquez le nom.", "line": "Indiquez le numéro et la rue.",
+}
 
 
 @dataclass
@@ -72,8 +78,10 @@ def validate(model: type[Model], data: dict[str, Any], errors: Errors) -> Model 
     try:
         parsed = model.model_validate(data)
     except ValidationError as exc:
-        for error in field_errors(exc.errors()):  # type: ignore[arg-type]
-            errors.add(error.field, error.message)
+        for raw, error in zip(exc.errors(), field_errors(exc.errors())):  # type: ignore[arg-type]
+            empty = raw["input"] is None or raw["type"] == "missing"
+            errors.add(error.field, _EMPTY.get(error.field.rsplit(".", 1)[-1], "Ce champ est à remplir.") if empty
+                       else error.message)
         return None
     return parsed if not errors else None
 

@@ -30,7 +30,7 @@ def context(values: dict[str, Any], errors: Errors) -> dict[str, Any]:
         "values": values, "errors": errors.by_field, "kinds": list(Kind), "distances": DISTANCES_KM,
         "household_rows": household_rows(values),
         "household_open": any(k.startswith("household.") and v for k, v in values.items())
-        or any(k.startswith("household.") for k in errors.by_field),
+        or any(k.startswith("household") for k in errors.by_field),
     }
 
 
@@ -85,18 +85,24 @@ def criteria_answers(form: FormData, errors: Errors, *, staff: bool, check: bool
 
 
 def parse(form: FormData, errors: Errors, *, staff: bool) -> RequestCreate | None:
-    """None when something is wrong; ``errors`` then says what, field by field. Only staff set urgency."""
+    """None when something is wrong; ``errors`` then says what, field by field, all at once (a missing contact
+    too, which registering would find only once the rest is right). Only staff set urgency."""
     kind = text(form, "kind")
+    if kind is None:
+        errors.add("kind", "Choisissez le type de demande.")
+    patient = patient_answers(form, errors)
+    if patient["phone"] is None and patient["email"] is None:
+        errors.add("patient.phone", service.NO_CONTACT)
+    household = household_answers(form, errors)
+    if household and kind not in (None, Kind.medecin_traitant.value):
+        errors.add("household", "Les membres du foyer s'inscrivent avec une demande de médecin traitant seulement : "
+                                "pour un bilan orthophonique, faites une demande par personne, ou videz ces lignes.")
     data: dict[str, Any] = {
-        "kind": kind,
-        "patient": patient_answers(form, errors),
-        "household": household_answers(form, errors) if kind == Kind.medecin_traitant.value else [],
+        "kind": kind, "patient": patient, "household": household,
         "criteria": criteria_answers(form, errors, staff=staff),
         "max_distance_km": text(form, "max_distance_km"),
         "consent": checked(form, "consent"),
     }
-    if kind is None:
-        errors.add("kind", "Choisissez le type de demande.")
     return validate(RequestCreate, data, errors)
 
 
