@@ -38,7 +38,9 @@ def test_registration_round_and_acceptance_each_queue_their_messages(client, db,
     client.post(f"/api/v1/offers/{token}/responses", json={"request_id": created["id"], "decision": "accept"})
     matches = _messages(db, "match")
     assert [m.recipient for m in matches] == ["+33612345678", "elodie.durand@exemple.fr"]
-    assert "MSP Wazemmes" in matches[0].body
+    assert "bonne nouvelle, un cabinet peut vous recevoir : MSP Wazemmes." in matches[0].body, \
+        "a name such as « Cabinet médical … » reads whole, never « le cabinet Cabinet médical … »"
+    assert "Un cabinet peut vous recevoir pour votre demande de médecin traitant : MSP Wazemmes." in matches[1].body
     assert created["tracking_url"] in matches[0].body, "the match message links to the patient's own tracking page"
 
 
@@ -110,6 +112,7 @@ def test_patients_get_the_cabinets_number_for_patients_never_the_one_batches_are
             assert "Appelez-le au 03 20 99 88 77" in told and 'href="tel:+33320998877">03 20 99 88 77</a>' in page
         else:
             assert "Il vous appellera" in told
+        assert ("attendez son appel, ou appelez-le, avant" in page) == bool(patient_phone), "no number, no call asked"
 
 
 def test_a_batch_of_both_kinds_is_announced_as_both(client, db, make_key, org_a):

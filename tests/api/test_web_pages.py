@@ -458,6 +458,35 @@ def test_a_patient_in_reunion_registered_late_at_night_reads_their_own_day(clien
     assert "<dt>Inscrite le</dt><dd>24/11/2026</dd>" in page
 
 
+def test_the_request_page_says_which_cabinets_it_went_to_and_what_each_answered(client, offered, staff, clock):
+    """The question on the phone: "has a doctor got my file?"."""
+    log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
+
+    def offers() -> str:
+        page = client.get(f"/equipe/demandes/{offered['request_id']}").text
+        section = page[page.index("<h2>Propositions aux cabinets</h2>"):page.index("<h2>Messages au patient</h2>")]
+        return html.unescape(" ".join(re.sub(r"<[^>]+>", " ", section).split()))
+
+    assert offers() == ("Propositions aux cabinets Date Cabinet Réponse dimanche 22 novembre à 10h00 Maison de santé "
+                        "Wazemmes en attente de sa réponse, jusqu'au dimanche 6 décembre à 10h00")
+    clock["now"] += timedelta(hours=3)
+    client.post(f"/api/v1/offers/{offered['token']}/responses",
+                json={"request_id": offered["request_id"], "decision": "decline", "reason": "too_far"})
+    assert offers().endswith("Maison de santé Wazemmes déclinée : trop loin")
+    page = client.get(f"/equipe/demandes/{offered['request_id']}").text
+    assert "Proposée (envoyée à un cabinet)" in page and "(offered)" not in page
+
+def test_a_name_searched_in_the_waiting_list_points_to_the_same_name_under_other_statuses(client, offered, staff):
+    log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
+    page = client.get("/equipe?statut=waiting&q=alice").text
+    status = html.unescape(re.sub(r"<[^>]+>", "", page.split('<p role="status">', 1)[1].split("</p>", 1)[0]))
+    assert status == ("0 demandes, par ordre de priorité. 1 autre correspond à « alice » sous un autre statut : la voir "
+                      "avec tous les statuts.")
+    link = html.unescape(re.search(r'<a href="(\?statut=&[^"]+)">la voir', page).group(1))
+    assert f"/equipe/demandes/{offered['request_id']}" in client.get("/equipe" + link).text
+    assert "autre statut" not in client.get("/equipe?statut=waiting&q=personne").text
+    assert "autre statut" not in client.get("/equipe?statut=&q=alice").text
+
 def test_a_practitioner_declines_in_two_taps_without_giving_a_reason(client, db, offered):
     path, request_id = offered["path"], offered["request_id"]
     page = client.get(path).text

@@ -104,7 +104,7 @@ def test_a_secretary_logs_in_and_registers_an_urgent_request(service: Service, p
     expect(page.get_by_role("status")).to_contain_text("La demande est enregistrée")
     expect(page.get_by_text("Sortie d'hospitalisation sans suivi")).to_be_visible()
     expect(page.get_by_role("heading", name="Priorité : 80 points")).to_be_visible()
-    expect(page.get_by_text(re.compile(r"Situation urgente .*: 80 points"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Situation urgente .*\(\+80 points\)"))).to_be_visible()
     assert_accessible(page)
     shot(page, "detail")
     page.get_by_label("Nom", exact=True).first.fill("Urgent-Martin")

@@ -81,15 +81,17 @@ def _conditions(f: RequestFilter) -> list[sa.ColumnElement[bool]]:
     return conditions
 
 
+def count_requests(session: Session, f: RequestFilter) -> int:
+    return session.scalar(sa.select(sa.func.count()).select_from(PatientRequest).where(*_conditions(f))) or 0
+
+
 def list_requests(
     session: Session, f: RequestFilter, *, limit: int, offset: int, sort: Sort = Sort.priority
 ) -> tuple[Sequence[PatientRequest], int]:
-    conditions = _conditions(f)
-    total = session.scalar(sa.select(sa.func.count()).select_from(PatientRequest).where(*conditions)) or 0
     rows = session.scalars(
-        sa.select(PatientRequest).where(*conditions).order_by(*_ORDER[sort]).limit(limit).offset(offset)
+        sa.select(PatientRequest).where(*_conditions(f)).order_by(*_ORDER[sort]).limit(limit).offset(offset)
     ).all()
-    return rows, total
+    return rows, count_requests(session, f)
 
 
 def held_by(session: Session, request_ids: Sequence[int], organisation_id: int | None) -> frozenset[int]:

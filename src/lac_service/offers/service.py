@@ -188,6 +188,16 @@ class Tally:
         return sum(self.statuses.values())
 
 
+def offered_to(session: Session, request_id: int) -> list[OfferItem]:
+    """Every time the request was offered, first first, each with its offer and cabinet: what a secretary
+    answers a patient asking who has their file."""
+    return list(session.scalars(
+        sa.select(OfferItem).join(OfferItem.offer).where(OfferItem.request_id == request_id)
+        .options(contains_eager(OfferItem.offer).raiseload(Offer.items), raiseload(OfferItem.request))
+        .order_by(OfferItem.id)
+    ))
+
+
 def tally(session: Session, offers: Sequence[Offer]) -> dict[int, Tally]:
     """Offer id → its tally, in one grouped query."""
     tallies = {offer.id: Tally(Counter(), Counter()) for offer in offers}

@@ -6,7 +6,8 @@ home in another's territory shows who holds it and its status, nothing more.
 """
 
 import json
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, tzinfo
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -25,7 +26,7 @@ from lac_service.intake import service
 from lac_service.intake.models import PatientRequest, Source, Status, WithdrawReason
 from lac_service.intake.ranking import explain
 from lac_service.intake.reconfirmation import ARCHIVED_REASON
-from lac_service.intake.repository import RequestFilter, Sort, list_requests
+from lac_service.intake.repository import RequestFilter, Sort, count_requests, list_requests
 from lac_service.intake.schemas import RequestUpdate
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
@@ -36,7 +37,8 @@ from lac_service.links import AppLinks
 from lac_service.notifications.templates import date_fr
 from lac_service.notifications.models import UNDELIVERED, Channel, Notification, NotificationStatus
 from lac_service.notifications.outbox import sent_about
-from lac_service.offers.models import DeclineReason
+from lac_service.offers.models import DeclineReason, ItemStatus, OfferItem
+from lac_service.offers.service import offered_to
 from lac_service.organisations.service import TerritoryRouter
 from lac_service.priority import Band
 from lac_service.web.forms import Errors, answers, service_error, text, validate
@@ -68,7 +70,7 @@ _HISTORY_REASONS = {
     WithdrawReason.merged: "doublon fusionné dans une autre demande",
     "accepted": "acceptée par le cabinet", "declined": "déclinée par le cabinet",
     "expired": "proposition restée sans réponse", "offer_closed": "proposition close (cabinet retiré ou lien remplacé)",
-    "reconfirmed": "le patient attend toujours", ARCHIVED_REASON: "sans réponse à la question « attendez-vous toujours ? »",
+    "offered": "envoyée à un cabinet", "reconfirmed": "le patient attend toujours", ARCHIVED_REASON: "sans réponse à la question « attendez-vous toujours ? »",
 }
 
 
@@ -98,6 +100,17 @@ def message_state(message: Notification) -> str:
 # The practitioner's own words ("Hors de ma pratique"), as the staff read them.
 _DECLINED = {**{reason: label.lower() for reason, label in DECLINE_LABELS.items()},
              DeclineReason.outside_practice: "hors de sa pratique"}
+
+
+def offer_outcome(item: OfferItem, zone: tzinfo) -> str:
+    """What came of one offer of the request, as the request's page lists them."""
+    if item.status is ItemStatus.pending:
+        return f"en attente de sa réponse, jusqu'au {date_fr(item.offer.expires_at, zone)}"
+    if item.status is ItemStatus.declined:
+        return "déclinée" + (f" : {_DECLINED[item.decline_reason]}" if item.decline_reason else "")
+    return {ItemStatus.accepted: "acceptée", ItemStatus.expired: "restée sans réponse",
+            ItemStatus.cancelled: "annulée (demande retirée de la file)"}[item.status] + (
+        f" le {date_fr(item.responded_at, zone)}" if item.responded_at and item.status is ItemStatus.accepted else "")
 
 
 def history_reason(code: str) -> str:
@@ -145,8 +158,10 @@ def queue(request: Request, user: Staff, session: DbSession, now: Now, statut: s
     page = max(1, min(page, 10_000))
     rows, total = list_requests(session, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, sort=Sort.priority)
     audit.log_access(session, user, Action.list, rows, now)
+    # A name searched is a person looked for, whatever their request's status: say where the others are.
+    elsewhere = count_requests(session, replace(filters, status=None)) - total if filters.text and filters.status else 0
     return render(request, "queue.html", {
-        "rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)),
+        "rows": rows, "total": total, "elsewhere": elsewhere, "page": page, "pages": max(1, -(-total // PAGE_SIZE)),
         "explained": explain(session, rows), "today": now.date(), "age_on": age_on,
         "filters": {"statut": statut or "", "type": type or "", "priorite": priorite or "", "q": q or ""},
         "statuses": STATUS_LABELS, "bands": BAND_LABELS, "kinds": list(Kind),
@@ -223,6 +238,7 @@ def _detail(request: Request, session: DbSession, patient: PatientRequest, now: 
         "statuses": STATUS_LABELS, "active": patient.status in (Status.waiting, Status.offered) and not patient.erased_at,
         "household_rows": household_rows(values) if patient.kind is Kind.medecin_traitant else range(0),
         "reason_label": history_reason, "messages": sent_about(session, f"request:{patient.id}"),
+        "offers": offered_to(session, patient.id), "offer_outcome": offer_outcome,
         "messageable": service.messageable(patient.phone, patient.email),
         "message_labels": MESSAGE_LABELS, "message_state": message_state,
     }, status=status)
