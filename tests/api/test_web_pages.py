@@ -487,6 +487,41 @@ def test_a_name_searched_in_the_waiting_list_points_to_the_same_name_under_other
     assert "autre statut" not in client.get("/equipe?statut=waiting&q=personne").text
     assert "autre statut" not in client.get("/equipe?statut=&q=alice").text
 
+def test_every_answer_on_a_link_page_sends_back_to_the_page_so_a_reload_sends_nothing_again(client, offered):
+    """A phone restoring a tab, or a bookmark, opens the address last shown: a page, never an action's address
+    (which once answered "Méthode non autorisée")."""
+    path, request_id = offered["path"], offered["request_id"]
+    answered = client.post(f"{path}/reponse", data={"csrf_token": csrf(client.get(path).text),
+                                                    "request_id": str(request_id), "decision": "accept"},
+                           follow_redirects=False)
+    assert (answered.status_code, answered.headers["location"]) == (303, f"{path}?reponse=acceptee#patient-{request_id}")
+    assert "Patient accepté : ses coordonnées sont ci-dessous" in client.get(answered.headers["location"]).text
+    assert "Patient accepté :" not in client.get(path).text, "said once, not on every later visit"
+
+    standing = client.get(f"/api/v1/cabinets/{offered['cabinet_id']}/link",
+                          headers=offered["headers"]).json()["url"].removeprefix("http://127.0.0.1:8000")
+    paused = client.post(f"{standing}/pause", data={"csrf_token": csrf(client.get(standing).text)},
+                         follow_redirects=False)
+    assert (paused.status_code, paused.headers["location"]) == (303, f"{standing}?fait=pause")
+    assert "Participation en pause : vous ne recevrez plus" in client.get(paused.headers["location"]).text
+    asked = client.post(f"{standing}/lot", data={"csrf_token": csrf(client.get(standing).text)}, follow_redirects=False)
+    assert (asked.status_code, asked.headers["location"]) == (303, f"{standing}?fait=nobody-garde")
+    assert "Personne en attente ne vous correspond" in client.get(asked.headers["location"]).text
+
+    tracking = client.post("/", data=form(client), follow_redirects=False).headers["location"].split("?")[0]
+    confirmed = client.post(f"{tracking}/confirmation", data={"csrf_token": csrf(client.get(tracking).text)},
+                            follow_redirects=False)
+    assert (confirmed.status_code, confirmed.headers["location"]) == (303, f"{tracking}?fait=confirmee")
+    assert "Merci : votre demande reste en attente." in client.get(confirmed.headers["location"]).text
+    changed = client.post(f"{tracking}/contact", data={"csrf_token": csrf(client.get(tracking).text),
+                                                       "patient.phone": "06 99 88 77 66"}, follow_redirects=False)
+    assert (changed.status_code, changed.headers["location"]) == (303, f"{tracking}?fait=coordonnees")
+
+    for page, action in ((path, "reponse"), (standing, "lot"), (standing, "pause"), (tracking, "confirmation"),
+                         (tracking, "retrait")):
+        opened = client.get(f"{page}/{action}", follow_redirects=False)
+        assert (opened.status_code, opened.headers["location"]) == (303, page), action
+
 def test_a_practitioner_declines_in_two_taps_without_giving_a_reason(client, db, offered):
     path, request_id = offered["path"], offered["request_id"]
     page = client.get(path).text

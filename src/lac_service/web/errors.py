@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from lac_service import error_handlers
-from lac_service.web.pages import CsrfRefused, render
+from lac_service.web.pages import CsrfRefused, render, see_other
 
 STATIC_DIR = __file__.rsplit("/", 1)[0] + "/static"
 _JSON_PREFIXES = ("/api/", "/healthz", "/readyz", "/outbox", "/static/")
@@ -28,6 +28,9 @@ def _as_page(json_handler: Callable[[Request, Exception], Awaitable[JSONResponse
         answer = await json_handler(request, exc)
         if request.url.path.startswith(_JSON_PREFIXES):
             return answer
+        if answer.status_code == 405 and request.method in ("GET", "HEAD") and request.url.path.count("/") > 1:
+            # An action's address opened as a page (a bookmark, a tab a phone restored): the page it acts on.
+            return see_other(request.url.path.rstrip("/").rsplit("/", 1)[0])
         message = _BAD_ADDRESS if isinstance(exc, RequestValidationError) else json.loads(answer.body)["message"]
         staff = request.url.path.startswith("/equipe")
         page = render(request, "message.html", {

@@ -23,7 +23,7 @@ from lac_service.offers.models import DeclineReason, Offer
 from lac_service.offers.service import Decision
 from lac_service.offers.views import offer_view, practitioner_view
 from lac_service.web.forms import text
-from lac_service.web.pages import checked_then, render
+from lac_service.web.pages import checked_then, render, see_other
 from lac_service.ratelimit import LinkRateLimit
 from lac_service.web.public import Form
 
@@ -44,10 +44,18 @@ def _offer_page(request: Request, session: DbSession, offer: Offer, token: str, 
     }, status=status)
 
 
+# Each answer sends the browser back to the page (a reload re-sends nothing), which then says what was done.
+_ANSWERED = {
+    "acceptee": "Patient accepté : ses coordonnées sont ci-dessous, et il est prévenu que vous allez le contacter.",
+    "declinee": "Patient décliné : il revient dans la liste d'attente.",
+}
+
+
 @router.get("/o/{token}", dependencies=[LinkRateLimit])
-def offer_page(request: Request, token: LinkToken, session: DbSession, links: AppLinks, now: Now) -> Response:
+def offer_page(request: Request, token: LinkToken, session: DbSession, links: AppLinks, now: Now,
+               reponse: str | None = None) -> Response:
     offer = offers.find_offer(session, token, now=now, to_answer=False)
-    return _offer_page(request, session, offer, token, links, now)
+    return _offer_page(request, session, offer, token, links, now, notice=_ANSWERED.get(reponse or ""))
 
 
 @router.post("/o/{token}/reponse", dependencies=checked_then(LinkRateLimit))
@@ -64,9 +72,8 @@ def answer(request: Request, token: LinkToken, form: Form, session: DbSession, l
     except AppError as exc:
         session.rollback()
         return _offer_page(request, session, offer, token, links, now, error=exc.detail, status=exc.status_code)
-    notice = ("Patient accepté : ses coordonnées sont ci-dessous, et il est prévenu que vous allez le contacter."
-              if decision is Decision.accept else "Patient décliné : il revient dans la liste d'attente.")
-    return _offer_page(request, session, offer, token, links, now, notice=notice)
+    answered = "acceptee" if decision is Decision.accept else "declinee"
+    return see_other(f"/o/{token}?reponse={answered}#patient-{request_id}")
 
 
 def _standing_page(request: Request, session: DbSession, cabinet: Cabinet, token: str, links: Links, now: datetime,
@@ -78,52 +85,55 @@ def _standing_page(request: Request, session: DbSession, cabinet: Cabinet, token
 
 
 @router.get("/praticien/{token}", dependencies=[LinkRateLimit])
-def standing_page(request: Request, token: LinkToken, session: DbSession, links: AppLinks, now: Now) -> Response:
+def standing_page(request: Request, token: LinkToken, session: DbSession, links: AppLinks, now: Now,
+                  fait: str | None = None, patients: str | None = None) -> Response:
+    """``fait``: what the practitioner just did, said on top (``patients``: how many a batch asked for brought)."""
     cabinet = cabinets.find_by_link(session, token)
-    return _standing_page(request, session, cabinet, token, links, now)
+    if fait == "lot" and patients and patients.isdigit() and int(patients) > 0:
+        count = int(patients)
+        notice: str | None = (f"Proposition prête : {count} patient{'s' if count > 1 else ''} à traiter, en tête de "
+                              "la liste ci-dessous.")
+    else:
+        notice = _DONE.get(fait or "")
+    return _standing_page(request, session, cabinet, token, links, now, notice=notice)
 
 
-def _cabinet_action(path: str, act: Callable[[DbSession, Cabinet, datetime], object], notice: str) -> None:
-    def action(request: Request, token: LinkToken, form: Form, session: DbSession, links: AppLinks,
-               now: Now) -> Response:
-        cabinet = cabinets.find_by_link(session, token)
-        act(session, cabinet, now)
-        return _standing_page(request, session, cabinet, token, links, now, notice=notice)
+def _cabinet_action(path: str, act: Callable[[DbSession, Cabinet, datetime], object]) -> None:
+    def action(token: LinkToken, form: Form, session: DbSession, now: Now) -> Response:
+        act(session, cabinets.find_by_link(session, token), now)
+        return see_other(f"/praticien/{token}?fait={path}")
 
     router.post(f"/praticien/{{token}}/{path}", dependencies=checked_then(LinkRateLimit))(action)
 
 
-_cabinet_action("pause", lambda s, c, now: cabinets.set_paused(s, c, paused=True, now=now),
-                "Participation en pause : vous ne recevrez plus de proposition jusqu'à la reprise.")
-_cabinet_action("reprise", lambda s, c, now: cabinets.set_paused(s, c, paused=False, now=now),
-                "Participation reprise.")
+_cabinet_action("pause", lambda s, c, now: cabinets.set_paused(s, c, paused=True, now=now))
+_cabinet_action("reprise", lambda s, c, now: cabinets.set_paused(s, c, paused=False, now=now))
 
 
 _NOBODY = "Personne en attente ne vous correspond pour l'instant. "
 _KEPT = ("Votre demande reste enregistrée : à la prochaine tournée d'attribution, si un patient vous correspond, il "
          "vous sera proposé et vous en serez prévenu.")
 _UNANSWERED = "Des patients de vos propositions attendent encore votre réponse : répondez-leur d'abord"
-_ASKED_NOTICES = {
-    (Asked.nobody, True): _NOBODY + _KEPT,
-    (Asked.nobody, False): _NOBODY + "Revenez demander des patients un autre jour : cette page ne prévient pas.",
-    (Asked.unanswered, True): _UNANSWERED + ". " + _KEPT,
-    (Asked.unanswered, False): _UNANSWERED + ", puis demandez-en d'autres.",
-    (Asked.busy, True): "Une tournée d'attribution est en cours. " + _KEPT,
-    (Asked.busy, False): matching.ROUND_RUNNING,
+_DONE = {  # by ``fait``: an action, or why an ask for a batch brought none (and whether the ask is kept)
+    "pause": "Participation en pause : vous ne recevrez plus de proposition jusqu'à la reprise.",
+    "reprise": "Participation reprise.",
+    f"{Asked.nobody.value}-garde": _NOBODY + _KEPT,
+    Asked.nobody.value: _NOBODY + "Revenez demander des patients un autre jour : cette page ne prévient pas.",
+    f"{Asked.unanswered.value}-garde": _UNANSWERED + ". " + _KEPT,
+    Asked.unanswered.value: _UNANSWERED + ", puis demandez-en d'autres.",
+    f"{Asked.busy.value}-garde": "Une tournée d'attribution est en cours. " + _KEPT,
+    Asked.busy.value: matching.ROUND_RUNNING,
 }
 
 
 @router.post("/praticien/{token}/lot", dependencies=checked_then(LinkRateLimit))
-def ask_batch_page(request: Request, token: LinkToken, form: Form, session: DbSession, settings: AppSettings,
-              links: AppLinks, now: Now) -> Response:
+def ask_batch_page(token: LinkToken, form: Form, session: DbSession, settings: AppSettings, links: AppLinks,
+                   now: Now) -> Response:
     """The page comes back saying what came of it: the batch on top, or why none, and what happens next."""
     cabinet = cabinets.find_by_link(session, token)
     asked = matching.ask_batch(session, cabinet, settings=settings, links=links, now=now, actor=f"cabinet:{cabinet.id}",
                                resume=True)
     if asked.batch is not None:
-        count = len(asked.batch.request_ids)
-        notice = f"Proposition prête : {count} patient{'s' if count > 1 else ''} à traiter, en tête de la liste ci-dessous."
-    else:
-        notice = _ASKED_NOTICES[asked.outcome, asked.kept]
-    return _standing_page(request, session, cabinet, token, links, now, notice=notice)
+        return see_other(f"/praticien/{token}?fait=lot&patients={len(asked.batch.request_ids)}")
+    return see_other(f"/praticien/{token}?fait={asked.outcome.value}{'-garde' if asked.kept else ''}")
 

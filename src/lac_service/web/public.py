@@ -85,20 +85,27 @@ def _tracking_page(request: Request, session: DbSession, patient: PatientRequest
     }, status=status)
 
 
+def _done(patient: PatientRequest, fait: str | None) -> str | None:
+    """What the patient just did on the page (``fait``), said on top once the browser is sent back to it."""
+    if fait == "enregistree":
+        return "Votre demande est enregistrée. Gardez ce lien : il vous permet de suivre votre demande."
+    if fait == "confirmee":
+        return ("Merci : votre demande reste en attente." if patient.status in ACTIVE_STATUSES else
+                "Une demande plus récente est déjà en cours pour vous : c'est elle qui attend.")
+    return "Vos coordonnées sont mises à jour." if fait == "coordonnees" else None
+
+
 @router.get("/suivi/{token}", dependencies=[LinkRateLimit])
-def tracking(request: Request, token: LinkToken, session: DbSession, enregistree: str | None = None) -> Response:
+def tracking(request: Request, token: LinkToken, session: DbSession, enregistree: str | None = None,
+             fait: str | None = None) -> Response:
     patient = service.find_by_tracking(session, token)
-    notice = "Votre demande est enregistrée. Gardez ce lien : il vous permet de suivre votre demande." if enregistree else None
-    return _tracking_page(request, session, patient, token, notice=notice)
+    return _tracking_page(request, session, patient, token, notice=_done(patient, "enregistree" if enregistree else fait))
 
 
 @router.post("/suivi/{token}/confirmation", dependencies=checked_then(LinkRateLimit))
-def confirm(request: Request, token: LinkToken, form: Form, session: DbSession, now: Now) -> Response:
-    patient = service.find_by_tracking(session, token)
-    service.confirm_waiting(session, patient, actor=PATIENT, now=now)
-    notice = ("Merci : votre demande reste en attente." if patient.status.value in ("waiting", "offered") else
-              "Une demande plus récente est déjà en cours pour vous : c'est elle qui attend.")
-    return _tracking_page(request, session, patient, token, notice=notice)
+def confirm(token: LinkToken, form: Form, session: DbSession, now: Now) -> Response:
+    service.confirm_waiting(session, service.find_by_tracking(session, token), actor=PATIENT, now=now)
+    return see_other(f"/suivi/{token}?fait=confirmee")
 
 
 @router.post("/suivi/{token}/contact", dependencies=checked_then(LinkRateLimit))
@@ -114,7 +121,7 @@ def update_contact(request: Request, token: LinkToken, form: Form, session: DbSe
     if errors:
         session.rollback()
         return _tracking_page(request, session, service.find_by_tracking(session, token), token, errors, status=422)
-    return _tracking_page(request, session, patient, token, notice="Vos coordonnées sont mises à jour.")
+    return see_other(f"/suivi/{token}?fait=coordonnees")
 
 
 @router.post("/suivi/{token}/retrait", dependencies=checked_then(LinkRateLimit))
