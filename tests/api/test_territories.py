@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from lac_service.auth.models import Role
 from lac_service.main import create_app
+from tests.api.test_web_pages import log_in, staff  # noqa: F401  (staff: a fixture)
 from tests.payloads import request_body
 
 WEST = {"type": "Polygon", "coordinates": [[[2.95, 50.55], [3.07, 50.55], [3.07, 50.72], [2.95, 50.72], [2.95, 50.55]]]}
@@ -62,6 +63,26 @@ def test_a_home_in_no_territory_goes_to_the_default_organisation_flagged(setting
 def test_without_a_default_a_keyed_caller_keeps_a_home_outside_every_territory(client, mapped, make_key, org_b):
     created = client.post("/api/v1/requests", json=_home(CALAIS), headers=make_key(org_b, Role.secretary)).json()
     assert (created["organisation"], created["outside_territory"]) == ("cpts-b", True)
+
+
+def test_a_home_outside_the_territory_is_flagged_to_the_staff_and_told_to_the_patient(client, mapped, make_key, org_b,
+                                                                                        staff):
+    """Registered all the same (a cabinet of the territory may still take them), but nobody is left waiting
+    unawares: the staff can direct the patient to the CPTS of their commune."""
+    secretary = make_key(org_b, Role.secretary)
+    calais = client.post("/api/v1/requests", json=_home(CALAIS), headers=secretary).json()
+    villeneuve = client.post("/api/v1/requests", json=_home(VILLENEUVE, phone="0781234567", first_name="Paul"),
+                             headers=secretary).json()
+    tracking = client.get(calais["tracking_url"].removeprefix("http://127.0.0.1:8000")).text
+    assert "Votre domicile est en dehors du territoire que couvre CPTS cpts-b" in tracking
+    assert "en dehors du territoire" not in client.get(villeneuve["tracking_url"].removeprefix("http://127.0.0.1:8000")).text
+    log_in(client, staff(Role.secretary, "secretaire@cpts-b.fr", org_b))
+    rows = client.get("/equipe").text.split("<tr>")
+    (flagged,) = [row for row in rows if "Hors territoire" in row]
+    assert f"/equipe/demandes/{calais['id']}" in flagged
+    assert any(f"/equipe/demandes/{villeneuve['id']}" in row for row in rows)
+    assert "Domicile hors du territoire" in client.get(f"/equipe/demandes/{calais['id']}").text
+    assert "Domicile hors du territoire" not in client.get(f"/equipe/demandes/{villeneuve['id']}").text
 
 
 def test_postal_codes_make_a_territory_too(client, mapped, make_org, make_key):
