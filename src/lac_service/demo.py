@@ -27,6 +27,7 @@ _TOWNS = [  # postal code, city, lat, lon
     ("59130", "Lambersart", 50.6500, 3.0250), ("59260", "Lezennes", 50.6150, 3.1150),
 ]
 _FIRST = ["Camille", "Louise", "Jules", "Léa", "Hugo", "Chloé", "Lucas", "Inès", "Arthur", "Manon", "Noé", "Zoé"]
+_MAY_BE_PREGNANT = {"Camille", "Louise", "Léa", "Chloé", "Inès", "Manon", "Zoé"}  # then aged 18 to 45
 # Screen logins of the demo, printed by ``lac demo``: for a local machine only, like the data.
 DEMO_PASSWORD = "demo-lac-2026"
 DEMO_USERS = {"secretariat@cpts-demo.fr": ("Sophie Secrétaire", Role.secretary),
@@ -81,7 +82,8 @@ def _demo_request(
             "address": {"line": f"{rng.randint(1, 200)} rue Nationale", "postal_code": postal_code, "city": city},
             "location": {"lat": lat + rng.uniform(-0.02, 0.02), "lon": lon + rng.uniform(-0.02, 0.02)},
         },
-        "criteria": {"ald": rng.random() < 0.3, "pregnant": kind is Kind.medecin_traitant and rng.random() < 0.05},
+        "criteria": {"ald": rng.random() < 0.3, "pregnant": kind is Kind.medecin_traitant and rng.random() < 0.15
+                     and _FIRST[index % len(_FIRST)] in _MAY_BE_PREGNANT and age_days < 46 * 365},
         "consent": True,
     })
     registered = now - timedelta(days=rng.randint(0, HISTORY_DAYS))

@@ -413,7 +413,7 @@ def test_a_patient_accepted_on_the_last_day_can_still_be_called_the_next(client,
                 json={"request_id": offered["request_id"], "decision": "accept"})
     clock["now"] += timedelta(days=2)
     page = client.get(path).text
-    assert "1 patient accepté pour" in page and 'href="tel:+33612345678">06 12 34 56 78</a>' in page
+    assert "1 patient accepté pour le cabinet : " in page and 'href="tel:+33612345678">06 12 34 56 78</a>' in page
     assert "Accepter" not in page
     link = client.get(f"/api/v1/cabinets/{offered['cabinet_id']}/link", headers=offered["headers"]).json()["url"]
     standing = client.get(link.removeprefix("http://127.0.0.1:8000")).text
@@ -578,6 +578,24 @@ def test_a_referral_link_records_the_cabinet_that_sent_the_patient(client, db, m
     staff_view = client.get("/api/v1/requests", headers=coordinator).json()["items"]
     assert {r["referred_by_cabinet_id"] for r in staff_view} == {cabinet["id"], None}
 
+
+@pytest.mark.parametrize(("kinds", "who"), [
+    (["medecin_traitant"], "un patient sans médecin traitant :"),
+    (["bilan_orthophonique"], "un patient qui attend un bilan orthophonique :"),
+    (["medecin_traitant", "bilan_orthophonique"], "un patient sans médecin traitant ou qui attend un bilan orthophonique :"),
+])
+def test_the_practitioner_page_names_whom_to_refer_and_the_day_its_next_batch_may_come(client, make_key, org_a,
+                                                                                      clock, kinds, who):
+    coordinator = make_key(org_a, Role.coordinator)
+    cabinet = client.post("/api/v1/cabinets", json=cabinet_body(kinds=kinds, cadence_days=30), headers=coordinator).json()
+    client.post("/api/v1/requests", json=request_body(), headers=coordinator)
+    client.post("/api/v1/matching/runs", json={}, headers=coordinator)
+    link = client.get(f"/api/v1/cabinets/{cabinet['id']}/link", headers=coordinator).json()["url"]
+    page = html.unescape(client.get(link.removeprefix("http://127.0.0.1:8000")).text)
+    assert f"<h1>Ma participation : {cabinet['name']}</h1>" in page
+    assert f"Donnez ce lien à {who} il s'inscrit lui-même" in page
+    if kinds != ["bilan_orthophonique"]:  # the batch went out: the next one comes after the cadence, on a day
+        assert "<dt>Prochaine proposition</dt><dd>À partir du mardi 22 décembre</dd>" in page
 
 def test_a_person_gets_an_error_page_and_a_partner_gets_json(client, org_a):
     page = client.get("/nulle-part")

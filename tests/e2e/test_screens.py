@@ -197,7 +197,8 @@ def test_a_round_an_answer_from_the_offer_page_and_the_match_on_the_tracking_pag
     practitioner.goto(standing_link)
     assert_accessible(practitioner)
     practitioner.get_by_role("link", name=re.compile("Proposition du")).click()
-    expect(practitioner.get_by_role("heading", name=re.compile(r"\d+ patients pour Maison de santé Wazemmes"))).to_be_visible()
+    expect(practitioner.get_by_role("heading", name=re.compile(r"\d+ patients pour le cabinet : Maison de santé Wazemmes"))) \
+        .to_be_visible()
     assert_accessible(practitioner)
     shot(practitioner, "offer")
     practitioner.get_by_role("button", name="Accepter Alice").click()
@@ -289,3 +290,32 @@ def test_a_coordinator_types_the_territorys_postal_codes_and_sees_their_communes
     expect(page.get_by_role("row", name="62200 Boulogne-sur-Mer")).to_be_visible()
     assert_accessible(page)
     shot(page, "saved")
+
+
+def test_a_coordinator_on_a_phone_reads_every_screen_without_scrolling_sideways(service: Service, pages, shot):
+    """Long labels ("Patients de 70 ans et plus parmi les attribués") and a practitioner's link wrap; only a
+    wide table scrolls, inside its own frame."""
+    page = pages(PHONE)
+    log_in(page, service, service.user("coordination.telephone@cpts-e2e.fr", Role.coordinator))
+    page.goto(service.url + "/equipe/cabinets/nouveau")
+    page.get_by_label("Nom du cabinet").fill("Cabinet médical des Bois-Blancs")
+    page.get_by_label("Médecin traitant").check()
+    page.get_by_label("Code postal").fill("59000")
+    page.get_by_label("Commune").fill("Lille")
+    page.get_by_label("Rayon (km)").fill("10")
+    page.get_by_label("Patients par lot").fill("5")
+    page.get_by_label("Rythme (jours entre deux lots)").fill("30")
+    page.get_by_label("E-mail", exact=True).check()
+    page.get_by_label("Adresses e-mail").fill("accueil@bois-blancs.fr")
+    page.get_by_role("button", name=re.compile("Enregistrer")).click()
+    expect(page.get_by_role("status")).to_contain_text("Le cabinet est enregistré.")
+    for path in ("", "/equipe/tableau", "/equipe", "/equipe/demandes/nouvelle", "/equipe/priorites/medecin_traitant"):
+        if path:
+            page.goto(service.url + path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        if overflow > 0:
+            shot(page, "overflow")
+        wide = page.evaluate("""[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right
+            > document.documentElement.clientWidth && !e.closest('.table-scroll')).map(e => e.tagName + '.'
+            + e.className + '#' + e.id).slice(0, 5)""")
+        assert overflow <= 0, f"{path or 'the cabinet page'} is {overflow} px wider than the phone: {wide}"

@@ -48,8 +48,14 @@ def date_fr(value: datetime, zone: tzinfo = PARIS) -> str:
     """``lundi 23 novembre à 18h00``, in the reader's time (metropolitan unless told), whatever the
     server's zone."""
     local = value.astimezone(zone)
+    return f"{day_long_fr(local, zone)} à {local:%H}h{local:%M}"
+
+
+def day_long_fr(value: datetime, zone: tzinfo = PARIS) -> str:
+    """``lundi 23 novembre``: a day, where its hour says nothing (from the day a cabinet is due again)."""
+    local = value.astimezone(zone)
     day = "1er" if local.day == 1 else str(local.day)
-    return f"{_WEEKDAYS[local.weekday()]} {day} {_MONTHS[local.month - 1]} à {local:%H}h{local:%M}"
+    return f"{_WEEKDAYS[local.weekday()]} {day} {_MONTHS[local.month - 1]}"
 
 
 def kind_label(kind: object) -> str:
