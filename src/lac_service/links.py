@@ -3,9 +3,9 @@ cabinet's standing page.
 
 A link's token is an HMAC of a random per-row nonce under the service's secret key, and only the token's
 SHA-256 is stored and looked up; a message's text keeps its links only until it is sent (``without_tokens``).
-A copy of the database therefore opens no link, while the service can rebuild one to send it again (a match
-message pointing to the tracking page, a lost link re-sent by a secretary). After a change of secret key a
-rebuilt link is a new one and the old one stops working.
+A copy of the database therefore opens no link already sent, while the service can rebuild one to send it
+again (a match message pointing to the tracking page, a lost link re-sent by a secretary). After a change of
+secret key a rebuilt link is a new one and the old one stops working.
 """
 
 import re

@@ -38,7 +38,7 @@ def test_registration_round_and_acceptance_each_queue_their_messages(client, db,
     client.post(f"/api/v1/offers/{token}/responses", json={"request_id": created["id"], "decision": "accept"})
     matches = _messages(db, "match")
     assert [m.recipient for m in matches] == ["+33612345678", "elodie.durand@exemple.fr"]
-    assert "bonne nouvelle, un cabinet peut vous recevoir : MSP Wazemmes." in matches[0].body, \
+    assert "bonne nouvelle ! Un cabinet peut vous recevoir : MSP Wazemmes." in matches[0].body, \
         "a name such as « Cabinet médical … » reads whole, never « le cabinet Cabinet médical … »"
     assert "Un cabinet peut vous recevoir pour votre demande de médecin traitant : MSP Wazemmes." in matches[1].body
     assert created["tracking_url"] in matches[0].body, "the match message links to the patient's own tracking page"

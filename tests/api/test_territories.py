@@ -83,6 +83,13 @@ def test_a_home_outside_the_territory_is_flagged_to_the_staff_and_told_to_the_pa
     assert any(f"/equipe/demandes/{villeneuve['id']}" in row for row in rows)
     assert "Domicile hors du territoire" in client.get(f"/equipe/demandes/{calais['id']}").text
     assert "Domicile hors du territoire" not in client.get(f"/equipe/demandes/{villeneuve['id']}").text
+    corrected = client.patch(f"/api/v1/requests/{calais['id']}", headers=secretary,
+                             json={"patient": {"address": VILLENEUVE, "location": None}})
+    assert corrected.status_code == 200 and corrected.json()["outside_territory"] is False, "a mistyped address put right"
+    assert "en dehors du territoire" not in client.get(calais["tracking_url"].removeprefix("http://127.0.0.1:8000")).text
+    moved = client.patch(f"/api/v1/requests/{villeneuve['id']}", headers=secretary,
+                         json={"patient": {"address": LAMBERSART, "location": None}})
+    assert moved.json()["outside_territory"] is True, "moved into another CPTS's territory: the staff see it"
 
 
 def test_postal_codes_make_a_territory_too(client, mapped, make_org, make_key):

@@ -156,7 +156,7 @@ def test_household_members_typed_on_a_speech_therapy_request_are_refused_not_dro
         "household.0.first_name": "Léa", "household.0.last_name": "Durand", "household.0.birth_date": "02/09/2019"}))
     assert page.status_code == 422 and requests_count(db) == 0
     assert summary(page.text) == ["Les membres du foyer s'inscrivent avec une demande de médecin traitant seulement : "
-                                  "pour un bilan orthophonique, faites une demande par personne, ou videz ces lignes."]
+                                  "pour un bilan orthophonique, faites une demande par personne."]
     assert 'href="#household"' in page.text and '<details class="household has-error" id="household" open>' in page.text
     assert 'value="Léa"' in page.text, "what was typed is kept, to be moved or emptied"
 
@@ -475,12 +475,25 @@ def test_the_request_page_says_which_cabinets_it_went_to_and_what_each_answered(
     assert offers().endswith("Maison de santé Wazemmes déclinée : trop loin")
     page = client.get(f"/equipe/demandes/{offered['request_id']}").text
     assert "Proposée (envoyée à un cabinet)" in page and "(offered)" not in page
+    opened = client.get(f"/equipe/demandes/{offered['request_id']}/modifier", follow_redirects=False)
+    assert opened.headers["location"] == f"/equipe/demandes/{offered['request_id']}", "a form's address opened later"
+
+@pytest.mark.parametrize("ending", ["deadline", "cabinet_removed"])
+def test_an_offer_left_unanswered_or_closed_says_so_on_the_request_page(client, offered, staff, clock, ending):
+    if ending == "deadline":
+        clock["now"] += timedelta(days=15)
+    else:
+        assert client.delete(f"/api/v1/cabinets/{offered['cabinet_id']}", headers=offered["headers"]).status_code == 204
+    log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
+    page = html.unescape(client.get(f"/equipe/demandes/{offered['request_id']}").text)
+    said = "restée sans réponse" if ending == "deadline" else "proposition close (cabinet retiré ou lien remplacé)"
+    assert f"Maison de santé Wazemmes</td>\n    <td>{said}</td>" in page and "en attente de sa réponse" not in page
 
 def test_a_name_searched_in_the_waiting_list_points_to_the_same_name_under_other_statuses(client, offered, staff):
     log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
     page = client.get("/equipe?statut=waiting&q=alice").text
     status = html.unescape(re.sub(r"<[^>]+>", "", page.split('<p role="status">', 1)[1].split("</p>", 1)[0]))
-    assert status == ("0 demandes, par ordre de priorité. 1 autre correspond à « alice » sous un autre statut : la voir "
+    assert status == ("0 demande, par ordre de priorité. 1 autre correspond à « alice » sous un autre statut : la voir "
                       "avec tous les statuts.")
     link = html.unescape(re.search(r'<a href="(\?statut=&[^"]+)">la voir', page).group(1))
     assert f"/equipe/demandes/{offered['request_id']}" in client.get("/equipe" + link).text
@@ -505,8 +518,11 @@ def test_every_answer_on_a_link_page_sends_back_to_the_page_so_a_reload_sends_no
     assert (paused.status_code, paused.headers["location"]) == (303, f"{standing}?fait=pause")
     assert "Participation en pause : vous ne recevrez plus" in client.get(paused.headers["location"]).text
     asked = client.post(f"{standing}/lot", data={"csrf_token": csrf(client.get(standing).text)}, follow_redirects=False)
-    assert (asked.status_code, asked.headers["location"]) == (303, f"{standing}?fait=nobody-garde")
+    assert (asked.status_code, asked.headers["location"]) == (303, f"{standing}?fait=personne-garde")
     assert "Personne en attente ne vous correspond" in client.get(asked.headers["location"]).text
+    assert "Participation en pause" not in client.get(paused.headers["location"]).text, "resumed since: not said"
+    for count in ("²", "9" * 5000, "0"):
+        assert client.get(f"{standing}?fait=lot&patients={count}").status_code == 200, "a crafted address is no error"
 
     tracking = client.post("/", data=form(client), follow_redirects=False).headers["location"].split("?")[0]
     confirmed = client.post(f"{tracking}/confirmation", data={"csrf_token": csrf(client.get(tracking).text)},
@@ -521,6 +537,9 @@ def test_every_answer_on_a_link_page_sends_back_to_the_page_so_a_reload_sends_no
                          (tracking, "retrait")):
         opened = client.get(f"{page}/{action}", follow_redirects=False)
         assert (opened.status_code, opened.headers["location"]) == (303, page), action
+    assert client.head(tracking, follow_redirects=False).status_code == 405, "a link checker's HEAD goes nowhere"
+    assert client.get("/suivi/%E2%82%AC/retrait", follow_redirects=False).headers["location"] == "/suivi/%E2%82%AC"
+    assert client.get(f"{tracking}/nulle-part", follow_redirects=False).status_code == 404, "no form posts there"
 
 def test_a_practitioner_declines_in_two_taps_without_giving_a_reason(client, db, offered):
     path, request_id = offered["path"], offered["request_id"]

@@ -4,6 +4,7 @@ archives no one and is told to the coordinators; a delay, an out-of-office reply
 nothing."""
 
 from datetime import timedelta
+from email.message import EmailMessage
 
 import pytest
 
@@ -131,6 +132,7 @@ def test_what_is_no_failure_of_ours_changes_nothing(db, smtp, coordinator, regis
         (b"Content-Type: multipart/report; boundary=x\r\n\r\n--x\r\nContent-Type: message/delivery-status\r\n\r\n"
          b"\xff\xfe Action: failed\r\n", Outcome.not_failed),
         (delivery_report(mail).split(b"Content-Description: Undelivered")[0], Outcome.unknown_message),  # cut short
+        (b"Content-Type: message/rfc822\r\n\r\n" * 3000, Outcome.not_a_report),  # deeper than the parser goes
     ):
         assert bounce(db, raw).outcome is outcome, raw[:80]
     assert db.get(Notification, confirmation.id).delivery_status is None
@@ -147,3 +149,14 @@ def test_a_long_sender_domain_keeps_the_message_id_whole_and_its_bounce_found(db
     assert len(message_id) > 64 and confirmation.provider_id == message_id[:64]
     assert bounce(db, delivery_report(mail)).outcome is Outcome.recorded
 
+
+
+def test_a_report_naming_a_message_by_anything_but_our_random_id_counts_for_nothing(db, registered):
+    """The local backend's ids (``local-7``) are guessable: a report naming one is no report of ours."""
+    dispatch(db, NOW)
+    (confirmation,) = messages(db, "request_confirmation")
+    assert confirmation.provider_id == f"local-{confirmation.id}"
+    forged = EmailMessage()
+    forged["To"], forged["Message-ID"] = PATIENT, confirmation.provider_id
+    assert bounce(db, delivery_report(forged)).outcome is Outcome.unknown_message
+    assert db.get(Notification, confirmation.id).delivery_status is None

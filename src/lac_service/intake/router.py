@@ -148,7 +148,7 @@ def read_status(request_id: RecordId, session: DbSession, caller: AuthenticatedC
 @router.patch("/{request_id}", response_model=RequestRead, summary="Change a request's details")
 def update(
     request_id: RecordId, body: RequestUpdate, session: DbSession, caller: AuthenticatedCaller, now: Now,
-    http: Request, geocoder: AppGeocoder,
+    http: Request, geocoder: AppGeocoder, territories: TerritoryRouter,
 ) -> RequestRead:
     """A new address is located again (unless new coordinates come with it); the organisation stays. A
     household replaced while a cabinet is answering for it is refused (`409`, field `household`)."""
@@ -164,7 +164,8 @@ def update(
         home = geocoder.locate_input(address, patch.location, field="patient")
     request = _load(session, request_id, caller, _EDITORS, Action.update, now)
     return _read(
-        session, service.update_request(session, request, data=body, home=home, actor=_actor(caller), now=now), now
+        session, service.update_request(session, request, data=body, home=home, actor=_actor(caller), now=now,
+                                        territories=territories), now
     )
 
 

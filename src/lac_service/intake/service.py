@@ -24,6 +24,7 @@ from lac_service.kit.phone import takes_sms
 from lac_service.kit.text import identity_key, person_key
 from lac_service.kit.tokens import hash_token
 from lac_service.links import LinkKind, Links
+from lac_service.organisations.service import Router
 from lac_service.organisations.webhooks import Change, queue_changes
 
 # Where a request may go from each status; everything else is refused.
@@ -70,11 +71,13 @@ def sms_number(phone: str | None) -> str | None:
     return phone if phone is not None and takes_sms(phone) else None
 
 
+HOUSEHOLD_GP_ONLY = ("Les membres du foyer s'inscrivent avec une demande de médecin traitant seulement : pour un "
+                     "bilan orthophonique, faites une demande par personne.")
+
+
 def check_household(kind: Kind, household: list[HouseholdMemberIn]) -> None:
     if household and kind is not Kind.medecin_traitant:
-        raise InvalidInput(
-            "Les membres du foyer ne concernent que les demandes de médecin traitant.", field="household"
-        )
+        raise InvalidInput(HOUSEHOLD_GP_ONLY, field="household")
 
 
 @dataclass(frozen=True)
@@ -291,10 +294,12 @@ def stored_address(request: PatientRequest) -> Address:
 
 def update_request(
     session: Session, request: PatientRequest, *, data: RequestUpdate, home: Located | None, actor: Actor,
-    now: datetime,
+    now: datetime, territories: Router | None = None,
 ) -> PatientRequest:
     """``home`` is the new location when the address or the coordinates changed. The organisation stays:
-    moving a patient to another CPTS is a decision, not a side effect of a corrected address."""
+    moving a patient to another CPTS is a decision, not a side effect of a corrected address; but whether the
+    home lies outside its territory is told afresh (``territories``), a mistyped postal code being the usual
+    reason it seemed to."""
     _require_not_erased(request)
     if home is not None:
         _place(request, home)
@@ -322,6 +327,11 @@ def update_request(
         request.birth_year = request.birth_date.year
         _refuse_duplicate(session, _Person.of(request))
         _flush_unless_duplicate(session, request)
+    if home is not None and territories is not None:
+        assert request.postal_code is not None
+        routed = territories.route(session, lat=home.lat, lon=home.lon, postal_code=request.postal_code,
+                                   city=request.city)
+        request.outside_territory = routed.territories_exist and routed.organisation_id != request.organisation_id
     if data.household is not None and not _same_household(request, data.household):
         check_household(request.kind, data.household)
         if _status_locked(session, request) is Status.offered:

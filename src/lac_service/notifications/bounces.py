@@ -27,7 +27,7 @@ from lac_service.notifications.models import BOUNCED, Channel, Notification
 from lac_service.notifications.outcomes import record_report
 
 _STATUS = re.compile(r"\s*([245]\.\d{1,3}\.\d{1,3})")
-_OUR_MESSAGE_ID = re.compile(rb"<lac-\d+-[0-9a-f]+@[^>\s]+>")
+_OUR_MESSAGE_ID = re.compile(r"<lac-\d+-[0-9a-f]{12}@[^>\s]+>")
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ def _returned_message_id(report: Message, raw: bytes) -> str | None:
         if part.get_content_type() == "message/rfc822" and isinstance(inner := part.get_payload(0), Message):
             if found := inner["Message-ID"]:
                 return str(found).strip()
-    quoted = _OUR_MESSAGE_ID.search(raw)
-    return quoted.group().decode() if quoted else None
+    quoted = _OUR_MESSAGE_ID.search(raw.decode("ascii", "replace"))
+    return quoted.group() if quoted else None
 
 
 def _parts(message: Message) -> list[Message]:
@@ -59,7 +59,15 @@ def _parts(message: Message) -> list[Message]:
 
 
 def read_report(raw: bytes) -> DeliveryReport | None:
-    """None when ``raw`` is not a delivery report."""
+    """None when ``raw`` is not a delivery report, nor anything the standard library can read (a message
+    nested thousands deep exhausts its recursion): anyone may write to the bounce mailbox."""
+    try:
+        return _read(raw)
+    except Exception:  # noqa: BLE001 (whatever the parser trips on, the message is not a report we can read)
+        return None
+
+
+def _read(raw: bytes) -> DeliveryReport | None:
     report = message_from_bytes(raw)
     if report.get_content_type() != "multipart/report":
         return None
@@ -97,7 +105,8 @@ def record_bounce(session: Session, raw: bytes, *, settings: NotificationSetting
         return Recorded(Outcome.not_a_report)
     if report.failed_status is None:
         return Recorded(Outcome.not_failed)
-    message = None if report.message_id is None else session.scalar(
+    ours = report.message_id is not None and _OUR_MESSAGE_ID.fullmatch(report.message_id)
+    message = None if not ours else session.scalar(
         sa.select(Notification).where(Notification.channel == Channel.email,
                                       Notification.provider_id == report.message_id[:64])  # as ``mark_sent`` keeps it
         .with_for_update()

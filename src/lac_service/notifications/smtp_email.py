@@ -39,7 +39,8 @@ class SmtpEmailBackend(Backend):
         self._settings = settings
         name, self._sender = parseaddr(settings.email_from)
         self._from_header = formataddr((name, self._sender), charset="utf-8")
-        self._envelope_sender = settings.bounce_address or self._sender  # where delivery reports go (``bounces``)
+        # Where delivery reports go (``bounces``): the address alone, however it was written ("LAC <x@y>").
+        self._envelope_sender = parseaddr(settings.bounce_address)[1] or self._sender
         self._domain = self._sender.rpartition("@")[2] or "lac.invalid"
         self._local = threading.local()
         self._open: set[smtplib.SMTP] = set()

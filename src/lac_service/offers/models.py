@@ -48,6 +48,13 @@ class Offer(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
     cabinet: Mapped[Cabinet] = relationship(lazy="joined")
+
+    @property
+    def closed(self) -> bool:
+        """Its cabinet left, or revoked the standing link that listed the offer's link (``service._closed``,
+        the same in SQL)."""
+        revoked = self.cabinet.link_revoked_at
+        return self.cabinet.deleted_at is not None or (revoked is not None and self.created_at < revoked)
     items: Mapped[list["OfferItem"]] = relationship(
         back_populates="offer", order_by="OfferItem.id", lazy="selectin", cascade="all, delete-orphan"
     )

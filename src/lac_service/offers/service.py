@@ -224,7 +224,7 @@ def offer_url(offer: Offer, links: Links) -> str | None:
 
 
 def _closed() -> sa.ColumnElement[bool]:
-    """The offer's cabinet left, or revoked the standing link that listed the offer's link."""
+    """The offer's cabinet left, or revoked the standing link that listed the offer's link (``Offer.closed``)."""
     return sa.or_(Cabinet.deleted_at.is_not(None),
                   sa.and_(Cabinet.link_revoked_at.is_not(None), Offer.created_at < Cabinet.link_revoked_at))
 

@@ -6,11 +6,13 @@ same failure is a page with the message and a way back — a dead link, a foreig
 
 import json
 from collections.abc import Awaitable, Callable
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Match
 
 from lac_service import error_handlers
 from lac_service.web.pages import CsrfRefused, render, see_other
@@ -28,9 +30,8 @@ def _as_page(json_handler: Callable[[Request, Exception], Awaitable[JSONResponse
         answer = await json_handler(request, exc)
         if request.url.path.startswith(_JSON_PREFIXES):
             return answer
-        if answer.status_code == 405 and request.method in ("GET", "HEAD") and request.url.path.count("/") > 1:
-            # An action's address opened as a page (a bookmark, a tab a phone restored): the page it acts on.
-            return see_other(request.url.path.rstrip("/").rsplit("/", 1)[0])
+        if answer.status_code == 405 and (page := _page_of_action(request)) is not None:
+            return see_other(page)
         message = _BAD_ADDRESS if isinstance(exc, RequestValidationError) else json.loads(answer.body)["message"]
         staff = request.url.path.startswith("/equipe")
         page = render(request, "message.html", {
@@ -42,6 +43,17 @@ def _as_page(json_handler: Callable[[Request, Exception], Awaitable[JSONResponse
         return page
 
     return handle
+
+
+def _page_of_action(request: Request) -> str | None:
+    """An action's address opened as a page (a bookmark, a tab a phone restored) leads to the page it acts on:
+    the address less its last part. Only for an address some form posts to, read by a browser (GET)."""
+    if request.method != "GET":
+        return None
+    as_posted = {**request.scope, "method": "POST"}
+    if not any(route.matches(as_posted)[0] is Match.FULL for route in request.app.router.routes):
+        return None
+    return quote(request.url.path.rstrip("/").rsplit("/", 1)[0] or "/", safe="/")
 
 
 async def _csrf_refused(request: Request, _: Exception) -> Response:

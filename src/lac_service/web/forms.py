@@ -24,7 +24,7 @@ BAD_DATE = "Date invalide (exemple : 14/03/1958)."
 _EMPTY = {
     "first_name": "Indiquez le prénom.", "last_name": "Indiquez le nom.",
     "birth_date": "Indiquez la date de naissance (exemple : 14/03/1958).", "postal_code": "Indiquez le code postal.",
-    "city": "Indiquez la commune.", "name": "Indiquez le nom.", "line": "Indiquez le numéro et la rue.",
+    "city": "Indiquez la commune.", "name": "Indiquez le nom.",
 }
 
 

@@ -2,6 +2,7 @@
 each patient in two taps on a phone) and the cabinet's standing page at ``/praticien/{token}`` (open
 batches, pause, "send me a batch now"). An unknown link, or one past its time, shows a message and no data."""
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -87,12 +88,15 @@ def _standing_page(request: Request, session: DbSession, cabinet: Cabinet, token
 @router.get("/praticien/{token}", dependencies=[LinkRateLimit])
 def standing_page(request: Request, token: LinkToken, session: DbSession, links: AppLinks, now: Now,
                   fait: str | None = None, patients: str | None = None) -> Response:
-    """``fait``: what the practitioner just did, said on top (``patients``: how many a batch asked for brought)."""
+    """``fait``: what the practitioner just did, said on top while it still holds (the page may be opened again
+    days later); ``patients``: how many a batch asked for brought."""
     cabinet = cabinets.find_by_link(session, token)
-    if fait == "lot" and patients and patients.isdigit() and int(patients) > 0:
+    if fait == "lot" and patients and re.fullmatch(r"[1-9]\d{0,3}", patients):
         count = int(patients)
         notice: str | None = (f"Proposition prête : {count} patient{'s' if count > 1 else ''} à traiter, en tête de "
                               "la liste ci-dessous.")
+    elif fait in ("pause", "reprise") and (fait == "pause") != cabinet.paused:
+        notice = None  # resumed, or paused again, since
     else:
         notice = _DONE.get(fait or "")
     return _standing_page(request, session, cabinet, token, links, now, notice=notice)
@@ -114,15 +118,17 @@ _NOBODY = "Personne en attente ne vous correspond pour l'instant. "
 _KEPT = ("Votre demande reste enregistrée : à la prochaine tournée d'attribution, si un patient vous correspond, il "
          "vous sera proposé et vous en serez prévenu.")
 _UNANSWERED = "Des patients de vos propositions attendent encore votre réponse : répondez-leur d'abord"
-_DONE = {  # by ``fait``: an action, or why an ask for a batch brought none (and whether the ask is kept)
+# Why an ask for a batch brought none, as ``fait`` says it in the page's address (``-garde``: the ask is kept).
+_NOT_SERVED = {Asked.nobody: "personne", Asked.unanswered: "reponses-attendues", Asked.busy: "tournee-en-cours"}
+_DONE = {
     "pause": "Participation en pause : vous ne recevrez plus de proposition jusqu'à la reprise.",
     "reprise": "Participation reprise.",
-    f"{Asked.nobody.value}-garde": _NOBODY + _KEPT,
-    Asked.nobody.value: _NOBODY + "Revenez demander des patients un autre jour : cette page ne prévient pas.",
-    f"{Asked.unanswered.value}-garde": _UNANSWERED + ". " + _KEPT,
-    Asked.unanswered.value: _UNANSWERED + ", puis demandez-en d'autres.",
-    f"{Asked.busy.value}-garde": "Une tournée d'attribution est en cours. " + _KEPT,
-    Asked.busy.value: matching.ROUND_RUNNING,
+    "personne-garde": _NOBODY + _KEPT,
+    "personne": _NOBODY + "Revenez demander des patients un autre jour : cette page ne prévient pas.",
+    "reponses-attendues-garde": _UNANSWERED + ". " + _KEPT,
+    "reponses-attendues": _UNANSWERED + ", puis demandez-en d'autres.",
+    "tournee-en-cours-garde": "Une tournée d'attribution est en cours. " + _KEPT,
+    "tournee-en-cours": matching.ROUND_RUNNING,
 }
 
 
@@ -135,5 +141,5 @@ def ask_batch_page(token: LinkToken, form: Form, session: DbSession, settings: A
                                resume=True)
     if asked.batch is not None:
         return see_other(f"/praticien/{token}?fait=lot&patients={len(asked.batch.request_ids)}")
-    return see_other(f"/praticien/{token}?fait={asked.outcome.value}{'-garde' if asked.kept else ''}")
+    return see_other(f"/praticien/{token}?fait={_NOT_SERVED[asked.outcome]}{'-garde' if asked.kept else ''}")
 

@@ -17,7 +17,7 @@ from lac_service.db import DbSession
 from lac_service.errors import AppError, DuplicateRequest
 from lac_service.geography.geocoder import AppGeocoder
 from lac_service.intake import service
-from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, Source
+from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, Source, Status
 from lac_service.intake.schemas import PatientPatch, RequestUpdate
 from lac_service.kit.clock import Now
 from lac_service.links import AppLinks, LinkToken
@@ -86,12 +86,14 @@ def _tracking_page(request: Request, session: DbSession, patient: PatientRequest
 
 
 def _done(patient: PatientRequest, fait: str | None) -> str | None:
-    """What the patient just did on the page (``fait``), said on top once the browser is sent back to it."""
+    """What the patient just did on the page (``fait``), said on top once the browser is sent back to it, and
+    while it still holds (the page may be opened again weeks later)."""
     if fait == "enregistree":
         return "Votre demande est enregistrée. Gardez ce lien : il vous permet de suivre votre demande."
-    if fait == "confirmee":
-        return ("Merci : votre demande reste en attente." if patient.status in ACTIVE_STATUSES else
-                "Une demande plus récente est déjà en cours pour vous : c'est elle qui attend.")
+    if fait == "confirmee" and patient.status in ACTIVE_STATUSES:
+        return "Merci : votre demande reste en attente."
+    if fait == "confirmee" and patient.status is Status.archived:  # kept so: another one waits in its place
+        return "Une demande plus récente est déjà en cours pour vous : c'est elle qui attend."
     return "Vos coordonnées sont mises à jour." if fait == "coordonnees" else None
 
 

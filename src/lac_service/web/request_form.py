@@ -95,8 +95,7 @@ def parse(form: FormData, errors: Errors, *, staff: bool) -> RequestCreate | Non
         errors.add("patient.phone", service.NO_CONTACT)
     household = household_answers(form, errors)
     if household and kind not in (None, Kind.medecin_traitant.value):
-        errors.add("household", "Les membres du foyer s'inscrivent avec une demande de médecin traitant seulement : "
-                                "pour un bilan orthophonique, faites une demande par personne, ou videz ces lignes.")
+        errors.add("household", service.HOUSEHOLD_GP_ONLY)
     data: dict[str, Any] = {
         "kind": kind, "patient": patient, "household": household,
         "criteria": criteria_answers(form, errors, staff=staff),

@@ -102,15 +102,18 @@ _DECLINED = {**{reason: label.lower() for reason, label in DECLINE_LABELS.items(
              DeclineReason.outside_practice: "hors de sa pratique"}
 
 
-def offer_outcome(item: OfferItem, zone: tzinfo) -> str:
-    """What came of one offer of the request, as the request's page lists them."""
-    if item.status is ItemStatus.pending:
-        return f"en attente de sa réponse, jusqu'au {date_fr(item.offer.expires_at, zone)}"
+def offer_outcome(item: OfferItem, zone: tzinfo, now: datetime) -> str:
+    """What came of one offer of the request, as the request's page lists them. A patient still pending in
+    an offer past its deadline, or closed, goes back to the queue at the next expiry pass."""
+    if item.status is ItemStatus.accepted:
+        return "acceptée" + (f" le {date_fr(item.responded_at, zone)}" if item.responded_at else "")
     if item.status is ItemStatus.declined:
         return "déclinée" + (f" : {_DECLINED[item.decline_reason]}" if item.decline_reason else "")
-    return {ItemStatus.accepted: "acceptée", ItemStatus.expired: "restée sans réponse",
-            ItemStatus.cancelled: "annulée (demande retirée de la file)"}[item.status] + (
-        f" le {date_fr(item.responded_at, zone)}" if item.responded_at and item.status is ItemStatus.accepted else "")
+    if item.status in (ItemStatus.pending, ItemStatus.cancelled) and item.offer.closed:
+        return "proposition close (cabinet retiré ou lien remplacé)"
+    if item.status is ItemStatus.pending and item.offer.expires_at > now:
+        return f"en attente de sa réponse, jusqu'au {date_fr(item.offer.expires_at, zone)}"
+    return "annulée (demande retirée de la file)" if item.status is ItemStatus.cancelled else "restée sans réponse"
 
 
 def history_reason(code: str) -> str:
@@ -238,7 +241,7 @@ def _detail(request: Request, session: DbSession, patient: PatientRequest, now: 
         "statuses": STATUS_LABELS, "active": patient.status in (Status.waiting, Status.offered) and not patient.erased_at,
         "household_rows": household_rows(values) if patient.kind is Kind.medecin_traitant else range(0),
         "reason_label": history_reason, "messages": sent_about(session, f"request:{patient.id}"),
-        "offers": offered_to(session, patient.id), "offer_outcome": offer_outcome,
+        "offers": offered_to(session, patient.id), "offer_outcome": offer_outcome, "now": now,
         "messageable": service.messageable(patient.phone, patient.email),
         "message_labels": MESSAGE_LABELS, "message_state": message_state,
     }, status=status)
@@ -325,7 +328,7 @@ def _changes(form: FormData, values: dict[str, str], shown: dict[str, str], erro
 
 @router.post("/demandes/{request_id}/modifier")
 def update(request: Request, request_id: RecordId, user: Staff, form: Form, session: DbSession, now: Now,
-           geocoder: AppGeocoder) -> Response:
+           geocoder: AppGeocoder, territories: TerritoryRouter) -> Response:
     """Everything typed at intake can be corrected but the kind. Only the fields the
     secretary changed are written: a change made meanwhile elsewhere (a partner, the patient) stands. A
     changed address is located again (outside any transaction); the organisation stays, as in the API. The
@@ -354,7 +357,8 @@ def update(request: Request, request_id: RecordId, user: Staff, form: Form, sess
         patient = service.get_request(session, request_id, visible_to=visible_to(user))
     if data is not None and not errors:
         try:
-            service.update_request(session, patient, data=data, home=home, actor=actor(user), now=now)
+            service.update_request(session, patient, data=data, home=home, actor=actor(user), now=now,
+                                   territories=territories)
         except DuplicateRequest as exc:
             errors.add("form", f"Une autre demande de ce type est en cours pour cette personne "
                                f"(n° {exc.extra.get('existing_request_id')}) : rien n'est modifié.")
