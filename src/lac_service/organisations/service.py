@@ -75,8 +75,8 @@ def set_territory(
     )
     if session.get_bind().dialect.name == "postgresql":  # two at once would each pass against the other's old one
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(_TERRITORIES_LOCK)))  # SQLite: one writer already
-    _refuse_overlap(organisation, territory, list(session.scalars(
-        WITH_TERRITORIES.where(Organisation.id != organisation.id))))
+    _refuse_overlap(organisation, territory, list(session.scalars(  # in id order: the older one is named first
+        WITH_TERRITORIES.where(Organisation.id != organisation.id).order_by(Organisation.id))))
     organisation.territory_geojson = geojson
     organisation.territory_postal_codes = sorted(territory.postal_codes) or None
     organisation.territory_communes = [list(pair) for pair in sorted(territory.communes)] or None
