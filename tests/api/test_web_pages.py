@@ -161,6 +161,17 @@ def test_household_members_typed_on_a_speech_therapy_request_are_refused_not_dro
     assert 'value="Léa"' in page.text, "what was typed is kept, to be moved or emptied"
 
 
+def test_a_landline_alone_on_the_public_form_is_told_who_can_register_them_by_phone(client, db, org_a):
+    landline = form(client, **{"patient.phone": "03 20 65 43 21"})
+    assert summary(client.post("/", data=landline).text) == [
+        "Ce numéro est un fixe, qui ne reçoit pas de SMS : donnez un numéro de portable ou une adresse e-mail."]
+    org_a.contact_phone = "+33320123456"
+    db.commit()
+    assert summary(client.post("/", data=form(client, **{"patient.phone": "03 20 65 43 21"})).text) == [
+        "Ce numéro est un fixe, qui ne reçoit pas de SMS : donnez un numéro de portable ou une adresse e-mail. Sans "
+        "l'un ni l'autre, appelez CPTS cpts-a au 03 20 12 34 56 : l'équipe vous inscrira."]
+    assert requests_count(db) == 0
+
 def test_the_intake_screen_speaks_to_the_secretary_and_the_public_form_to_the_patient(client, staff, org_a):
     public = client.get("/").text
     log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))

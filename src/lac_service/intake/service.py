@@ -51,14 +51,22 @@ SYSTEM = Actor(label="system", is_staff=True)
 NO_CONTACT = "Indiquez au moins un téléphone ou une adresse e-mail."
 
 
+class LandlineOnly(InvalidInput):
+    """A landline alone, where only messages will reach the patient: the page says who can register them by
+    phone instead, once the home's organisation is known."""
+
+    def __init__(self) -> None:
+        super().__init__("Ce numéro est un fixe, qui ne reçoit pas de SMS : donnez un numéro de portable ou une "
+                         "adresse e-mail.", field="patient.phone")
+
+
 def check_contact(phone: str | None, email: str | None, *, by_message: bool = False) -> None:
     """``by_message``: the patient will be reached by messages only (the public form promises no call), so a
     landline alone will not do; staff may register one, and call."""
     if phone is None and email is None:
         raise InvalidInput(NO_CONTACT, field="patient.phone")
     if by_message and not messageable(phone, email):
-        raise InvalidInput("Ce numéro est un fixe, qui ne reçoit pas de SMS : donnez un numéro de portable ou une "
-                           "adresse e-mail.", field="patient.phone")
+        raise LandlineOnly()
 
 
 def messageable(phone: str | None, email: str | None) -> bool:

@@ -8,7 +8,9 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from lac_service.cabinets import service as cabinets
+from lac_service.auth.models import Organisation
 from lac_service.config import Settings
+from lac_service.errors import InvalidInput
 from lac_service.geography.geocoder import Geocoder
 from lac_service.intake import service
 from lac_service.intake.models import PatientRequest, Source
@@ -17,6 +19,7 @@ from lac_service.intake.schemas import MAX_HOUSEHOLD, RequestCreate
 from lac_service.links import Links
 from lac_service.organisations.service import Router
 from lac_service.kinds import Kind
+from lac_service.kit.phone import display_phone
 from lac_service.web.forms import Errors, checked, day, text, validate
 
 HOUSEHOLD_ROWS = 4
@@ -116,9 +119,17 @@ def register(
     placed = place(session, data.patient, geocoder=geocoder, territories=territories, settings=settings,
                    caller_organisation_id=caller_organisation_id)
     referrer = cabinets.find_by_referral(session, referral_code[:12]) if referral_code else None
-    return service.create_request(
-        session, data=data, home=placed.home, organisation_id=placed.organisation_id,
-        outside_territory=placed.outside_territory, source=source, actor=actor,
-        max_distance_km=settings.max_distance_default(data.kind), now=now, links=links,
-        referred_by_cabinet_id=referrer.id if referrer else None, registered_by=caller_organisation_id,
-    )
+    try:
+        return service.create_request(
+            session, data=data, home=placed.home, organisation_id=placed.organisation_id,
+            outside_territory=placed.outside_territory, source=source, actor=actor,
+            max_distance_km=settings.max_distance_default(data.kind), now=now, links=links,
+            referred_by_cabinet_id=referrer.id if referrer else None, registered_by=caller_organisation_id,
+        )
+    except service.LandlineOnly as exc:
+        organisation = session.get(Organisation, placed.organisation_id)
+        if organisation is None or organisation.contact_phone is None:
+            raise
+        raise InvalidInput(f"{exc.detail} Sans l'un ni l'autre, appelez {organisation.name} au "
+                           f"{display_phone(organisation.contact_phone)} : l'équipe vous inscrira.",
+                           field=exc.field) from exc
