@@ -100,6 +100,7 @@ class Recorded:
 
 
 def record_bounce(session: Session, raw: bytes, *, settings: NotificationSettings, now: datetime) -> Recorded:
+    """What one message of the bounce mailbox changes, and what ``lac bounce`` says of it."""
     report = read_report(raw)
     if report is None:
         return Recorded(Outcome.not_a_report)
