@@ -46,6 +46,8 @@ def test_the_list_by_status_and_kind_is_the_organisations_own(client, coordinato
     assert "Tous types de demandes, du 23/11/2025 au 22/11/2026." in page, "by default the last 12 months"
     assert 'name="du" type="date" value="2025-11-23"' in page, "the period shown, ready to change one date"
     assert csv_link(page) == "/equipe/indicateurs.csv"
+    assert "<dt>En attente ou proposées</dt><dd>2 demandes</dd>" in page
+    assert "(0 acceptation sur 0 réponse)" in page and "<p>0 cabinet.</p>" in page, "none is singular in French"
 
 
 def test_a_chosen_kind_and_period_shape_the_figures_and_the_export(client, coordinator):
