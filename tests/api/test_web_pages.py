@@ -500,6 +500,20 @@ def test_an_offer_left_unanswered_or_closed_says_so_on_the_request_page(client, 
     said = "restée sans réponse" if ending == "deadline" else "proposition close (cabinet retiré ou lien remplacé)"
     assert f"Maison de santé Wazemmes</td>\n    <td>{said}</td>" in page and "en attente de sa réponse" not in page
 
+def test_a_secretary_withdraws_a_request_and_a_reload_withdraws_nothing_again(client, db, make_key, org_a, staff):
+    created = client.post("/api/v1/requests", json=request_body(), headers=make_key(org_a, Role.secretary)).json()
+    log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
+    path = f"/equipe/demandes/{created['id']}"
+    token = csrf(client.get(path).text)
+    no_reason = client.post(f"{path}/retrait", data={"csrf_token": token})
+    assert no_reason.status_code == 422 and "Choisissez la raison du retrait." in no_reason.text
+    done = client.post(f"{path}/retrait", data={"csrf_token": token, "reason": "moved"}, follow_redirects=False)
+    assert (done.status_code, done.headers["location"]) == (303, f"{path}?retiree=1")
+    page = client.get(done.headers["location"]).text
+    assert "La demande est retirée de la file d&#39;attente." in page and "Retirée (a déménagé)" in page
+    db.expire_all()
+    assert db.get(PatientRequest, created["id"]).status == "withdrawn"
+
 def test_a_name_searched_in_the_waiting_list_points_to_the_same_name_under_other_statuses(client, offered, staff):
     log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
     page = client.get("/equipe?statut=waiting&q=alice").text
@@ -686,8 +700,10 @@ def test_a_coordinator_registers_a_cabinet_then_changes_its_settings_and_its_add
     cabinet = db.scalar(sa.select(Cabinet))
     lille = (cabinet.lat, cabinet.lon)
 
-    settings = client.post(path, data=_cabinet_form(page.text, radius_km="20", batch_size="5",
-                                                    patient_phone="03 20 99 88 77"))
+    saved = client.post(path, data=_cabinet_form(page.text, radius_km="20", batch_size="5",
+                                                 patient_phone="03 20 99 88 77"), follow_redirects=False)
+    assert (saved.status_code, saved.headers["location"]) == (303, f"{path}?regle=1"), "a reload sends nothing again"
+    settings = client.get(saved.headers["location"])
     assert settings.status_code == 200 and "Les réglages du cabinet sont enregistrés." in settings.text
     db.expire_all()
     assert (cabinet.radius_km, cabinet.batch_size, (cabinet.lat, cabinet.lon)) == (20, 5, lille)

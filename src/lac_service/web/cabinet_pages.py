@@ -99,6 +99,7 @@ def create(request: Request, user: Coordinator, form: Form, session: DbSession, 
 
 _NOTICES = {
     "enregistre": "Le cabinet est enregistré.",
+    "regle": "Les réglages du cabinet sont enregistrés.",
     "lien": "L'ancien lien du praticien et ceux des propositions qu'il listait ne fonctionnent plus (leurs patients "
             "reviennent dans la file d'attente). Transmettez-lui le nouveau lien, ci-dessous.",
 }
@@ -106,9 +107,10 @@ _NOTICES = {
 
 @router.get("/{cabinet_id}")
 def edit(request: Request, cabinet_id: RecordId, user: Coordinator, session: DbSession, links: AppLinks,
-         enregistre: str | None = None, lien: str | None = None) -> Response:
+         enregistre: str | None = None, lien: str | None = None, regle: str | None = None) -> Response:
     cabinet = service.get_cabinet(session, cabinet_id, visible_to=visible_to(user))
-    notice = _NOTICES["enregistre"] if enregistre else _NOTICES["lien"] if lien else None
+    notice = next((_NOTICES[name] for name, given in (("enregistre", enregistre), ("lien", lien), ("regle", regle))
+                   if given), None)
     errors = Errors()
     try:  # saved before a rule it now breaks (texts to a landline): said on opening, not on the next save
         service.check_channels(cabinet)
@@ -120,7 +122,7 @@ def edit(request: Request, cabinet_id: RecordId, user: Coordinator, session: DbS
 
 @router.post("/{cabinet_id}")
 def update(request: Request, cabinet_id: RecordId, user: Coordinator, form: Form, session: DbSession, now: Now,
-           geocoder: AppGeocoder, links: AppLinks) -> Response:
+           geocoder: AppGeocoder) -> Response:
     cabinet = service.get_cabinet(session, cabinet_id, visible_to=visible_to(user))
     values = answers(form)
     errors = Errors()
@@ -146,8 +148,7 @@ def update(request: Request, cabinet_id: RecordId, user: Coordinator, form: Form
     if errors:
         session.rollback()
         return _form(request, values, errors, cabinet=cabinet, status=422)
-    return _form(request, _values(cabinet), Errors(), cabinet=cabinet, urls=_urls(session, cabinet, links),
-                 notice="Les réglages du cabinet sont enregistrés.")
+    return see_other(f"/equipe/cabinets/{cabinet.id}?regle=1")  # a reload does not send the settings again
 
 
 def _confirmed(request: Request, form: FormData, session: DbSession, cabinet: Cabinet, links: Links, field: str,

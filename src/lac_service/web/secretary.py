@@ -249,14 +249,17 @@ def _detail(request: Request, session: DbSession, patient: PatientRequest, now: 
 
 @router.get("/demandes/{request_id}")
 def detail(request: Request, request_id: RecordId, user: Staff, session: DbSession, now: Now,
-           enregistree: str | None = None, corrigee: str | None = None, lien: str | None = None) -> Response:
+           enregistree: str | None = None, corrigee: str | None = None, lien: str | None = None,
+           retiree: str | None = None) -> Response:
     try:
         patient = load(session, user, request_id, Action.read, now)
     except NotFound:
         followed = load(session, user, request_id, Action.read_status, now, followed_too=True)
         return _handed_over(request, followed, just_registered=bool(enregistree))
     notice = (f"La demande est enregistrée.{_told(patient)}" if enregistree
-              else "Les modifications sont enregistrées." if corrigee else _LINK_SENT.get(lien))
+              else "Les modifications sont enregistrées." if corrigee
+              else "La demande est retirée de la file d'attente." if retiree and patient.status is Status.withdrawn
+              else _LINK_SENT.get(lien))
     return _detail(request, session, patient, now, notice=notice)
 
 
@@ -402,5 +405,5 @@ def withdraw(request: Request, request_id: RecordId, user: Staff, form: Form, se
         errors = Errors()
         service_error(exc, errors, default_field="reason")
         return _detail(request, session, patient, now, errors=errors, status=exc.status_code)
-    return _detail(request, session, patient, now, notice="La demande est retirée de la file d'attente.")
+    return see_other(f"/equipe/demandes/{request_id}?retiree=1")  # a reload does not send the withdrawal again
 
