@@ -42,7 +42,8 @@ class Claimed:
                N.organisation_id, N.attempts)
 
     @classmethod
-    def of_row(cls, row: sa.Row, claim_token: str, backends: Mapping[Channel, Backend]) -> "Claimed":  # type: ignore[type-arg]
+    def of_row(cls, row: sa.Row,  # type: ignore[type-arg]
+               claim_token: str, backends: Mapping[Channel, Backend]) -> "Claimed":
         """Of a row read with ``COLUMNS``, to be sent by one of ``backends``."""
         channel = Channel(row.channel)
         return cls(OutgoingMessage(row.id, row.recipient, row.subject, row.body, row.created_at, row.key_id),
@@ -195,7 +196,8 @@ def notify_coordinators(session: Session, trouble: Trouble, *, settings: Notific
         log.warning("notification %s ended %s and no coordinator can be told", trouble.notification_id,
                     trouble.outcome)
     context = {
-        "notification_id": trouble.notification_id, "channel": trouble.channel.value, "channel_label": CHANNEL_LABELS[trouble.channel],
+        "notification_id": trouble.notification_id, "channel": trouble.channel.value,
+        "channel_label": CHANNEL_LABELS[trouble.channel],
         "template": trouble.template, "outcome": trouble.outcome, "attempts": trouble.attempts,
         "error_code": trouble.code, "resource": trouble.resource,
     }

@@ -70,7 +70,8 @@ _HISTORY_REASONS = {
     WithdrawReason.merged: "doublon fusionné dans une autre demande",
     "accepted": "acceptée par le cabinet", "declined": "déclinée par le cabinet",
     "expired": "proposition restée sans réponse", "offer_closed": "proposition close (cabinet retiré ou lien remplacé)",
-    "offered": "envoyée à un cabinet", "reconfirmed": "le patient attend toujours", ARCHIVED_REASON: "sans réponse à la question « attendez-vous toujours ? »",
+    "offered": "envoyée à un cabinet", "reconfirmed": "le patient attend toujours",
+    ARCHIVED_REASON: "sans réponse à la question « attendez-vous toujours ? »",
 }
 
 
