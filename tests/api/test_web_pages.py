@@ -658,12 +658,17 @@ def test_a_secretary_merges_a_flagged_pair_on_the_duplicates_page(client, db, st
     log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
     page = client.get("/equipe/doublons")
     assert "Mêmes noms, dans un autre ordre" in page.text and f"n° {newer['id']}" in page.text
-    merged = client.post("/equipe/doublons", data={"csrf_token": csrf(page.text), "first": str(older["id"]),
-                                                   "second": str(newer["id"]), "decision": "merge"})
-    assert merged.status_code == 200 and f"la demande n° {older['id']} est gardée" in merged.text
+    decision = {"csrf_token": csrf(page.text), "first": str(older["id"]), "second": str(newer["id"]),
+                "decision": "merge"}
+    sent = client.post("/equipe/doublons", data=decision, follow_redirects=False)
+    assert sent.status_code == 303 and sent.headers["location"] == f"/equipe/doublons?fusionnee={older['id']}"
+    merged = client.get(sent.headers["location"])  # a reload asks for this page: the merge is not sent again
+    assert f"la demande n° {older['id']} est gardée" in merged.text
     assert "Aucun doublon possible" in merged.text
     statuses = dict(db.execute(sa.select(PatientRequest.id, PatientRequest.status)).all())
     assert statuses == {older["id"]: "waiting", newer["id"]: "withdrawn"}
+    for untrue in (newer["id"], "²", "9" * 30, "-1"):  # no merge kept it: no notice says so
+        assert "Demandes fusionnées" not in client.get(f"/equipe/doublons?fusionnee={untrue}").text
     forged = client.post("/equipe/doublons", data={"csrf_token": csrf(page.text), "first": "x", "second": "1",
                                                    "decision": "merge"})
     assert forged.status_code == 422
@@ -680,6 +685,13 @@ def test_the_duplicates_page_says_when_more_pairs_wait_than_it_shows(client, sta
     page = client.get("/equipe/doublons").text
     assert "3 paires possibles : les 2 plus anciennes sont affichées" in page
     assert page.count("Ce sont deux personnes") == 2
+    first, second = re.findall(r'name="(?:first|second)" value="(\d+)"', page)[:2]
+    sent = client.post("/equipe/doublons", data={"csrf_token": csrf(page), "first": first, "second": second,
+                                                 "decision": "distinct"}, follow_redirects=False)
+    assert sent.status_code == 303 and sent.headers["location"] == "/equipe/doublons?distinctes=1"
+    page = client.get(sent.headers["location"]).text
+    assert "ce sont deux personnes, elles ne seront plus signalées" in page
+    assert "paires possibles" not in page and page.count("Ce sont deux personnes") == 2  # the third came up
 
 
 def _cabinet_form(page: str, **fields: str) -> dict[str, str]:

@@ -69,6 +69,14 @@ def mark_distinct(session: Session, requests: Sequence[PatientRequest], *, actor
         session.flush()
 
 
+def has_merged_into(session: Session, keep_id: int, *, organisation_id: int | None) -> bool:
+    """Whether a duplicate was merged into ``keep_id`` (within one organisation; None: any, for an admin)."""
+    merged = sa.select(PatientRequest.id).where(PatientRequest.merged_into_id == keep_id)
+    if organisation_id is not None:
+        merged = merged.where(PatientRequest.organisation_id == organisation_id)
+    return session.scalar(sa.select(merged.exists())) or False
+
+
 def merge(session: Session, keep: PatientRequest, duplicate: PatientRequest, *, actor: Actor,
           now: datetime) -> PatientRequest:
     """``duplicate`` leaves the queue (withdrawn, reason ``merged``); ``keep`` takes the older date, and a

@@ -1,5 +1,7 @@
-"""Possible duplicates for a secretary: merge (the older date is kept) or "two people"."""
+"""Possible duplicates for a secretary: merge (the older date is kept) or "two people". Each decision
+redirects back to the list (Post/Redirect/Get): a reload does not send it again."""
 
+import re
 from datetime import datetime
 
 from fastapi import APIRouter, Request
@@ -13,7 +15,7 @@ from lac_service.intake import duplicates
 from lac_service.kit.clock import Now
 from lac_service.kit.fields import MAX_RECORD_ID
 from lac_service.web.forms import Errors, service_error, text
-from lac_service.web.pages import render
+from lac_service.web.pages import render, see_other
 from lac_service.web.public import Form
 from lac_service.web.secretary import STATUS_LABELS, actor, load, visible_to
 from lac_service.web.staff import Staff
@@ -33,9 +35,23 @@ def _page(request: Request, session: DbSession, user: Staff, now: datetime, *, n
     }, status=status)
 
 
+_DISTINCT = "C'est noté : ce sont deux personnes, elles ne seront plus signalées."
+
+
+def _merged(keep_id: int) -> str:
+    return f"Demandes fusionnées : la demande n° {keep_id} est gardée, avec la date la plus ancienne."
+
+
 @router.get("")
-def list_(request: Request, user: Staff, session: DbSession, now: Now) -> Response:
-    return _page(request, session, user, now)
+def list_(request: Request, user: Staff, session: DbSession, now: Now, fusionnee: str | None = None,
+          distinctes: str | None = None) -> Response:
+    """``fusionnee``: the request a merge kept, named while a duplicate is merged into it; ``distinctes``:
+    the last pair was two people."""
+    notice = _DISTINCT if distinctes else None
+    if fusionnee and re.fullmatch(r"[1-9]\d{0,9}", fusionnee) and int(fusionnee) <= MAX_RECORD_ID:
+        if duplicates.has_merged_into(session, int(fusionnee), organisation_id=visible_to(user)):
+            notice = _merged(int(fusionnee))
+    return _page(request, session, user, now, notice=notice)
 
 
 def _ids(form: Form) -> tuple[int, int] | None:
@@ -57,13 +73,11 @@ def decide(request: Request, user: Staff, form: Form, session: DbSession, now: N
     try:
         if decision == "distinct":
             duplicates.mark_distinct(session, [first, second], actor=actor(user), now=now)
-            notice = "C'est noté : ce sont deux personnes, elles ne seront plus signalées."
-        else:
-            keep, duplicate = sorted((first, second), key=lambda r: (r.waiting_since, r.id))
-            duplicates.merge(session, keep, duplicate, actor=actor(user), now=now)
-            notice = f"Demandes fusionnées : la demande n° {keep.id} est gardée, avec la date la plus ancienne."
+            return see_other("/equipe/doublons?distinctes=1")
+        keep, duplicate = sorted((first, second), key=lambda r: (r.waiting_since, r.id))
+        duplicates.merge(session, keep, duplicate, actor=actor(user), now=now)
+        return see_other(f"/equipe/doublons?fusionnee={keep.id}")
     except AppError as exc:
         session.rollback()
         service_error(exc, errors)
         return _page(request, session, user, now, errors=errors, status=exc.status_code)
-    return _page(request, session, user, now, notice=notice)
