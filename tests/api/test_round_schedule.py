@@ -63,22 +63,25 @@ def test_only_coordinators_and_admins_set_the_schedule(client, make_key, org_a, 
 def test_a_coordinator_sets_the_times_on_the_dashboard(client, coordinator, staff):  # noqa: F811
     log_in(client, staff(Role.coordinator, "coordination@cpts-a.fr"))
     page = client.get("/equipe/tableau").text
-    assert ("Tournées automatiques de CPTS cpts-a chaque jour à 08:00 (fuseau horaire : Métropole), les horaires du "
+    assert ("Tournées automatiques de CPTS cpts-a chaque jour à 08h00 (fuseau horaire : Métropole), les horaires du "
             "service.") in page
     assert 'id="mode-service" name="mode" value="service" checked' in page and 'name="horaires" type="text" value=""' in page
-    form = {"csrf_token": csrf(page), "mode": "propres", "horaires": "14:00 18h30", "fuseau": "America/Martinique"}
+    form = {"csrf_token": csrf(page), "mode": "propres", "horaires": "14:00 18h30 7:05", "fuseau": "America/Martinique"}
     assert client.post("/equipe/tableau/horaires", data=form | {"csrf_token": "x" * 43}).status_code == 403
     saved = client.post("/equipe/tableau/horaires", data=form, follow_redirects=False)
     assert saved.status_code == 303
     page = client.get(saved.headers["location"]).text
     assert "Les horaires des tournées automatiques sont enregistrés." in page
-    assert "Tournées automatiques de CPTS cpts-a chaque jour à 14:00, 18:30 (fuseau horaire : Martinique)." in page
-    assert client.get(PATH, headers=coordinator).json()["match_at"] == ["14:00", "18:30"], "the API reads the same"
+    assert ("Tournées automatiques de CPTS cpts-a chaque jour à 07h05, 14h00 et 18h30 (fuseau horaire : "
+            "Martinique).") in page
+    assert 'name="horaires" type="text" value="07h05, 14h00, 18h30"' in page, "written as the page writes times"
+    assert client.get(PATH, headers=coordinator).json()["match_at"] == ["07:05", "14:00", "18:30"], \
+        "the API reads the same"
 
 
 @pytest.mark.parametrize(("typed", "field", "message"), [
     ({"mode": "propres", "horaires": "14:00, midi"}, "horaires",
-     "« midi » : Heure invalide (format attendu : HH:MM, exemple : 08:00)."),
+     "« midi » : Heure invalide (format attendu : HH:MM ou HHhMM, exemple : 08:00)."),
     ({"mode": "propres", "horaires": ""}, "horaires", "Indiquez au moins une heure, ou choisissez une autre option."),
     ({"mode": "souvent", "horaires": "09:00"}, "mode", "Choisissez quand ont lieu les tournées automatiques."),
     ({"horaires": "09:00"}, "mode", "Choisissez quand ont lieu les tournées automatiques."),
@@ -108,6 +111,6 @@ def test_none_then_the_services_times_again_from_the_dashboard(client, coordinat
                                                             "own_times": True, "own_timezone": True}
     back = client.post("/equipe/tableau/horaires", data={"csrf_token": csrf(page), "mode": "service",
                                                          "horaires": "07:00", "fuseau": ""})
-    assert "chaque jour à 08:00 (fuseau horaire : Métropole), les horaires du service." in back.text, \
+    assert "chaque jour à 08h00 (fuseau horaire : Métropole), les horaires du service." in back.text, \
         "the times typed beside another choice are not kept"
     assert client.get(PATH, headers=coordinator).json() == DEFAULT

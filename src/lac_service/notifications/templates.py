@@ -12,8 +12,9 @@ shows it in full): no diagnosis and no patient name ever goes in one, since an S
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, time, tzinfo
 from functools import cache
 from pathlib import Path
 
@@ -48,7 +49,18 @@ def date_fr(value: datetime, zone: tzinfo = PARIS) -> str:
     """``lundi 23 novembre à 18h00``, in the reader's time (metropolitan unless told), whatever the
     server's zone."""
     local = value.astimezone(zone)
-    return f"{day_long_fr(local, zone)} à {local:%H}h{local:%M}"
+    return f"{day_long_fr(local, zone)} à {clock_fr(local)}"
+
+
+def clock_fr(value: time | datetime) -> str:
+    """``08h00``: how every page and message writes a time of day (forms take ``08:00`` too)."""
+    return f"{value:%H}h{value:%M}"
+
+
+def clocks_fr(values: Sequence[time]) -> str:
+    """``08h00, 12h00 et 18h00``."""
+    words = [clock_fr(value) for value in values]
+    return " et ".join(filter(None, (", ".join(words[:-1]), *words[-1:])))
 
 
 def day_long_fr(value: datetime, zone: tzinfo = PARIS) -> str:

@@ -28,11 +28,6 @@ class Schedule:
     def labels(self) -> list[str]:
         return [clock_label(at) for at in self.times]
 
-    @property
-    def text(self) -> str:
-        """As the dashboard writes them: "08:00, 14:00"."""
-        return ", ".join(self.labels)
-
     def last_slot(self, now: datetime) -> datetime | None:
         """The latest round time at or before ``now`` within the last day, in UTC. Compared in UTC: a time in
         the hour skipped in spring (02:30) takes the offset before the change (03:30 after it), and is past

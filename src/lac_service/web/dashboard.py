@@ -21,6 +21,7 @@ from lac_service.intake.models import PatientRequest
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.matching.models import MatchingRound
+from lac_service.notifications.templates import clock_fr, clocks_fr
 from lac_service.offers.models import ItemStatus, Offer
 from lac_service.offers.service import WITHOUT_ITEMS, tally
 from lac_service.organisations.schedule import Schedule, schedule_of, set_schedule
@@ -116,7 +117,7 @@ class ScheduleForm:
     def __init__(self, schedule: Schedule, typed: dict[str, str] | None = None, errors: Errors | None = None) -> None:
         self.schedule = schedule
         mode = "service" if not schedule.own_times else "propres" if schedule.times else "aucune"
-        self.values = typed or {"mode": mode, "horaires": schedule.text if schedule.own_times else "",
+        self.values = typed or {"mode": mode, "horaires": ", ".join(map(clock_fr, schedule.times)) if schedule.own_times else "",
                                 "fuseau": schedule.timezone if schedule.own_timezone else ""}
         self.errors = errors or Errors()
 
@@ -167,7 +168,7 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, setti
         "describe": describe, "notice": notice, "kinds": list(Kind), "shown": shown, "sms_landline": sms_landline,
         "statuses": STATUS_LABELS, "schedule": schedule or ScheduleForm(_schedule(user, settings)),
         "service_zone": ZONES.get(settings.jobs.timezone, settings.jobs.timezone), "organisation_name": user.organisation.name,
-        "service_times": schedule_of(None, None, settings.jobs).text or "aucune",
+        "service_times": clocks_fr(schedule_of(None, None, settings.jobs).times) or "aucune",
     }, status=status)
 
 

@@ -23,7 +23,7 @@ from lac_service.kit.clock import PARIS
 from lac_service.kit.phone import display_phone
 from lac_service.notifications.models import Channel
 from lac_service.notifications.outcomes import CHANNEL_LABELS
-from lac_service.notifications.templates import date_fr, day_long_fr, kind_label
+from lac_service.notifications.templates import clocks_fr, date_fr, day_long_fr, kind_label
 
 CSRF_COOKIE = "lac_csrf"
 CSRF_FIELD = "csrf_token"
@@ -31,6 +31,7 @@ CSRF_FIELD = "csrf_token"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["date_fr"] = date_fr
 templates.env.filters["day_long_fr"] = day_long_fr
+templates.env.filters["clocks_fr"] = clocks_fr
 templates.env.filters["kind_label"] = kind_label
 templates.env.filters["phone_fr"] = display_phone
 
