@@ -294,9 +294,13 @@ def test_a_coordinator_types_the_territorys_postal_codes_and_sees_their_communes
 
 def test_a_coordinator_on_a_phone_reads_every_screen_without_scrolling_sideways(service: Service, pages, shot):
     """Long labels ("Patients de 70 ans et plus parmi les attribués") and a practitioner's link wrap; only a
-    wide table scrolls, inside its own frame."""
+    wide table scrolls, inside its own frame; a chart's text reads at 10 pixels or more, its labels apart."""
     page = pages(PHONE)
     log_in(page, service, service.user("coordination.telephone@cpts-e2e.fr", Role.coordinator))
+    page.goto(service.url + "/equipe/demandes/nouvelle")  # a waiting request: the dashboard draws a bar
+    _fill_request(page, first_name="Inès", last_name="Telephone", phone="06 12 34 56 09", staff=True)
+    page.get_by_role("button", name="Enregistrer la demande").click()
+    expect(page.get_by_role("status")).to_contain_text("La demande est enregistrée")
     page.goto(service.url + "/equipe/cabinets/nouveau")
     page.get_by_label("Nom du cabinet").fill("Cabinet médical des Bois-Blancs")
     page.get_by_label("Médecin traitant").check()
@@ -319,3 +323,15 @@ def test_a_coordinator_on_a_phone_reads_every_screen_without_scrolling_sideways(
             > document.documentElement.clientWidth && !e.closest('.table-scroll')).map(e => e.tagName + '.'
             + e.className + '#' + e.id).slice(0, 5)""")
         assert overflow <= 0, f"{path or 'the cabinet page'} is {overflow} px wider than the phone: {wide}"
+    page.goto(service.url + "/equipe/tableau")
+    texts = page.evaluate("""[...document.querySelectorAll('svg.chart text')].map(t => {
+        const svg = t.ownerSVGElement, box = t.getBoundingClientRect();
+        return {chart: [...document.querySelectorAll('svg.chart')].indexOf(svg), cls: t.getAttribute('class'),
+                px: t.getAttribute('font-size') * svg.getBoundingClientRect().width / svg.viewBox.baseVal.width,
+                left: box.left, right: box.right, text: t.textContent}; })""")
+    assert "x-label" in {t["cls"] for t in texts}, "the bar chart is drawn"
+    small = [(t["text"], round(t["px"], 1)) for t in texts if t["px"] < 10]
+    assert not small, f"chart text too small to read on a phone: {small}"
+    for chart in {t["chart"] for t in texts}:
+        labels = sorted((t for t in texts if t["chart"] == chart and t["cls"] == "x-label"), key=lambda t: t["left"])
+        assert all(a["right"] <= b["left"] for a, b in zip(labels, labels[1:])), f"labels overlap: {labels}"

@@ -5,10 +5,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from lac_service.web.charts import MAX_X_LABELS, NO_DATA, Bar, Point, bar_chart, line_chart
+from lac_service.web.charts import MAX_X_LABELS, NO_DATA, Bar, Point, Unit, bar_chart, line_chart
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
 BARS = [Bar("Groupe A", 12), Bar("Groupe B", 3), Bar("Groupe C", 12.5), Bar("Groupe D", 0)]
+REQUESTS, DAYS = Unit("demande", "demandes"), Unit("jour", "jours")
 
 
 def parse(svg: str) -> ET.Element:
@@ -34,7 +35,7 @@ def axis_top(svg: str) -> str:
 
 
 def test_one_bar_per_value_with_heights_proportional_to_the_values():
-    root = parse(bar_chart(BARS, title="Demandes par groupe", unit="demandes"))
+    root = parse(bar_chart(BARS, title="Demandes par groupe", unit=REQUESTS))
     rects = of_class(root, "rect", "bar")
     assert len(rects) == len(BARS)
     heights = [float(r.get("height")) for r in rects]
@@ -47,7 +48,7 @@ def test_one_bar_per_value_with_heights_proportional_to_the_values():
 
 
 def test_values_and_ticks_are_written_the_french_way():
-    root = parse(bar_chart(BARS, title="Demandes", unit="demandes"))
+    root = parse(bar_chart(BARS, title="Demandes", unit=REQUESTS))
     assert texts(root, "value") == ["12", "3", "12,5", "0"]
     assert texts(root, "x-label") == ["Groupe A", "Groupe B", "Groupe C", "Groupe D"]
     assert texts(root, "tick") == ["0", "5", "10", "15", "20"]
@@ -56,10 +57,10 @@ def test_values_and_ticks_are_written_the_french_way():
 
 
 def test_the_description_lists_every_label_and_value_with_the_unit():
-    svg = bar_chart(BARS, title="Demandes par groupe", unit="demandes")
+    svg = bar_chart(BARS, title="Demandes par groupe", unit=REQUESTS)
     root = parse(svg)
     assert desc(root) == (
-        "Groupe A : 12 demandes ; Groupe B : 3 demandes ; Groupe C : 12,5 demandes ; Groupe D : 0 demandes"
+        "Groupe A : 12 demandes ; Groupe B : 3 demandes ; Groupe C : 12,5 demandes ; Groupe D : 0 demande"
     )
     assert root.find("svg:title", NS).text == "Demandes par groupe"
     assert list(root)[0].tag.endswith("title") and list(root)[1].tag.endswith("desc")
@@ -67,16 +68,18 @@ def test_the_description_lists_every_label_and_value_with_the_unit():
     assert re.fullmatch(r"chart-[0-9a-f]{8}", chart_id)
     assert root.get("aria-labelledby") == f"{chart_id}-title {chart_id}-desc"
     assert root.find("svg:desc", NS).get("id") == f"{chart_id}-desc"
-    assert root.get("role") == "img" and root.get("class") == "chart" and root.get("viewBox") == "0 0 640 260"
+    assert root.get("role") == "img" and root.get("class") == "chart" and root.get("viewBox") == "0 0 360 240"
 
-    line = parse(line_chart([Point("janv.", 4), Point("févr.", None), Point("mars", 2.5)], title="Délai", unit="jours"))
-    assert desc(line) == "janv. : 4 jours ; févr. : aucune donnée ; mars : 2,5 jours"
+    line = parse(line_chart([Point("janv.", 4), Point("févr.", None), Point("mars", 1.5), Point("avr.", 1.96)],
+                            title="Délai", unit=DAYS))
+    assert desc(line) == "janv. : 4 jours ; févr. : aucune donnée ; mars : 1,5 jour ; avr. : 2 jours", \
+        "singular below 2, as French says it, after rounding to what is written"
     assert desc(parse(bar_chart([Bar("A", 1)], title="t"))) == "A : 1", "no unit, nothing appended"
 
 
 def test_hostile_text_is_escaped_never_markup():
     hostile = '<script>&"\'\x01'
-    svg = bar_chart([Bar(hostile, 1)], title=hostile, unit=hostile)
+    svg = bar_chart([Bar(hostile, 1)], title=hostile, unit=Unit(hostile, hostile))
     root = parse(svg)
     assert "<script" not in svg
     assert "&lt;script&gt;&amp;&quot;" in svg
@@ -89,10 +92,10 @@ def test_hostile_text_is_escaped_never_markup():
 
 def all_outputs() -> list[str]:
     return [
-        bar_chart(BARS, title="Demandes", unit="demandes"),
+        bar_chart(BARS, title="Demandes", unit=REQUESTS),
         bar_chart([], title="Vide"),
         bar_chart([Bar("A", 0), Bar("B", 0)], title="Zéros"),
-        line_chart([Point(f"m{i}", i % 7 or None) for i in range(36)], title="Mois", unit="jours"),
+        line_chart([Point(f"m{i}", i % 7 or None) for i in range(36)], title="Mois", unit=DAYS),
         line_chart([], title="Vide"),
         line_chart([Point("a", None), Point("b", 0)], title="Rien"),
     ]
@@ -113,7 +116,7 @@ def test_the_output_is_allowed_by_a_strict_content_security_policy(svg):
     "svg",
     [
         bar_chart([], title="Vide"),
-        bar_chart([Bar("A", 0), Bar("B", 0)], title="Zéros", unit="demandes"),
+        bar_chart([Bar("A", 0), Bar("B", 0)], title="Zéros", unit=REQUESTS),
         line_chart([], title="Vide"),
         line_chart([Point("a", None), Point("b", None)], title="Rien"),
         line_chart([Point("a", 0), Point("b", None), Point("c", 0)], title="Zéros"),
@@ -128,7 +131,7 @@ def test_no_data_still_renders_a_chart_saying_so(svg):
 
 def test_the_no_data_description_still_lists_what_was_given():
     assert desc(parse(bar_chart([], title="Vide"))) == NO_DATA
-    assert desc(parse(bar_chart([Bar("A", 0)], title="Zéro", unit="demandes"))) == "A : 0 demandes"
+    assert desc(parse(bar_chart([Bar("A", 0)], title="Zéro", unit=REQUESTS))) == "A : 0 demande"
 
 
 @pytest.mark.parametrize(
@@ -183,22 +186,25 @@ def test_equal_input_gives_equal_output_and_other_input_other_ids():
             bar_chart(BARS, title="Demandes"),
             bar_chart(BARS, title="Demandes 2"),
             bar_chart(BARS[:3], title="Demandes"),
-            bar_chart(BARS, title="Demandes", unit="demandes"),
+            bar_chart(BARS, title="Demandes", unit=REQUESTS),
             line_chart([Point(b.label, b.value) for b in BARS], title="Demandes"),
         ]
     }
     assert len(ids) == 5
 
 
-def test_many_points_show_at_most_twelve_x_labels_starting_with_the_first():
+def test_many_points_show_at_most_four_x_labels_starting_with_the_first():
     points = [Point(f"{2023 + i // 12}-{i % 12 + 1:02d}", float(i)) for i in range(36)]
     root = parse(line_chart(points, title="Trois ans"))
     labels = texts(root, "x-label")
-    assert len(labels) <= MAX_X_LABELS
-    assert labels[0] == "2023-01" and labels[1] == "2023-04"
+    assert len(labels) <= MAX_X_LABELS == 4
+    assert labels[0] == "2023-01" and labels[1] == "2023-10"
     assert len(of_class(root, "circle", "dot")) == 36, "every point is still drawn"
-    assert len(texts(parse(line_chart(points[:12], title="Un an")), "x-label")) == 12
-    assert len(texts(parse(line_chart(points[:13], title="Treize mois")), "x-label")) == 7
+    assert texts(parse(line_chart(points[:12], title="Un an")), "x-label") == ["2023-01", "2023-04", "2023-07",
+                                                                                 "2023-10"]
+    assert len(texts(parse(line_chart(points[:4], title="Quatre mois")), "x-label")) == 4
+    assert texts(parse(line_chart(points[:13], title="Treize mois")), "x-label") == ["2023-01", "2023-05", "2023-09",
+                                                                                       "2024-01"]
 
 
 @pytest.mark.parametrize("value", [-1, float("nan"), float("inf")])

@@ -5,6 +5,9 @@ on the server: presentation attributes (``fill``, ``stroke``, ``font-size``) ins
 script, no external reference. Each chart has a ``<title>`` and a French ``<desc>`` listing every value,
 so a screen reader gets the numbers the picture shows. The output depends on the input only: equal input
 gives byte-equal markup, which keeps pages cacheable and tests exact.
+
+A chart is drawn 360 units wide, about a phone's width, so its text is read near its own size there (a wider
+drawing shrunk to a phone wrote 6-pixel labels); the page caps its width on a desktop.
 """
 
 import hashlib
@@ -19,9 +22,21 @@ TEXT = "#1f2937"  # 14.7:1 on white
 INK = "#1d4ed8"  # 6.7:1 on white, bars and lines
 GRID = "#d1d5db"  # decorative gridlines only, never text
 NO_DATA = "Aucune donnée"
-MAX_X_LABELS = 12
+MAX_X_LABELS = 4  # "janv. 26" takes about 56 units at 13: four fit under the axis without touching
 _LEFT, _RIGHT, _TOP, _BOTTOM = 48, 16, 32, 36
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """What a value counts, in French: singular below 2 ("0 demande", "1,5 jour"), plural from 2; the axis is
+    headed with the plural."""
+
+    one: str
+    many: str
+
+    def of(self, value: float) -> str:
+        return f"{_fmt(value)} {self.one if round(value, 1) < 2 else self.many}"
 
 
 @dataclass(frozen=True)
@@ -40,7 +55,8 @@ class Point:
     value: float | None
 
 
-def bar_chart(bars: Sequence[Bar], *, title: str, unit: str = "", width: int = 640, height: int = 260) -> str:
+def bar_chart(bars: Sequence[Bar], *, title: str, unit: Unit | None = None, width: int = 360,
+              height: int = 240) -> str:
     """Vertical bars from 0, the value written above each bar and its label under it."""
     items = [(bar.label, bar.value) for bar in bars]
 
@@ -52,14 +68,15 @@ def bar_chart(bars: Sequence[Bar], *, title: str, unit: str = "", width: int = 6
                 f'<rect class="bar" x="{_n(x - w / 2)}" y="{_n(y)}" width="{_n(w)}" '
                 f'height="{_n(plot.y1 - y)}" fill="{INK}"/>'
             )
-            out.append(_text(x, y - 4, _fmt(value), "value", anchor="middle", size=11))
+            out.append(_text(x, y - 4, _fmt(value), "value", anchor="middle", size=12))
             out.append(_text(x, plot.y1 + 16, label, "x-label", anchor="middle"))
         return out
 
     return _render("bar", items, title, unit, width, height, draw)
 
 
-def line_chart(points: Sequence[Point], *, title: str, unit: str = "", width: int = 640, height: int = 260) -> str:
+def line_chart(points: Sequence[Point], *, title: str, unit: Unit | None = None, width: int = 360,
+               height: int = 240) -> str:
     """A line per run of consecutive known values, a dot at each; a lone value between gaps is a dot only.
 
     At most ``MAX_X_LABELS`` labels are written under the axis (every k-th one) so they do not overlap.
@@ -112,8 +129,8 @@ class _Plot:
     def y(self, value: float) -> float:
         return self.y1 - value / self.top * (self.y1 - self.y0)
 
-    def grid(self, unit: str) -> list[str]:
-        out = [_text(4, 14, unit, "unit")] if unit else []
+    def grid(self, unit: Unit | None) -> list[str]:
+        out = [_text(4, 14, unit.many, "unit")] if unit else []
         for step in range(self.steps + 1):
             value = self.top * step / self.steps
             y = _n(self.y(value))
@@ -127,7 +144,7 @@ def _render(
     kind: str,
     items: list[tuple[str, float | None]],
     title: str,
-    unit: str,
+    unit: Unit | None,
     width: int,
     height: int,
     draw: Callable[[_Plot], list[str]],
@@ -136,7 +153,7 @@ def _render(
     values = [value for _, value in items if value is not None]
     if any(not math.isfinite(value) or value < 0 for value in values):
         raise ValueError("chart values must be finite and not negative")
-    key = json.dumps([kind, title, unit, width, height, items])
+    key = json.dumps([kind, title, unit and (unit.one, unit.many), width, height, items])
     cid = "chart-" + hashlib.sha256(key.encode()).hexdigest()[:8]
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
@@ -164,10 +181,12 @@ def _scale(peak: float) -> tuple[float, int]:
     return mantissa * power, 4 if mantissa == 2 else 5
 
 
-def _summary(items: list[tuple[str, float | None]], unit: str) -> str:
-    """What the desc reads out, e.g. « Groupe A : 12 demandes ; Groupe B : 3 demandes »."""
-    suffix = f" {unit}" if unit else ""
-    parts = [f"{label} : {'aucune donnée' if value is None else _fmt(value) + suffix}" for label, value in items]
+def _summary(items: list[tuple[str, float | None]], unit: Unit | None) -> str:
+    """What the desc reads out, e.g. « Groupe A : 12 demandes ; Groupe B : 1 demande »."""
+    def said(value: float) -> str:
+        return unit.of(value) if unit else _fmt(value)
+
+    parts = [f"{label} : {'aucune donnée' if value is None else said(value)}" for label, value in items]
     return " ; ".join(parts) or NO_DATA
 
 
@@ -187,7 +206,7 @@ def _esc(text: str) -> str:
     return html.escape(_NOT_XML.sub("", text))
 
 
-def _text(x: float, y: float, content: str, cls: str, *, anchor: str = "start", size: int = 12) -> str:
+def _text(x: float, y: float, content: str, cls: str, *, anchor: str = "start", size: int = 13) -> str:
     return (
         f'<text class="{cls}" x="{_n(x)}" y="{_n(y)}" text-anchor="{anchor}" font-size="{size}" '
         f'fill="{TEXT}">{_esc(content)}</text>'

@@ -30,7 +30,7 @@ from lac_service.policies import service as policies
 from lac_service.priority import Band, band_of
 from lac_service.stats import indicators, report
 from lac_service.stats.indicators import Scope
-from lac_service.web.charts import Bar, Point, bar_chart, line_chart
+from lac_service.web.charts import Bar, Point, Unit, bar_chart, line_chart
 from lac_service.web.forms import Errors, text, validate
 from lac_service.web.pages import render, see_other
 from lac_service.web.public import Form
@@ -154,11 +154,12 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, setti
     offers = session.scalars(_scoped(sa.select(Offer).options(WITHOUT_ITEMS), Offer.organisation_id, org)
                              .order_by(Offer.id.desc()).limit(20)).all()
     tallies = tally(session, offers)
+    waiting = [Bar(BAND_LABELS[Band(band)], n) for band, n in stats.waiting.by_band.items()]
     return render(request, "dashboard.html", {
-        "waiting_chart": Markup(bar_chart([Bar(BAND_LABELS[Band(b)], n) for b, n in stats.waiting.by_band.items()],
-                                          title="Demandes en attente par priorité", unit="demandes")),
+        "waiting_chart": Markup(bar_chart(waiting, title="Demandes en attente par priorité",
+                                          unit=Unit("demande", "demandes"))),
         "wait_chart": Markup(line_chart([Point(_month_label(m), waits[m]) for m in months],
-                                        title="Attente médiane avant attribution, par mois", unit="jours")),
+                                        title="Attente médiane avant attribution, par mois", unit=Unit("jour", "jours"))),
         "stats": stats, "percent": _percent,
         "cabinets": cabinets, "cabinets_total": cabinets_total, "cabinets_page": cabinets_page,
         "cabinets_pages": max(1, -(-cabinets_total // CABINETS_PER_PAGE)), "rounds": rounds, "unmatched_labels": UNMATCHED_LABELS,
