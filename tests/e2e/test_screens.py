@@ -294,11 +294,13 @@ def test_a_coordinator_types_the_territorys_postal_codes_and_sees_their_communes
 
 def test_a_coordinator_on_a_phone_reads_every_screen_without_scrolling_sideways(service: Service, pages, shot):
     """Long labels ("Patients de 70 ans et plus parmi les attribués") and a practitioner's link wrap; only a
-    wide table scrolls, inside its own frame; a chart's text reads at 10 pixels or more, its labels apart."""
+    wide table scrolls, inside its own frame, and the queue's priority is in view; a chart's text reads at 10
+    pixels or more, its labels apart."""
     page = pages(PHONE)
     log_in(page, service, service.user("coordination.telephone@cpts-e2e.fr", Role.coordinator))
     page.goto(service.url + "/equipe/demandes/nouvelle")  # a waiting request: the dashboard draws a bar
     _fill_request(page, first_name="Inès", last_name="Telephone", phone="06 12 34 56 09", staff=True)
+    page.locator("#criteria-ald").check()  # the queue then explains her priority: a longer column
     page.get_by_role("button", name="Enregistrer la demande").click()
     expect(page.get_by_role("status")).to_contain_text("La demande est enregistrée")
     page.goto(service.url + "/equipe/cabinets/nouveau")
@@ -335,3 +337,8 @@ def test_a_coordinator_on_a_phone_reads_every_screen_without_scrolling_sideways(
     for chart in {t["chart"] for t in texts}:
         labels = sorted((t for t in texts if t["chart"] == chart and t["cls"] == "x-label"), key=lambda t: t["left"])
         assert all(a["right"] <= b["left"] for a, b in zip(labels, labels[1:])), f"labels overlap: {labels}"
+    page.goto(service.url + "/equipe")  # the queue: who, and how urgent, without scrolling the table
+    for column in ("Patient", "Priorité"):
+        box = page.get_by_role("columnheader", name=column).bounding_box()
+        assert box and box["x"] + box["width"] <= PHONE["width"], f"« {column} » is off the screen"
+    shot(page, "queue")
