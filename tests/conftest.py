@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -237,11 +238,11 @@ def smtp() -> Iterator[FakeSmtp]:
 
 
 def dispatch(db: Session, now: datetime, *, sms: Backend | None = None, email: Backend | None = None,
-             operator: Sequence[str] = ()) -> None:
+             operator: Sequence[str] = (), **settings_: Any) -> None:
     """The dispatcher's pass at ``now`` on the test's own connection: what is queued is sent, locally (or by
     ``sms`` and ``email``), and marked as production marks it; ``operator``: the deployment's addresses told of
-    every failure."""
-    settings = NotificationSettings(rate_per_s=1000, backoff_base_s=0, coordinator_emails=list(operator))
+    every failure; other keywords are its settings."""
+    settings = NotificationSettings(rate_per_s=1000, backoff_base_s=0, coordinator_emails=list(operator), **settings_)
     dispatcher = Dispatcher(create_session_factory(db.get_bind(), join_transaction_mode="create_savepoint"),
                             settings, secret_key=b"k",
                             backends={Channel.sms: sms or LocalBackend(), Channel.email: email or LocalBackend()},

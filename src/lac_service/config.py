@@ -55,6 +55,9 @@ class NotificationSettings(BaseModel):
     twilio_auth_token: SecretStr = SecretStr("")
     twilio_from: str = Field(default="", description="Sender: a Twilio number in E.164, or an alphanumeric id.")
     twilio_api_base_url: str | None = Field(default=None, description="Tests only: a local fake of Twilio.")
+    twilio_redact_after_hours: int = Field(
+        default=48, ge=0, le=2160, description="Twilio's log keeps each SMS's text, links included, until it is "
+        "redacted: done once its delivery report is final, or this long after sending without one. 0: never.")
     twilio_status_callback_url: str | None = Field(
         default=None, description="Where Twilio reports deliveries: the public URL of /api/v1/twilio/status."
     )

@@ -1,7 +1,9 @@
 """A local stand-in for Twilio's Messages API, spoken to by the real ``twilio`` client.
 
 ``POST /2010-04-01/Accounts/{sid}/Messages.json`` answers 201 with a message like Twilio's (Basic auth
-checked); ``GET`` on the same path lists what it accepted, newest first, filtered by ``To``. Faults are
+checked); ``GET`` on the same path lists what it accepted, newest first, filtered by ``To``; ``POST`` on
+``Messages/{MessageSid}.json`` with an empty ``Body`` redacts that message (404 for one it never had, 400 for
+a body that is not empty, as Twilio). Faults are
 scripted: ``script`` is consumed one entry per POST (``500``, ``(400, 21211)``), ``reject`` refuses some
 numbers for good, ``delay_s`` slows every answer (half before the message is recorded, half after, so a
 client killed mid-request leaves messages the fake has and the client never heard of).
@@ -9,6 +11,7 @@ client killed mid-request leaves messages the fake has and the client never hear
 
 import base64
 import json
+import re
 import threading
 import time
 import uuid
@@ -16,6 +19,7 @@ from collections import deque
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 ACCOUNT_SID = "AC" + "0" * 32
@@ -29,6 +33,7 @@ class FakeTwilio:
         self.script: deque[int | tuple[int, int]] = deque()
         self.reject: dict[str, int] = {}  # number → Twilio error code answered with 400
         self.received: list[dict[str, str]] = []
+        self.redacted: list[str] = []  # the sids redacted, in order, each time asked
         self.posts = 0
         self._lock = threading.Lock()
         fake = self
@@ -66,10 +71,13 @@ class FakeTwilio:
                 raw = self.rfile.read(length)
                 if len(raw) < length:
                     return  # the client died mid-request: like Twilio, take nothing from a partial request
-                form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
-                if not self._authorised() or not self.path.endswith("/Messages.json"):
+                form = {k: v[0] for k, v in parse_qs(raw.decode(), keep_blank_values=True).items()}
+                if not self._authorised():
                     return
-                fake._post(self, form)
+                if self.path.endswith("/Messages.json"):
+                    fake._post(self, form)
+                elif one := re.search(r"/Messages/(\w+)\.json$", self.path):
+                    fake._update(self, one[1], form)
 
             def do_GET(self) -> None:  # noqa: N802
                 url = urlparse(self.path)
@@ -98,16 +106,23 @@ class FakeTwilio:
             "LAC_NOTIFICATIONS__TWILIO_API_BASE_URL": self.base_url,
         }
 
-    def _post(self, handler: "BaseHTTPRequestHandler", form: dict[str, str]) -> None:
-        answer = handler._answer  # type: ignore[attr-defined]
+    def _next_fault(self) -> int | tuple[int, int] | None:
         with self._lock:
             self.posts += 1
-            fault = self.script.popleft() if self.script else None
+            return self.script.popleft() if self.script else None
+
+    @staticmethod
+    def _fail(answer: Any, fault: int | tuple[int, int]) -> None:
+        status, code = fault if isinstance(fault, tuple) else (fault, fault)
+        answer(status, {"code": code, "message": "scripted fault", "status": status})
+
+    def _post(self, handler: "BaseHTTPRequestHandler", form: dict[str, str]) -> None:
+        answer = handler._answer  # type: ignore[attr-defined]
+        fault = self._next_fault()
         if self.delay_s:
             time.sleep(self.delay_s / 2)
         if fault is not None:
-            status, code = fault if isinstance(fault, tuple) else (fault, fault)
-            answer(status, {"code": code, "message": "scripted fault", "status": status})
+            self._fail(answer, fault)
             return
         if form.get("To") in self.reject:
             answer(400, {"code": self.reject[form["To"]], "message": "The 'To' number is not valid.", "status": 400})
@@ -124,6 +139,24 @@ class FakeTwilio:
         if self.delay_s:
             time.sleep(self.delay_s / 2)
         answer(201, message)
+
+    def _update(self, handler: "BaseHTTPRequestHandler", sid: str, form: dict[str, str]) -> None:
+        answer = handler._answer  # type: ignore[attr-defined]
+        fault = self._next_fault()
+        with self._lock:
+            message = next((m for m in self.received if m["sid"] == sid), None)
+            if fault is None and message is not None and form.get("Body") == "":
+                message["body"] = ""
+                self.redacted.append(sid)
+        if fault is not None:
+            self._fail(answer, fault)
+        elif message is None:
+            answer(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
+        elif form.get("Body") != "":
+            answer(400, {"code": 30400, "message": "Message body redaction request does not have empty Body",
+                         "status": 400})
+        else:
+            answer(200, message)
 
     def count_by_body(self) -> dict[tuple[str, str], int]:
         counts: dict[tuple[str, str], int] = {}

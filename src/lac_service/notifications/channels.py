@@ -53,6 +53,8 @@ class Backend:
     """True when ``lookup`` is authoritative: the provider lists every message it accepted."""
     keeps_text = False
     """True when the outbox row is the delivered message (``local``): its text then keeps its links once sent."""
+    can_redact = False
+    """True when the provider keeps each message's text until told to erase it (Twilio): see ``redaction``."""
 
     def send(self, message: OutgoingMessage) -> str:
         raise NotImplementedError
@@ -60,6 +62,10 @@ class Backend:
     def lookup(self, message: OutgoingMessage) -> str | None:
         """The provider's id of this message if the provider has it, else None. Raises
         ``RetryableError`` when the provider cannot be asked right now."""
+        raise NotImplementedError
+
+    def redact(self, provider_id: str) -> None:
+        """Erases the provider's copy of a message's text; raises a ``ChannelError`` as ``send`` does."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -32,6 +32,7 @@ from lac_service.notifications.channels import (
 )
 from lac_service.notifications.models import Channel, Notification, NotificationStatus
 from lac_service.notifications.outcomes import Claimed
+from lac_service.notifications.redaction import redact_settled
 from lac_service.notifications.resolver import resolve_stuck
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class Stats:
     failed: int = 0
     in_doubt: int = 0
     resolved: int = 0
+    redacted: int = 0
 
 
 class RateLimiter:
@@ -176,7 +178,9 @@ class Dispatcher:
         return done
 
     def run_once(self, stop: threading.Event | None = None) -> Stats:
-        """Settles stuck claims, then sends everything due until nothing is (or ``stop`` is set)."""
+        """Settles stuck claims, then sends everything due until nothing is (or ``stop`` is set), then has a
+        batch of settled SMS redacted at the provider (after sending: a patient waits for a message, not for
+        a redaction)."""
         stats = Stats()
         stats.resolved = resolve_stuck(self.session_factory, self.backends, self.settings, self.clock)
         window = self.settings.concurrency
@@ -197,6 +201,9 @@ class Dispatcher:
                 if not inflight:
                     break
                 finished = [(inflight.pop(f), f.result()) for f in self._gather(inflight)]
+        if Channel.sms in self.backends and not (stop is not None and stop.is_set()):
+            stats.redacted = redact_settled(self.session_factory, self.backends[Channel.sms], self.settings,
+                                            self.clock, self.limiter.wait)
         return stats
 
     def run_forever(self, stop: threading.Event) -> None:
@@ -206,5 +213,5 @@ class Dispatcher:
             except sa.exc.OperationalError:
                 log.exception("database unavailable; the dispatcher will try again")
                 stats = Stats()
-            if not (stats.sent or stats.retried or stats.failed or stats.resolved):
+            if not (stats.sent or stats.retried or stats.failed or stats.resolved or stats.redacted):
                 stop.wait(self.settings.poll_interval_s)

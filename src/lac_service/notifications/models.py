@@ -44,6 +44,10 @@ UNDELIVERED = ("failed", "undelivered", BOUNCED)
 FINAL_REPORTS = ("delivered", *UNDELIVERED)  # a later "sent" (reports may come out of order) changes none of them
 
 
+# The SMS whose text the provider may still keep (``redaction``), written once for the index and its queries.
+UNREDACTED = "channel = 'sms' AND provider_id IS NOT NULL AND provider_redacted_at IS NULL"
+
+
 class Notification(Base):
     """``error_code`` is a provider code such as ``twilio:21211`` or ``smtp:550``, never a provider's free
     text, which may quote the recipient. ``resource`` (e.g. ``request:12``) lets erasure find the rows that
@@ -54,6 +58,9 @@ class Notification(Base):
         # The dispatcher's two queries: due rows, and claims that have been out for too long.
         sa.Index("ix_notifications_due", "status", "next_attempt_at"),
         sa.Index("ix_notifications_claimed", "status", "claimed_at"),
+        # The SMS whose text the provider still keeps: few at any time, however many were ever sent.
+        sa.Index("ix_notifications_unredacted", "id", sqlite_where=sa.text(UNREDACTED),
+                 postgresql_where=sa.text(UNREDACTED)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -79,3 +86,5 @@ class Notification(Base):
     key_id: Mapped[str | None] = mapped_column(sa.String(32))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # When the provider's copy of the text was erased (Twilio's log keeps each SMS until redacted: ``redaction``).
+    provider_redacted_at: Mapped[datetime | None]

@@ -62,6 +62,7 @@ def _classify(exc: Exception) -> Exception:
 class TwilioSmsBackend(Backend):
     name = "twilio"
     can_lookup = True
+    can_redact = True
 
     def __init__(self, settings: NotificationSettings) -> None:
         _QUIET.setLevel(logging.WARNING)
@@ -113,6 +114,13 @@ class TwilioSmsBackend(Backend):
             if item.body == message.body or (item.body or "").endswith(message.body):
                 return str(item.sid)
         return None
+
+    def redact(self, provider_id: str) -> None:
+        """An empty body is Twilio's redaction: the log keeps the message's status and dates, not its text."""
+        try:
+            self._client().messages(provider_id).update(body="")
+        except Exception as exc:  # noqa: BLE001
+            raise _classify(exc) from exc
 
     def close(self) -> None:
         with self._lock:

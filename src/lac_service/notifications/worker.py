@@ -31,8 +31,8 @@ def run(settings: Settings, *, once: bool, stop: threading.Event | None = None) 
         if once:
             stats = dispatcher.run_once(stop)
             log.info(
-                "dispatch: %d sent, %d to retry, %d failed, %d in doubt, %d stuck claims settled",
-                stats.sent, stats.retried, stats.failed, stats.in_doubt, stats.resolved,
+                "dispatch: %d sent, %d to retry, %d failed, %d in doubt, %d stuck claims settled, %d redacted",
+                stats.sent, stats.retried, stats.failed, stats.in_doubt, stats.resolved, stats.redacted,
             )
         else:
             dispatcher.run_forever(stop or threading.Event())

@@ -1,0 +1,109 @@
+"""Twilio's log keeps each SMS's text, tracking link included, until it is redacted: the dispatcher has it
+redacted once the delivery report is final, or two days after sending without one, and an erased person's
+messages too. Spoken to by the real client, through the fake's redaction endpoint."""
+
+import logging
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from lac_service.auth.models import Role
+from lac_service.notifications.models import Channel, Notification
+from lac_service.notifications.twilio_sms import TwilioSmsBackend
+from tests.api.test_twilio_webhooks import _post, twilio_app  # noqa: F401 (a fixture)
+from tests.conftest import NOW, dispatch
+from tests.integration.test_notifications_dispatch import provider_settings
+from tests.payloads import request_body
+
+PHONE = "+33612345678"
+
+
+def _register(client, make_key, org_a, **patient) -> int:  # type: ignore[no-untyped-def]
+    answer = client.post("/api/v1/requests", json=request_body(**patient), headers=make_key(org_a, Role.secretary))
+    assert answer.status_code == 201, answer.text
+    return answer.json()["id"]
+
+
+def _texts(db) -> list[Notification]:  # type: ignore[no-untyped-def]
+    db.expire_all()
+    return list(db.scalars(sa.select(Notification).where(Notification.channel == Channel.sms).order_by(Notification.id)))
+
+
+def _pass(db, twilio, now, **settings) -> None:  # type: ignore[no-untyped-def]
+    backend = TwilioSmsBackend(provider_settings(twilio))
+    dispatch(db, now, sms=backend, **settings)
+
+
+def test_a_delivered_text_is_redacted_at_twilio_on_the_next_pass_and_only_once(client, db, make_key, org_a, clock,
+                                                                                twilio, twilio_app):  # noqa: F811
+    _register(client, make_key, org_a)
+    _register(client, make_key, org_a, first_name="Bruno", last_name="Petit", phone="06 11 22 33 44", email=None)
+    _pass(db, twilio, NOW)
+    delivered, waiting = _texts(db)
+    assert [m["body"] for m in twilio.received if "/suivi/" in m["body"]] and not twilio.redacted
+    assert _post(client, "/api/v1/twilio/status", {"MessageSid": delivered.provider_id,
+                                                   "MessageStatus": "delivered"}).status_code == 204
+    assert _post(client, "/api/v1/twilio/status", {"MessageSid": waiting.provider_id,
+                                                   "MessageStatus": "sent"}).status_code == 204, "not final"
+
+    _pass(db, twilio, NOW + timedelta(minutes=5))
+    assert twilio.redacted == [delivered.provider_id]
+    kept = {m["sid"]: m["body"] for m in twilio.received}
+    assert kept[delivered.provider_id] == "" and "/suivi/" in kept[waiting.provider_id]
+    delivered, waiting = _texts(db)
+    assert delivered.provider_redacted_at == NOW + timedelta(minutes=5) and waiting.provider_redacted_at is None
+    assert delivered.body, "the service's own copy stays as it was, for the staff and the retention rule"
+
+    _pass(db, twilio, NOW + timedelta(minutes=10))
+    assert twilio.redacted == [delivered.provider_id], "asked once"
+
+
+def test_without_a_final_report_the_text_is_redacted_two_days_after_sending(client, db, make_key, org_a, clock,
+                                                                             twilio):
+    _register(client, make_key, org_a, email=None)
+    _pass(db, twilio, NOW)
+    (text,) = _texts(db)
+    _pass(db, twilio, NOW + timedelta(hours=47))
+    assert not twilio.redacted and text.provider_redacted_at is None
+    _pass(db, twilio, NOW + timedelta(hours=49))
+    assert twilio.redacted == [text.provider_id] and twilio.received[0]["body"] == ""
+
+
+def test_a_deployment_may_keep_its_texts_at_twilio(client, db, make_key, org_a, clock, twilio):
+    _register(client, make_key, org_a, email=None)
+    _pass(db, twilio, NOW)
+    _pass(db, twilio, NOW + timedelta(days=30), twilio_redact_after_hours=0)
+    assert not twilio.redacted and "/suivi/" in twilio.received[0]["body"]
+
+
+def test_twilio_unreachable_the_text_waits_and_a_refusal_is_not_asked_again(client, db, make_key, org_a, clock,
+                                                                             twilio, caplog):
+    for n, phone in enumerate(("06 11 22 33 41", "06 11 22 33 42", "06 11 22 33 43")):
+        _register(client, make_key, org_a, first_name=f"Léa{'a' * n}", phone=phone, email=None)
+    _pass(db, twilio, NOW)
+    first, second, third = _texts(db)
+    later = NOW + timedelta(days=3)
+    twilio.script.extend([(404, 20404), 503])  # the first unknown to Twilio; then Twilio down
+    with caplog.at_level(logging.WARNING, logger="lac_service.notifications.redaction"):
+        _pass(db, twilio, later)
+    assert [t.provider_redacted_at for t in _texts(db)] == [later, None, None], "the rest waits for Twilio"
+    assert f"twilio did not redact notification {first.id} (twilio:20404)" in caplog.text
+    assert f"cannot ask twilio to redact notification {second.id} (twilio:503)" in caplog.text
+    assert "33 41" not in caplog.text and "+3361122334" not in caplog.text, "a number, never the recipient"
+
+    _pass(db, twilio, later + timedelta(minutes=1))
+    assert twilio.redacted == [second.provider_id, third.provider_id], "the first is not asked again"
+    assert all(t.provider_redacted_at for t in _texts(db))
+
+
+def test_an_erased_persons_texts_are_redacted_at_twilio_too(client, db, make_key, org_a, clock, twilio):
+    request_id = _register(client, make_key, org_a, email=None)
+    _pass(db, twilio, NOW)
+    (text,) = _texts(db)
+    assert client.delete(f"/api/v1/requests/{request_id}",
+                         headers=make_key(org_a, Role.coordinator)).status_code == 204
+    (kept,) = _texts(db)
+    assert (kept.id, kept.recipient, kept.body, kept.resource) == (text.id, "", "", None), \
+        "the service keeps nothing of the person, only Twilio's id of the message"
+    _pass(db, twilio, NOW + timedelta(days=3))
+    assert twilio.redacted == [text.provider_id] and twilio.received[0]["body"] == ""
