@@ -283,3 +283,30 @@ def test_a_household_edited_while_the_round_ran_is_offered_as_it_stands(committe
             NewOffer(session.get(Cabinet, cabinet_id), [Kind.medecin_traitant], [Seat(request_id, 1, 1.0)])])
         assert [offer.people for offer in made] == [2]
         assert session.scalars(sa.select(OfferItem.people)).all() == [2]
+
+
+def test_a_household_grown_past_the_batch_while_the_round_ran_waits_for_the_next_one(committed):
+    """The round read three people for a batch of three; two households grew before it wrote its offer: the
+    lower in the queue (Chloé, registered last) waits for the next round, and the cabinet gets three people,
+    Bruno's two included, never five."""
+    now = utcnow()
+    cabinet_id, (alice, bruno, chloe) = _waiting(committed, ["Alice", "Bruno", "Chloé"], now, batch_size=3)
+    with session_scope(committed) as session:
+        for grown in (bruno, chloe):
+            session.get(PatientRequest, grown).people_count = 2
+        matching_round = MatchingRound(organisation_id=None, engine="greedy", requested_by="test", started_at=now,
+                                       finished_at=now, requests_considered=3, cabinets_due=1, requests_offered=0,
+                                       people_offered=0, summary={})
+        session.add(matching_round)
+        session.flush()
+        made = create_offers(session, round_id=matching_round.id, now=now, ttl=timedelta(days=14), links=LINKS, offers=[
+            NewOffer(session.get(Cabinet, cabinet_id), [Kind.medecin_traitant],
+                     [Seat(alice, 1, 1.0), Seat(bruno, 1, 1.0), Seat(chloe, 1, 1.0)])])
+        assert [(offer.request_ids, offer.people) for offer in made] == [([alice, bruno], 3)]
+    with session_scope(committed) as session:
+        assert dict(session.execute(sa.select(OfferItem.request_id, OfferItem.people)).all()) == {
+            alice: 1, bruno: 2}
+        assert session.get(PatientRequest, chloe).status is Status.waiting
+        assert [change.to_status for change in session.get(PatientRequest, chloe).history] == ["waiting"], \
+            "no trace of an offer she never had"
+

@@ -112,6 +112,36 @@ def _still_serving(session: Session, offers: Sequence[NewOffer], *, now: datetim
     return [offer for offer in offers if offer.cabinet.id in serving]
 
 
+def _households(session: Session, request_ids: Sequence[int]) -> dict[int, sa.Row]:
+    """Each request still waiting, with its household as it stands now and its points, locked until the round
+    commits (in id order): an edit made since the round read it is seen, and none comes in between."""
+    waiting: dict[int, sa.Row] = {}
+    for chunk in _chunks(sorted(request_ids)):
+        waiting.update((row.id, row) for row in session.execute(
+            sa.select(PatientRequest.id, PatientRequest.people_count, PatientRequest.priority_points)
+            .where(PatientRequest.id.in_(chunk), PatientRequest.status == Status.waiting)
+            .order_by(PatientRequest.id).with_for_update()
+        ))
+    return waiting
+
+
+def _fitting(offer: NewOffer, waiting: dict[int, sa.Row]) -> list[Seat]:
+    """The seats still waiting, each counting its household as it stands. One grown since the round read it
+    may overfill the cabinet's batch: grown households are then left out, the lowest priority first, until the
+    batch fits (they wait for the next round); a practitioner never gets more people than they asked for."""
+    seats = [replace(seat, people=waiting[seat.request_id].people_count) for seat in offer.seats
+             if seat.request_id in waiting]
+    excess = sum(seat.people for seat in seats) - offer.cabinet.batch_size
+    read = {seat.request_id: seat.people for seat in offer.seats}
+    grown = [seat for seat in seats if seat.people > read[seat.request_id]]
+    for seat in sorted(grown, key=lambda s: (waiting[s.request_id].priority_points, -s.request_id)):
+        if excess <= 0:
+            break
+        seats.remove(seat)
+        excess -= seat.people
+    return seats
+
+
 def create_offers(
     session: Session, *, round_id: int, offers: Sequence[NewOffer], now: datetime, ttl: timedelta, links: Links
 ) -> list[MadeOffer]:
@@ -119,23 +149,24 @@ def create_offers(
     the requests still waiting become ``offered`` with their history, one offer per cabinet with its items,
     the cabinets' next-batch dates and their messages. A request that left the queue since the round read
     it (withdrawn meanwhile) is left out of its batch rather than offered, and so is a cabinet removed, or
-    whose link was revoked, since: its batch would be closed at once, its message sent all the same."""
+    whose link was revoked, since: its batch would be closed at once, its message sent all the same. A
+    household edited meanwhile is offered as edited, if the batch still fits (``_fitting``)."""
     offers = _still_serving(session, offers, now=now)
-    wanted = [seat.request_id for offer in offers for seat in offer.seats]
-    waiting: dict[int, sa.Row] = {}  # request id → its organisations, its points, its people
+    households = _households(session, [seat.request_id for offer in offers for seat in offer.seats])
+    fitted = [(offer, _fitting(offer, households)) for offer in offers]
+    wanted = [seat.request_id for _, seats in fitted for seat in seats]
+    waiting: dict[int, sa.Row] = {}  # request id → its organisations, its points
     for chunk in _chunks(wanted):
         waiting.update((row.id, row) for row in session.execute(
             sa.update(PatientRequest)
             .where(PatientRequest.id.in_(chunk), PatientRequest.status == Status.waiting)
             .values(status=Status.offered, status_changed_at=now, updated_at=now)
-            .returning(*_CHANGED, PatientRequest.priority_points, PatientRequest.people_count)
+            .returning(*_CHANGED, PatientRequest.priority_points)
             .execution_options(synchronize_session=False)
         ))
     _record(session, [_change(waiting[request_id], Status.waiting, Status.offered, "offered")
                       for request_id in wanted if request_id in waiting], now=now)
-    # Each seat counts the household as it is offered: one edited while the round ran is not offered stale.
-    kept = [(offer, [replace(s, people=waiting[s.request_id].people_count) for s in offer.seats if s.request_id in waiting])
-            for offer in offers]
+    kept = [(offer, [seat for seat in seats if seat.request_id in waiting]) for offer, seats in fitted]
     kept = [(offer, seats) for offer, seats in kept if seats]
     if not kept:
         return []
