@@ -122,6 +122,11 @@ def test_demo_loads_once(env):
     assert "lac_" in first.stdout
     second = lac(env, "demo", "--if-empty")
     assert "rien n'est ajouté" in second.stdout
+    assert lac(env, "org", "create", "cpts-flandre", "--name", "CPTS Flandre").returncode == 0
+    matched = lac(env, "match")  # two organisations: a round for each, on each one's dashboard
+    assert re.match(r"Tours n° (\d+), n° (?!\1)\d+ : \d+ demande\(s\) en attente", matched.stdout), matched.stdout
+    alone = lac(env, "match", "--org", "cpts-flandre")
+    assert re.match(r"Tour n° \d+ : 0 demande\(s\) en attente, 0 cabinet\(s\) dus\.", alone.stdout), alone.stdout
 
 
 def test_each_command_of_the_demo_day_runs_on_its_own(env):

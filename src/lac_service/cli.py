@@ -205,7 +205,8 @@ def cmd_match(args: argparse.Namespace, settings: Settings) -> None:
             links=Links.from_settings(settings), dry_run=args.dry_run,
         )
         names = dict(session.execute(sa.select(Cabinet.id, Cabinet.name)).all())
-    title = "Simulation (rien n'est proposé)" if args.dry_run else f"Tour n° {result.round.id if result.round else '?'}"
+    numbers = ", ".join(f"n° {r.id}" for r in result.rounds)  # one per organisation
+    title = "Simulation (rien n'est proposé)" if args.dry_run else f"Tour{'s' if len(result.rounds) > 1 else ''} {numbers}"
     print(f"{title} : {result.requests_considered} demande(s) en attente, {result.cabinets_due} cabinet(s) dus.")
     for batch in result.batches:
         ids = ", ".join(str(r) for r in batch.request_ids)

@@ -138,11 +138,11 @@ class Jobs:
                 owed = owed_rounds(session, self.settings, now=now)
                 if not owed:
                     return
-                batches = sum(len(result.batches) for result in run_scheduled_rounds(
+                batches = len(run_scheduled_rounds(
                     session, organisation_ids=owed, engine_name=self.settings.jobs.match_engine, now=now,
                     actor=SCHEDULE_ACTOR, offer_ttl=timedelta(days=self.settings.offer_ttl_days),
                     links=Links.from_settings(self.settings),
-                ))
+                ).batches)
         except Conflict:
             self.ran.append("round:busy")  # another round holds the lock; the next tick looks again
             return

@@ -344,6 +344,25 @@ def test_roles_and_tenancy_of_rounds(client, make_key, org_a, org_b, lille):
     assert client.get("/api/v1/offers", headers=other).json()["total"] == 0
 
 
+def test_an_admins_run_keeps_a_round_for_each_organisation_which_its_coordinators_see(client, make_key, org_a,
+                                                                                        org_b, lille):
+    other = make_key(org_b, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(name="Cabinet B", location=LILLE, radius_km=5, batch_size=4),
+                headers=other)
+    theirs = _patient(client, other, "Émile", "0655555555", {"lat": 50.636, "lon": 3.063})
+    run = _run(client, make_key(org_a, Role.admin))
+    assert run["id"] is None and len(run["round_ids"]) == 2, "one round per organisation, none of them 'the' run"
+    mine, their_round = run["round_ids"]
+    assert client.get(f"/api/v1/matching/runs/{their_round}", headers=lille["headers"]).status_code == 404
+    seen = client.get(f"/api/v1/matching/runs/{their_round}", headers=other).json()
+    assert (seen["round_ids"], seen["requests_considered"], seen["cabinets_due"]) == ([their_round], 1, 1)
+    assert [batch["request_ids"] for batch in seen["batches"]] == [[theirs]], "its own figures, nobody else's"
+    ours = client.get(f"/api/v1/matching/runs/{mine}", headers=lille["headers"]).json()
+    assert ours["requests_considered"] == 4 and theirs not in {r for b in ours["batches"] for r in b["request_ids"]}
+    assert (run["requests_considered"], run["requests_offered"]) == (5, ours["requests_offered"] + 1), \
+        "the run adds up its rounds"
+
+
 def test_what_changes_while_the_round_computes_wins(client, db, lille):
     """The round reads the queue and the cabinets, then writes: a withdrawal in between leaves the request out,
     and a cabinet's "send me a batch" in between is kept for the next round."""

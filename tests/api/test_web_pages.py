@@ -378,6 +378,22 @@ def test_a_secretary_never_sees_another_organisations_request_nor_the_dashboard(
     assert client.get("/equipe/export.csv").status_code == 403
 
 
+def test_an_admins_round_from_the_dashboard_shows_on_each_organisations_dashboard(client, staff, make_org,
+                                                                                  make_key, clock):
+    org_b = make_org("cpts-b")
+    client.post("/api/v1/requests", json=request_body(), headers=make_key(org_b, Role.secretary))
+    log_in(client, staff(Role.admin, "exploitation@lac.fr"))
+    page = client.get("/equipe/tableau").text
+    ran = client.post("/equipe/tournees", data={"csrf_token": csrf(page), "kind": ""}, follow_redirects=False)
+    assert (ran.status_code, ran.headers["location"]) == (303, "/equipe/tableau#rounds-title")
+    client.cookies.clear()
+    log_in(client, staff(Role.coordinator, "coordination@cpts-b.fr", organisation=org_b))
+    rounds = client.get("/equipe/tableau").text.split('id="rounds-title"')[1].split("</section>")[0]
+    assert re.findall(r'href="/equipe/tournees/(\d+)"', rounds) and "0 sur 1" in rounds, "its round, its figures"
+    (round_id,) = re.findall(r'href="/equipe/tournees/(\d+)"', rounds)
+    assert client.get(f"/equipe/tournees/{round_id}").status_code == 200
+
+
 def test_an_id_beyond_the_database_integer_is_a_french_error_page(client, staff):
     log_in(client, staff(Role.coordinator, "coordination@cpts-a.fr"))
     for path in (f"/equipe/demandes/{2**63}", f"/equipe/tournees/{2**40}", f"/equipe/cabinets/{2**31}"):

@@ -42,7 +42,10 @@ class BatchOut(BaseModel):
 
 
 class RunOut(BaseModel):
-    id: int | None = Field(description="Null for a dry run (nothing is kept).")
+    id: int | None = Field(description="The round kept; null for a dry run (nothing is kept) or for an admin's run "
+                           "over several organisations (see round_ids).")
+    round_ids: list[int] = Field(default_factory=list, description="The rounds kept, one per organisation: an admin's "
+                                 "run keeps one for each, which its coordinators see; empty for a dry run.")
     cabinet_id: int | None = Field(default=None, description="Set: a round of this cabinet alone, which answered its "
                                    "ask for a batch now; such a round keeps no unmatched reasons.")
     kind: Kind | None
@@ -80,7 +83,8 @@ def run(
     )
     names = _names(session, [b.cabinet_id for b in result.batches])
     return RunOut(
-        id=result.round.id if result.round else None, kind=body.kind, engine=body.engine, started_at=now,
+        id=result.rounds[0].id if len(result.rounds) == 1 else None, round_ids=[r.id for r in result.rounds],
+        kind=body.kind, engine=body.engine, started_at=now,
         requests_considered=result.requests_considered, cabinets_due=result.cabinets_due,
         requests_offered=sum(len(b.request_ids) for b in result.batches),
         people_offered=sum(b.people for b in result.batches),
@@ -106,7 +110,8 @@ def read(round_id: RecordId, session: DbSession, caller: AuthenticatedCaller) ->
     matching_round = _round(session, round_id, caller)
     offers = round_offers(session, round_id)
     return RunOut(
-        id=matching_round.id, cabinet_id=matching_round.cabinet_id, kind=matching_round.kind,
+        id=matching_round.id, round_ids=[matching_round.id], cabinet_id=matching_round.cabinet_id,
+        kind=matching_round.kind,
         engine=matching_round.engine, started_at=matching_round.started_at, requests_considered=matching_round.requests_considered,
         cabinets_due=matching_round.cabinets_due, requests_offered=matching_round.requests_offered,
         people_offered=matching_round.people_offered, unmatched=matching_round.summary["unmatched"],

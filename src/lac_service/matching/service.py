@@ -7,7 +7,7 @@ Whatever the lock, the unique index on pending offer items makes two pending off
 impossible.
 """
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,6 +18,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
+from lac_service.auth.models import Organisation
 from lac_service.cabinets.models import Cabinet
 from lac_service.cabinets.service import is_due, set_paused
 from lac_service.config import Settings
@@ -53,11 +54,22 @@ class Batch:
 
 @dataclass
 class RoundResult:
-    round: MatchingRound | None  # None for a dry run
+    rounds: list[MatchingRound] = field(default_factory=list)  # one per organisation; none for a dry run
     batches: list[Batch] = field(default_factory=list)
     unmatched: dict[int, str] = field(default_factory=dict)  # request id → reason
     requests_considered: int = 0
     cabinets_due: int = 0
+
+    @classmethod
+    def of(cls, results: Sequence["RoundResult"]) -> "RoundResult":
+        """Several organisations' rounds, read as one run."""
+        return cls(
+            rounds=[r for result in results for r in result.rounds],
+            batches=[batch for result in results for batch in result.batches],
+            unmatched={request: reason for result in results for request, reason in result.unmatched.items()},
+            requests_considered=sum(result.requests_considered for result in results),
+            cabinets_due=sum(result.cabinets_due for result in results),
+        )
 
 
 def get_round(session: Session, round_id: int, *, visible_to: int | None) -> MatchingRound:
@@ -92,26 +104,24 @@ def lock_rounds(session: Session) -> None:
         raise Conflict(ROUND_RUNNING) from None
 
 
-def _due_cabinets(session: Session, *, organisation_id: int | None, kind: Kind | None, now: datetime) -> list[Cabinet]:
-    query = sa.select(Cabinet).where(Cabinet.deleted_at.is_(None), Cabinet.paused.is_(False)).order_by(Cabinet.id)
-    if organisation_id is not None:
-        query = query.where(Cabinet.organisation_id == organisation_id)
+def _due_cabinets(session: Session, *, organisation_id: int, kind: Kind | None, now: datetime) -> list[Cabinet]:
+    query = sa.select(Cabinet).where(Cabinet.organisation_id == organisation_id, Cabinet.deleted_at.is_(None),
+                                     Cabinet.paused.is_(False)).order_by(Cabinet.id)
     return [
         cabinet for cabinet in session.scalars(query)
         if (kind is None or kind.value in cabinet.kinds) and is_due(cabinet, now)
     ]
 
 
-def _queue(session: Session, *, organisation_id: int | None, kind: Kind | None, near: Cabinet | None) -> Sequence[sa.Row]:
+def _queue(session: Session, *, organisation_id: int, kind: Kind | None, near: Cabinet | None) -> Sequence[sa.Row]:
     """The waiting requests; for one cabinet's round, only those it may take: at national scale its
     organisation's queue is large, and a query filters it far cheaper than the engine."""
     query = sa.select(
         PatientRequest.id, PatientRequest.organisation_id, PatientRequest.kind, PatientRequest.lat,
         PatientRequest.lon, PatientRequest.people_count, PatientRequest.priority_points,
         PatientRequest.waiting_since, PatientRequest.max_distance_km,
-    ).where(PatientRequest.status == Status.waiting, PatientRequest.lat.is_not(None))
-    if organisation_id is not None:
-        query = query.where(PatientRequest.organisation_id == organisation_id)
+    ).where(PatientRequest.organisation_id == organisation_id, PatientRequest.status == Status.waiting,
+            PatientRequest.lat.is_not(None))
     if kind is not None:
         query = query.where(PatientRequest.kind == kind)
     if near is not None:
@@ -170,10 +180,14 @@ def run_round(
     session: Session, *, organisation_id: int | None, kind: Kind | None, engine_name: Engine, now: datetime,
     actor: str, offer_ttl: timedelta, links: Links, dry_run: bool = False,
 ) -> RoundResult:
-    """Matches within each organisation: its waiting requests with its own due cabinets."""
+    """Matches within each organisation: its waiting requests with its own due cabinets. Run for every
+    organisation (``None``: an admin's), it keeps one round per organisation, as the scheduled rounds do, so
+    that each organisation's coordinators see theirs."""
     _prepare(session, organisation_id=organisation_id, kind=kind, now=now, dry_run=dry_run)
-    return _match(session, organisation_id=organisation_id, kind=kind, engine_name=engine_name, now=now, actor=actor,
-                  offer_ttl=offer_ttl, links=links, dry_run=dry_run)
+    organisation_ids = [organisation_id] if organisation_id is not None else session.scalars(
+        sa.select(Organisation.id).order_by(Organisation.id)).all()
+    return _rounds(session, organisation_ids, kind=kind, engine_name=engine_name, now=now, actor=actor,
+                   offer_ttl=offer_ttl, links=links, dry_run=dry_run)
 
 
 class Asked(StrEnum):
@@ -234,36 +248,36 @@ def ask_batch(session: Session, cabinet: Cabinet, *, settings: Settings, links: 
 
 
 def run_scheduled_rounds(session: Session, *, organisation_ids: Sequence[int], engine_name: Engine, now: datetime,
-                         actor: str, offer_ttl: timedelta, links: Links) -> list[RoundResult]:
-    """One round for each of these organisations, so that each coordinator sees theirs (a round belongs to one
-    organisation, or to the admins), on a queue brought up to date once."""
+                         actor: str, offer_ttl: timedelta, links: Links) -> RoundResult:
+    """A round for each of these organisations, on a queue brought up to date once."""
     _prepare(session, organisation_id=None, kind=None, now=now, dry_run=False)
-    return [
-        _match(session, organisation_id=organisation_id, kind=None, engine_name=engine_name, now=now, actor=actor,
-               offer_ttl=offer_ttl, links=links, dry_run=False)
-        for organisation_id in organisation_ids
-    ]
+    return _rounds(session, organisation_ids, kind=None, engine_name=engine_name, now=now, actor=actor,
+                   offer_ttl=offer_ttl, links=links, dry_run=False)
+
+
+def _rounds(session: Session, organisation_ids: Sequence[int], *, kind: Kind | None, engine_name: Engine,
+            now: datetime, actor: str, offer_ttl: timedelta, links: Links, dry_run: bool) -> RoundResult:
+    """A round for each organisation, kept as its own so that its coordinators see it, read as one run."""
+    return RoundResult.of([
+        _match(session, organisation_id=org, kind=kind, engine_name=engine_name, now=now, actor=actor,
+               offer_ttl=offer_ttl, links=links, dry_run=dry_run)
+        for org in organisation_ids
+    ])
 
 
 def _match(
-    session: Session, *, organisation_id: int | None, kind: Kind | None, engine_name: Engine, now: datetime,
+    session: Session, *, organisation_id: int, kind: Kind | None, engine_name: Engine, now: datetime,
     actor: str, offer_ttl: timedelta, links: Links, dry_run: bool, only: Cabinet | None = None,
 ) -> RoundResult:
+    """One organisation's round: its waiting requests with its due cabinets (or ``only`` one)."""
     cabinets = [only] if only else _due_cabinets(session, organisation_id=organisation_id, kind=kind, now=now)
     rows = _queue(session, organisation_id=organisation_id, kind=kind, near=only)
-    result = RoundResult(round=None, requests_considered=len(rows), cabinets_due=len(cabinets))
+    result = RoundResult(requests_considered=len(rows), cabinets_due=len(cabinets))
     refused = refused_pairs(session, organisation_id=organisation_id, cabinet_id=only.id if only else None)
     match = engine.match_optimal if engine_name == "optimal" else engine.match_greedy
     pairs: list[tuple[int, int, float]] = []
-    rows_by_org: dict[int, list[sa.Row]] = defaultdict(list)
-    for row in rows:
-        rows_by_org[row.organisation_id].append(row)
-    cabinets_by_org: dict[int, list[Cabinet]] = defaultdict(list)
-    for cabinet in cabinets:
-        cabinets_by_org[cabinet.organisation_id].append(cabinet)
-    for org, org_rows in sorted(rows_by_org.items()):
-        org_cabinets = cabinets_by_org[org]
-        assignment = match(_columns(org_rows, refused, kind), _cabinet_columns(org_cabinets, kind))
+    if rows:
+        assignment = match(_columns(rows, refused, kind), _cabinet_columns(cabinets, kind))
         pairs.extend(zip(assignment.request_ids.tolist(), assignment.cabinet_ids.tolist(), assignment.distance_km.tolist(), strict=True))
         if only is None:  # one cabinet's reasons would read as the organisation's (a request it cannot reach is
             # not one no cabinet can): its round keeps only what its batch lost while it ran
@@ -288,7 +302,7 @@ CHANGED_DURING_ROUND = "changed_during_round"  # beside the engine's reasons (``
 
 def _persist(
     session: Session, result: RoundResult, by_cabinet: dict[int, list[tuple[int, float]]], cabinets: list[Cabinet],
-    rows: Sequence[sa.Row], *, organisation_id: int | None, kind: Kind | None, engine_name: str, now: datetime,
+    rows: Sequence[sa.Row], *, organisation_id: int, kind: Kind | None, engine_name: str, now: datetime,
     actor: str, offer_ttl: timedelta, links: Links, cabinet_id: int | None,
 ) -> None:
     matching_round = MatchingRound(
@@ -323,5 +337,5 @@ def _persist(
             sa.insert(UnmatchedRequest),
             [{"round_id": matching_round.id, "request_id": r, "reason": reason} for r, reason in result.unmatched.items()],
         )
-    result.round = matching_round
+    result.rounds.append(matching_round)
     session.flush()

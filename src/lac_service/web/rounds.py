@@ -32,8 +32,9 @@ def run(request: Request, user: Coordinator, form: Form, session: DbSession, set
         session, organisation_id=visible_to(user), kind=kind, engine_name="greedy", now=now,
         actor=user.label, offer_ttl=timedelta(days=settings.offer_ttl_days), links=links,
     )
-    assert result.round is not None
-    return see_other(f"/equipe/tournees/{result.round.id}")
+    if len(result.rounds) == 1:
+        return see_other(f"/equipe/tournees/{result.rounds[0].id}")
+    return see_other("/equipe/tableau#rounds-title")  # an admin's: one round per organisation, listed there
 
 
 @router.get("/{round_id}")
