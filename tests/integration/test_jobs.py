@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from lac_service.auth.models import Organisation, Role
 from lac_service.auth.service import create_organisation
+from lac_service.intake.models import PatientRequest
 from lac_service.jobs import Jobs
 from lac_service.kit.clock import request_time, utcnow
 from lac_service.matching.models import MatchingRound
@@ -141,7 +142,8 @@ def test_no_configured_time_means_no_scheduled_round(day):
 def test_each_organisation_rounds_at_its_own_times_in_its_own_time_zone(client, settings, session_factory, db,
                                                                        make_key, org_a, org_b, queue, day):
     """The CPTS of Fort-de-France chose 14:00, its time (19:00 or 20:00 in Paris); the other keeps the
-    deployment's 08:00 in Paris. Each round runs at its organisation's time, once."""
+    deployment's 08:00 in Paris. Each round runs at its organisation's time, once, and re-scores its own queue
+    only."""
     coordinator = make_key(org_a, Role.coordinator)
     chosen = client.put("/api/v1/organisations/cpts-a/schedule", headers=coordinator,
                         json={"match_at": ["14:00"], "timezone": "America/Martinique"})
@@ -150,6 +152,13 @@ def test_each_organisation_rounds_at_its_own_times_in_its_own_time_zone(client, 
                 session_factory)
     jobs.tick(_at(day, 7))  # each owes yesterday's round: both run, and are then square
     martinique = ZoneInfo("America/Martinique")
+    waiting = (PatientRequest.organisation_id == org_a.id) & (PatientRequest.status == "waiting")
+    db.execute(sa.update(PatientRequest).where(waiting).values(priority_points=1))  # scores gone stale
+    db.commit()
+
+    def points() -> set[int]:
+        db.expire_all()
+        return set(db.scalars(sa.select(PatientRequest.priority_points).where(waiting)))
 
     def rounds_by(moment: datetime) -> list[int]:
         before = {r.id for r in _rounds(db)}
@@ -157,9 +166,11 @@ def test_each_organisation_rounds_at_its_own_times_in_its_own_time_zone(client, 
         return [r.organisation_id for r in _rounds(db) if r.id not in before]
 
     assert rounds_by(_at(day, 8, 30)) == [org_b.id], "08:00 in Paris: the deployment's time"
+    assert points() == {1}, "the other organisation's round left its queue alone"
     at_two_there = datetime.combine(day, time(14, 5), tzinfo=martinique)
     assert rounds_by(at_two_there - timedelta(minutes=10)) == []
     assert rounds_by(at_two_there) == [org_a.id], "14:00 in Fort-de-France"
+    assert 1 not in points(), "its own round re-scored it first"
     assert rounds_by(at_two_there + timedelta(hours=3)) == [], "once a day"
 
 

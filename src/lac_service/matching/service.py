@@ -164,13 +164,15 @@ def _cabinet_columns(cabinets: Sequence[Cabinet], kind: Kind | None) -> engine.C
     )
 
 
-def _prepare(session: Session, *, organisation_id: int | None, kind: Kind | None, now: datetime,
+def _prepare(session: Session, *, organisation_ids: Sequence[int] | None, kind: Kind | None, now: datetime,
              dry_run: bool) -> None:
-    """Takes the rounds' lock and brings the queue up to date: scores of the day, and the patients of offers
-    past their deadline or closed back in it, whether or not a worker runs that job (a dry run leaves them:
-    it keeps nothing)."""
+    """Takes the rounds' lock and brings the queue up to date: the scores of the day of the organisations about
+    to be matched (None: all; one organisation's scheduled round does not re-score the country's queue), and
+    the patients of offers past their deadline or closed back in it, whether or not a worker runs that job (a
+    dry run leaves them: it keeps nothing)."""
     lock_rounds(session)
-    rescore(session, now=now, organisation_id=organisation_id, kind=kind)
+    for organisation_id in [None] if organisation_ids is None else organisation_ids:
+        rescore(session, now=now, organisation_id=organisation_id, kind=kind)
     if not dry_run:
         expire_offers(session, now=now, wait=True)
     cancel_orphans(session, now=now)
@@ -183,7 +185,8 @@ def run_round(
     """Matches within each organisation: its waiting requests with its own due cabinets. Run for every
     organisation (``None``: an admin's), it keeps one round per organisation, as the scheduled rounds do, so
     that each organisation's coordinators see theirs."""
-    _prepare(session, organisation_id=organisation_id, kind=kind, now=now, dry_run=dry_run)
+    _prepare(session, organisation_ids=None if organisation_id is None else [organisation_id], kind=kind, now=now,
+             dry_run=dry_run)
     organisation_ids = [organisation_id] if organisation_id is not None else session.scalars(
         sa.select(Organisation.id).order_by(Organisation.id)).all()
     return _rounds(session, organisation_ids, kind=kind, engine_name=engine_name, now=now, actor=actor,
@@ -250,7 +253,7 @@ def ask_batch(session: Session, cabinet: Cabinet, *, settings: Settings, links: 
 def run_scheduled_rounds(session: Session, *, organisation_ids: Sequence[int], engine_name: Engine, now: datetime,
                          actor: str, offer_ttl: timedelta, links: Links) -> RoundResult:
     """A round for each of these organisations, on a queue brought up to date once."""
-    _prepare(session, organisation_id=None, kind=None, now=now, dry_run=False)
+    _prepare(session, organisation_ids=organisation_ids, kind=None, now=now, dry_run=False)
     return _rounds(session, organisation_ids, kind=None, engine_name=engine_name, now=now, actor=actor,
                    offer_ttl=offer_ttl, links=links, dry_run=False)
 
