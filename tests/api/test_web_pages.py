@@ -191,6 +191,22 @@ def test_the_tracking_page_gives_the_day_of_registration_in_french_time(client, 
     assert "<dt>Inscrite le</dt><dd>23/11/2026</dd>" in client.get(url).text
 
 
+def test_the_tracking_page_names_the_person_by_the_first_name_alone(client, make_key, org_a):
+    """A parent with two children waiting for a speech-therapy assessment holds two links: the first name tells
+    them apart. Nothing else of the person shows: the link may be opened on a phone left unlocked."""
+    secretary = make_key(org_a, Role.secretary)
+    lea = client.post("/api/v1/requests", json=request_body(first_name="Léa", last_name="Durand"),
+                      headers=secretary).json()
+    page = client.get(_tracking_path(lea)).text
+    assert "<dt>Pour</dt><dd>Léa</dd>" in page
+    assert not [told for told in ("Durand", "14/03", "1958", "12 rue") if told in page]
+    family = request_body(first_name="Marc", last_name="Durand", phone="0622222222", email=None)
+    family["household"] = [{"first_name": name, "last_name": "Durand", "birth_date": "2018-01-01"}
+                           for name in ("Jules", "Inès")]
+    page = client.get(_tracking_path(client.post("/api/v1/requests", json=family, headers=secretary).json())).text
+    assert "<dt>Pour</dt><dd>Marc et 2 personnes de son foyer</dd>" in page and "Jules" not in page
+
+
 def test_the_patient_confirms_updates_and_withdraws_from_the_tracking_page(client, db, org_a):
     url = client.post("/", data=form(client), follow_redirects=False).headers["location"].split("?")[0]
     page = client.get(url)
