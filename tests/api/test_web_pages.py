@@ -831,6 +831,27 @@ def test_the_request_page_says_which_messages_reached_the_patient(client, db, ma
     assert "non remis (renvoyé par la messagerie du destinataire)" in returned and "e-mail (" in returned
 
 
+def test_a_cabinets_page_says_whether_its_batches_reached_it(client, db, offered, staff, clock):
+    """"We never got anything": the coordinator sees each batch message, by SMS and by e-mail, and its fate."""
+    log_in(client, staff(Role.coordinator, "coordination@cpts-a.fr"))
+
+    def messages() -> str:
+        page = client.get(f"/equipe/cabinets/{offered['cabinet_id']}").text
+        return page[page.index("<h2>Messages au cabinet</h2>"):page.index("<h2>Remplacer le lien du praticien</h2>")]
+
+    queued = messages()
+    assert queued.count("Lot de patients à étudier") == 2 and queued.count("à envoyer") == 2
+    assert "SMS (06 20 12 34 56)" in queued and "e-mail (accueil@msp-wazemmes.fr)" in queued
+    dispatch(db, clock["now"])
+    db.execute(sa.update(Notification).where(Notification.channel == "email",
+                                             Notification.resource == f"cabinet:{offered['cabinet_id']}")
+               .values(delivery_status="bounced"))
+    db.commit()
+    told = messages()
+    assert "non remis (renvoyé par la messagerie du destinataire)" in told and told.count("<td>envoyé</td>") == 1
+    assert "Alice" not in told and "/o/" not in told, "whom the batch named, and its link, stay out of it"
+
+
 def test_a_patient_no_message_can_reach_is_flagged_for_a_call(client, make_key, org_a, staff):
     created = client.post("/api/v1/requests", json=request_body(phone="03 20 12 34 56", email=None),
                           headers=make_key(org_a, Role.coordinator)).json()

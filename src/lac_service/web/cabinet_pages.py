@@ -18,10 +18,11 @@ from lac_service.kit.clock import Now
 from lac_service.kit.fields import RecordId
 from lac_service.kit.phone import display_phone
 from lac_service.links import AppLinks, Links
+from lac_service.notifications.outbox import sent_about
 from lac_service.web.forms import Errors, answers, checked, service_error, text, validate
 from lac_service.web.pages import render, see_other
 from lac_service.web.public import Form
-from lac_service.web.secretary import visible_to
+from lac_service.web.secretary import MESSAGE_LABELS, message_state, visible_to
 from lac_service.web.staff import Coordinator
 
 router = APIRouter(prefix="/equipe/cabinets", include_in_schema=False)
@@ -61,10 +62,14 @@ def _values(cabinet: Cabinet) -> dict[str, Any]:
 
 
 def _form(request: Request, values: dict[str, Any], errors: Errors, *, cabinet: Cabinet | None = None,
-          urls: dict[str, str] | None = None, notice: str | None = None, status: int = 200) -> Response:
+          session: DbSession | None = None, urls: dict[str, str] | None = None, notice: str | None = None,
+          status: int = 200) -> Response:
+    """A cabinet's page lists the batches sent to it and whether each reached it: "did they get it?" is the
+    first question when a cabinet says it heard nothing."""
     return render(request, "cabinet_form.html", {
         "values": values, "errors": errors.by_field, "cabinet": cabinet, "kinds": list(Kind), "channels": list(Channel),
-        "notice": notice, **(urls or {}),
+        "notice": notice, "messages": sent_about(session, f"cabinet:{cabinet.id}") if cabinet and session else [],
+        "message_labels": MESSAGE_LABELS, "message_state": message_state, **(urls or {}),
     }, status=status)
 
 
@@ -116,8 +121,8 @@ def edit(request: Request, cabinet_id: RecordId, user: Coordinator, session: DbS
         service.check_channels(cabinet)
     except AppError as exc:
         service_error(exc, errors)
-    return _form(request, _values(cabinet), errors, cabinet=cabinet, urls=_urls(session, cabinet, links),
-                 notice=notice)
+    return _form(request, _values(cabinet), errors, cabinet=cabinet, session=session,
+                 urls=_urls(session, cabinet, links), notice=notice)
 
 
 @router.post("/{cabinet_id}")
@@ -147,7 +152,7 @@ def update(request: Request, cabinet_id: RecordId, user: Coordinator, form: Form
             service_error(exc, errors)
     if errors:
         session.rollback()
-        return _form(request, values, errors, cabinet=cabinet, status=422)
+        return _form(request, values, errors, cabinet=cabinet, session=session, status=422)
     return see_other(f"/equipe/cabinets/{cabinet.id}?regle=1")  # a reload does not send the settings again
 
 
@@ -158,7 +163,8 @@ def _confirmed(request: Request, form: FormData, session: DbSession, cabinet: Ca
         return None
     errors = Errors()
     errors.add(field, message)
-    return _form(request, _values(cabinet), errors, cabinet=cabinet, urls=_urls(session, cabinet, links), status=422)
+    return _form(request, _values(cabinet), errors, cabinet=cabinet, session=session,
+                 urls=_urls(session, cabinet, links), status=422)
 
 
 @router.post("/{cabinet_id}/lien")

@@ -78,7 +78,7 @@ _HISTORY_REASONS = {
 MESSAGE_LABELS = {
     "request_confirmation": "Confirmation d'inscription", "tracking_link": "Lien de suivi",
     "reconfirmation": "Question « attendez-vous toujours ? »", "archived": "Avis d'archivage",
-    "match": "Cabinet trouvé",
+    "match": "Cabinet trouvé", "batch_offer": "Lot de patients à étudier",
 }
 _MESSAGE_STATES = {
     NotificationStatus.created: "à envoyer", NotificationStatus.sending: "en cours d'envoi",
