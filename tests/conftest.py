@@ -18,8 +18,10 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
+from twilio.request_validator import RequestValidator
 
 from lac_service import migrate
 from lac_service.auth import logins
@@ -33,9 +35,10 @@ from lac_service.notifications.channels import Backend, LocalBackend
 from lac_service.notifications.dispatcher import Dispatcher
 from lac_service.notifications.models import Channel
 from tests.fakes.smtp import FakeSmtp
-from tests.fakes.twilio import FakeTwilio
+from tests.fakes.twilio import AUTH_TOKEN, FakeTwilio
 
 BACKENDS = ["sqlite", "postgresql"]
+PUBLIC_URL = "http://127.0.0.1:8000"  # the test app's LAC_PUBLIC_BASE_URL: the settings' default
 
 # No time limit per example: speed is the benchmarks' business, and with one worker per core an example may
 # wait for the processor.
@@ -228,6 +231,25 @@ def twilio() -> Iterator[FakeTwilio]:
     """A local stand-in for Twilio's API, spoken to by the real client."""
     with FakeTwilio() as fake:
         yield fake
+
+
+@pytest.fixture
+def twilio_app(app):  # type: ignore[no-untyped-def]
+    """The app holding the fake's auth token: Twilio's webhooks (replies, delivery reports) are then checked
+    against it."""
+    settings = app.state.settings
+    app.state.settings = settings.model_copy(update={
+        "notifications": settings.notifications.model_copy(update={"twilio_auth_token": SecretStr(AUTH_TOKEN)})
+    })
+    yield app
+    app.state.settings = settings
+
+
+def twilio_post(client, path: str, fields: dict[str, str], *, signature: str | None = None,  # type: ignore[no-untyped-def]
+                url: str | None = None):
+    """A webhook call as Twilio makes it: signed with the account's token over the public URL."""
+    signature = signature or RequestValidator(AUTH_TOKEN).compute_signature(url or PUBLIC_URL + path, fields)
+    return client.post(path, data=fields, headers={"X-Twilio-Signature": signature})
 
 
 @pytest.fixture

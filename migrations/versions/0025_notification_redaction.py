@@ -17,13 +17,13 @@ down_revision: str | Sequence[str] | None = '0024'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-UNREDACTED = "channel = 'sms' AND provider_id IS NOT NULL AND provider_redacted_at IS NULL"
+UNREDACTED = "channel = 'sms' AND provider_id LIKE 'SM%' AND provider_redacted_at IS NULL"
 
 
 def upgrade() -> None:
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.add_column(sa.Column('provider_redacted_at', lac_service.db.UTCDateTime(timezone=True), nullable=True))
-    # SMS sent before this revision are redacted too: Twilio's log kept every one of them.
+    # SMS sent through Twilio before this revision are redacted too: its log kept every one of them.
     op.create_index('ix_notifications_unredacted', 'notifications', ['id'], unique=False,
                     sqlite_where=sa.text(UNREDACTED), postgresql_where=sa.text(UNREDACTED))
 

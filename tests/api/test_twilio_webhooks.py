@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from pydantic import SecretStr
 from twilio.request_validator import RequestValidator
 
 from lac_service.auth.models import Role
@@ -17,31 +16,16 @@ from lac_service.notifications.models import Notification
 from lac_service.notifications.segments import count_segments
 from lac_service.notifications.twilio_sms import TwilioSmsBackend
 from lac_service.replies.service import CONFIRMED_SEVERAL, NOTHING_FOUND, REPLIES, SEVERAL
+from tests.conftest import PUBLIC_URL, twilio_post
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, SENDER, FakeTwilio
 from tests.payloads import request_body
 
-BASE = "http://127.0.0.1:8000"
 PHONE = "+33612345678"
-
-
-@pytest.fixture
-def twilio_app(app):
-    settings = app.state.settings
-    app.state.settings = settings.model_copy(update={
-        "notifications": settings.notifications.model_copy(update={"twilio_auth_token": SecretStr(AUTH_TOKEN)})
-    })
-    yield app
-    app.state.settings = settings
-
-
-def _post(client, path, fields, *, signature=None, url=None):
-    signature = signature or RequestValidator(AUTH_TOKEN).compute_signature(url or BASE + path, fields)
-    return client.post(path, data=fields, headers={"X-Twilio-Signature": signature})
 
 
 def _sms(client, body, phone=PHONE, **kwargs):
     fields = {"From": phone, "To": SENDER, "Body": body, "MessageSid": "SM" + "1" * 32, "AccountSid": ACCOUNT_SID}
-    return _post(client, "/api/v1/twilio/messages", fields, **kwargs)
+    return twilio_post(client, "/api/v1/twilio/messages", fields, **kwargs)
 
 
 @pytest.fixture
@@ -89,14 +73,15 @@ def test_other_words_and_unknown_numbers_change_nothing_and_get_help(client, db,
 def test_a_forged_call_is_refused_and_changes_nothing(client, db, registered, forgery):
     fields = {"From": PHONE, "To": SENDER, "Body": "STOP"}
     if forgery == "wrong":
-        answer = _post(client, "/api/v1/twilio/messages", fields, signature="bm90IGEgc2lnbmF0dXJl")
+        answer = twilio_post(client, "/api/v1/twilio/messages", fields, signature="bm90IGEgc2lnbmF0dXJl")
     elif forgery == "missing":
         answer = client.post("/api/v1/twilio/messages", data=fields)
     elif forgery == "other_url":
-        answer = _post(client, "/api/v1/twilio/messages", fields, url="https://evil.example/api/v1/twilio/messages")
+        answer = twilio_post(client, "/api/v1/twilio/messages", fields,
+                             url="https://evil.example/api/v1/twilio/messages")
     else:
-        answer = _post(client, "/api/v1/twilio/messages", fields | {"Body": "STOP"}, signature=RequestValidator(
-            AUTH_TOKEN).compute_signature(f"{BASE}/api/v1/twilio/messages", fields | {"Body": "OUI"}))
+        answer = twilio_post(client, "/api/v1/twilio/messages", fields | {"Body": "STOP"}, signature=RequestValidator(
+            AUTH_TOKEN).compute_signature(f"{PUBLIC_URL}/api/v1/twilio/messages", fields | {"Body": "OUI"}))
     assert answer.status_code == 403 and answer.json()["code"] == "forbidden"
     assert _request(db, registered["id"]).status == "waiting"
 
@@ -107,7 +92,7 @@ def test_without_a_twilio_account_the_webhooks_are_off(client):
 
 
 def test_delivery_reports_reach_the_message_sent_through_the_real_client(client, db, twilio_app):
-    callback = f"{BASE}/api/v1/twilio/status"
+    callback = f"{PUBLIC_URL}/api/v1/twilio/status"
     settings = NotificationSettings(
         sms_backend="twilio", twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN, twilio_from=SENDER,
         twilio_status_callback_url=callback,
@@ -124,12 +109,15 @@ def test_delivery_reports_reach_the_message_sent_through_the_real_client(client,
     db.add(Notification(channel="sms", recipient=PHONE, template="match", body="Bonjour", status="sent", attempts=1,
                         next_attempt_at=now, idempotency_key="t:1", provider_id=sid, created_at=now))
     db.commit()
-    forged = _post(client, "/api/v1/twilio/status", {"MessageSid": sid, "MessageStatus": "delivered"}, signature="eA==")
+    forged = twilio_post(client, "/api/v1/twilio/status", {"MessageSid": sid, "MessageStatus": "delivered"},
+                         signature="eA==")
     assert forged.status_code == 403
-    assert _post(client, "/api/v1/twilio/status", {"MessageSid": sid, "MessageStatus": "undelivered"}).status_code == 204
+    assert twilio_post(client, "/api/v1/twilio/status",
+                       {"MessageSid": sid, "MessageStatus": "undelivered"}).status_code == 204
     db.expire_all()
     assert db.scalars(sa.select(Notification.delivery_status).where(Notification.provider_id == sid)).one() == "undelivered"
-    assert _post(client, "/api/v1/twilio/status", {"MessageSid": "SMunknown", "MessageStatus": "failed"}).status_code == 204
+    assert twilio_post(client, "/api/v1/twilio/status",
+                       {"MessageSid": "SMunknown", "MessageStatus": "failed"}).status_code == 204
 
 
 def test_a_message_reported_undelivered_is_told_to_the_coordinators_once(client, db, twilio_app, org_a, org_b):
@@ -152,7 +140,7 @@ def test_a_message_reported_undelivered_is_told_to_the_coordinators_once(client,
                ("SMundelivered", "sent", None)]  # Twilio does not promise the order of its reports
     for sid, status, code in reports:
         fields = {"MessageSid": sid, "MessageStatus": status} | ({"ErrorCode": code} if code else {})
-        assert _post(client, "/api/v1/twilio/status", fields).status_code == 204
+        assert twilio_post(client, "/api/v1/twilio/status", fields).status_code == 204
     db.expire_all()
     told = db.scalars(sa.select(Notification).where(Notification.template == "delivery_failure")
                       .order_by(Notification.id)).all()

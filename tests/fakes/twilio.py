@@ -3,7 +3,7 @@
 ``POST /2010-04-01/Accounts/{sid}/Messages.json`` answers 201 with a message like Twilio's (Basic auth
 checked); ``GET`` on the same path lists what it accepted, newest first, filtered by ``To``; ``POST`` on
 ``Messages/{MessageSid}.json`` with an empty ``Body`` redacts that message (404 for one it never had, 400 for
-a body that is not empty, as Twilio). Faults are
+a body that is not empty, as Twilio), and ``DELETE`` there deletes it. Faults are
 scripted: ``script`` is consumed one entry per POST (``500``, ``(400, 21211)``), ``reject`` refuses some
 numbers for good, ``delay_s`` slows every answer (half before the message is recorded, half after, so a
 client killed mid-request leaves messages the fake has and the client never heard of).
@@ -34,6 +34,7 @@ class FakeTwilio:
         self.reject: dict[str, int] = {}  # number → Twilio error code answered with 400
         self.received: list[dict[str, str]] = []
         self.redacted: list[str] = []  # the sids redacted, in order, each time asked
+        self.deleted: list[str] = []
         self.posts = 0
         self._lock = threading.Lock()
         fake = self
@@ -78,6 +79,11 @@ class FakeTwilio:
                     fake._post(self, form)
                 elif one := re.search(r"/Messages/(\w+)\.json$", self.path):
                     fake._update(self, one[1], form)
+
+            def do_DELETE(self) -> None:  # noqa: N802
+                one = re.search(r"/Messages/(\w+)\.json$", self.path)
+                if self._authorised() and one:
+                    fake._delete(self, one[1])
 
             def do_GET(self) -> None:  # noqa: N802
                 url = urlparse(self.path)
@@ -157,6 +163,23 @@ class FakeTwilio:
                          "status": 400})
         else:
             answer(200, message)
+
+    def _delete(self, handler: "BaseHTTPRequestHandler", sid: str) -> None:
+        answer = handler._answer  # type: ignore[attr-defined]
+        fault = self._next_fault()
+        with self._lock:
+            message = next((m for m in self.received if m["sid"] == sid), None)
+            if fault is None and message is not None:
+                self.received.remove(message)
+                self.deleted.append(sid)
+        if fault is not None:
+            self._fail(answer, fault)
+        elif message is None:
+            answer(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
+        else:
+            handler.send_response(204)  # type: ignore[attr-defined]
+            handler.send_header("Content-Length", "0")  # type: ignore[attr-defined]
+            handler.end_headers()  # type: ignore[attr-defined]
 
     def count_by_body(self) -> dict[tuple[str, str], int]:
         counts: dict[tuple[str, str], int] = {}

@@ -1,6 +1,6 @@
 """Twilio's log keeps each SMS's text, tracking link included, until it is redacted: the dispatcher has it
-redacted once the delivery report is final, or two days after sending without one, and an erased person's
-messages too. Spoken to by the real client, through the fake's redaction endpoint."""
+redacted once the delivery report is final, or two days after sending without one; an erased person's
+messages are deleted there. Spoken to by the real client, through the fake's endpoints."""
 
 import logging
 from datetime import timedelta
@@ -8,10 +8,13 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from lac_service.auth.models import Role
+from lac_service.config import NotificationSettings
+from lac_service.db import create_session_factory
+from lac_service.notifications.channels import LocalBackend
+from lac_service.notifications.dispatcher import Dispatcher
 from lac_service.notifications.models import Channel, Notification
 from lac_service.notifications.twilio_sms import TwilioSmsBackend
-from tests.api.test_twilio_webhooks import _post, twilio_app  # noqa: F401 (a fixture)
-from tests.conftest import NOW, dispatch
+from tests.conftest import NOW, dispatch, twilio_post
 from tests.integration.test_notifications_dispatch import provider_settings
 from tests.payloads import request_body
 
@@ -26,7 +29,8 @@ def _register(client, make_key, org_a, **patient) -> int:  # type: ignore[no-unt
 
 def _texts(db) -> list[Notification]:  # type: ignore[no-untyped-def]
     db.expire_all()
-    return list(db.scalars(sa.select(Notification).where(Notification.channel == Channel.sms).order_by(Notification.id)))
+    sms = sa.select(Notification).where(Notification.channel == Channel.sms)
+    return list(db.scalars(sms.order_by(Notification.id)))
 
 
 def _pass(db, twilio, now, **settings) -> None:  # type: ignore[no-untyped-def]
@@ -35,15 +39,15 @@ def _pass(db, twilio, now, **settings) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_a_delivered_text_is_redacted_at_twilio_on_the_next_pass_and_only_once(client, db, make_key, org_a, clock,
-                                                                                twilio, twilio_app):  # noqa: F811
+                                                                                twilio, twilio_app):
     _register(client, make_key, org_a)
     _register(client, make_key, org_a, first_name="Bruno", last_name="Petit", phone="06 11 22 33 44", email=None)
     _pass(db, twilio, NOW)
     delivered, waiting = _texts(db)
     assert [m["body"] for m in twilio.received if "/suivi/" in m["body"]] and not twilio.redacted
-    assert _post(client, "/api/v1/twilio/status", {"MessageSid": delivered.provider_id,
+    assert twilio_post(client, "/api/v1/twilio/status", {"MessageSid": delivered.provider_id,
                                                    "MessageStatus": "delivered"}).status_code == 204
-    assert _post(client, "/api/v1/twilio/status", {"MessageSid": waiting.provider_id,
+    assert twilio_post(client, "/api/v1/twilio/status", {"MessageSid": waiting.provider_id,
                                                    "MessageStatus": "sent"}).status_code == 204, "not final"
 
     _pass(db, twilio, NOW + timedelta(minutes=5))
@@ -64,9 +68,10 @@ def test_without_a_final_report_the_text_is_redacted_two_days_after_sending(clie
     _pass(db, twilio, NOW)
     (text,) = _texts(db)
     _pass(db, twilio, NOW + timedelta(hours=47))
-    assert not twilio.redacted and text.provider_redacted_at is None
+    assert not twilio.redacted and _texts(db)[0].provider_redacted_at is None
     _pass(db, twilio, NOW + timedelta(hours=49))
     assert twilio.redacted == [text.provider_id] and twilio.received[0]["body"] == ""
+    assert _texts(db)[0].provider_redacted_at == NOW + timedelta(hours=49)
 
 
 def test_a_deployment_may_keep_its_texts_at_twilio(client, db, make_key, org_a, clock, twilio):
@@ -96,14 +101,53 @@ def test_twilio_unreachable_the_text_waits_and_a_refusal_is_not_asked_again(clie
     assert all(t.provider_redacted_at for t in _texts(db))
 
 
-def test_an_erased_persons_texts_are_redacted_at_twilio_too(client, db, make_key, org_a, clock, twilio):
+def test_credentials_refused_redact_nothing_and_the_dispatcher_waits_before_asking_again(client, db, make_key,
+                                                                                        org_a, clock, twilio):
+    """A token rotated at Twilio and not here: nothing is redacted, nothing is marked so, and the dispatcher
+    does not knock every second; once it is put right, the texts are redacted."""
+    _register(client, make_key, org_a, email=None)
+    _pass(db, twilio, NOW)
+    later = NOW + timedelta(days=3)
+    twilio.script.extend([(401, 20003)] * 3)
+    dispatcher = Dispatcher(create_session_factory(db.get_bind(), join_transaction_mode="create_savepoint"),
+                            NotificationSettings(rate_per_s=1000), secret_key=b"k",
+                            backends={Channel.sms: TwilioSmsBackend(provider_settings(twilio)),
+                                      Channel.email: LocalBackend()}, clock=lambda: later)
+    try:
+        posts = twilio.posts
+        dispatcher.run_once()
+        dispatcher.run_once()
+    finally:
+        dispatcher.close()
+    assert twilio.posts == posts + 1, "asked once, then left alone for a while"
+    assert _texts(db)[0].provider_redacted_at is None and "/suivi/" in twilio.received[0]["body"]
+    twilio.script.clear()
+    _pass(db, twilio, later)
+    assert twilio.received[0]["body"] == "" and _texts(db)[0].provider_redacted_at == later
+
+
+def test_an_erased_persons_texts_are_deleted_at_twilio_and_then_here(client, db, make_key, org_a, clock, twilio,
+                                                                    twilio_app):
     request_id = _register(client, make_key, org_a, email=None)
     _pass(db, twilio, NOW)
     (text,) = _texts(db)
     assert client.delete(f"/api/v1/requests/{request_id}",
                          headers=make_key(org_a, Role.coordinator)).status_code == 204
     (kept,) = _texts(db)
-    assert (kept.id, kept.recipient, kept.body, kept.resource) == (text.id, "", "", None), \
-        "the service keeps nothing of the person, only Twilio's id of the message"
-    _pass(db, twilio, NOW + timedelta(days=3))
-    assert twilio.redacted == [text.provider_id] and twilio.received[0]["body"] == ""
+    assert (kept.id, kept.recipient, kept.body, kept.resource) == (text.id, "", "", None)
+    assert kept.idempotency_key == f"erased:{kept.id}", "nothing ties Twilio's id to the request any more"
+    assert twilio_post(client, "/api/v1/twilio/status", {"MessageSid": text.provider_id, "MessageStatus": "failed",
+                                                         "ErrorCode": "30003"}).status_code == 204
+    assert not db.scalar(sa.select(sa.func.count()).select_from(Notification)
+                         .where(Notification.template == "delivery_failure")), "nobody left to call about it"
+    _pass(db, twilio, NOW + timedelta(minutes=5))
+    assert twilio.deleted == [text.provider_id] and not twilio.received and not twilio.redacted
+    assert _texts(db) == [], "Twilio forgot it: the blank row goes"
+
+
+def test_with_the_local_backend_an_erased_persons_texts_go_at_once(client, db, make_key, org_a, clock):
+    request_id = _register(client, make_key, org_a, email=None)
+    dispatch(db, NOW)
+    assert [text.provider_id.startswith("local-") for text in _texts(db)] == [True]
+    client.delete(f"/api/v1/requests/{request_id}", headers=make_key(org_a, Role.coordinator))
+    assert _texts(db) == [], "no other copy to erase: nothing kept"

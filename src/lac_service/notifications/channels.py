@@ -64,8 +64,10 @@ class Backend:
         ``RetryableError`` when the provider cannot be asked right now."""
         raise NotImplementedError
 
-    def redact(self, provider_id: str) -> None:
-        """Erases the provider's copy of a message's text; raises a ``ChannelError`` as ``send`` does."""
+    def redact(self, provider_id: str, *, delete: bool = False) -> None:
+        """Erases the provider's copy of a message's text (``delete``: the whole message, number and dates
+        too); raises a ``ChannelError`` as ``send`` does, retryable when nothing could be asked (an outage, or
+        credentials refused) and permanent when asking again would get the same answer."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -26,13 +26,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from lac_service.config import NotificationSettings
 from lac_service.db import UTCDateTime, session_scope
 from lac_service.kit.clock import utcnow
-from lac_service.notifications import outcomes
+from lac_service.notifications import outcomes, redaction
 from lac_service.notifications.channels import (
     AmbiguousError, Backend, PermanentError, RetryableError, build_backends,
 )
 from lac_service.notifications.models import Channel, Notification, NotificationStatus
 from lac_service.notifications.outcomes import Claimed
-from lac_service.notifications.redaction import redact_settled
 from lac_service.notifications.resolver import resolve_stuck
 
 log = logging.getLogger(__name__)
@@ -111,6 +110,7 @@ class Dispatcher:
         )
         self.clock = clock
         self.limiter = RateLimiter(settings.rate_per_s)
+        self._redact_from = 0.0  # monotonic: Twilio out of reach, redaction waits until then
 
     def close(self) -> None:
         for backend in self.backends.values():
@@ -201,9 +201,12 @@ class Dispatcher:
                 if not inflight:
                     break
                 finished = [(inflight.pop(f), f.result()) for f in self._gather(inflight)]
-        if Channel.sms in self.backends and not (stop is not None and stop.is_set()):
-            stats.redacted = redact_settled(self.session_factory, self.backends[Channel.sms], self.settings,
-                                            self.clock, self.limiter.wait)
+        if Channel.sms in self.backends and time.monotonic() >= self._redact_from:
+            done = redaction.redact_settled(self.session_factory, self.backends[Channel.sms], self.settings, self.clock,
+                                  self.limiter.wait, stop)
+            stats.redacted = done.settled
+            if done.stalled:
+                self._redact_from = time.monotonic() + redaction.PAUSE_S
         return stats
 
     def run_forever(self, stop: threading.Event) -> None:

@@ -44,8 +44,10 @@ UNDELIVERED = ("failed", "undelivered", BOUNCED)
 FINAL_REPORTS = ("delivered", *UNDELIVERED)  # a later "sent" (reports may come out of order) changes none of them
 
 
-# The SMS whose text the provider may still keep (``redaction``), written once for the index and its queries.
-UNREDACTED = "channel = 'sms' AND provider_id IS NOT NULL AND provider_redacted_at IS NULL"
+# The SMS whose text Twilio may still keep (``redaction``), written once for the index and its queries. Twilio's
+# message ids begin with SM; the local backend's (``local-``) name nothing kept elsewhere.
+UNREDACTED = "channel = 'sms' AND provider_id LIKE 'SM%' AND provider_redacted_at IS NULL"
+ERASED = "erased:"  # the key of a message kept blank after its person's erasure, until Twilio forgets it too
 
 
 class Notification(Base):

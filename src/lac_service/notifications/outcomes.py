@@ -17,7 +17,9 @@ from lac_service.auth.models import Role, User
 from lac_service.config import NotificationSettings
 from lac_service.links import without_tokens
 from lac_service.notifications.channels import Backend, OutgoingMessage
-from lac_service.notifications.models import FINAL_REPORTS, UNDELIVERED, Channel, Notification, NotificationStatus
+from lac_service.notifications.models import (
+    ERASED, FINAL_REPORTS, UNDELIVERED, Channel, Notification, NotificationStatus,
+)
 from lac_service.notifications.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -170,7 +172,7 @@ def record_report(session: Session, message: Notification, status: str, code: st
     if message.delivery_status in FINAL_REPORTS:
         return False
     message.delivery_status = status
-    if status in UNDELIVERED:
+    if status in UNDELIVERED and not message.idempotency_key.startswith(ERASED):  # erased: nobody to reach
         notify_coordinators(session, Trouble.of(message, "undelivered", code), settings=settings, now=now)
     return True
 

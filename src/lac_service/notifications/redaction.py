@@ -1,18 +1,23 @@
-"""Erasing an SMS's text from the provider's log once it has nothing left to do there.
+"""Erasing an SMS's text from Twilio's log once it has nothing left to do there.
 
 Twilio keeps every message it carried, text and links included, until it is redacted. A text is redacted
 once its delivery report is final (delivered, undelivered, failed), or ``twilio_redact_after_hours`` after
-it was sent when no report came (Twilio sends none without a status callback). A stuck claim is settled
-before: ``resolver`` finds a message at Twilio by its text, and a claimed message has no provider id yet.
+it was sent when no report came (Twilio sends none without a status callback). An erased person's messages
+are deleted there instead, number and dates too, and their blank rows then go (``outbox.forget_resource``).
+A stuck claim is settled before: ``resolver`` finds a message at Twilio by its text, and a claimed message
+has no Twilio id yet.
 
-The provider is called with no transaction open; each answer is recorded by a conditional update, so two
-dispatchers redacting at once stamp a message once (Twilio takes an empty body twice without complaint).
-A message Twilio will not redact (unknown to it, or refused) is stamped all the same, with a warning that
-names it by number: asking again would get the same answer.
+Twilio is called with no transaction open; each answer is recorded by a conditional update, so two
+dispatchers on the same rows do the work twice at worst (Twilio takes an empty body twice without complaint).
+A message Twilio will not redact (unknown to it, or refused) is settled all the same, with a warning that
+names it by number: asking again would get the same answer. Twilio out of reach, or refusing the
+credentials, stalls the pass: the dispatcher waits ``PAUSE_S`` before asking again.
 """
 
 import logging
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -21,44 +26,57 @@ from sqlalchemy.orm import Session, sessionmaker
 from lac_service.config import NotificationSettings
 from lac_service.db import session_scope
 from lac_service.notifications.channels import AmbiguousError, Backend, PermanentError, RetryableError
-from lac_service.notifications.models import FINAL_REPORTS, UNREDACTED, Notification
+from lac_service.notifications.models import ERASED, FINAL_REPORTS, UNREDACTED, Notification
 
 log = logging.getLogger(__name__)
 N = Notification
+PAUSE_S = 300.0
 
 
-def _due(session: Session, now: datetime, settings: NotificationSettings) -> list[tuple[int, str]]:
+@dataclass(frozen=True)
+class Pass:
+    settled: int  # redacted, deleted, or refused for good by Twilio
+    stalled: bool  # Twilio could not be asked: the rest waits
+
+
+def _due(session: Session, now: datetime, settings: NotificationSettings) -> list[sa.Row]:
     settled = sa.or_(N.delivery_status.in_(FINAL_REPORTS),
                      N.sent_at < now - timedelta(hours=settings.twilio_redact_after_hours))
-    rows = session.execute(
-        sa.select(N.id, N.provider_id)
+    return list(session.execute(
+        sa.select(N.id, N.provider_id, N.idempotency_key.startswith(ERASED).label("erased"))
         .where(sa.text(UNREDACTED), settled)  # as the partial index says it, for PostgreSQL to use it
         .order_by(N.id).limit(settings.batch_size)
-    ).all()
-    return [(row.id, row.provider_id) for row in rows]
+    ))
 
 
 def redact_settled(session_factory: sessionmaker[Session], backend: Backend, settings: NotificationSettings,
-                   clock: Callable[[], datetime], wait: Callable[[], None]) -> int:
-    """One batch; returns how many messages it settled. ``wait`` spaces the calls by the provider's rate.
-    The provider unreachable, the rest waits for a later pass."""
+                   clock: Callable[[], datetime], wait: Callable[[], None],
+                   stop: threading.Event | None = None) -> Pass:
+    """One batch. ``wait`` spaces the calls by Twilio's rate; ``stop`` ends the batch early."""
     if not backend.can_redact or not settings.twilio_redact_after_hours:
-        return 0
+        return Pass(0, stalled=False)
     with session_scope(session_factory) as session:
         due = _due(session, clock(), settings)
-    done: list[int] = []
-    for notification_id, provider_id in due:
+    done: list[sa.Row] = []
+    stalled = False
+    for row in due:
+        if stop is not None and stop.is_set():
+            break
         wait()
         try:
-            backend.redact(provider_id)
+            backend.redact(row.provider_id, delete=row.erased)
         except PermanentError as exc:
-            log.warning("%s did not redact notification %s (%s)", backend.name, notification_id, exc.code)
+            log.warning("%s did not redact notification %s (%s)", backend.name, row.id, exc.code)
         except (RetryableError, AmbiguousError) as exc:  # asked again later: an empty body twice does no harm
-            log.warning("cannot ask %s to redact notification %s (%s)", backend.name, notification_id, exc.code)
+            log.warning("cannot ask %s to redact notification %s (%s)", backend.name, row.id, exc.code)
+            stalled = True
             break
-        done.append(notification_id)
+        done.append(row)
     if done:
         with session_scope(session_factory) as session:
-            session.execute(sa.update(N).where(N.id.in_(done), N.provider_redacted_at.is_(None))
+            session.execute(sa.update(N).where(N.id.in_([row.id for row in done if not row.erased]),
+                                               N.provider_redacted_at.is_(None))
                             .values(provider_redacted_at=clock()).execution_options(synchronize_session=False))
-    return len(done)
+            session.execute(sa.delete(N).where(N.id.in_([row.id for row in done if row.erased]))
+                            .execution_options(synchronize_session=False))
+    return Pass(len(done), stalled)

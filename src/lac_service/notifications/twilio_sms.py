@@ -115,10 +115,19 @@ class TwilioSmsBackend(Backend):
                 return str(item.sid)
         return None
 
-    def redact(self, provider_id: str) -> None:
-        """An empty body is Twilio's redaction: the log keeps the message's status and dates, not its text."""
+    def redact(self, provider_id: str, *, delete: bool = False) -> None:
+        """An empty body is Twilio's redaction: the log keeps the message's number, status and dates, not its
+        text. Credentials refused (401, 403) redacted nothing: asked again once the account is put right."""
+        message = self._client().messages(provider_id)
         try:
-            self._client().messages(provider_id).update(body="")
+            if delete:
+                message.delete()
+            else:
+                message.update(body="")
+        except TwilioRestException as exc:
+            if exc.status in (401, 403):
+                raise RetryableError(f"twilio:{exc.code or exc.status}") from exc
+            raise _classify(exc) from exc
         except Exception as exc:  # noqa: BLE001
             raise _classify(exc) from exc
 
