@@ -66,7 +66,8 @@ def test_a_coordinator_sets_the_times_on_the_dashboard(client, coordinator, staf
     assert ("Tournées automatiques de CPTS cpts-a chaque jour à 08h00 (fuseau horaire : Métropole), les horaires du "
             "service.") in page
     assert 'id="mode-service" name="mode" value="service" checked' in page and 'name="horaires" type="text" value=""' in page
-    form = {"csrf_token": csrf(page), "mode": "propres", "horaires": "14:00 18h30 7:05", "fuseau": "America/Martinique"}
+    form = {"csrf_token": csrf(page), "mode": "propres", "horaires": "14:00, 18h30 et 7:05",
+            "fuseau": "America/Martinique"}
     assert client.post("/equipe/tableau/horaires", data=form | {"csrf_token": "x" * 43}).status_code == 403
     saved = client.post("/equipe/tableau/horaires", data=form, follow_redirects=False)
     assert saved.status_code == 303
@@ -81,7 +82,7 @@ def test_a_coordinator_sets_the_times_on_the_dashboard(client, coordinator, staf
 
 @pytest.mark.parametrize(("typed", "field", "message"), [
     ({"mode": "propres", "horaires": "14:00, midi"}, "horaires",
-     "« midi » : Heure invalide (format attendu : HH:MM ou HHhMM, exemple : 08:00)."),
+     "« midi » : Heure invalide (exemples : 08:00, 8h30)."),
     ({"mode": "propres", "horaires": ""}, "horaires", "Indiquez au moins une heure, ou choisissez une autre option."),
     ({"mode": "souvent", "horaires": "09:00"}, "mode", "Choisissez quand ont lieu les tournées automatiques."),
     ({"horaires": "09:00"}, "mode", "Choisissez quand ont lieu les tournées automatiques."),

@@ -88,7 +88,7 @@ def _clock_time(value: object) -> object:
     """``HH:MM`` on the 24-hour clock, as a timetable writes it (``8:00`` too); nothing finer than the minute."""
     if isinstance(value, str) and (match := re.fullmatch(r"([01]?\d|2[0-3])[:h]([0-5]\d)", value.strip())):
         return time(int(match[1]), int(match[2]))
-    raise PydanticCustomError("time_parsing", "Heure invalide (format attendu : HH:MM ou HHhMM, exemple : 08:00).")
+    raise PydanticCustomError("time_parsing", "Heure invalide (exemples : 08:00, 8h30).")
 
 
 @cache

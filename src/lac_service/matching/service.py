@@ -329,7 +329,7 @@ def _persist(
         ],
     )
     offered = {request_id for m in made for request_id in m.request_ids}
-    for batch in result.batches:  # withdrawn, or their cabinet removed or its link revoked, while the round ran
+    for batch in result.batches:  # withdrawn, a household grown past the batch, a cabinet gone, while it ran
         result.unmatched.update((r, CHANGED_DURING_ROUND) for r in batch.request_ids if r not in offered)
     matching_round.summary = {"unmatched": dict(Counter(result.unmatched.values())), "offer_ttl_days": offer_ttl.days}
     result.batches = [Batch(m.cabinet_id, m.request_ids, m.people, m.offer_id, m.url, m.expires_at) for m in made]

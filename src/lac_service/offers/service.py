@@ -113,14 +113,16 @@ def _still_serving(session: Session, offers: Sequence[NewOffer], *, now: datetim
 
 
 def _households(session: Session, request_ids: Sequence[int]) -> dict[int, sa.Row]:
-    """Each request still waiting, with its household as it stands now and its points, locked until the round
-    commits (in id order): an edit made since the round read it is seen, and none comes in between."""
+    """Each request still waiting, with its household as it stands now, its rank and its organisations, locked
+    until the round commits (in id order; ``FOR NO KEY UPDATE``, as the offer's writes need): an edit made since
+    the round read it is seen, and none comes in between."""
     waiting: dict[int, sa.Row] = {}
     for chunk in _chunks(sorted(request_ids)):
         waiting.update((row.id, row) for row in session.execute(
-            sa.select(PatientRequest.id, PatientRequest.people_count, PatientRequest.priority_points)
+            sa.select(*_CHANGED, PatientRequest.people_count, PatientRequest.priority_points,
+                      PatientRequest.waiting_since)
             .where(PatientRequest.id.in_(chunk), PatientRequest.status == Status.waiting)
-            .order_by(PatientRequest.id).with_for_update()
+            .order_by(PatientRequest.id).with_for_update(key_share=True)
         ))
     return waiting
 
@@ -134,7 +136,11 @@ def _fitting(offer: NewOffer, waiting: dict[int, sa.Row]) -> list[Seat]:
     excess = sum(seat.people for seat in seats) - offer.cabinet.batch_size
     read = {seat.request_id: seat.people for seat in offer.seats}
     grown = [seat for seat in seats if seat.people > read[seat.request_id]]
-    for seat in sorted(grown, key=lambda s: (waiting[s.request_id].priority_points, -s.request_id)):
+    def rank(seat: Seat) -> tuple[int, float, int]:  # the queue's order reversed: the last in it goes first
+        row = waiting[seat.request_id]
+        return row.priority_points, -row.waiting_since.timestamp(), -row.id
+
+    for seat in sorted(grown, key=rank):
         if excess <= 0:
             break
         seats.remove(seat)
@@ -152,22 +158,17 @@ def create_offers(
     whose link was revoked, since: its batch would be closed at once, its message sent all the same. A
     household edited meanwhile is offered as edited, if the batch still fits (``_fitting``)."""
     offers = _still_serving(session, offers, now=now)
-    households = _households(session, [seat.request_id for offer in offers for seat in offer.seats])
-    fitted = [(offer, _fitting(offer, households)) for offer in offers]
-    wanted = [seat.request_id for _, seats in fitted for seat in seats]
-    waiting: dict[int, sa.Row] = {}  # request id → its organisations, its points
-    for chunk in _chunks(wanted):
-        waiting.update((row.id, row) for row in session.execute(
-            sa.update(PatientRequest)
-            .where(PatientRequest.id.in_(chunk), PatientRequest.status == Status.waiting)
+    waiting = _households(session, [seat.request_id for offer in offers for seat in offer.seats])
+    kept = [(offer, seats) for offer in offers if (seats := _fitting(offer, waiting))]
+    wanted = [seat.request_id for _, seats in kept for seat in seats]
+    for chunk in _chunks(wanted):  # locked and waiting: each one changes
+        session.execute(
+            sa.update(PatientRequest).where(PatientRequest.id.in_(chunk))
             .values(status=Status.offered, status_changed_at=now, updated_at=now)
-            .returning(*_CHANGED, PatientRequest.priority_points)
             .execution_options(synchronize_session=False)
-        ))
+        )
     _record(session, [_change(waiting[request_id], Status.waiting, Status.offered, "offered")
-                      for request_id in wanted if request_id in waiting], now=now)
-    kept = [(offer, [seat for seat in seats if seat.request_id in waiting]) for offer, seats in fitted]
-    kept = [(offer, seats) for offer, seats in kept if seats]
+                      for request_id in wanted], now=now)
     if not kept:
         return []
     issued = [links.issue(LinkKind.offer) for _ in kept]

@@ -13,7 +13,7 @@ from lac_service.config import JobSettings
 
 
 def clock_label(at: time) -> str:
-    """A time as stored and shown: "08:00", to the minute."""
+    """A time as stored and in the API: "08:00", to the minute (pages write "08h00": ``clock_fr``)."""
     return f"{at:%H:%M}"
 
 

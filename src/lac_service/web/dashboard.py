@@ -43,7 +43,7 @@ router = APIRouter(prefix="/equipe", include_in_schema=False)
 UNMATCHED_LABELS = {
     "no_cabinet_in_range": "Aucun cabinet à distance", "all_in_range_full": "Cabinets proches complets",
     "all_in_range_declined": "Refusée par les cabinets proches",
-    "changed_during_round": "Retirée, ou cabinet retiré, pendant le tour",
+    "changed_during_round": "Modifiée pendant la tournée (retirée, foyer agrandi, ou cabinet retiré)",
 }
 _MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
 
@@ -117,7 +117,8 @@ class ScheduleForm:
     def __init__(self, schedule: Schedule, typed: dict[str, str] | None = None, errors: Errors | None = None) -> None:
         self.schedule = schedule
         mode = "service" if not schedule.own_times else "propres" if schedule.times else "aucune"
-        self.values = typed or {"mode": mode, "horaires": ", ".join(map(clock_fr, schedule.times)) if schedule.own_times else "",
+        own = ", ".join(map(clock_fr, schedule.times)) if schedule.own_times else ""
+        self.values = typed or {"mode": mode, "horaires": own,
                                 "fuseau": schedule.timezone if schedule.own_timezone else ""}
         self.errors = errors or Errors()
 
@@ -159,7 +160,8 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, setti
         "waiting_chart": Markup(bar_chart(waiting, title="Demandes en attente par priorité",
                                           unit=Unit("demande", "demandes"))),
         "wait_chart": Markup(line_chart([Point(_month_label(m), waits[m]) for m in months],
-                                        title="Attente médiane avant attribution, par mois", unit=Unit("jour", "jours"))),
+                                        title="Attente médiane avant attribution, par mois",
+                                        unit=Unit("jour", "jours"))),
         "stats": stats, "percent": _percent,
         "cabinets": cabinets, "cabinets_total": cabinets_total, "cabinets_page": cabinets_page,
         "cabinets_pages": max(1, -(-cabinets_total // CABINETS_PER_PAGE)), "rounds": rounds, "unmatched_labels": UNMATCHED_LABELS,
@@ -181,15 +183,19 @@ _NOTICES = {
     "cabinet_retire": "Le cabinet est retiré : les liens de ses propositions ne fonctionnent plus, et les patients qui "
                       "attendaient sa réponse reviennent dans la file d'attente dans les minutes qui suivent.",
     "horaires": "Les horaires des tournées automatiques sont enregistrés.",
+    "tournees": "Tournées lancées, une par organisation : chacune figure ci-dessous et sur le tableau de bord de "
+                "son organisation.",
 }
 
 
 @router.get("/tableau")
 def dashboard(request: Request, user: Coordinator, session: DbSession, now: Now, settings: AppSettings,
-              cabinet_retire: str | None = None, horaires: str | None = None, cabinets: int = 1, kind: Kinds = None,
-              du: DayTyped = None, au: DayTyped = None) -> Response:
-    """``cabinets``: the page of the cabinets' list (a regional platform has hundreds)."""
-    notice = _NOTICES["cabinet_retire"] if cabinet_retire else _NOTICES["horaires"] if horaires else None
+              cabinet_retire: str | None = None, horaires: str | None = None, tournees: str | None = None,
+              cabinets: int = 1, kind: Kinds = None, du: DayTyped = None, au: DayTyped = None) -> Response:
+    """``cabinets``: the page of the cabinets' list (a regional platform has hundreds); ``tournees``: an
+    admin's run made a round for each organisation."""
+    said = {"cabinet_retire": cabinet_retire, "horaires": horaires, "tournees": tournees}
+    notice = next((_NOTICES[name] for name, given in said.items() if given), None)
     return _dashboard(request, session, user, now, settings, cabinets_page=cabinets,
                       shown=Shown(user, now.date(), kind, du, au), notice=notice)
 
@@ -197,10 +203,11 @@ def dashboard(request: Request, user: Coordinator, session: DbSession, now: Now,
 @router.post("/tableau/horaires")
 def set_round_times(request: Request, user: Coordinator, form: Form, session: DbSession, now: Now,
                     settings: AppSettings) -> Response:
-    """The organisation's daily round times: the service's, its own (typed "08:00, 14:00"), or none; and their
+    """The organisation's daily round times: the service's, its own (typed "8h00, 14h30"), or none; and their
     time zone, the service's or its own."""
     typed = {"mode": text(form, "mode") or "", "horaires": text(form, "horaires") or "", "fuseau": text(form, "fuseau") or ""}
-    times = [at for at in typed["horaires"].replace(";", ",").replace(" ", ",").split(",") if at]
+    # "08h00, 14h00 et 18h30", as the page writes them, or "8:00 14:00"
+    times = [at for at in typed["horaires"].replace(";", ",").replace(" ", ",").split(",") if at and at != "et"]
     errors, said = Errors(), Errors()  # the API's field names, the form's
     if typed["mode"] not in SCHEDULE_MODES:
         said.add("mode", "Choisissez quand ont lieu les tournées automatiques.")
