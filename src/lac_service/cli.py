@@ -223,8 +223,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
     from lac_service.imports.service import Importer, import_cabinets, import_requests
     from lac_service.links import Links
 
-    if args.kind and args.what == "cabinets":
-        raise SystemExit("Erreur : --kind ne vaut que pour une liste de demandes (un cabinet donne ses types).")
+    if (args.kind or args.notify) and args.what == "cabinets":
+        raise SystemExit("Erreur : --kind et --notify ne valent que pour une liste de demandes.")
     try:
         content = args.file.read_bytes()
     except OSError as error:
@@ -238,6 +238,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
                 report = import_requests(
                     session, content, importer=importer, links=Links.from_settings(settings), now=now,
                     dry_run=args.dry_run, max_distance_km=settings.max_distance_default, kind=args.kind,
+                    notify=args.notify,
                 )
             else:
                 report = import_cabinets(session, content, importer=importer, now=now, dry_run=args.dry_run)
@@ -428,6 +429,8 @@ def _parser() -> argparse.ArgumentParser:
     import_.add_argument("--kind", type=Kind, choices=list(Kind),
                          help="requests only: the type of rows that give none (the file may then have no 'type' "
                               "column)")
+    import_.add_argument("--notify", action="store_true",
+                         help="requests only: tell each patient imported, by SMS or e-mail, with their tracking link")
     import_.set_defaults(run=cmd_import)
     commands.add_parser(
         "reconfirm", help="ask waiting patients whether they still wait; archive those who did not answer (nightly)"

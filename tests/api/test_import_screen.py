@@ -13,9 +13,10 @@ from lac_service.auth.models import Role
 from lac_service.imports.files import read_requests
 from lac_service.intake.models import PatientRequest, Source
 from lac_service.kinds import Kind
+from lac_service.notifications.models import Notification
 from tests.api.test_imports import GOOD, csv_file, ten_rows_three_bad
 from tests.api.test_web_pages import csrf, log_in, staff  # noqa: F401  (staff: a fixture)
-from tests.conftest import count_rows
+from tests.conftest import count_rows, dispatch
 from tests.payloads import request_body
 
 ORTHOPHONIST_LIST = ("Nom;Prénom;Date de naissance;Tél;CP;Ville\n"
@@ -31,8 +32,9 @@ def secretary(client, staff):  # noqa: F811
 
 
 def send(client, content: bytes | None, *, action: str = "importer", kind: str = "", name: str = "liste.csv",
-         token: str | None = None):
-    data = {"csrf_token": token or csrf(client.get("/equipe/import").text), "action": action, "type": kind}
+         token: str | None = None, tell: bool = False):
+    data = {"csrf_token": token or csrf(client.get("/equipe/import").text), "action": action, "type": kind,
+            **({"prevenir": "on"} if tell else {})}
     files = {"fichier": (name, content or b"", "text/csv")}
     return client.post("/equipe/import", data=data, files=files)
 
@@ -104,6 +106,29 @@ def test_a_list_without_a_type_column_takes_the_type_chosen_on_the_screen(client
     assert {(r.first_name, r.kind) for r in requests_in(db)} == {("Chloé", Kind.bilan_orthophonique),
                                                                  ("Hugo", Kind.bilan_orthophonique)}
     assert '<option value="bilan_orthophonique" selected>' in page.text, "the choice stays on the page"
+
+
+def test_each_patient_imported_is_told_with_a_tracking_link_unless_she_unticks_it(client, db, secretary, clock):
+    """Put on a list by someone else, a patient learns it, and how to follow, leave or be erased: the box is
+    ticked when the screen opens. A patient with a landline alone cannot be told."""
+    assert 'name="prevenir" type="checkbox" value="on" checked' in client.get("/equipe/import").text
+    landline = ORTHOPHONIST_LIST + "Durand;Léon;03/03/2018;03 20 12 34 56;59000;Lille\n".encode("cp1252")
+    checked = send(client, landline, action="verifier", kind="bilan_orthophonique", tell=True)
+    assert 'name="prevenir" type="checkbox" value="on" checked' in checked.text, "the choice stays for the import"
+    assert not db.scalar(sa.select(sa.func.count()).select_from(Notification)), "a check tells nobody"
+    send(client, landline, kind="bilan_orthophonique", tell=True)
+    dispatch(db, clock["now"])
+    db.expire_all()
+    told = db.scalars(sa.select(Notification).order_by(Notification.id)).all()
+    assert [(m.template, m.channel.value, m.recipient) for m in told] == [
+        ("imported", "sms", "+33612345611"), ("imported", "sms", "+33612345612")]
+    assert "un professionnel de santé qui vous suit y a inscrit votre demande de bilan orthophonique" in told[0].body
+    (link,) = re.findall(r"/suivi/[A-Za-z0-9_-]{40,}", told[0].body)  # the local backend keeps it, for /outbox
+    assert "<dt>Pour</dt><dd>Chloé</dd>" in client.get(link).text, "her own page opens"
+    lines = ORTHOPHONIST_LIST.decode("cp1252").replace("Petit;Chloé", "Petit;Zoé").replace("Lemaire;Hugo", "Roux;Noé")
+    unticked = send(client, lines.encode("cp1252"), kind="bilan_orthophonique")
+    assert not re.search(r'name="prevenir"[^>]*checked', unticked.text) and len(requests_in(db)) == 5
+    assert db.scalar(sa.select(sa.func.count()).select_from(Notification)) == 2, "unticked: nobody more is told"
 
 
 @pytest.mark.parametrize(("content", "name", "kind", "field", "words"), [

@@ -2,6 +2,7 @@
 nothing, original dates are kept, duplicates are reported and left out, and spreadsheets' French exports
 (Windows-1252, ";") read as they are — through the API and the ``lac`` command."""
 
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -90,6 +91,17 @@ def test_a_real_import_writes_every_row_with_its_original_date_and_no_message(cl
     assert history == ["imported"] * 7
     assert db.scalar(sa.select(sa.func.count()).select_from(Notification)) == 0, "no message to imported patients"
     assert db.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.action == "create")) == 7
+
+
+def test_with_notify_each_patient_imported_is_told_by_what_they_gave(client, db, coordinator):
+    done = post(client, coordinator, csv_file(GOOD), notify=True)
+    assert done.status_code == 201, done.text
+    db.expire_all()
+    told = {(n.channel.value, n.recipient, n.template) for n in db.scalars(sa.select(Notification))}
+    assert len(told) == 7 and ("email", "parents.petit@exemple.fr", "imported") in told, "Chloé by e-mail"
+    assert {template for *_, template in told} == {"imported"}
+    keys = db.scalars(sa.select(Notification.idempotency_key)).all()
+    assert all(key.startswith("request:") and ":imported:" in key for key in keys)
 
 
 def test_a_windows_1252_semicolon_file_with_accents_imports_as_typed(client, db, coordinator):
@@ -227,6 +239,12 @@ def test_the_lac_command_imports_and_names_the_bad_lines(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "7 ligne(s) importée(s), 0 doublon(s)" in done.stdout
     wrong = lac("import", "cabinets", str(tmp_path / "good.csv"), "--org", "cpts", "--kind", "medecin_traitant")
-    assert wrong.returncode == 1 and "--kind ne vaut que pour une liste de demandes" in wrong.stderr
+    assert wrong.returncode == 1 and "--kind et --notify ne valent que pour une liste de demandes" in wrong.stderr
     again = lac("import", "requests", str(tmp_path / "good.csv"), "--org", "cpts")
     assert "0 ligne(s) importée(s), 7 doublon(s)" in again.stdout
+    (tmp_path / "one.csv").write_bytes(csv_file([BAD[4].replace("99999", "59000")]))
+    told = lac("import", "requests", str(tmp_path / "one.csv"), "--org", "cpts", "--notify")
+    assert "1 ligne(s) importée(s)" in told.stdout, told.stderr
+    with sqlite3.connect(tmp_path / "ops.db") as connection:
+        assert connection.execute("select template, recipient from notifications").fetchall() == [
+            ("imported", "+33612345608")], "no message for the 7 imported without --notify"

@@ -53,6 +53,8 @@ async def _csv(request: Request) -> bytes:
 CsvFile = Annotated[bytes, Depends(_csv)]
 DryRun = Annotated[bool, Query(description="Check and count, write nothing.")]
 OrganisationSlug = Annotated[str | None, Query(max_length=64, description="Admins: the organisation to import into.")]
+Notify = Annotated[bool, Query(description="Tell each patient imported, by SMS or e-mail, that a practitioner put "
+                                            "them on the list, with their tracking link.")]
 RowsKind = Annotated[Kind | None, Query(description="The type of rows that give none; with it, the file needs no "
                                                     "`type` column (a speech therapist's list).")]
 
@@ -93,7 +95,7 @@ _RESPONSES = {201: {"model": ImportReportOut, "description": "Imported."},
              openapi_extra=_CSV_BODY, responses=_RESPONSES)
 def requests(file: CsvFile, session: DbSession, caller: AuthenticatedCaller, settings: AppSettings, links: AppLinks,
              now: Now, dry_run: DryRun = False, organisation: OrganisationSlug = None,
-             kind: RowsKind = None) -> JSONResponse:
+             kind: RowsKind = None, notify: Notify = False) -> JSONResponse:
     """Columns: type, prenom, nom, date_naissance, code_postal, commune (required); telephone, email, adresse,
     ald, grossesse, distance_max_km, date_demande (kept: the wait counts from it), foyer. Duplicates of the
     queue or within the file are reported and left out. Secretaries import waiting lists too (a practitioner's
@@ -101,7 +103,7 @@ def requests(file: CsvFile, session: DbSession, caller: AuthenticatedCaller, set
     importer = _importer(session, caller, organisation, Role.secretary)
     report = _read(lambda: import_requests(
         session, file, importer=importer, links=links, now=now, dry_run=dry_run,
-        max_distance_km=settings.max_distance_default, kind=kind,
+        max_distance_km=settings.max_distance_default, kind=kind, notify=notify,
     ))
     return _answer(report, "demande(s)", "importée(s)")
 

@@ -28,11 +28,13 @@ from lac_service.geography.geocoder import known_place, offline_location
 from lac_service.imports.files import (
     CabinetRow, Parsed, RequestRow, RowError, collector_paused, read_cabinets, read_requests,
 )
-from lac_service.intake.service import check_contact, check_household
+from lac_service.intake.service import check_contact, check_household, sms_number
 from lac_service.intake.models import ACTIVE_STATUSES, HouseholdMember, PatientRequest, Source, Status, StatusChange
 from lac_service.kinds import Kind
 from lac_service.kit.text import identity_key, person_key
-from lac_service.links import LinkKind, Links
+from lac_service.links import Issued, LinkKind, Links
+from lac_service.notifications.models import Channel
+from lac_service.notifications.outbox import Message, enqueue_new
 from lac_service.policies.service import current_policy
 from lac_service.priority import score_many
 
@@ -166,10 +168,9 @@ def _points(session: Session, rows: list[RequestRow], organisation_id: int, now:
     return scored
 
 
-def _request_values(row: RequestRow, place: Place, points: tuple[int, int], importer: Importer, links: Links,
+def _request_values(row: RequestRow, place: Place, points: tuple[int, int], importer: Importer, link: Issued,
                     max_distance_km: float, now: datetime) -> dict[str, object]:
     patient, criteria, since = row.data.patient, row.data.criteria, row.requested_at or now
-    link = links.issue(LinkKind.tracking)
     return {
         "organisation_id": importer.organisation_id, "kind": row.data.kind, "status": Status.waiting, "source": Source.import_,
         "first_name": patient.first_name, "last_name": patient.last_name,
@@ -187,19 +188,19 @@ def _request_values(row: RequestRow, place: Place, points: tuple[int, int], impo
 
 
 def _write_requests(session: Session, rows: list[RequestRow], places: dict[int, Place], importer: Importer,
-                    links: Links, max_distance_km: Callable[[Kind], float], now: datetime) -> None:
+                    links: Links, max_distance_km: Callable[[Kind], float], now: datetime, notify: bool) -> None:
     points = _points(session, rows, importer.organisation_id, now)
     table = R.__table__
-    hashes: list[str] = []
+    issued = [links.issue(LinkKind.tracking) for _ in rows]
+    hashes = [link.token_hash for link in issued]
     try:
-        for chunk in _chunks(rows):
-            values = [_request_values(row, places[row.line], points[row.line], importer, links,
-                                      max_distance_km(row.data.kind), now) for row in chunk]  # type: ignore[attr-defined]
+        for chunk in _chunks(list(zip(rows, issued, strict=True))):
+            values = [_request_values(row, places[row.line], points[row.line], importer, link,
+                                      max_distance_km(row.data.kind), now) for row, link in chunk]
             # Core, not the ORM: the ORM's bulk insert leaves out None values, so rows with and without an e-mail
             # would go in separate statements. No RETURNING: it makes PostgreSQL's many-row insert six times
             # slower, and SQLite's row by row when ordered.
             session.execute(table.insert(), values)
-            hashes += [v["tracking_token_hash"] for v in values]
         # History and audit rows in one statement each, from the rows just written: this import's rows share
         # their organisation, source and instant.
         just_written = (R.organisation_id == importer.organisation_id, R.source == Source.import_, R.created_at == now)
@@ -212,22 +213,40 @@ def _write_requests(session: Session, rows: list[RequestRow], places: dict[int, 
         ))
         audit.record_all(session, actor=importer.actor, actor_organisation_id=importer.actor_organisation_id,
                          action=audit.Action.create, requests=mine, now=now)
-        if any(row.data.household for row in rows):
+        if notify or any(row.data.household for row in rows):
             by_hash = dict(session.execute(sa.select(R.tracking_token_hash, R.id).where(*just_written)).all())
-            session.execute(sa.insert(HouseholdMember), [
-                {"request_id": by_hash[key], **member.model_dump()}
-                for key, row in zip(hashes, rows, strict=True) for member in row.data.household
-            ])
+            ids = [by_hash[key] for key in hashes]
+            if members := [{"request_id": request_id, **member.model_dump()}
+                           for request_id, row in zip(ids, rows, strict=True) for member in row.data.household]:
+                session.execute(sa.insert(HouseholdMember), members)
+            if notify:
+                enqueue_new(session, _told(rows, ids, issued, importer, links), now=now)
     except sa.exc.IntegrityError:
         raise Conflict("Un patient du fichier vient d'être inscrit par ailleurs : relancez l'import, il sera signalé "
                        "comme doublon.") from None
 
 
+def _told(rows: list[RequestRow], ids: list[int], issued: list[Issued], importer: Importer,
+          links: Links) -> list[Message]:
+    """Each patient hears that a practitioner put them on the list, with their tracking link, by what they gave
+    (a mobile, an e-mail; a landline alone, nothing), as a patient registering hears it."""
+    messages = []
+    for row, request_id, link in zip(rows, ids, issued, strict=True):
+        context = {"kind": row.data.kind.value, "link": links.url(LinkKind.tracking, link.token)}
+        patient = row.data.patient
+        for channel, recipient in ((Channel.sms, sms_number(patient.phone)), (Channel.email, patient.email)):
+            if recipient:
+                messages.append(Message(channel, recipient, "imported", context,
+                                        f"request:{request_id}:imported:{channel.value}",
+                                        resource=f"request:{request_id}", organisation_id=importer.organisation_id))
+    return messages
+
+
 def import_requests(session: Session, content: bytes, *, importer: Importer, links: Links,
                     max_distance_km: Callable[[Kind], float], now: datetime, dry_run: bool,
-                    kind: Kind | None = None) -> Report:
+                    kind: Kind | None = None, notify: bool = False) -> Report:
     """Raises ``UnreadableFile`` for a file that is not a readable list at all. ``kind``: the type of the rows
-    that give none."""
+    that give none; ``notify``: each patient imported is told, with their tracking link."""
     parsed = read_requests(content, kind=kind)
     report = Report(dry_run=dry_run, rows=len(parsed.rows) + len({e.line for e in parsed.errors}))
     places, errors = _located(parsed.rows, parsed)
@@ -238,7 +257,7 @@ def import_requests(session: Session, content: bytes, *, importer: Importer, lin
     kept = _without_duplicates(session, parsed.rows, report)
     if not dry_run:
         with collector_paused():
-            _write_requests(session, kept, places, importer, links, max_distance_km, now)
+            _write_requests(session, kept, places, importer, links, max_distance_km, now, notify)
     report.created = len(kept)
     return report
 

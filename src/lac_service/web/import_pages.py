@@ -18,7 +18,7 @@ from lac_service.intake.repository import held_by
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.links import AppLinks
-from lac_service.web.forms import Errors, text
+from lac_service.web.forms import Errors, checked, text
 from lac_service.web.pages import render
 from lac_service.web.public import Form
 from lac_service.web.secretary import visible_to
@@ -30,10 +30,13 @@ SHOWN_ERRORS = 200  # a file wrong on every row would make a page nobody reads; 
 TEMPLATE_HEADER = ";".join(column.name for column in REQUEST_COLUMNS)
 
 
-def _page(request: Request, *, kind: str = "", errors: Errors | None = None, report: Report | None = None,
-          yours: frozenset[int] = frozenset(), file_name: str = "", status: int = 200) -> Response:
+def _page(request: Request, *, kind: str = "", notify: bool = True, errors: Errors | None = None,
+          report: Report | None = None, yours: frozenset[int] = frozenset(), file_name: str = "",
+          status: int = 200) -> Response:
+    """``notify``: the patients are told (checked at first: a patient put on a list is told so)."""
     return render(request, "import.html", {
-        "columns": REQUEST_COLUMNS, "kinds": list(Kind), "kind": kind, "errors": (errors or Errors()).by_field,
+        "columns": REQUEST_COLUMNS, "kinds": list(Kind), "kind": kind, "notify": notify,
+        "errors": (errors or Errors()).by_field,
         "report": report, "shown_errors": report.errors[:SHOWN_ERRORS] if report else [],
         "summary": report.summary("demande(s)", "importée(s)") if report else "", "yours": yours,
         "file_name": file_name,
@@ -56,27 +59,27 @@ def template(user: Staff) -> Response:
 @router.post("")
 def import_file(request: Request, user: Staff, form: Form, session: DbSession, settings: AppSettings,
                 links: AppLinks, now: Now) -> Response:
-    upload, kind = form.get("fichier"), text(form, "type") or ""
+    upload, kind, notify = form.get("fichier"), text(form, "type") or "", checked(form, "prevenir")
     errors = Errors()
     if kind and kind not in set(Kind):
         errors.add("type", "Type de demande inconnu : choisissez dans la liste.")
     if not isinstance(upload, UploadFile) or not upload.filename:
         errors.add("fichier", "Choisissez le fichier CSV de la liste d'attente.")
     if errors:
-        return _page(request, kind=kind, errors=errors, status=422)
+        return _page(request, kind=kind, notify=notify, errors=errors, status=422)
     assert isinstance(upload, UploadFile)
     importer = Importer(user.organisation_id, user.label, user.organisation_id)
     try:
         report = import_requests(
             session, upload.file.read(), importer=importer, links=links, now=now,
             dry_run=text(form, "action") != "importer", max_distance_km=settings.max_distance_default,
-            kind=Kind(kind) if kind else None,
+            kind=Kind(kind) if kind else None, notify=notify,
         )
     except UnreadableFile as exc:
         errors.add("fichier", str(exc))
-        return _page(request, kind=kind, errors=errors, file_name=upload.filename, status=422)
+        return _page(request, kind=kind, notify=notify, errors=errors, file_name=upload.filename, status=422)
     # A patient waiting with another CPTS is a duplicate too (one active request per person and kind), but not
     # the user's to open.
     existing = [d.existing_request_id for d in report.duplicates if d.existing_request_id is not None]
-    return _page(request, kind=kind, report=report, yours=held_by(session, existing, visible_to(user)),
+    return _page(request, kind=kind, notify=notify, report=report, yours=held_by(session, existing, visible_to(user)),
                  file_name=upload.filename, status=422 if report.errors else 200)
