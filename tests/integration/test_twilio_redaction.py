@@ -9,8 +9,7 @@ import sqlalchemy as sa
 
 from lac_service.auth.models import Role
 from lac_service.config import NotificationSettings
-from lac_service.db import create_session_factory, session_scope
-from lac_service.notifications import outcomes
+from lac_service.db import create_session_factory
 from lac_service.notifications.channels import LocalBackend
 from lac_service.notifications.dispatcher import Dispatcher
 from lac_service.notifications.models import Channel, Notification
@@ -152,26 +151,3 @@ def test_with_the_local_backend_an_erased_persons_texts_go_at_once(client, db, m
     assert [text.provider_id.startswith("local-") for text in _texts(db)] == [True]
     client.delete(f"/api/v1/requests/{request_id}", headers=make_key(org_a, Role.coordinator))
     assert _texts(db) == [], "no other copy to erase: nothing kept"
-
-
-def test_a_person_erased_while_their_text_is_on_its_way_has_it_deleted_at_twilio_too(client, db, make_key, org_a,
-                                                                                     clock, twilio):
-    request_id = _register(client, make_key, org_a, email=None)
-    backend = TwilioSmsBackend(provider_settings(twilio))
-    dispatcher = Dispatcher(create_session_factory(db.get_bind(), join_transaction_mode="create_savepoint"),
-                            NotificationSettings(rate_per_s=1000), secret_key=b"k",
-                            backends={Channel.sms: backend, Channel.email: LocalBackend()}, clock=lambda: NOW)
-    try:
-        with session_scope(dispatcher.session_factory) as session:
-            (claimed,) = dispatcher.claim(session, 10)
-        sid = backend.send(claimed.message)  # at Twilio, not yet recorded here...
-        assert client.delete(f"/api/v1/requests/{request_id}",  # ...when the person is erased
-                             headers=make_key(org_a, Role.coordinator)).status_code == 204
-        with session_scope(dispatcher.session_factory) as session:
-            outcomes.mark_sent_many(session, [(claimed, sid)], NOW)
-    finally:
-        dispatcher.close()
-    (kept,) = _texts(db)
-    assert (kept.provider_id, kept.recipient, kept.resource) == (sid, "", None), "Twilio's id is kept, not the person"
-    _pass(db, twilio, NOW + timedelta(hours=49))
-    assert twilio.deleted == [sid] and _texts(db) == []

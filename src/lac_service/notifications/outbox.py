@@ -122,12 +122,10 @@ def sent_about(session: Session, resource: str, *, limit: int = 20) -> Sequence[
 
 def forget_resource(session: Session, resource: str) -> None:
     """Erasure: messages name a person (number, address, text), so they go with the resource. An SMS Twilio
-    still keeps, or may be taking at this moment (being sent), stays as a row with nothing of the person (no
-    recipient, text, resource, nor a key naming the request): its Twilio id, recorded when the send ends, is
-    what lets ``redaction`` have Twilio delete it too, and the row then goes."""
+    still keeps stays as a row with nothing of the person (no recipient, text, resource, nor a key naming the
+    request): its Twilio id is what lets ``redaction`` have Twilio delete it too, and the row then goes."""
     mine = Notification.resource == resource
-    on_its_way = sa.and_(Notification.channel == Channel.sms, Notification.status == NotificationStatus.sending)
-    session.execute(sa.update(Notification).where(mine, sa.or_(sa.text(UNREDACTED), on_its_way))
+    session.execute(sa.update(Notification).where(mine, sa.text(UNREDACTED))
                     .values(recipient="", subject=None, body="", resource=None,
                             idempotency_key=sa.literal(ERASED) + sa.cast(Notification.id, sa.String))
                     .execution_options(synchronize_session=False))
