@@ -245,8 +245,8 @@ def twilio_app(app):  # type: ignore[no-untyped-def]
     app.state.settings = settings
 
 
-def twilio_post(client, path: str, fields: dict[str, str], *, signature: str | None = None,  # type: ignore[no-untyped-def]
-                url: str | None = None):
+def twilio_post(client: TestClient, path: str, fields: dict[str, str], *, signature: str | None = None,
+                url: str | None = None) -> Any:
     """A webhook call as Twilio makes it: signed with the account's token over the public URL."""
     signature = signature or RequestValidator(AUTH_TOKEN).compute_signature(url or PUBLIC_URL + path, fields)
     return client.post(path, data=fields, headers={"X-Twilio-Signature": signature})

@@ -124,7 +124,7 @@ def test_demo_loads_once(env):
     assert "rien n'est ajouté" in second.stdout
     assert lac(env, "org", "create", "cpts-flandre", "--name", "CPTS Flandre").returncode == 0
     matched = lac(env, "match")  # two organisations: a round for each, on each one's dashboard
-    assert re.match(r"Tours n° (\d+) et (?!\1)\d+ : \d+ demande\(s\) en attente", matched.stdout), matched.stdout
+    assert re.match(r"Tours nos (\d+) et (?!\1)\d+ : \d+ demande\(s\) en attente", matched.stdout), matched.stdout
     alone = lac(env, "match", "--org", "cpts-flandre")
     assert re.match(r"Tour n° \d+ : 0 demande\(s\) en attente, 0 cabinet\(s\) dus\.", alone.stdout), alone.stdout
 

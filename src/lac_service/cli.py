@@ -205,9 +205,10 @@ def cmd_match(args: argparse.Namespace, settings: Settings) -> None:
             links=Links.from_settings(settings), dry_run=args.dry_run,
         )
         names = dict(session.execute(sa.select(Cabinet.id, Cabinet.name)).all())
-    ids = [str(r.id) for r in result.rounds]  # one per organisation
-    title = ("Simulation (rien n'est proposé)" if args.dry_run else "Aucune organisation" if not ids
-             else f"Tour n° {ids[0]}" if len(ids) == 1 else f"Tours n° {', '.join(ids[:-1])} et {ids[-1]}")
+    numbers = [str(r.id) for r in result.rounds]  # one per organisation
+    title = ("Simulation (rien n'est proposé)" if args.dry_run else "Aucune organisation" if not numbers
+             else f"Tour n° {numbers[0]}" if len(numbers) == 1
+             else f"Tours nos {', '.join(numbers[:-1])} et {numbers[-1]}")
     print(f"{title} : {result.requests_considered} demande(s) en attente, {result.cabinets_due} cabinet(s) dus.")
     for batch in result.batches:
         ids = ", ".join(str(r) for r in batch.request_ids)

@@ -122,11 +122,12 @@ def test_each_patient_imported_is_told_with_a_tracking_link_unless_she_unticks_i
     told = db.scalars(sa.select(Notification).order_by(Notification.id)).all()
     assert [(m.template, m.channel.value, m.recipient) for m in told] == [
         ("imported", "sms", "+33612345611"), ("imported", "sms", "+33612345612")]
-    assert "un professionnel de santé qui vous suit y a inscrit votre demande de bilan orthophonique" in told[0].body
+    assert "votre demande de bilan orthophonique y est inscrite, transmise par un professionnel de santé" \
+        in told[0].body
     (link,) = re.findall(r"/suivi/[A-Za-z0-9_-]{40,}", told[0].body)  # the local backend keeps it, for /outbox
     assert "<dt>Pour</dt><dd>Chloé</dd>" in client.get(link).text, "her own page opens"
-    lines = ORTHOPHONIST_LIST.decode("cp1252").replace("Petit;Chloé", "Petit;Zoé").replace("Lemaire;Hugo", "Roux;Noé")
-    unticked = send(client, lines.encode("cp1252"), kind="bilan_orthophonique")
+    others = ORTHOPHONIST_LIST.decode("cp1252").replace("Chloé", "Zoé").replace("Lemaire;Hugo", "Roux;Noé")
+    unticked = send(client, others.encode("cp1252"), kind="bilan_orthophonique")
     assert not re.search(r'name="prevenir"[^>]*checked', unticked.text) and len(requests_in(db)) == 5
     assert db.scalar(sa.select(sa.func.count()).select_from(Notification)) == 2, "unticked: nobody more is told"
 

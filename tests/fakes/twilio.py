@@ -3,10 +3,10 @@
 ``POST /2010-04-01/Accounts/{sid}/Messages.json`` answers 201 with a message like Twilio's (Basic auth
 checked); ``GET`` on the same path lists what it accepted, newest first, filtered by ``To``; ``POST`` on
 ``Messages/{MessageSid}.json`` with an empty ``Body`` redacts that message (404 for one it never had, 400 for
-a body that is not empty, as Twilio), and ``DELETE`` there deletes it. Faults are
-scripted: ``script`` is consumed one entry per POST (``500``, ``(400, 21211)``), ``reject`` refuses some
-numbers for good, ``delay_s`` slows every answer (half before the message is recorded, half after, so a
-client killed mid-request leaves messages the fake has and the client never heard of).
+a body that is not empty, as Twilio), and ``DELETE`` there deletes it. Faults are scripted: ``script`` is
+consumed one entry per POST or DELETE (``500``, ``(400, 21211)``), ``reject`` refuses some numbers for good,
+``delay_s`` slows every answer (half before the message is recorded, half after, so a client killed
+mid-request leaves messages the fake has and the client never heard of).
 """
 
 import base64

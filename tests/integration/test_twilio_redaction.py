@@ -145,6 +145,22 @@ def test_an_erased_persons_texts_are_deleted_at_twilio_and_then_here(client, db,
     assert _texts(db) == [], "Twilio forgot it: the blank row goes"
 
 
+def test_a_text_redacted_before_its_person_is_erased_is_deleted_at_twilio_even_with_redaction_off(
+        client, db, make_key, org_a, clock, twilio, twilio_app):
+    """Redaction leaves Twilio the number and the dates: an erasure asks for the whole message, and a
+    deployment that keeps its texts there (``0``) still has an erased person's deleted."""
+    request_id = _register(client, make_key, org_a, email=None)
+    _pass(db, twilio, NOW)
+    (text,) = _texts(db)
+    twilio_post(client, "/api/v1/twilio/status", {"MessageSid": text.provider_id, "MessageStatus": "delivered"})
+    _pass(db, twilio, NOW + timedelta(minutes=5))
+    assert twilio.redacted == [text.provider_id] and _texts(db)[0].provider_redacted_at is not None
+    client.delete(f"/api/v1/requests/{request_id}", headers=make_key(org_a, Role.coordinator))
+    assert _texts(db)[0].provider_redacted_at is None, "to be deleted at Twilio now"
+    _pass(db, twilio, NOW + timedelta(minutes=10), twilio_redact_after_hours=0)
+    assert twilio.deleted == [text.provider_id] and _texts(db) == []
+
+
 def test_with_the_local_backend_an_erased_persons_texts_go_at_once(client, db, make_key, org_a, clock):
     request_id = _register(client, make_key, org_a, email=None)
     dispatch(db, NOW)

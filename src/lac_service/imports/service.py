@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from typing import TypeVar
 
 import numpy as np
 import sqlalchemy as sa
@@ -80,7 +81,10 @@ class Importer:
     actor_organisation_id: int | None
 
 
-def _chunks(values: Sequence[object]) -> Iterator[Sequence[object]]:
+T = TypeVar("T")
+
+
+def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start:start + _CHUNK]
 
@@ -213,17 +217,18 @@ def _write_requests(session: Session, rows: list[RequestRow], places: dict[int, 
         ))
         audit.record_all(session, actor=importer.actor, actor_organisation_id=importer.actor_organisation_id,
                          action=audit.Action.create, requests=mine, now=now)
+        request_ids: list[int] = []
         if notify or any(row.data.household for row in rows):
             by_hash = dict(session.execute(sa.select(R.tracking_token_hash, R.id).where(*just_written)).all())
-            ids = [by_hash[key] for key in hashes]
+            request_ids = [by_hash[key] for key in hashes]
             if members := [{"request_id": request_id, **member.model_dump()}
-                           for request_id, row in zip(ids, rows, strict=True) for member in row.data.household]:
+                           for request_id, row in zip(request_ids, rows, strict=True) for member in row.data.household]:
                 session.execute(sa.insert(HouseholdMember), members)
-            if notify:
-                enqueue_new(session, _told(rows, ids, issued, importer, links), now=now)
     except sa.exc.IntegrityError:
         raise Conflict("Un patient du fichier vient d'être inscrit par ailleurs : relancez l'import, il sera signalé "
                        "comme doublon.") from None
+    if notify:
+        enqueue_new(session, _told(rows, request_ids, issued, importer, links), now=now)
 
 
 def _told(rows: list[RequestRow], ids: list[int], issued: list[Issued], importer: Importer,

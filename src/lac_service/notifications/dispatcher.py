@@ -202,8 +202,8 @@ class Dispatcher:
                     break
                 finished = [(inflight.pop(f), f.result()) for f in self._gather(inflight)]
         if Channel.sms in self.backends and time.monotonic() >= self._redact_from:
-            done = redaction.redact_settled(self.session_factory, self.backends[Channel.sms], self.settings, self.clock,
-                                  self.limiter.wait, stop)
+            done = redaction.redact_settled(self.session_factory, self.backends[Channel.sms], self.settings,
+                                            self.clock, self.limiter.wait, stop)
             stats.redacted = done.settled
             if done.stalled:
                 self._redact_from = time.monotonic() + redaction.PAUSE_S

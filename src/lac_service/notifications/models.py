@@ -46,7 +46,8 @@ FINAL_REPORTS = ("delivered", *UNDELIVERED)  # a later "sent" (reports may come 
 
 # The SMS whose text Twilio may still keep (``redaction``), written once for the index and its queries. Twilio's
 # message ids begin with SM; the local backend's (``local-``) name nothing kept elsewhere.
-UNREDACTED = "channel = 'sms' AND provider_id LIKE 'SM%' AND provider_redacted_at IS NULL"
+AT_TWILIO = "channel = 'sms' AND provider_id LIKE 'SM%'"
+UNREDACTED = AT_TWILIO + " AND provider_redacted_at IS NULL"
 ERASED = "erased:"  # the key of a message kept blank after its person's erasure, until Twilio forgets it too
 
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from lac_service.db import insert_on_conflict
-from lac_service.notifications.models import ERASED, UNREDACTED, Channel, Notification, NotificationStatus
+from lac_service.notifications.models import AT_TWILIO, ERASED, Channel, Notification, NotificationStatus
 from lac_service.notifications.templates import render
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -121,12 +121,13 @@ def sent_about(session: Session, resource: str, *, limit: int = 20) -> Sequence[
 
 
 def forget_resource(session: Session, resource: str) -> None:
-    """Erasure: messages name a person (number, address, text), so they go with the resource. An SMS Twilio
-    still keeps stays as a row with nothing of the person (no recipient, text, resource, nor a key naming the
-    request): its Twilio id is what lets ``redaction`` have Twilio delete it too, and the row then goes."""
+    """Erasure: messages name a person (number, address, text), so they go with the resource. An SMS sent
+    through Twilio, redacted there or not (its number and dates stay until deleted), stays as a row with nothing
+    of the person (no recipient, text, resource, nor a key naming the request): its Twilio id is what lets
+    ``redaction`` have Twilio delete it, and the row then goes."""
     mine = Notification.resource == resource
-    session.execute(sa.update(Notification).where(mine, sa.text(UNREDACTED))
-                    .values(recipient="", subject=None, body="", resource=None,
+    session.execute(sa.update(Notification).where(mine, sa.text(AT_TWILIO))
+                    .values(recipient="", subject=None, body="", resource=None, provider_redacted_at=None,
                             idempotency_key=sa.literal(ERASED) + sa.cast(Notification.id, sa.String))
                     .execution_options(synchronize_session=False))
     session.execute(sa.delete(Notification).where(mine).execution_options(synchronize_session=False))

@@ -3,7 +3,8 @@
 Twilio keeps every message it carried, text and links included, until it is redacted. A text is redacted
 once its delivery report is final (delivered, undelivered, failed), or ``twilio_redact_after_hours`` after
 it was sent when no report came (Twilio sends none without a status callback). An erased person's messages
-are deleted there instead, number and dates too, and their blank rows then go (``outbox.forget_resource``).
+are deleted there instead, number and dates too, redacted before or not, and even with redaction turned off
+(``0``); their blank rows then go (``outbox.forget_resource``).
 A stuck claim is settled before: ``resolver`` finds a message at Twilio by its text, and a claimed message
 has no Twilio id yet.
 
@@ -40,11 +41,14 @@ class Pass:
 
 
 def _due(session: Session, now: datetime, settings: NotificationSettings) -> list[sa.Row]:
-    settled = sa.or_(N.delivery_status.in_(FINAL_REPORTS),
-                     N.sent_at < now - timedelta(hours=settings.twilio_redact_after_hours))
+    """Settled: a final report, or sent long enough ago. An erased person's messages are deleted whatever the
+    setting (redaction turned off keeps texts, not people); the 48 hours then stand in for it."""
+    erased = N.idempotency_key.startswith(ERASED)
+    hours = settings.twilio_redact_after_hours
+    settled = sa.or_(N.delivery_status.in_(FINAL_REPORTS), N.sent_at < now - timedelta(hours=hours or 48))
     return list(session.execute(
-        sa.select(N.id, N.provider_id, N.idempotency_key.startswith(ERASED).label("erased"))
-        .where(sa.text(UNREDACTED), settled)  # as the partial index says it, for PostgreSQL to use it
+        sa.select(N.id, N.provider_id, erased.label("erased"))
+        .where(sa.text(UNREDACTED), settled if hours else sa.and_(erased, settled))  # as the partial index says it
         .order_by(N.id).limit(settings.batch_size)
     ))
 
@@ -53,7 +57,7 @@ def redact_settled(session_factory: sessionmaker[Session], backend: Backend, set
                    clock: Callable[[], datetime], wait: Callable[[], None],
                    stop: threading.Event | None = None) -> Pass:
     """One batch. ``wait`` spaces the calls by Twilio's rate; ``stop`` ends the batch early."""
-    if not backend.can_redact or not settings.twilio_redact_after_hours:
+    if not backend.can_redact or (stop is not None and stop.is_set()):
         return Pass(0, stalled=False)
     with session_scope(session_factory) as session:
         due = _due(session, clock(), settings)
@@ -66,7 +70,8 @@ def redact_settled(session_factory: sessionmaker[Session], backend: Backend, set
         try:
             backend.redact(row.provider_id, delete=row.erased)
         except PermanentError as exc:
-            log.warning("%s did not redact notification %s (%s)", backend.name, row.id, exc.code)
+            log.warning("%s did not %s notification %s (%s)", backend.name, "delete" if row.erased else "redact",
+                        row.id, exc.code)
         except (RetryableError, AmbiguousError) as exc:  # asked again later: an empty body twice does no harm
             log.warning("cannot ask %s to redact notification %s (%s)", backend.name, row.id, exc.code)
             stalled = True
@@ -75,7 +80,7 @@ def redact_settled(session_factory: sessionmaker[Session], backend: Backend, set
     if done:
         with session_scope(session_factory) as session:
             session.execute(sa.update(N).where(N.id.in_([row.id for row in done if not row.erased]),
-                                               N.provider_redacted_at.is_(None))
+                                               N.provider_redacted_at.is_(None), ~N.idempotency_key.startswith(ERASED))
                             .values(provider_redacted_at=clock()).execution_options(synchronize_session=False))
             session.execute(sa.delete(N).where(N.id.in_([row.id for row in done if row.erased]))
                             .execution_options(synchronize_session=False))

@@ -118,8 +118,8 @@ class TwilioSmsBackend(Backend):
     def redact(self, provider_id: str, *, delete: bool = False) -> None:
         """An empty body is Twilio's redaction: the log keeps the message's number, status and dates, not its
         text. Credentials refused (401, 403) redacted nothing: asked again once the account is put right."""
-        message = self._client().messages(provider_id)
         try:
+            message = self._client().messages(provider_id)
             if delete:
                 message.delete()
             else:

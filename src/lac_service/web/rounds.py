@@ -34,7 +34,7 @@ def run(request: Request, user: Coordinator, form: Form, session: DbSession, set
     )
     if len(result.rounds) == 1:
         return see_other(f"/equipe/tournees/{result.rounds[0].id}")
-    return see_other("/equipe/tableau?tournees=1#rounds-title")  # an admin's: one per organisation, listed there
+    return see_other("/equipe/tableau?tournees=1")  # an admin's: one per organisation, listed there
 
 
 @router.get("/{round_id}")

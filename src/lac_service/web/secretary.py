@@ -79,6 +79,7 @@ MESSAGE_LABELS = {
     "request_confirmation": "Confirmation d'inscription", "tracking_link": "Lien de suivi",
     "reconfirmation": "Question « attendez-vous toujours ? »", "archived": "Avis d'archivage",
     "match": "Cabinet trouvé", "batch_offer": "Lot de patients à étudier",
+    "imported": "Avis d'inscription depuis la liste d'un professionnel",
 }
 _MESSAGE_STATES = {
     NotificationStatus.created: "à envoyer", NotificationStatus.sending: "en cours d'envoi",
