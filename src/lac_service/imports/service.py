@@ -29,12 +29,11 @@ from lac_service.geography.geocoder import known_place, offline_location
 from lac_service.imports.files import (
     CabinetRow, Parsed, RequestRow, RowError, collector_paused, read_cabinets, read_requests,
 )
-from lac_service.intake.service import check_contact, check_household, sms_number
+from lac_service.intake.service import check_contact, check_household, to_patient
 from lac_service.intake.models import ACTIVE_STATUSES, HouseholdMember, PatientRequest, Source, Status, StatusChange
 from lac_service.kinds import Kind
 from lac_service.kit.text import identity_key, person_key
 from lac_service.links import Issued, LinkKind, Links
-from lac_service.notifications.models import Channel
 from lac_service.notifications.outbox import Message, enqueue_new
 from lac_service.policies.service import current_policy
 from lac_service.priority import score_many
@@ -233,18 +232,13 @@ def _write_requests(session: Session, rows: list[RequestRow], places: dict[int, 
 
 def _told(rows: list[RequestRow], ids: list[int], issued: list[Issued], importer: Importer,
           links: Links) -> list[Message]:
-    """Each patient hears that a practitioner put them on the list, with their tracking link, by what they gave
-    (a mobile, an e-mail; a landline alone, nothing), as a patient registering hears it."""
-    messages = []
-    for row, request_id, link in zip(rows, ids, issued, strict=True):
-        context = {"kind": row.data.kind.value, "link": links.url(LinkKind.tracking, link.token)}
-        patient = row.data.patient
-        for channel, recipient in ((Channel.sms, sms_number(patient.phone)), (Channel.email, patient.email)):
-            if recipient:
-                messages.append(Message(channel, recipient, "imported", context,
-                                        f"request:{request_id}:imported:{channel.value}",
-                                        resource=f"request:{request_id}", organisation_id=importer.organisation_id))
-    return messages
+    """Each patient hears that a practitioner put them on the list, with their tracking link, as a patient
+    registering hears it (``to_patient``)."""
+    return [message for row, request_id, link in zip(rows, ids, issued, strict=True)
+            for message in to_patient(request_id, importer.organisation_id, row.data.patient.phone,
+                                      row.data.patient.email, "imported", event="imported",
+                                      context={"kind": row.data.kind.value,
+                                               "link": links.url(LinkKind.tracking, link.token)})]
 
 
 def import_requests(session: Session, content: bytes, *, importer: Importer, links: Links,

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -17,7 +18,7 @@ from lac_service.intake.schemas import HouseholdMemberIn, RequestCreate, Request
 from lac_service.geography.geocoder import Located
 from lac_service.kinds import Kind
 from lac_service.notifications.models import Channel
-from lac_service.notifications.outbox import enqueue
+from lac_service.notifications.outbox import Message, enqueue_message
 from lac_service.notifications.outbox import forget_resource as forget_messages
 from lac_service.kit.fields import Address
 from lac_service.kit.phone import takes_sms
@@ -149,23 +150,26 @@ def _place(request: PatientRequest, home: Located) -> None:
     request.department = home.department
 
 
+def to_patient(request_id: int, organisation_id: int, phone: str | None, email: str | None, template: str, *,
+               event: str, context: dict[str, Any]) -> list[Message]:
+    """The patient hears by what they gave: SMS to a mobile, email to the address (both when both; a landline
+    gets nothing, and the staff call). ``event`` names the message once per request
+    (``request:N:{event}:{channel}``): told twice, they hear it once."""
+    return [Message(channel, recipient, template, context, f"request:{request_id}:{event}:{channel.value}",
+                    resource=f"request:{request_id}", organisation_id=organisation_id)
+            for channel, recipient in ((Channel.sms, sms_number(phone)), (Channel.email, email)) if recipient]
+
+
 def tell_patient(
     session: Session, request: PatientRequest, template: str, *, event: str, link: str, now: datetime,
     **context: str,
 ) -> list[Channel]:
-    """The patient hears by what they gave: SMS to a mobile, email to the address (both when both; a landline
-    gets nothing, and the staff call); the channels used. ``event`` names the message once per request
-    (``request:N:{event}:{channel}``): told twice, they hear it once."""
-    channels = [(channel, to) for channel, to in ((Channel.sms, sms_number(request.phone)),
-                                                  (Channel.email, request.email)) if to]
-    for channel, recipient in channels:
-        enqueue(
-            session, channel=channel, recipient=recipient, template=template,
-            context={"kind": request.kind.value, "link": link, **context}, now=now,
-            idempotency_key=f"request:{request.id}:{event}:{channel.value}", resource=f"request:{request.id}",
-            organisation_id=request.organisation_id,
-        )
-    return [channel for channel, _ in channels]
+    """``to_patient``, queued; returns the channels used."""
+    messages = to_patient(request.id, request.organisation_id, request.phone, request.email, template, event=event,
+                          context={"kind": request.kind.value, "link": link, **context})
+    for message in messages:
+        enqueue_message(session, message, now=now)
+    return [message.channel for message in messages]
 
 
 def create_request(

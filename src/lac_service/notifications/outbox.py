@@ -76,14 +76,19 @@ def enqueue(
     """Queues one message in one statement. Returns the row already queued under ``idempotency_key`` if
     there is one (its text stays as it was), whether it was queued earlier or by a concurrent transaction
     that committed first."""
-    message = Message(Channel(channel), recipient, template, context, idempotency_key, resource, organisation_id)
+    return enqueue_message(session, Message(Channel(channel), recipient, template, context, idempotency_key, resource,
+                                            organisation_id), now=now)
+
+
+def enqueue_message(session: Session, message: Message, *, now: datetime) -> Notification:
+    """``enqueue``, for a message already built."""
     queued = session.scalar(
         insert_on_conflict(session, Notification).values(**_row(message, now))
         .on_conflict_do_nothing(index_elements=[Notification.idempotency_key])
         .returning(Notification)
     )
     return queued or session.scalars(
-        sa.select(Notification).where(Notification.idempotency_key == idempotency_key)
+        sa.select(Notification).where(Notification.idempotency_key == message.idempotency_key)
     ).one()
 
 
