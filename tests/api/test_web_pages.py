@@ -402,12 +402,16 @@ def test_an_admins_round_from_the_dashboard_shows_on_each_organisations_dashboar
     page = client.get("/equipe/tableau").text
     ran = client.post("/equipe/tournees", data={"csrf_token": csrf(page), "kind": ""}, follow_redirects=False)
     assert (ran.status_code, ran.headers["location"]) == (303, "/equipe/tableau?tournees=1")
-    assert "Tournées lancées, une par organisation" in client.get(ran.headers["location"]).text
+    listed = client.get(ran.headers["location"]).text
+    assert "Tournées lancées, une par organisation" in listed
+    rounds = listed.split('id="rounds-title"')[1].split("</section>")[0]
+    assert '<th scope="col">Organisation</th>' in rounds and "<td>CPTS cpts-a</td>" in rounds \
+        and "<td>CPTS cpts-b</td>" in rounds, "an admin sees whose each round is"
     client.cookies.clear()
     log_in(client, staff(Role.coordinator, "coordination@cpts-b.fr", organisation=org_b))
     rounds = client.get("/equipe/tableau").text.split('id="rounds-title"')[1].split("</section>")[0]
     (round_id,) = re.findall(r'href="/equipe/tournees/(\d+)"', rounds)
-    assert "0 sur 1" in rounds, "its round, its figures"
+    assert "0 sur 1" in rounds and "Organisation</th>" not in rounds, "its round, its figures"
     assert client.get(f"/equipe/tournees/{round_id}").status_code == 200
 
 

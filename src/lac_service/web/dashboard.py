@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
-from lac_service.auth.models import User
+from lac_service.auth.models import Organisation, User
 from lac_service.cabinets.service import list_cabinets, sms_landline
 from lac_service.config import AppSettings
 from lac_service.db import DbSession
@@ -152,6 +152,10 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, setti
         _scoped(sa.select(MatchingRound), MatchingRound.organisation_id, org)
         .where(MatchingRound.cabinet_id.is_(None)).order_by(MatchingRound.id.desc()).limit(10)
     ).all()
+    # An admin sees every organisation's rounds (an admin's run makes one for each): each says whose it is.
+    owners = {} if org is not None else dict(session.execute(
+        sa.select(Organisation.id, Organisation.name)
+        .where(Organisation.id.in_({r.organisation_id for r in rounds if r.organisation_id}))).all())
     offers = session.scalars(_scoped(sa.select(Offer).options(WITHOUT_ITEMS), Offer.organisation_id, org)
                              .order_by(Offer.id.desc()).limit(20)).all()
     tallies = tally(session, offers)
@@ -164,7 +168,8 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, setti
                                         unit=Unit("jour", "jours"))),
         "stats": stats, "percent": _percent,
         "cabinets": cabinets, "cabinets_total": cabinets_total, "cabinets_page": cabinets_page,
-        "cabinets_pages": max(1, -(-cabinets_total // CABINETS_PER_PAGE)), "rounds": rounds, "unmatched_labels": UNMATCHED_LABELS,
+        "cabinets_pages": max(1, -(-cabinets_total // CABINETS_PER_PAGE)), "rounds": rounds, "owners": owners,
+        "unmatched_labels": UNMATCHED_LABELS,
         "offers": [(offer, tallies[offer.id].statuses) for offer in offers],
         "item_statuses": ItemStatus, "decline_labels": {r.value: label for r, label in DECLINE_LABELS.items()},
         "policies": {kind: policies.current_policy(session, organisation_id=user.organisation_id, kind=kind) for kind in Kind},
