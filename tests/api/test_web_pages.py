@@ -512,7 +512,7 @@ def test_the_request_page_says_which_cabinets_it_went_to_and_what_each_answered(
 
     def offers() -> str:
         page = client.get(f"/equipe/demandes/{offered['request_id']}").text
-        section = page[page.index("<h2>Propositions aux cabinets</h2>"):page.index("<h2>Messages au patient</h2>")]
+        section = between(page, "Propositions aux cabinets", "Messages au patient")
         return html.unescape(" ".join(re.sub(r"<[^>]+>", " ", section).split()))
 
     assert offers() == ("Propositions aux cabinets Date Cabinet Réponse dimanche 22 novembre à 10h00 Maison de santé "
@@ -814,14 +814,18 @@ def test_every_reason_the_history_keeps_has_its_french_words(code):
     assert history_reason(code) != code
 
 
+def between(page: str, heading: str, next_heading: str) -> str:
+    """One section of a page: from its heading to the next one's."""
+    return page[page.index(f"<h2>{heading}</h2>"):page.index(f"<h2>{next_heading}</h2>")]
+
+
 def test_the_request_page_says_which_messages_reached_the_patient(client, db, make_key, org_a, staff):
     """The first question when a patient calls: were they told? The page answers, message by message."""
     created = client.post("/api/v1/requests", json=request_body(), headers=make_key(org_a, Role.coordinator)).json()
     log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
 
     def messages() -> str:
-        page = client.get(f"/equipe/demandes/{created['id']}").text
-        return page[page.index("<h2>Messages au patient</h2>"):page.index("<h2>Historique</h2>")]
+        return between(client.get(f"/equipe/demandes/{created['id']}").text, "Messages au patient", "Historique")
 
     queued = messages()
     assert queued.count("Confirmation d&#39;inscription") == 2 and queued.count("à envoyer") == 2
@@ -842,8 +846,8 @@ def test_a_cabinets_page_says_whether_its_batches_reached_it(client, db, offered
     log_in(client, staff(Role.coordinator, "coordination@cpts-a.fr"))
 
     def messages() -> str:
-        page = client.get(f"/equipe/cabinets/{offered['cabinet_id']}").text
-        return page[page.index("<h2>Messages au cabinet</h2>"):page.index("<h2>Remplacer le lien du praticien</h2>")]
+        return between(client.get(f"/equipe/cabinets/{offered['cabinet_id']}").text, "Messages au cabinet",
+                       "Remplacer le lien du praticien")
 
     queued = messages()
     assert queued.count("Lot de patients à étudier") == 2 and queued.count("à envoyer") == 2

@@ -267,6 +267,17 @@ def test_a_second_tap_on_send_me_patients_waits_for_the_first_and_makes_no_secon
         assert session.scalar(sa.select(sa.func.count()).select_from(OfferItem)) == 1
 
 
+def _offer_as_read(session, cabinet_id: int, request_ids: list[int], now):  # type: ignore[no-untyped-def]
+    """A round's offer of these requests to the cabinet, each read as one person before its household changed."""
+    matching_round = MatchingRound(organisation_id=None, engine="greedy", requested_by="test", started_at=now,
+                                   finished_at=now, requests_considered=len(request_ids), cabinets_due=1,
+                                   requests_offered=0, people_offered=0, summary={})
+    session.add(matching_round)
+    session.flush()
+    return create_offers(session, round_id=matching_round.id, now=now, ttl=timedelta(days=14), links=LINKS, offers=[
+        NewOffer(session.get(Cabinet, cabinet_id), [Kind.medecin_traitant], [Seat(r, 1, 1.0) for r in request_ids])])
+
+
 def test_a_household_edited_while_the_round_ran_is_offered_as_it_stands(committed):
     """The round read one person (its seat); a secretary added a child before it wrote its offer: the cabinet
     is shown, and counts, two."""
@@ -274,13 +285,7 @@ def test_a_household_edited_while_the_round_ran_is_offered_as_it_stands(committe
     cabinet_id, (request_id,) = _waiting(committed, ["Alice"], now)
     with session_scope(committed) as session:
         session.get(PatientRequest, request_id).people_count = 2
-        matching_round = MatchingRound(organisation_id=None, engine="greedy", requested_by="test", started_at=now,
-                                       finished_at=now, requests_considered=1, cabinets_due=1, requests_offered=0,
-                                       people_offered=0, summary={})
-        session.add(matching_round)
-        session.flush()
-        made = create_offers(session, round_id=matching_round.id, now=now, ttl=timedelta(days=14), links=LINKS, offers=[
-            NewOffer(session.get(Cabinet, cabinet_id), [Kind.medecin_traitant], [Seat(request_id, 1, 1.0)])])
+        made = _offer_as_read(session, cabinet_id, [request_id], now)
         assert [offer.people for offer in made] == [2]
         assert session.scalars(sa.select(OfferItem.people)).all() == [2]
 
@@ -294,14 +299,7 @@ def test_a_household_grown_past_the_batch_while_the_round_ran_waits_for_the_next
     with session_scope(committed) as session:
         for grown in (bruno, chloe):
             session.get(PatientRequest, grown).people_count = 2
-        matching_round = MatchingRound(organisation_id=None, engine="greedy", requested_by="test", started_at=now,
-                                       finished_at=now, requests_considered=3, cabinets_due=1, requests_offered=0,
-                                       people_offered=0, summary={})
-        session.add(matching_round)
-        session.flush()
-        made = create_offers(session, round_id=matching_round.id, now=now, ttl=timedelta(days=14), links=LINKS, offers=[
-            NewOffer(session.get(Cabinet, cabinet_id), [Kind.medecin_traitant],
-                     [Seat(alice, 1, 1.0), Seat(bruno, 1, 1.0), Seat(chloe, 1, 1.0)])])
+        made = _offer_as_read(session, cabinet_id, [alice, bruno, chloe], now)
         assert [(offer.request_ids, offer.people) for offer in made] == [([alice, bruno], 3)]
     with session_scope(committed) as session:
         assert dict(session.execute(sa.select(OfferItem.request_id, OfferItem.people)).all()) == {
