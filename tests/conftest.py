@@ -32,7 +32,7 @@ from lac_service.db import create_db_engine, create_session_factory
 from lac_service.kit.clock import request_time
 from lac_service.main import create_app
 from lac_service.notifications.channels import Backend, LocalBackend
-from lac_service.notifications.dispatcher import Dispatcher
+from lac_service.notifications.dispatcher import Dispatcher, Stats
 from lac_service.notifications.models import Channel
 from tests.fakes.smtp import FakeSmtp
 from tests.fakes.twilio import AUTH_TOKEN, FakeTwilio
@@ -260,8 +260,8 @@ def smtp() -> Iterator[FakeSmtp]:
 
 
 def dispatch(db: Session, now: datetime, *, sms: Backend | None = None, email: Backend | None = None,
-             operator: Sequence[str] = (), **settings_: Any) -> None:
-    """The dispatcher's pass at ``now`` on the test's own connection: what is queued is sent, locally (or by
+             operator: Sequence[str] = (), **settings_: Any) -> Stats:
+    """The dispatcher's pass at ``now`` on the test's own connection: what is due is sent, locally (or by
     ``sms`` and ``email``), and marked as production marks it; ``operator``: the deployment's addresses told of
     every failure; other keywords are its settings."""
     settings = NotificationSettings(rate_per_s=1000, backoff_base_s=0, coordinator_emails=list(operator), **settings_)
@@ -270,7 +270,7 @@ def dispatch(db: Session, now: datetime, *, sms: Backend | None = None, email: B
                             backends={Channel.sms: sms or LocalBackend(), Channel.email: email or LocalBackend()},
                             clock=lambda: now)
     try:
-        dispatcher.run_once()
+        return dispatcher.run_once()
     finally:
         dispatcher.close()
 

@@ -72,11 +72,11 @@ def ask(db, settings, now) -> tuple[int, int]:  # type: ignore[no-untyped-def]
 def test_a_question_returned_archives_no_one_and_is_told_to_the_coordinators(db, settings, smtp, coordinator,
                                                                              registered):
     assert ask(db, settings, day(90)) == (1, 0)
-    send(db, smtp, day(90))
+    send(db, smtp, day(90, hours=5))  # 09:00 in Lille, when the night's question goes
     (question,) = messages(db, "reconfirmation")
     assert {sender for sender, _ in smtp.envelopes} == {BOUNCES}, "reports come back to the bounce mailbox"
 
-    done = bounce(db, delivery_report(received(smtp, question)), now=day(90, hours=1))
+    done = bounce(db, delivery_report(received(smtp, question)), now=day(90, hours=6))
     assert done.outcome is Outcome.recorded
     assert str(done) == f"Message n° {question.id} : non remis (smtp:5.1.1), la coordination est prévenue."
     assert db.get(Notification, question.id).delivery_status == "bounced"

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from lac_service.auth.models import Role
 from lac_service.intake.models import PatientRequest, Status
 from lac_service.intake.reconfirmation import reconfirm
+from lac_service.kit.clock import PARIS, daytime
 from lac_service.links import Links
 from lac_service.notifications.channels import Backend, LocalBackend, PermanentError
 from lac_service.notifications.models import Notification, NotificationStatus
@@ -34,10 +35,11 @@ def registered(client, make_key, org_a, clock):
 
 
 def run(db, settings, now, *, sms: Backend | None = None) -> tuple[int, int]:
-    """The night's pass, then the dispatcher's at the same moment (the question is sent; by ``sms`` if given)."""
+    """The night's pass, then the dispatcher's the next morning in Lille (the question is sent; by ``sms`` if
+    given)."""
     done = reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), now=now)
     db.commit()
-    dispatch(db, now, sms=sms)
+    dispatch(db, daytime(now, PARIS), sms=sms)
     return done.asked, done.archived
 
 
@@ -65,6 +67,30 @@ def test_asked_on_day_90_and_archived_on_day_111_without_an_answer(db, settings,
     (told,) = messages(db, "archived")
     assert "répondez OUI" in told.body and told.body.endswith(registered["tracking_url"])
     assert run(db, settings, day(200)) == (0, 0), "an archived request is not asked again"
+
+
+SAINT_DENIS = {"address": {"line": "2 rue de Paris", "postal_code": "97400", "city": "Saint-Denis"},
+               "location": {"lat": -20.8823, "lon": 55.4504}}  # La Réunion: UTC+4
+
+
+def test_the_nights_questions_reach_each_patient_at_nine_in_their_own_morning(client, db, settings, registered,
+                                                                               secretary_a):
+    """The pass runs at 03:00 UTC (04:00 in Lille, 07:00 in Saint-Denis de La Réunion): nobody is woken up."""
+    client.post("/api/v1/requests", json=request_body(first_name="Alice", phone="0692123456", email=None, **SAINT_DENIS),
+                headers=secretary_a)
+    assert reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), now=day(90)).asked == 2
+    db.commit()
+    dispatch(db, day(90, hours=1))  # the registrations' confirmations go
+    assert {m.status for m in messages(db, "reconfirmation")} == {NotificationStatus.created}
+    reunion_nine = day(90, hours=2)  # 05:00 UTC
+    assert dispatch(db, reunion_nine - timedelta(minutes=1)).sent == 0
+    assert dispatch(db, reunion_nine).sent == 1
+    assert [m.recipient for m in messages(db, "reconfirmation") if m.status is NotificationStatus.sent] == \
+        ["+262692123456"]
+    lille_nine = day(90, hours=5)  # 08:00 UTC
+    assert dispatch(db, lille_nine - timedelta(minutes=1)).sent == 0
+    assert dispatch(db, lille_nine).sent == 1
+    assert {m.status for m in messages(db, "reconfirmation")} == {NotificationStatus.sent}
 
 
 class WrongNumber(LocalBackend):

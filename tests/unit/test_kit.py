@@ -1,6 +1,7 @@
 """Domain-free helpers: phone numbers, names, ages, tokens, departments, settings."""
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 
 import phonenumbers
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from lac_service.config import Environment, Settings
+from lac_service.kit.clock import PARIS, daytime, daytime_slots, local_zone
 from lac_service.kit.dates import age_on
 from lac_service.kit.phone import InvalidPhone, display_phone, to_e164
 from lac_service.kit.text import fold, identity_key
@@ -133,3 +135,27 @@ def test_the_plain_email_shortcut_agrees_with_email_validator(local, domain):
         assert shortcut is None, address
     else:
         assert shortcut in (None, expected), address
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("moment", "zone", "due"), [
+    (utc(2026, 11, 22, 2, 0), "59", utc(2026, 11, 22, 8, 0)),  # 03:00 in Lille: 09:00 there
+    (utc(2026, 11, 22, 12, 30), "59", utc(2026, 11, 22, 12, 30)),  # daytime: at once
+    (utc(2026, 11, 22, 19, 0), "59", utc(2026, 11, 23, 8, 0)),  # 20:00 sharp is evening
+    (utc(2026, 7, 1, 2, 0), "59", utc(2026, 7, 1, 7, 0)),  # summer time
+    (utc(2026, 11, 22, 2, 0), "974", utc(2026, 11, 22, 5, 0)),  # 06:00 in La Réunion
+    (utc(2026, 11, 22, 2, 0), "971", utc(2026, 11, 22, 13, 0)),  # 22:00 the evening before in Guadeloupe
+])
+def test_a_message_nobody_waits_for_waits_for_nine_in_the_morning_where_they_live(moment, zone, due):
+    assert daytime(moment, local_zone(zone)) == due
+
+
+def test_bulk_messages_are_spread_and_stop_for_the_night():
+    slots = list(islice(daytime_slots(utc(2026, 11, 22, 18, 58), PARIS, every_s=60), 4))
+    assert slots == [utc(2026, 11, 22, 18, 58), utc(2026, 11, 22, 18, 59), utc(2026, 11, 23, 8, 0), utc(2026, 11, 23, 8, 1)]
+    day = list(islice(daytime_slots(utc(2026, 11, 22, 8, 0), PARIS, every_s=0.5), 200_000))
+    assert all(b - a == timedelta(seconds=0.5) or (b.hour, a.hour) == (8, 18) for a, b in zip(day, day[1:]))
+    assert day[-1].date() == date(2026, 11, 24), "11 hours a day at two a second: 79,200 a day"

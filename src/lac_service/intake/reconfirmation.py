@@ -7,7 +7,8 @@ with its original date). Days are calendar days (UTC): asked on day 90, archived
 defaults. A question that never reached them (refused by the provider, reported undelivered by Twilio, or no
 contact at all) archives no one, since silence means something only from someone asked; it is asked again
 ``every`` days later, to the contacts the request has by then. A request being offered is neither asked nor
-archived; it is, if still due, once back in the queue.
+archived; it is, if still due, once back in the queue. The pass runs at night; its messages wait for the
+patient's morning.
 """
 
 from dataclasses import dataclass
@@ -38,9 +39,10 @@ def _day_start(now: datetime) -> datetime:
 
 
 def _tell(session: Session, request: PatientRequest, template: str, *, links: Links, now: datetime) -> bool:
-    """Whether a message went (a landline and no e-mail: none can)."""
+    """Whether a message went (a landline and no e-mail: none can). It waits for the patient's morning: the pass
+    runs at night."""
     return bool(tell_patient(session, request, template, event=f"{template}:{now:%Y-%m-%d}",
-                             link=tracking_url(request, links) or links.site_url, now=now))
+                             link=tracking_url(request, links) or links.site_url, now=now, unasked=True))
 
 
 def _reached_before(moment: datetime) -> sa.ColumnElement[bool]:

@@ -20,6 +20,7 @@ from lac_service.kinds import Kind
 from lac_service.notifications.models import Channel
 from lac_service.notifications.outbox import Message, enqueue_message
 from lac_service.notifications.outbox import forget_resource as forget_messages
+from lac_service.kit.clock import daytime
 from lac_service.kit.fields import Address
 from lac_service.kit.phone import takes_sms
 from lac_service.kit.text import identity_key, person_key
@@ -151,22 +152,24 @@ def _place(request: PatientRequest, home: Located) -> None:
 
 
 def to_patient(request_id: int, organisation_id: int, phone: str | None, email: str | None, template: str, *,
-               event: str, context: dict[str, Any]) -> list[Message]:
+               event: str, context: dict[str, Any], due: datetime | None = None) -> list[Message]:
     """The patient hears by what they gave: SMS to a mobile, email to the address (both when both; a landline
     gets nothing, and the staff call). ``event`` names the message once per request
     (``request:N:{event}:{channel}``): told twice, they hear it once."""
     return [Message(channel, recipient, template, context, f"request:{request_id}:{event}:{channel.value}",
-                    resource=f"request:{request_id}", organisation_id=organisation_id)
+                    resource=f"request:{request_id}", organisation_id=organisation_id, due=due)
             for channel, recipient in ((Channel.sms, sms_number(phone)), (Channel.email, email)) if recipient]
 
 
 def tell_patient(
     session: Session, request: PatientRequest, template: str, *, event: str, link: str, now: datetime,
-    **context: str,
+    unasked: bool = False, **context: str,
 ) -> list[Channel]:
-    """``to_patient``, queued; returns the channels used."""
+    """``to_patient``, queued; returns the channels used. ``unasked``: a message the patient is not waiting for,
+    which waits for daytime where they live (``kit.clock.daytime``)."""
     messages = to_patient(request.id, request.organisation_id, request.phone, request.email, template, event=event,
-                          context={"kind": request.kind.value, "link": link, **context})
+                          context={"kind": request.kind.value, "link": link, **context},
+                          due=daytime(now, request.zone) if unasked else None)
     for message in messages:
         enqueue_message(session, message, now=now)
     return [message.channel for message in messages]

@@ -1,6 +1,7 @@
 """One source of "now", so that tests can move time (offer expiry, re-confirmation, waiting points)."""
 
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,29 @@ _OVERSEAS = {
 def local_zone(code: str) -> ZoneInfo:
     """The time zone of a French address, from its postal code or its department (``97400``, ``974``)."""
     return _OVERSEAS.get(code[:3], PARIS)
+
+
+# The hours at which a message nobody is waiting for may arrive (a question or a notice the service sends on its
+# own: re-confirmation, archiving, an imported list): the night's pass must not wake anyone.
+DAYTIME = (time(9), time(20))
+
+
+def daytime_slots(moment: datetime, zone: ZoneInfo, every_s: float) -> Iterator[datetime]:
+    """Instants ``every_s`` seconds apart from ``moment`` on, in UTC, all between ``DAYTIME``'s hours in ``zone``:
+    the first is ``moment`` itself if it is daytime there, else the next morning."""
+    day, at = moment.astimezone(zone).date(), moment
+    while True:
+        start, end = (datetime.combine(day, hour, tzinfo=zone).astimezone(UTC) for hour in DAYTIME)
+        at = max(at, start)
+        while at < end:
+            yield at
+            at += timedelta(seconds=every_s)
+        day += timedelta(days=1)
+
+
+def daytime(moment: datetime, zone: ZoneInfo) -> datetime:
+    """``moment`` if it is daytime in ``zone``, else the next morning there."""
+    return next(daytime_slots(moment, zone, every_s=0))
 
 
 def utcnow() -> datetime:

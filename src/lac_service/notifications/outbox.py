@@ -35,6 +35,7 @@ class Message:
     resource: str | None = None
     organisation_id: int | None = None
     key_id: str | None = None
+    due: datetime | None = None  # None: at once; else not before (a message nobody waits for, in daytime)
 
 
 def _check_recipient(channel: Channel, recipient: str) -> None:
@@ -49,13 +50,13 @@ def _check_recipient(channel: Channel, recipient: str) -> None:
 
 
 def _row(message: Message, now: datetime) -> dict[str, Any]:
-    """The message checked, rendered now, and due at once."""
+    """The message checked, rendered now, and due at once unless it says when."""
     _check_recipient(message.channel, message.recipient)
     rendered = render(message.channel, message.template, message.context)
     return {
         "channel": message.channel, "recipient": message.recipient, "template": message.template,
         "subject": rendered.subject, "body": rendered.body, "status": NotificationStatus.created,
-        "attempts": 0, "next_attempt_at": now, "idempotency_key": message.idempotency_key,
+        "attempts": 0, "next_attempt_at": message.due or now, "idempotency_key": message.idempotency_key,
         "resource": message.resource, "organisation_id": message.organisation_id, "key_id": message.key_id,
         "created_at": now,
     }
