@@ -239,7 +239,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
                 report = import_requests(
                     session, content, importer=importer, links=Links.from_settings(settings), now=now,
                     dry_run=args.dry_run, max_distance_km=settings.max_distance_default, kind=args.kind,
-                    notify=args.notify,
+                    notify_per_s=settings.notifications.bulk_per_s if args.notify else None,
                 )
             else:
                 report = import_cabinets(session, content, importer=importer, now=now, dry_run=args.dry_run)

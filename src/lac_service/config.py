@@ -95,6 +95,12 @@ class NotificationSettings(BaseModel):
             raise ValueError("sending_timeout_s must exceed twilio_timeout_s, smtp_timeout_s and webhook_timeout_s")
         return self
 
+    @property
+    def bulk_per_s(self) -> float:
+        """The pace of messages sent by the thousand (an imported list told): half the provider's rate, so that
+        the messages people wait for keep the other half."""
+        return self.rate_per_s / 2
+
 
 class JobSettings(BaseModel):
     """What ``lac worker`` runs besides sending: rounds at fixed local times (a missed time is caught up

@@ -4,6 +4,7 @@ writes nothing twice, and a list without a "type" column takes the type chosen o
 
 import html
 import re
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -116,14 +117,15 @@ def test_each_patient_imported_is_told_with_a_tracking_link_unless_she_unticks_i
     checked = send(client, landline, action="verifier", kind="bilan_orthophonique", tell=True)
     assert 'name="prevenir" type="checkbox" value="on" checked' in checked.text, "the choice stays for the import"
     assert not db.scalar(sa.select(sa.func.count()).select_from(Notification)), "a check tells nobody"
-    send(client, landline, kind="bilan_orthophonique", tell=True)
-    dispatch(db, clock["now"])
+    imported = send(client, landline, kind="bilan_orthophonique", tell=True)
+    assert "le dernier message partira le dimanche 22 novembre à 10h00" in shown(imported), "10/s from 10h00"
+    dispatch(db, clock["now"] + timedelta(seconds=1))
     db.expire_all()
     told = db.scalars(sa.select(Notification).order_by(Notification.id)).all()
     assert [(m.template, m.channel.value, m.recipient) for m in told] == [
         ("imported", "sms", "+33612345611"), ("imported", "sms", "+33612345612")]
-    assert "votre demande de bilan orthophonique y est inscrite, transmise par un professionnel de santé" \
-        in told[0].body
+    assert told[0].body.startswith("Liste d'attente commune (CPTS cpts-a) : un professionnel de santé y a inscrit "
+                                   "votre demande de bilan orthophonique.")
     (link,) = re.findall(r"/suivi/[A-Za-z0-9_-]{40,}", told[0].body)  # the local backend keeps it, for /outbox
     assert "<dt>Pour</dt><dd>Chloé</dd>" in client.get(link).text, "her own page opens"
     others = ORTHOPHONIST_LIST.decode("cp1252").replace("Chloé", "Zoé").replace("Lemaire;Hugo", "Roux;Noé")

@@ -5,7 +5,7 @@ nothing, original dates are kept, duplicates are reported and left out, and spre
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from lac_service.cabinets.models import Cabinet
 from lac_service.intake.models import PatientRequest, StatusChange
 from lac_service.kinds import Kind
 from lac_service.notifications.models import Notification
-from tests.conftest import REPO, count_rows
+from tests.conftest import REPO, count_rows, dispatch
 from tests.payloads import request_body
 
 HEADER = "type;prenom;nom;date_naissance;telephone;email;adresse;code_postal;commune;ald;date_demande"
@@ -102,6 +102,27 @@ def test_with_notify_each_patient_imported_is_told_by_what_they_gave(client, db,
     assert {template for *_, template in told} == {"imported"}
     keys = db.scalars(sa.select(Notification.idempotency_key)).all()
     assert all(key.startswith("request:") and ":imported:" in key for key in keys)
+
+
+def test_an_imported_list_is_told_in_each_patients_daytime_at_half_the_sms_rate(client, db, coordinator, clock):
+    """Imported at 22:00 in Lille: nobody is texted at night. The list goes from 09:00 where each patient lives
+    (Saint-Denis de La Réunion's morning first), ten a second — half of the 20 the provider takes — so that a
+    message queued meanwhile, due at once, passes before the rest of the list, not after it all."""
+    clock["now"] = datetime(2026, 11, 22, 21, 0, tzinfo=UTC)
+    reunion = "médecin traitant;Hugo;Payet;10/10/1960;06 92 12 34 56;;;97400;Saint-Denis;;"
+    done = post(client, coordinator, csv_file([*GOOD, reunion]), notify=True)
+    assert done.status_code == 201, done.text
+    db.expire_all()
+    due = {n.recipient: n.next_attempt_at for n in db.scalars(sa.select(Notification))}
+    assert due.pop("+262692123456") == datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
+    lille_nine = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    assert sorted(due.values()) == [lille_nine + timedelta(seconds=i / 10) for i in range(7)]
+    assert done.json()["told_by"] == "2026-11-23T08:00:00.600000Z"
+    assert done.json()["message"] == ("8 demande(s) importée(s), 0 doublon(s) écarté(s). Les patients sont prévenus "
+                                      "entre 9h et 20h, au fil des heures : le dernier message partira le lundi 23 "
+                                      "novembre à 09h00.")
+    assert dispatch(db, lille_nine - timedelta(seconds=1)).sent == 1, "La Réunion's"
+    assert dispatch(db, lille_nine + timedelta(seconds=0.25)).sent == 3, "a message due now would be next"
 
 
 def test_a_windows_1252_semicolon_file_with_accents_imports_as_typed(client, db, coordinator):

@@ -20,6 +20,7 @@ LONGEST = {
     "zone": PARIS,
     "cabinet_name": "Maison de santé pluriprofessionnelle universitaire Saint-Exupéry-des-Marronniers",
     "cabinet_phone": "+41860123456789",  # shown "+41 860 12 345 67 89", the longest writing a cabinet may have
+    "organisation": "Communauté professionnelle territoriale de santé du Grand Besançon",
 }
 AWKWARD_NAMES = [
     "Cabinet d’orthophonie Hélène Lefèvre-Brûlé & Cœur",  # typographic apostrophe, ê, û, œ

@@ -2,6 +2,7 @@
 Windows-1252, ``;`` or ``,``), all or nothing; ``dry_run=true`` reports without writing."""
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -44,6 +45,9 @@ class ImportReportOut(BaseModel):
     created: int = Field(description="Written (or, in a dry run, that would be).")
     duplicates: list[DuplicateOut]
     errors: list[RowErrorOut]
+    told_by: datetime | None = Field(
+        description="When the last imported patient's message is due: they go between 09:00 and 20:00 where each "
+                    "patient lives, at half the SMS rate, so that other messages are not held up. Null: none told.")
 
 
 async def _csv(request: Request) -> bytes:
@@ -54,7 +58,7 @@ CsvFile = Annotated[bytes, Depends(_csv)]
 DryRun = Annotated[bool, Query(description="Check and count, write nothing.")]
 OrganisationSlug = Annotated[str | None, Query(max_length=64, description="Admins: the organisation to import into.")]
 Notify = Annotated[bool, Query(description="Tell each patient imported, by SMS or e-mail, that a practitioner put "
-                                            "them on the list, with their tracking link.")]
+                                            "them on the list, with their tracking link (see `told_by`).")]
 RowsKind = Annotated[Kind | None, Query(description="The type of rows that give none; with it, the file needs no "
                                                     "`type` column (a speech therapist's list).")]
 
@@ -73,7 +77,7 @@ def _answer(report: Report, what: str, done: str) -> JSONResponse:
         code="import_refused" if report.errors else None, message=report.summary(what, done), dry_run=report.dry_run,
         written=report.written, rows=report.rows, created=report.created,
         duplicates=[DuplicateOut(**vars(d)) for d in report.duplicates],
-        errors=[RowErrorOut(**vars(e)) for e in report.errors],
+        errors=[RowErrorOut(**vars(e)) for e in report.errors], told_by=report.told_by,
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=status)
 
@@ -103,7 +107,8 @@ def requests(file: CsvFile, session: DbSession, caller: AuthenticatedCaller, set
     importer = _importer(session, caller, organisation, Role.secretary)
     report = _read(lambda: import_requests(
         session, file, importer=importer, links=links, now=now, dry_run=dry_run,
-        max_distance_km=settings.max_distance_default, kind=kind, notify=notify,
+        max_distance_km=settings.max_distance_default, kind=kind,
+        notify_per_s=settings.notifications.bulk_per_s if notify else None,
     ))
     return _answer(report, "demande(s)", "importée(s)")
 

@@ -6,22 +6,25 @@ name once folded, with the same birth date and kind), or twice in the file, is a
 reported and left out, while the rest is written. ``dry_run`` reports exactly what a real import would do.
 
 Requests keep their original date (``date_demande``), so the waiting-time points are fair; they are located
-by the offline gazetteer (a file may hold 100,000 rows: no address service is called), written set-wise, and
-get no message — the patients already know they are on a list, and the re-confirmation will reach them.
+by the offline gazetteer (a file may hold 100,000 rows: no address service is called), and written set-wise.
+The patients are told only when the importer asks (a platform moving a list already told does not), spread
+over the days so that the messages people wait for pass between theirs.
 Cabinets are few: each goes through the same service as the API, and a refusal becomes its line's error.
 """
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from lac_service import audit
+from lac_service.auth.models import Organisation
 from lac_service.cabinets.service import create_cabinet
 from lac_service.errors import AppError, Conflict, InvalidInput
 from lac_service.geography.gazetteer import Place
@@ -32,9 +35,11 @@ from lac_service.imports.files import (
 from lac_service.intake.service import check_contact, check_household, to_patient
 from lac_service.intake.models import ACTIVE_STATUSES, HouseholdMember, PatientRequest, Source, Status, StatusChange
 from lac_service.kinds import Kind
+from lac_service.kit.clock import daytime_slots, local_zone
 from lac_service.kit.text import identity_key, person_key
 from lac_service.links import Issued, LinkKind, Links
 from lac_service.notifications.outbox import Message, enqueue_new
+from lac_service.notifications.templates import date_fr
 from lac_service.policies.service import current_policy
 from lac_service.priority import score_many
 
@@ -56,6 +61,7 @@ class Report:
     created: int = 0
     duplicates: list[Duplicate] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    told_by: datetime | None = None  # when the last patient's message is due (they are spread out)
 
     @property
     def written(self) -> bool:
@@ -68,7 +74,11 @@ class Report:
             return f"{len({e.line for e in self.errors})} ligne(s) à corriger : rien n'a été importé."
         if self.dry_run:
             return f"Vérification faite : {self.created} {what} à importer, {len(self.duplicates)} doublon(s)."
-        return f"{self.created} {what} {done}, {len(self.duplicates)} doublon(s) écarté(s)."
+        written = f"{self.created} {what} {done}, {len(self.duplicates)} doublon(s) écarté(s)."
+        if self.told_by is None:
+            return written
+        return f"{written} Les patients sont prévenus entre 9h et 20h, au fil des heures : le dernier message " \
+               f"partira le {date_fr(self.told_by)}."
 
 
 @dataclass(frozen=True)
@@ -191,7 +201,9 @@ def _request_values(row: RequestRow, place: Place, points: tuple[int, int], impo
 
 
 def _write_requests(session: Session, rows: list[RequestRow], places: dict[int, Place], importer: Importer,
-                    links: Links, max_distance_km: Callable[[Kind], float], now: datetime, notify: bool) -> None:
+                    links: Links, max_distance_km: Callable[[Kind], float], now: datetime,
+                    notify_per_s: float | None) -> datetime | None:
+    """Returns when the last message to the patients is due, if they are told."""
     points = _points(session, rows, importer.organisation_id, now)
     table = R.__table__
     issued = [links.issue(LinkKind.tracking) for _ in rows]
@@ -217,7 +229,7 @@ def _write_requests(session: Session, rows: list[RequestRow], places: dict[int, 
         audit.record_all(session, actor=importer.actor, actor_organisation_id=importer.actor_organisation_id,
                          action=audit.Action.create, requests=mine, now=now)
         request_ids: list[int] = []
-        if notify or any(row.data.household for row in rows):
+        if notify_per_s or any(row.data.household for row in rows):
             by_hash = dict(session.execute(sa.select(R.tracking_token_hash, R.id).where(*just_written)).all())
             request_ids = [by_hash[key] for key in hashes]
             if members := [{"request_id": request_id, **member.model_dump()}
@@ -226,26 +238,39 @@ def _write_requests(session: Session, rows: list[RequestRow], places: dict[int, 
     except sa.exc.IntegrityError:
         raise Conflict("Un patient du fichier vient d'être inscrit par ailleurs : relancez l'import, il sera signalé "
                        "comme doublon.") from None
-    if notify:
-        enqueue_new(session, _told(rows, request_ids, issued, importer, links), now=now)
+    if not notify_per_s:
+        return None
+    told = _told(session, rows, request_ids, issued, places, importer, links, notify_per_s, now)
+    enqueue_new(session, told, now=now)
+    return max((message.due for message in told if message.due), default=None)
 
 
-def _told(rows: list[RequestRow], ids: list[int], issued: list[Issued], importer: Importer,
-          links: Links) -> list[Message]:
+def _told(session: Session, rows: list[RequestRow], ids: list[int], issued: list[Issued], places: dict[int, Place],
+          importer: Importer, links: Links, per_s: float, now: datetime) -> list[Message]:
     """Each patient hears that a practitioner put them on the list, with their tracking link, as a patient
-    registering hears it (``to_patient``)."""
-    return [message for row, request_id, link in zip(rows, ids, issued, strict=True)
-            for message in to_patient(request_id, importer.organisation_id, row.data.patient.phone,
-                                      row.data.patient.email, "imported", event="imported",
-                                      context={"kind": row.data.kind.value,
-                                               "link": links.url(LinkKind.tracking, link.token)})]
+    registering hears it (``to_patient``), and by whom. Nobody is waiting for these: a list's messages go
+    ``per_s`` a second, in daytime where each patient lives, so that a match or an offer queued meanwhile (due
+    at once) passes before those still to come instead of after them all."""
+    organisation = session.get_one(Organisation, importer.organisation_id).name
+    spreads: dict[ZoneInfo, Iterator[datetime]] = {}
+    told = []
+    for row, request_id, link in zip(rows, ids, issued, strict=True):
+        zone = local_zone(places[row.line].department)
+        if zone not in spreads:
+            spreads[zone] = daytime_slots(now, zone, every_s=1 / per_s)
+        told += [replace(message, due=next(spreads[zone])) for message in to_patient(
+            request_id, importer.organisation_id, row.data.patient.phone, row.data.patient.email, "imported",
+            event="imported", context={"kind": row.data.kind.value, "organisation": organisation,
+                                       "link": links.url(LinkKind.tracking, link.token)})]
+    return told
 
 
 def import_requests(session: Session, content: bytes, *, importer: Importer, links: Links,
                     max_distance_km: Callable[[Kind], float], now: datetime, dry_run: bool,
-                    kind: Kind | None = None, notify: bool = False) -> Report:
+                    kind: Kind | None = None, notify_per_s: float | None = None) -> Report:
     """Raises ``UnreadableFile`` for a file that is not a readable list at all. ``kind``: the type of the rows
-    that give none; ``notify``: each patient imported is told, with their tracking link."""
+    that give none; ``notify_per_s``: each patient imported is told, with their tracking link, at this pace
+    (``NotificationSettings.bulk_per_s``)."""
     parsed = read_requests(content, kind=kind)
     report = Report(dry_run=dry_run, rows=len(parsed.rows) + len({e.line for e in parsed.errors}))
     places, errors = _located(parsed.rows, parsed)
@@ -256,7 +281,8 @@ def import_requests(session: Session, content: bytes, *, importer: Importer, lin
     kept = _without_duplicates(session, parsed.rows, report)
     if not dry_run:
         with collector_paused():
-            _write_requests(session, kept, places, importer, links, max_distance_km, now, notify)
+            report.told_by = _write_requests(session, kept, places, importer, links, max_distance_km, now,
+                                             notify_per_s)
     report.created = len(kept)
     return report
 

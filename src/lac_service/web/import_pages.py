@@ -73,7 +73,7 @@ def import_file(request: Request, user: Staff, form: Form, session: DbSession, s
         report = import_requests(
             session, upload.file.read(), importer=importer, links=links, now=now,
             dry_run=text(form, "action") != "importer", max_distance_km=settings.max_distance_default,
-            kind=Kind(kind) if kind else None, notify=notify,
+            kind=Kind(kind) if kind else None, notify_per_s=settings.notifications.bulk_per_s if notify else None,
         )
     except UnreadableFile as exc:
         errors.add("fichier", str(exc))
