@@ -145,6 +145,30 @@ def test_an_erased_persons_texts_are_deleted_at_twilio_and_then_here(client, db,
     assert _texts(db) == [], "Twilio forgot it: the blank row goes"
 
 
+def test_a_text_whose_person_is_erased_while_it_is_being_sent_is_deleted_at_twilio(client, db, make_key, org_a,
+                                                                                   clock, twilio, twilio_app):
+    """The erasure deletes the message's row while Twilio is taking it: the dispatcher, finding it gone,
+    keeps Twilio's id on a blank row so that Twilio deletes its copy too, once it is delivered."""
+    request_id = _register(client, make_key, org_a, email=None)
+    coordinator = make_key(org_a, Role.coordinator)
+
+    class ErasedMeanwhile(TwilioSmsBackend):
+        def send(self, message):  # type: ignore[no-untyped-def]
+            sid = super().send(message)
+            assert client.delete(f"/api/v1/requests/{request_id}", headers=coordinator).status_code == 204
+            return sid
+
+    dispatch(db, NOW, sms=ErasedMeanwhile(provider_settings(twilio)))
+    (sent,) = twilio.received
+    (kept,) = _texts(db)
+    assert (kept.provider_id, kept.recipient, kept.body, kept.resource) == (sent["sid"], "", "", None)
+    assert kept.idempotency_key.startswith("erased:")
+    assert twilio_post(client, "/api/v1/twilio/status", {"MessageSid": sent["sid"],
+                                                         "MessageStatus": "delivered"}).status_code == 204
+    _pass(db, twilio, NOW + timedelta(minutes=5))
+    assert twilio.deleted == [sent["sid"]] and not twilio.received and _texts(db) == []
+
+
 def test_a_text_redacted_before_its_person_is_erased_is_deleted_at_twilio_even_with_redaction_off(
         client, db, make_key, org_a, clock, twilio, twilio_app):
     """Redaction leaves Twilio the number and the dates: an erasure asks for the whole message, and a

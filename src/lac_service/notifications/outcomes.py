@@ -39,6 +39,7 @@ class Claimed:
     attempts: int
     claim_token: str
     keeps_text: bool
+    redactable: bool  # the provider keeps a copy ``redaction`` can have erased (Twilio)
 
     COLUMNS = (N.id, N.channel, N.recipient, N.subject, N.body, N.created_at, N.key_id, N.template, N.resource,
                N.organisation_id, N.attempts)
@@ -50,7 +51,7 @@ class Claimed:
         channel = Channel(row.channel)
         return cls(OutgoingMessage(row.id, row.recipient, row.subject, row.body, row.created_at, row.key_id),
                    channel, row.template, row.resource, row.organisation_id, row.attempts, claim_token,
-                   backends[channel].keeps_text)
+                   backends[channel].keeps_text, backends[channel].can_redact)
 
     @property
     def settled_body(self) -> str:
@@ -84,11 +85,26 @@ def mark_sent_many(session: Session, sent: list[tuple[Claimed, str]], now: datet
         .values(status=NotificationStatus.sent.value, provider_id=sa.bindparam("b_provider"), sent_at=now,
                 attempts=sa.bindparam("b_attempts"), error_code=None, body=sa.bindparam("b_body"))
     )
-    session.connection().execute(statement, [
+    result = session.connection().execute(statement, [
         {"b_id": c.message.id, "b_token": c.claim_token, "b_provider": pid[:64], "b_attempts": c.attempts + 1,
          "b_body": c.settled_body}
         for c, pid in sent
     ])
+    if result.rowcount != len(sent):  # rare: a claim overtaken, or a person erased while their message went
+        _keep_erased(session, sent, now)
+
+
+def _keep_erased(session: Session, sent: list[tuple[Claimed, str]], now: datetime) -> None:
+    """A message whose person was erased while it was being sent has lost its row, and the provider has it all
+    the same: a blank row with the provider's id alone takes its place, for ``redaction`` to have the provider
+    delete it, as ``outbox.forget_resource`` keeps those already sent."""
+    left = set(session.scalars(sa.select(N.id).where(N.id.in_([c.message.id for c, _ in sent]))))
+    if gone := [(c, pid) for c, pid in sent if c.message.id not in left and c.redactable]:
+        session.execute(sa.insert(N), [
+            {"channel": c.channel, "recipient": "", "template": c.template, "body": "", "attempts": c.attempts + 1,
+             "status": NotificationStatus.sent, "next_attempt_at": now, "provider_id": pid[:64],
+             "idempotency_key": f"{ERASED}{c.message.id}", "created_at": c.message.created_at, "sent_at": now}
+            for c, pid in gone])
 
 
 def release(session: Session, claimed: Claimed, now: datetime) -> None:

@@ -4,7 +4,8 @@ Twilio keeps every message it carried, text and links included, until it is reda
 once its delivery report is final (delivered, undelivered, failed), or ``twilio_redact_after_hours`` after
 it was sent when no report came (Twilio sends none without a status callback). An erased person's messages
 are deleted there instead, number and dates too, redacted before or not, and even with redaction turned off
-(``0``); their blank rows then go (``outbox.forget_resource``).
+(``0``); their blank rows then go (``outbox.forget_resource``; one being sent at the moment of the erasure
+gets its blank row when the send returns: ``outcomes._keep_erased``).
 A stuck claim is settled before: ``resolver`` finds a message at Twilio by its text, and a claimed message
 has no Twilio id yet.
 
