@@ -1,10 +1,12 @@
 """Cabinets from the dashboard: register one, change its radius, batch size, cadence, channels or pause,
 replace a practitioner's link gone astray, remove it."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import object_session
 from starlette.datastructures import FormData
 
 from lac_service.cabinets import service
@@ -18,6 +20,7 @@ from lac_service.kit.clock import Now
 from lac_service.kit.fields import RecordId
 from lac_service.kit.phone import display_phone
 from lac_service.links import AppLinks, Links
+from lac_service.notifications.models import Notification
 from lac_service.notifications.outbox import sent_about
 from lac_service.web.forms import Errors, answers, checked, service_error, text, validate
 from lac_service.web.pages import render, see_other
@@ -62,15 +65,21 @@ def _values(cabinet: Cabinet) -> dict[str, Any]:
 
 
 def _form(request: Request, values: dict[str, Any], errors: Errors, *, cabinet: Cabinet | None = None,
-          session: DbSession | None = None, urls: dict[str, str] | None = None, notice: str | None = None,
-          status: int = 200) -> Response:
+          urls: dict[str, str] | None = None, notice: str | None = None, status: int = 200) -> Response:
     """A cabinet's page lists the batches sent to it and whether each reached it: "did they get it?" is the
     first question when a cabinet says it heard nothing."""
     return render(request, "cabinet_form.html", {
         "values": values, "errors": errors.by_field, "cabinet": cabinet, "kinds": list(Kind), "channels": list(Channel),
-        "notice": notice, "messages": sent_about(session, f"cabinet:{cabinet.id}") if cabinet and session else [],
+        "notice": notice, "messages": _sent_to(cabinet) if cabinet else [],
         "message_labels": MESSAGE_LABELS, "message_state": message_state, **(urls or {}),
     }, status=status)
+
+
+def _sent_to(cabinet: Cabinet) -> Sequence[Notification]:
+    """Read through the session the cabinet was loaded by: no caller can forget to pass it."""
+    session = object_session(cabinet)
+    assert session is not None, "a cabinet shown was loaded by this request's session"
+    return sent_about(session, f"cabinet:{cabinet.id}")
 
 
 def _urls(session: DbSession, cabinet: Cabinet, links: Links) -> dict[str, str]:
@@ -121,7 +130,7 @@ def edit(request: Request, cabinet_id: RecordId, user: Coordinator, session: DbS
         service.check_channels(cabinet)
     except AppError as exc:
         service_error(exc, errors)
-    return _form(request, _values(cabinet), errors, cabinet=cabinet, session=session,
+    return _form(request, _values(cabinet), errors, cabinet=cabinet,
                  urls=_urls(session, cabinet, links), notice=notice)
 
 
@@ -152,7 +161,7 @@ def update(request: Request, cabinet_id: RecordId, user: Coordinator, form: Form
             service_error(exc, errors)
     if errors:
         session.rollback()
-        return _form(request, values, errors, cabinet=cabinet, session=session, status=422)
+        return _form(request, values, errors, cabinet=cabinet, status=422)
     return see_other(f"/equipe/cabinets/{cabinet.id}?regle=1")  # a reload does not send the settings again
 
 
@@ -163,7 +172,7 @@ def _confirmed(request: Request, form: FormData, session: DbSession, cabinet: Ca
         return None
     errors = Errors()
     errors.add(field, message)
-    return _form(request, _values(cabinet), errors, cabinet=cabinet, session=session,
+    return _form(request, _values(cabinet), errors, cabinet=cabinet,
                  urls=_urls(session, cabinet, links), status=422)
 
 
