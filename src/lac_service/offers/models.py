@@ -2,6 +2,7 @@ from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lac_service.cabinets.models import Cabinet
@@ -49,12 +50,18 @@ class Offer(Base):
 
     cabinet: Mapped[Cabinet] = relationship(lazy="joined")
 
-    @property
+    @hybrid_property
     def closed(self) -> bool:
-        """Its cabinet left, or revoked the standing link that listed the offer's link (``service._closed``,
-        the same in SQL)."""
+        """Its cabinet left, or revoked the standing link that listed the offer's link."""
         revoked = self.cabinet.link_revoked_at
         return self.cabinet.deleted_at is not None or (revoked is not None and self.created_at < revoked)
+
+    @closed.inplace.expression
+    @classmethod
+    def _closed_sql(cls) -> sa.ColumnElement[bool]:
+        """The same in SQL; the query joins ``Cabinet``."""
+        return sa.or_(Cabinet.deleted_at.is_not(None),
+                      sa.and_(Cabinet.link_revoked_at.is_not(None), cls.created_at < Cabinet.link_revoked_at))
     items: Mapped[list["OfferItem"]] = relationship(
         back_populates="offer", order_by="OfferItem.id", lazy="selectin", cascade="all, delete-orphan"
     )

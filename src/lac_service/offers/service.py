@@ -255,12 +255,6 @@ def offer_url(offer: Offer, links: Links) -> str | None:
     return links.url(LinkKind.offer, link.token)
 
 
-def _closed() -> sa.ColumnElement[bool]:
-    """The offer's cabinet left, or revoked the standing link that listed the offer's link (``Offer.closed``)."""
-    return sa.or_(Cabinet.deleted_at.is_not(None),
-                  sa.and_(Cabinet.link_revoked_at.is_not(None), Offer.created_at < Cabinet.link_revoked_at))
-
-
 # After its deadline an offer's page stays readable a while, for the contacts of the patients accepted (one
 # accepted on the last day must not be lost to the practitioner the next).
 KEPT_AFTER_DEADLINE = timedelta(days=30)
@@ -274,12 +268,12 @@ def with_cabinet(query: sa.Select[tuple[Offer]]) -> sa.Select[tuple[Offer]]:
 
 def still_open(now: datetime) -> sa.ColumnElement[bool]:
     """An offer its practitioner can answer; the query joins ``Cabinet``."""
-    return sa.and_(Offer.expires_at > now, sa.not_(_closed()))
+    return sa.and_(Offer.expires_at > now, sa.not_(Offer.closed))
 
 
 def still_readable(now: datetime) -> sa.ColumnElement[bool]:
     """An offer its practitioner can read (answered or not); the query joins ``Cabinet``."""
-    return sa.and_(Offer.expires_at > now - KEPT_AFTER_DEADLINE, sa.not_(_closed()))
+    return sa.and_(Offer.expires_at > now - KEPT_AFTER_DEADLINE, sa.not_(Offer.closed))
 
 
 def awaits_answers(session: Session, cabinet: Cabinet, *, now: datetime) -> bool:
