@@ -84,7 +84,7 @@ def test_a_form_without_its_csrf_token_is_refused_and_writes_nothing(client, con
 def test_the_form_registers_and_sends_to_the_tracking_page(client, db, org_a):
     answer = client.post("/", data=form(client), follow_redirects=False)
     assert answer.status_code == 303
-    assert re.fullmatch(r"/suivi/[A-Za-z0-9_-]{40,}\?enregistree=1", answer.headers["location"])
+    assert re.fullmatch(r"/suivi/[A-Za-z0-9_-]{40,}\?fait=enregistree", answer.headers["location"])
     page = client.get(answer.headers["location"])
     assert "Votre demande est en attente" in page.text and "Votre demande est enregistrée" in page.text
     assert requests_count(db) == 1

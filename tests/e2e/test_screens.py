@@ -55,7 +55,7 @@ def test_a_patient_registers_on_a_phone_with_the_keyboard_alone(service: Service
     tab_to(page, "button[type=submit]")
     page.keyboard.press("Enter")
 
-    expect(page).to_have_url(re.compile(r"/suivi/[A-Za-z0-9_-]{40,}\?enregistree=1$"))
+    expect(page).to_have_url(re.compile(r"/suivi/[A-Za-z0-9_-]{40,}\?fait=enregistree$"))
     expect(page.get_by_role("status")).to_contain_text("Votre demande est enregistrée")
     expect(page.get_by_role("heading", name="Votre demande est en attente")).to_be_visible()
     expect(page.get_by_text("116 117").first).to_be_visible()

@@ -68,7 +68,7 @@ def submit_request(
         session.rollback()
         service_error(exc, errors)
         return _form_page(request, values, errors, status=exc.status_code)
-    return see_other(url.removeprefix(links.site_url) + "?enregistree=1")
+    return see_other(url.removeprefix(links.site_url) + "?fait=enregistree")
 
 
 @router.get("/confidentialite")
@@ -98,10 +98,9 @@ def _done(patient: PatientRequest, fait: str | None) -> str | None:
 
 
 @router.get("/suivi/{token}", dependencies=[LinkRateLimit])
-def tracking(request: Request, token: LinkToken, session: DbSession, enregistree: str | None = None,
-             fait: str | None = None) -> Response:
+def tracking(request: Request, token: LinkToken, session: DbSession, fait: str | None = None) -> Response:
     patient = service.find_by_tracking(session, token)
-    return _tracking_page(request, session, patient, token, notice=_done(patient, "enregistree" if enregistree else fait))
+    return _tracking_page(request, session, patient, token, notice=_done(patient, fait))
 
 
 @router.post("/suivi/{token}/confirmation", dependencies=checked_then(LinkRateLimit))
