@@ -19,7 +19,10 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from lac_service.db import create_db_engine
+from lac_service.config import NotificationSettings
+from lac_service.db import create_db_engine, create_session_factory
+from lac_service.notifications.channels import LocalBackend
+from lac_service.notifications.dispatcher import Dispatcher
 from lac_service.notifications.models import Channel, Notification, NotificationStatus
 from lac_service.notifications.templates import render
 from tests.conftest import REPO
@@ -160,3 +163,25 @@ def test_two_workers_in_parallel_send_each_message_once(committed_url):
     assert {r.status for r in rows_of(committed_url)} == {NotificationStatus.sent}
     sent_by_each = [int(log.split("dispatch: ")[1].split(" sent")[0]) for log in logs]
     assert sum(sent_by_each) == 2000
+
+
+@pytest.mark.postgres_only
+def test_a_claim_takes_as_many_due_messages_as_asked_and_skips_those_another_dispatcher_holds(committed_url):
+    if committed_url.startswith("sqlite"):
+        pytest.skip("row locks with SKIP LOCKED are PostgreSQL's")
+    fill(committed_url, 5, "sms")
+    engine = create_db_engine(committed_url)
+    factory = create_session_factory(engine)
+    dispatcher = Dispatcher(factory, NotificationSettings(), secret_key=b"k",
+                            backends={Channel.sms: LocalBackend(), Channel.email: LocalBackend()})
+    try:
+        with factory() as other, factory() as session:
+            held = other.scalars(sa.select(Notification.id).order_by(Notification.id).limit(1).with_for_update()).one()
+            claimed = [c.message.id for c in dispatcher.claim(session, 2)]
+            session.commit()
+            other.rollback()
+    finally:
+        engine.dispose()
+    assert claimed == [held + 1, held + 2]
+    assert Counter(r.status for r in rows_of(committed_url)) == {NotificationStatus.sending: 2,
+                                                                 NotificationStatus.created: 3}

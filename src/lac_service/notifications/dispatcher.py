@@ -89,7 +89,10 @@ def _claim_where(ids: Any) -> sa.Update:
 
 
 _CLAIM_DUE = _claim_where(_DUE.scalar_subquery())
-_CLAIM_IDS = _claim_where(sa.bindparam("ids", expanding=True))
+# PostgreSQL may re-run a LIMIT … SKIP LOCKED subquery inside an UPDATE, and so claim more rows than asked; a
+# materialised CTE runs once.
+_LOCKED_DUE = _DUE.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+_CLAIM_LOCKED = _claim_where(sa.select(_LOCKED_DUE.c.id))
 
 
 class Dispatcher:
@@ -120,12 +123,7 @@ class Dispatcher:
         now, token = self.clock(), uuid.uuid4().hex
         params = {"now": now, "limit": limit, "token": token}
         if session.get_bind().dialect.name == "postgresql":
-            # Two statements: PostgreSQL may re-run a LIMIT … SKIP LOCKED subquery inside an UPDATE and
-            # so claim more rows than asked.
-            ids = session.scalars(_DUE.with_for_update(skip_locked=True), params).all()
-            if not ids:
-                return []
-            rows = session.execute(_CLAIM_IDS, {**params, "ids": ids}).all()
+            rows = session.execute(_CLAIM_LOCKED, params).all()
         else:
             # One statement: its write lock is taken before it reads, so concurrent SQLite writers wait
             # (busy_timeout) instead of failing on a stale snapshot.
