@@ -4,7 +4,7 @@ writes nothing twice, and a list without a "type" column takes the type chosen o
 
 import html
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -132,6 +132,20 @@ def test_each_patient_imported_is_told_with_a_tracking_link_unless_she_unticks_i
     unticked = send(client, others.encode("cp1252"), kind="bilan_orthophonique")
     assert not re.search(r'name="prevenir"[^>]*checked', unticked.text) and len(requests_in(db)) == 5
     assert db.scalar(sa.select(sa.func.count()).select_from(Notification)) == 2, "unticked: nobody more is told"
+
+
+def test_a_list_imported_in_the_evening_is_told_the_next_morning_as_the_patients_page_says(client, db, secretary,
+                                                                                            clock):
+    """Chloé calls at 22h30: "nothing came". Her page says when her message goes."""
+    clock["now"] = datetime(2026, 11, 22, 21, 0, tzinfo=UTC)  # 22h00 in Lille
+    imported = send(client, ORTHOPHONIST_LIST, kind="bilan_orthophonique", tell=True)
+    assert "le dernier message partira le lundi 23 novembre à 09h00" in shown(imported)
+    dispatch(db, clock["now"] + timedelta(minutes=30))
+    chloe = requests_in(db)[0]
+    page = shown(client.get(f"/equipe/demandes/{chloe.id}"))
+    assert "<td>prévu le lundi 23 novembre à 09h00</td>" in page
+    dispatch(db, datetime(2026, 11, 23, 8, 0, 1, tzinfo=UTC))
+    assert "<td>envoyé</td>" in shown(client.get(f"/equipe/demandes/{chloe.id}"))
 
 
 @pytest.mark.parametrize(("content", "name", "kind", "field", "words"), [
