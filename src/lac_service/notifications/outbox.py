@@ -132,6 +132,8 @@ def forget_resource(session: Session, resource: str) -> None:
     of the person (no recipient, text, resource, nor a key naming the request): its Twilio id is what lets
     ``redaction`` have Twilio delete it, and the row then goes."""
     mine = Notification.resource == resource
+    # Locked first: a send recording its Twilio id between the two statements would lose it to the DELETE.
+    session.execute(sa.select(Notification.id).where(mine).with_for_update())
     session.execute(sa.update(Notification).where(mine, sa.text(AT_TWILIO))
                     .values(recipient="", subject=None, body="", resource=None, provider_redacted_at=None,
                             idempotency_key=sa.literal(ERASED) + sa.cast(Notification.id, sa.String))

@@ -97,13 +97,14 @@ def mark_sent_many(session: Session, sent: list[tuple[Claimed, str]], now: datet
 def _keep_erased(session: Session, sent: list[tuple[Claimed, str]], now: datetime) -> None:
     """A message whose person was erased while it was being sent has lost its row, and the provider has it all
     the same: a blank row with the provider's id alone takes its place, for ``redaction`` to have the provider
-    delete it, as ``outbox.forget_resource`` keeps those already sent."""
+    delete it, as ``outbox.forget_resource`` keeps those already sent. Keyed by the provider's id: SQLite may
+    give the deleted row's id to the next message."""
     left = set(session.scalars(sa.select(N.id).where(N.id.in_([c.message.id for c, _ in sent]))))
     if gone := [(c, pid) for c, pid in sent if c.message.id not in left and c.redactable]:
         session.execute(sa.insert(N), [
             {"channel": c.channel, "recipient": "", "template": c.template, "body": "", "attempts": c.attempts + 1,
              "status": NotificationStatus.sent, "next_attempt_at": now, "provider_id": pid[:64],
-             "idempotency_key": f"{ERASED}{c.message.id}", "created_at": c.message.created_at, "sent_at": now}
+             "idempotency_key": f"{ERASED}{pid[:64]}", "created_at": c.message.created_at, "sent_at": now}
             for c, pid in gone])
 
 
