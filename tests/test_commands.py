@@ -152,9 +152,15 @@ def test_worker_once_runs_the_days_round_and_sends_its_messages(env):
     assert first.returncode == 0, first.stderr
     assert re.search(r"round:[1-9]", first.stderr), first.stderr
     assert re.search(r"dispatch: [1-9]\d* sent", first.stderr), first.stderr
+    database = env["LAC_DATABASE_URL"].removeprefix("sqlite:///")
+    offers = "SELECT status, count(*) FROM notifications WHERE template = 'batch_offer' GROUP BY status"
+    with sqlite3.connect(database) as connection:
+        sent = connection.execute(offers).fetchall()
+    assert [status for status, _ in sent] == ["sent"], "the round's offers went at once"
     second = lac(env, "worker", "--once")
     assert "round:" not in second.stderr, "the day's round is not run twice"
-    assert "dispatch: 0 sent" in second.stderr
+    with sqlite3.connect(database) as connection:
+        assert connection.execute(offers).fetchall() == sent, "nor its messages"
 
 
 def test_bounce_reads_a_report_from_standard_input_and_asks_to_be_called_again_when_the_database_is_down(env):

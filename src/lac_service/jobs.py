@@ -68,7 +68,8 @@ def owed_rounds(session: Session, settings: Settings, *, now: datetime) -> list[
 def reconfirm_stale(session: Session, settings: Settings, *, now: datetime) -> Reconfirmed:
     """Nightly, and ``lac reconfirm``: re-confirmation with the configured rhythm."""
     return reconfirm(session, every_days=settings.requests.reconfirm_every_days,
-                     grace_days=settings.requests.reconfirm_grace_days, links=Links.from_settings(settings), now=now)
+                     grace_days=settings.requests.reconfirm_grace_days, links=Links.from_settings(settings),
+                     per_s=settings.notifications.bulk_per_s, now=now)
 
 
 class Retained(NamedTuple):

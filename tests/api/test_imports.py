@@ -104,10 +104,10 @@ def test_with_notify_each_patient_imported_is_told_by_what_they_gave(client, db,
     assert all(key.startswith("request:") and ":imported:" in key for key in keys)
 
 
-def test_an_imported_list_is_told_in_each_patients_daytime_at_half_the_sms_rate(client, db, coordinator, clock):
+def test_an_imported_list_is_told_in_each_patients_daytime_in_turn_at_half_the_sms_rate(client, db, coordinator, clock):
     """Imported at 22:00 in Lille: nobody is texted at night. The list goes from 09:00 where each patient lives
-    (Saint-Denis de La Réunion's morning first), ten a second — half of the 20 the provider takes — so that a
-    message queued meanwhile, due at once, passes before the rest of the list, not after it all."""
+    (Saint-Denis de La Réunion's morning first), ten a second — half of the 20 the provider takes; a second list
+    waits for the first, and a message queued meanwhile, due at once, passes before the rest of them."""
     clock["now"] = datetime(2026, 11, 22, 21, 0, tzinfo=UTC)
     reunion = "médecin traitant;Hugo;Payet;10/10/1960;06 92 12 34 56;;;97400;Saint-Denis;;"
     done = post(client, coordinator, csv_file([*GOOD, reunion]), notify=True)
@@ -118,11 +118,20 @@ def test_an_imported_list_is_told_in_each_patients_daytime_at_half_the_sms_rate(
     lille_nine = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
     assert sorted(due.values()) == [lille_nine + timedelta(seconds=i / 10) for i in range(7)]
     assert done.json()["told_by"] == "2026-11-23T08:00:00.600000Z"
-    assert done.json()["message"] == ("8 demande(s) importée(s), 0 doublon(s) écarté(s). Les patients sont prévenus "
-                                      "entre 9h et 20h, au fil des heures : le dernier message partira le lundi 23 "
-                                      "novembre à 09h00.")
+    assert done.json()["message"] == ("8 demande(s) importée(s), 0 doublon(s) écarté(s). Les patients seront "
+                                      "prévenus entre 09h00 et 20h00, heure de chez eux, à leur tour : le dernier "
+                                      "message partira le lundi 23 novembre à 09h00.")
+    second = post(client, coordinator, csv_file(["médecin traitant;Inès;Rose;10/10/1960;06 12 34 56 09;;;59000;Lille;;"]),
+                  notify=True)
+    assert second.json()["told_by"] == "2026-11-23T08:00:00.700000Z", "after the first list, not alongside it"
+
     assert dispatch(db, lille_nine - timedelta(seconds=1)).sent == 1, "La Réunion's"
-    assert dispatch(db, lille_nine + timedelta(seconds=0.25)).sent == 3, "a message due now would be next"
+    clock["now"] = lille_nine + timedelta(seconds=0.25)
+    assert client.post("/api/v1/requests", json=request_body(), headers=coordinator).status_code == 201
+    assert dispatch(db, clock["now"]).sent == 3 + 2, "three of the list, then the confirmation (SMS and e-mail)"
+    db.expire_all()
+    waiting = db.scalars(sa.select(Notification.template).where(Notification.status == "created")).all()
+    assert waiting == ["imported"] * 5
 
 
 def test_a_windows_1252_semicolon_file_with_accents_imports_as_typed(client, db, coordinator):

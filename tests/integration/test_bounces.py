@@ -64,7 +64,7 @@ def bounce(db, raw: bytes, now=NOW) -> Recorded:  # type: ignore[no-untyped-def]
 
 
 def ask(db, settings, now) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-    done = reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), now=now)
+    done = reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), per_s=10, now=now)
     db.commit()
     return done.asked, done.archived
 

@@ -68,14 +68,14 @@ def history(app, client, db, settings, make_key, org_a):
     client.post(f"/api/v1/requests/{ids['Barnabé']}/withdraw", json={"reason": "moved"}, headers=secretary)
     links = Links.from_settings(settings)
     # Clotilde is asked on day 90 and archived on day 111; Dorothée answers the question, so she stays.
-    reconfirm(db, every_days=90, grace_days=21, links=links, now=START + timedelta(days=90))
+    reconfirm(db, every_days=90, grace_days=21, links=links, per_s=10, now=START + timedelta(days=90))
     db.commit()
     dispatch(db, START + timedelta(days=90))
     for name in ("Dorothée", "Eudoxie"):
         request = db.get(PatientRequest, ids[name])
         request.confirmed_at = START + timedelta(days=100)
     db.commit()
-    reconfirm(db, every_days=90, grace_days=21, links=links, now=START + timedelta(days=111))
+    reconfirm(db, every_days=90, grace_days=21, links=links, per_s=10, now=START + timedelta(days=111))
     db.commit()
     moment["now"] = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
     client.patch(f"/api/v1/cabinets/{cabinet['id']}", json={"batch_size": 5}, headers=coordinator)

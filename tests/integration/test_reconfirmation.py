@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from lac_service.auth.models import Role
 from lac_service.intake.models import PatientRequest, Status
 from lac_service.intake.reconfirmation import reconfirm
-from lac_service.kit.clock import PARIS, daytime
 from lac_service.links import Links
 from lac_service.notifications.channels import Backend, LocalBackend, PermanentError
 from lac_service.notifications.models import Notification, NotificationStatus
@@ -19,6 +18,9 @@ from tests.conftest import NOW, dispatch
 from tests.payloads import cabinet_body, request_body
 
 PHONE = "+33612345678"
+
+
+MORNING = timedelta(hours=5, minutes=1)  # from the nightly run: after 09:00 in Lille, winter and summer
 
 
 def day(n: int, hours: int = 0):
@@ -37,9 +39,9 @@ def registered(client, make_key, org_a, clock):
 def run(db, settings, now, *, sms: Backend | None = None) -> tuple[int, int]:
     """The night's pass, then the dispatcher's the next morning in Lille (the question is sent; by ``sms`` if
     given)."""
-    done = reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), now=now)
+    done = reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), per_s=10, now=now)
     db.commit()
-    dispatch(db, daytime(now, PARIS), sms=sms)
+    dispatch(db, now + MORNING, sms=sms)
     return done.asked, done.archived
 
 
@@ -78,7 +80,8 @@ def test_the_nights_questions_reach_each_patient_at_nine_in_their_own_morning(cl
     """The pass runs at 03:00 UTC (04:00 in Lille, 07:00 in Saint-Denis de La Réunion): nobody is woken up."""
     client.post("/api/v1/requests", json=request_body(first_name="Alice", phone="0692123456", email=None, **SAINT_DENIS),
                 headers=secretary_a)
-    assert reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), now=day(90)).asked == 2
+    assert reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), per_s=10,
+                     now=day(90)).asked == 2
     db.commit()
     dispatch(db, day(90, hours=1))  # the registrations' confirmations go
     assert {m.status for m in messages(db, "reconfirmation")} == {NotificationStatus.created}
@@ -91,6 +94,18 @@ def test_the_nights_questions_reach_each_patient_at_nine_in_their_own_morning(cl
     assert dispatch(db, lille_nine - timedelta(minutes=1)).sent == 0
     assert dispatch(db, lille_nine).sent == 1
     assert {m.status for m in messages(db, "reconfirmation")} == {NotificationStatus.sent}
+
+
+def test_the_nights_questions_go_in_turn_at_the_pace_given(client, db, settings, registered, secretary_a):
+    """Thousands may fall due the same night: they go ``per_s`` a second, after those already waiting their turn,
+    so that the morning's matches and offers pass between them."""
+    for name, phone in (("Bruno", "0611111111"), ("Chloé", "0622222222")):
+        client.post("/api/v1/requests", json=request_body(first_name=name, phone=phone, email=None),
+                    headers=secretary_a)
+    reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), per_s=4, now=day(90))
+    lille_nine = day(90, hours=5)
+    assert [m.next_attempt_at for m in messages(db, "reconfirmation")] == \
+        [lille_nine + timedelta(seconds=s) for s in (0, 0.25, 0.5)]
 
 
 class WrongNumber(LocalBackend):
@@ -128,7 +143,8 @@ def test_a_question_reported_undelivered_archives_no_one(db, settings, registere
 
 def test_the_three_weeks_count_from_the_question_sent_not_queued(db, settings, registered):
     """The messages went out five days late (the dispatcher was down): the patient still gets three weeks."""
-    assert reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), now=day(90)).asked == 1
+    assert reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), per_s=10,
+                     now=day(90)).asked == 1
     db.commit()
     dispatch(db, day(95))
     assert run(db, settings, day(111)) == (0, 0)

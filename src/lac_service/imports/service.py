@@ -7,8 +7,8 @@ reported and left out, while the rest is written. ``dry_run`` reports exactly wh
 
 Requests keep their original date (``date_demande``), so the waiting-time points are fair; they are located
 by the offline gazetteer (a file may hold 100,000 rows: no address service is called), and written set-wise.
-The patients are told only when the importer asks (a platform moving a list already told does not), spread
-over the days so that the messages people wait for pass between theirs.
+The patients are told only when the importer asks (a platform moving a list already told does not), each in
+their turn (``outbox.Turns``), so that the messages people wait for pass before theirs.
 Cabinets are few: each goes through the same service as the API, and a refusal becomes its line's error.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -35,10 +35,10 @@ from lac_service.imports.files import (
 from lac_service.intake.service import check_contact, check_household, to_patient
 from lac_service.intake.models import ACTIVE_STATUSES, HouseholdMember, PatientRequest, Source, Status, StatusChange
 from lac_service.kinds import Kind
-from lac_service.kit.clock import daytime_slots, local_zone
+from lac_service.kit.clock import local_zone
 from lac_service.kit.text import identity_key, person_key
 from lac_service.links import Issued, LinkKind, Links
-from lac_service.notifications.outbox import Message, enqueue_new
+from lac_service.notifications.outbox import Turns, enqueue_new
 from lac_service.notifications.templates import date_fr
 from lac_service.policies.service import current_policy
 from lac_service.priority import score_many
@@ -61,7 +61,7 @@ class Report:
     created: int = 0
     duplicates: list[Duplicate] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
-    told_by: datetime | None = None  # when the last patient's message is due (they are spread out)
+    told: "Told | None" = None
 
     @property
     def written(self) -> bool:
@@ -75,10 +75,17 @@ class Report:
         if self.dry_run:
             return f"Vérification faite : {self.created} {what} à importer, {len(self.duplicates)} doublon(s)."
         written = f"{self.created} {what} {done}, {len(self.duplicates)} doublon(s) écarté(s)."
-        if self.told_by is None:
+        if self.told is None:
             return written
-        return f"{written} Les patients sont prévenus entre 9h et 20h, au fil des heures : le dernier message " \
-               f"partira le {date_fr(self.told_by)}."
+        return f"{written} Les patients seront prévenus entre 09h00 et 20h00, heure de chez eux, à leur tour : le " \
+               f"dernier message partira le {date_fr(self.told.last, self.told.zone)}."
+
+
+class Told(NamedTuple):
+    """When the last imported patient's message is due, and that patient's time zone: the time they read."""
+
+    last: datetime
+    zone: ZoneInfo
 
 
 @dataclass(frozen=True)
@@ -202,7 +209,7 @@ def _request_values(row: RequestRow, place: Place, points: tuple[int, int], impo
 
 def _write_requests(session: Session, rows: list[RequestRow], places: dict[int, Place], importer: Importer,
                     links: Links, max_distance_km: Callable[[Kind], float], now: datetime,
-                    notify_per_s: float | None) -> datetime | None:
+                    notify_per_s: float | None) -> Told | None:
     """Returns when the last message to the patients is due, if they are told."""
     points = _points(session, rows, importer.organisation_id, now)
     table = R.__table__
@@ -240,29 +247,27 @@ def _write_requests(session: Session, rows: list[RequestRow], places: dict[int, 
                        "comme doublon.") from None
     if not notify_per_s:
         return None
-    told = _told(session, rows, request_ids, issued, places, importer, links, notify_per_s, now)
-    enqueue_new(session, told, now=now)
-    return max((message.due for message in told if message.due), default=None)
+    return _tell(session, rows, request_ids, issued, places, importer, links,
+                 Turns(session, now=now, per_s=notify_per_s), now)
 
 
-def _told(session: Session, rows: list[RequestRow], ids: list[int], issued: list[Issued], places: dict[int, Place],
-          importer: Importer, links: Links, per_s: float, now: datetime) -> list[Message]:
+def _tell(session: Session, rows: list[RequestRow], ids: list[int], issued: list[Issued], places: dict[int, Place],
+          importer: Importer, links: Links, turns: Turns, now: datetime) -> Told | None:
     """Each patient hears that a practitioner put them on the list, with their tracking link, as a patient
-    registering hears it (``to_patient``), and by whom. Nobody is waiting for these: a list's messages go
-    ``per_s`` a second, in daytime where each patient lives, so that a match or an offer queued meanwhile (due
-    at once) passes before those still to come instead of after them all."""
+    registering hears it (``to_patient``), and by whom; nobody is waiting for these, so each waits its turn."""
     organisation = session.get_one(Organisation, importer.organisation_id).name
-    spreads: dict[ZoneInfo, Iterator[datetime]] = {}
-    told = []
+    messages, last = [], None
     for row, request_id, link in zip(rows, ids, issued, strict=True):
         zone = local_zone(places[row.line].department)
-        if zone not in spreads:
-            spreads[zone] = daytime_slots(now, zone, every_s=1 / per_s)
-        told += [replace(message, due=next(spreads[zone])) for message in to_patient(
-            request_id, importer.organisation_id, row.data.patient.phone, row.data.patient.email, "imported",
-            event="imported", context={"kind": row.data.kind.value, "organisation": organisation,
-                                       "link": links.url(LinkKind.tracking, link.token)})]
-    return told
+        for message in to_patient(request_id, importer.organisation_id, row.data.patient.phone, row.data.patient.email,
+                                  "imported", event="imported",
+                                  context={"kind": row.data.kind.value, "organisation": organisation,
+                                           "link": links.url(LinkKind.tracking, link.token)}):
+            messages.append(replace(message, due=turns.next(zone)))
+            if last is None or messages[-1].due > last.last:
+                last = Told(messages[-1].due, zone)
+    enqueue_new(session, messages, now=now)
+    return last
 
 
 def import_requests(session: Session, content: bytes, *, importer: Importer, links: Links,
@@ -281,8 +286,7 @@ def import_requests(session: Session, content: bytes, *, importer: Importer, lin
     kept = _without_duplicates(session, parsed.rows, report)
     if not dry_run:
         with collector_paused():
-            report.told_by = _write_requests(session, kept, places, importer, links, max_distance_km, now,
-                                             notify_per_s)
+            report.told = _write_requests(session, kept, places, importer, links, max_distance_km, now, notify_per_s)
     report.created = len(kept)
     return report
 

@@ -8,7 +8,7 @@ defaults. A question that never reached them (refused by the provider, reported 
 contact at all) archives no one, since silence means something only from someone asked; it is asked again
 ``every`` days later, to the contacts the request has by then. A request being offered is neither asked nor
 archived; it is, if still due, once back in the queue. The pass runs at night; its messages wait for the
-patient's morning.
+patient's daytime, and their turn.
 """
 
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ from lac_service.intake.models import PatientRequest, Status
 from lac_service.intake.service import SYSTEM, set_status, tell_patient, tracking_url
 from lac_service.links import Links
 from lac_service.notifications.models import UNDELIVERED, Notification, NotificationStatus
+from lac_service.notifications.outbox import Turns
 
 ARCHIVED_REASON = "not_confirmed"
 _BATCH = 500
@@ -38,11 +39,13 @@ def _day_start(now: datetime) -> datetime:
     return datetime.combine(now.date(), time(), tzinfo=now.tzinfo)
 
 
-def _tell(session: Session, request: PatientRequest, template: str, *, links: Links, now: datetime) -> bool:
-    """Whether a message went (a landline and no e-mail: none can). It waits for the patient's morning: the pass
-    runs at night."""
+def _tell(session: Session, request: PatientRequest, template: str, *, links: Links, turns: Turns,
+          now: datetime) -> bool:
+    """Whether a message went (a landline and no e-mail: none can). It waits for its turn in the patient's
+    daytime: the pass runs at night, and may ask thousands at once."""
     return bool(tell_patient(session, request, template, event=f"{template}:{now:%Y-%m-%d}",
-                             link=tracking_url(request, links) or links.site_url, now=now, unasked=True))
+                             link=tracking_url(request, links) or links.site_url, now=now,
+                             due=turns.next(request.zone)))
 
 
 def _reached_before(moment: datetime) -> sa.ColumnElement[bool]:
@@ -63,10 +66,13 @@ def _due(session: Session, condition: sa.ColumnElement[bool]) -> list[PatientReq
     ))
 
 
-def reconfirm(session: Session, *, every_days: int, grace_days: int, links: Links, now: datetime) -> Reconfirmed:
-    """One pass (nightly, in ``lac worker``, or ``lac reconfirm``): archives the unanswered, then asks the due.
-    Safe to run twice: a request asked today is not asked again until it answers and falls due again."""
+def reconfirm(session: Session, *, every_days: int, grace_days: int, links: Links, per_s: float,
+              now: datetime) -> Reconfirmed:
+    """One pass (nightly, in ``lac worker``, or ``lac reconfirm``): archives the unanswered, then asks the due;
+    the messages go ``per_s`` a second (``Turns``). Safe to run twice: a request asked today is not asked again
+    until it answers and falls due again."""
     today = _day_start(now)
+    turns = Turns(session, now=now, per_s=per_s)
     archived = asked = 0
     answer_by = today - timedelta(days=grace_days - 1)
     while batch := _due(session, sa.and_(  # a question sent by then was asked by then: the cheap test first
@@ -74,7 +80,7 @@ def reconfirm(session: Session, *, every_days: int, grace_days: int, links: Link
     )):
         for request in batch:
             set_status(session, request, Status.archived, actor=SYSTEM, now=now, reason=ARCHIVED_REASON)
-            _tell(session, request, "archived", links=links, now=now)
+            _tell(session, request, "archived", links=links, turns=turns, now=now)
         session.flush()
         archived += len(batch)
     ask_before = today - timedelta(days=every_days - 1)
@@ -84,6 +90,6 @@ def reconfirm(session: Session, *, every_days: int, grace_days: int, links: Link
     ))):
         for request in batch:
             request.reconfirm_asked_at = now  # even when no message can go: the pass moves on, and asks again later
-            asked += _tell(session, request, "reconfirmation", links=links, now=now)
+            asked += _tell(session, request, "reconfirmation", links=links, turns=turns, now=now)
         session.flush()
     return Reconfirmed(asked=asked, archived=archived)

@@ -20,7 +20,6 @@ from lac_service.kinds import Kind
 from lac_service.notifications.models import Channel
 from lac_service.notifications.outbox import Message, enqueue_message
 from lac_service.notifications.outbox import forget_resource as forget_messages
-from lac_service.kit.clock import daytime
 from lac_service.kit.fields import Address
 from lac_service.kit.phone import takes_sms
 from lac_service.kit.text import identity_key, person_key
@@ -163,13 +162,11 @@ def to_patient(request_id: int, organisation_id: int, phone: str | None, email: 
 
 def tell_patient(
     session: Session, request: PatientRequest, template: str, *, event: str, link: str, now: datetime,
-    unasked: bool = False, **context: str,
+    due: datetime | None = None, **context: str,
 ) -> list[Channel]:
-    """``to_patient``, queued; returns the channels used. ``unasked``: a message the patient is not waiting for,
-    which waits for daytime where they live (``kit.clock.daytime``)."""
+    """``to_patient``, queued; returns the channels used. ``due``: not before (``outbox.Turns``)."""
     messages = to_patient(request.id, request.organisation_id, request.phone, request.email, template, event=event,
-                          context={"kind": request.kind.value, "link": link, **context},
-                          due=daytime(now, request.zone) if unasked else None)
+                          context={"kind": request.kind.value, "link": link, **context}, due=due)
     for message in messages:
         enqueue_message(session, message, now=now)
     return [message.channel for message in messages]

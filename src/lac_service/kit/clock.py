@@ -41,11 +41,6 @@ def daytime_slots(moment: datetime, zone: ZoneInfo, every_s: float) -> Iterator[
         day += timedelta(days=1)
 
 
-def daytime(moment: datetime, zone: ZoneInfo) -> datetime:
-    """``moment`` if it is daytime in ``zone``, else the next morning there."""
-    return next(daytime_slots(moment, zone, every_s=0))
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

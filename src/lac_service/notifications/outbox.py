@@ -6,15 +6,17 @@ names the event, e.g. ``request:12:confirmation``: replaying an event never queu
 """
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from lac_service.db import insert_on_conflict
+from lac_service.kit.clock import daytime_slots
 from lac_service.notifications.models import AT_TWILIO, ERASED, Channel, Notification, NotificationStatus
 from lac_service.notifications.templates import render
 
@@ -60,6 +62,26 @@ def _row(message: Message, now: datetime) -> dict[str, Any]:
         "resource": message.resource, "organisation_id": message.organisation_id, "key_id": message.key_id,
         "created_at": now,
     }
+
+
+class Turns:
+    """Due times for messages sent by the thousand that nobody is waiting for (an imported list told, the night's
+    re-confirmation questions): between ``DAYTIME``'s hours where each recipient lives, ``per_s`` a second, after
+    those already waiting their turn. A message queued meanwhile, due at once, passes before the rest of them
+    instead of after them all, and two lists do not go at twice the pace."""
+
+    def __init__(self, session: Session, *, now: datetime, per_s: float) -> None:
+        waiting = session.scalar(sa.select(sa.func.max(Notification.next_attempt_at)).where(
+            Notification.status == NotificationStatus.created, Notification.attempts == 0,
+            Notification.next_attempt_at > Notification.created_at))
+        self._every = 1 / per_s
+        self._start = max(now, waiting + timedelta(seconds=self._every)) if waiting else now
+        self._slots: dict[ZoneInfo, Iterator[datetime]] = {}
+
+    def next(self, zone: ZoneInfo) -> datetime:
+        if zone not in self._slots:
+            self._slots[zone] = daytime_slots(self._start, zone, every_s=self._every)
+        return next(self._slots[zone])
 
 
 def enqueue(
