@@ -133,6 +133,13 @@ def test_an_imported_list_is_told_in_each_patients_daytime_in_turn_at_half_the_s
     waiting = db.scalars(sa.select(Notification.template).where(Notification.status == "created")).all()
     assert waiting == ["imported"] * 5
 
+    gaelle = db.scalar(sa.select(PatientRequest.id).where(PatientRequest.first_name == "Gaëlle"))
+    assert client.post(f"/api/v1/requests/{gaelle}/withdraw", json={"reason": "found_elsewhere"},
+                       headers=coordinator).status_code == 200
+    db.expire_all()
+    assert db.scalar(sa.select(sa.func.count()).select_from(Notification).where(
+        Notification.resource == f"request:{gaelle}")) == 0, "withdrawn before her turn: not told she is on the list"
+
 
 def test_a_windows_1252_semicolon_file_with_accents_imports_as_typed(client, db, coordinator):
     content = csv_file(["médecin traitant;Anaïs;Lefèvre-Brûlé;01/02/1975;06 12 34 56 11;;5 rue de l'Église;"

@@ -108,6 +108,21 @@ def test_the_nights_questions_go_in_turn_at_the_pace_given(client, db, settings,
         [lille_nine + timedelta(seconds=s) for s in (0, 0.25, 0.5)]
 
 
+def test_a_request_back_before_the_morning_is_not_told_it_was_archived(db, settings, registered):
+    """Archived at 03:00 on day 111, the notice waits for 09:00; the patient answers the question at 05:00 and
+    the request comes back: the notice, which would now say the opposite, is not sent."""
+    run(db, settings, day(90))
+    assert reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), per_s=10,
+                     now=day(111)).archived == 1
+    db.commit()
+    assert [m.status for m in messages(db, "archived")] == [NotificationStatus.created]
+    handle_reply(db, phone=PHONE, text="oui", now=day(111, hours=2))
+    db.commit()
+    assert request_row(db).status is Status.waiting
+    dispatch(db, day(111) + MORNING)
+    assert messages(db, "archived") == []
+
+
 class WrongNumber(LocalBackend):
     def send(self, message):  # type: ignore[no-untyped-def]
         raise PermanentError("twilio:21211")

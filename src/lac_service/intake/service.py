@@ -18,7 +18,7 @@ from lac_service.intake.schemas import HouseholdMemberIn, RequestCreate, Request
 from lac_service.geography.geocoder import Located
 from lac_service.kinds import Kind
 from lac_service.notifications.models import Channel
-from lac_service.notifications.outbox import Message, enqueue_message
+from lac_service.notifications.outbox import Message, drop_unsent, enqueue_message
 from lac_service.notifications.outbox import forget_resource as forget_messages
 from lac_service.kit.fields import Address
 from lac_service.kit.phone import takes_sms
@@ -47,6 +47,9 @@ class Actor:
 
 
 SYSTEM = Actor(label="system", is_staff=True)
+# The messages the service sends on its own, which wait their turn (``outbox.Turns``) and describe the request as
+# it stood when they were queued.
+UNASKED = ("imported", "reconfirmation", "archived")
 
 
 NO_CONTACT = "Indiquez au moins un téléphone ou une adresse e-mail."
@@ -130,11 +133,15 @@ def _flush_unless_duplicate(session: Session, request: PatientRequest) -> None:
 def set_status(
     session: Session, request: PatientRequest, to: Status, *, actor: Actor, now: datetime, reason: str | None
 ) -> None:
-    """Every change is kept in the history and, in the same transaction, queued for the partner's webhook."""
+    """Every change is kept in the history and, in the same transaction, queued for the partner's webhook. A
+    request that closes, or comes back, drops the messages nobody was waiting for that still wait their turn
+    (``UNASKED``): a patient matched overnight is not asked in the morning whether they still wait."""
     if to not in TRANSITIONS[request.status]:
         raise InvalidTransition(
             f"Impossible de passer une demande « {request.status} » à « {to} ».", field="status"
         )
+    if (request.status in ACTIVE_STATUSES) != (to in ACTIVE_STATUSES):
+        drop_unsent(session, f"request:{request.id}", UNASKED)
     request.history.append(
         StatusChange(from_status=request.status, to_status=to, reason=reason, actor=actor.label, at=now)
     )

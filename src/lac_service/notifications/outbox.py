@@ -123,6 +123,14 @@ def enqueue_new(session: Session, messages: Sequence[Message], *, now: datetime)
         session.execute(sa.insert(Notification), [_row(message, now) for message in messages])
 
 
+def drop_unsent(session: Session, resource: str, templates: Sequence[str]) -> None:
+    """The messages of these templates about ``resource`` still waiting to go are dropped: they were written about
+    it as it stood, and it changed since."""
+    session.execute(sa.delete(Notification).where(
+        Notification.resource == resource, Notification.status == NotificationStatus.created,
+        Notification.template.in_(templates)).execution_options(synchronize_session=False))
+
+
 def blank_old(session: Session, *, before: datetime) -> int:
     """Retention: messages settled (sent or failed) before ``before`` lose their recipient and text; the row
     stays, with its key, template, status and dates, so the event is still never sent twice and the counts
