@@ -97,8 +97,9 @@ class NotificationSettings(BaseModel):
 
     @property
     def bulk_per_s(self) -> float:
-        """The pace of messages sent by the thousand (an imported list told): half the provider's rate, so that
-        the messages people wait for keep the other half."""
+        """The pace of messages sent by the thousand (``outbox.IN_TURN``: an imported list told, the night's
+        re-confirmation questions): half the provider's rate, so that the messages people wait for keep the other
+        half."""
         return self.rate_per_s / 2
 
 

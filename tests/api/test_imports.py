@@ -119,8 +119,8 @@ def test_an_imported_list_is_told_in_each_patients_daytime_in_turn_at_half_the_s
     assert sorted(due.values()) == [lille_nine + timedelta(seconds=i / 10) for i in range(7)]
     assert done.json()["told_by"] == "2026-11-23T08:00:00.600000Z"
     assert done.json()["message"] == ("8 demande(s) importée(s), 0 doublon(s) écarté(s). Les patients seront "
-                                      "prévenus entre 09h00 et 20h00, heure de chez eux, à leur tour : le dernier "
-                                      "message partira le lundi 23 novembre à 09h00.")
+                                      "prévenus entre 09h00 et 20h00, heure de chez eux, chacun à son tour : le "
+                                      "dernier message partira le lundi 23 novembre à 09h00.")
     second = post(client, coordinator, csv_file(["médecin traitant;Inès;Rose;10/10/1960;06 12 34 56 09;;;59000;Lille;;"]),
                   notify=True)
     assert second.json()["told_by"] == "2026-11-23T08:00:00.700000Z", "after the first list, not alongside it"

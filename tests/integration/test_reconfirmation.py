@@ -189,6 +189,17 @@ def test_the_tracking_page_button_answers_too(client, db, settings, registered, 
     assert request_row(db).confirmed_at == day(100, hours=10)
 
 
+def test_a_patient_who_says_they_still_wait_before_the_question_goes_is_not_asked(client, db, settings, registered,
+                                                                                  clock):
+    reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), per_s=10, now=day(90))
+    db.commit()
+    clock["now"] = day(90, hours=4)  # 07:00 in Lille: the question waits for 09:00
+    path = registered["tracking_url"].removeprefix("http://127.0.0.1:8000")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+    assert "reste en attente" in client.post(f"{path}/confirmation", data={"csrf_token": token}).text
+    assert messages(db, "reconfirmation") == []
+
+
 def test_a_late_answer_brings_an_archived_request_back_with_its_original_date(client, db, settings, registered, clock):
     run(db, settings, day(90))
     run(db, settings, day(111))

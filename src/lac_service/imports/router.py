@@ -47,7 +47,8 @@ class ImportReportOut(BaseModel):
     errors: list[RowErrorOut]
     told_by: datetime | None = Field(
         description="When the last imported patient's message is due: they go between 09:00 and 20:00 where each "
-                    "patient lives, at half the SMS rate, so that other messages are not held up. Null: none told.")
+                    "patient lives, at half the SMS rate, after the messages already waiting their turn, so that "
+                    "other messages are not held up. Null: none told.")
 
 
 async def _csv(request: Request) -> bytes:

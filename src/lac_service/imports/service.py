@@ -77,8 +77,8 @@ class Report:
         written = f"{self.created} {what} {done}, {len(self.duplicates)} doublon(s) écarté(s)."
         if self.told is None:
             return written
-        return f"{written} Les patients seront prévenus entre 09h00 et 20h00, heure de chez eux, à leur tour : le " \
-               f"dernier message partira le {date_fr(self.told.last, self.told.zone)}."
+        return f"{written} Les patients seront prévenus entre 09h00 et 20h00, heure de chez eux, chacun à son " \
+               f"tour : le dernier message partira le {date_fr(self.told.last, self.told.zone)}."
 
 
 class Told(NamedTuple):

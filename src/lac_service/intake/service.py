@@ -47,9 +47,6 @@ class Actor:
 
 
 SYSTEM = Actor(label="system", is_staff=True)
-# The messages the service sends on its own, which wait their turn (``outbox.Turns``) and describe the request as
-# it stood when they were queued.
-UNASKED = ("imported", "reconfirmation", "archived")
 
 
 NO_CONTACT = "Indiquez au moins un téléphone ou une adresse e-mail."
@@ -135,13 +132,13 @@ def set_status(
 ) -> None:
     """Every change is kept in the history and, in the same transaction, queued for the partner's webhook. A
     request that closes, or comes back, drops the messages nobody was waiting for that still wait their turn
-    (``UNASKED``): a patient matched overnight is not asked in the morning whether they still wait."""
+    (``outbox.IN_TURN``): a patient matched overnight is not asked in the morning whether they still wait."""
     if to not in TRANSITIONS[request.status]:
         raise InvalidTransition(
             f"Impossible de passer une demande « {request.status} » à « {to} ».", field="status"
         )
     if (request.status in ACTIVE_STATUSES) != (to in ACTIVE_STATUSES):
-        drop_unsent(session, f"request:{request.id}", UNASKED)
+        drop_unsent(session, f"request:{request.id}")
     request.history.append(
         StatusChange(from_status=request.status, to_status=to, reason=reason, actor=actor.label, at=now)
     )
@@ -287,6 +284,7 @@ def confirm_waiting(session: Session, request: PatientRequest, *, actor: Actor, 
             set_status(session, request, Status.waiting, actor=actor, now=now, reason="reconfirmed")
     if request.status in ACTIVE_STATUSES:
         request.confirmed_at = request.updated_at = now
+        drop_unsent(session, f"request:{request.id}", ("reconfirmation",))  # answered before it was asked
 
 
 def get_request(session: Session, request_id: int, *, visible_to: int | None, followed_too: bool = False,

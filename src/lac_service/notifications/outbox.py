@@ -64,16 +64,19 @@ def _row(message: Message, now: datetime) -> dict[str, Any]:
     }
 
 
+# The messages sent by the thousand that nobody is waiting for: an imported list told, the night's re-confirmation
+# questions and archiving notices. They wait their turn (``Turns``), and describe their request as it stood.
+IN_TURN = ("imported", "reconfirmation", "archived")
+
+
 class Turns:
-    """Due times for messages sent by the thousand that nobody is waiting for (an imported list told, the night's
-    re-confirmation questions): between ``DAYTIME``'s hours where each recipient lives, ``per_s`` a second, after
-    those already waiting their turn. A message queued meanwhile, due at once, passes before the rest of them
-    instead of after them all, and two lists do not go at twice the pace."""
+    """Due times for ``IN_TURN`` messages: between ``DAYTIME``'s hours where each recipient lives, ``per_s`` a
+    second, after those already waiting their turn (a list queued after another goes after it). A message queued
+    meanwhile, due at once, passes before the rest of them instead of after them all."""
 
     def __init__(self, session: Session, *, now: datetime, per_s: float) -> None:
         waiting = session.scalar(sa.select(sa.func.max(Notification.next_attempt_at)).where(
-            Notification.status == NotificationStatus.created, Notification.attempts == 0,
-            Notification.next_attempt_at > Notification.created_at))
+            Notification.status == NotificationStatus.created, Notification.template.in_(IN_TURN)))
         self._every = 1 / per_s
         self._start = max(now, waiting + timedelta(seconds=self._every)) if waiting else now
         self._slots: dict[ZoneInfo, Iterator[datetime]] = {}
@@ -123,7 +126,7 @@ def enqueue_new(session: Session, messages: Sequence[Message], *, now: datetime)
         session.execute(sa.insert(Notification), [_row(message, now) for message in messages])
 
 
-def drop_unsent(session: Session, resource: str, templates: Sequence[str]) -> None:
+def drop_unsent(session: Session, resource: str, templates: Sequence[str] = IN_TURN) -> None:
     """The messages of these templates about ``resource`` still waiting to go are dropped: they were written about
     it as it stood, and it changed since."""
     session.execute(sa.delete(Notification).where(
@@ -163,7 +166,7 @@ def forget_resource(session: Session, resource: str) -> None:
     ``redaction`` have Twilio delete it, and the row then goes."""
     mine = Notification.resource == resource
     # Locked first: a send recording its Twilio id between the two statements would lose it to the DELETE.
-    session.execute(sa.select(Notification.id).where(mine).with_for_update())
+    session.execute(sa.select(Notification.id).where(mine).order_by(Notification.id).with_for_update())
     session.execute(sa.update(Notification).where(mine, sa.text(AT_TWILIO))
                     .values(recipient="", subject=None, body="", resource=None, provider_redacted_at=None,
                             idempotency_key=sa.literal(ERASED) + sa.cast(Notification.id, sa.String))

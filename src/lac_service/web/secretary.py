@@ -90,8 +90,8 @@ _MESSAGE_STATES = {
 
 def message_state(message: Notification, zone: tzinfo) -> str:
     """A delivery report (Twilio's, an e-mail's bounce), when there is one, says more than our sending did:
-    accepted is not received. A message due later (in the patient's morning, spread with an imported list, or
-    tried again) says when: "nothing came" is the first thing a patient calls about."""
+    accepted is not received. A message due later (waiting its turn in the patient's daytime, or tried again)
+    says when: "nothing came" is the first thing a patient calls about."""
     if message.status is NotificationStatus.created and message.next_attempt_at > message.created_at:
         return ("nouvel essai" if message.attempts else "prévu") + f" le {date_fr(message.next_attempt_at, zone)}"
     if message.delivery_status == "delivered":
