@@ -67,6 +67,7 @@ def _row(message: Message, now: datetime) -> dict[str, Any]:
 # The messages sent by the thousand that nobody is waiting for: an imported list told, the night's re-confirmation
 # questions and archiving notices. They wait their turn (``Turns``), and describe their request as it stood.
 IN_TURN = ("imported", "reconfirmation", "archived")
+_TURNS_LOCK = 0x4C41434E  # "LACN"
 
 
 class Turns:
@@ -75,6 +76,9 @@ class Turns:
     meanwhile, due at once, passes before the rest of them instead of after them all."""
 
     def __init__(self, session: Session, *, now: datetime, per_s: float) -> None:
+        """Until the transaction ends, another list waits to start its turns (SQLite: one writer already)."""
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(sa.select(sa.func.pg_advisory_xact_lock(_TURNS_LOCK)))
         waiting = session.scalar(sa.select(sa.func.max(Notification.next_attempt_at)).where(
             Notification.status == NotificationStatus.created, Notification.template.in_(IN_TURN)))
         self._every = 1 / per_s
