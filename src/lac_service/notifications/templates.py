@@ -83,6 +83,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        auto_reload=False,  # the templates ship with the code: no file check at each of a list's 100,000 messages
     )
     env.filters["date_fr"] = date_fr
     env.filters["kind_label"] = kind_label
