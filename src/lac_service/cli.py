@@ -196,6 +196,7 @@ def cmd_match(args: argparse.Namespace, settings: Settings) -> None:
     from lac_service.cabinets.models import Cabinet
     from lac_service.links import Links
     from lac_service.matching.service import run_round
+    from lac_service.notifications.templates import and_fr
 
     with _session(settings) as session:
         organisation_id = get_organisation_by_slug(session, args.org).id if args.org else None
@@ -208,7 +209,7 @@ def cmd_match(args: argparse.Namespace, settings: Settings) -> None:
     numbers = [str(r.id) for r in result.rounds]  # one per organisation
     title = ("Simulation (rien n'est proposé)" if args.dry_run else "Aucune organisation" if not numbers
              else f"Tour n° {numbers[0]}" if len(numbers) == 1
-             else f"Tours nos {', '.join(numbers[:-1])} et {numbers[-1]}")
+             else f"Tours nos {and_fr(numbers)}")
     print(f"{title} : {result.requests_considered} demande(s) en attente, {result.cabinets_due} cabinet(s) dus.")
     for batch in result.batches:
         ids = ", ".join(str(r) for r in batch.request_ids)

@@ -45,6 +45,9 @@ class GeocoderSettings(BaseModel):
     ban_min_score: float = Field(default=0.5, ge=0, le=1)
 
 
+DEFAULT_REDACT_AFTER_HOURS = 48
+
+
 class NotificationSettings(BaseModel):
     """``local`` keeps messages in the database (shown on /outbox in development), so that the demo runs
     with no provider account; ``twilio`` and ``smtp`` send for real."""
@@ -56,7 +59,7 @@ class NotificationSettings(BaseModel):
     twilio_from: str = Field(default="", description="Sender: a Twilio number in E.164, or an alphanumeric id.")
     twilio_api_base_url: str | None = Field(default=None, description="Tests only: a local fake of Twilio.")
     twilio_redact_after_hours: int = Field(
-        default=48, ge=0, le=2160, description="Twilio's log keeps each SMS's text, links included, until it is "
+        default=DEFAULT_REDACT_AFTER_HOURS, ge=0, le=2160, description="Twilio's log keeps each SMS's text, links included, until it is "
         "redacted: done once its delivery report is final, or this long after sending without one. 0: never.")
     twilio_status_callback_url: str | None = Field(
         default=None, description="Where Twilio reports deliveries: the public URL of /api/v1/twilio/status."

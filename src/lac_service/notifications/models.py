@@ -9,6 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lac_service.db import Base
@@ -91,3 +92,8 @@ class Notification(Base):
     sent_at: Mapped[datetime | None]
     # When the provider's copy of the text was erased (Twilio's log keeps each SMS until redacted: ``redaction``).
     provider_redacted_at: Mapped[datetime | None]
+
+    @hybrid_property
+    def erased(self) -> bool:
+        """Kept blank after its person's erasure, until the provider forgets it too (in Python and in SQL)."""
+        return self.idempotency_key.startswith(ERASED)

@@ -189,7 +189,7 @@ def record_report(session: Session, message: Notification, status: str, code: st
     if message.delivery_status in FINAL_REPORTS:
         return False
     message.delivery_status = status
-    if status in UNDELIVERED and not message.idempotency_key.startswith(ERASED):  # erased: nobody to reach
+    if status in UNDELIVERED and not message.erased:  # erased: nobody to reach
         notify_coordinators(session, Trouble.of(message, "undelivered", code), settings=settings, now=now)
     return True
 

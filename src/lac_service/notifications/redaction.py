@@ -25,10 +25,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from lac_service.config import NotificationSettings
+from lac_service.config import DEFAULT_REDACT_AFTER_HOURS, NotificationSettings
 from lac_service.db import session_scope
 from lac_service.notifications.channels import AmbiguousError, Backend, PermanentError, RetryableError
-from lac_service.notifications.models import ERASED, FINAL_REPORTS, UNREDACTED, Notification
+from lac_service.notifications.models import FINAL_REPORTS, UNREDACTED, Notification
 
 log = logging.getLogger(__name__)
 N = Notification
@@ -44,12 +44,12 @@ class Pass:
 def _due(session: Session, now: datetime, settings: NotificationSettings) -> list[sa.Row]:
     """Settled: a final report, or sent long enough ago. An erased person's messages are deleted whatever the
     setting (redaction turned off keeps texts, not people); the 48 hours then stand in for it."""
-    erased = N.idempotency_key.startswith(ERASED)
     hours = settings.twilio_redact_after_hours
-    settled = sa.or_(N.delivery_status.in_(FINAL_REPORTS), N.sent_at < now - timedelta(hours=hours or 48))
+    settled = sa.or_(N.delivery_status.in_(FINAL_REPORTS),
+                     N.sent_at < now - timedelta(hours=hours or DEFAULT_REDACT_AFTER_HOURS))
     return list(session.execute(
-        sa.select(N.id, N.provider_id, erased.label("erased"))
-        .where(sa.text(UNREDACTED), settled if hours else sa.and_(erased, settled))  # as the partial index says it
+        sa.select(N.id, N.provider_id, N.erased.label("erased"))
+        .where(sa.text(UNREDACTED), settled if hours else sa.and_(N.erased, settled))  # as the partial index says it
         .order_by(N.id).limit(settings.batch_size)
     ))
 
@@ -81,7 +81,7 @@ def redact_settled(session_factory: sessionmaker[Session], backend: Backend, set
     if done:
         with session_scope(session_factory) as session:
             session.execute(sa.update(N).where(N.id.in_([row.id for row in done if not row.erased]),
-                                               N.provider_redacted_at.is_(None), ~N.idempotency_key.startswith(ERASED))
+                                               N.provider_redacted_at.is_(None), ~N.erased)
                             .values(provider_redacted_at=clock()).execution_options(synchronize_session=False))
             session.execute(sa.delete(N).where(N.id.in_([row.id for row in done if row.erased]))
                             .execution_options(synchronize_session=False))

@@ -57,10 +57,14 @@ def clock_fr(value: time | datetime) -> str:
     return f"{value:%H}h{value:%M}"
 
 
+def and_fr(words: Sequence[str]) -> str:
+    """``a, b et c``."""
+    return " et ".join(filter(None, (", ".join(words[:-1]), *words[-1:])))
+
+
 def clocks_fr(values: Sequence[time]) -> str:
     """``08h00, 12h00 et 18h00``."""
-    words = [clock_fr(value) for value in values]
-    return " et ".join(filter(None, (", ".join(words[:-1]), *words[-1:])))
+    return and_fr([clock_fr(value) for value in values])
 
 
 def day_long_fr(value: datetime, zone: tzinfo = PARIS) -> str:
