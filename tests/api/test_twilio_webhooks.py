@@ -1,6 +1,7 @@
-"""Twilio's webhooks: a patient's SMS reply (OUI keeps, STOP withdraws) and delivery reports, each accepted
-only with a valid signature."""
+"""Twilio's webhooks: a patient's SMS reply (OUI keeps, STOP withdraws, answered through the outbox) and
+delivery reports, each accepted only with a valid signature."""
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -23,9 +24,17 @@ from tests.payloads import request_body
 PHONE = "+33612345678"
 
 
-def _sms(client, body, phone=PHONE, **kwargs):
-    fields = {"From": phone, "To": SENDER, "Body": body, "MessageSid": "SM" + "1" * 32, "AccountSid": ACCOUNT_SID}
+def _sms(client, body, phone=PHONE, sid=None, **kwargs):
+    fields = {"From": phone, "To": SENDER, "Body": body, "MessageSid": sid or "SM" + uuid.uuid4().hex,
+              "AccountSid": ACCOUNT_SID}
     return twilio_post(client, "/api/v1/twilio/messages", fields, **kwargs)
+
+
+def _answers(db, phone=PHONE) -> list[str]:
+    """The answers queued to ``phone``, oldest first."""
+    db.expire_all()
+    replies = sa.select(Notification.body).where(Notification.template == "reply", Notification.recipient == phone)
+    return list(db.scalars(replies.order_by(Notification.id)))
 
 
 @pytest.fixture
@@ -46,15 +55,16 @@ def test_oui_keeps_the_request_and_thanks_the_patient(client, db, registered, bo
     answer = _sms(client, body)
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("text/xml")
-    assert "reste inscrite" in answer.text and "<Message>" in answer.text
+    assert "<Message>" not in answer.text, "answered through the outbox, not by Twilio at once"
+    assert len(_answers(db)) == 1 and "reste inscrite" in _answers(db)[0]
     request = _request(db, registered["id"])
     assert request.status == "waiting" and request.confirmed_at is not None
 
 
 @pytest.mark.parametrize("body", ["STOP", "stop", "Arrêt", "ARRET svp"])
 def test_stop_withdraws_the_request(client, db, registered, body):
-    answer = _sms(client, body)
-    assert "retirée" in answer.text
+    assert _sms(client, body).status_code == 200
+    assert "retirée" in _answers(db)[-1]
     assert client.get(f"/api/v1/requests/{registered['id']}", headers=registered["headers"]).json()["status"] == "withdrawn"
     reasons = db.scalars(sa.select(StatusChange.reason).where(StatusChange.request_id == registered["id"])
                          .order_by(StatusChange.id)).all()
@@ -62,11 +72,48 @@ def test_stop_withdraws_the_request(client, db, registered, body):
 
 
 def test_other_words_and_unknown_numbers_change_nothing_and_get_help(client, db, registered):
-    assert "Répondez OUI" in _sms(client, "bonjour, des nouvelles ?").text
-    assert "Répondez OUI" in _sms(client, "").text
-    assert "ne trouvons pas" in _sms(client, "STOP", phone="+33699999999").text
+    for said in ("bonjour, des nouvelles ?", ""):
+        assert _sms(client, said).status_code == 200
+    assert _sms(client, "STOP", phone="+33699999999").status_code == 200
+    assert [answer[:12] for answer in _answers(db)] == ["Répondez OUI"] * 2
+    assert "ne trouvons pas" in _answers(db, "+33699999999")[0]
     request = _request(db, registered["id"])
     assert request.status == "waiting" and request.confirmed_at is None
+
+
+def test_an_sms_received_twice_is_acted_on_and_answered_once(client, db, registered):
+    """Twilio calls again when the first call timed out, and a captured call can be replayed: the same
+    MessageSid changes nothing the second time (a second STOP would be answered « nous ne trouvons pas »)."""
+    sid = "SM" + uuid.uuid4().hex
+    assert _sms(client, "STOP", sid=sid).status_code == 200
+    assert _sms(client, "STOP", sid=sid).status_code == 200
+    assert len(_answers(db)) == 1 and "retirée" in _answers(db)[0]
+    received = db.scalars(sa.select(Notification).where(Notification.template == "inbound")).one()
+    assert (received.provider_id, received.body, received.resource) == (sid, "STOP", f"request:{registered['id']}")
+    withdrawals = db.scalars(sa.select(StatusChange).where(StatusChange.request_id == registered["id"],
+                                                           StatusChange.to_status == "withdrawn")).all()
+    assert len(withdrawals) == 1
+
+
+@pytest.mark.parametrize(("fields", "field"), [
+    ({"MessageSid": ""}, "MessageSid"), ({"MessageSid": "SM" + "x" * 70}, "MessageSid"),
+    ({"MessageSid": "SM12'; --"}, "MessageSid"), ({"From": ""}, "From"), ({"From": "+33" + "6" * 70}, "From"),
+])
+def test_a_call_without_a_message_id_or_a_sender_is_refused_and_changes_nothing(client, db, registered, fields,
+                                                                              field):
+    complete = {"From": PHONE, "To": SENDER, "Body": "STOP", "MessageSid": "SM" + uuid.uuid4().hex}
+    answer = twilio_post(client, "/api/v1/twilio/messages", complete | fields)
+    assert answer.status_code == 422 and answer.json()["field"] == field
+    assert _request(db, registered["id"]).status == "waiting"
+    assert db.scalar(sa.select(sa.func.count()).select_from(Notification).where(
+        Notification.template.in_(("inbound", "reply")))) == 0
+
+
+def test_a_sender_that_is_not_a_number_is_kept_but_not_answered(client, db, registered):
+    assert _sms(client, "STOP", phone="PHARMACIE").status_code == 200
+    db.expire_all()
+    assert db.scalars(sa.select(Notification.template).where(Notification.recipient == "PHARMACIE")).all() == ["inbound"]
+    assert _request(db, registered["id"]).status == "waiting"
 
 
 @pytest.mark.parametrize("forgery", ["wrong", "missing", "other_url", "altered"])

@@ -26,7 +26,7 @@ from lac_service.offers.models import DeclineReason
 from lac_service.offers.service import KEPT_AFTER_DEADLINE
 from lac_service.web import duplicate_pages
 from lac_service.web.secretary import history_reason
-from tests.conftest import NOW, count_rows, dispatch, make_settings
+from tests.conftest import NOW, count_rows, dispatch, make_settings, twilio_post
 from tests.payloads import cabinet_body, request_body
 
 PASSWORD = "un mot de passe assez long"
@@ -839,6 +839,20 @@ def test_the_request_page_says_which_messages_reached_the_patient(client, db, ma
     db.commit()
     returned = messages()
     assert "non remis (renvoyé par la messagerie du destinataire)" in returned and "e-mail (" in returned
+
+
+def test_the_request_page_shows_what_the_patient_wrote_by_sms_and_the_answer(client, db, make_key, org_a, staff,
+                                                                            twilio_app):
+    """« I answered your message! »: the secretary reads the patient's SMS, in their words (not OUI or STOP
+    alone), and the answer the service sent."""
+    created = client.post("/api/v1/requests", json=request_body(), headers=make_key(org_a, Role.coordinator)).json()
+    words = "<b>Toujours</b> intéressée, je suis joignable le soir"
+    assert twilio_post(client, "/api/v1/twilio/messages", {"From": "+33612345678", "Body": words,
+                                                           "MessageSid": "SM" + "7" * 32}).status_code == 200
+    log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
+    messages = between(client.get(f"/equipe/demandes/{created['id']}").text, "Messages au patient", "Historique")
+    assert f"SMS reçu du patient : « {html.escape(words)} »</td>" in messages
+    assert "<td>reçu</td>" in messages and "Réponse à son SMS" in messages and "<b>" not in messages
 
 
 def test_a_cabinets_page_says_whether_its_batches_reached_it(client, db, offered, staff, clock):

@@ -3,7 +3,8 @@
 ``POST /2010-04-01/Accounts/{sid}/Messages.json`` answers 201 with a message like Twilio's (Basic auth
 checked); ``GET`` on the same path lists what it accepted, newest first, filtered by ``To``; ``POST`` on
 ``Messages/{MessageSid}.json`` with an empty ``Body`` redacts that message (404 for one it never had, 400 for
-a body that is not empty, as Twilio), and ``DELETE`` there deletes it. Faults are scripted: ``script`` is
+a body that is not empty, as Twilio), and ``DELETE`` there deletes it. ``receive`` makes up an SMS from a
+patient, as Twilio logs one before calling the service's webhook: those are redacted and deleted the same way. Faults are scripted: ``script`` is
 consumed one entry per POST or DELETE (``500``, ``(400, 21211)``), ``reject`` refuses some numbers for good,
 ``delay_s`` slows every answer (half before the message is recorded, half after, so a client killed
 mid-request leaves messages the fake has and the client never heard of).
@@ -33,6 +34,7 @@ class FakeTwilio:
         self.script: deque[int | tuple[int, int]] = deque()
         self.reject: dict[str, int] = {}  # number → Twilio error code answered with 400
         self.received: list[dict[str, str]] = []
+        self.incoming: list[dict[str, str]] = []  # the SMS patients sent (``receive``)
         self.redacted: list[str] = []  # the sids redacted, in order, each time asked
         self.deleted: list[str] = []
         self.posts = 0
@@ -146,11 +148,29 @@ class FakeTwilio:
             time.sleep(self.delay_s / 2)
         answer(201, message)
 
+    def receive(self, sender: str, body: str) -> dict[str, str]:
+        """An SMS from ``sender`` to the service's number, logged as Twilio logs it; its ``sid`` is the
+        ``MessageSid`` of the webhook call that follows."""
+        message = {"sid": "SM" + uuid.uuid4().hex, "account_sid": ACCOUNT_SID, "to": SENDER, "from": sender,
+                   "body": body, "status": "received", "direction": "inbound"}
+        with self._lock:
+            self.incoming.append(message)
+        return message
+
+    def _logged(self, sid: str) -> tuple[list[dict[str, str]], dict[str, str]] | None:
+        """The list holding message ``sid``, and the message (called with the lock held)."""
+        for log in (self.received, self.incoming):
+            for message in log:
+                if message["sid"] == sid:
+                    return log, message
+        return None
+
     def _update(self, handler: "BaseHTTPRequestHandler", sid: str, form: dict[str, str]) -> None:
         answer = handler._answer  # type: ignore[attr-defined]
         fault = self._next_fault()
         with self._lock:
-            message = next((m for m in self.received if m["sid"] == sid), None)
+            found = self._logged(sid)
+            message = found[1] if found else None
             if fault is None and message is not None and form.get("Body") == "":
                 message["body"] = ""
                 self.redacted.append(sid)
@@ -168,9 +188,10 @@ class FakeTwilio:
         answer = handler._answer  # type: ignore[attr-defined]
         fault = self._next_fault()
         with self._lock:
-            message = next((m for m in self.received if m["sid"] == sid), None)
-            if fault is None and message is not None:
-                self.received.remove(message)
+            found = self._logged(sid)
+            message = found[1] if found else None
+            if fault is None and found is not None:
+                found[0].remove(found[1])
                 self.deleted.append(sid)
         if fault is not None:
             self._fail(answer, fault)

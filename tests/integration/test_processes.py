@@ -1,30 +1,35 @@
 """Several processes on one PostgreSQL, as in production: ``lac serve --workers 4`` and two ``lac dispatch``
 loops, with wrk driving registrations and then practitioners' answers while matching rounds are asked for
-two at a time.
+two at a time; then patients answer by SMS, Twilio calling twice at once for each.
 
 What must hold: no 5xx and no dropped connection; never a request in two pending offers; every offered
-request in exactly one; every message received once at the fake Twilio and the fake SMTP server; no
-deadlock reported by PostgreSQL.
+request in exactly one; every message received once at the fake Twilio and the fake SMTP server (each
+patient's SMS answered once); no deadlock reported by PostgreSQL.
 """
 
 import json
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
+from collections.abc import Callable
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from twilio.request_validator import RequestValidator
 
 from lac_service import migrate
 from lac_service.auth.models import Role
 from lac_service.auth.service import create_api_key, create_organisation
 from lac_service.db import create_db_engine, create_session_factory
+from lac_service.intake.models import PatientRequest
 from lac_service.notifications.models import Notification
-from tests.conftest import NOW, create_postgres_database, drop_postgres_database, make_settings
+from lac_service.replies.service import REPLIES, Intent
+from tests.conftest import NOW, PUBLIC_URL, create_postgres_database, drop_postgres_database, make_settings
 from tests.fakes.smtp import FakeSmtp
-from tests.fakes.twilio import FakeTwilio
+from tests.fakes.twilio import AUTH_TOKEN, FakeTwilio
 from tests.load import WrkResult, intake_script, serve, service_env, start, stop, wrk
 from tests.payloads import cabinet_body
 
@@ -64,21 +69,40 @@ def database():
     drop_postgres_database(url)
 
 
-def _at_once(base: str, headers: dict[str, str], paths: list[str]) -> list[httpx.Response]:
-    """Posts to every path at the same moment, one thread each; the answers in the order of the paths."""
-    start, answers = threading.Barrier(len(paths)), [None] * len(paths)
+def _all_at_once(calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
+    """Makes every call at the same moment, one thread each; the answers in the order of the calls."""
+    start, answers = threading.Barrier(len(calls)), [None] * len(calls)
 
-    def post(index: int, path: str) -> None:
+    def call(index: int) -> None:
         start.wait()
-        body = {} if path == "/api/v1/matching/runs" else None
-        answers[index] = httpx.post(f"{base}{path}", json=body, headers=headers, timeout=120)
+        answers[index] = calls[index]()
 
-    threads = [threading.Thread(target=post, args=(index, path)) for index, path in enumerate(paths)]
+    threads = [threading.Thread(target=call, args=(index,)) for index in range(len(calls))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     return answers
+
+
+def _at_once(base: str, headers: dict[str, str], paths: list[str]) -> list[httpx.Response]:
+    """Posts to every path at the same moment."""
+    return _all_at_once([
+        lambda path=path: httpx.post(f"{base}{path}", json={} if path == "/api/v1/matching/runs" else None,
+                                     headers=headers, timeout=120)
+        for path in paths])
+
+
+def _texted_twice(base: str, phones: list[str]) -> list[httpx.Response]:
+    """Each phone answers OUI by SMS, and Twilio calls the webhook twice for it (a retry), both calls at once."""
+    path = "/api/v1/twilio/messages"
+    calls = []
+    for phone in phones:
+        fields = {"From": phone, "Body": "OUI", "MessageSid": "SM" + uuid.uuid4().hex}
+        signed = {"X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_URL + path, fields)}
+        call = lambda fields=fields, signed=signed: httpx.post(f"{base}{path}", data=fields, headers=signed, timeout=60)  # noqa: E731
+        calls += [call, call]
+    return _all_at_once(calls)
 
 
 def _during(load, *, after_s: float, then):  # type: ignore[no-untyped-def]
@@ -165,6 +189,11 @@ def test_four_servers_and_two_dispatchers_on_one_postgresql(database):
             assert all(r.status_code in (201, 409) for r in second_rounds[:2]), [r.text for r in second_rounds]
             assert all(r.status_code == 200 or "attendent encore sa réponse" in r.json()["message"]
                        for r in second_rounds[2:]), [r.text for r in second_rounds]  # served, kept, or unanswered
+            with engine.connect() as connection:
+                phones = list(connection.scalars(sa.select(PatientRequest.phone).where(
+                    PatientRequest.status == "waiting").order_by(PatientRequest.id).limit(10)))
+            texted = _texted_twice(base, phones)
+            assert [answer.status_code for answer in texted] == [200] * 20, [answer.text for answer in texted]
             _settled(engine)
         finally:
             logs = [stop(process) for process in (server, *dispatchers)]
@@ -181,12 +210,15 @@ def test_four_servers_and_two_dispatchers_on_one_postgresql(database):
             "select r.id from requests r where r.status = 'offered' and 1 <> "
             "(select count(*) from offer_items i where i.request_id = r.id and i.status = 'pending')"
         )).all()
-        sent = dict(connection.execute(sa.text(
-            "select channel, count(*) from notifications where status = 'sent' group by channel")).all())
+        sent = dict(connection.execute(sa.text(  # the SMS received are kept as rows too, not sent
+            "select channel, count(*) from notifications where status = 'sent' and template <> 'inbound' "
+            "group by channel")).all())
         deadlocks = connection.scalar(sa.text(
             "select deadlocks from pg_stat_database where datname = current_database()"))
     assert twice == [] and offered_without_one == []
     assert sms and set(sms.values()) == {1} and sum(sms.values()) == sent["sms"]
+    assert sorted(to for to, body in sms if body == REPLIES[Intent.confirm].format(kind="médecin traitant")) == \
+        sorted(phones), "each SMS answered once, whichever worker took each call"
     assert mail and set(mail.values()) == {1} and sum(mail.values()) == sent["email"]
     assert deadlocks == 0
 

@@ -14,7 +14,9 @@ from lac_service.notifications.channels import LocalBackend
 from lac_service.notifications.dispatcher import Dispatcher
 from lac_service.notifications.models import Channel, Notification
 from lac_service.notifications.twilio_sms import TwilioSmsBackend
+from lac_service.replies.service import REPLIES, Intent
 from tests.conftest import NOW, dispatch, twilio_post
+from tests.fakes.twilio import SENDER
 from tests.integration.test_notifications_dispatch import provider_settings
 from tests.payloads import request_body
 
@@ -143,6 +145,36 @@ def test_an_erased_persons_texts_are_deleted_at_twilio_and_then_here(client, db,
     _pass(db, twilio, NOW + timedelta(minutes=5))
     assert twilio.deleted == [text.provider_id] and not twilio.received and not twilio.redacted
     assert _texts(db) == [], "Twilio forgot it: the blank row goes"
+
+
+def test_a_patients_sms_and_its_answer_are_redacted_at_twilio_then_deleted_with_the_person(
+        client, db, make_key, org_a, clock, twilio, twilio_app):
+    """A patient's own words stay in Twilio's log as the service's texts do: the SMS received and the answer
+    sent through the outbox are redacted there once settled, and deleted when the person is erased."""
+    request_id = _register(client, make_key, org_a, email=None)
+    _pass(db, twilio, NOW)
+    (confirmation,) = twilio.received
+    twilio_post(client, "/api/v1/twilio/status", {"MessageSid": confirmation["sid"], "MessageStatus": "delivered"})
+    words = "Bonjour, mon fils ne parle toujours pas, est-ce urgent ?"
+    inbound = twilio.receive(PHONE, words)
+    assert twilio_post(client, "/api/v1/twilio/messages", {"From": PHONE, "To": SENDER, "Body": words,
+                                                           "MessageSid": inbound["sid"]}).status_code == 200
+    _pass(db, twilio, NOW + timedelta(minutes=1))
+    answer = twilio.received[-1]
+    assert (answer["to"], answer["body"]) == (PHONE, REPLIES[Intent.unknown]), "sent by the real client"
+    assert twilio.incoming[0]["body"] == "" and inbound["sid"] in twilio.redacted, "nothing left to do there"
+    assert twilio_post(client, "/api/v1/twilio/status", {"MessageSid": answer["sid"],
+                                                         "MessageStatus": "delivered"}).status_code == 204
+    _pass(db, twilio, NOW + timedelta(minutes=2))
+    assert sorted(twilio.redacted) == sorted([confirmation["sid"], inbound["sid"], answer["sid"]])
+    assert answer["body"] == ""
+    assert [t.body for t in _texts(db) if t.template == "inbound"] == [words], "the service's own copy stays"
+
+    assert client.delete(f"/api/v1/requests/{request_id}",
+                         headers=make_key(org_a, Role.coordinator)).status_code == 204
+    _pass(db, twilio, NOW + timedelta(minutes=3))
+    assert sorted(twilio.deleted) == sorted([confirmation["sid"], inbound["sid"], answer["sid"]])
+    assert not twilio.incoming and not twilio.received and _texts(db) == []
 
 
 def test_a_text_whose_person_is_erased_while_it_is_being_sent_is_deleted_at_twilio(client, db, make_key, org_a,

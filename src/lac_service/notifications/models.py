@@ -42,7 +42,10 @@ status_type = sa.Enum(NotificationStatus, native_enum=False, length=16, validate
 BOUNCED = "bounced"  # an e-mail the recipient's server sent back (``bounces``)
 # Reports of a message the provider accepted and that never arrived: Twilio's two, and an e-mail's bounce.
 UNDELIVERED = ("failed", "undelivered", BOUNCED)
-FINAL_REPORTS = ("delivered", *UNDELIVERED)  # a later "sent" (reports may come out of order) changes none of them
+# An SMS a patient sent us, kept as a row of its own (template ``INBOUND``, their words as its body): Twilio
+# keeps it as it keeps ours, so it is redacted and deleted there the same way.
+INBOUND, RECEIVED = "inbound", "received"
+FINAL_REPORTS = ("delivered", RECEIVED, *UNDELIVERED)  # a later "sent" (reports may come out of order) changes none
 
 
 # The SMS whose text Twilio may still keep (``redaction``), written once for the index and its queries. Twilio's

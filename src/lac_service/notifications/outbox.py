@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session
 
 from lac_service.db import insert_on_conflict
 from lac_service.kit.clock import daytime_slots
-from lac_service.notifications.models import AT_TWILIO, ERASED, Channel, Notification, NotificationStatus
+from lac_service.notifications.models import (
+    AT_TWILIO, ERASED, INBOUND, RECEIVED, Channel, Notification, NotificationStatus,
+)
 from lac_service.notifications.templates import render
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -130,6 +132,21 @@ def enqueue_new(session: Session, messages: Sequence[Message], *, now: datetime)
         # Core, not the ORM: the ORM's bulk insert splits rows by which values are None (an SMS has no subject),
         # so a list alternating SMS and e-mails went one row per statement.
         session.execute(Notification.__table__.insert(), [_row(message, now) for message in messages])
+
+
+def record_received(session: Session, *, provider_id: str, sender: str, text: str,
+                    now: datetime) -> Notification | None:
+    """An SMS received, with the provider's id; None if that id was recorded already (the provider called twice
+    for one message, or a call replayed): it is then not to be acted on again."""
+    return session.scalar(
+        insert_on_conflict(session, Notification).values(
+            channel=Channel.sms, recipient=sender, template=INBOUND, subject=None, body=text,
+            status=NotificationStatus.sent, attempts=0, next_attempt_at=now, idempotency_key=f"{INBOUND}:{provider_id}",
+            provider_id=provider_id, delivery_status=RECEIVED, created_at=now, sent_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[Notification.idempotency_key])
+        .returning(Notification)
+    )
 
 
 def drop_unsent(session: Session, resource: str, templates: Sequence[str] = IN_TURN) -> None:

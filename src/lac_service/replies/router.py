@@ -3,6 +3,7 @@
 unsigned call answers 403 and changes nothing. The public URL is ``LAC_PUBLIC_BASE_URL`` plus the path,
 since behind a TLS-terminating proxy the service does not see the address Twilio used."""
 
+import re
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -12,11 +13,11 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from lac_service.config import AppSettings
 from lac_service.db import DbSession
-from lac_service.errors import ERROR_RESPONSES, Forbidden, ServiceNotConfigured
+from lac_service.errors import ERROR_RESPONSES, Forbidden, InvalidInput, ServiceNotConfigured
 from lac_service.kit.clock import Now
 from lac_service.notifications.models import Notification
 from lac_service.notifications.outcomes import record_report
-from lac_service.replies.service import handle_reply
+from lac_service.replies.service import receive
 
 router = APIRouter(prefix="/api/v1/twilio", tags=["twilio"], responses=ERROR_RESPONSES)
 
@@ -36,17 +37,24 @@ async def signed_form(request: Request, settings: AppSettings) -> dict[str, str]
 
 
 SignedForm = Annotated[dict[str, str], Depends(signed_form)]
-_TWIML = {200: {"content": {"text/xml": {}}, "description": "TwiML: the reply Twilio sends back to the patient."}}
+_TWIML = {200: {"content": {"text/xml": {}}, "description": "An empty TwiML answer: the reply is sent on its own."}}
+_SID = re.compile(r"[A-Za-z0-9]{2,64}")  # Twilio's are two letters and 32 hexadecimal digits
+_MAX_SENDER = 64
 
 
 @router.post("/messages", summary="An SMS received from a patient (Twilio webhook)", responses=_TWIML)
 def inbound_message(fields: SignedForm, session: DbSession, now: Now) -> Response:
-    """``OUI`` keeps a request of the sender's, ``STOP`` withdraws it (which one: ``replies.service``); the
-    answer is the SMS reply."""
-    outcome = handle_reply(session, phone=fields.get("From", ""), text=fields.get("Body", ""), now=now)
-    reply = MessagingResponse()
-    reply.message(outcome.reply)
-    return Response(content=str(reply), media_type="text/xml")
+    """``OUI`` keeps a request of the sender's, ``STOP`` withdraws it (which one: ``replies.service``). The
+    answer is queued as every message is, not given as TwiML (an empty ``<Response/>``): sent by the
+    dispatcher, retried, and redacted at Twilio, as the SMS received is. The same ``MessageSid`` twice (Twilio
+    calling again, a replayed call) changes nothing the second time."""
+    sid, sender = fields.get("MessageSid", ""), fields.get("From", "")
+    if not _SID.fullmatch(sid):
+        raise InvalidInput("Identifiant de message Twilio absent ou invalide.", field="MessageSid")
+    if not sender or len(sender) > _MAX_SENDER:
+        raise InvalidInput("Expéditeur absent ou invalide.", field="From")
+    receive(session, provider_id=sid, phone=sender, text=fields.get("Body", ""), now=now)
+    return Response(content=str(MessagingResponse()), media_type="text/xml")
 
 
 @router.post("/status", status_code=204, summary="A delivery report of a sent SMS (Twilio status callback)")

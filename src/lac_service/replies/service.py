@@ -8,6 +8,9 @@ sent in the last ``ARCHIVED_ANSWERABLE`` days. ``OUI`` answers them all (twins a
 kept by one reply); ``STOP`` withdraws only when one request is concerned. With no open question, a reply acts
 on the number's only active request; where it could mean several, nothing changes and the reply points to
 the tracking links, where each request is confirmed or withdrawn on its own.
+
+The SMS received and the answer are filed under the request concerned (the first, for several): the staff
+read on its page what the patient wrote, words other than OUI and STOP included, and what they were told.
 """
 
 from dataclasses import dataclass
@@ -20,6 +23,8 @@ from sqlalchemy.orm import Session
 from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, Status, WithdrawReason
 from lac_service.intake.service import Actor, confirm_waiting, withdraw_request
 from lac_service.kit.text import words
+from lac_service.notifications.models import Channel
+from lac_service.notifications.outbox import InvalidRecipient, Message, enqueue_message, record_received
 from lac_service.notifications.templates import kind_label
 
 SMS = Actor(label="sms", is_staff=False)
@@ -36,6 +41,7 @@ _WORDS = {
     "stop": Intent.stop, "arret": Intent.stop, "arreter": Intent.stop, "stopper": Intent.stop,
 }
 
+MAX_KEPT = 1600  # characters of a patient's SMS kept: Twilio's own limit for one message
 ARCHIVED_ANSWERABLE = timedelta(days=90)  # after that, the tracking page brings an archived request back
 REPLIES = {
     Intent.confirm: "Merci, votre demande de {kind} reste inscrite sur la liste d'attente commune.",
@@ -58,8 +64,9 @@ def intent(text: str) -> Intent:
 @dataclass(frozen=True)
 class Outcome:
     intent: Intent
-    request_ids: list[int]
+    request_ids: list[int]  # the requests it changed
     reply: str
+    about: PatientRequest | None  # the request the exchange is filed under: its messages, and its erasure
 
 
 def _open_question(request: PatientRequest, now: datetime) -> bool:
@@ -73,9 +80,7 @@ def _open_question(request: PatientRequest, now: datetime) -> bool:
 def handle_reply(session: Session, *, phone: str, text: str, now: datetime) -> Outcome:
     """``phone`` is the sender in E.164, as Twilio gives it."""
     wanted = intent(text)
-    if wanted is Intent.unknown:
-        return Outcome(wanted, [], REPLIES[wanted])
-    statuses = (*ACTIVE_STATUSES, Status.archived) if wanted is Intent.confirm else ACTIVE_STATUSES
+    statuses = ACTIVE_STATUSES if wanted is Intent.stop else (*ACTIVE_STATUSES, Status.archived)
     requests = list(session.scalars(
         sa.select(PatientRequest)
         .where(PatientRequest.phone == phone, PatientRequest.status.in_(statuses))
@@ -83,10 +88,13 @@ def handle_reply(session: Session, *, phone: str, text: str, now: datetime) -> O
         .with_for_update(of=PatientRequest)
     ))
     concerned = [r for r in requests if _open_question(r, now)] or [r for r in requests if r.status in ACTIVE_STATUSES]
+    about = concerned[0] if concerned else None
+    if wanted is Intent.unknown:
+        return Outcome(wanted, [], REPLIES[wanted], about)
     if not concerned:
-        return Outcome(wanted, [], NOTHING_FOUND)
+        return Outcome(wanted, [], NOTHING_FOUND, about)
     if len(concerned) > 1 and (wanted is Intent.stop or not any(_open_question(r, now) for r in concerned)):
-        return Outcome(wanted, [], SEVERAL)
+        return Outcome(wanted, [], SEVERAL, about)
     for request in concerned:
         if wanted is Intent.confirm:
             confirm_waiting(session, request, actor=SMS, now=now)
@@ -95,4 +103,24 @@ def handle_reply(session: Session, *, phone: str, text: str, now: datetime) -> O
     session.flush()
     kinds = " et de ".join(sorted({kind_label(r.kind) for r in concerned}))
     reply = CONFIRMED_SEVERAL if len(concerned) > 1 else REPLIES[wanted]  # several: only ever confirmed
-    return Outcome(wanted, [r.id for r in concerned], reply.format(kind=kinds))
+    return Outcome(wanted, [r.id for r in concerned], reply.format(kind=kinds), about)
+
+
+def receive(session: Session, *, provider_id: str, phone: str, text: str, now: datetime) -> Outcome | None:
+    """An SMS from a patient, acted on once per provider id (None: already received). It is kept, and answered
+    through the outbox, with the request it is about: both are then listed with the request's messages, and
+    redacted at Twilio, then deleted there with the person, as every SMS of the service is (``redaction``)."""
+    received = record_received(session, provider_id=provider_id, sender=phone, text=text[:MAX_KEPT], now=now)
+    if received is None:
+        return None
+    outcome = handle_reply(session, phone=phone, text=text, now=now)
+    about = outcome.about
+    received.resource = f"request:{about.id}" if about else None
+    received.organisation_id = about.organisation_id if about else None
+    answer = Message(Channel.sms, phone, "reply", {"text": outcome.reply}, f"reply:{provider_id}",
+                     resource=received.resource, organisation_id=received.organisation_id)
+    try:
+        enqueue_message(session, answer, now=now)
+    except InvalidRecipient:
+        pass  # not a phone number (a sender's name): nobody to answer
+    return outcome

@@ -35,7 +35,7 @@ from lac_service.kit.fields import RecordId
 from lac_service.kit.phone import display_phone
 from lac_service.links import AppLinks
 from lac_service.notifications.templates import date_fr
-from lac_service.notifications.models import UNDELIVERED, Channel, Notification, NotificationStatus
+from lac_service.notifications.models import INBOUND, RECEIVED, UNDELIVERED, Channel, Notification, NotificationStatus
 from lac_service.notifications.outbox import sent_about
 from lac_service.offers.models import DeclineReason, ItemStatus, OfferItem
 from lac_service.offers.service import offered_to
@@ -80,6 +80,7 @@ MESSAGE_LABELS = {
     "reconfirmation": "Question « attendez-vous toujours ? »", "archived": "Avis d'archivage",
     "match": "Cabinet trouvé", "batch_offer": "Lot de patients à étudier",
     "imported": "Avis d'inscription depuis la liste d'un professionnel",
+    INBOUND: "SMS reçu du patient", "reply": "Réponse à son SMS",
 }
 _MESSAGE_STATES = {
     NotificationStatus.created: "à envoyer", NotificationStatus.sending: "en cours d'envoi",
@@ -96,6 +97,8 @@ def message_state(message: Notification, zone: tzinfo) -> str:
         return ("nouvel essai" if message.attempts else "prévu") + f" le {date_fr(message.next_attempt_at, zone)}"
     if message.delivery_status == "delivered":
         return "remis"
+    if message.delivery_status == RECEIVED:
+        return "reçu"
     if message.delivery_status in UNDELIVERED:
         return "non remis (renvoyé par la messagerie du destinataire)" if message.channel is Channel.email \
             else "non remis (signalé par l'opérateur)"
