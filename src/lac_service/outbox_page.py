@@ -24,14 +24,14 @@ router = APIRouter(include_in_schema=False)
 
 _PAGE = jinja2.Environment(autoescape=True).from_string("""<!doctype html>
 <html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Messages envoyés (développement)</title>
+<title>Messages envoyés et reçus (développement)</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;margin:1rem;color:#1b1b1b}table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid #bbb;padding:.4rem;text-align:left;vertical-align:top}pre{white-space:pre-wrap;margin:0}</style>
-</head><body><h1>Messages envoyés (développement)</h1>
+</head><body><h1>Messages envoyés et reçus (développement)</h1>
 <p>{{ total }} message(s) ; les {{ rows|length }} plus récents. Rien ne quitte la machine avec l'envoi « local ».</p>
-<table><thead><tr><th scope="col">Créé le</th><th scope="col">Canal</th><th scope="col">Destinataire</th>
+<table><thead><tr><th scope="col">Créé le</th><th scope="col">Canal</th><th scope="col">Destinataire (ou expéditeur)</th>
 <th scope="col">Message</th><th scope="col">État</th></tr></thead><tbody>
-{% for m in rows %}<tr><td>{{ m.created_at.strftime("%d/%m/%Y %H:%M") }}</td><td>{{ m.channel }}</td><td>{{ m.recipient }}</td>
+{% for m in rows %}<tr><td>{{ m.created_at.strftime("%d/%m/%Y %H:%M") }}</td><td>{{ m.channel }}</td><td>{% if m.delivery_status == "received" %}de {% endif %}{{ m.recipient }}</td>
 <td>{% if m.subject %}<strong>{{ m.subject }}</strong><br>{% endif %}<pre>{{ m.body }}</pre></td>
 <td>{{ m.status }}{% if m.delivery_status %} ({{ m.delivery_status }}){% endif %}</td></tr>
 {% else %}<tr><td colspan="5">Aucun message.</td></tr>{% endfor %}

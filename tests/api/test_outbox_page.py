@@ -6,6 +6,7 @@ import pytest
 
 from lac_service.auth.models import Role
 from lac_service.config import Environment
+from tests.conftest import twilio_post
 from tests.payloads import request_body
 
 
@@ -44,3 +45,11 @@ def test_others_get_the_browser_login_prompt(client, development, make_key, org_
 
 def test_the_page_does_not_exist_outside_development(client, make_key, org_a):
     assert client.get("/outbox", headers=make_key(org_a, Role.admin)).status_code == 404
+
+
+def test_an_sms_received_is_listed_with_its_sender(client, development, twilio_app, make_key, org_a):
+    client.post("/api/v1/requests", json=request_body(), headers=make_key(org_a, Role.secretary))
+    twilio_post(client, "/api/v1/twilio/messages", {"From": "+33612345678", "Body": "OUI", "MessageSid": "SM" + "5" * 32})
+    page = client.get("/outbox", headers=make_key(org_a, Role.admin)).text
+    assert "<td>de +33612345678</td>" in page and "<pre>OUI</pre>" in page and "sent (received)" in page
+    assert page.count("<td>+33612345678</td>") == 2, "the confirmation and the answer, to the patient"

@@ -16,10 +16,12 @@ from lac_service.notifications.channels import OutgoingMessage
 from lac_service.notifications.models import Notification
 from lac_service.notifications.segments import count_segments
 from lac_service.notifications.twilio_sms import TwilioSmsBackend
-from lac_service.replies.service import CONFIRMED_SEVERAL, NOTHING_FOUND, REPLIES, SEVERAL
+from lac_service.replies.service import (
+    CALL, CONFIRMED_SEVERAL, NO_CONTACT, NOTHING_FOUND, REPLIES, SEVERAL, TO_CABINET, Intent,
+)
 from tests.conftest import PUBLIC_URL, twilio_post
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, SENDER, FakeTwilio
-from tests.payloads import request_body
+from tests.payloads import cabinet_body, request_body
 
 PHONE = "+33612345678"
 
@@ -107,6 +109,47 @@ def test_a_call_without_a_message_id_or_a_sender_is_refused_and_changes_nothing(
     assert _request(db, registered["id"]).status == "waiting"
     assert db.scalar(sa.select(sa.func.count()).select_from(Notification).where(
         Notification.template.in_(("inbound", "reply")))) == 0
+
+
+def test_a_practitioner_answering_a_batchs_sms_is_told_where_to_answer(client, db, make_key, org_a, twilio_app):
+    """« OK pour le premier » sent back to a batch's SMS: nobody reads it here. The practitioner is told to open
+    the link, or to call the coordination; the SMS is filed under the cabinet, for the coordinator to read."""
+    org_a.contact_phone = "+33320123456"
+    db.commit()
+    cabinet = client.post("/api/v1/cabinets", json=cabinet_body(phones=["06 20 12 34 56"]),
+                          headers=make_key(org_a, Role.coordinator)).json()
+    assert _sms(client, "OK pour le premier, merci", phone="+33620123456").status_code == 200
+    assert _answers(db, "+33620123456") == [
+        "Liste d'attente commune : les réponses à ce numéro ne sont pas lues. Pour les patients proposés, ouvrez le "
+        "lien du message ; pour toute autre question, appelez la coordination au 03 20 12 34 56."]
+    filed = db.scalars(sa.select(Notification.resource).where(Notification.recipient == "+33620123456")).all()
+    assert filed == [f"cabinet:{cabinet['id']}"] * 2, "the SMS and its answer, on the cabinet's page"
+
+    org_a.contact_phone = None
+    db.commit()
+    assert _sms(client, "STOP", phone="+33620123456").status_code == 200
+    assert _answers(db, "+33620123456")[-1].endswith("pour toute autre question, contactez la coordination de votre CPTS.")
+    assert not _answers(db, "+33620999999") and _sms(client, "STOP", phone="+33620999999").status_code == 200
+    assert _answers(db, "+33620999999") == [NOTHING_FOUND], "an unknown number: no cabinet's"
+
+    headers = make_key(org_a, Role.secretary)
+    patient = client.post("/api/v1/requests", json=request_body(phone="06 20 12 34 56"), headers=headers).json()
+    assert _sms(client, "OUI", phone="+33620123456").status_code == 200
+    assert "reste inscrite" in _answers(db, "+33620123456")[-1], "a practitioner who waits for a GP: the patient wins"
+    client.post(f"/api/v1/requests/{patient['id']}/withdraw", json={"reason": "found_elsewhere"}, headers=headers)
+    assert client.delete(f"/api/v1/cabinets/{cabinet['id']}", headers=make_key(org_a, Role.coordinator)).status_code == 204
+    assert _sms(client, "Bonjour", phone="+33620123456").status_code == 200
+    assert _answers(db, "+33620123456")[-1] == REPLIES[Intent.unknown], "a removed cabinet's number is no cabinet's"
+
+
+def test_an_sms_about_a_closed_request_is_filed_under_it(client, db, registered):
+    """A patient who texts after STOP, or after being matched, is still the person of that request: what they
+    wrote shows on its page, and goes with its erasure."""
+    assert _sms(client, "STOP").status_code == 200
+    assert _sms(client, "STOP encore").status_code == 200
+    assert _answers(db)[-1] == NOTHING_FOUND
+    filed = db.scalars(sa.select(Notification.resource).where(Notification.template == "inbound")).all()
+    assert filed == [f"request:{registered['id']}"] * 2
 
 
 def test_a_sender_that_is_not_a_number_is_kept_but_not_answered(client, db, registered):
@@ -204,6 +247,7 @@ def test_a_message_reported_undelivered_is_told_to_the_coordinators_once(client,
 def test_every_reply_is_plain_gsm7_in_at_most_two_messages():
     """An accent outside GSM-7 ("ç") makes a reply UCS-2: three messages where two would do."""
     kinds = "bilan orthophonique et de médecin traitant"
-    for text in (*REPLIES.values(), CONFIRMED_SEVERAL, SEVERAL, NOTHING_FOUND):
+    to_cabinet = [TO_CABINET.format(call=call) for call in (CALL.format(phone="+41 860 12 345 67 89"), NO_CONTACT)]
+    for text in (*REPLIES.values(), CONFIRMED_SEVERAL, SEVERAL, NOTHING_FOUND, *to_cabinet):
         counted = count_segments(text.format(kind=kinds))
         assert counted.encoding == "GSM-7" and counted.segments <= 2, (counted, text)

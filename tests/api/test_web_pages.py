@@ -512,7 +512,7 @@ def test_the_request_page_says_which_cabinets_it_went_to_and_what_each_answered(
 
     def offers() -> str:
         page = client.get(f"/equipe/demandes/{offered['request_id']}").text
-        section = between(page, "Propositions aux cabinets", "Messages au patient")
+        section = between(page, "Propositions aux cabinets", "Messages échangés avec le patient")
         return html.unescape(" ".join(re.sub(r"<[^>]+>", " ", section).split()))
 
     assert offers() == ("Propositions aux cabinets Date Cabinet Réponse dimanche 22 novembre à 10h00 Maison de santé "
@@ -825,7 +825,7 @@ def test_the_request_page_says_which_messages_reached_the_patient(client, db, ma
     log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
 
     def messages() -> str:
-        return between(client.get(f"/equipe/demandes/{created['id']}").text, "Messages au patient", "Historique")
+        return between(client.get(f"/equipe/demandes/{created['id']}").text, "Messages échangés avec le patient", "Historique")
 
     queued = messages()
     assert queued.count("Confirmation d&#39;inscription") == 2 and queued.count("à envoyer") == 2
@@ -850,8 +850,8 @@ def test_the_request_page_shows_what_the_patient_wrote_by_sms_and_the_answer(cli
     assert twilio_post(client, "/api/v1/twilio/messages", {"From": "+33612345678", "Body": words,
                                                            "MessageSid": "SM" + "7" * 32}).status_code == 200
     log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
-    messages = between(client.get(f"/equipe/demandes/{created['id']}").text, "Messages au patient", "Historique")
-    assert f"SMS reçu du patient : « {html.escape(words)} »</td>" in messages
+    messages = between(client.get(f"/equipe/demandes/{created['id']}").text, "Messages échangés avec le patient", "Historique")
+    assert f"SMS reçu : « {html.escape(words)} »</td>" in messages
     assert "<td>reçu</td>" in messages and "Réponse à son SMS" in messages and "<b>" not in messages
 
 
@@ -860,7 +860,7 @@ def test_a_cabinets_page_says_whether_its_batches_reached_it(client, db, offered
     log_in(client, staff(Role.coordinator, "coordination@cpts-a.fr"))
 
     def messages() -> str:
-        return between(client.get(f"/equipe/cabinets/{offered['cabinet_id']}").text, "Messages au cabinet",
+        return between(client.get(f"/equipe/cabinets/{offered['cabinet_id']}").text, "Messages échangés avec le cabinet",
                        "Remplacer le lien du praticien")
 
     queued = messages()
@@ -875,13 +875,22 @@ def test_a_cabinets_page_says_whether_its_batches_reached_it(client, db, offered
     assert "non remis (renvoyé par la messagerie du destinataire)" in told and told.count("<td>envoyé</td>") == 1
 
 
+def test_a_cabinets_page_shows_what_it_answered_by_sms(client, offered, staff, twilio_app):
+    assert twilio_post(client, "/api/v1/twilio/messages", {"From": "+33620123456", "Body": "Je prends Alice",
+                                                           "MessageSid": "SM" + "8" * 32}).status_code == 200
+    log_in(client, staff(Role.coordinator, "coordination@cpts-a.fr"))
+    page = between(client.get(f"/equipe/cabinets/{offered['cabinet_id']}").text, "Messages échangés avec le cabinet",
+                   "Remplacer le lien du praticien")
+    assert "SMS reçu : « Je prends Alice »</td>" in page and "Réponse à son SMS" in page
+
+
 def test_a_patient_no_message_can_reach_is_flagged_for_a_call(client, make_key, org_a, staff):
     created = client.post("/api/v1/requests", json=request_body(phone="03 20 12 34 56", email=None),
                           headers=make_key(org_a, Role.coordinator)).json()
     log_in(client, staff(Role.secretary, "secretaire@cpts-a.fr"))
     page = client.get(f"/equipe/demandes/{created['id']}").text
     assert "Aucun message ne peut joindre ce patient (un numéro fixe et pas d'adresse e-mail)" in page
-    assert "Renvoyer le lien de suivi" not in page and "Aucun message envoyé au patient." in page
+    assert "Renvoyer le lien de suivi" not in page and "Aucun message échangé avec le patient." in page
     client.post("/api/v1/requests", json=request_body(first_name="Zoé", phone="06 11 22 33 44", email=None),
                 headers=make_key(org_a, Role.coordinator))
     rows = client.get("/equipe").text.split("<tr>")

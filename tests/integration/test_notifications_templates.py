@@ -9,7 +9,7 @@ from lac_service.kit.clock import PARIS, local_zone
 from lac_service.notifications.models import Channel
 from lac_service.notifications.segments import count_segments, is_gsm7, to_gsm7
 from lac_service.notifications.templates import TEMPLATE_DIR, UnknownTemplate, available, date_fr, render
-from lac_service.replies.service import CONFIRMED_SEVERAL, NOTHING_FOUND, REPLIES, SEVERAL
+from lac_service.replies.service import CALL, CONFIRMED_SEVERAL, NOTHING_FOUND, REPLIES, SEVERAL, TO_CABINET
 
 LONG_LINK = "https://liste-attente.cpts-du-grand-besancon.fr/suivi/" + "x" * 43  # 97 characters, a 43-char token
 LONGEST = {
@@ -22,8 +22,9 @@ LONGEST = {
     "cabinet_name": "Maison de santé pluriprofessionnelle universitaire Saint-Exupéry-des-Marronniers",
     "cabinet_phone": "+41860123456789",  # shown "+41 860 12 345 67 89", the longest writing a cabinet may have
     "organisation": "Communauté professionnelle territoriale de santé du Grand Besançon",
-    "text": max((text.format(kind="bilan orthophonique et de médecin traitant")  # the answer to a patient's SMS
-                 for text in (*REPLIES.values(), CONFIRMED_SEVERAL, SEVERAL, NOTHING_FOUND)), key=len),
+    "text": max((text.format(kind="bilan orthophonique et de médecin traitant",  # the answer to an SMS received
+                             call=CALL.format(phone="+41 860 12 345 67 89"))
+                 for text in (*REPLIES.values(), CONFIRMED_SEVERAL, SEVERAL, NOTHING_FOUND, TO_CABINET)), key=len),
 }
 AWKWARD_NAMES = [
     "Cabinet d’orthophonie Hélène Lefèvre-Brûlé & Cœur",  # typographic apostrophe, ê, û, œ

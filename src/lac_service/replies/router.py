@@ -42,7 +42,7 @@ _SID = re.compile(r"[A-Za-z0-9]{2,64}")  # Twilio's are two letters and 32 hexad
 _MAX_SENDER = 64
 
 
-@router.post("/messages", summary="An SMS received from a patient (Twilio webhook)", responses=_TWIML)
+@router.post("/messages", summary="An SMS received: a patient's reply, or a practitioner's (Twilio webhook)", responses=_TWIML)
 def inbound_message(fields: SignedForm, session: DbSession, now: Now) -> Response:
     """``OUI`` keeps a request of the sender's, ``STOP`` withdraws it (which one: ``replies.service``). The
     answer is queued as every message is, not given as TwiML (an empty ``<Response/>``): sent by the

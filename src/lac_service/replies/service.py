@@ -9,8 +9,11 @@ kept by one reply); ``STOP`` withdraws only when one request is concerned. With 
 on the number's only active request; where it could mean several, nothing changes and the reply points to
 the tracking links, where each request is confirmed or withdrawn on its own.
 
-The SMS received and the answer are filed under the request concerned (the first, for several): the staff
-read on its page what the patient wrote, words other than OUI and STOP included, and what they were told.
+A number with no request of a patient's may be a cabinet's, a practitioner answering a batch's SMS: they are
+told that nobody reads SMS here, and where to go instead.
+
+The SMS received and the answer are filed under the request concerned (the first, for several), or under the
+cabinet: the staff read on its page what was written, words other than OUI and STOP included, and the answer.
 """
 
 from dataclasses import dataclass
@@ -20,8 +23,10 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from lac_service.cabinets.models import Cabinet
 from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, Status, WithdrawReason
 from lac_service.intake.service import Actor, confirm_waiting, withdraw_request
+from lac_service.kit.phone import display_phone
 from lac_service.kit.text import words
 from lac_service.notifications.models import Channel
 from lac_service.notifications.outbox import InvalidRecipient, Message, enqueue_message, record_received
@@ -51,6 +56,10 @@ REPLIES = {
 }
 CONFIRMED_SEVERAL = "Merci, vos demandes de {kind} restent inscrites sur la liste d'attente commune."
 NOTHING_FOUND = "Nous ne trouvons pas de demande en cours pour ce numéro."
+TO_CABINET = ("Liste d'attente commune : les réponses à ce numéro ne sont pas lues. Pour les patients proposés, "
+              "ouvrez le lien du message ; pour toute autre question, {call}.")
+CALL = "appelez la coordination au {phone}"
+NO_CONTACT = "contactez la coordination de votre CPTS"
 # GSM-7 only (no "ç"): a reply out of it costs three messages instead of two.
 SEVERAL = ("Plusieurs demandes sont inscrites avec ce numéro : pour confirmer ou retirer l'une d'elles, ouvrez son "
            "lien de suivi, dans le message d'inscription.")
@@ -66,7 +75,13 @@ class Outcome:
     intent: Intent
     request_ids: list[int]  # the requests it changed
     reply: str
-    about: PatientRequest | None  # the request the exchange is filed under: its messages, and its erasure
+    about: PatientRequest | Cabinet | None = None  # what the exchange is filed under: its messages, its erasure
+
+    @property
+    def resource(self) -> str | None:
+        if self.about is None:
+            return None
+        return f"{'cabinet' if isinstance(self.about, Cabinet) else 'request'}:{self.about.id}"
 
 
 def _open_question(request: PatientRequest, now: datetime) -> bool:
@@ -88,13 +103,16 @@ def handle_reply(session: Session, *, phone: str, text: str, now: datetime) -> O
         .with_for_update(of=PatientRequest)
     ))
     concerned = [r for r in requests if _open_question(r, now)] or [r for r in requests if r.status in ACTIVE_STATUSES]
-    about = concerned[0] if concerned else None
-    if wanted is Intent.unknown:
-        return Outcome(wanted, [], REPLIES[wanted], about)
     if not concerned:
-        return Outcome(wanted, [], NOTHING_FOUND, about)
+        cabinet = _cabinet(session, phone)
+        if cabinet is not None:
+            return Outcome(wanted, [], _to_cabinet(cabinet), cabinet)
+        reply = REPLIES[wanted] if wanted is Intent.unknown else NOTHING_FOUND
+        return Outcome(wanted, [], reply, _latest(session, phone))
+    if wanted is Intent.unknown:
+        return Outcome(wanted, [], REPLIES[wanted], concerned[0])
     if len(concerned) > 1 and (wanted is Intent.stop or not any(_open_question(r, now) for r in concerned)):
-        return Outcome(wanted, [], SEVERAL, about)
+        return Outcome(wanted, [], SEVERAL, concerned[0])
     for request in concerned:
         if wanted is Intent.confirm:
             confirm_waiting(session, request, actor=SMS, now=now)
@@ -103,24 +121,42 @@ def handle_reply(session: Session, *, phone: str, text: str, now: datetime) -> O
     session.flush()
     kinds = " et de ".join(sorted({kind_label(r.kind) for r in concerned}))
     reply = CONFIRMED_SEVERAL if len(concerned) > 1 else REPLIES[wanted]  # several: only ever confirmed
-    return Outcome(wanted, [r.id for r in concerned], reply.format(kind=kinds), about)
+    return Outcome(wanted, [r.id for r in concerned], reply.format(kind=kinds), concerned[0])
 
 
-def receive(session: Session, *, provider_id: str, phone: str, text: str, now: datetime) -> Outcome | None:
-    """An SMS from a patient, acted on once per provider id (None: already received). It is kept, and answered
-    through the outbox, with the request it is about: both are then listed with the request's messages, and
-    redacted at Twilio, then deleted there with the person, as every SMS of the service is (``redaction``)."""
+def _latest(session: Session, phone: str) -> PatientRequest | None:
+    """The number's last request, closed or not (an erased one has no number): an SMS about nothing open is
+    still its person's, seen on its page and erased with it."""
+    return session.scalars(sa.select(PatientRequest).where(PatientRequest.phone == phone)
+                           .order_by(PatientRequest.id.desc()).limit(1)).first()
+
+
+def _cabinet(session: Session, phone: str) -> Cabinet | None:
+    """The cabinet whose batches are texted to ``phone``, if any (the oldest, if several share it)."""
+    texted_to = sa.cast(Cabinet.phones, sa.Text).contains(f'"{phone}"', autoescape=True)  # a JSON list of numbers
+    return session.scalars(sa.select(Cabinet).where(Cabinet.deleted_at.is_(None), texted_to)
+                           .order_by(Cabinet.id).limit(1)).first()
+
+
+def _to_cabinet(cabinet: Cabinet) -> str:
+    phone = cabinet.organisation.contact_phone
+    return TO_CABINET.format(call=CALL.format(phone=display_phone(phone)) if phone else NO_CONTACT)
+
+
+def receive(session: Session, *, provider_id: str, phone: str, text: str, now: datetime) -> None:
+    """An SMS received, acted on once per provider id (a second call with it does nothing). It is kept, and
+    answered through the outbox, with the request or the cabinet it is about: both are then listed with its
+    messages, and redacted at Twilio, then deleted there with the person, as every SMS of the service is
+    (``redaction``)."""
     received = record_received(session, provider_id=provider_id, sender=phone, text=text[:MAX_KEPT], now=now)
     if received is None:
-        return None
+        return
     outcome = handle_reply(session, phone=phone, text=text, now=now)
-    about = outcome.about
-    received.resource = f"request:{about.id}" if about else None
-    received.organisation_id = about.organisation_id if about else None
+    received.resource = outcome.resource
+    received.organisation_id = outcome.about.organisation_id if outcome.about else None
     answer = Message(Channel.sms, phone, "reply", {"text": outcome.reply}, f"reply:{provider_id}",
                      resource=received.resource, organisation_id=received.organisation_id)
     try:
         enqueue_message(session, answer, now=now)
     except InvalidRecipient:
         pass  # not a phone number (a sender's name): nobody to answer
-    return outcome

@@ -80,7 +80,7 @@ MESSAGE_LABELS = {
     "reconfirmation": "Question « attendez-vous toujours ? »", "archived": "Avis d'archivage",
     "match": "Cabinet trouvé", "batch_offer": "Lot de patients à étudier",
     "imported": "Avis d'inscription depuis la liste d'un professionnel",
-    INBOUND: "SMS reçu du patient", "reply": "Réponse à son SMS",
+    INBOUND: "SMS reçu", "reply": "Réponse à son SMS",
 }
 _MESSAGE_STATES = {
     NotificationStatus.created: "à envoyer", NotificationStatus.sending: "en cours d'envoi",
