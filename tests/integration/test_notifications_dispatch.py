@@ -183,6 +183,27 @@ def test_a_stuck_twilio_claim_is_settled_by_asking_twilio(db, twilio, dispatch, 
     assert (second.status, second.attempts) == (NotificationStatus.sent, 2)
 
 
+def test_a_stuck_claim_is_not_taken_for_the_same_text_sent_just_before(db, twilio, dispatch, clock):
+    """The same text twice to one number a minute apart (a tracking link sent again, the answers to two « OUI »):
+    the second, claimed by a dispatcher that died before sending it, is not taken for the first, which Twilio
+    has: it is sent."""
+    sms(db, "+33611111111", "first", clock.now, template="tracking_link")
+    db.commit()
+    dispatcher = dispatch(provider_settings(twilio, sending_timeout_s=5))
+    assert dispatcher.run_once().sent == 1
+    clock.advance(60)
+    sms(db, "+33611111111", "second", clock.now, template="tracking_link")
+    db.commit()
+    with db.begin_nested():
+        dispatcher.claim(db, 1)  # ...and then the process died
+    clock.advance(6)
+    assert dispatcher.run_once().resolved == 1
+    assert list(twilio.count_by_body().values()) == [2] and twilio.posts == 2, "the same text, twice"
+    first, second = rows(db)
+    assert second.status is NotificationStatus.sent and second.attempts == 2
+    assert {first.provider_id, second.provider_id} == {m["sid"] for m in twilio.received}
+
+
 def test_a_stuck_email_becomes_unknown_and_is_not_resent(db, twilio, smtp, dispatch, clock):
     enqueue(db, channel="email", recipient="patient@exemple.fr", template="reconfirmation",
             context={"kind": "medecin_traitant", "link": LINK}, idempotency_key="k", now=clock.now)

@@ -59,9 +59,10 @@ class Backend:
     def send(self, message: OutgoingMessage) -> str:
         raise NotImplementedError
 
-    def lookup(self, message: OutgoingMessage) -> str | None:
-        """The provider's id of this message if the provider has it, else None. Raises
-        ``RetryableError`` when the provider cannot be asked right now."""
+    def lookup(self, message: OutgoingMessage) -> list[str]:
+        """The provider's ids of the messages that may be this one, newest first (the same text may have gone to
+        the same recipient just before): empty when the provider has none. Raises ``RetryableError`` when the
+        provider cannot be asked right now."""
         raise NotImplementedError
 
     def redact(self, provider_id: str, *, delete: bool = False) -> None:
@@ -85,8 +86,8 @@ class LocalBackend(Backend):
     def send(self, message: OutgoingMessage) -> str:
         return f"local-{message.id}"
 
-    def lookup(self, message: OutgoingMessage) -> str | None:
-        return None
+    def lookup(self, message: OutgoingMessage) -> list[str]:
+        return []
 
 
 def build_backends(

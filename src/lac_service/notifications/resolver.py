@@ -5,8 +5,9 @@ The rule, per provider, so that nothing is silently sent twice or silently lost:
 - A claim is judged only once it is older than ``sending_timeout_s``, longer than any send made under it
   can last (the dispatcher does not start a send that could outlive its claim), so no send is in flight.
 - If the provider can be asked and keeps every message it accepted (Twilio, ``local``), its answer is
-  authoritative: the message is there → ``sent`` (with the provider's id); it is not → back to ``created``
-  (the lost attempt counts), so it is sent again, once.
+  authoritative: the message is there → ``sent`` (with the provider's id: one no other message holds, since
+  the same text may have gone to the same number just before, an answer or a link sent again); it is not →
+  back to ``created`` (the lost attempt counts), so it is sent again, once.
 - Otherwise (SMTP) nobody can tell: ``unknown``, never resent, and the coordinators are told.
 """
 
@@ -38,6 +39,13 @@ def _stuck(session: Session, older_than: datetime, limit: int, backends: dict[Ch
     return [Claimed.of_row(r, r.claim_token, backends) for r in rows]
 
 
+def _taken(session: Session, provider_ids: list[str]) -> set[str]:
+    """The ids another message already holds."""
+    if not provider_ids:
+        return set()
+    return set(session.scalars(sa.select(N.provider_id).where(N.provider_id.in_(provider_ids))))
+
+
 def resolve_stuck(
     session_factory: sessionmaker[Session],
     backends: dict[Channel, Backend],
@@ -53,11 +61,11 @@ def resolve_stuck(
             stuck = _stuck(session, now - timedelta(seconds=settings.sending_timeout_s), settings.batch_size, backends)
         if not stuck:
             return settled
-        answers: list[tuple[Claimed, str | None]] = []
+        answers: list[tuple[Claimed, list[str]]] = []
         for claimed in stuck:
             backend = backends[claimed.channel]
             if not backend.can_lookup:
-                answers.append((claimed, None))
+                answers.append((claimed, []))
                 continue
             try:
                 answers.append((claimed, backend.lookup(claimed.message)))
@@ -66,10 +74,13 @@ def resolve_stuck(
                 return settled  # the provider is unreachable: try again on a later pass
         with session_scope(session_factory) as session:
             now = clock()
-            for claimed, provider_id in answers:
+            taken = _taken(session, [sid for _, found in answers for sid in found])
+            for claimed, found in answers:
+                provider_id = next((sid for sid in found if sid not in taken), None)
                 if not backends[claimed.channel].can_lookup:
                     outcomes.mark_unknown(session, claimed, "stuck:no_lookup", settings=settings, now=now)
                 elif provider_id is not None:
+                    taken.add(provider_id)
                     outcomes.mark_sent(session, claimed, provider_id, now)
                 else:
                     # Not at the provider: resend now. The lost attempt counts towards max_attempts.

@@ -124,7 +124,7 @@ class SmtpEmailBackend(Backend):
             raise _refusal(code)
         return message_id
 
-    def lookup(self, message: OutgoingMessage) -> str | None:
+    def lookup(self, message: OutgoingMessage) -> list[str]:
         raise NotImplementedError("an SMTP server cannot be asked what it accepted")
 
     def close(self) -> None:

@@ -98,7 +98,7 @@ class TwilioSmsBackend(Backend):
             raise _classify(exc) from exc
         return str(created.sid)
 
-    def lookup(self, message: OutgoingMessage) -> str | None:
+    def lookup(self, message: OutgoingMessage) -> list[str]:
         """Lists recent messages to the number (newest first) and matches on the text. ``DateSent`` is not
         used as a filter: Twilio compares it by day, and a message still queued at Twilio has none."""
         try:
@@ -106,14 +106,10 @@ class TwilioSmsBackend(Backend):
         except Exception as exc:  # noqa: BLE001
             raise RetryableError(_classify(exc).code) from exc
         since = message.created_at - CLOCK_SLACK
-        for item in listed:
-            if not str(item.direction or "outbound").startswith("outbound"):
-                continue
-            if item.date_created is not None and item.date_created < since:
-                continue
-            if item.body == message.body or (item.body or "").endswith(message.body):
-                return str(item.sid)
-        return None
+        return [str(item.sid) for item in listed
+                if str(item.direction or "outbound").startswith("outbound")
+                and (item.date_created is None or item.date_created >= since)
+                and (item.body == message.body or (item.body or "").endswith(message.body))]
 
     def redact(self, provider_id: str, *, delete: bool = False) -> None:
         """An empty body is Twilio's redaction: the log keeps the message's number, status and dates, not its
