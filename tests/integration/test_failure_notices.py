@@ -10,7 +10,9 @@ from lac_service.auth.models import Role
 from lac_service.auth.service import create_user
 from lac_service.notifications.channels import LocalBackend, PermanentError
 from lac_service.notifications.models import Notification, NotificationStatus
-from tests.conftest import NOW, dispatch
+from lac_service.notifications.twilio_sms import TwilioSmsBackend
+from tests.conftest import NOW, dispatch, twilio_post
+from tests.integration.test_notifications_dispatch import provider_settings
 from tests.payloads import cabinet_body, request_body
 
 OPERATOR = "exploitation@lac-exemple.fr"
@@ -82,3 +84,19 @@ def test_with_nobody_to_tell_the_failure_is_logged(client, db, clock, make_key, 
         dispatch(db, NOW, sms=Refused())
     assert notices(db) == []
     assert "ended failed and no coordinator can be told" in caplog.text
+
+
+def test_an_answer_to_an_sms_that_twilio_refuses_is_told_to_nobody(client, db, make_key, org_a, people, clock, twilio,
+                                                                     twilio_app):
+    """A patient who sent STOP at Twilio too is refused every SMS for good (21610): the answer to their STOP is
+    done with (it shows on the request's page); a message they still had to get is told, as any other."""
+    register(client, make_key(org_a, Role.secretary), email=None)
+    assert twilio_post(client, "/api/v1/twilio/messages", {"From": "+33612345678", "Body": "STOP",
+                                                           "MessageSid": "SM" + "3" * 32}).status_code == 200
+    twilio.reject["+33612345678"] = 21610
+    dispatch(db, NOW, sms=TwilioSmsBackend(provider_settings(twilio)))
+    db.expire_all()
+    failed = dict(db.execute(sa.select(Notification.template, Notification.id)
+                             .where(Notification.status == NotificationStatus.failed)).all())
+    assert set(failed) == {"request_confirmation", "reply"}
+    assert [n.subject for n in notices(db)] == [f"Message non remis (n° {failed['request_confirmation']})"]

@@ -45,6 +45,7 @@ UNDELIVERED = ("failed", "undelivered", BOUNCED)
 # An SMS a patient sent us, kept as a row of its own (template ``INBOUND``, their words as its body): Twilio
 # keeps it as it keeps ours, so it is redacted and deleted there the same way.
 INBOUND, RECEIVED = "inbound", "received"
+REPLY = "reply"  # the answer to it
 FINAL_REPORTS = ("delivered", RECEIVED, *UNDELIVERED)  # a later "sent" (reports may come out of order) changes none
 
 

@@ -18,7 +18,7 @@ from lac_service.config import NotificationSettings
 from lac_service.links import without_tokens
 from lac_service.notifications.channels import Backend, OutgoingMessage
 from lac_service.notifications.models import (
-    ERASED, FINAL_REPORTS, UNDELIVERED, Channel, Notification, NotificationStatus,
+    ERASED, FINAL_REPORTS, REPLY, UNDELIVERED, Channel, Notification, NotificationStatus,
 )
 from lac_service.notifications.outbox import enqueue
 
@@ -209,6 +209,10 @@ def notify_coordinators(session: Session, trouble: Trouble, *, settings: Notific
     handles it looks them up with their own access rights. Once per message and outcome, however often told."""
     if trouble.template == "delivery_failure":
         log.error("a delivery-failure notice itself could not be delivered (notification %s)", trouble.notification_id)
+        return
+    if trouble.template == REPLY:
+        # What the SMS asked is done; Twilio refuses the answer for good to a sender who stopped SMS there
+        # (21610, after a STOP), which would make a notice of every STOP. The request's page shows it.
         return
     addresses = coordinators(session, trouble.organisation_id, settings)
     if not addresses:

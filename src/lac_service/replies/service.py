@@ -28,7 +28,7 @@ from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, Status, W
 from lac_service.intake.service import Actor, confirm_waiting, withdraw_request
 from lac_service.kit.phone import display_phone
 from lac_service.kit.text import words
-from lac_service.notifications.models import Channel
+from lac_service.notifications.models import REPLY, Channel
 from lac_service.notifications.outbox import InvalidRecipient, Message, enqueue_message, record_received
 from lac_service.notifications.templates import kind_label
 
@@ -154,7 +154,7 @@ def receive(session: Session, *, provider_id: str, phone: str, text: str, now: d
     outcome = handle_reply(session, phone=phone, text=text, now=now)
     received.resource = outcome.resource
     received.organisation_id = outcome.about.organisation_id if outcome.about else None
-    answer = Message(Channel.sms, phone, "reply", {"text": outcome.reply}, f"reply:{provider_id}",
+    answer = Message(Channel.sms, phone, REPLY, {"text": outcome.reply}, f"{REPLY}:{provider_id}",
                      resource=received.resource, organisation_id=received.organisation_id)
     try:
         enqueue_message(session, answer, now=now)

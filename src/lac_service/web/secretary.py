@@ -35,7 +35,9 @@ from lac_service.kit.fields import RecordId
 from lac_service.kit.phone import display_phone
 from lac_service.links import AppLinks
 from lac_service.notifications.templates import date_fr
-from lac_service.notifications.models import INBOUND, RECEIVED, UNDELIVERED, Channel, Notification, NotificationStatus
+from lac_service.notifications.models import (
+    INBOUND, RECEIVED, REPLY, UNDELIVERED, Channel, Notification, NotificationStatus,
+)
 from lac_service.notifications.outbox import sent_about
 from lac_service.offers.models import DeclineReason, ItemStatus, OfferItem
 from lac_service.offers.service import offered_to
@@ -80,7 +82,7 @@ MESSAGE_LABELS = {
     "reconfirmation": "Question « attendez-vous toujours ? »", "archived": "Avis d'archivage",
     "match": "Cabinet trouvé", "batch_offer": "Lot de patients à étudier",
     "imported": "Avis d'inscription depuis la liste d'un professionnel",
-    INBOUND: "SMS reçu", "reply": "Réponse à son SMS",
+    INBOUND: "SMS reçu", REPLY: "Réponse à son SMS",
 }
 _MESSAGE_STATES = {
     NotificationStatus.created: "à envoyer", NotificationStatus.sending: "en cours d'envoi",
