@@ -18,7 +18,7 @@ from lac_service.config import AppSettings, Environment
 from lac_service.db import DbSession
 from lac_service.errors import NotFound
 from lac_service.kit.clock import Now
-from lac_service.notifications.models import Notification
+from lac_service.notifications.models import RECEIVED, Notification
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,7 +31,7 @@ th,td{border-bottom:1px solid #bbb;padding:.4rem;text-align:left;vertical-align:
 <p>{{ total }} message(s) ; les {{ rows|length }} plus récents. Rien ne quitte la machine avec l'envoi « local ».</p>
 <table><thead><tr><th scope="col">Créé le</th><th scope="col">Canal</th><th scope="col">Destinataire (ou expéditeur)</th>
 <th scope="col">Message</th><th scope="col">État</th></tr></thead><tbody>
-{% for m in rows %}<tr><td>{{ m.created_at.strftime("%d/%m/%Y %H:%M") }}</td><td>{{ m.channel }}</td><td>{% if m.delivery_status == "received" %}de {% endif %}{{ m.recipient }}</td>
+{% for m in rows %}<tr><td>{{ m.created_at.strftime("%d/%m/%Y %H:%M") }}</td><td>{{ m.channel }}</td><td>{% if m.delivery_status == received %}de {% endif %}{{ m.recipient }}</td>
 <td>{% if m.subject %}<strong>{{ m.subject }}</strong><br>{% endif %}<pre>{{ m.body }}</pre></td>
 <td>{{ m.status }}{% if m.delivery_status %} ({{ m.delivery_status }}){% endif %}</td></tr>
 {% else %}<tr><td colspan="5">Aucun message.</td></tr>{% endfor %}
@@ -67,4 +67,4 @@ def outbox(
         )
     total = session.scalar(sa.select(sa.func.count()).select_from(Notification)) or 0
     rows = session.scalars(sa.select(Notification).order_by(Notification.id.desc()).limit(limit)).all()
-    return HTMLResponse(_PAGE.render(rows=rows, total=total))
+    return HTMLResponse(_PAGE.render(rows=rows, total=total, received=RECEIVED))

@@ -2,7 +2,7 @@
 delivery reports, each accepted only with a valid signature."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -17,7 +17,7 @@ from lac_service.notifications.models import Notification
 from lac_service.notifications.segments import count_segments
 from lac_service.notifications.twilio_sms import TwilioSmsBackend
 from lac_service.replies.service import (
-    CALL, CONFIRMED_SEVERAL, NO_CONTACT, NOTHING_FOUND, REPLIES, SEVERAL, TO_CABINET, Intent,
+    CALL, CONFIRMED_SEVERAL, NO_CONTACT, NOTHING_FOUND, REPLIES, SEVERAL, TO_CABINET,
 )
 from tests.conftest import PUBLIC_URL, twilio_post
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, SENDER, FakeTwilio
@@ -77,7 +77,7 @@ def test_other_words_and_unknown_numbers_change_nothing_and_get_help(client, db,
     for said in ("bonjour, des nouvelles ?", ""):
         assert _sms(client, said).status_code == 200
     assert _sms(client, "STOP", phone="+33699999999").status_code == 200
-    assert [answer[:12] for answer in _answers(db)] == ["Répondez OUI"] * 2
+    assert [answer[:12] for answer in _answers(db)] == ["Répondez OUI"], "the same answer once a day"
     assert "ne trouvons pas" in _answers(db, "+33699999999")[0]
     request = _request(db, registered["id"])
     assert request.status == "waiting" and request.confirmed_at is None
@@ -118,12 +118,14 @@ def test_a_practitioner_answering_a_batchs_sms_is_told_where_to_answer(client, d
     db.commit()
     cabinet = client.post("/api/v1/cabinets", json=cabinet_body(phones=["06 20 12 34 56"]),
                           headers=make_key(org_a, Role.coordinator)).json()
-    assert _sms(client, "OK pour le premier, merci", phone="+33620123456").status_code == 200
+    for said in ("OK pour le premier, merci", "Réponse automatique : je suis absent", "Je suis absent"):
+        assert _sms(client, said, phone="+33620123456").status_code == 200
     assert _answers(db, "+33620123456") == [
-        "Liste d'attente commune : les réponses à ce numéro ne sont pas lues. Pour les patients proposés, ouvrez le "
-        "lien du message ; pour toute autre question, appelez la coordination au 03 20 12 34 56."]
+        "Liste d'attente commune : les SMS à ce numéro ne sont pas suivis. Pour les patients proposés, répondez sur "
+        "la page du lien ; pour toute autre question, appelez la coordination au 03 20 12 34 56."], \
+        "once a day: an auto-responder and the service do not answer each other for ever"
     filed = db.scalars(sa.select(Notification.resource).where(Notification.recipient == "+33620123456")).all()
-    assert filed == [f"cabinet:{cabinet['id']}"] * 2, "the SMS and its answer, on the cabinet's page"
+    assert filed == [f"cabinet:{cabinet['id']}"] * 4, "the SMS and the answer, on the cabinet's page"
 
     org_a.contact_phone = None
     db.commit()
@@ -139,17 +141,20 @@ def test_a_practitioner_answering_a_batchs_sms_is_told_where_to_answer(client, d
     client.post(f"/api/v1/requests/{patient['id']}/withdraw", json={"reason": "found_elsewhere"}, headers=headers)
     assert client.delete(f"/api/v1/cabinets/{cabinet['id']}", headers=make_key(org_a, Role.coordinator)).status_code == 204
     assert _sms(client, "Bonjour", phone="+33620123456").status_code == 200
-    assert _answers(db, "+33620123456")[-1] == REPLIES[Intent.unknown], "a removed cabinet's number is no cabinet's"
+    assert _answers(db, "+33620123456")[-1] == NOTHING_FOUND, "a removed cabinet's number is no cabinet's"
 
 
-def test_an_sms_about_a_closed_request_is_filed_under_it(client, db, registered):
+def test_an_sms_about_a_closed_request_is_filed_under_it_for_a_while(client, db, clock, registered):
     """A patient who texts after STOP, or after being matched, is still the person of that request: what they
-    wrote shows on its page, and goes with its erasure."""
+    wrote shows on its page, and goes with its erasure. Months later the number may be someone else's."""
     assert _sms(client, "STOP").status_code == 200
-    assert _sms(client, "STOP encore").status_code == 200
-    assert _answers(db)[-1] == NOTHING_FOUND
-    filed = db.scalars(sa.select(Notification.resource).where(Notification.template == "inbound")).all()
-    assert filed == [f"request:{registered['id']}"] * 2
+    assert _sms(client, "Merci, bonne journée").status_code == 200
+    assert _answers(db)[-1] == NOTHING_FOUND, "nothing to keep: no « Répondez OUI pour rester inscrit »"
+    clock["now"] += timedelta(days=91)
+    assert _sms(client, "Bonjour, c'est le nouveau numéro de Paul").status_code == 200
+    filed = db.scalars(sa.select(Notification.resource).where(Notification.template == "inbound")
+                       .order_by(Notification.id)).all()
+    assert filed == [f"request:{registered['id']}"] * 2 + [None]
 
 
 def test_a_sender_that_is_not_a_number_is_kept_but_not_answered(client, db, registered):

@@ -841,6 +841,20 @@ def test_the_request_page_says_which_messages_reached_the_patient(client, db, ma
     assert "non remis (renvoyé par la messagerie du destinataire)" in returned and "e-mail (" in returned
 
 
+def test_the_privacy_page_says_how_long_requests_and_messages_are_kept_as_configured(client, app):
+    page = " ".join(client.get("/confidentialite").text.split())
+    assert "pendant 90 jours, les messages échangés" in page and "puis 365 jours après sa clôture" in page
+    settings = app.state.settings
+    app.state.settings = settings.model_copy(update={
+        "notifications": settings.notifications.model_copy(update={"keep_days": 30}),
+        "requests": settings.requests.model_copy(update={"purge_after_days": 180})})
+    try:
+        page = " ".join(client.get("/confidentialite").text.split())
+    finally:
+        app.state.settings = settings
+    assert "pendant 30 jours, les messages échangés" in page and "puis 180 jours après sa clôture" in page
+
+
 def test_the_request_page_shows_what_the_patient_wrote_by_sms_and_the_answer(client, db, make_key, org_a, staff,
                                                                             twilio_app):
     """« I answered your message! »: the secretary reads the patient's SMS, in their words (not OUI or STOP

@@ -204,6 +204,22 @@ def test_a_stuck_claim_is_not_taken_for_the_same_text_sent_just_before(db, twili
     assert {first.provider_id, second.provider_id} == {m["sid"] for m in twilio.received}
 
 
+def test_two_stuck_claims_of_the_same_text_each_get_their_own_twilio_message(db, twilio, dispatch, clock):
+    """Both reached Twilio before their dispatcher died: each row takes one of the two, in the order they were
+    sent (delivery reports then land on the right row), and nothing is sent again."""
+    sms(db, "+33611111111", "first", clock.now, template="tracking_link")
+    sms(db, "+33611111111", "second", clock.now, template="tracking_link")
+    db.commit()
+    dispatcher = dispatch(provider_settings(twilio, sending_timeout_s=5))
+    with db.begin_nested():
+        claims = dispatcher.claim(db, 2)
+    for claimed in claims:
+        dispatcher.backends[Channel.sms].send(claimed.message)  # ...and then the process died
+    clock.advance(6)
+    assert dispatcher.run_once().resolved == 2 and twilio.posts == 2
+    assert [row.provider_id for row in rows(db)] == [m["sid"] for m in twilio.received]
+
+
 def test_a_stuck_email_becomes_unknown_and_is_not_resent(db, twilio, smtp, dispatch, clock):
     enqueue(db, channel="email", recipient="patient@exemple.fr", template="reconfirmation",
             context={"kind": "medecin_traitant", "link": LINK}, idempotency_key="k", now=clock.now)

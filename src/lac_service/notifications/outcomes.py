@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 N = Notification
 SENDING = NotificationStatus.sending
+OPTED_OUT = "twilio:21610"  # "Attempt to send to unsubscribed recipient"
 CHANNEL_LABELS = {Channel.sms: "SMS", Channel.email: "e-mail", Channel.webhook: "webhook partenaire"}
 
 
@@ -210,9 +211,10 @@ def notify_coordinators(session: Session, trouble: Trouble, *, settings: Notific
     if trouble.template == "delivery_failure":
         log.error("a delivery-failure notice itself could not be delivered (notification %s)", trouble.notification_id)
         return
-    if trouble.template == REPLY:
-        # What the SMS asked is done; Twilio refuses the answer for good to a sender who stopped SMS there
-        # (21610, after a STOP), which would make a notice of every STOP. The request's page shows it.
+    if trouble.template == REPLY and trouble.code == OPTED_OUT:
+        # The sender's STOP reached Twilio too, which then refuses every SMS to them: a notice of every STOP
+        # would teach nothing. Their next message of another kind, refused as well, is told.
+        log.info("notification %s: an answer to a number that stopped SMS at twilio", trouble.notification_id)
         return
     addresses = coordinators(session, trouble.organisation_id, settings)
     if not addresses:

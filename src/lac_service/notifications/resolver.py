@@ -76,7 +76,7 @@ def resolve_stuck(
             now = clock()
             taken = _taken(session, [sid for _, found in answers for sid in found])
             for claimed, found in answers:
-                provider_id = next((sid for sid in found if sid not in taken), None)
+                provider_id = next((sid for sid in reversed(found) if sid not in taken), None)  # oldest first, as claims
                 if not backends[claimed.channel].can_lookup:
                     outcomes.mark_unknown(session, claimed, "stuck:no_lookup", settings=settings, now=now)
                 elif provider_id is not None:

@@ -1,6 +1,5 @@
 """Reading and replacing policies. The pure engine (``priority``) does the scoring."""
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 

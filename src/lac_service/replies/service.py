@@ -28,6 +28,7 @@ from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, Status, W
 from lac_service.intake.service import Actor, confirm_waiting, withdraw_request
 from lac_service.kit.phone import display_phone
 from lac_service.kit.text import words
+from lac_service.kit.tokens import hash_token
 from lac_service.notifications.models import REPLY, Channel
 from lac_service.notifications.outbox import InvalidRecipient, Message, enqueue_message, record_received
 from lac_service.notifications.templates import kind_label
@@ -56,8 +57,8 @@ REPLIES = {
 }
 CONFIRMED_SEVERAL = "Merci, vos demandes de {kind} restent inscrites sur la liste d'attente commune."
 NOTHING_FOUND = "Nous ne trouvons pas de demande en cours pour ce numéro."
-TO_CABINET = ("Liste d'attente commune : les réponses à ce numéro ne sont pas lues. Pour les patients proposés, "
-              "ouvrez le lien du message ; pour toute autre question, {call}.")
+TO_CABINET = ("Liste d'attente commune : les SMS à ce numéro ne sont pas suivis. Pour les patients proposés, "
+              "répondez sur la page du lien ; pour toute autre question, {call}.")
 CALL = "appelez la coordination au {phone}"
 NO_CONTACT = "contactez la coordination de votre CPTS"
 # GSM-7 only (no "ç"): a reply out of it costs three messages instead of two.
@@ -107,8 +108,7 @@ def handle_reply(session: Session, *, phone: str, text: str, now: datetime) -> O
         cabinet = _cabinet(session, phone)
         if cabinet is not None:
             return Outcome(wanted, [], _to_cabinet(cabinet), cabinet)
-        reply = REPLIES[wanted] if wanted is Intent.unknown else NOTHING_FOUND
-        return Outcome(wanted, [], reply, _latest(session, phone))
+        return Outcome(wanted, [], NOTHING_FOUND, _lately_closed(session, phone, now))
     if wanted is Intent.unknown:
         return Outcome(wanted, [], REPLIES[wanted], concerned[0])
     if len(concerned) > 1 and (wanted is Intent.stop or not any(_open_question(r, now) for r in concerned)):
@@ -124,11 +124,16 @@ def handle_reply(session: Session, *, phone: str, text: str, now: datetime) -> O
     return Outcome(wanted, [r.id for r in concerned], reply.format(kind=kinds), concerned[0])
 
 
-def _latest(session: Session, phone: str) -> PatientRequest | None:
-    """The number's last request, closed or not (an erased one has no number): an SMS about nothing open is
-    still its person's, seen on its page and erased with it."""
-    return session.scalars(sa.select(PatientRequest).where(PatientRequest.phone == phone)
-                           .order_by(PatientRequest.id.desc()).limit(1)).first()
+def _lately_closed(session: Session, phone: str, now: datetime) -> PatientRequest | None:
+    """The number's request closed last, lately: an SMS about nothing open is still its person's, seen on its
+    page and erased with it. Not a duplicate merged away, and not long closed: a number is given to someone
+    else some months after its owner left it."""
+    return session.scalars(
+        sa.select(PatientRequest)
+        .where(PatientRequest.phone == phone, PatientRequest.merged_into_id.is_(None),
+               PatientRequest.status_changed_at >= now - ARCHIVED_ANSWERABLE)
+        .order_by(PatientRequest.status_changed_at.desc(), PatientRequest.id.desc()).limit(1)
+    ).first()
 
 
 def _cabinet(session: Session, phone: str) -> Cabinet | None:
@@ -154,8 +159,11 @@ def receive(session: Session, *, provider_id: str, phone: str, text: str, now: d
     outcome = handle_reply(session, phone=phone, text=text, now=now)
     received.resource = outcome.resource
     received.organisation_id = outcome.about.organisation_id if outcome.about else None
-    answer = Message(Channel.sms, phone, REPLY, {"text": outcome.reply}, f"{REPLY}:{provider_id}",
-                     resource=received.resource, organisation_id=received.organisation_id)
+    # The same answer to the same number once a day: an auto-responder (« je suis en congé ») would otherwise
+    # answer each answer, for ever.
+    key = f"{REPLY}:{phone}:{now:%Y-%m-%d}:{hash_token(outcome.reply)[:16]}"
+    answer = Message(Channel.sms, phone, REPLY, {"text": outcome.reply}, key, resource=received.resource,
+                     organisation_id=received.organisation_id)
     try:
         enqueue_message(session, answer, now=now)
     except InvalidRecipient:

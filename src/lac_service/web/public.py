@@ -72,8 +72,9 @@ def submit_request(
 
 
 @router.get("/confidentialite")
-async def privacy(request: Request) -> Response:
-    return render(request, "privacy.html")
+async def privacy(request: Request, settings: AppSettings) -> Response:
+    return render(request, "privacy.html", {"messages_days": settings.notifications.keep_days,
+                                            "purge_days": settings.requests.purge_after_days})
 
 
 def _tracking_page(request: Request, session: DbSession, patient: PatientRequest, token: str,
