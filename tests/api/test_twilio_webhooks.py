@@ -133,6 +133,8 @@ def test_a_practitioner_answering_a_batchs_sms_is_told_where_to_answer(client, d
     assert _answers(db, "+33620123456")[-1].endswith("pour toute autre question, contactez la coordination de votre CPTS.")
     assert not _answers(db, "+33620999999") and _sms(client, "STOP", phone="+33620999999").status_code == 200
     assert _answers(db, "+33620999999") == [NOTHING_FOUND], "an unknown number: no cabinet's"
+    keys = db.scalars(sa.select(Notification.idempotency_key)).all()
+    assert not [key for key in keys if "620999999" in key], "a key outlives its row's number: it holds none"
 
     headers = make_key(org_a, Role.secretary)
     patient = client.post("/api/v1/requests", json=request_body(phone="06 20 12 34 56"), headers=headers).json()

@@ -43,7 +43,7 @@ _MAX_SENDER = 64
 
 
 @router.post("/messages", summary="An SMS received: a patient's reply, or a practitioner's (Twilio webhook)", responses=_TWIML)
-def inbound_message(fields: SignedForm, session: DbSession, now: Now) -> Response:
+def inbound_message(fields: SignedForm, session: DbSession, settings: AppSettings, now: Now) -> Response:
     """``OUI`` keeps a request of the sender's, ``STOP`` withdraws it (which one: ``replies.service``). The
     answer is queued as every message is, not given as TwiML (an empty ``<Response/>``): sent by the
     dispatcher, retried, and redacted at Twilio, as the SMS received is. The same ``MessageSid`` twice (Twilio
@@ -53,7 +53,7 @@ def inbound_message(fields: SignedForm, session: DbSession, now: Now) -> Respons
         raise InvalidInput("Identifiant de message Twilio absent ou invalide.", field="MessageSid")
     if not sender or len(sender) > _MAX_SENDER:
         raise InvalidInput("Expéditeur absent ou invalide.", field="From")
-    receive(session, provider_id=sid, phone=sender, text=fields.get("Body", ""), now=now)
+    receive(session, provider_id=sid, phone=sender, text=fields.get("Body", ""), secret=settings.secret, now=now)
     return Response(content=str(MessagingResponse()), media_type="text/xml")
 
 

@@ -10,7 +10,7 @@ on the number's only active request; where it could mean several, nothing change
 the tracking links, where each request is confirmed or withdrawn on its own.
 
 A number with no request of a patient's may be a cabinet's, a practitioner answering a batch's SMS: they are
-told that nobody reads SMS here, and where to go instead.
+told that SMS there are not followed, and where to go instead.
 
 The SMS received and the answer are filed under the request concerned (the first, for several), or under the
 cabinet: the staff read on its page what was written, words other than OUI and STOP included, and the answer.
@@ -28,7 +28,7 @@ from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, Status, W
 from lac_service.intake.service import Actor, confirm_waiting, withdraw_request
 from lac_service.kit.phone import display_phone
 from lac_service.kit.text import words
-from lac_service.kit.tokens import hash_token
+from lac_service.kit.tokens import derive
 from lac_service.notifications.models import REPLY, Channel
 from lac_service.notifications.outbox import InvalidRecipient, Message, enqueue_message, record_received
 from lac_service.notifications.templates import kind_label
@@ -148,7 +148,7 @@ def _to_cabinet(cabinet: Cabinet) -> str:
     return TO_CABINET.format(call=CALL.format(phone=display_phone(phone)) if phone else NO_CONTACT)
 
 
-def receive(session: Session, *, provider_id: str, phone: str, text: str, now: datetime) -> None:
+def receive(session: Session, *, provider_id: str, phone: str, text: str, secret: bytes, now: datetime) -> None:
     """An SMS received, acted on once per provider id (a second call with it does nothing). It is kept, and
     answered through the outbox, with the request or the cabinet it is about: both are then listed with its
     messages, and redacted at Twilio, then deleted there with the person, as every SMS of the service is
@@ -160,8 +160,8 @@ def receive(session: Session, *, provider_id: str, phone: str, text: str, now: d
     received.resource = outcome.resource
     received.organisation_id = outcome.about.organisation_id if outcome.about else None
     # The same answer to the same number once a day: an auto-responder (« je suis en congé ») would otherwise
-    # answer each answer, for ever.
-    key = f"{REPLY}:{phone}:{now:%Y-%m-%d}:{hash_token(outcome.reply)[:16]}"
+    # answer each answer, for ever. Keyed under the service's secret: a key outlives its row's number and text.
+    key = f"{REPLY}:{now:%Y-%m-%d}:{derive(secret, f'{phone}|{outcome.reply}')}"
     answer = Message(Channel.sms, phone, REPLY, {"text": outcome.reply}, key, resource=received.resource,
                      organisation_id=received.organisation_id)
     try:
