@@ -113,8 +113,11 @@ def test_a_call_without_a_message_id_or_a_sender_is_refused_and_changes_nothing(
 
 def test_a_practitioner_answering_a_batchs_sms_is_told_where_to_answer(client, db, make_key, org_a, twilio_app):
     """« OK pour le premier » sent back to a batch's SMS: nobody reads it here. The practitioner is told to open
-    the link, or to call the coordination; the SMS is filed under the cabinet, for the coordinator to read."""
+    the link, or to call the coordination; the SMS is filed under the cabinet, and the coordinators are told
+    to read it there, once a day."""
     org_a.contact_phone = "+33320123456"
+    create_user(db, organisation=org_a, email="coordination@cpts-a.fr", full_name="Camille Martin",
+                role=Role.coordinator, password="un mot de passe assez long", now=datetime.now(UTC))
     db.commit()
     cabinet = client.post("/api/v1/cabinets", json=cabinet_body(phones=["06 20 12 34 56"]),
                           headers=make_key(org_a, Role.coordinator)).json()
@@ -126,6 +129,10 @@ def test_a_practitioner_answering_a_batchs_sms_is_told_where_to_answer(client, d
         "once a day: an auto-responder and the service do not answer each other for ever"
     filed = db.scalars(sa.select(Notification.resource).where(Notification.recipient == "+33620123456")).all()
     assert filed == [f"cabinet:{cabinet['id']}"] * 4, "the SMS and the answer, on the cabinet's page"
+    (told,) = db.scalars(sa.select(Notification).where(Notification.template == "cabinet_sms")).all()
+    assert told.recipient == "coordination@cpts-a.fr"
+    assert told.subject == "Le cabinet Maison de santé Wazemmes a répondu par SMS"
+    assert f"{PUBLIC_URL}/equipe/cabinets/{cabinet['id']}" in told.body and "premier" not in told.body
 
     org_a.contact_phone = None
     db.commit()

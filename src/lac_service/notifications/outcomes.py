@@ -195,14 +195,18 @@ def record_report(session: Session, message: Notification, status: str, code: st
     return True
 
 
-def coordinators(session: Session, organisation_id: int | None, settings: NotificationSettings) -> list[str]:
-    """Who hears of a message's failure: its organisation's active coordinators (the people who can act on
-    it), then the deployment's own list (``coordinator_emails``: the operator), each address once."""
-    users = [] if organisation_id is None else session.scalars(
+def organisation_coordinators(session: Session, organisation_id: int | None) -> list[str]:
+    """An organisation's active coordinators: the people who can act on what concerns it."""
+    return [] if organisation_id is None else list(session.scalars(
         sa.select(User.email).where(User.organisation_id == organisation_id, User.role == Role.coordinator,
                                     User.is_active).order_by(User.id)
-    ).all()
-    return list(dict.fromkeys([*users, *settings.coordinator_emails]))
+    ))
+
+
+def coordinators(session: Session, organisation_id: int | None, settings: NotificationSettings) -> list[str]:
+    """Who hears of a message's failure: its organisation's coordinators, then the deployment's own list
+    (``coordinator_emails``: the operator), each address once."""
+    return list(dict.fromkeys([*organisation_coordinators(session, organisation_id), *settings.coordinator_emails]))
 
 
 def notify_coordinators(session: Session, trouble: Trouble, *, settings: NotificationSettings, now: datetime) -> None:

@@ -15,6 +15,7 @@ from lac_service.config import AppSettings
 from lac_service.db import DbSession
 from lac_service.errors import ERROR_RESPONSES, Forbidden, InvalidInput, ServiceNotConfigured
 from lac_service.kit.clock import Now
+from lac_service.links import AppLinks
 from lac_service.notifications.models import Notification
 from lac_service.notifications.outcomes import record_report
 from lac_service.replies.service import receive
@@ -43,7 +44,7 @@ _MAX_SENDER = 64
 
 
 @router.post("/messages", summary="An SMS received: a patient's reply, or a practitioner's (Twilio webhook)", responses=_TWIML)
-def inbound_message(fields: SignedForm, session: DbSession, settings: AppSettings, now: Now) -> Response:
+def inbound_message(fields: SignedForm, session: DbSession, links: AppLinks, now: Now) -> Response:
     """``OUI`` keeps a request of the sender's, ``STOP`` withdraws it (which one: ``replies.service``). The
     answer is queued as every message is, not given as TwiML (an empty ``<Response/>``): sent by the
     dispatcher, retried, and redacted at Twilio, as the SMS received is. The same ``MessageSid`` twice (Twilio
@@ -53,7 +54,7 @@ def inbound_message(fields: SignedForm, session: DbSession, settings: AppSetting
         raise InvalidInput("Identifiant de message Twilio absent ou invalide.", field="MessageSid")
     if not sender or len(sender) > _MAX_SENDER:
         raise InvalidInput("Expéditeur absent ou invalide.", field="From")
-    receive(session, provider_id=sid, phone=sender, text=fields.get("Body", ""), secret=settings.secret, now=now)
+    receive(session, provider_id=sid, phone=sender, text=fields.get("Body", ""), links=links, now=now)
     return Response(content=str(MessagingResponse()), media_type="text/xml")
 
 

@@ -29,8 +29,10 @@ from lac_service.intake.service import Actor, confirm_waiting, withdraw_request
 from lac_service.kit.phone import display_phone
 from lac_service.kit.text import words
 from lac_service.kit.tokens import derive
+from lac_service.links import Links
 from lac_service.notifications.models import REPLY, Channel
 from lac_service.notifications.outbox import InvalidRecipient, Message, enqueue_message, record_received
+from lac_service.notifications.outcomes import organisation_coordinators
 from lac_service.notifications.templates import kind_label
 
 SMS = Actor(label="sms", is_staff=False)
@@ -148,7 +150,7 @@ def _to_cabinet(cabinet: Cabinet) -> str:
     return TO_CABINET.format(call=CALL.format(phone=display_phone(phone)) if phone else NO_CONTACT)
 
 
-def receive(session: Session, *, provider_id: str, phone: str, text: str, secret: bytes, now: datetime) -> None:
+def receive(session: Session, *, provider_id: str, phone: str, text: str, links: Links, now: datetime) -> None:
     """An SMS received, acted on once per provider id (a second call with it does nothing). It is kept, and
     answered through the outbox, with the request or the cabinet it is about: both are then listed with its
     messages, and redacted at Twilio, then deleted there with the person, as every SMS of the service is
@@ -161,10 +163,22 @@ def receive(session: Session, *, provider_id: str, phone: str, text: str, secret
     received.organisation_id = outcome.about.organisation_id if outcome.about else None
     # The same answer to the same number once a day: an auto-responder (« je suis en congé ») would otherwise
     # answer each answer, for ever. Keyed under the service's secret: a key outlives its row's number and text.
-    key = f"{REPLY}:{now:%Y-%m-%d}:{derive(secret, f'{phone}|{outcome.reply}')}"
+    key = f"{REPLY}:{now:%Y-%m-%d}:{derive(links.secret, f'{phone}|{outcome.reply}')}"
     answer = Message(Channel.sms, phone, REPLY, {"text": outcome.reply}, key, resource=received.resource,
                      organisation_id=received.organisation_id)
     try:
         enqueue_message(session, answer, now=now)
     except InvalidRecipient:
         pass  # not a phone number (a sender's name): nobody to answer
+    if isinstance(outcome.about, Cabinet):
+        _tell_coordinators(session, outcome.about, links=links, now=now)
+
+
+def _tell_coordinators(session: Session, cabinet: Cabinet, *, links: Links, now: datetime) -> None:
+    """Nobody follows the number's SMS: the coordinators hear that the cabinet wrote, once a day, and read it
+    on its page (the e-mail does not quote it: it may name a patient)."""
+    context = {"cabinet_name": cabinet.name, "link": f"{links.site_url}/equipe/cabinets/{cabinet.id}"}
+    for address in organisation_coordinators(session, cabinet.organisation_id):
+        enqueue_message(session, Message(Channel.email, address, "cabinet_sms", context,
+                                         f"cabinet_sms:{cabinet.id}:{now:%Y-%m-%d}:{address}",
+                                         organisation_id=cabinet.organisation_id), now=now)
