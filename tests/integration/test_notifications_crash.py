@@ -157,12 +157,17 @@ def test_two_workers_in_parallel_send_each_message_once(committed_url):
     with FakeTwilio() as twilio:
         workers = [worker(committed_url, once=True, twilio=twilio) for _ in range(2)]
         logs = [w.communicate(timeout=120)[1].decode() for w in workers]
+        # On a loaded machine a call may outlast the 1 s Twilio timeout after the fake took the message: the
+        # claim is then left in doubt, for the next pass's resolver to find at Twilio, as in production.
+        in_doubt = sum(r.status is NotificationStatus.sending for r in rows_of(committed_url))
+        if in_doubt:
+            assert f"{in_doubt} stuck claims settled" in finish(committed_url, twilio=twilio)
         received = twilio.count_by_body()
     assert all(w.returncode == 0 for w in workers), logs
     assert len(received) == 2000 and set(received.values()) == {1}
     assert {r.status for r in rows_of(committed_url)} == {NotificationStatus.sent}
     sent_by_each = [int(log.split("dispatch: ")[1].split(" sent")[0]) for log in logs]
-    assert sum(sent_by_each) == 2000
+    assert sum(sent_by_each) + in_doubt == 2000
 
 
 @pytest.mark.postgres_only
