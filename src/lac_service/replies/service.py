@@ -99,12 +99,10 @@ def handle_reply(session: Session, *, phone: str, text: str, now: datetime) -> O
     """``phone`` is the sender in E.164, as Twilio gives it."""
     wanted = intent(text)
     statuses = ACTIVE_STATUSES if wanted is Intent.stop else (*ACTIVE_STATUSES, Status.archived)
-    requests = list(session.scalars(
-        sa.select(PatientRequest)
-        .where(PatientRequest.phone == phone, PatientRequest.status.in_(statuses))
-        .order_by(PatientRequest.id)
-        .with_for_update(of=PatientRequest)
-    ))
+    mine = sa.select(PatientRequest).where(PatientRequest.phone == phone, PatientRequest.status.in_(statuses))
+    if wanted is not Intent.unknown:  # changed below: locked against a concurrent change
+        mine = mine.with_for_update(of=PatientRequest)
+    requests = list(session.scalars(mine.order_by(PatientRequest.id)))
     concerned = [r for r in requests if _open_question(r, now)] or [r for r in requests if r.status in ACTIVE_STATUSES]
     if not concerned:
         cabinet = _cabinet(session, phone)

@@ -25,7 +25,7 @@ from lac_service.notifications.outbox import sent_about
 from lac_service.web.forms import Errors, answers, checked, service_error, text, validate
 from lac_service.web.pages import render, see_other
 from lac_service.web.public import Form
-from lac_service.web.secretary import MESSAGE_LABELS, message_state, visible_to
+from lac_service.web.secretary import message_label, message_state, visible_to
 from lac_service.web.staff import Coordinator
 
 router = APIRouter(prefix="/equipe/cabinets", include_in_schema=False)
@@ -71,7 +71,7 @@ def _form(request: Request, values: dict[str, Any], errors: Errors, *, cabinet: 
     return render(request, "cabinet_form.html", {
         "values": values, "errors": errors.by_field, "cabinet": cabinet, "kinds": list(Kind), "channels": list(Channel),
         "notice": notice, "messages": _sent_to(cabinet) if cabinet else [],
-        "message_labels": MESSAGE_LABELS, "message_state": message_state, **(urls or {}),
+        "message_label": message_label, "message_state": message_state, **(urls or {}),
     }, status=status)
 
 

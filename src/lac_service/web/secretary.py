@@ -84,6 +84,12 @@ MESSAGE_LABELS = {
     "imported": "Avis d'inscription depuis la liste d'un professionnel",
     INBOUND: "SMS reçu", REPLY: "Réponse à son SMS",
 }
+def message_label(message: Notification) -> str:
+    """What a message was; an SMS received, with its words (the staff's reason to look)."""
+    label = MESSAGE_LABELS.get(message.template, message.template)
+    return f"{label} : « {message.body} »" if message.template == INBOUND and message.body else label
+
+
 _MESSAGE_STATES = {
     NotificationStatus.created: "à envoyer", NotificationStatus.sending: "en cours d'envoi",
     NotificationStatus.sent: "envoyé", NotificationStatus.failed: "échec : non remis",
@@ -253,7 +259,7 @@ def _detail(request: Request, session: DbSession, patient: PatientRequest, now: 
         "reason_label": history_reason, "messages": sent_about(session, f"request:{patient.id}"),
         "offers": offered_to(session, patient.id), "offer_outcome": offer_outcome, "now": now,
         "messageable": service.messageable(patient.phone, patient.email),
-        "message_labels": MESSAGE_LABELS, "message_state": message_state,
+        "message_label": message_label, "message_state": message_state,
     }, status=status)
 
 
