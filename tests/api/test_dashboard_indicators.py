@@ -73,6 +73,7 @@ def test_a_chosen_kind_and_period_shape_the_figures_and_the_export(client, coord
     ({"au": "22/11/2026"}, "au", "Date invalide : attendue sous la forme AAAA-MM-JJ."),
     ({"du": "2026-11-22", "au": "2026-11-01"}, "du", "La date de début doit précéder la date de fin."),
     ({"du": "2010-01-01", "au": "2026-11-22"}, "du", "La période ne peut pas dépasser 10 ans."),
+    ({"au": "9999-12-31"}, "au", "Choisissez une date entre le 01/01/2000 et le 31/12/2099."),
 ])
 def test_a_wrong_choice_is_said_next_to_its_field_and_the_last_12_months_are_shown(client, coordinator, query, field,
                                                                                   message):

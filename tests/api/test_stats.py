@@ -1,13 +1,15 @@
 """Indicators on a history built through the API and the services with a fake clock: every figure checked
 against a count made by hand below, and an organisation never sees another's."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
 
 from lac_service.auth.models import Role
+from lac_service.intake.models import PatientRequest, Status
 from lac_service.intake.ranking import rescore
+from lac_service.intake.service import SYSTEM, confirm_waiting, set_status
 from lac_service.kit.clock import request_time
 from lac_service.offers.models import ItemStatus
 from lac_service.offers.service import expire_offers
@@ -120,15 +122,16 @@ def test_every_figure_matches_the_count_by_hand(client, history):
     for band, waits in by_band.items():
         assert stats["wait_to_match"][band]["count"] == len(waits)
         assert stats["wait_to_match"][band]["p90_days"] == max(waits)
-    assert stats["offers"] == {"offered": 5, "pending": 1, "accepted": 2, "declined": 1, "expired": 1,
+    assert stats["offers"] == {"offered": 5, "pending": 1, "accepted": 2, "declined": 1, "expired": 1, "cancelled": 0,
                                "decline_reasons": {"too_far": 1}}
     cabinets = {c["name"]: c for c in stats["cabinets"]}
+    # Both cabinets joined on 2 March: 266 days of the period (2 March → 22 November).
     assert cabinets["MSP Wazemmes"] == {"cabinet_id": history["gp"], "name": "MSP Wazemmes", "offered": 4,
-                                        "accepted": 2, "acceptance_rate": 0.667, "capacity_declared": 10 * (326 // 30),
+                                        "accepted": 2, "acceptance_rate": 0.667, "capacity_declared": 10 * (266 // 30),
                                         "people_accepted": 2}
     assert cabinets["Orthophonie Lille"] | {"cabinet_id": 0} == {
         "cabinet_id": 0, "name": "Orthophonie Lille", "offered": 1, "accepted": 0, "acceptance_rate": 0.0,
-        "capacity_declared": 4 * (326 // 60), "people_accepted": 0}
+        "capacity_declared": 4 * (266 // 60), "people_accepted": 0}
     # Alice (ALD, born 1950) and Denis (born 1955: 71 in 2026, though 70 on the day of the match).
     assert stats["matched_priority"] == {"matched": 2, "ald": 1, "ald_share": 0.5, "aged_70_plus": 2,
                                          "aged_70_plus_share": 1.0}
@@ -165,7 +168,7 @@ def test_a_cabinet_that_asks_for_its_batches_declares_no_capacity(client, histor
     assert client.post("/api/v1/cabinets", json=browse, headers=history["coordinator"]).status_code == 201
     stats = client.get("/api/v1/stats", params=PERIOD, headers=history["coordinator"]).json()
     declared = {c["name"]: c["capacity_declared"] for c in stats["cabinets"]}
-    assert declared["Cabinet sans envoi"] is None and declared["MSP Wazemmes"] == 10 * (326 // 30)
+    assert declared["Cabinet sans envoi"] is None and declared["MSP Wazemmes"] == 10 * (266 // 30)
     lines = client.get("/api/v1/stats.csv", params=PERIOD, headers=history["coordinator"]).text.splitlines()
     assert "capacite_declaree_cabinet;Cabinet sans envoi;;" in lines, "an empty cell, not a zero"
 
@@ -202,6 +205,10 @@ def test_the_csv_says_the_same_in_a_french_spreadsheets_format(client, history):
 
 @pytest.mark.parametrize(("params", "field"), [
     ({"start": "2026-06-01", "end": "2026-05-01"}, "start"),
+    ({"end": "9999-12-31"}, "end"),  # "no end" to some software: a period's edges must stay dates
+    ({"end": "0001-01-01"}, "end"),
+    ({"start": "9999-12-30", "end": "9999-12-31"}, "start"),
+    ({"start": "1999-12-31"}, "start"),
     ({"start": "2010-01-01", "end": "2026-05-01"}, "start"),
     ({"start": "pas une date"}, "start"),
     ({"kind": "kinesitherapie"}, "kind"),
@@ -216,3 +223,62 @@ def test_a_cancelled_item_is_no_answer():
     items = [SimpleNamespace(status=s) for s in (ItemStatus.accepted, ItemStatus.declined, ItemStatus.cancelled)]
     assert acceptance(items) == 0.5
     assert acceptance([SimpleNamespace(status=ItemStatus.cancelled)]) is None
+
+
+def test_a_request_back_from_the_archive_and_a_merged_duplicate_each_count_once(app, client, db, make_key, org_a):
+    """Out once, when a request leaves for good: archived in April and back days later, Alice was matched in May,
+    and so was Paul, registered twice then merged. Two people in, two matched: every request resolved."""
+    moment = {"now": T0}
+    app.dependency_overrides[request_time] = lambda: moment["now"]
+    secretary, coordinator = make_key(org_a, Role.secretary), make_key(org_a, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(name="MSP Wazemmes", batch_size=10, cadence_days=30),
+                headers=coordinator)
+
+    def register(first_name, last_name, phone):
+        body = request_body(first_name=first_name, last_name=last_name, phone=phone, birth_date="1970-01-01", email=None)
+        answer = client.post("/api/v1/requests", json=body, headers=secretary)
+        assert answer.status_code == 201, answer.text
+        return answer.json()["id"]
+
+    alice, paul, twin = register("Alice", "Durand", "0611111111"), register("Paul", "Martin", "0622222222"), \
+        register("Martin", "Paul", "0633333333")
+    assert client.post(f"/api/v1/requests/{paul}/merge", json={"duplicate_id": twin}, headers=secretary).status_code == 200
+    request = db.get(PatientRequest, alice)
+    set_status(db, request, Status.archived, actor=SYSTEM, now=T1, reason="not_confirmed")
+    confirm_waiting(db, request, actor=SYSTEM, now=T1 + timedelta(days=4))
+    db.commit()
+    moment["now"] = ROUND
+    run = client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()
+    token = run["batches"][0]["offer_url"].rsplit("/", 1)[1]
+    moment["now"] = ANSWER
+    for request_id in (alice, paul):
+        answer = client.post(f"/api/v1/offers/{token}/responses", json={"request_id": request_id, "decision": "accept"})
+        assert answer.status_code == 200, answer.text
+    moment["now"] = TODAY
+    stats = client.get("/api/v1/stats", params=PERIOD, headers=coordinator).json()
+    flows = {f["month"]: {k: v for k, v in f.items() if k not in ("month", "kind") and v} for f in stats["flows"]}
+    assert flows == {"2026-03": {"registered": 2}, "2026-05": {"matched": 2}}
+    assert stats["resolution_rate"] == 1.0
+
+
+def test_a_removed_cabinet_keeps_its_figures_for_the_time_it_took_part(client, history):
+    """Its offers still count in the total, so its row must too; its capacity stops the day it left, and a
+    cabinet of the other kind is no row of a kind's figures."""
+    removed = client.delete(f"/api/v1/cabinets/{history['gp']}", headers=history["coordinator"])
+    assert removed.status_code == 204, removed.text
+    stats = client.get("/api/v1/stats", params=PERIOD, headers=history["coordinator"]).json()
+    cabinets = {c["name"]: c for c in stats["cabinets"]}
+    assert (cabinets["MSP Wazemmes"]["offered"], cabinets["MSP Wazemmes"]["accepted"]) == (4, 2)
+    assert sum(c["accepted"] for c in stats["cabinets"]) == stats["offers"]["accepted"]
+    # Removed on 22 November, the last day: 2 March → 22 November, as before.
+    assert cabinets["MSP Wazemmes"]["capacity_declared"] == 10 * (266 // 30)
+    before = client.get("/api/v1/stats", params={"start": "2026-01-01", "end": "2026-03-31"},
+                        headers=history["coordinator"]).json()
+    assert {c["name"]: c["capacity_declared"] for c in before["cabinets"]} == {
+        "MSP Wazemmes": 10 * (30 // 30), "Orthophonie Lille": 4 * (30 // 60)}, "from 2 March: 30 days of the quarter"
+    speech = client.get("/api/v1/stats", params=PERIOD | {"kind": "bilan_orthophonique"},
+                        headers=history["coordinator"]).json()
+    assert [c["name"] for c in speech["cabinets"]] == ["Orthophonie Lille"]
+    after = client.get("/api/v1/stats", params={"start": "2026-11-23", "end": "2026-12-31"},
+                       headers=history["coordinator"]).json()
+    assert "MSP Wazemmes" not in [c["name"] for c in after["cabinets"]], "gone before the period"

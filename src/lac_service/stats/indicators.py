@@ -4,14 +4,19 @@ both, and a period of whole days — so that an organisation never sees another'
 
 Definitions (also in the README):
 - a request comes *in* on the day the patient asked (``waiting_since``: an import keeps the original date);
-  it goes *out* on the day of its change to matched, withdrawn (``erased`` counted apart) or archived;
+  it goes *out* once, on the day of its last change, when that change closed it: matched, withdrawn
+  (``erased`` counted apart) or archived. An archived request that came back goes out when it leaves for
+  good, not twice; a duplicate merged into another is neither in nor out (the person is counted once, as
+  the request kept);
 - the wait is from the day the patient asked to the match; the median is the middle value (the mean of
   the two middle ones), the 90th percentile the nearest rank (the smallest wait at least 90 % do not exceed);
 - an offered patient is counted in the period its offer was made; the acceptance rate is accepted over
   answered (accepted, declined or expired); by month, the month of the offer; by band, the patient's band as
   it stands (frozen once they leave the queue: matched, withdrawn);
 - a cabinet's declared capacity over the period is its batch size times the number of whole cadences in
-  it (none for a cabinet that asks for its batches when it has room); what it used is the people it accepted;
+  the part of it the cabinet took part in, from its creation to its removal (none for a cabinet that asks
+  for its batches when it has room); what it used is the people it accepted. A removed cabinet is listed
+  for a period it took part in, and a cabinet of another kind is not listed for one kind;
 - the counts by status are the list as it stands, whatever the period: every request held, by kind and
   status (an erased request stays counted among the withdrawn, as its anonymous record says).
 """
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from lac_service.cabinets.models import Cabinet
 from lac_service.errors import InvalidInput
@@ -35,6 +40,8 @@ from lac_service.priority import Band, band_of
 R = PatientRequest
 OUT = ("matched", "withdrawn", "archived", "erased")
 MAX_DAYS = 3660
+# Far enough for any list's history and any plan; bounded so that a period's edges stay real dates.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,10 @@ class Scope:
     def asked(cls, organisation_id: int | None, kind: Kind | None, start: date | None, end: date | None, *,
               today: date) -> "Scope":
         """The period as asked: the 365 days to ``end`` (default today) unless ``start`` says otherwise."""
+        for field, day in (("start", start), ("end", end)):
+            if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+                raise InvalidInput(f"Choisissez une date entre le {FIRST_DAY:%d/%m/%Y} et le {LAST_DAY:%d/%m/%Y}.",
+                                   field=field)
         end = end or today
         start = start or end - timedelta(days=364)
         if start > end:
@@ -63,10 +74,6 @@ class Scope:
     @property
     def until(self) -> datetime:
         return datetime.combine(self.end + timedelta(days=1), time(), tzinfo=timezone.utc)
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
 
     def requests(self, query: sa.Select) -> sa.Select:
         if self.organisation_id is not None:
@@ -99,11 +106,15 @@ def month_of(moment: datetime) -> str:
 def flows(session: Session, scope: Scope) -> dict[tuple[str, str], Counter[str]]:
     """(month, kind) → counts in (``registered``) and out by reason."""
     table: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    for since, kind in session.execute(scope.requests(sa.select(R.waiting_since, R.kind).where(scope.within(R.waiting_since)))):
+    registered = sa.select(R.waiting_since, R.kind).where(scope.within(R.waiting_since), R.merged_into_id.is_(None))
+    for since, kind in session.execute(scope.requests(registered)):
         table[(month_of(since), kind.value)]["registered"] += 1
+    later = aliased(StatusChange)
     changes = scope.requests(
         sa.select(StatusChange.at, StatusChange.to_status, StatusChange.reason, R.kind).join(R, R.id == StatusChange.request_id)
-        .where(StatusChange.to_status.in_((Status.matched, Status.withdrawn, Status.archived)), scope.within(StatusChange.at))
+        .where(StatusChange.to_status.in_((Status.matched, Status.withdrawn, Status.archived)), scope.within(StatusChange.at),
+               R.merged_into_id.is_(None),
+               ~sa.exists().where(later.request_id == StatusChange.request_id, later.id > StatusChange.id))
     )
     for at, to_status, reason, kind in session.execute(changes):
         out = "erased" if reason == WithdrawReason.erased.value else to_status.value
@@ -212,20 +223,31 @@ def cabinets(session: Session, scope: Scope, items: list[sa.Row]) -> list[dict[s
     by_cabinet: dict[int, list[sa.Row]] = defaultdict(list)
     for item in items:
         by_cabinet[item.cabinet_id].append(item)
-    query = sa.select(Cabinet).where(Cabinet.deleted_at.is_(None)).order_by(Cabinet.id)
+    query = (sa.select(Cabinet).order_by(Cabinet.id)
+             .where(Cabinet.created_at < scope.until, sa.or_(Cabinet.deleted_at.is_(None), Cabinet.deleted_at >= scope.since)))
     if scope.organisation_id is not None:
         query = query.where(Cabinet.organisation_id == scope.organisation_id)
     rows = []
     for cabinet in session.scalars(query):
         items = by_cabinet.get(cabinet.id, [])
+        if not items and scope.kind is not None and scope.kind.value not in cabinet.kinds:
+            continue
         accepted = [i for i in items if i.status is ItemStatus.accepted]
         rows.append({
             "cabinet_id": cabinet.id, "name": cabinet.name, "offered": len(items), "accepted": len(accepted),
             "acceptance_rate": acceptance(items),
-            "capacity_declared": cabinet.batch_size * (scope.days // cabinet.cadence_days) if cabinet.channels else None,
+            "capacity_declared": cabinet.batch_size * (_days_taking_part(cabinet, scope) // cabinet.cadence_days)
+            if cabinet.channels else None,
             "people_accepted": sum(i.people for i in accepted),
         })
     return rows
+
+
+def _days_taking_part(cabinet: Cabinet, scope: Scope) -> int:
+    """The period's days from the cabinet's creation to its removal, both counted."""
+    first = max(scope.start, cabinet.created_at.astimezone(timezone.utc).date())
+    last = min(scope.end, cabinet.deleted_at.astimezone(timezone.utc).date()) if cabinet.deleted_at else scope.end
+    return max((last - first).days + 1, 0)
 
 
 def rates(flowed: dict[tuple[str, str], Counter[str]], offered: dict[str, object]) -> dict[str, float | None]:

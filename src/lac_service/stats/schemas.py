@@ -43,6 +43,7 @@ class OffersOut(BaseModel):
     accepted: int
     declined: int
     expired: int
+    cancelled: int = Field(description="Taken back before an answer: the patient withdrew, or the offer was closed.")
     decline_reasons: dict[str, int]
 
 

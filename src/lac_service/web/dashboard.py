@@ -81,7 +81,7 @@ class Shown:
         try:
             self.scope = Scope.asked(visible_to(user), chosen, days["du"], days["au"], today=today)
         except InvalidInput as refused:
-            self.errors.add("du", refused.detail)
+            self.errors.add("au" if refused.field == "end" else "du", refused.detail)
         if self.errors:
             self.scope = Scope.asked(visible_to(user), None, None, None, today=today)
 
