@@ -26,7 +26,7 @@ from lac_service.offers.router import router as offers_router
 from lac_service.imports.router import router as imports_router
 from lac_service.intake.duplicates_router import router as duplicates_router
 from lac_service.intake.router import router as requests_router
-from lac_service.middleware import AccessLog, BodySizeLimit, SecurityHeaders, reject_unknown_query
+from lac_service.middleware import AccessLog, BodySizeLimit, SecurityHeaders, Unexpected, reject_unknown_query
 from lac_service.migrate import expected_heads
 from lac_service.organisations.audit_router import router as audit_router
 from lac_service.organisations.router import router as organisations_router
@@ -97,6 +97,7 @@ def create_app(
                   cabinet_pages, priority_pages, territory_pages, contact_pages):
         app.include_router(pages.router)
     file_paths = ("/api/v1/imports/", import_pages.PATH, territory_pages.PATH)
+    app.add_middleware(Unexpected)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, files=(file_paths, settings.max_import_bytes))
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     if settings.cors_origins:

@@ -143,6 +143,34 @@ class AccessLog:
             access_log.info("%s %s %d %.1fms", scope["method"], route, status, elapsed_ms)
 
 
+class Unexpected:
+    """Answers an unexpected error here, with the app's own handler (the type and the route logged, a 500 in
+    French), and ends it. Starlette's outermost middleware would answer the same, then raise the error again
+    for the server to log with its traceback and message, which may hold a patient's name. Innermost of ours,
+    so that the answer has the security headers too."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            answer = await scope["app"].exception_handlers[Exception](Request(scope, receive), exc)
+            if not started:
+                await answer(scope, receive, send)
+
+
 # Pages carry no inline script or style; links hold tokens, so no referrer ever leaves with one.
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "

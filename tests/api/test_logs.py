@@ -3,6 +3,7 @@
 import logging
 
 import pytest
+from fastapi.testclient import TestClient
 
 from lac_service.auth.models import Role
 from lac_service.intake import service
@@ -33,13 +34,14 @@ def test_a_whole_request_life_logs_no_personal_data(client, make_key, org_a, cap
     assert any("/api/v1/requests/{request_id}" in r.getMessage() for r in caplog.records)
 
 
+def _explode(*args, data, **kwargs):
+    raise RuntimeError(f"boom for {data.patient.first_name} {data.patient.last_name} {data.patient.phone}")
+
+
 def test_an_unexpected_failure_logs_no_personal_data_and_answers_in_french(
     client, make_key, org_a, caplog, monkeypatch
 ):
-    def explode(*args, data, **kwargs):
-        raise RuntimeError(f"boom for {data.patient.first_name} {data.patient.last_name} {data.patient.phone}")
-
-    monkeypatch.setattr(service, "create_request", explode)
+    monkeypatch.setattr(service, "create_request", _explode)
     caplog.set_level(logging.DEBUG)
     answer = client.post("/api/v1/requests", json=request_body(), headers=make_key(org_a, Role.secretary))
     assert answer.status_code == 500
@@ -48,6 +50,18 @@ def test_an_unexpected_failure_logs_no_personal_data_and_answers_in_french(
     }
     _assert_clean(caplog)
     assert any("RuntimeError" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unexpected_failure_ends_in_the_service_not_in_the_servers_log(app, make_key, org_a, caplog, monkeypatch):
+    """A server logs, traceback and message, whatever error an application lets out (uvicorn's "Exception in
+    ASGI application"): the service answers it and lets nothing out. This client raises what would escape."""
+    monkeypatch.setattr(service, "create_request", _explode)
+    caplog.set_level(logging.DEBUG)
+    with TestClient(app, raise_server_exceptions=True) as strict:
+        answer = strict.post("/api/v1/requests", json=request_body(), headers=make_key(org_a, Role.secretary))
+    assert answer.status_code == 500 and answer.json()["code"] == "internal_error"
+    assert answer.headers["x-content-type-options"] == "nosniff", "with the security headers of every answer"
+    _assert_clean(caplog)
 
 
 @pytest.mark.parametrize("path", ["/api/v1/requests?q=Durand", "/api/v1/requests/999999"])
