@@ -121,6 +121,44 @@ def test_a_duplicate_being_offered_waits_for_the_cabinets_answer(client, secreta
     assert refused.status_code == 409 and "proposée à un cabinet" in refused.json()["message"]
 
 
+CHILDREN = [{"first_name": "Léo", "last_name": "Durand", "birth_date": "2021-02-01"},
+            {"first_name": "Zoé", "last_name": "Durand", "birth_date": "2023-05-06"}]
+
+
+def _swapped(**changes):
+    """The same person registered again by phone, names swapped: a flagged pair to merge."""
+    body = request_body(first_name="Durand-Lefèvre", last_name="Élodie", phone="0622222222", email=None)
+    return body | changes
+
+
+def test_a_merge_keeps_what_either_registration_said_of_the_person(client, secretary):
+    """The form, alone and without ALD, is the older and is kept; the call after told of an ALD, an urgency
+    and two children: the request kept has them all, and the points they bring."""
+    kept = client.post("/api/v1/requests", json=request_body(phone="0611111111", email=None) | {"criteria": {"ald": False}},
+                       headers=secretary).json()
+    urgent = {"ald": True, "urgent": True, "urgent_reason": "Sortie d'hospitalisation"}
+    twin = client.post("/api/v1/requests", json=_swapped(criteria=urgent, household=CHILDREN), headers=secretary).json()
+    merged = client.post(f"/api/v1/requests/{kept['id']}/merge", json={"duplicate_id": twin["id"]}, headers=secretary)
+    assert merged.status_code == 200, merged.text
+    merged = merged.json()
+    assert merged["criteria"] == {"ald": True, "pregnant": False, **{k: urgent[k] for k in ("urgent", "urgent_reason")}}
+    assert [m["first_name"] for m in merged["household"]] == ["Léo", "Zoé"] and merged["people_count"] == 3
+    assert merged["priority"]["points"] >= twin["priority"]["points"]
+
+
+def test_a_request_kept_being_offered_takes_no_new_member_until_the_cabinets_answer(client, secretary, make_key, org_a):
+    """The cabinet answers for the people it was offered: a household growing under it waits, as a PATCH does."""
+    coordinator = make_key(org_a, Role.coordinator)
+    offered = register(client, secretary, phone="0611111111", email=None).json()
+    client.post("/api/v1/cabinets", json=cabinet_body(batch_size=1), headers=coordinator)
+    assert client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["requests_offered"] == 1
+    with_children = client.post("/api/v1/requests", json=_swapped(household=CHILDREN), headers=secretary).json()
+    refused = client.post(f"/api/v1/requests/{offered['id']}/merge", json={"duplicate_id": with_children["id"]},
+                          headers=secretary)
+    assert refused.status_code == 409 and "proposée à un cabinet" in refused.json()["message"]
+    assert client.get(f"/api/v1/requests/{offered['id']}", headers=secretary).json()["people_count"] == 1
+
+
 def test_the_withdraw_endpoint_takes_only_the_reasons_a_caller_gives(client, secretary):
     request = register(client, secretary, email=None).json()
     for reserved in ("erased", "stopped_by_sms", "merged"):

@@ -109,6 +109,22 @@ def _text_values(connection) -> list[str]:
     return values
 
 
+def test_erasing_a_request_erases_the_duplicates_merged_into_it(client, connection, make_key, org_a):
+    """Registered twice (names swapped), merged by the staff: the erasure asked is the person's."""
+    secretary = make_key(org_a, Role.secretary)
+    first = client.post("/api/v1/requests", json=request_body(), headers=secretary).json()
+    swapped = request_body(first_name="Durand-Lefèvre", last_name="Élodie", phone="0622222222", email=None)
+    kept = client.post("/api/v1/requests", json=swapped, headers=secretary).json()
+    assert client.post(f"/api/v1/requests/{kept['id']}/merge", json={"duplicate_id": first["id"]},
+                       headers=secretary).status_code == 200
+    assert client.delete(f"/api/v1/requests/{kept['id']}", headers=secretary).status_code == 204
+    stored = " ".join(_text_values(connection))
+    for personal in ["Élodie", "Durand", "elodie", "+33612345678", "+33622222222", "Esquermoise"]:
+        assert personal not in stored
+    merged = client.get(f"/api/v1/requests/{first['id']}", headers=secretary).json()
+    assert merged["erased_at"] is not None and merged["history"][-1]["reason"] == "merged"
+
+
 def test_erasure_removes_personal_data_and_keeps_an_anonymous_record(client, connection, make_key, org_a):
     coordinator = make_key(org_a, Role.coordinator)
     created = client.post(

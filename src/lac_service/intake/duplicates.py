@@ -12,9 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
 from lac_service.errors import Conflict, InvalidInput
-from lac_service.intake.models import ACTIVE_STATUSES, DistinctPeople, PatientRequest, Status, WithdrawReason
+from lac_service.intake.models import (
+    ACTIVE_STATUSES, DistinctPeople, HouseholdMember, PatientRequest, Status, WithdrawReason,
+)
 from lac_service.intake.ranking import apply_score
 from lac_service.intake.service import Actor, set_status
+from lac_service.kit.text import identity_key
 
 REASONS = ("names", "email", "phone")
 
@@ -80,15 +83,21 @@ def has_merged_into(session: Session, keep_id: int, *, organisation_id: int | No
 def merge(session: Session, keep: PatientRequest, duplicate: PatientRequest, *, actor: Actor,
           now: datetime) -> PatientRequest:
     """``duplicate`` leaves the queue (withdrawn, reason ``merged``); ``keep`` takes the older date, and a
-    phone, an e-mail or a following organisation it lacked (which then follows the person there). A duplicate
-    being offered to a cabinet waits for the cabinet's answer."""
+    phone, an e-mail or a following organisation it lacked (which then follows the person there), what either
+    says of the person's health (ALD, pregnancy, an urgency set by the staff), and the household members it
+    lacked. Whichever is kept, nothing the other said that raises the priority or brings a child is lost. A
+    request being offered to a cabinet waits for the cabinet's answer: as a duplicate, or as the request
+    kept when its household would grow."""
     _pair(keep, duplicate)
     for request in (keep, duplicate):
         if request.status not in ACTIVE_STATUSES:
             raise Conflict(f"La demande n° {request.id} n'est plus en attente.", field="duplicate_id")
-    if duplicate.status is Status.offered:
-        raise Conflict(f"La demande n° {duplicate.id} est proposée à un cabinet : fusionnez après sa réponse.",
-                       field="duplicate_id")
+    known = {(identity_key(m.first_name, m.last_name), m.birth_date) for m in keep.household}
+    joining = [m for m in duplicate.household if (identity_key(m.first_name, m.last_name), m.birth_date) not in known]
+    for offered in (duplicate, keep if joining else None):
+        if offered is not None and offered.status is Status.offered:
+            raise Conflict(f"La demande n° {offered.id} est proposée à un cabinet : fusionnez après sa réponse.",
+                           field="duplicate_id")
     set_status(session, duplicate, Status.withdrawn, actor=actor, now=now, reason=WithdrawReason.merged.value)
     duplicate.merged_into_id = keep.id
     session.flush()  # the duplicate is no longer active: its phone may now move to the request kept
@@ -96,6 +105,12 @@ def merge(session: Session, keep: PatientRequest, duplicate: PatientRequest, *, 
     keep.phone = keep.phone or duplicate.phone
     keep.email = keep.email or duplicate.email
     keep.followed_by_organisation_id = keep.followed_by_organisation_id or duplicate.followed_by_organisation_id
+    keep.ald, keep.pregnant = keep.ald or duplicate.ald, keep.pregnant or duplicate.pregnant
+    if duplicate.urgent and not keep.urgent:
+        keep.urgent, keep.urgent_reason = True, duplicate.urgent_reason
+    keep.household.extend(HouseholdMember(first_name=m.first_name, last_name=m.last_name, birth_date=m.birth_date)
+                          for m in joining)
+    keep.people_count = 1 + len(keep.household)
     keep.updated_at = now
     apply_score(session, keep, now=now)
     session.flush()

@@ -49,7 +49,8 @@ class DistinctIn(Input):
 
 
 class MergeIn(Input):
-    duplicate_id: RecordId = Field(description="The request that leaves the queue; this one keeps the older date.")
+    duplicate_id: RecordId = Field(description="The request that leaves the queue; this one keeps the older date, "
+                                               "and takes the ALD, pregnancy, urgency and household members it had.")
 
 
 def _side(request: PatientRequest) -> DuplicateSide:

@@ -401,9 +401,12 @@ def withdraw_request(
 
 
 def erase_request(session: Session, request: PatientRequest, *, actor: Actor, now: datetime) -> None:
-    """Right to erasure: personal data goes; kind, dates, status, department and birth year stay."""
+    """Right to erasure: personal data goes; kind, dates, status, department and birth year stay. The
+    duplicates merged into the request are the same person's registrations: they go too."""
     if request.erased_at is not None:
         return
+    for duplicate in session.scalars(sa.select(PatientRequest).where(PatientRequest.merged_into_id == request.id)):
+        erase_request(session, duplicate, actor=actor, now=now)
     if request.status in ACTIVE_STATUSES:
         set_status(session, request, Status.withdrawn, actor=actor, now=now, reason=WithdrawReason.erased.value)
     for field in (
