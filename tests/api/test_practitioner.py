@@ -91,6 +91,21 @@ def test_a_browse_mode_cabinet_gets_no_batch_unasked_and_one_at_once_when_it_ask
     assert _pull(client, browse)[1] == [answer.json()["id"]]
 
 
+def test_a_patient_withdrawn_from_a_batch_does_not_hold_the_next_ask_back(client, browse):
+    """The practitioner can neither accept nor decline a patient who left the queue: waiting for that answer
+    would block the cabinet's asks until the next round, or the batch's expiry."""
+    offer, (alice,) = _pull(client, browse)
+    withdrawn = client.post(f"/api/v1/requests/{alice}/withdraw", json={"reason": "found_elsewhere"},
+                            headers=browse["headers"])
+    assert withdrawn.status_code == 200, withdrawn.text
+    refused = client.post(f"/api/v1/offers/{offer}/responses", json={"request_id": alice, "decision": "decline"})
+    assert refused.status_code == 409
+    _, patients = _pull(client, browse)
+    assert len(patients) == 1 and patients != [alice], "Bruno, at once"
+    coordinator_ask = client.post(f"/api/v1/cabinets/{browse['cabinet']['id']}/batch-request", headers=browse["headers"])
+    assert coordinator_ask.status_code == 409, "Bruno's answer is awaited: a real one"
+
+
 def test_a_paused_cabinet_gets_nothing_until_it_resumes_or_asks(client, browse):
     headers, token = browse["headers"], _token(browse["url"])
     paused = client.put(f"/api/v1/practitioner/{token}/participation", json={"paused": True})

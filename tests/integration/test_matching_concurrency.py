@@ -12,11 +12,11 @@ from lac_service.cabinets.schemas import CabinetCreate
 from lac_service.cabinets.models import Cabinet
 from lac_service.cabinets.service import create_cabinet, delete_cabinet, revoke_link
 from lac_service.db import create_db_engine, create_session_factory, session_scope
-from lac_service.errors import Conflict
+from lac_service.errors import Conflict, InvalidTransition
 from lac_service.geography.geocoder import Located
-from lac_service.intake.models import PatientRequest, Source, Status
+from lac_service.intake.models import PatientRequest, Source, Status, WithdrawReason
 from lac_service.intake.schemas import RequestCreate
-from lac_service.intake.service import Actor, create_request
+from lac_service.intake.service import Actor, create_request, erase_request, get_request, withdraw_request
 from lac_service.kit.clock import utcnow
 from lac_service.links import Links
 from lac_service.kinds import Kind
@@ -129,6 +129,34 @@ def test_two_taps_on_accept_in_flight_together_both_answer_accepted(committed, c
         request = session.get(PatientRequest, request_id)
         assert request.status is Status.matched
         assert [change.to_status for change in request.history].count(Status.matched) == 1, "accepted once"
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("leave", ["withdraw", "erase"])
+def test_a_withdrawal_read_before_an_accept_committed_does_not_undo_the_match(committed, committed_url, leave):
+    """The secretary's withdrawal, or the erasure asked, read Alice as offered; the practitioner's « Accepter »
+    committed before it wrote: the match stands (a matched request is not withdrawn), and Alice's data goes
+    with her erasure, her status kept."""
+    if committed_url.startswith("sqlite"):
+        pytest.skip("SQLite runs one writing transaction at a time: the withdrawal reads after the accept")
+    now = utcnow()
+    token, (alice,) = _offered(committed, ["Alice"], now)
+    with session_scope(committed) as leaving:
+        read_early = get_request(leaving, alice, visible_to=None)
+        assert read_early.status is Status.offered
+        with session_scope(committed) as accepting:
+            respond(accepting, find_offer(accepting, token, now=now), request_id=alice, decision=Decision.accept,
+                    reason=None, now=now, links=LINKS)
+        if leave == "withdraw":
+            with pytest.raises(InvalidTransition):
+                withdraw_request(leaving, read_early, reason=WithdrawReason.found_elsewhere, actor=Actor("test", True),
+                                 now=now)
+        else:
+            erase_request(leaving, read_early, actor=Actor("test", True), now=now)
+    with session_scope(committed) as session:
+        request = session.get(PatientRequest, alice)
+        assert request.status is Status.matched and request.history[-1].to_status is Status.matched
+        assert (request.first_name is None) is (leave == "erase")
 
 
 @pytest.mark.postgres_only

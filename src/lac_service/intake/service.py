@@ -298,6 +298,18 @@ def get_request(session: Session, request_id: int, *, visible_to: int | None, fo
     return request
 
 
+def lock_request(session: Session, request_id: int) -> None:
+    """Locks the request's row and reloads it as it is once locked (the row is fetched: the ORM refreshes an
+    object only as it reads its row), so that a change is checked against what a concurrent one committed:
+    a practitioner's « Accepter » written meanwhile is not overwritten by a withdrawal read before it. "OF":
+    the eagerly joined organisation is on the nullable side of an outer join, which PostgreSQL refuses to
+    lock; only the request's row needs it. (SQLite: its one writer already waits.)"""
+    session.execute(
+        sa.select(PatientRequest).where(PatientRequest.id == request_id)
+        .with_for_update(of=PatientRequest).execution_options(populate_existing=True)
+    ).one()
+
+
 def _require_not_erased(request: PatientRequest) -> None:
     if request.erased_at is not None:
         raise InvalidTransition("Cette demande a été effacée.")
@@ -393,6 +405,7 @@ def withdraw_request(
     session: Session, request: PatientRequest, *, reason: WithdrawReason, actor: Actor, now: datetime
 ) -> PatientRequest:
     """Leaves the queue. Withdrawing twice is harmless: the second call changes nothing."""
+    lock_request(session, request.id)
     _require_not_erased(request)
     if request.status is not Status.withdrawn:
         set_status(session, request, Status.withdrawn, actor=actor, now=now, reason=reason.value)
@@ -403,6 +416,7 @@ def withdraw_request(
 def erase_request(session: Session, request: PatientRequest, *, actor: Actor, now: datetime) -> None:
     """Right to erasure: personal data goes; kind, dates, status, department and birth year stay. The
     duplicates merged into the request are the same person's registrations: they go too."""
+    lock_request(session, request.id)
     if request.erased_at is not None:
         return
     for duplicate in session.scalars(sa.select(PatientRequest).where(PatientRequest.merged_into_id == request.id)):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, contains_eager, raiseload, selectinload
 from lac_service.cabinets.models import Cabinet
 from lac_service.errors import Conflict, NotFound
 from lac_service.intake.models import PatientRequest, Status, StatusChange
-from lac_service.intake.service import SYSTEM, Actor, set_status, tell_patient, tracking_url
+from lac_service.intake.service import SYSTEM, Actor, lock_request, set_status, tell_patient, tracking_url
 from lac_service.kinds import Kind
 from lac_service.kit.tokens import hash_token
 from lac_service.links import LinkKind, Links
@@ -277,10 +277,13 @@ def still_readable(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def awaits_answers(session: Session, cabinet: Cabinet, *, now: datetime) -> bool:
-    """Whether some patient offered to the cabinet still waits for its answer (see ``ask_batch`` for why)."""
+    """Whether some patient offered to the cabinet still waits for its answer (see ``ask_batch`` for why). A
+    patient who left the queue meanwhile (withdrawn, erased) waits for nothing, and the cabinet cannot answer
+    for them: their item, pending until the next round cancels it, must not hold the cabinet's asks back."""
     return session.scalar(sa.select(sa.exists().where(
         OfferItem.offer_id == Offer.id, Offer.cabinet_id == Cabinet.id, Cabinet.id == cabinet.id,  # for still_open
         OfferItem.status == ItemStatus.pending, still_open(now),
+        OfferItem.request_id == PatientRequest.id, PatientRequest.status == Status.offered,
     )))
 
 
@@ -305,18 +308,8 @@ def _locked_item(session: Session, offer: Offer, request_id: int) -> OfferItem:
     )
     if item is None:
         raise NotFound("Ce patient ne fait pas partie de cette proposition.", field="request_id")
-    _lock_request(session, item.request_id)
+    lock_request(session, item.request_id)
     return item
-
-
-def _lock_request(session: Session, request_id: int) -> None:
-    """Locks the request's row and reloads it as it is once locked (the row is fetched: the ORM refreshes an
-    object only as it reads its row). "OF": the eagerly joined organisation is on the nullable side of an
-    outer join, which PostgreSQL refuses to lock; only the request's row needs it."""
-    session.execute(
-        sa.select(PatientRequest).where(PatientRequest.id == request_id)
-        .with_for_update(of=PatientRequest).execution_options(populate_existing=True)
-    ).one()
 
 
 def _tell_patient(session: Session, request: PatientRequest, cabinet: Cabinet, *, links: Links, now: datetime) -> None:
