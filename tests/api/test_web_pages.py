@@ -615,6 +615,17 @@ def test_a_practitioner_declines_in_two_taps_without_giving_a_reason(client, db,
     assert db.get(PatientRequest, request_id).status == "waiting"
 
 
+@pytest.mark.parametrize("tampered", ["99999999999999999999", "-1", "0", "٣", "abc", ""])
+def test_a_tampered_patient_in_a_practitioners_answer_is_not_recognised(client, db, offered, tampered):
+    """A hidden field edited by hand: the same page with its message, never a server error."""
+    path = offered["path"]
+    answered = client.post(f"{path}/reponse", data={"csrf_token": csrf(client.get(path).text), "request_id": tampered,
+                                                    "decision": "accept"})
+    assert answered.status_code == 422 and "Réponse non reconnue." in answered.text
+    db.expire_all()
+    assert db.get(PatientRequest, offered["request_id"]).status == "offered"
+
+
 def test_pages_carry_the_security_headers(client, org_a):
     page = client.get("/")
     csp = page.headers["content-security-policy"]

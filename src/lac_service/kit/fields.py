@@ -7,7 +7,9 @@ from typing import Annotated
 from zoneinfo import available_timezones
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from lac_service.kit.clock import utcnow
@@ -114,10 +116,33 @@ ClockTime = Annotated[time, BeforeValidator(_clock_time), WithJsonSchema(
 TimeZone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_time_zone)]
 
 
+# C0 control characters but the tab and line breaks, and DEL: nobody types them, and PostgreSQL refuses NUL
+# in a text (SQLite would keep it): refused in every body, on both databases alike.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _has_control(value: object) -> bool:
+    if isinstance(value, str):
+        return _CONTROL.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_control(k) or _has_control(v) for k, v in value.items())
+    return isinstance(value, list) and any(_has_control(v) for v in value)
+
+
 class Input(BaseModel):
-    """Every request body refuses unknown fields, so a typo is an error and not silently dropped."""
+    """Every request body refuses unknown fields, so a typo is an error and not silently dropped, and control
+    characters, in texts and in the texts of lists and objects (a GeoJSON); checked once a field is read, so
+    that a nested body's own field is the one named."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_control_character(cls, value: object) -> object:
+        if _has_control(value):
+            raise PydanticCustomError("control_character", "Ce texte contient un caractère invisible non autorisé : "
+                                                           "retapez-le.")
+        return value
 
 
 class Address(Input):

@@ -1,7 +1,6 @@
 """Possible duplicates for a secretary: merge (the older date is kept) or "two people". Each decision
 redirects back to the list (Post/Redirect/Get): a reload does not send it again."""
 
-import re
 from datetime import datetime
 
 from fastapi import APIRouter, Request
@@ -13,8 +12,7 @@ from lac_service.errors import AppError
 from lac_service.audit import Action
 from lac_service.intake import duplicates
 from lac_service.kit.clock import Now
-from lac_service.kit.fields import MAX_RECORD_ID
-from lac_service.web.forms import Errors, service_error, text
+from lac_service.web.forms import Errors, record_id, service_error, text
 from lac_service.web.pages import render, see_other
 from lac_service.web.public import Form
 from lac_service.web.secretary import STATUS_LABELS, actor, load, visible_to
@@ -48,18 +46,15 @@ def list_(request: Request, user: Staff, session: DbSession, now: Now, fusionnee
     """``fusionnee``: the request a merge kept, named while a duplicate is merged into it; ``distinctes``:
     the last pair was two people."""
     notice = _DISTINCT if distinctes else None
-    if fusionnee and re.fullmatch(r"[1-9]\d{0,9}", fusionnee) and int(fusionnee) <= MAX_RECORD_ID:
-        if duplicates.has_merged_into(session, int(fusionnee), organisation_id=visible_to(user)):
-            notice = _merged(int(fusionnee))
+    if (merged := record_id(fusionnee)) is not None:
+        if duplicates.has_merged_into(session, merged, organisation_id=visible_to(user)):
+            notice = _merged(merged)
     return _page(request, session, user, now, notice=notice)
 
 
 def _ids(form: Form) -> tuple[int, int] | None:
-    try:
-        ids = int(text(form, "first") or ""), int(text(form, "second") or "")
-    except ValueError:
-        return None
-    return ids if all(1 <= i <= MAX_RECORD_ID for i in ids) else None
+    first, second = record_id(text(form, "first")), record_id(text(form, "second"))
+    return (first, second) if first is not None and second is not None else None
 
 
 @router.post("")

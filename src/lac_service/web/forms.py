@@ -14,6 +14,7 @@ from starlette.datastructures import FormData
 
 from lac_service.error_handlers import field_errors
 from lac_service.errors import AppError
+from lac_service.kit.fields import MAX_RECORD_ID
 
 Model = TypeVar("Model", bound=BaseModel)
 # JJ/MM/AAAA with any usual separator; JJMMAAAA, all a phone's digit keypad can type; AAAA-MM-JJ, what a
@@ -52,6 +53,12 @@ def text(form: FormData, name: str) -> str | None:
         return None
     value = value.strip()
     return value or None
+
+
+def record_id(value: str | None) -> int | None:
+    """A record's id as a form or an address gives it; None unless it is one (a hidden field tampered with, a
+    number beyond the database's integer, which the database would refuse with an error, not an answer)."""
+    return int(value) if value and re.fullmatch(r"[1-9]\d{0,9}", value) and int(value) <= MAX_RECORD_ID else None
 
 
 def checked(form: FormData, name: str) -> bool:

@@ -23,7 +23,7 @@ from lac_service.offers import service as offers
 from lac_service.offers.models import DeclineReason, Offer
 from lac_service.offers.service import Decision
 from lac_service.offers.views import offer_view, practitioner_view
-from lac_service.web.forms import text
+from lac_service.web.forms import record_id, text
 from lac_service.web.pages import checked_then, render, see_other
 from lac_service.ratelimit import LinkRateLimit
 from lac_service.web.public import Form
@@ -62,11 +62,13 @@ def offer_page(request: Request, token: LinkToken, session: DbSession, links: Ap
 @router.post("/o/{token}/reponse", dependencies=checked_then(LinkRateLimit))
 def answer(request: Request, token: LinkToken, form: Form, session: DbSession, links: AppLinks, now: Now) -> Response:
     offer = offers.find_offer(session, token, now=now)
+    request_id = record_id(text(form, "request_id"))
     try:
-        request_id = int(text(form, "request_id") or "")
-        decision = Decision(text(form, "decision"))
+        decision: Decision | None = Decision(text(form, "decision"))
         reason = DeclineReason(text(form, "reason")) if text(form, "reason") else None
     except ValueError:
+        decision = None
+    if request_id is None or decision is None:
         return _offer_page(request, session, offer, token, links, now, error="Réponse non reconnue.", status=422)
     try:
         offers.respond(session, offer, request_id=request_id, decision=decision, reason=reason, now=now, links=links)
