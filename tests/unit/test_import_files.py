@@ -180,6 +180,52 @@ def test_request_date_in_the_future_or_unreadable():
     ]
 
 
+def test_a_request_date_before_2000_or_before_the_birth_is_refused_not_ranked_first():
+    """Months waited raise the priority: a typo of a century, or the 01/01/0001 some software writes for an
+    empty date (which also fell outside the calendar once moved to UTC), would put the patient first."""
+    parsed = read_requests(requests([*GOOD, "01/01/0001 00:00:00"], [*GOOD, "01/02/1024"], [*GOOD, "01/02/1949"],
+                                    [*GOOD, "31/12/9999 23:59"], [*GOOD, "01/02/2000"],
+                                    header=[*HEADER, "date_demande"]))
+    assert parsed.errors == [
+        RowError(2, "date_demande", "La date de la demande précède la naissance du patient : « 01/01/0001 »."),
+        RowError(3, "date_demande", "La date de la demande précède la naissance du patient : « 01/02/1024 »."),
+        RowError(4, "date_demande", "La date de la demande précède la naissance du patient : « 01/02/1949 »."),
+        RowError(5, "date_demande", "La date de la demande ne peut pas être dans le futur : « 31/12/9999 23:59 »."),
+    ]
+    assert [row.requested_at for row in parsed.rows] == [datetime(2000, 1, 31, 23, 0, tzinfo=UTC)]
+    martinique = ["médecin traitant", "Jeanne", "Martin", "12/03/2001", "0696 12 34 56", "97200", "Fort-de-France"]
+    parsed = read_requests(requests([*martinique, "31/12/9999 23:59"], [*martinique, "01/01/1999"],
+                                    header=[*HEADER, "date_demande"]))
+    assert [error.message for error in parsed.errors] == [
+        "La date de la demande ne peut pas être dans le futur : « 31/12/9999 23:59 ».",
+        "La date de la demande précède la naissance du patient : « 01/01/1999 ».",
+    ]
+    born_long_ago = read_requests(requests([*GOOD, "01/01/1999"], header=[*HEADER, "date_demande"]))
+    assert [error.message for error in born_long_ago.errors] == [
+        "La date de la demande est trop ancienne : « 01/01/1999 » (avant 2000 : une faute de frappe, ou une date "
+        "vide écrite 01/01/0001)."]
+
+
+@pytest.mark.parametrize("cell", ["Léa Martin 03/04/2015, Tom Martin 01/02/2019",
+                                  "Léa Martin 03/04/2015 et Tom Martin 01/02/2019",
+                                  "Léa Martin 03/04/2015 / Tom Martin 01/02/2019",
+                                  '"Léa Martin 03/04/2015 ; Tom Martin 01/02/2019"',  # quoted: ";" separates cells
+                                  "Léa Martin 03/04/2015 + Tom Martin 01/02/2019"])
+def test_household_members_as_people_write_them_between_dates(cell):
+    """Read as one member, « Léa » would have been born on Tom's birthday with a last name holding a date, and
+    Tom would have been lost."""
+    [row] = read_requests(requests([*GOOD, cell], header=[*HEADER, "Foyer"])).rows
+    assert [(m.first_name, m.last_name, m.birth_date) for m in row.data.household] == [
+        ("Léa", "Martin", date(2015, 4, 3)), ("Tom", "Martin", date(2019, 2, 1))]
+
+
+def test_household_members_that_cannot_be_told_apart_are_refused():
+    parsed = read_requests(requests([*GOOD, "Léa Martin 03/04/2015 Tom Martin 01/02/2019"], header=[*HEADER, "Foyer"]))
+    assert [error.message for error in parsed.errors] == [
+        "Membre du foyer n° 1 illisible : « Léa Martin 03/04/2015 Tom Martin 01/02/2019 » (attendu : Prénom Nom "
+        "JJ/MM/AAAA, les membres séparés par « | »)."]
+
+
 @pytest.mark.parametrize("cell", ["12/03/1950", "12-03-1950", "12.03.1950", "1950-03-12", "12/3/1950"])
 def test_birth_date_writings(cell):
     [row] = read_requests(requests(with_cells(ddn=cell))).rows

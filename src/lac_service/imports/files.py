@@ -82,7 +82,9 @@ _KINDS = {fold(name): kind for kind, names in {
 }.items() for name in names}
 _CHANNELS = {"sms": "sms", "email": "email", "mail": "email", "courriel": "email", "aucun": None, "et": None}
 _KIND_SPLIT, _CHANNEL_SPLIT = re.compile(r"[,|+;/]"), re.compile(r"[\s,|+;/]+")
-_LIST_SPLIT, _MEMBER_SPLIT = re.compile(r"\s*[,|;]\s*|\s+/\s+"), re.compile(r"\s*[|\n]\s*")
+_LIST_SPLIT = re.compile(r"\s*[,|;]\s*|\s+/\s+")
+# Members by "|" or line, and as people also write them: a date, then ",", ";", "+", "et" or " / ".
+_MEMBER_SPLIT = re.compile(r"\s*[|\n]\s*|(?<=\d)\s*[,;+]\s*|(?<=\d)\s+(?:et|/)\s+", re.IGNORECASE)
 _MEMBER = re.compile(r"(\S+)\s+(.+?)\s+(\S+)")
 _BINARY = re.compile(rb"[\x00-\x08\x0e-\x19\x1c-\x1f]")
 
@@ -165,7 +167,7 @@ def _household(raw: str) -> list[dict[str, Any]]:
     """One member per "|" (or per line of the cell): "Prénom Nom JJ/MM/AAAA", the first word being the first name."""
     members = []
     for number, entry in enumerate(filter(None, _MEMBER_SPLIT.split(raw)), start=1):
-        if (match := _MEMBER.fullmatch(entry)) is None:
+        if (match := _MEMBER.fullmatch(entry)) is None or any(c.isdigit() for c in match[2]):  # two read as one
             raise _CellError(f"Membre du foyer n° {number} illisible : « {entry} » (attendu : Prénom Nom "
                              "JJ/MM/AAAA, les membres séparés par « | »).")
         try:
@@ -208,7 +210,7 @@ REQUEST_COLUMNS = (
                  "(vide : aujourd'hui)."),
     Column("foyer", ("household",), _household, False, ("membres du foyer",), "Membre du foyer n°",
             help="Médecin traitant : les proches à suivre par le même médecin, « Prénom Nom JJ/MM/AAAA » "
-                 "séparés par « | »."),
+                 "séparés par « | » (ou par une virgule après chaque date)."),
 )
 _CABINET_COLUMNS = (
     Column("nom", ("name",), str, True, ("nom du cabinet", "cabinet")),
@@ -393,16 +395,31 @@ def _parse(content: bytes, columns: tuple[Column, ...], max_rows: int, model: ty
     return Parsed(rows, errors, {".".join(path): header[position] for path, position in table.where.items()})
 
 
+# Waits counted from before this would rank a patient above every urgency: a typo (1024 for 2024), or what
+# some software writes for an empty date.
+_OLDEST_REQUEST = datetime(2000, 1, 1)
+
+
 def _request_extras(values: dict[str, Any], payload: dict[str, Any]) -> list[tuple[str, str]]:
     """A list is kept in its patients' time (metropolitan, or their overseas department's); the queue keeps
     UTC."""
     payload["consent"] = True
     if (local := values.get("date_demande")) is None:
         return []
-    postal_code = payload.get("patient", {}).get("address", {}).get("postal_code") or ""
-    values["date_demande"] = moment = local.replace(tzinfo=local_zone(postal_code)).astimezone(UTC)
+    patient = payload.get("patient", {})
+    written = f"{local.day:02d}/{local.month:02d}/{local.year:04d}" + (f" {local:%H:%M}" if local.time() != time() else "")
+    born = patient.get("birth_date")
+    if isinstance(born, date) and local.date() < born:
+        return [("date_demande", f"La date de la demande précède la naissance du patient : « {written} ».")]
+    if local < _OLDEST_REQUEST:
+        return [("date_demande", f"La date de la demande est trop ancienne : « {written} » (avant "
+                                 f"{_OLDEST_REQUEST:%Y} : une faute de frappe, ou une date vide écrite 01/01/0001).")]
+    try:
+        moment = local.replace(tzinfo=local_zone(patient.get("address", {}).get("postal_code") or "")).astimezone(UTC)
+    except OverflowError:  # 31/12/9999 late in the evening, overseas: past the calendar's end in UTC
+        moment = datetime.max.replace(tzinfo=UTC)
+    values["date_demande"] = moment
     if moment > utcnow():
-        written = f"{local:%d/%m/%Y}" + (f" {local:%H:%M}" if local.time() != time() else "")
         return [("date_demande", f"La date de la demande ne peut pas être dans le futur : « {written} ».")]
     return []
 
