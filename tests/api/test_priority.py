@@ -5,6 +5,9 @@ from datetime import timedelta
 import pytest
 
 from lac_service.auth.models import Role
+from lac_service.errors import Conflict
+from lac_service.kinds import Kind
+from lac_service.policies import service as policies
 from lac_service.intake.ranking import rescore
 from lac_service.kit.clock import utcnow
 from tests.payloads import request_body
@@ -176,3 +179,17 @@ def test_time_waited_lifts_a_request_after_the_daily_rescore(client, db, queue):
     assert plain["priority"]["points"] == 130
     assert plain["priority"]["reasons"] == [{"code": "waited", "label": "Attente : 13 mois", "points": 130}]
     assert rescore(db, now=later) == 0, "a second run the same day writes nothing"
+
+
+def test_a_version_saved_in_the_same_instant_is_a_conflict_that_leaves_the_session_usable(db, org_a, monkeypatch):
+    """Two coordinators read version 0 and save together: the second's insert meets the first's version. The
+    screen then shows the rules in force, which it reads in the same transaction."""
+    kind, now = Kind.medecin_traitant, utcnow()
+    read_before = policies.current_policy(db, organisation_id=org_a.id, kind=kind)
+    policies.replace_policy(db, organisation_id=org_a.id, kind=kind, rules=read_before.policy.rules, actor="a", now=now)
+    monkeypatch.setattr(policies, "current_policy", lambda *args, **kwargs: read_before)  # read before that save
+    with pytest.raises(Conflict):
+        policies.replace_policy(db, organisation_id=org_a.id, kind=kind, rules=read_before.policy.rules, actor="b",
+                                now=now)
+    monkeypatch.undo()
+    assert policies.current_policy(db, organisation_id=org_a.id, kind=kind).version == 1

@@ -77,10 +77,9 @@ def replace_policy(
         organisation_id=organisation_id, kind=kind, version=latest + 1, rules=rules.model_dump(mode="json"),
         created_by=actor, created_at=now,
     )
-    session.add(row)
     try:
-        with session.begin_nested():
-            session.flush()
+        with session.begin_nested():  # added within: a savepoint first flushes what is pending, outside itself
+            session.add(row)
     except sa.exc.IntegrityError:
         raise Conflict("La politique vient d'être modifiée par quelqu'un d'autre : rechargez-la.") from None
     return _versioned(row)
