@@ -51,6 +51,34 @@ def test_patch_into_a_duplicate_is_409(client, secretary_a, created):
     assert client.get(f"/api/v1/requests/{other['id']}", headers=secretary_a).json()["patient"]["first_name"] == "Paul"
 
 
+def test_a_closed_request_is_corrected_while_the_same_person_waits_again(client, secretary_a, created):
+    """Withdrawn, then registered again: the old record's phone can still be corrected (only one waits)."""
+    client.post(f"/api/v1/requests/{created['id']}/withdraw", json={"reason": "other"}, headers=secretary_a)
+    again = client.post("/api/v1/requests", json=request_body(), headers=secretary_a)
+    assert again.status_code == 201, again.text
+    answer = client.patch(f"/api/v1/requests/{created['id']}", json={"patient": {"phone": "07 81 23 45 67"}},
+                          headers=secretary_a)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["patient"]["phone"] == "+33781234567"
+    twin = client.patch(f"/api/v1/requests/{again.json()['id']}", json={"patient": {"first_name": "Élodie"}},
+                        headers=secretary_a)
+    assert twin.status_code == 200, "itself: no twin of its own"
+
+
+def test_a_partner_corrects_a_name_on_a_record_the_staff_gave_a_landline(client, secretary_a, make_key, org_a):
+    """Staff may register a landline alone (they call); a partner, who reaches patients by messages only, may
+    still correct the name, but not give a landline alone itself."""
+    body = request_body(phone="03 20 12 34 56", email=None)
+    created = client.post("/api/v1/requests", json=body, headers=secretary_a).json()
+    partner = make_key(org_a, Role.partner)
+    answer = client.patch(f"/api/v1/requests/{created['id']}", json={"patient": {"first_name": "Élodie-Marie"}},
+                          headers=partner)
+    assert answer.status_code == 200, answer.text
+    refused = client.patch(f"/api/v1/requests/{created['id']}", json={"patient": {"phone": "03 20 99 99 99"}},
+                           headers=partner)
+    assert refused.status_code == 422 and refused.json()["field"] == "patient.phone"
+
+
 def test_household_is_replaced_whole(client, secretary_a, created):
     answer = client.patch(f"/api/v1/requests/{created['id']}", json={"household": []}, headers=secretary_a)
     assert answer.json()["household"] == []

@@ -349,12 +349,16 @@ def update_request(
         for field in ("phone", "email"):
             if field in changes:
                 setattr(request, field, changes[field])
-        check_contact(request.phone, request.email, by_message=not actor.is_staff)
+        # Messages only, for a contact given by the public or a partner: a landline the staff registered (they
+        # call) does not bar a correction of the name or the address.
+        contact_changed = bool({"phone", "email"} & changes.keys())
+        check_contact(request.phone, request.email, by_message=contact_changed and not actor.is_staff)
         assert request.first_name and request.last_name and request.birth_date
         request.identity_key = identity_key(request.first_name, request.last_name)
         request.person_key = person_key(request.first_name, request.last_name)
         request.birth_year = request.birth_date.year
-        _refuse_duplicate(session, _Person.of(request))
+        if request.status in ACTIVE_STATUSES:  # a closed request may be the same person's as the one waiting
+            _refuse_duplicate(session, _Person.of(request))
         _flush_unless_duplicate(session, request)
     if home is not None and territories is not None:
         assert request.postal_code is not None
