@@ -127,6 +127,18 @@ def test_a_batch_of_both_kinds_is_announced_as_both(client, db, make_key, org_a)
     assert "2 personnes attendent un bilan orthophonique ou un médecin traitant près" in sms.body
 
 
+def test_a_household_is_announced_as_its_people(client, db, make_key, org_a):
+    """One request for a mother and her two children: three people wait, as the batch's size counts them."""
+    coordinator = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(batch_size=3), headers=coordinator)
+    children = [{"first_name": n, "last_name": "Durand", "birth_date": "2019-06-01"} for n in ("Léo", "Zoé")]
+    client.post("/api/v1/requests", json=request_body(email=None) | {"household": children}, headers=coordinator)
+    assert client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["people_offered"] == 3
+    sms, email = _messages(db, "batch_offer")
+    assert "3 personnes attendent un médecin traitant près" in sms.body
+    assert "3 personnes de votre secteur attendent" in email.body
+
+
 def test_a_lost_tracking_link_is_sent_again_once_a_minute_and_never_once_erased(client, db, make_key, org_a, org_b,
                                                                                   clock):
     secretary = make_key(org_a, Role.secretary)

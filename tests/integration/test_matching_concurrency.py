@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from lac_service.auth.service import create_organisation
 from lac_service.cabinets.schemas import CabinetCreate
 from lac_service.cabinets.models import Cabinet
-from lac_service.cabinets.service import create_cabinet, delete_cabinet, revoke_link
+from lac_service.cabinets.service import create_cabinet, delete_cabinet, revoke_link, set_paused
 from lac_service.db import create_db_engine, create_session_factory, session_scope
 from lac_service.errors import Conflict, InvalidTransition
 from lac_service.geography.geocoder import Located
@@ -181,9 +181,11 @@ def test_expiry_does_not_wait_for_an_answer_in_flight_and_the_answer_stands(comm
 
 
 @pytest.mark.postgres_only
-def test_a_link_revoked_while_a_round_runs_gets_no_batch_from_that_round(committed, committed_url):
-    """The round read the cabinet; its coordinator revoked the practitioner's link before the round wrote. A
-    batch would be closed at once, and its SMS sent all the same: the round makes none, the patient waits."""
+@pytest.mark.parametrize("change", ["revoke", "pause"])
+def test_a_link_revoked_while_a_round_runs_gets_no_batch_from_that_round(committed, committed_url, change):
+    """The round read the cabinet; its coordinator revoked the practitioner's link, or the practitioner
+    paused, before the round wrote. A batch would be closed at once, or sent to a cabinet that said it has no
+    room, and its SMS sent all the same: the round makes none, the patient waits."""
     if committed_url.startswith("sqlite"):
         pytest.skip("SQLite: a round holds the one write lock from its start, so a revocation comes before or after")
     now, links = utcnow(), LINKS
@@ -205,7 +207,10 @@ def test_a_link_revoked_while_a_round_runs_gets_no_batch_from_that_round(committ
     with session_scope(committed) as round_:
         as_read = round_.get(Cabinet, cabinet_id)
         with session_scope(committed) as coordinator:
-            revoke_link(coordinator, coordinator.get(Cabinet, cabinet_id), now=now + timedelta(seconds=1))
+            if change == "revoke":
+                revoke_link(coordinator, coordinator.get(Cabinet, cabinet_id), now=now + timedelta(seconds=1))
+            else:
+                set_paused(coordinator, coordinator.get(Cabinet, cabinet_id), paused=True, now=now + timedelta(seconds=1))
         made = create_offers(round_, round_id=round_id, now=now, ttl=timedelta(days=14), links=links,
                              offers=[NewOffer(as_read, [Kind.medecin_traitant], [Seat(request_id, 1, 1.0)])])
         assert made == []

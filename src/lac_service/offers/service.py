@@ -98,14 +98,14 @@ def _record(session: Session, changes: list[Change], *, now: datetime) -> None:
 
 
 def _still_serving(session: Session, offers: Sequence[NewOffer], *, now: datetime) -> list[NewOffer]:
-    """The offers whose cabinet is still there: a removal or a revocation in flight is waited for, then seen
-    (the condition is checked again once the row is locked). ``FOR NO KEY UPDATE``: an answer or a referral
-    that points a request at the cabinet does not wait for the round."""
+    """The offers whose cabinet is still there and taking patients: a removal, a revocation or a pause in
+    flight is waited for, then seen (the condition is checked again once the row is locked). ``FOR NO KEY
+    UPDATE``: an answer or a referral that points a request at the cabinet does not wait for the round."""
     serving: set[int] = set()
     for chunk in _chunks([offer.cabinet.id for offer in offers]):
         serving.update(session.scalars(
             sa.select(Cabinet.id).where(
-                Cabinet.id.in_(chunk), Cabinet.deleted_at.is_(None),
+                Cabinet.id.in_(chunk), Cabinet.deleted_at.is_(None), Cabinet.paused.is_(False),
                 sa.or_(Cabinet.link_revoked_at.is_(None), Cabinet.link_revoked_at <= now),
             ).order_by(Cabinet.id).with_for_update(key_share=True)
         ))
@@ -191,10 +191,10 @@ def create_offers(
         ))
     made, messages = [], []
     for offer_id, (offer, seats), link in zip(ids, kept, issued, strict=True):
-        url = links.url(LinkKind.offer, link.token)
-        made.append(MadeOffer(offer_id, offer.cabinet.id, [s.request_id for s in seats], sum(s.people for s in seats),
-                              url, now + ttl))
-        messages += _cabinet_messages(offer_id, offer.cabinet, count=len(seats), kinds=offer.kinds, deadline=now + ttl,
+        url, people = links.url(LinkKind.offer, link.token), sum(s.people for s in seats)
+        made.append(MadeOffer(offer_id, offer.cabinet.id, [s.request_id for s in seats], people, url, now + ttl))
+        # "N personnes attendent": a household is its people, as the batch's size counts them.
+        messages += _cabinet_messages(offer_id, offer.cabinet, count=people, kinds=offer.kinds, deadline=now + ttl,
                                       link=url)
     enqueue_new(session, messages, now=now)
     return made
