@@ -179,9 +179,11 @@ def _patient(client, headers, request_id):
 
 
 @pytest.mark.parametrize("how", ["revoked", "removed"])
-def test_the_batches_a_cabinet_was_sent_close_when_it_leaves_or_revokes_its_link(client, browse, clock, how):
+@pytest.mark.parametrize("pass_after", [timedelta(days=1), timedelta(days=15)], ids=["next-day", "after-the-deadline"])
+def test_the_batches_a_cabinet_was_sent_close_when_it_leaves_or_revokes_its_link(client, browse, clock, how, pass_after):
     """The standing page listed the batches' links: a link gone astray took them along. They stop working,
-    and their pending patients are back in the queue at the next round (or expiry pass)."""
+    and their pending patients are back in the queue at the next round (or expiry pass), taken back and not
+    let pass, even when that pass comes after the batch's deadline: the cabinet never refused them."""
     headers, cabinet_id = browse["headers"], browse["cabinet"]["id"]
     offer, (request_id,) = _pull(client, browse)
     clock["now"] += timedelta(hours=2)
@@ -196,10 +198,15 @@ def test_the_batches_a_cabinet_was_sent_close_when_it_leaves_or_revokes_its_link
         new_page = client.get(f"/api/v1/cabinets/{cabinet_id}/link", headers=headers).json()["url"]
         assert client.get(f"/api/v1/practitioner/{_token(new_page)}").json()["offers"] == [], "the closed batch"
 
-    clock["now"] += timedelta(days=1)
+    clock["now"] += pass_after
     _run(client, headers)
     patient = _patient(client, headers, request_id)
     assert (patient["status"], patient["history"][-1]["reason"]) == ("waiting", "offer_closed")
+    if how == "revoked":
+        asked = client.post(f"/api/v1/practitioner/{_token(new_page)}/batch-request")
+        assert asked.status_code == 200, asked.text
+        batch = client.get(f"/api/v1/offers/{_token(asked.json()['offers'][0]['url'])}").json()
+        assert request_id in [item["request_id"] for item in batch["items"]], "offered to it again: not barred"
 
 
 @pytest.mark.parametrize("token", ["A" * 43, "x" * 16, "a" * 200, "..%2F..%2Fetc"])

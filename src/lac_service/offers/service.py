@@ -366,7 +366,8 @@ def expire_offers(session: Session, *, now: datetime, wait: bool = False, organi
     ended = 0
     for chunk in _chunks(due, _EXPIRY_CHUNK):
         locked = session.execute(
-            sa.select(OfferItem.id, OfferItem.request_id, Offer.expires_at).join(Offer)
+            sa.select(OfferItem.id, OfferItem.request_id, _ran_out(now)).join(Offer)
+            .join(Cabinet, Offer.cabinet_id == Cabinet.id)
             .where(OfferItem.id.in_(chunk), OfferItem.status == ItemStatus.pending)  # not answered meanwhile
             .order_by(OfferItem.id).with_for_update(of=OfferItem, skip_locked=not wait)
         ).all()
@@ -376,7 +377,18 @@ def expire_offers(session: Session, *, now: datetime, wait: bool = False, organi
     return ended
 
 
-def _end_items(session: Session, due: Sequence[tuple[int, int, datetime]], *, now: datetime) -> None:
+def _ran_out(now: datetime) -> sa.ColumnElement[bool]:
+    """The offer reached its deadline open; one its cabinet closed before (removed, or its link revoked), even
+    if ended only later, was taken back, not let pass. The query joins ``Cabinet``."""
+    closed_before = sa.or_(
+        sa.and_(Cabinet.deleted_at.is_not(None), Cabinet.deleted_at < Offer.expires_at),
+        sa.and_(Cabinet.link_revoked_at.is_not(None), Offer.created_at < Cabinet.link_revoked_at,
+                Cabinet.link_revoked_at < Offer.expires_at),
+    )
+    return sa.and_(Offer.expires_at <= now, sa.not_(closed_before))
+
+
+def _end_items(session: Session, due: Sequence[tuple[int, int, bool]], *, now: datetime) -> None:
     """Expired: the cabinet let the patient's time pass. Not when the patient had left meanwhile (withdrawn,
     erased), nor when the offer closed early: those are cancelled, and count against no cabinet."""
     back = {row.id: row for row in session.execute(  # those still offered
@@ -387,8 +399,8 @@ def _end_items(session: Session, due: Sequence[tuple[int, int, datetime]], *, no
     )}
     ended: dict[ItemStatus, list[int]] = {ItemStatus.expired: [], ItemStatus.cancelled: []}
     changes = []
-    for item_id, request_id, expires_at in due:
-        expired = expires_at <= now and request_id in back
+    for item_id, request_id, ran_out in due:
+        expired = ran_out and request_id in back
         ended[ItemStatus.expired if expired else ItemStatus.cancelled].append(item_id)
         if request_id in back:
             changes.append(_change(back[request_id], Status.offered, Status.waiting,
