@@ -26,6 +26,9 @@ def test_every_cabinet_is_on_a_page_of_the_dashboard(client, db, org_a, staff): 
     assert "page 1 sur 2" in client.get("/equipe/tableau?cabinets=-4").text, "a page out of range is the nearest"
     past = client.get("/equipe/tableau?cabinets=9").text
     assert "page 2 sur 2" in past and f"Cabinet n° {count - 1:03d}" in past
+    chosen = client.get("/equipe/tableau?type=bilan_orthophonique&du=2026-01-01&au=2026-06-30").text
+    assert 'href="?type=bilan_orthophonique&amp;du=2026-01-01&amp;au=2026-06-30&amp;cabinets=2#cabinets-title"' in chosen, \
+        "the next page keeps the indicators chosen"
 
 
 def test_a_cabinet_texting_a_landline_since_before_the_rule_is_flagged_until_corrected(client, db, org_a, staff):  # noqa: F811

@@ -101,10 +101,17 @@ class Shown:
         return {"type": kind, "du": self.scope.start.isoformat(), "au": self.scope.end.isoformat()}
 
     @property
+    def _chosen(self) -> dict[str, str]:
+        return {k: v for k, v in self.typed.items() if v} if not self.errors else {}
+
+    @property
     def query(self) -> str:
         """The choice as the address says it (``?type=…&du=…&au=…``); empty when nothing, or nothing valid, was chosen."""
-        chosen = {k: v for k, v in self.typed.items() if v} if not self.errors else {}
-        return f"?{urlencode(chosen)}" if chosen else ""
+        return f"?{urlencode(self._chosen)}" if self._chosen else ""
+
+    def cabinets_page(self, page: int) -> str:
+        """The address of a page of the cabinets' table: the indicators stay as chosen."""
+        return f"?{urlencode(self._chosen | {'cabinets': page})}"
 
 
 Kinds = Annotated[str | None, Query(alias="type", max_length=40)]
