@@ -649,7 +649,7 @@ def test_behind_https_cookies_are_secure_and_hsts_is_sent(settings, engine, sess
                     base_url="https://testserver") as client:
         page = client.get("/")
         assert "max-age=" in page.headers["strict-transport-security"]
-        assert "Secure" in page.headers["set-cookie"] and "SameSite=strict" in page.headers["set-cookie"]
+        assert "Secure" in page.headers["set-cookie"] and "SameSite=lax" in page.headers["set-cookie"]
 
 
 def test_a_referral_link_records_the_cabinet_that_sent_the_patient(client, db, make_key, org_a):

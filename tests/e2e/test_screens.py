@@ -84,6 +84,23 @@ def test_a_wrong_postal_code_is_shown_next_to_its_field_and_the_answers_are_kept
     shot(page, "error")
 
 
+def test_a_form_filled_in_one_tab_is_sent_after_another_tab_came_from_another_site(service: Service, pages, shot):
+    """A parent registers two children, each on the form opened from the CPTS's site in a tab of its own.
+    Arriving from another site must not make the first tab's form "expired", and lose what was typed."""
+    first = pages()
+    first.goto(service.url + "/")
+    _fill_request(first, first_name="Inès", last_name="Onglet", phone="06 12 34 56 09")
+    elsewhere = first.context.new_page()  # the same person: the same cookies
+    elsewhere.goto(service.url.replace("127.0.0.1", "localhost") + "/confidentialite")  # another site
+    elsewhere.evaluate("url => { const a = document.createElement('a'); a.href = url; a.id = 'vers-lac';"
+                       " a.textContent = 'Liste d’attente commune'; document.body.append(a); }", service.url + "/")
+    elsewhere.click("#vers-lac")
+    expect(elsewhere.get_by_role("button", name="Envoyer ma demande")).to_be_visible()
+    first.get_by_role("button", name="Envoyer ma demande").click()
+    expect(first).to_have_url(re.compile(r"/suivi/[A-Za-z0-9_-]{40,}\?fait=enregistree$"))
+    shot(first, "sent")
+
+
 def test_a_secretary_logs_in_and_registers_an_urgent_request(service: Service, pages, shot):
     email = service.user("secretaire.urgence@cpts-e2e.fr", Role.secretary)
     page = pages()

@@ -1,8 +1,10 @@
 """Rendering a page: the Jinja2 templates, their French filters, and the CSRF token every form carries.
 
-CSRF: a random nonce in a ``SameSite=Strict`` cookie and, in each form, its HMAC under the secret key. A
+CSRF: a random nonce in a ``SameSite=Lax`` cookie and, in each form, its HMAC under the secret key. A
 forged cross-site post has neither the cookie nor a way to compute the field; a sub-domain that could plant
-a cookie still cannot compute the field.
+a cookie still cannot compute the field. Lax, not Strict: a browser withholds a Strict cookie when a link
+from another site (the CPTS's, a webmail) opens a page, which would then issue a new nonce and make the
+forms already open in other tabs "expired", and lose what was typed in them.
 """
 
 import hmac
@@ -103,7 +105,7 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
     response: HTMLResponse = templates.TemplateResponse(request, name, values, status_code=status)
     response.headers["Cache-Control"] = "no-store"  # pages show personal data or tokens
     response.set_cookie(
-        CSRF_COOKIE, request.state.csrf_nonce, httponly=True, samesite="strict",
+        CSRF_COOKIE, request.state.csrf_nonce, httponly=True, samesite="lax",
         secure=_settings(request).secure_cookies, path="/",
     )
     return response
