@@ -866,6 +866,16 @@ def test_the_privacy_page_says_how_long_requests_and_messages_are_kept_as_config
     assert "pendant 30 jours, les messages échangés" in page and "puis 180 jours après sa clôture" in page
 
 
+def test_the_privacy_page_names_what_a_cabinet_sees_before_it_accepts(client, offered):
+    """The offer page shows the priority's reasons (health data: an ALD, a pregnancy) before any answer: the
+    notice must say so, not only "prénom, âge et distance"."""
+    offer_page = " ".join(client.get(offered["path"]).text.split())
+    assert "Priorité : Affection de longue durée (ALD)" in offer_page
+    privacy = " ".join(client.get("/confidentialite").text.split()).replace("&#39;", "'")
+    assert "ce qui rend votre demande prioritaire (par exemple une ALD" in privacy
+    assert "l'âge des membres de votre foyer" in privacy
+
+
 def test_the_request_page_shows_what_the_patient_wrote_by_sms_and_the_answer(client, db, make_key, org_a, staff,
                                                                             twilio_app):
     """« I answered your message! »: the secretary reads the patient's SMS, in their words (not OUI or STOP
