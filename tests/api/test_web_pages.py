@@ -215,8 +215,12 @@ def test_the_patient_confirms_updates_and_withdraws_from_the_tracking_page(clien
     db.expire_all()
     assert db.scalar(sa.select(PatientRequest.confirmed_at)) is not None
 
-    bad = client.post(f"{url}/contact", data={"csrf_token": csrf(page.text), "patient.phone": "12", "patient.email": ""})
+    bad = client.post(f"{url}/contact", data={"csrf_token": csrf(page.text), "patient.phone": "06 12 34 56",
+                                             "patient.email": "nouvelle@exemple.fr"})
     assert bad.status_code == 422 and "Numéro de téléphone invalide" in bad.text
+    assert 'href="#patient-phone"' in bad.text and 'id="patient-phone-error"' in bad.text, "said at its field"
+    assert re.search(r'<input[^>]*id="patient-phone"[^>]*aria-invalid="true"', bad.text)
+    assert 'value="06 12 34 56"' in bad.text and 'value="nouvelle@exemple.fr"' in bad.text, "what was typed, kept"
     none = client.post(f"{url}/contact", data={"csrf_token": csrf(page.text), "patient.phone": "", "patient.email": ""})
     assert none.status_code == 422
     db.expire_all()

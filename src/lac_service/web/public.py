@@ -18,7 +18,7 @@ from lac_service.errors import AppError, DuplicateRequest
 from lac_service.geography.geocoder import AppGeocoder
 from lac_service.intake import service
 from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, Source, Status
-from lac_service.intake.schemas import PatientPatch, RequestUpdate
+from lac_service.intake.schemas import RequestUpdate
 from lac_service.kit.clock import Now
 from lac_service.links import AppLinks, LinkToken
 from lac_service.organisations.service import TerritoryRouter
@@ -78,11 +78,13 @@ async def privacy(request: Request, settings: AppSettings) -> Response:
 
 
 def _tracking_page(request: Request, session: DbSession, patient: PatientRequest, token: str,
-                   errors: Errors | None = None, *, notice: str | None = None, status: int = 200) -> Response:
+                   errors: Errors | None = None, *, notice: str | None = None, status: int = 200,
+                   typed: dict[str, str] | None = None) -> Response:
+    """``typed``: the contact details as sent and refused, shown again to be corrected (else the stored ones)."""
     cabinet = session.get(Cabinet, patient.matched_cabinet_id) if patient.matched_cabinet_id else None
     return render(request, "tracking.html", {
         "patient": patient, "cabinet": cabinet, "notice": notice, "errors": (errors or Errors()).by_field,
-        "token": token,
+        "token": token, "typed": typed,
     }, status=status)
 
 
@@ -114,15 +116,18 @@ def confirm(token: LinkToken, form: Form, session: DbSession, now: Now) -> Respo
 def update_contact(request: Request, token: LinkToken, form: Form, session: DbSession, now: Now) -> Response:
     patient = service.find_by_tracking(session, token)
     errors = Errors()
-    patch = validate(PatientPatch, {"phone": text(form, "patient.phone"), "email": text(form, "patient.email")}, errors)
-    if patch is not None:
+    typed = {name: text(form, name) or "" for name in ("patient.phone", "patient.email")}
+    update = validate(RequestUpdate, {"patient": {"phone": typed["patient.phone"] or None,
+                                                  "email": typed["patient.email"] or None}}, errors)
+    if update is not None:
         try:
-            service.update_request(session, patient, data=RequestUpdate(patient=patch), home=None, actor=PATIENT, now=now)
+            service.update_request(session, patient, data=update, home=None, actor=PATIENT, now=now)
         except AppError as exc:
             service_error(exc, errors, default_field="patient.phone")
     if errors:
         session.rollback()
-        return _tracking_page(request, session, service.find_by_tracking(session, token), token, errors, status=422)
+        return _tracking_page(request, session, service.find_by_tracking(session, token), token, errors, status=422,
+                              typed=typed)
     return see_other(f"/suivi/{token}?fait=coordonnees")
 
 
