@@ -725,6 +725,16 @@ def test_a_secretary_merges_a_flagged_pair_on_the_duplicates_page(client, db, st
     forged = client.post("/equipe/doublons", data={"csrf_token": csrf(page.text), "first": "x", "second": "1",
                                                    "decision": "merge"})
     assert forged.status_code == 422
+    twice = client.post("/equipe/doublons", data=decision)  # a second click, sent before the first answer showed
+    assert twice.status_code == 409 and f"La demande n° {newer['id']} n&#39;est plus en attente." in twice.text
+    assert_summary_links_lead_to_fields(twice.text)
+
+
+def assert_summary_links_lead_to_fields(page: str) -> None:
+    """Each error in the summary at the top of a page links to the field it is about, which exists."""
+    summary = page.split('class="error-summary"', 1)[1].split("</div>", 1)[0]
+    for target in re.findall(r'href="#([^"]+)"', summary):
+        assert f'id="{target}"' in page, f"#{target} leads nowhere"
 
 
 def test_the_duplicates_page_says_when_more_pairs_wait_than_it_shows(client, staff, make_key, org_a, monkeypatch):
@@ -752,6 +762,18 @@ def _cabinet_form(page: str, **fields: str) -> dict[str, str]:
             "address.line": "3 place de la Nouvelle Aventure", "address.postal_code": "59000", "address.city": "Lille",
             "radius_km": "15", "batch_size": "8", "cadence_days": "42", "channels.email": "on",
             "emails": "cabinet@exemple.fr", **fields}
+
+
+def test_a_wrong_number_among_a_cabinets_numbers_is_named_at_their_field(client, db, staff):
+    assert log_in(client, staff(Role.coordinator, "coord@cpts-a.fr")).status_code == 303
+    page = client.get("/equipe/cabinets/nouveau").text
+    refused = client.post("/equipe/cabinets/nouveau", data=_cabinet_form(page, **{
+        "channels.sms": "on", "phones": "06 12 34 56 78, 12", "emails": "cabinet@exemple.fr, cabinet@"}))
+    assert refused.status_code == 422
+    assert re.search(r'id="phones-error">.*« 12 » : Numéro de téléphone invalide', refused.text)
+    assert re.search(r'id="emails-error">.*« cabinet@ » : ', refused.text)
+    assert_summary_links_lead_to_fields(refused.text)
+    assert db.scalar(sa.select(sa.func.count()).select_from(Cabinet)) == 0
 
 
 def test_a_coordinator_registers_a_cabinet_then_changes_its_settings_and_its_address(client, db, staff):

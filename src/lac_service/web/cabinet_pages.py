@@ -1,6 +1,7 @@
 """Cabinets from the dashboard: register one, change its radius, batch size, cadence, channels or pause,
 replace a practitioner's link gone astray, remove it."""
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +23,7 @@ from lac_service.kit.phone import display_phone
 from lac_service.links import AppLinks, Links
 from lac_service.notifications.models import Notification
 from lac_service.notifications.outbox import sent_about
-from lac_service.web.forms import Errors, answers, checked, service_error, text, validate
+from lac_service.web.forms import Errors, Model, answers, checked, service_error, text, validate
 from lac_service.web.pages import render, see_other
 from lac_service.web.public import Form
 from lac_service.web.secretary import message_label, message_state, visible_to
@@ -35,6 +36,21 @@ def _many(form: FormData, name: str) -> list[str]:
     """Several numbers or addresses in one field, one per line or separated by commas."""
     raw = text(form, name) or ""
     return [part.strip() for part in raw.replace(",", "\n").splitlines() if part.strip()]
+
+
+_LISTED = re.compile(r"(phones|emails)\.(\d+)")
+
+
+def _validated(model: type[Model], data: dict[str, Any], errors: Errors) -> Model | None:
+    """``forms.validate``, with a list's error (``phones.1``) said at the one field it was typed in, naming the
+    value at fault: the numbers and addresses share a field."""
+    listed = Errors()
+    parsed = validate(model, data, listed)
+    for name, message in listed.by_field.items():
+        if (found := _LISTED.fullmatch(name)) is not None:
+            name, message = found[1], f"« {data[found[1]][int(found[2])]} » : {message}"
+        errors.add(name, message)
+    return parsed
 
 
 def _data(form: FormData) -> dict[str, Any]:
@@ -98,7 +114,7 @@ def create(request: Request, user: Coordinator, form: Form, session: DbSession, 
            geocoder: AppGeocoder) -> Response:
     values = answers(form)
     errors = Errors()
-    data = validate(CabinetCreate, _data(form), errors)
+    data = _validated(CabinetCreate, _data(form), errors)
     if data is None:
         return _form(request, values, errors, status=422)
     try:
@@ -145,7 +161,7 @@ def update(request: Request, cabinet_id: RecordId, user: Coordinator, form: Form
         cabinet.address_line, cabinet.postal_code, cabinet.city
     ):
         del raw["address"]  # unchanged: not located again
-    data = validate(CabinetUpdate, raw, errors)
+    data = _validated(CabinetUpdate, raw, errors)
     place = None
     if data is not None and data.address:
         session.rollback()  # no transaction stays open while the new address is located

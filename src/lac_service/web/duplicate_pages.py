@@ -12,7 +12,7 @@ from lac_service.errors import AppError
 from lac_service.audit import Action
 from lac_service.intake import duplicates
 from lac_service.kit.clock import Now
-from lac_service.web.forms import Errors, record_id, service_error, text
+from lac_service.web.forms import Errors, record_id, text
 from lac_service.web.pages import render, see_other
 from lac_service.web.public import Form
 from lac_service.web.secretary import STATUS_LABELS, actor, load, visible_to
@@ -74,5 +74,5 @@ def decide(request: Request, user: Staff, form: Form, session: DbSession, now: N
         return see_other(f"/equipe/doublons?fusionnee={keep.id}")
     except AppError as exc:
         session.rollback()
-        service_error(exc, errors)
+        errors.add("form", exc.detail)  # the page has no field of its own: the pair is what is at fault
         return _page(request, session, user, now, errors=errors, status=exc.status_code)
