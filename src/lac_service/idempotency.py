@@ -77,19 +77,40 @@ def run_once(
     answer, resource = action()
     body = answer.model_dump(mode="json")
     kept = {name: value for name, value in body.items() if name not in rebuilt}
-    session.add(
-        IdempotencyRecord(
-            scope=scope, key=key, fingerprint=fingerprint, status_code=status_code, body=json.dumps(kept),
-            resource=resource, created_at=now,
-        )
-    )
+    _keep(session, IdempotencyRecord(
+        scope=scope, key=key, fingerprint=fingerprint, status_code=status_code, body=json.dumps(kept),
+        resource=resource, created_at=now,
+    ))
+    return JSONResponse(body, status_code=status_code)
+
+
+def made_once(session: Session, *, scope: str, key: str, make: Callable[[], str], now: datetime) -> str:
+    """A screen's form sent twice (a double click, a reload) makes its record once: ``make`` runs once per
+    (``scope``, ``key``, a token the form carries) and returns the resource it made (``cabinet:12``), which
+    every sending gets. One sent at the same moment waits for the first, then gets the first's resource: its
+    own work is rolled back."""
+    record = session.get(IdempotencyRecord, (scope, key))
+    if record is not None and record.resource is not None:
+        return record.resource
+    resource = make()
     try:
-        with session.begin_nested():
-            session.flush()
+        _keep(session, IdempotencyRecord(scope=scope, key=key, fingerprint="", status_code=303, body="",
+                                         resource=resource, created_at=now))
+    except Conflict:
+        session.rollback()
+        first = session.get(IdempotencyRecord, (scope, key))
+        assert first is not None and first.resource is not None
+        return first.resource
+    return resource
+
+
+def _keep(session: Session, record: IdempotencyRecord) -> None:
+    try:
+        with session.begin_nested():  # added within: a savepoint first flushes what is pending, outside itself
+            session.add(record)
     except sa.exc.IntegrityError:
         # The same key is being used by a concurrent call that committed first.
-        raise Conflict("Une requête avec cette clé d'idempotence est déjà en cours.", field="Idempotency-Key")
-    return JSONResponse(body, status_code=status_code)
+        raise Conflict("Une requête avec cette clé d'idempotence est déjà en cours.", field="Idempotency-Key") from None
 
 
 def forget_expired(session: Session, *, before: datetime) -> int:

@@ -758,7 +758,9 @@ def test_the_duplicates_page_says_when_more_pairs_wait_than_it_shows(client, sta
 
 
 def _cabinet_form(page: str, **fields: str) -> dict[str, str]:
-    return {"csrf_token": csrf(page), "name": "Maison de santé du Centre", "kinds.medecin_traitant": "on",
+    """The form as a browser sends it: its hidden fields, and the answers."""
+    hidden = dict(re.findall(r'<input type="hidden" name="(once)" value="([^"]*)">', page))
+    return {**hidden, "csrf_token": csrf(page), "name": "Maison de santé du Centre", "kinds.medecin_traitant": "on",
             "address.line": "3 place de la Nouvelle Aventure", "address.postal_code": "59000", "address.city": "Lille",
             "radius_km": "15", "batch_size": "8", "cadence_days": "42", "channels.email": "on",
             "emails": "cabinet@exemple.fr", **fields}
@@ -774,6 +776,21 @@ def test_a_wrong_number_among_a_cabinets_numbers_is_named_at_their_field(client,
     assert re.search(r'id="emails-error">.*« cabinet@ » : ', refused.text)
     assert_summary_links_lead_to_fields(refused.text)
     assert db.scalar(sa.select(sa.func.count()).select_from(Cabinet)) == 0
+
+
+def test_a_double_click_on_a_new_cabinet_registers_it_once(client, db, staff):
+    """Two sendings of the same page: one cabinet (two would each get batches), and both answers lead to it."""
+    assert log_in(client, staff(Role.coordinator, "coord@cpts-a.fr")).status_code == 303
+    filled = _cabinet_form(client.get("/equipe/cabinets/nouveau").text)
+    first = client.post("/equipe/cabinets/nouveau", data=filled, follow_redirects=False)
+    second = client.post("/equipe/cabinets/nouveau", data=filled, follow_redirects=False)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] == second.headers["location"]
+    assert db.scalar(sa.select(sa.func.count()).select_from(Cabinet)) == 1
+    another = client.post("/equipe/cabinets/nouveau", data=_cabinet_form(client.get("/equipe/cabinets/nouveau").text,
+                                                                        name="Cabinet du Nord"))
+    assert another.status_code == 200 and db.scalar(sa.select(sa.func.count()).select_from(Cabinet)) == 2, \
+        "a new page is a new cabinet"
 
 
 def test_a_coordinator_registers_a_cabinet_then_changes_its_settings_and_its_address(client, db, staff):

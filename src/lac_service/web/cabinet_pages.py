@@ -16,10 +16,12 @@ from lac_service.cabinets.schemas import CabinetCreate, CabinetUpdate
 from lac_service.db import DbSession
 from lac_service.errors import AppError
 from lac_service.geography.geocoder import AppGeocoder
+from lac_service.idempotency import made_once
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
 from lac_service.kit.fields import RecordId
 from lac_service.kit.phone import display_phone
+from lac_service.kit.tokens import new_token
 from lac_service.links import AppLinks, Links
 from lac_service.notifications.models import Notification
 from lac_service.notifications.outbox import sent_about
@@ -106,7 +108,7 @@ def _urls(session: DbSession, cabinet: Cabinet, links: Links) -> dict[str, str]:
 
 @router.get("/nouveau")
 def new(request: Request, user: Coordinator) -> Response:
-    return _form(request, {"batch_size": "8", "cadence_days": "42", "radius_km": "15"}, Errors())
+    return _form(request, {"batch_size": "8", "cadence_days": "42", "radius_km": "15", "once": new_token(16)}, Errors())
 
 
 @router.post("/nouveau")
@@ -117,14 +119,19 @@ def create(request: Request, user: Coordinator, form: Form, session: DbSession, 
     data = _validated(CabinetCreate, _data(form), errors)
     if data is None:
         return _form(request, values, errors, status=422)
-    try:
+    def make() -> str:
         place = geocoder.locate_input(data.address, None, field="")
         cabinet = service.create_cabinet(session, data=data, place=place, organisation_id=user.organisation_id, now=now)
+        return f"cabinet:{cabinet.id}"
+
+    try:
+        once = text(form, "once")  # the page's token: a double click registers one cabinet, not two
+        made = made_once(session, scope=f"form:user:{user.id}", key=once, make=make, now=now) if once else make()
     except AppError as exc:
         session.rollback()
         service_error(exc, errors)
         return _form(request, values, errors, status=exc.status_code)
-    return see_other(f"/equipe/cabinets/{cabinet.id}?enregistre=1")
+    return see_other(f"/equipe/cabinets/{made.removeprefix('cabinet:')}?enregistre=1")
 
 
 _NOTICES = {
