@@ -282,3 +282,22 @@ def test_a_removed_cabinet_keeps_its_figures_for_the_time_it_took_part(client, h
     after = client.get("/api/v1/stats", params={"start": "2026-11-23", "end": "2026-12-31"},
                        headers=history["coordinator"]).json()
     assert "MSP Wazemmes" not in [c["name"] for c in after["cabinets"]], "gone before the period"
+
+
+def test_days_and_months_are_the_organisations_own(client, db, clock, make_key, org_a, org_b):
+    """Counted in UTC, a registration at 00:30 on New Year's Day in Lille fell in December, and one at 22:00 on
+    30 November in Fort-de-France (an organisation rounding in Martinique's time) in December."""
+    lille, fort_de_france = make_key(org_a, Role.coordinator), make_key(org_b, Role.coordinator)
+    org_b.timezone = "America/Martinique"
+    db.commit()
+    clock["now"] = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+    body = request_body(first_name="Josette", phone="0696123456", email=None)
+    assert client.post("/api/v1/requests", json=body, headers=fort_de_france).status_code == 201
+    clock["now"] = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)
+    assert client.post("/api/v1/requests", json=request_body(email=None), headers=lille).status_code == 201
+    clock["now"] = datetime(2027, 1, 2, 9, 0, tzinfo=UTC)
+    january = client.get("/api/v1/stats", params={"start": "2027-01-01", "end": "2027-01-31"}, headers=lille).json()
+    assert [(f["month"], f["registered"]) for f in january["flows"]] == [("2027-01", 1)]
+    november = client.get("/api/v1/stats", params={"start": "2026-11-01", "end": "2026-11-30"},
+                          headers=fort_de_france).json()
+    assert [(f["month"], f["registered"]) for f in november["flows"]] == [("2026-11", 1)]

@@ -46,6 +46,12 @@ def schedule_of(match_at: list[str] | None, timezone: str | None, default: JobSe
     return Schedule(tuple(times), timezone or default.timezone, match_at is not None, timezone is not None)
 
 
+def zone_of(organisation: Organisation | None, default: JobSettings) -> ZoneInfo:
+    """Where an organisation's days begin and end: its rounds' zone, else the deployment's (also for every
+    organisation at once)."""
+    return ZoneInfo(organisation.timezone if organisation is not None and organisation.timezone else default.timezone)
+
+
 def set_schedule(session: Session, organisation: Organisation, *, match_at: list[time] | None,
                  timezone: str | None, now: datetime) -> None:
     """``None`` goes back to the deployment's; times are kept to the minute, once each, in order. A time

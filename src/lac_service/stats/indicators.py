@@ -1,6 +1,8 @@
 """The figures a CPTS is judged on, computed from the requests, their history and the offers; nothing is
 stored. Every figure is read within a ``Scope``: one organisation (None: all, for an admin), one kind or
-both, and a period of whole days — so that an organisation never sees another's figures.
+both, and a period of whole days — so that an organisation never sees another's figures. Days and months are
+the organisation's own (its rounds' time zone: a registration at 00:30 in Paris, or at 21:00 on the last
+day of a month in Martinique, is counted on the day and in the month its people lived it).
 
 Definitions (also in the README):
 - a request comes *in* on the day the patient asked (``waiting_since``: an import keeps the original date);
@@ -25,7 +27,8 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
@@ -50,30 +53,38 @@ class Scope:
     kind: Kind | None
     start: date
     end: date  # inclusive
+    zone: ZoneInfo
 
     @classmethod
     def asked(cls, organisation_id: int | None, kind: Kind | None, start: date | None, end: date | None, *,
-              today: date) -> "Scope":
-        """The period as asked: the 365 days to ``end`` (default today) unless ``start`` says otherwise."""
+              now: datetime, zone: ZoneInfo) -> "Scope":
+        """The period as asked: the 365 days to ``end`` (default today, in ``zone``) unless ``start`` says
+        otherwise."""
         for field, day in (("start", start), ("end", end)):
             if day is not None and not FIRST_DAY <= day <= LAST_DAY:
                 raise InvalidInput(f"Choisissez une date entre le {FIRST_DAY:%d/%m/%Y} et le {LAST_DAY:%d/%m/%Y}.",
                                    field=field)
-        end = end or today
+        end = end or now.astimezone(zone).date()
         start = start or end - timedelta(days=364)
         if start > end:
             raise InvalidInput("La date de début doit précéder la date de fin.", field="start")
         if (end - start).days >= MAX_DAYS:
             raise InvalidInput("La période ne peut pas dépasser 10 ans.", field="start")
-        return cls(organisation_id, kind, start, end)
+        return cls(organisation_id, kind, start, end, zone)
 
     @property
     def since(self) -> datetime:
-        return datetime.combine(self.start, time(), tzinfo=timezone.utc)
+        return datetime.combine(self.start, time(), tzinfo=self.zone)
 
     @property
     def until(self) -> datetime:
-        return datetime.combine(self.end + timedelta(days=1), time(), tzinfo=timezone.utc)
+        return datetime.combine(self.end + timedelta(days=1), time(), tzinfo=self.zone)
+
+    def month(self, moment: datetime) -> str:
+        return f"{moment.astimezone(self.zone):%Y-%m}"
+
+    def day(self, moment: datetime) -> date:
+        return moment.astimezone(self.zone).date()
 
     def requests(self, query: sa.Select) -> sa.Select:
         if self.organisation_id is not None:
@@ -99,16 +110,12 @@ def spread(days: list[float]) -> Spread:
                   round(ordered[math.ceil(0.9 * len(ordered)) - 1], 1))
 
 
-def month_of(moment: datetime) -> str:
-    return f"{moment:%Y-%m}"
-
-
 def flows(session: Session, scope: Scope) -> dict[tuple[str, str], Counter[str]]:
     """(month, kind) → counts in (``registered``) and out by reason."""
     table: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     registered = sa.select(R.waiting_since, R.kind).where(scope.within(R.waiting_since), R.merged_into_id.is_(None))
     for since, kind in session.execute(scope.requests(registered)):
-        table[(month_of(since), kind.value)]["registered"] += 1
+        table[(scope.month(since), kind.value)]["registered"] += 1
     later = aliased(StatusChange)
     changes = scope.requests(
         sa.select(StatusChange.at, StatusChange.to_status, StatusChange.reason, R.kind).join(R, R.id == StatusChange.request_id)
@@ -118,7 +125,7 @@ def flows(session: Session, scope: Scope) -> dict[tuple[str, str], Counter[str]]
     )
     for at, to_status, reason, kind in session.execute(changes):
         out = "erased" if reason == WithdrawReason.erased.value else to_status.value
-        table[(month_of(at), kind.value)][out] += 1
+        table[(scope.month(at), kind.value)][out] += 1
     return dict(sorted(table.items()))
 
 
@@ -164,7 +171,7 @@ def wait_to_match_by_month(session: Session, scope: Scope) -> dict[str, Spread]:
     """By month of the match, the months with one."""
     days: dict[str, list[float]] = defaultdict(list)
     for row in _matched(session, scope):
-        days[month_of(row.matched_at)].append(_waited(row))
+        days[scope.month(row.matched_at)].append(_waited(row))
     return {month: spread(values) for month, values in sorted(days.items())}
 
 
@@ -172,7 +179,7 @@ def matched_priority(session: Session, scope: Scope) -> dict[str, int]:
     """How many of the patients matched in the period had an ALD, and turned 70 or more in the year of the
     match: by birth year, which erasure keeps, so that a figure never changes once published."""
     rows = _matched(session, scope)
-    aged = sum(r.matched_at.year - r.birth_year >= 70 for r in rows)
+    aged = sum(scope.day(r.matched_at).year - r.birth_year >= 70 for r in rows)
     return {"matched": len(rows), "ald": sum(r.ald for r in rows), "aged_70_plus": aged}
 
 
@@ -207,14 +214,14 @@ def acceptance(items: list[sa.Row]) -> float | None:
     return round(sum(item.status is ItemStatus.accepted for item in answered) / len(answered), 3) if answered else None
 
 
-def acceptance_by(items: list[sa.Row]) -> tuple[dict[str, float | None], dict[str, float | None]]:
+def acceptance_by(scope: Scope, items: list[sa.Row]) -> tuple[dict[str, float | None], dict[str, float | None]]:
     """The acceptance rate by the patient's priority band on the day of the offer (every band), and by month of
     the offer (the months with one)."""
     by_band: dict[str, list[sa.Row]] = {band.value: [] for band in Band}
     by_month: dict[str, list[sa.Row]] = defaultdict(list)
     for item in items:
         by_band[band_of(item.priority_points).value].append(item)
-        by_month[month_of(item.created_at)].append(item)
+        by_month[scope.month(item.created_at)].append(item)
     return ({band: acceptance(group) for band, group in by_band.items()},
             {month: acceptance(group) for month, group in sorted(by_month.items())})
 
@@ -245,8 +252,8 @@ def cabinets(session: Session, scope: Scope, items: list[sa.Row]) -> list[dict[s
 
 def _days_taking_part(cabinet: Cabinet, scope: Scope) -> int:
     """The period's days from the cabinet's creation to its removal, both counted."""
-    first = max(scope.start, cabinet.created_at.astimezone(timezone.utc).date())
-    last = min(scope.end, cabinet.deleted_at.astimezone(timezone.utc).date()) if cabinet.deleted_at else scope.end
+    first = max(scope.start, scope.day(cabinet.created_at))
+    last = min(scope.end, scope.day(cabinet.deleted_at)) if cabinet.deleted_at else scope.end
     return max((last - first).days + 1, 0)
 
 

@@ -23,7 +23,7 @@ def build(session: Session, scope: Scope, *, organisation: str | None) -> StatsO
     flowed = indicators.flows(session, scope)
     items = indicators.offer_items(session, scope)
     offered = indicators.offers(items)
-    acceptance_by_band, acceptance_by_month = indicators.acceptance_by(items)
+    acceptance_by_band, acceptance_by_month = indicators.acceptance_by(scope, items)
     return StatsOut(
         organisation=organisation, kind=scope.kind, start=scope.start, end=scope.end,
         by_status={kind: StatusCountsOut(**counts) for kind, counts in indicators.by_status(session, scope).items()},

@@ -3,7 +3,7 @@ recent rounds and offers, the priority rules in force, and an anonymous CSV expo
 
 import csv
 import io
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from lac_service.auth.models import Organisation, User
 from lac_service.cabinets.service import list_cabinets, sms_landline
-from lac_service.config import AppSettings
+from lac_service.config import AppSettings, Settings
 from lac_service.db import DbSession
 from lac_service.errors import InvalidInput
 from lac_service.intake.models import PatientRequest
@@ -24,7 +24,7 @@ from lac_service.matching.models import MatchingRound
 from lac_service.notifications.templates import clock_fr, clocks_fr
 from lac_service.offers.models import ItemStatus, Offer
 from lac_service.offers.service import WITHOUT_ITEMS, tally
-from lac_service.organisations.schedule import Schedule, schedule_of, set_schedule
+from lac_service.organisations.schedule import Schedule, schedule_of, set_schedule, zone_of
 from lac_service.organisations.schemas import ScheduleIn
 from lac_service.policies import service as policies
 from lac_service.priority import Band, band_of
@@ -71,19 +71,21 @@ class Shown:
     that a view can be bookmarked and its CSV export says the same. A wrong choice is said next to its field,
     and the figures shown are the last 12 months'."""
 
-    def __init__(self, user: User, today: date, kind: str | None, start: str | None, end: str | None) -> None:
+    def __init__(self, user: User, now: datetime, settings: Settings, kind: str | None, start: str | None,
+                 end: str | None) -> None:
         self.typed = {"type": kind or "", "du": (start or "").strip(), "au": (end or "").strip()}
         self.errors = Errors()
         chosen = next((known for known in Kind if known.value == kind), None)
         if kind and chosen is None:
             self.errors.add("type", "Type de demandes inconnu.")
         days = {name: self._day(name) for name in ("du", "au")}
+        zone = zone_of(user.organisation if visible_to(user) is not None else None, settings.jobs)
         try:
-            self.scope = Scope.asked(visible_to(user), chosen, days["du"], days["au"], today=today)
+            self.scope = Scope.asked(visible_to(user), chosen, days["du"], days["au"], now=now, zone=zone)
         except InvalidInput as refused:
             self.errors.add("au" if refused.field == "end" else "du", refused.detail)
         if self.errors:
-            self.scope = Scope.asked(visible_to(user), None, None, None, today=today)
+            self.scope = Scope.asked(visible_to(user), None, None, None, now=now, zone=zone)
 
     def _day(self, name: str) -> date | None:
         try:
@@ -143,7 +145,7 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, setti
                notice: str | None = None, cabinets_page: int = 1, shown: Shown | None = None,
                schedule: ScheduleForm | None = None, status: int = 200) -> Response:
     org = visible_to(user)
-    shown = shown or Shown(user, now.date(), None, None, None)
+    shown = shown or Shown(user, now, settings, None, None, None)
     stats = report.build(session, shown.scope, organisation=None)
     months = indicators.months_between(shown.scope.start, shown.scope.end)
     waits = {month: stats.wait_to_match_by_month[month].median_days if month in stats.wait_to_match_by_month
@@ -209,7 +211,7 @@ def dashboard(request: Request, user: Coordinator, session: DbSession, now: Now,
     said = {"cabinet_retire": cabinet_retire, "horaires": horaires, "tournees": tournees}
     notice = next((_NOTICES[name] for name, given in said.items() if given), None)
     return _dashboard(request, session, user, now, settings, cabinets_page=cabinets,
-                      shown=Shown(user, now.date(), kind, du, au), notice=notice)
+                      shown=Shown(user, now, settings, kind, du, au), notice=notice)
 
 
 @router.post("/tableau/horaires")
@@ -265,10 +267,10 @@ def export(user: Coordinator, session: DbSession) -> Response:
 
 
 @router.get("/indicateurs.csv")
-def indicators_csv(user: Coordinator, session: DbSession, now: Now, kind: Kinds = None, du: DayTyped = None,
-                   au: DayTyped = None) -> Response:
+def indicators_csv(user: Coordinator, session: DbSession, now: Now, settings: AppSettings, kind: Kinds = None,
+                   du: DayTyped = None, au: DayTyped = None) -> Response:
     """The API's indicators for the dashboard's choice (by default the last 12 months), for the annual report."""
-    shown = Shown(user, now.date(), kind, du, au)
+    shown = Shown(user, now, settings, kind, du, au)
     if shown.errors:
         raise InvalidInput(next(iter(shown.errors.by_field.values())))
     scope = shown.scope
