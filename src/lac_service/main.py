@@ -97,8 +97,8 @@ def create_app(
                   cabinet_pages, priority_pages, territory_pages, contact_pages):
         app.include_router(pages.router)
     file_paths = ("/api/v1/imports/", import_pages.PATH, territory_pages.PATH)
-    app.add_middleware(Unexpected)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, files=(file_paths, settings.max_import_bytes))
+    app.add_middleware(Unexpected)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     if settings.cors_origins:
         # Bearer keys, never cookies, cross origins: no credentials mode.

@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lac_service.errors import InvalidInput, PayloadTooLarge
+from lac_service.kit.fields import has_control
 
 access_log = logging.getLogger("lac_service.access")
 
@@ -33,12 +34,15 @@ def _query_names(route: APIRoute) -> frozenset[str]:
 
 
 async def reject_unknown_query(request: Request) -> None:
-    """A misspelt filter (``?satus=waiting``) must not silently widen a list: unknown names are a 422."""
+    """A misspelt filter (``?satus=waiting``) must not silently widen a list: unknown names are a 422. So is a
+    control character in a value, which PostgreSQL would refuse in a search (a 500), as bodies refuse them."""
     route = request.scope.get("route")
     known = _query_names(route) if isinstance(route, APIRoute) else frozenset()
-    for name in request.query_params:
+    for name, value in request.query_params.multi_items():
         if name not in known:
             raise InvalidInput(f"Paramètre inconnu : « {name[:64]} ».", field="query")
+        if has_control(value):
+            raise InvalidInput("Ce paramètre contient un caractère invisible non autorisé.", field=name)
 
 
 class _TooLarge(Exception):
@@ -146,8 +150,8 @@ class AccessLog:
 class Unexpected:
     """Answers an unexpected error here, with the app's own handler (the type and the route logged, a 500 in
     French), and ends it. Starlette's outermost middleware would answer the same, then raise the error again
-    for the server to log with its traceback and message, which may hold a patient's name. Innermost of ours,
-    so that the answer has the security headers too."""
+    for the server to log with its traceback and message, which may hold a patient's name. Inside the security
+    headers, so that the answer has them too; outside the body size limit, whose cut is a 413 of its own."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -1,6 +1,9 @@
 """Coordinators manage their cabinets: radius, batch size, cadence, channels, pause."""
 
+import sqlalchemy as sa
+
 from lac_service.auth.models import Role
+from lac_service.cabinets.models import Cabinet
 from tests.conftest import count_rows
 from tests.payloads import cabinet_body
 
@@ -23,6 +26,17 @@ def test_create_read_update_delete(client, make_key, org_a):
     assert client.delete(url, headers=coordinator).status_code == 204
     assert client.get(url, headers=coordinator).status_code == 404
     assert client.get("/api/v1/cabinets", headers=coordinator).json()["total"] == 0
+
+
+def test_an_address_stored_before_control_characters_were_refused_is_still_read(client, db, make_key, org_a):
+    """Word's line break (\\x0b), pasted into the address before the rule: reading is no time to refuse it."""
+    coordinator = make_key(org_a, Role.coordinator)
+    cabinet = client.post("/api/v1/cabinets", json=cabinet_body(), headers=coordinator).json()
+    db.execute(sa.update(Cabinet).values(address_line="3 place\x0bde la Nouvelle Aventure"))
+    db.commit()
+    listed = client.get("/api/v1/cabinets", headers=coordinator)
+    assert listed.status_code == 200 and listed.json()["items"][0]["address"]["line"].startswith("3 place")
+    assert client.get(f"/api/v1/cabinets/{cabinet['id']}", headers=coordinator).status_code == 200
 
 
 def test_defaults_and_browse_mode(client, make_key, org_a):

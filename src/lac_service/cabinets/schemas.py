@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 from lac_service.cabinets.models import Channel
 from lac_service.geography.schemas import LocationOut
 from lac_service.kinds import Kind
-from lac_service.kit.fields import Address, EmailAddress, Input, Location, PhoneNumber
+from lac_service.kit.fields import Address, AddressOut, EmailAddress, Input, Location, PhoneNumber
 
 BATCH_REQUESTED_AT_DESCRIPTION = ("Set: a batch was asked for and not made at once, and the cabinet is told of its batches; "
                       "every round serves it, whatever the cadence, until one is made.")
@@ -62,7 +62,7 @@ class CabinetRead(BaseModel):
     organisation: str
     name: str
     kinds: list[Kind]
-    address: Address
+    address: AddressOut
     location: LocationOut
     radius_km: float
     batch_size: int

@@ -11,7 +11,9 @@ from lac_service.kinds import Kind
 from lac_service.priority import Band
 from lac_service.geography.schemas import LocationOut
 from lac_service.intake.models import Source, Status, WithdrawReason
-from lac_service.kit.fields import Address, BirthDate, EmailAddress, Input, Location, PhoneNumber, ShortText
+from lac_service.kit.fields import (
+    Address, AddressOut, BirthDate, EmailAddress, Input, Location, PhoneNumber, ShortText,
+)
 
 MAX_HOUSEHOLD = 12
 DistanceKm = Annotated[float, Field(gt=0, le=300, allow_inf_nan=False)]
@@ -98,12 +100,6 @@ class WithdrawChoice(StrEnum):
 
 class WithdrawIn(Input):
     reason: WithdrawChoice = WithdrawChoice.other
-
-
-class AddressOut(BaseModel):
-    line: str
-    postal_code: str
-    city: str
 
 
 class PatientOut(BaseModel):
