@@ -105,6 +105,7 @@ def made_once(session: Session, *, scope: str, key: str, make: Callable[[], str]
 
 
 def _keep(session: Session, record: IdempotencyRecord) -> None:
+    session.flush()  # the caller's own writes: a failure of theirs is not a key in use
     try:
         with session.begin_nested():  # added within: a savepoint first flushes what is pending, outside itself
             session.add(record)

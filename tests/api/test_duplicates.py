@@ -146,6 +146,18 @@ def test_a_merge_keeps_what_either_registration_said_of_the_person(client, secre
     assert merged["priority"]["points"] >= twin["priority"]["points"]
 
 
+def test_a_merge_that_would_make_a_household_too_large_is_refused_and_changes_nothing(client, secretary):
+    family = [{"first_name": f"Enfant{n}", "last_name": "Durand", "birth_date": "2015-01-01"} for n in range(7)]
+    others = [{"first_name": f"Petit{n}", "last_name": "Durand", "birth_date": "2016-01-01"} for n in range(6)]
+    kept = client.post("/api/v1/requests", json=request_body(phone="0611111111", email=None) | {"household": family},
+                       headers=secretary).json()
+    twin = client.post("/api/v1/requests", json=_swapped(household=others), headers=secretary).json()
+    refused = client.post(f"/api/v1/requests/{kept['id']}/merge", json={"duplicate_id": twin["id"]}, headers=secretary)
+    assert refused.status_code == 409 and "plus de 12 membres du foyer" in refused.json()["message"]
+    assert client.get(f"/api/v1/requests/{twin['id']}", headers=secretary).json()["status"] == "waiting"
+    assert client.get(f"/api/v1/requests/{kept['id']}", headers=secretary).json()["people_count"] == 8
+
+
 def test_a_request_kept_being_offered_takes_no_new_member_until_the_cabinets_answer(client, secretary, make_key, org_a):
     """The cabinet answers for the people it was offered: a household growing under it waits, as a PATCH does."""
     coordinator = make_key(org_a, Role.coordinator)

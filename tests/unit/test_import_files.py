@@ -219,11 +219,14 @@ def test_household_members_as_people_write_them_between_dates(cell):
         ("Léa", "Martin", date(2015, 4, 3)), ("Tom", "Martin", date(2019, 2, 1))]
 
 
-def test_household_members_that_cannot_be_told_apart_are_refused():
-    parsed = read_requests(requests([*GOOD, "Léa Martin 03/04/2015 Tom Martin 01/02/2019"], header=[*HEADER, "Foyer"]))
+@pytest.mark.parametrize("cell", ["Léa Martin 03/04/2015 Tom Martin 01/02/2019", "Léa et Tom Martin 03/04/2015",
+                                  "Léa, Tom Martin 03/04/2015", "Léa & Tom Martin 03/04/2015"])
+def test_household_members_that_cannot_be_told_apart_are_refused(cell):
+    """Twins written with one date are two people: read as one, the second would be lost."""
+    parsed = read_requests(requests([*GOOD, f'"{cell}"'], header=[*HEADER, "Foyer"]))
     assert [error.message for error in parsed.errors] == [
-        "Membre du foyer n° 1 illisible : « Léa Martin 03/04/2015 Tom Martin 01/02/2019 » (attendu : Prénom Nom "
-        "JJ/MM/AAAA, les membres séparés par « | »)."]
+        f"Membre du foyer n° 1 illisible : « {cell} » (attendu : Prénom Nom JJ/MM/AAAA, les membres séparés par "
+        "« | »)."]
 
 
 @pytest.mark.parametrize("cell", ["12/03/1950", "12-03-1950", "12.03.1950", "1950-03-12", "12/3/1950"])

@@ -86,6 +86,8 @@ _LIST_SPLIT = re.compile(r"\s*[,|;]\s*|\s+/\s+")
 # Members by "|" or line, and as people also write them: a date, then ",", ";", "+", "et" or " / ".
 _MEMBER_SPLIT = re.compile(r"\s*[|\n]\s*|(?<=\d)\s*[,;+]\s*|(?<=\d)\s+(?:et|/)\s+", re.IGNORECASE)
 _MEMBER = re.compile(r"(\S+)\s+(.+?)\s+(\S+)")
+# Two people read as one: names joined ("Léa et Tom Martin 03/04/2015"), or a date inside the last name.
+_JOINED = re.compile(r",|\s(?:et|&|\+)\s", re.IGNORECASE)
 _BINARY = re.compile(rb"[\x00-\x08\x0e-\x19\x1c-\x1f]")
 
 
@@ -167,7 +169,8 @@ def _household(raw: str) -> list[dict[str, Any]]:
     """One member per "|" (or per line of the cell): "Prénom Nom JJ/MM/AAAA", the first word being the first name."""
     members = []
     for number, entry in enumerate(filter(None, _MEMBER_SPLIT.split(raw)), start=1):
-        if (match := _MEMBER.fullmatch(entry)) is None or any(c.isdigit() for c in match[2]):  # two read as one
+        if (match := _MEMBER.fullmatch(entry)) is None or _JOINED.search(f"{match[1]} {match[2]}") or any(
+                c.isdigit() for c in match[2]):
             raise _CellError(f"Membre du foyer n° {number} illisible : « {entry} » (attendu : Prénom Nom "
                              "JJ/MM/AAAA, les membres séparés par « | »).")
         try:

@@ -16,6 +16,7 @@ from lac_service.intake.models import (
     ACTIVE_STATUSES, DistinctPeople, HouseholdMember, PatientRequest, Status, WithdrawReason,
 )
 from lac_service.intake.ranking import apply_score
+from lac_service.intake.schemas import MAX_HOUSEHOLD
 from lac_service.intake.service import Actor, set_status
 from lac_service.kit.text import identity_key
 
@@ -94,6 +95,9 @@ def merge(session: Session, keep: PatientRequest, duplicate: PatientRequest, *, 
             raise Conflict(f"La demande n° {request.id} n'est plus en attente.", field="duplicate_id")
     known = {(identity_key(m.first_name, m.last_name), m.birth_date) for m in keep.household}
     joining = [m for m in duplicate.household if (identity_key(m.first_name, m.last_name), m.birth_date) not in known]
+    if len(keep.household) + len(joining) > MAX_HOUSEHOLD:
+        raise Conflict(f"Les deux demandes réunies compteraient plus de {MAX_HOUSEHOLD} membres du foyer : retirez "
+                       "d'abord ceux qui n'en font plus partie.", field="duplicate_id")
     for offered in (duplicate, keep if joining else None):
         if offered is not None and offered.status is Status.offered:
             raise Conflict(f"La demande n° {offered.id} est proposée à un cabinet : fusionnez après sa réponse.",

@@ -120,13 +120,14 @@ def create(request: Request, user: Coordinator, form: Form, session: DbSession, 
     if data is None:
         return _form(request, values, errors, status=422)
     def make() -> str:
-        place = geocoder.locate_input(data.address, None, field="")
         cabinet = service.create_cabinet(session, data=data, place=place, organisation_id=user.organisation_id, now=now)
         return f"cabinet:{cabinet.id}"
 
     try:
-        once = text(form, "once")  # the page's token: a double click registers one cabinet, not two
-        made = made_once(session, scope=f"form:user:{user.id}", key=once, make=make, now=now) if once else make()
+        place = geocoder.locate_input(data.address, None, field="")  # before any transaction: it may call out
+        once = text(form, "once") or ""  # the page's token: a double click registers one cabinet, not two
+        made = (made_once(session, scope=f"form:user:{user.id}", key=once, make=make, now=now)
+                if re.fullmatch(r"[A-Za-z0-9_-]{16,64}", once) else make())
     except AppError as exc:
         session.rollback()
         service_error(exc, errors)

@@ -136,6 +136,7 @@ def withdraw(request: Request, token: LinkToken, form: Form, session: DbSession,
     """A request still in the queue is withdrawn and erased; a closed one (matched, withdrawn, archived) is
     erased: the form promises erasure at any time."""
     patient = service.find_by_tracking(session, token)
+    service.lock_request(session, patient.id)  # as it is: a cabinet's « Accepter » may have just been written
     waiting = patient.status in ACTIVE_STATUSES
     if text(form, "confirm") != "oui":
         errors = Errors()
