@@ -76,6 +76,7 @@ BAD_REQUESTS = [
     ),
     pytest.param(_with("household", [{"first_name": "Théo"}]), 422, "household.0.last_name", id="member-partial"),
     pytest.param([request_body()], 422, "body", id="array-body"),
+    pytest.param(_with("patient.email", "françoise@exemple.fr"), 422, "patient.email", id="accent-before-the-at"),
     # PostgreSQL refuses NUL in a text (a 500 once), SQLite would keep it: refused on both, field named.
     pytest.param(_with("patient.first_name", "Élo\x00die"), 422, "patient.first_name", id="nul-character"),
     pytest.param(_with("patient.address.line", "12 rue\x1b[2J Esquermoise"), 422, "patient.address.line",

@@ -153,6 +153,22 @@ def test_smtp_refusals_temporary_then_permanent(db, twilio, smtp, dispatch, cloc
     assert [rcpts for _, rcpts in smtp.envelopes] == [["patient@exemple.fr"]]
 
 
+def test_accented_addresses_neither_get_lost_nor_stop_the_next_email(db, twilio, smtp, dispatch, clock):
+    """smtplib speaks ASCII: an accented domain goes in its IDNA form; accents before the "@" (stored before the
+    forms refused them) fail that message alone, where they once left the connection mid-transaction and
+    failed the next e-mail with it."""
+    for key, address in (("idn", "contact@santé-lille.fr"), ("accent", "françoise@exemple.fr"),
+                         ("next", "patient@exemple.fr")):
+        enqueue(db, channel="email", recipient=address, template="reconfirmation",
+                context={"kind": "medecin_traitant", "link": LINK}, idempotency_key=key, now=clock.now)
+    db.commit()
+    dispatch(provider_settings(twilio, smtp, coordinator_emails=[], concurrency=1)).run_once()
+    idn, accent, following = rows(db)
+    assert (idn.status, following.status) == (NotificationStatus.sent, NotificationStatus.sent)
+    assert (accent.status, accent.error_code) == (NotificationStatus.failed, "smtp:address_not_ascii")
+    assert sorted(rcpts[0] for _, rcpts in smtp.envelopes) == ["contact@xn--sant-lille-e7a.fr", "patient@exemple.fr"]
+
+
 def test_a_message_enqueued_in_a_rolled_back_transaction_is_never_sent(session_factory, twilio, dispatch, clock):
     with session_factory() as session:
         sms(session, "+33612345678", "k", clock.now)

@@ -51,12 +51,19 @@ def _plain_email(value: str) -> str | None:
 
 
 def _email(value: str) -> str:
+    """An accented domain is kept (it is sent in its IDNA form); accents before the "@" are refused: they need
+    SMTPUTF8, which few mail servers offer, so such an address would get nothing."""
     if (plain := _plain_email(value)) is not None:
         return plain
     try:
-        return validate_email(value, check_deliverability=False).normalized
+        return validate_email(value, check_deliverability=False, allow_smtputf8=False).normalized
     except EmailNotValidError:
-        raise PydanticCustomError("email_invalid", "Adresse e-mail invalide (exemple : nom@exemple.fr).")
+        try:
+            validate_email(value, check_deliverability=False)
+        except EmailNotValidError:
+            raise PydanticCustomError("email_invalid", "Adresse e-mail invalide (exemple : nom@exemple.fr).") from None
+        raise PydanticCustomError("email_accented", "Les messageries n'acceptent pas les accents avant le « @ » : "
+                                                    "écrivez cette partie de l'adresse sans accent.") from None
 
 
 def _postal_code(value: str) -> str:

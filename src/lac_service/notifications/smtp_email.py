@@ -14,6 +14,8 @@ from email.header import Header
 from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, parseaddr
 
+from email_validator import EmailNotValidError, validate_email
+
 from lac_service.config import NotificationSettings
 from lac_service.notifications.channels import (
     AmbiguousError, Backend, ChannelError, OutgoingMessage, PermanentError, RetryableError,
@@ -26,6 +28,19 @@ _UTF8_QP.body_encoding = QP  # readable in a raw mailbox, unlike base64
 
 def _refusal(code: int) -> ChannelError:
     return RetryableError(f"smtp:{code}") if 400 <= code < 500 else PermanentError(f"smtp:{code}")
+
+
+def _ascii(address: str) -> str:
+    """The address as SMTP carries it: an accented domain in its IDNA form (santé.fr is xn--sant-dpa.fr).
+    Accents before the "@" need SMTPUTF8, which few servers offer: refused (the forms refuse them too), before
+    the connection is used, which smtplib's ASCII commands would leave in the middle of a transaction."""
+    try:
+        ascii_email = validate_email(address, check_deliverability=False).ascii_email
+    except EmailNotValidError:
+        ascii_email = None
+    if ascii_email is None:
+        raise PermanentError("smtp:address_not_ascii")
+    return ascii_email
 
 
 class SmtpEmailBackend(Backend):
@@ -77,11 +92,11 @@ class SmtpEmailBackend(Backend):
         except OSError:
             pass
 
-    def _build(self, message: OutgoingMessage, message_id: str) -> bytes:
+    def _build(self, message: OutgoingMessage, message_id: str, recipient: str) -> bytes:
         """The compat32 MIME classes: a third of ``EmailMessage``'s cost, the same bytes on the wire."""
         mail = MIMEText(message.body, "plain", _UTF8_QP)
         mail["From"] = self._from_header
-        mail["To"] = message.recipient
+        mail["To"] = recipient
         mail["Subject"] = Header(message.subject or "", "utf-8").encode()
         mail["Date"] = formatdate(localtime=False)
         mail["Message-ID"] = message_id
@@ -91,7 +106,8 @@ class SmtpEmailBackend(Backend):
         # Our Message-ID is the provider id: it is what the recipient's server logs and bounces quote. Its random
         # part lets no one forge a bounce; the row keeps its first 64 characters, random part included.
         message_id = f"<lac-{message.id}-{secrets.token_hex(6)}@{self._domain}>"
-        data = self._build(message, message_id)
+        recipient = message.recipient if message.recipient.isascii() else _ascii(message.recipient)
+        data = self._build(message, message_id, recipient)
         for _ in range(2):
             conn: smtplib.SMTP | None = getattr(self._local, "conn", None)
             reused = conn is not None
@@ -100,7 +116,7 @@ class SmtpEmailBackend(Backend):
             try:
                 code, _ = conn.mail(self._envelope_sender)
                 if code == 250:
-                    code, _ = conn.rcpt(message.recipient)
+                    code, _ = conn.rcpt(recipient)
                 break
             except (OSError, smtplib.SMTPException) as exc:
                 # Before DATA: the server has nothing. A reused connection may have been closed while idle:
