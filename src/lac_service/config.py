@@ -11,7 +11,10 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, Request
-from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, StringConstraints, model_validator
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AnyHttpUrl, BaseModel, Field, SecretStr, StringConstraints, field_validator, model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-change-me"
@@ -89,6 +92,16 @@ class NotificationSettings(BaseModel):
         default_factory=list, description="Told of every message that failed or whose fate is unknown, whatever its "
                                           "organisation (the operator); each organisation's coordinators are told of theirs."
     )
+
+    @field_validator("coordinator_emails")
+    @classmethod
+    def _bare_addresses(cls, addresses: list[str]) -> list[str]:
+        """Refused at start-up: a notice to a malformed address (``Astreinte <a@cpts.fr>``) cannot be queued."""
+        try:
+            return [validate_email(address, check_deliverability=False, allow_smtputf8=False).normalized
+                    for address in addresses]
+        except EmailNotValidError as error:
+            raise ValueError(f"coordinator_emails: one bare address per entry ({error})") from None
 
     @model_validator(mode="after")
     def _claims_outlive_sends(self) -> "NotificationSettings":

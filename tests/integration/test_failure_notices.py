@@ -2,12 +2,17 @@
 never to another organisation's — and to the deployment's operator addresses."""
 
 import logging
+import threading
 
 import pytest
 import sqlalchemy as sa
+from pydantic import ValidationError
 
-from lac_service.auth.models import Role
+from lac_service.auth.models import Role, User
 from lac_service.auth.service import create_user
+from lac_service.config import NotificationSettings
+from lac_service.errors import InvalidInput
+from lac_service.notifications.dispatcher import Dispatcher, Stats
 from lac_service.notifications.channels import LocalBackend, PermanentError
 from lac_service.notifications.models import Notification, NotificationStatus
 from lac_service.notifications.twilio_sms import TwilioSmsBackend
@@ -100,3 +105,48 @@ def test_an_answer_to_an_sms_that_twilio_refuses_is_told_to_nobody(client, db, m
                              .where(Notification.status == NotificationStatus.failed)).all())
     assert set(failed) == {"request_confirmation", "reply"}
     assert [n.subject for n in notices(db)] == [f"Message non remis (n° {failed['request_confirmation']})"]
+
+
+def test_a_coordinators_malformed_address_neither_stops_sending_nor_the_others_notices(
+    client, db, clock, make_key, org_a, people
+):
+    """A login saved before addresses were checked ("Coordination <coordination@cpts-a.fr>"): its notice
+    cannot be queued. Once, that rolled back the whole pass and every later one."""
+    db.execute(sa.update(User).where(User.email == "coordination@cpts-a.fr")
+               .values(email="Coordination <coordination@cpts-a.fr>"))
+    db.commit()
+    secretary = make_key(org_a, Role.secretary)
+    register(client, secretary, email=None)
+    stats = dispatch(db, NOW, sms=Refused(), operator=[OPERATOR])
+    assert stats.failed == 1
+    assert [n.recipient for n in notices(db)] == [OPERATOR], "the operator is still told"
+
+
+def test_malformed_coordinator_addresses_are_refused_where_they_are_given(db, org_a):
+    with pytest.raises(ValidationError, match="coordinator_emails"):
+        NotificationSettings(coordinator_emails=["Astreinte LAC <astreinte@cpts.fr>"])
+    assert NotificationSettings(coordinator_emails=["Astreinte@CPTS.fr"]).coordinator_emails == ["Astreinte@cpts.fr"]
+    with pytest.raises(InvalidInput) as refused:
+        create_user(db, organisation=org_a, email="Camille <camille@cpts-a.fr>", full_name="Camille Martin",
+                    role=Role.coordinator, password="un mot de passe assez long", now=NOW)
+    assert refused.value.field == "email"
+
+
+def test_a_dispatcher_pass_that_fails_unexpectedly_is_followed_by_the_next(monkeypatch, caplog):
+    """The sending thread of ``lac worker`` must not die on one bad pass: nothing would be sent any more."""
+    stop, passes = threading.Event(), []
+
+    def run_once(self, stop_: threading.Event) -> Stats:
+        passes.append(1)
+        if len(passes) == 1:
+            raise RuntimeError("boom for +33612345678")
+        stop.set()
+        return Stats(sent=1)
+
+    monkeypatch.setattr(Dispatcher, "run_once", run_once)
+    dispatcher = Dispatcher.__new__(Dispatcher)
+    dispatcher.settings = NotificationSettings(poll_interval_s=0.01)
+    dispatcher.run_forever(stop)
+    assert len(passes) == 2
+    assert any("RuntimeError" in r.getMessage() for r in caplog.records)
+    assert not any("+33612345678" in r.getMessage() for r in caplog.records)

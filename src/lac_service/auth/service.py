@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session, undefer_group
 
 from lac_service.auth.logins import hash_password
 from lac_service.auth.models import ApiKey, Organisation, Role, StaffSession, User
 from lac_service.errors import Conflict, InvalidInput, NotFound
+from lac_service.kit.fields import EmailAddress
 from lac_service.kit.tokens import hash_token, new_token, token_matches
 
 _KEY_PATTERN = re.compile(r"^lac_([0-9a-f]{12})_([A-Za-z0-9_-]{20,})$")
@@ -111,7 +113,10 @@ def create_user(
     now: datetime,
 ) -> User:
     _check_password(password)
-    email = email.strip().lower()
+    try:  # it receives the notices of failed messages: a malformed one could not be queued
+        email = TypeAdapter(EmailAddress).validate_python(email).lower()
+    except ValidationError as error:
+        raise InvalidInput(str(error.errors()[0]["msg"]), field="email") from None
     if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
         raise Conflict("Un utilisateur existe déjà avec cette adresse.", field="email")
     user = User(

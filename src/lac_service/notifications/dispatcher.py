@@ -214,5 +214,9 @@ class Dispatcher:
             except sa.exc.OperationalError:
                 log.exception("database unavailable; the dispatcher will try again")
                 stats = Stats()
+            except Exception as error:  # a thread that died would leave every message unsent
+                # The type only: a message may quote a recipient.
+                log.error("dispatcher pass failed (%s); the dispatcher will try again", type(error).__name__)
+                stats = Stats()
             if not (stats.sent or stats.retried or stats.failed or stats.resolved or stats.redacted):
                 stop.wait(self.settings.poll_interval_s)

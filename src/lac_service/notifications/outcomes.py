@@ -20,7 +20,7 @@ from lac_service.notifications.channels import Backend, OutgoingMessage
 from lac_service.notifications.models import (
     ERASED, FINAL_REPORTS, REPLY, UNDELIVERED, Channel, Notification, NotificationStatus,
 )
-from lac_service.notifications.outbox import enqueue
+from lac_service.notifications.outbox import InvalidRecipient, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -231,8 +231,11 @@ def notify_coordinators(session: Session, trouble: Trouble, *, settings: Notific
         "error_code": trouble.code, "resource": trouble.resource,
     }
     for address in addresses:
-        enqueue(
-            session, channel=Channel.email, recipient=address, template="delivery_failure", context=context,
-            idempotency_key=f"notification:{trouble.notification_id}:{trouble.outcome}:{address}"[:255], now=now,
-            organisation_id=trouble.organisation_id,
-        )
+        try:
+            enqueue(
+                session, channel=Channel.email, recipient=address, template="delivery_failure", context=context,
+                idempotency_key=f"notification:{trouble.notification_id}:{trouble.outcome}:{address}"[:255], now=now,
+                organisation_id=trouble.organisation_id,
+            )
+        except InvalidRecipient:  # a login's address saved malformed: the others are told, and sending goes on
+            log.error("notification %s: a coordinator's address cannot receive its notice", trouble.notification_id)
