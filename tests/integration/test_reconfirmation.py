@@ -224,6 +224,21 @@ def test_a_request_being_offered_is_neither_asked_nor_archived(client, db, setti
     assert request_row(db).status is Status.offered
 
 
+def test_a_patient_offered_before_the_morning_is_not_asked_whether_they_still_wait(client, db, settings, registered,
+                                                                                    make_key, org_a, clock):
+    """The night queued the question for 09:00; the 08:00 round offered them: being offered, they are not asked."""
+    coordinator = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(), headers=coordinator)
+    assert reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), per_s=10,
+                     now=day(90)).asked == 1
+    db.commit()
+    clock["now"] = day(90, hours=4)  # 08:00 in Lille, before the question's turn
+    assert client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["requests_offered"] == 1
+    dispatch(db, day(90) + MORNING)
+    assert messages(db, "reconfirmation") == []
+    assert [m.status for m in messages(db, "batch_offer")] == [NotificationStatus.sent] * 2
+
+
 def test_a_late_oui_does_not_revive_a_request_the_patient_has_since_replaced(client, db, settings, registered):
     run(db, settings, day(90))
     run(db, settings, day(111))

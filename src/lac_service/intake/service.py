@@ -284,7 +284,7 @@ def confirm_waiting(session: Session, request: PatientRequest, *, actor: Actor, 
             set_status(session, request, Status.waiting, actor=actor, now=now, reason="reconfirmed")
     if request.status in ACTIVE_STATUSES:
         request.confirmed_at = request.updated_at = now
-        drop_unsent(session, f"request:{request.id}", ("reconfirmation",))  # answered before it was asked
+        drop_unsent(session, f"request:{request.id}", templates=("reconfirmation",))  # answered before it was asked
 
 
 def get_request(session: Session, request_id: int, *, visible_to: int | None, followed_too: bool = False,

@@ -149,11 +149,11 @@ def record_received(session: Session, *, provider_id: str, sender: str, text: st
     )
 
 
-def drop_unsent(session: Session, resource: str, templates: Sequence[str] = IN_TURN) -> None:
-    """The messages of these templates about ``resource`` still waiting to go are dropped: they were written about
-    it as it stood, and it changed since."""
+def drop_unsent(session: Session, *resources: str, templates: Sequence[str] = IN_TURN) -> None:
+    """The messages of these templates about ``resources`` still waiting to go are dropped: they were written
+    about them as they stood, and they changed since."""
     session.execute(sa.delete(Notification).where(
-        Notification.resource == resource, Notification.status == NotificationStatus.created,
+        Notification.resource.in_(resources), Notification.status == NotificationStatus.created,
         Notification.template.in_(templates)).execution_options(synchronize_session=False))
 
 

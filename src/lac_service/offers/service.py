@@ -18,7 +18,7 @@ from lac_service.kinds import Kind
 from lac_service.kit.tokens import hash_token
 from lac_service.links import LinkKind, Links
 from lac_service.notifications.models import Channel
-from lac_service.notifications.outbox import Message, enqueue_new
+from lac_service.notifications.outbox import Message, drop_unsent, enqueue_new
 from lac_service.organisations.webhooks import Change, queue_changes
 from lac_service.offers.models import DeclineReason, ItemStatus, Offer, OfferItem
 
@@ -167,6 +167,8 @@ def create_offers(
             .values(status=Status.offered, status_changed_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )
+        # A patient being offered is not asked whether they still wait (the night's question, due this morning).
+        drop_unsent(session, *(f"request:{request_id}" for request_id in chunk), templates=("reconfirmation",))
     _record(session, [_change(waiting[request_id], Status.waiting, Status.offered, "offered")
                       for request_id in wanted], now=now)
     if not kept:
