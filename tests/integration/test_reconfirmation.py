@@ -239,6 +239,22 @@ def test_a_patient_offered_before_the_morning_is_not_asked_whether_they_still_wa
     assert [m.status for m in messages(db, "batch_offer")] == [NotificationStatus.sent] * 2
 
 
+@pytest.mark.parametrize(("phone", "sent_to"), [("07 81 23 45 67", ["+33781234567"]), ("03 20 12 34 56", [])])
+def test_a_number_corrected_before_the_morning_gets_the_question_and_the_old_one_nothing(client, db, settings,
+                                                                                         registered, phone, sent_to):
+    """A secretary corrects a mistyped number at 08:00; the question queued in the night for 09:00 carries the
+    patient's link: it goes to the mobile corrected (a landline gets no SMS: the staff call), never to the
+    stranger who holds the old number."""
+    reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), per_s=10, now=day(90))
+    db.commit()
+    corrected = client.patch(f"/api/v1/requests/{registered['id']}", json={"patient": {"phone": phone}},
+                             headers=registered["headers"])
+    assert corrected.status_code == 200, corrected.text
+    dispatch(db, day(90) + MORNING)
+    assert [(m.recipient, m.status) for m in messages(db, "reconfirmation")] == [
+        (number, NotificationStatus.sent) for number in sent_to]
+
+
 def test_a_late_oui_does_not_revive_a_request_the_patient_has_since_replaced(client, db, settings, registered):
     run(db, settings, day(90))
     run(db, settings, day(111))

@@ -18,7 +18,7 @@ from lac_service.intake.schemas import HouseholdMemberIn, RequestCreate, Request
 from lac_service.geography.geocoder import Located
 from lac_service.kinds import Kind
 from lac_service.notifications.models import Channel
-from lac_service.notifications.outbox import Message, drop_unsent, enqueue_message
+from lac_service.notifications.outbox import Message, drop_unsent, enqueue_message, readdress_unsent
 from lac_service.notifications.outbox import forget_resource as forget_messages
 from lac_service.kit.fields import Address
 from lac_service.kit.phone import takes_sms
@@ -354,6 +354,8 @@ def update_request(
         # call) does not bar a correction of the name or the address.
         contact_changed = bool({"phone", "email"} & changes.keys())
         check_contact(request.phone, request.email, by_message=contact_changed and not actor.is_staff)
+        if contact_changed:
+            readdress_unsent(session, f"request:{request.id}", sms=sms_number(request.phone), email=request.email)
         assert request.first_name and request.last_name and request.birth_date
         request.identity_key = identity_key(request.first_name, request.last_name)
         request.person_key = person_key(request.first_name, request.last_name)

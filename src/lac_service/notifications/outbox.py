@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from lac_service.db import insert_on_conflict
 from lac_service.kit.clock import daytime_slots
 from lac_service.notifications.models import (
-    AT_TWILIO, ERASED, INBOUND, RECEIVED, Channel, Notification, NotificationStatus,
+    AT_TWILIO, ERASED, INBOUND, RECEIVED, REPLY, Channel, Notification, NotificationStatus,
 )
 from lac_service.notifications.templates import render
 
@@ -155,6 +155,17 @@ def drop_unsent(session: Session, *resources: str, templates: Sequence[str] = IN
     session.execute(sa.delete(Notification).where(
         Notification.resource.in_(resources), Notification.status == NotificationStatus.created,
         Notification.template.in_(templates)).execution_options(synchronize_session=False))
+
+
+def readdress_unsent(session: Session, resource: str, *, sms: str | None, email: str | None) -> None:
+    """The messages about ``resource`` still waiting to go follow its corrected contact details: to the new
+    number or address, or nowhere when there is none (a mistyped number's holder must not get a patient's
+    link the next morning). An answer to an SMS goes to the number that texted."""
+    for channel, recipient in ((Channel.sms, sms), (Channel.email, email)):
+        unsent = (Notification.resource == resource, Notification.status == NotificationStatus.created,
+                  Notification.channel == channel, Notification.template != REPLY)
+        change = sa.delete(Notification) if recipient is None else sa.update(Notification).values(recipient=recipient)
+        session.execute(change.where(*unsent).execution_options(synchronize_session=False))
 
 
 def blank_old(session: Session, *, before: datetime) -> int:
