@@ -271,7 +271,8 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> None:
     with _session(settings) as session:
         done = retention(session, settings, now=utcnow())
     print(f"Purge : {done.purged} demande(s) clôturée(s) effacée(s), {done.blanked} message(s) ancien(s) vidé(s), "
-          f"{done.forgotten} réponse(s) gardée(s) pour les renvois (Idempotency-Key) effacée(s).")
+          f"{done.forgotten} réponse(s) gardée(s) pour les renvois (Idempotency-Key) effacée(s), "
+          f"{done.uncached} adresse(s) localisée(s) par la BAN oubliée(s).")
 
 
 def cmd_expire_offers(args: argparse.Namespace, settings: Settings) -> None:

@@ -22,6 +22,7 @@ from lac_service.auth.models import Organisation
 from lac_service.config import Settings
 from lac_service.db import create_db_engine, create_session_factory, read_scope, session_scope
 from lac_service.errors import Conflict
+from lac_service.geography.geocoder import forget_cached
 from lac_service.idempotency import forget_expired
 from lac_service.intake.purge import purge_closed
 from lac_service.intake.ranking import rescore
@@ -76,16 +77,18 @@ class Retained(NamedTuple):
     purged: int  # requests closed for longer than the period, erased
     blanked: int  # settled messages that lost their recipient and text
     forgotten: int  # idempotency records past their time
+    uncached: int  # addresses located by BAN more than a day ago
 
 
 def retention(session: Session, settings: Settings, *, now: datetime) -> Retained:
     """Personal data of requests closed for longer than ``LAC_REQUESTS__PURGE_AFTER_DAYS`` is erased; settled
     messages lose their recipient and text after ``LAC_NOTIFICATIONS__KEEP_DAYS``; the answers kept for
-    ``Idempotency-Key`` replays go past ``LAC_IDEMPOTENCY_TTL_HOURS``."""
+    ``Idempotency-Key`` replays go past ``LAC_IDEMPOTENCY_TTL_HOURS``; BAN's answers after a day."""
     return Retained(
         purge_closed(session, closed_before=now - timedelta(days=settings.requests.purge_after_days), now=now),
         blank_old(session, before=now - timedelta(days=settings.notifications.keep_days)),
         forget_expired(session, before=now - settings.idempotency_ttl),
+        forget_cached(session, now=now),
     )
 
 
@@ -124,7 +127,8 @@ class Jobs:
                 done = reconfirm_stale(session, self.settings, now=now)
             self.last_rescore = local.date()
             self.ran += [f"rescore:{changed}", f"purge:{retained.purged}", f"blank_messages:{retained.blanked}",
-                         f"idempotency_records:{retained.forgotten}", f"reconfirm:{done.asked}:{done.archived}"]
+                         f"idempotency_records:{retained.forgotten}", f"geocode_cache:{retained.uncached}",
+                         f"reconfirm:{done.asked}:{done.archived}"]
 
     def _round(self, now: datetime) -> None:
         """Each organisation's round at its own times. Looked for without the rounds' lock, which a tick takes

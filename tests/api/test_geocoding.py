@@ -3,12 +3,17 @@ offline gazetteer otherwise; BAN failures fall back to the gazetteer, and pause 
 is recorded."""
 
 import logging
+from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from lac_service.auth.models import Role
 from lac_service.config import GeocoderSettings
 from lac_service.geography import geocoder
+from lac_service.geography.geocoder import GeocodeCache
+from lac_service.jobs import retention
+from lac_service.kit.clock import utcnow
 from lac_service.geography.distance import haversine_km
 from lac_service.main import create_app
 from tests.fakes.ban import FakeBan
@@ -92,6 +97,17 @@ def test_ban_gives_the_door_and_is_asked_once_per_address(ban_client, ban, secre
     again = ban_client.post("/api/v1/requests", json=_without_location(), headers=secretary_a).json()
     assert again["patient"]["location"]["precision"] == "address"
     assert len(ban.queries) == 1, "the second lookup of the same address came from the cache"
+
+
+def test_a_door_located_is_forgotten_the_night_after(ban_client, ban, secretary_a, db, settings):
+    """The cache keeps a door, which a map turns back into an address: a day's use, not the request's life."""
+    located = ban_client.post("/api/v1/requests", json=_without_location(), headers=secretary_a).json()
+    assert located["patient"]["location"]["precision"] == "address"
+    cached = sa.select(sa.func.count()).select_from(GeocodeCache)
+    assert db.scalar(cached) == 1
+    assert retention(db, settings, now=utcnow() + timedelta(hours=12)).uncached == 0, "a retry that day still uses it"
+    assert retention(db, settings, now=utcnow() + timedelta(days=1, hours=1)).uncached == 1
+    assert db.scalar(cached) == 0
 
 
 @pytest.mark.parametrize(

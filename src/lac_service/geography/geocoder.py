@@ -12,7 +12,7 @@ falling back. A query it refuses (400) says nothing about BAN and pauses nothing
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from time import monotonic
 from typing import Annotated, Any, Literal
 
@@ -47,7 +47,9 @@ class Located:
 
 
 class GeocodeCache(Base):
-    """BAN answers by a hash of the normalised address: the address itself is not kept."""
+    """BAN answers by a hash of the normalised address: the address itself is not kept, but its door is, which
+    a map turns back into the address; so an answer serves a day (a retry, a household registered twice) and
+    goes the next night (``forget_cached``), not long after the request it located is erased."""
 
     __tablename__ = "geocode_cache"
 
@@ -55,6 +57,14 @@ class GeocodeCache(Base):
     lat: Mapped[float]
     lon: Mapped[float]
     created_at: Mapped[datetime]
+
+
+CACHE_FOR = timedelta(days=1)
+
+
+def forget_cached(session: Session, *, now: datetime) -> int:
+    result = session.execute(sa.delete(GeocodeCache).where(GeocodeCache.created_at < now - CACHE_FOR))
+    return result.rowcount or 0  # type: ignore[attr-defined]
 
 
 async def get_geocoder(request: Request) -> "Geocoder":
