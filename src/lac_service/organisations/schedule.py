@@ -3,7 +3,7 @@ Martinique rounds at 08:00 Fort-de-France time, not Paris's), else the deploymen
 ``LAC_JOBS__TIMEZONE``. Each choice stands alone: times of its own on the deployment's zone, or the reverse."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -29,13 +29,13 @@ class Schedule:
         return [clock_label(at) for at in self.times]
 
     def last_slot(self, now: datetime) -> datetime | None:
-        """The latest round time at or before ``now`` within the last day, in UTC. Compared in UTC: a time in
-        the hour skipped in spring (02:30) takes the offset before the change (03:30 after it), and is past
-        once, not for an hour."""
+        """The latest round time at or before ``now`` on the same local day, in UTC: a time missed while the
+        worker was down is caught up within its day, not after midnight, when its batches would wake the
+        practitioners. Compared in UTC: a time in the hour skipped in spring (02:30) takes the offset before
+        the change (03:30 after it), and is past once, not for an hour."""
         zone = ZoneInfo(self.timezone)
         today = now.astimezone(zone).date()
-        slots = [datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
-                 for day in (today - timedelta(days=1), today) for at in self.times]
+        slots = [datetime.combine(today, at, tzinfo=zone).astimezone(UTC) for at in self.times]
         past = [slot for slot in slots if slot <= now]
         return max(past) if past else None
 
