@@ -40,11 +40,11 @@ def fill(url: str, count: int, channel: str) -> None:
     now = datetime.now(UTC)
     rows = []
     for i in range(count):
-        rendered = render(Channel(channel), "reconfirmation",
+        rendered = render(Channel(channel), "tracking_link",
                           {"kind": "medecin_traitant", "link": f"https://lac.example.fr/suivi/{i}"})
         rows.append({
             "channel": channel, "recipient": f"+3361{i:07d}" if channel == "sms" else f"patient{i}@exemple.fr",
-            "template": "reconfirmation", "subject": rendered.subject, "body": rendered.body, "status": "created",
+            "template": "tracking_link", "subject": rendered.subject, "body": rendered.body, "status": "created",
             "attempts": 0, "next_attempt_at": now, "idempotency_key": f"{channel}:{i}", "created_at": now,
         })
     with engine.begin() as connection:
@@ -67,7 +67,7 @@ def statuses(url: str) -> dict[str, Counter[str]]:
 def rows_of(url: str) -> list[sa.Row]:  # type: ignore[type-arg]
     engine = create_db_engine(url)
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(Notification).where(Notification.template == "reconfirmation")).all()
+        rows = connection.execute(sa.select(Notification).where(Notification.template == "tracking_link")).all()
     engine.dispose()
     return list(rows)
 
@@ -116,7 +116,7 @@ def test_a_killed_sms_worker_loses_nothing_and_sends_nothing_twice(committed_url
     with FakeTwilio(delay_s=0.01) as twilio:
         first = worker(committed_url, once=False, twilio=twilio)
         kill_when(first, lambda: len(twilio.received) >= 400)
-        in_doubt = statuses(committed_url)["reconfirmation"]["sending"]
+        in_doubt = statuses(committed_url)["tracking_link"]["sending"]
         assert 0 < in_doubt <= CONCURRENCY
         log = finish(committed_url, twilio=twilio)
         received = twilio.count_by_body()
@@ -135,7 +135,7 @@ def test_a_killed_email_worker_sends_nothing_twice_and_marks_the_doubtful_unknow
     with FakeSmtp(delay_s=0.01) as smtp:
         first = worker(committed_url, once=False, smtp=smtp)
         kill_when(first, lambda: len(smtp.messages) >= 100)
-        in_doubt = statuses(committed_url)["reconfirmation"]["sending"]
+        in_doubt = statuses(committed_url)["tracking_link"]["sending"]
         assert 0 < in_doubt <= CONCURRENCY
         finish(committed_url, smtp=smtp)
         received = Counter(rcpts[0] for _, rcpts in smtp.envelopes if rcpts != [COORDINATOR])

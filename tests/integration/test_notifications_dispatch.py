@@ -3,6 +3,7 @@ arrives once, faults are retried or failed as they should be, stuck claims are s
 
 import time
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -41,7 +42,7 @@ def provider_settings(twilio: FakeTwilio, smtp: FakeSmtp | None = None, **overri
     return NotificationSettings(**values)  # type: ignore[arg-type]
 
 
-def sms(db, number: str, key: str, now: datetime, template: str = "reconfirmation") -> Notification:  # type: ignore[no-untyped-def]
+def sms(db, number: str, key: str, now: datetime, template: str = "tracking_link") -> Notification:  # type: ignore[no-untyped-def]
     return enqueue(db, channel=Channel.sms, recipient=number, template=template,
                    context={"kind": "medecin_traitant", "link": LINK}, idempotency_key=key, now=now)
 
@@ -82,8 +83,8 @@ def test_each_message_arrives_once_with_its_text_and_recipient(db, twilio, smtp,
 
     assert sorted(m["to"] for m in twilio.received) == [f"+3361234567{i}" for i in range(3)]
     assert {m["from"] for m in twilio.received} == {SENDER}
-    assert all(m["body"].startswith("Liste d'attente commune : avez-vous toujours besoin d'un médecin traitant")
-               and m["body"].endswith(LINK) for m in twilio.received)
+    assert all(m["body"].startswith("Liste d'attente commune : voici le lien de suivi de votre demande de médecin "
+                                    "traitant") and m["body"].endswith(LINK) for m in twilio.received)
     assert sorted(rcpts[0] for _, rcpts in smtp.envelopes) == ["patient0@exemple.fr", "patient1@exemple.fr"]
     for message in smtp.messages:
         assert message["Subject"] == "Votre demande de bilan orthophonique est enregistrée"
@@ -167,6 +168,29 @@ def test_accented_addresses_neither_get_lost_nor_stop_the_next_email(db, twilio,
     assert (idn.status, following.status) == (NotificationStatus.sent, NotificationStatus.sent)
     assert (accent.status, accent.error_code) == (NotificationStatus.failed, "smtp:address_not_ascii")
     assert sorted(rcpts[0] for _, rcpts in smtp.envelopes) == ["contact@xn--sant-lille-e7a.fr", "patient@exemple.fr"]
+
+
+def test_a_question_due_in_the_evening_but_sent_at_night_waits_for_the_morning_where_its_reader_lives(
+        db, twilio, dispatch, clock):
+    """The dispatcher was down all evening: at 02:00 in Paris the night's questions wait for 09:00 there, and
+    the one to Martinique (21:00 there) for 09:00 in Fort-de-France; a text someone waits for goes at once."""
+    paris, martinique = ZoneInfo("Europe/Paris"), ZoneInfo("America/Martinique")
+    evening = datetime(2026, 12, 8, 19, 30, tzinfo=paris)
+    clock.now = evening
+    sms(db, "+33612345678", "lille", clock.now, template="reconfirmation")
+    sms(db, "+596696123456", "fort-de-france", clock.now, template="reconfirmation")
+    sms(db, "+33698765432", "link", clock.now, template="tracking_link")
+    db.commit()
+    clock.now = datetime(2026, 12, 9, 2, 0, tzinfo=paris)
+    dispatcher = dispatch(provider_settings(twilio))
+    dispatcher.run_once()
+    lille, fort_de_france, _ = rows(db)
+    assert [m["to"] for m in twilio.received] == ["+33698765432"]
+    assert (lille.status, lille.next_attempt_at) == (NotificationStatus.created, datetime(2026, 12, 9, 9, 0, tzinfo=paris))
+    assert fort_de_france.next_attempt_at == datetime(2026, 12, 9, 9, 0, tzinfo=martinique)
+    clock.now = datetime(2026, 12, 9, 9, 0, tzinfo=paris)
+    dispatcher.run_once()
+    assert [m["to"] for m in twilio.received] == ["+33698765432", "+33612345678"]
 
 
 def test_a_message_enqueued_in_a_rolled_back_transaction_is_never_sent(session_factory, twilio, dispatch, clock):

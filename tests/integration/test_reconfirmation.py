@@ -161,7 +161,7 @@ def test_the_three_weeks_count_from_the_question_sent_not_queued(db, settings, r
     assert reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), per_s=10,
                      now=day(90)).asked == 1
     db.commit()
-    dispatch(db, day(95))
+    dispatch(db, day(95) + MORNING)
     assert run(db, settings, day(111)) == (0, 0)
     assert run(db, settings, day(115)) == (0, 0) and run(db, settings, day(116)) == (0, 1)
 
