@@ -3,7 +3,6 @@ arrives once, faults are retried or failed as they should be, stuck claims are s
 
 import time
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -168,29 +167,6 @@ def test_accented_addresses_neither_get_lost_nor_stop_the_next_email(db, twilio,
     assert (idn.status, following.status) == (NotificationStatus.sent, NotificationStatus.sent)
     assert (accent.status, accent.error_code) == (NotificationStatus.failed, "smtp:address_not_ascii")
     assert sorted(rcpts[0] for _, rcpts in smtp.envelopes) == ["contact@xn--sant-lille-e7a.fr", "patient@exemple.fr"]
-
-
-def test_a_question_due_in_the_evening_but_sent_at_night_waits_for_the_morning_where_its_reader_lives(
-        db, twilio, dispatch, clock):
-    """The dispatcher was down all evening: at 02:00 in Paris the night's questions wait for 09:00 there, and
-    the one to Martinique (21:00 there) for 09:00 in Fort-de-France; a text someone waits for goes at once."""
-    paris, martinique = ZoneInfo("Europe/Paris"), ZoneInfo("America/Martinique")
-    evening = datetime(2026, 12, 8, 19, 30, tzinfo=paris)
-    clock.now = evening
-    sms(db, "+33612345678", "lille", clock.now, template="reconfirmation")
-    sms(db, "+596696123456", "fort-de-france", clock.now, template="reconfirmation")
-    sms(db, "+33698765432", "link", clock.now, template="tracking_link")
-    db.commit()
-    clock.now = datetime(2026, 12, 9, 2, 0, tzinfo=paris)
-    dispatcher = dispatch(provider_settings(twilio))
-    dispatcher.run_once()
-    lille, fort_de_france, _ = rows(db)
-    assert [m["to"] for m in twilio.received] == ["+33698765432"]
-    assert (lille.status, lille.next_attempt_at) == (NotificationStatus.created, datetime(2026, 12, 9, 9, 0, tzinfo=paris))
-    assert fort_de_france.next_attempt_at == datetime(2026, 12, 9, 9, 0, tzinfo=martinique)
-    clock.now = datetime(2026, 12, 9, 9, 0, tzinfo=paris)
-    dispatcher.run_once()
-    assert [m["to"] for m in twilio.received] == ["+33698765432", "+33612345678"]
 
 
 def test_a_message_enqueued_in_a_rolled_back_transaction_is_never_sent(session_factory, twilio, dispatch, clock):

@@ -5,11 +5,7 @@ overseas departments, so "0692 12 34 56" (Réunion) becomes +262692123456 and no
 so does one the mainland's ranges overlap ("0596 30 12 34", a Martinique landline).
 """
 
-from zoneinfo import ZoneInfo
-
 import phonenumbers
-
-from lac_service.kit.clock import PARIS
 
 _REGIONS = ("FR", "RE", "GP", "MQ", "GF", "YT", "PM", "BL", "MF", "NC", "PF", "WF")
 _DIALLED_WITH_0 = frozenset({"FR", "RE", "GP", "MQ", "GF", "YT", "BL", "MF"})  # one numbering plan with France's
@@ -19,21 +15,8 @@ _MOBILES = frozenset({phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNum
 _LINES = _MOBILES | {_FIXED}
 
 
-# Where a number's holder lives, by its region (a metropolitan number: Paris).
-_ZONES = {"GP": "America/Guadeloupe", "BL": "America/St_Barthelemy", "MF": "America/Marigot",
-          "MQ": "America/Martinique", "GF": "America/Cayenne", "RE": "Indian/Reunion", "YT": "Indian/Mayotte",
-          "PM": "America/Miquelon", "NC": "Pacific/Noumea", "PF": "Pacific/Tahiti", "WF": "Pacific/Wallis"}
-
-
 class InvalidPhone(ValueError):
     pass
-
-
-def zone_of_number(e164: str) -> ZoneInfo:
-    """The time zone of the holder of a number stored in E.164: that of its region, Paris's for the mainland's
-    and any other."""
-    region = phonenumbers.region_code_for_number(phonenumbers.parse(e164))
-    return ZoneInfo(_ZONES[region]) if region in _ZONES else PARIS
 
 
 def to_e164(raw: str) -> str:

@@ -25,14 +25,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lac_service.config import NotificationSettings
 from lac_service.db import UTCDateTime, session_scope
-from lac_service.kit.clock import daytime_slots, utcnow
-from lac_service.kit.phone import zone_of_number
+from lac_service.kit.clock import utcnow
 from lac_service.notifications import outcomes, redaction
 from lac_service.notifications.channels import (
     AmbiguousError, Backend, PermanentError, RetryableError, build_backends,
 )
 from lac_service.notifications.models import Channel, Notification, NotificationStatus
-from lac_service.notifications.outbox import IN_TURN
 from lac_service.notifications.outcomes import Claimed
 from lac_service.notifications.resolver import resolve_stuck
 
@@ -130,21 +128,7 @@ class Dispatcher:
             # One statement: its write lock is taken before it reads, so concurrent SQLite writers wait
             # (busy_timeout) instead of failing on a stale snapshot.
             rows = session.execute(_CLAIM_DUE, params).all()
-        claimed = [Claimed.of_row(r, token, self.backends) for r in sorted(rows, key=lambda r: r.id)]
-        return [c for c in claimed if not self._held_till_morning(session, c, now)]
-
-    @staticmethod
-    def _held_till_morning(session: Session, claimed: Claimed, now: datetime) -> bool:
-        """A text nobody waits for (``IN_TURN``) came due between ``DAYTIME``'s hours where its recipient lives,
-        but comes at night all the same: the dispatcher was down all evening, or a retry backed off past 20:00.
-        It waits for the morning there, rather than wake anyone."""
-        if claimed.channel is not Channel.sms or claimed.template not in IN_TURN:
-            return False
-        morning = next(daytime_slots(now, zone_of_number(claimed.message.recipient), every_s=60))
-        if morning <= now:
-            return False
-        outcomes.release(session, claimed, morning)
-        return True
+        return [Claimed.of_row(r, token, self.backends) for r in sorted(rows, key=lambda r: r.id)]
 
     def _send(self, claimed: Claimed, deadline: float) -> str | Exception:
         """Runs in a sending thread. Sends only while the claim is fresh enough for the send to finish

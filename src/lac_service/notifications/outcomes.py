@@ -110,8 +110,7 @@ def _keep_erased(session: Session, sent: list[tuple[Claimed, str]], now: datetim
 
 
 def release(session: Session, claimed: Claimed, now: datetime) -> None:
-    """Hands back a claim that was never sent (its time ran out before its turn came, or it waits for the
-    morning: ``now`` is then the morning)."""
+    """Hands back a claim that was never sent (its time ran out before its turn came)."""
     session.execute(
         _fenced(claimed).values(status=NotificationStatus.created, claim_token=None, next_attempt_at=now)
     )
