@@ -154,7 +154,7 @@ def test_each_organisation_rounds_at_its_own_times_in_its_own_time_zone(client, 
     assert chosen.status_code == 200, chosen.text
     jobs = Jobs(settings.model_copy(update={"jobs": settings.jobs.model_copy(update={"match_at": [time(8, 0)]})}),
                 session_factory)
-    jobs.tick(_at(day, 7))  # each owes yesterday's round: both run, and are then square
+    jobs.tick(_at(day, 7))  # before either time: nothing owed yet (yesterday's are not caught up the next day)
     martinique = ZoneInfo("America/Martinique")
     waiting = (PatientRequest.organisation_id == org_a.id) & (PatientRequest.status == "waiting")
     db.execute(sa.update(PatientRequest).where(waiting).values(priority_points=1))  # scores gone stale

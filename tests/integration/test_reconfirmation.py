@@ -228,7 +228,7 @@ def test_a_patient_offered_before_the_morning_is_not_asked_whether_they_still_wa
                                                                                     make_key, org_a, clock):
     """The night queued the question for 09:00; the 08:00 round offered them: being offered, they are not asked."""
     coordinator = make_key(org_a, Role.coordinator)
-    client.post("/api/v1/cabinets", json=cabinet_body(), headers=coordinator)
+    cabinet = client.post("/api/v1/cabinets", json=cabinet_body(), headers=coordinator).json()
     assert reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), per_s=10,
                      now=day(90)).asked == 1
     db.commit()
@@ -237,6 +237,12 @@ def test_a_patient_offered_before_the_morning_is_not_asked_whether_they_still_wa
     dispatch(db, day(90) + MORNING)
     assert messages(db, "reconfirmation") == []
     assert [m.status for m in messages(db, "batch_offer")] == [NotificationStatus.sent] * 2
+    token = client.get(f"/api/v1/cabinets/{cabinet['id']}/link", headers=coordinator).json()["url"].rsplit("/", 1)[1]
+    offer = client.get(f"/api/v1/practitioner/{token}").json()["offers"][0]["url"].rsplit("/", 1)[1]
+    declined = client.post(f"/api/v1/offers/{offer}/responses",
+                           json={"request_id": registered["id"], "decision": "decline"})
+    assert declined.status_code == 200, declined.text
+    assert run(db, settings, day(91)) == (1, 0), "back in the queue, never asked: asked the next night"
 
 
 @pytest.mark.parametrize(("phone", "sent_to"), [("07 81 23 45 67", ["+33781234567"]), ("03 20 12 34 56", [])])

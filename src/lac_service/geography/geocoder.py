@@ -49,7 +49,8 @@ class Located:
 class GeocodeCache(Base):
     """BAN answers by a hash of the normalised address: the address itself is not kept, but its door is, which
     a map turns back into the address; so an answer serves a day (a retry, a household registered twice) and
-    goes the next night (``forget_cached``), not long after the request it located is erased."""
+    goes at the first nightly purge once a day old (``forget_cached``), not long after the request it located
+    is erased."""
 
     __tablename__ = "geocode_cache"
 

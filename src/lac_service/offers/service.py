@@ -167,8 +167,13 @@ def create_offers(
             .values(status=Status.offered, status_changed_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        # A patient being offered is not asked whether they still wait (the night's question, due this morning).
-        drop_unsent(session, *(f"request:{request_id}" for request_id in chunk), templates=("reconfirmation",))
+        # A patient being offered is not asked whether they still wait (the night's question, due this morning):
+        # not asked at all, so asked again if still due once back in the queue.
+        unasked = drop_unsent(session, *(f"request:{request_id}" for request_id in chunk), templates=("reconfirmation",))
+        if unasked:
+            session.execute(sa.update(PatientRequest).where(PatientRequest.id.in_(
+                [int(resource.removeprefix("request:")) for resource in unasked])).values(reconfirm_asked_at=None)
+                .execution_options(synchronize_session=False))
     _record(session, [_change(waiting[request_id], Status.waiting, Status.offered, "offered")
                       for request_id in wanted], now=now)
     if not kept:
