@@ -111,7 +111,8 @@ def _keep(session: Session, record: IdempotencyRecord) -> None:
             session.add(record)
     except sa.exc.IntegrityError:
         # The same key is being used by a concurrent call that committed first.
-        raise Conflict("Une requête avec cette clé d'idempotence est déjà en cours.", field="Idempotency-Key") from None
+        raise Conflict("Une requête avec cette clé d'idempotence est déjà en cours.",
+                       field="Idempotency-Key") from None
 
 
 def forget_expired(session: Session, *, before: datetime) -> int:

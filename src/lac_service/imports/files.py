@@ -410,7 +410,8 @@ def _request_extras(values: dict[str, Any], payload: dict[str, Any]) -> list[tup
     if (local := values.get("date_demande")) is None:
         return []
     patient = payload.get("patient", {})
-    written = f"{local.day:02d}/{local.month:02d}/{local.year:04d}" + (f" {local:%H:%M}" if local.time() != time() else "")
+    written = f"{local.day:02d}/{local.month:02d}/{local.year:04d}"  # year 1 too: strftime would write "1"
+    written += f" {local:%H:%M}" if local.time() != time() else ""
     born = patient.get("birth_date")
     if isinstance(born, date) and local.date() < born:
         return [("date_demande", f"La date de la demande précède la naissance du patient : « {written} ».")]

@@ -152,9 +152,12 @@ def record_received(session: Session, *, provider_id: str, sender: str, text: st
 def drop_unsent(session: Session, *resources: str, templates: Sequence[str] = IN_TURN) -> set[str]:
     """The messages of these templates about ``resources`` still waiting to go are dropped: they were written
     about them as they stood, and they changed since. Returns the resources that had one."""
-    return set(session.scalars(sa.delete(Notification).where(
-        Notification.resource.in_(resources), Notification.status == NotificationStatus.created,
-        Notification.template.in_(templates)).returning(Notification.resource).execution_options(synchronize_session=False)))
+    return set(session.scalars(
+        sa.delete(Notification).where(
+            Notification.resource.in_(resources), Notification.status == NotificationStatus.created,
+            Notification.template.in_(templates),
+        ).returning(Notification.resource).execution_options(synchronize_session=False)
+    ))
 
 
 def readdress_unsent(session: Session, resource: str, *, sms: str | None, email: str | None) -> None:

@@ -169,11 +169,13 @@ def create_offers(
         )
         # A patient being offered is not asked whether they still wait (the night's question, due this morning):
         # not asked at all, so asked again if still due once back in the queue.
-        unasked = drop_unsent(session, *(f"request:{request_id}" for request_id in chunk), templates=("reconfirmation",))
+        unasked = drop_unsent(session, *(f"request:{i}" for i in chunk), templates=("reconfirmation",))
         if unasked:
-            session.execute(sa.update(PatientRequest).where(PatientRequest.id.in_(
-                [int(resource.removeprefix("request:")) for resource in unasked])).values(reconfirm_asked_at=None)
-                .execution_options(synchronize_session=False))
+            session.execute(
+                sa.update(PatientRequest)
+                .where(PatientRequest.id.in_([int(resource.removeprefix("request:")) for resource in unasked]))
+                .values(reconfirm_asked_at=None).execution_options(synchronize_session=False)
+            )
     _record(session, [_change(waiting[request_id], Status.waiting, Status.offered, "offered")
                       for request_id in wanted], now=now)
     if not kept:

@@ -119,8 +119,8 @@ def flows(session: Session, scope: Scope) -> dict[tuple[str, str], Counter[str]]
     later = aliased(StatusChange)
     changes = scope.requests(
         sa.select(StatusChange.at, StatusChange.to_status, StatusChange.reason, R.kind).join(R, R.id == StatusChange.request_id)
-        .where(StatusChange.to_status.in_((Status.matched, Status.withdrawn, Status.archived)), scope.within(StatusChange.at),
-               R.merged_into_id.is_(None),
+        .where(StatusChange.to_status.in_((Status.matched, Status.withdrawn, Status.archived)),
+               scope.within(StatusChange.at), R.merged_into_id.is_(None),
                ~sa.exists().where(later.request_id == StatusChange.request_id, later.id > StatusChange.id))
     )
     for at, to_status, reason, kind in session.execute(changes):
@@ -231,7 +231,8 @@ def cabinets(session: Session, scope: Scope, items: list[sa.Row]) -> list[dict[s
     for item in items:
         by_cabinet[item.cabinet_id].append(item)
     query = (sa.select(Cabinet).order_by(Cabinet.id)
-             .where(Cabinet.created_at < scope.until, sa.or_(Cabinet.deleted_at.is_(None), Cabinet.deleted_at >= scope.since)))
+             .where(Cabinet.created_at < scope.until,
+                    sa.or_(Cabinet.deleted_at.is_(None), Cabinet.deleted_at >= scope.since)))
     if scope.organisation_id is not None:
         query = query.where(Cabinet.organisation_id == scope.organisation_id)
     rows = []

@@ -119,6 +119,7 @@ def create(request: Request, user: Coordinator, form: Form, session: DbSession, 
     data = _validated(CabinetCreate, _data(form), errors)
     if data is None:
         return _form(request, values, errors, status=422)
+
     def make() -> str:
         cabinet = service.create_cabinet(session, data=data, place=place, organisation_id=user.organisation_id, now=now)
         return f"cabinet:{cabinet.id}"
