@@ -100,6 +100,8 @@ def test_a_patient_withdrawn_from_a_batch_does_not_hold_the_next_ask_back(client
     assert withdrawn.status_code == 200, withdrawn.text
     refused = client.post(f"/api/v1/offers/{offer}/responses", json={"request_id": alice, "decision": "decline"})
     assert refused.status_code == 409
+    standing = client.get(f"/api/v1/practitioner/{_token(browse['url'])}").json()
+    assert standing["offers"] == [], "no answer is awaited: the batch is no longer listed as to answer"
     _, patients = _pull(client, browse)
     assert len(patients) == 1 and patients != [alice], "Bruno, at once"
     coordinator_ask = client.post(f"/api/v1/cabinets/{browse['cabinet']['id']}/batch-request", headers=browse["headers"])

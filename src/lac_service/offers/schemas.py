@@ -75,7 +75,8 @@ class OfferSummary(BaseModel):
     accepted: int
     declined: int
     expired: int
-    cancelled: int
+    cancelled: int = Field(description="Taken back before an answer: the patient left the queue (counted at once), "
+                                       "or the offer closed early.")
     decline_reasons: dict[str, int]
 
 
