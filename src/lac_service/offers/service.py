@@ -244,13 +244,13 @@ def tally(session: Session, offers: Sequence[Offer]) -> dict[int, Tally]:
     counted cancelled, as the next round will mark it: nobody waits for that answer."""
     tallies = {offer.id: Tally(Counter(), Counter()) for offer in offers}
     left = sa.and_(OfferItem.status == ItemStatus.pending, PatientRequest.status != Status.offered)
-    status = sa.case((left, sa.literal(ItemStatus.cancelled, OfferItem.status.type)), else_=OfferItem.status)
+    counted_as = sa.case((left, sa.literal(ItemStatus.cancelled, OfferItem.status.type)), else_=OfferItem.status)
     for chunk in _chunks(list(tallies)):
         rows = session.execute(
-            sa.select(OfferItem.offer_id, status, OfferItem.decline_reason, sa.func.count())
+            sa.select(OfferItem.offer_id, counted_as, OfferItem.decline_reason, sa.func.count())
             .join(PatientRequest, PatientRequest.id == OfferItem.request_id)
             .where(OfferItem.offer_id.in_(chunk))
-            .group_by(OfferItem.offer_id, status, OfferItem.decline_reason)
+            .group_by(OfferItem.offer_id, counted_as, OfferItem.decline_reason)
         )
         for offer_id, status, reason, count in rows:
             tallies[offer_id].statuses[status] += count
