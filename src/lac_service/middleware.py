@@ -122,6 +122,19 @@ async def _refuse(send: Send, page: bool) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class _Watched:
+    """``send``, noting the answer's status once it has started (None before)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status: int | None = None
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)
+
+
 class AccessLog:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -131,20 +144,13 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 500
-
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        watched = _Watched(send)
         try:
-            await self.app(scope, receive, capture)
+            await self.app(scope, receive, watched)
         finally:
             route = route_template(scope)
             elapsed_ms = (time.perf_counter() - start) * 1000
-            access_log.info("%s %s %d %.1fms", scope["method"], route, status, elapsed_ms)
+            access_log.info("%s %s %d %.1fms", scope["method"], route, watched.status or 500, elapsed_ms)
 
 
 class Unexpected:
@@ -160,18 +166,12 @@ class Unexpected:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def watch(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        watched = _Watched(send)
         try:
-            await self.app(scope, receive, watch)
+            await self.app(scope, receive, watched)
         except Exception as exc:
             answer = await scope["app"].exception_handlers[Exception](Request(scope, receive), exc)
-            if not started:
+            if watched.status is None:
                 await answer(scope, receive, send)
 
 

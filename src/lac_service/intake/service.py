@@ -426,7 +426,7 @@ def erase_request(session: Session, request: PatientRequest, *, actor: Actor, no
     lock_request(session, request.id)
     if request.erased_at is not None:
         return
-    for duplicate in session.scalars(sa.select(PatientRequest).where(PatientRequest.merged_into_id == request.id)):
+    for duplicate in session.scalars(sa.select(PatientRequest).where(PatientRequest.merged_into_id == request.id)).all():
         erase_request(session, duplicate, actor=actor, now=now)
     if request.status in ACTIVE_STATUSES:
         set_status(session, request, Status.withdrawn, actor=actor, now=now, reason=WithdrawReason.erased.value)
