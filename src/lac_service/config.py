@@ -121,7 +121,7 @@ class NotificationSettings(BaseModel):
 
 class JobSettings(BaseModel):
     """What ``lac worker`` runs besides sending: rounds at fixed local times (a missed time is caught up
-    once, when the worker comes back), offer expiry every few minutes, and a nightly re-scoring."""
+    once, when the worker comes back, until the evening), offer expiry every few minutes, and a nightly re-scoring."""
 
     timezone: str = "Europe/Paris"
     match_at: list[time] = Field(default_factory=lambda: [time(8, 0)], description="Local times of the daily rounds; empty: none.")

@@ -62,6 +62,23 @@ def test_a_round_runs_once_per_configured_time_and_a_missed_one_is_caught_up(set
         "the day's missed round is not run in the night: its batches would wake the practitioners"
 
 
+def _rounds_at(jobs: Jobs, moment: datetime) -> list[str]:
+    return [job for job in Jobs(jobs.settings, jobs.session_factory).tick(moment) if job.startswith("round")]
+
+
+@pytest.mark.parametrize(("at", "last_caught_up"), [(time(8, 0), time(19, 59)), (time(21, 0), time(21, 59))])
+def test_a_missed_round_is_caught_up_until_the_evening_or_within_the_hour_of_an_evening_time(
+        settings, session_factory, queue, day, at, last_caught_up):
+    """A worker back at 23:40 would send the day's batches to practitioners in bed: the 08:00 round is caught up
+    until 20:00; a time the coordinators chose in the evening (21:00), within the hour."""
+    jobs = Jobs(settings.model_copy(update={"jobs": settings.jobs.model_copy(update={"match_at": [at]})}),
+                session_factory)
+    assert _rounds_at(jobs, _at(day, last_caught_up.hour, last_caught_up.minute)) == ["round:1"]
+    too_late = datetime.combine(day, last_caught_up) + timedelta(minutes=1)
+    assert _rounds_at(jobs, _at(day + timedelta(days=1), too_late.hour, too_late.minute)) == [], "left to the next day"
+    assert _rounds_at(jobs, _at(day + timedelta(days=2), at.hour, at.minute)) == ["round:1"]
+
+
 def test_each_organisation_has_its_own_scheduled_round_its_coordinators_can_read(
         client, settings, session_factory, db, make_key, org_a, org_b, queue, day):
     jobs = Jobs(settings.model_copy(update={"jobs": settings.jobs.model_copy(update={"match_at": [time(8, 0)]})}), session_factory)

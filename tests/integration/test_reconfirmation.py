@@ -108,6 +108,69 @@ def test_the_nights_questions_go_in_turn_at_the_pace_given(client, db, settings,
         [lille_nine + timedelta(seconds=s) for s in (0, 0.25, 0.5)]
 
 
+FORT_DE_FRANCE = {"address": {"line": "1 rue Victor Hugo", "postal_code": "97200", "city": "Fort-de-France"},
+                  "location": {"lat": 14.6037, "lon": -61.0662}}  # La Martinique: UTC-4
+
+
+def queued_questions(db, settings, client, secretary_a) -> None:
+    """The night's questions for the patient in Lille and for one in Fort-de-France with a mainland mobile (her
+    daytime is Fort-de-France's: where she lives, not where her number comes from)."""
+    client.post("/api/v1/requests", json=request_body(first_name="Mylène", phone="0611223344", email=None,
+                                                      **FORT_DE_FRANCE), headers=secretary_a)
+    assert reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), per_s=10,
+                     now=day(90)).asked == 2
+    db.commit()
+
+
+def question_to(db, phone: str) -> Notification:
+    return next(m for m in messages(db, "reconfirmation") if m.recipient == phone)
+
+
+def test_questions_the_dispatcher_gets_to_in_the_evening_wait_for_the_next_morning(client, db, settings, registered,
+                                                                                   secretary_a):
+    """The dispatcher was down from 03:00 to 20:00 UTC: 21:00 in Lille, 16:00 in Fort-de-France. Fort-de-France's
+    question goes; Lille's waits for 09:00 the next day rather than reach a patient in the night, while a
+    registration's confirmation, which someone waits for, goes at once."""
+    queued_questions(db, settings, client, secretary_a)
+    evening = day(90, hours=17)
+    client.post("/api/v1/requests", json=request_body(first_name="Noé", phone="0699887766", email=None),
+                headers=secretary_a)
+    assert dispatch(db, evening).sent == 4, "the registrations' three confirmations and Fort-de-France's question"
+    assert question_to(db, "+33611223344").status is NotificationStatus.sent
+    lille = question_to(db, PHONE)
+    assert lille.status is NotificationStatus.created and lille.next_attempt_at == day(91) + timedelta(hours=5)
+    assert dispatch(db, day(91, hours=5) - timedelta(seconds=1)).sent == 0
+    assert dispatch(db, day(91, hours=5)).sent == 1 and question_to(db, PHONE).status is NotificationStatus.sent
+
+
+def test_a_question_due_in_fort_de_france_waits_for_its_morning_though_it_is_day_in_paris(client, db, settings,
+                                                                                        registered, secretary_a):
+    """Its turn was 09:00 there (13:00 UTC); the dispatcher comes back at 08:30 UTC the next day: 09:30 in Paris,
+    04:30 in Fort-de-France. Lille's question goes; hers waits for 09:00 in Fort-de-France."""
+    queued_questions(db, settings, client, secretary_a)
+    back = day(91, hours=5) + timedelta(minutes=30)
+    assert dispatch(db, back).sent == 3, "the two confirmations and Lille's question"
+    martinique = question_to(db, "+33611223344")
+    assert martinique.status is NotificationStatus.created and martinique.next_attempt_at == day(91, hours=10)
+    assert dispatch(db, day(91, hours=10)).sent == 1
+
+
+def test_messages_held_for_the_morning_go_in_turn_after_those_already_waiting(client, db, settings, registered,
+                                                                               secretary_a):
+    """Held at 21:00, the evening's questions take the next morning's turns one after the other, at the bulk pace
+    (half the provider's: 500 a second here), not all at 09:00: the morning's offers and confirmations pass
+    between them."""
+    for name, phone in (("Bruno", "0611111111"), ("Chloé", "0622222222")):
+        client.post("/api/v1/requests", json=request_body(first_name=name, phone=phone, email=None),
+                    headers=secretary_a)
+    reconfirm(db, every_days=90, grace_days=21, links=Links.from_settings(settings), per_s=10, now=day(90))
+    db.commit()
+    dispatch(db, day(90, hours=17))
+    morning = day(91) + timedelta(hours=5)
+    assert [m.next_attempt_at for m in messages(db, "reconfirmation")] == \
+        [morning + timedelta(seconds=s) for s in (0, 0.002, 0.004)]
+
+
 def test_a_request_back_before_the_morning_is_not_told_it_was_archived(db, settings, registered):
     """Archived at 03:00 on day 111, the notice waits for 09:00; the patient answers the question at 05:00 and
     the request comes back: the notice, which would now say the opposite, is not sent."""

@@ -21,7 +21,7 @@ def told(session, name: str, count: int) -> list[datetime]:  # type: ignore[no-u
                         {"kind": "medecin_traitant", "organisation": "CPTS", "link": "https://x.fr/s/t"},
                         f"{name}:{i}", due=turns.next(PARIS)) for i in range(count)]
     enqueue_new(session, messages, now=NOON)
-    return [message.due for message in messages if message.due]
+    return [message.due.at for message in messages if message.due]
 
 
 @pytest.mark.postgres_only

@@ -78,7 +78,7 @@ def _answer(report: Report, what: str, done: str) -> JSONResponse:
         code="import_refused" if report.errors else None, message=report.summary(what, done), dry_run=report.dry_run,
         written=report.written, rows=report.rows, created=report.created,
         duplicates=[DuplicateOut(**vars(d)) for d in report.duplicates],
-        errors=[RowErrorOut(**vars(e)) for e in report.errors], told_by=report.told.last if report.told else None,
+        errors=[RowErrorOut(**vars(e)) for e in report.errors], told_by=report.told.at if report.told else None,
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=status)
 

@@ -16,8 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
-from typing import NamedTuple, TypeVar
-from zoneinfo import ZoneInfo
+from typing import TypeVar
 
 import numpy as np
 import sqlalchemy as sa
@@ -38,7 +37,7 @@ from lac_service.kinds import Kind
 from lac_service.kit.clock import local_zone
 from lac_service.kit.text import identity_key, person_key
 from lac_service.links import Issued, LinkKind, Links
-from lac_service.notifications.outbox import Turns, enqueue_new
+from lac_service.notifications.outbox import Turn, Turns, enqueue_new
 from lac_service.notifications.templates import date_fr
 from lac_service.policies.service import current_policy
 from lac_service.priority import score_many
@@ -61,7 +60,7 @@ class Report:
     created: int = 0
     duplicates: list[Duplicate] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
-    told: "Told | None" = None
+    told: Turn | None = None  # when the last imported patient's message is due, in their zone: the time they read
 
     @property
     def written(self) -> bool:
@@ -78,14 +77,7 @@ class Report:
         if self.told is None:
             return written
         return f"{written} Les patients seront prévenus entre 09h00 et 20h00, heure de chez eux, chacun à son " \
-               f"tour : le dernier message partira le {date_fr(self.told.last, self.told.zone)}."
-
-
-class Told(NamedTuple):
-    """When the last imported patient's message is due, and that patient's time zone: the time they read."""
-
-    last: datetime
-    zone: ZoneInfo
+               f"tour : le dernier message partira le {date_fr(self.told.at, self.told.zone)}."
 
 
 @dataclass(frozen=True)
@@ -209,7 +201,7 @@ def _request_values(row: RequestRow, place: Place, points: tuple[int, int], impo
 
 def _write_requests(session: Session, rows: list[RequestRow], places: dict[int, Place], importer: Importer,
                     links: Links, max_distance_km: Callable[[Kind], float], now: datetime,
-                    notify_per_s: float | None) -> Told | None:
+                    notify_per_s: float | None) -> Turn | None:
     """Returns when the last message to the patients is due, if they are told."""
     points = _points(session, rows, importer.organisation_id, now)
     table = R.__table__
@@ -252,7 +244,7 @@ def _write_requests(session: Session, rows: list[RequestRow], places: dict[int, 
 
 
 def _tell(session: Session, rows: list[RequestRow], ids: list[int], issued: list[Issued], places: dict[int, Place],
-          importer: Importer, links: Links, turns: Turns, now: datetime) -> Told | None:
+          importer: Importer, links: Links, turns: Turns, now: datetime) -> Turn | None:
     """Each patient hears that a practitioner put them on the list, with their tracking link, as a patient
     registering hears it (``to_patient``), and by whom; nobody is waiting for these, so each waits its turn."""
     organisation = session.get_one(Organisation, importer.organisation_id).name
@@ -264,8 +256,8 @@ def _tell(session: Session, rows: list[RequestRow], ids: list[int], issued: list
                                   context={"kind": row.data.kind.value, "organisation": organisation,
                                            "link": links.url(LinkKind.tracking, link.token)}):
             messages.append(replace(message, due=turns.next(zone)))
-            if last is None or messages[-1].due > last.last:
-                last = Told(messages[-1].due, zone)
+            if last is None or messages[-1].due.at > last.at:
+                last = messages[-1].due
     enqueue_new(session, messages, now=now)
     return last
 

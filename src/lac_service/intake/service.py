@@ -18,7 +18,7 @@ from lac_service.intake.schemas import HouseholdMemberIn, RequestCreate, Request
 from lac_service.geography.geocoder import Located
 from lac_service.kinds import Kind
 from lac_service.notifications.models import Channel
-from lac_service.notifications.outbox import Message, drop_unsent, enqueue_message, readdress_unsent
+from lac_service.notifications.outbox import Message, Turn, drop_unsent, enqueue_message, readdress_unsent
 from lac_service.notifications.outbox import forget_resource as forget_messages
 from lac_service.kit.fields import Address
 from lac_service.kit.phone import takes_sms
@@ -155,7 +155,7 @@ def _place(request: PatientRequest, home: Located) -> None:
 
 
 def to_patient(request_id: int, organisation_id: int, phone: str | None, email: str | None, template: str, *,
-               event: str, context: dict[str, Any], due: datetime | None = None) -> list[Message]:
+               event: str, context: dict[str, Any], due: Turn | None = None) -> list[Message]:
     """The patient hears by what they gave: SMS to a mobile, email to the address (both when both; a landline
     gets nothing, and the staff call). ``event`` names the message once per request
     (``request:N:{event}:{channel}``): told twice, they hear it once."""
@@ -166,9 +166,9 @@ def to_patient(request_id: int, organisation_id: int, phone: str | None, email: 
 
 def tell_patient(
     session: Session, request: PatientRequest, template: str, *, event: str, link: str, now: datetime,
-    due: datetime | None = None, **context: str,
+    due: Turn | None = None, **context: str,
 ) -> list[Channel]:
-    """``to_patient``, queued; returns the channels used. ``due``: not before (``outbox.Turns``)."""
+    """``to_patient``, queued; returns the channels used. ``due``: its turn (``outbox.Turns``)."""
     messages = to_patient(request.id, request.organisation_id, request.phone, request.email, template, event=event,
                           context={"kind": request.kind.value, "link": link, **context}, due=due)
     for message in messages:

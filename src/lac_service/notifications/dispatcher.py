@@ -31,6 +31,7 @@ from lac_service.notifications.channels import (
     AmbiguousError, Backend, PermanentError, RetryableError, build_backends,
 )
 from lac_service.notifications.models import Channel, Notification, NotificationStatus
+from lac_service.notifications.outbox import keep_to_daytime
 from lac_service.notifications.outcomes import Claimed
 from lac_service.notifications.resolver import resolve_stuck
 
@@ -190,6 +191,8 @@ class Dispatcher:
                 room = 0 if stop is not None and stop.is_set() else window - len(inflight)
                 with session_scope(self.session_factory) as session:
                     self._record(session, finished, stats)
+                    if room:
+                        keep_to_daytime(session, now=self.clock(), per_s=self.settings.bulk_per_s)
                     claimed = self.claim(session, room) if room else []
                 # Committed and the connection is back in the pool: no transaction while we send.
                 finished = []

@@ -53,6 +53,7 @@ FINAL_REPORTS = ("delivered", RECEIVED, *UNDELIVERED)  # a later "sent" (reports
 # message ids begin with SM; the local backend's (``local-``) name nothing kept elsewhere.
 AT_TWILIO = "channel = 'sms' AND provider_id LIKE 'SM%'"
 UNREDACTED = AT_TWILIO + " AND provider_redacted_at IS NULL"
+KEEPS_DAYTIME = "daytime_zone IS NOT NULL"
 ERASED = "erased:"  # the key of a message kept blank after its person's erasure, until Twilio forgets it too
 
 
@@ -69,6 +70,10 @@ class Notification(Base):
         # The SMS whose text the provider still keeps: few at any time, however many were ever sent.
         sa.Index("ix_notifications_unredacted", "id", sqlite_where=sa.text(UNREDACTED),
                  postgresql_where=sa.text(UNREDACTED)),
+        # Those that wait their turn in daytime (``outbox.keep_to_daytime``, before each claim): a backlog of
+        # messages people wait for is not read again at every pass.
+        sa.Index("ix_notifications_in_turn", "status", "next_attempt_at", sqlite_where=sa.text(KEEPS_DAYTIME),
+                 postgresql_where=sa.text(KEEPS_DAYTIME)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -80,6 +85,8 @@ class Notification(Base):
     status: Mapped[NotificationStatus] = mapped_column(status_type, default=NotificationStatus.created)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime]
+    # A message nobody waits for (``outbox.IN_TURN``) goes only in daytime where its recipient lives: this zone.
+    daytime_zone: Mapped[str | None] = mapped_column(sa.String(64))
     claimed_at: Mapped[datetime | None]
     claim_token: Mapped[str | None] = mapped_column(sa.String(32))
     provider_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)  # a delivery report's key

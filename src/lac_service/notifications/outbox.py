@@ -9,13 +9,13 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from lac_service.db import insert_on_conflict
+from lac_service.db import UTCDateTime, insert_on_conflict
 from lac_service.kit.clock import daytime_slots
 from lac_service.notifications.models import (
     AT_TWILIO, ERASED, INBOUND, RECEIVED, REPLY, Channel, Notification, NotificationStatus,
@@ -29,6 +29,14 @@ class InvalidRecipient(ValueError):
     pass
 
 
+class Turn(NamedTuple):
+    """A message nobody waits for: not before ``at``, and only in daytime in ``zone``, where its recipient
+    lives, however late the dispatcher gets to it (it was down all evening, a retry waited past 20:00)."""
+
+    at: datetime
+    zone: ZoneInfo
+
+
 @dataclass(frozen=True)
 class Message:
     channel: Channel
@@ -39,7 +47,7 @@ class Message:
     resource: str | None = None
     organisation_id: int | None = None
     key_id: str | None = None
-    due: datetime | None = None  # None: at once; else not before (a message nobody waits for, in daytime)
+    due: Turn | None = None  # None: at once
 
 
 def _check_recipient(channel: Channel, recipient: str) -> None:
@@ -54,13 +62,14 @@ def _check_recipient(channel: Channel, recipient: str) -> None:
 
 
 def _row(message: Message, now: datetime) -> dict[str, Any]:
-    """The message checked, rendered now, and due at once unless it says when."""
+    """The message checked, rendered now, and due at once unless it waits its turn."""
     _check_recipient(message.channel, message.recipient)
     rendered = render(message.channel, message.template, message.context)
     return {
         "channel": message.channel, "recipient": message.recipient, "template": message.template,
         "subject": rendered.subject, "body": rendered.body, "status": NotificationStatus.created,
-        "attempts": 0, "next_attempt_at": message.due or now, "idempotency_key": message.idempotency_key,
+        "attempts": 0, "next_attempt_at": message.due.at if message.due else now,
+        "daytime_zone": message.due.zone.key if message.due else None, "idempotency_key": message.idempotency_key,
         "resource": message.resource, "organisation_id": message.organisation_id, "key_id": message.key_id,
         "created_at": now,
     }
@@ -87,10 +96,34 @@ class Turns:
         self._start = max(now, waiting + timedelta(seconds=self._every)) if waiting else now
         self._slots: dict[ZoneInfo, Iterator[datetime]] = {}
 
-    def next(self, zone: ZoneInfo) -> datetime:
+    def next(self, zone: ZoneInfo) -> Turn:
         if zone not in self._slots:
             self._slots[zone] = daytime_slots(self._start, zone, every_s=self._every)
-        return next(self._slots[zone])
+        return Turn(next(self._slots[zone]), zone)
+
+
+def keep_to_daytime(session: Session, *, now: datetime, per_s: float) -> int:
+    """The messages that wait their turn and fell due in their recipient's night (the dispatcher was down all
+    evening; a retry's wait ran past 20:00) take new turns in that morning, after those already waiting, instead
+    of a text at 04:00, or a crowd at 09:00 ahead of the messages people wait for. Returns how many. Run before
+    each claim, in its transaction: the claim then cannot take them."""
+    waiting = (Notification.status == NotificationStatus.created, Notification.next_attempt_at <= now,
+               Notification.daytime_zone.is_not(None))
+    zones = session.scalars(sa.select(Notification.daytime_zone).distinct().where(*waiting)).all()
+    night = [key for key in zones if next(daytime_slots(now, ZoneInfo(key), every_s=1)) > now]
+    if not night:
+        return 0
+    turns = Turns(session, now=now, per_s=per_s)  # taken first: two dispatchers do not move the same messages
+    late = session.execute(sa.select(Notification.id, Notification.daytime_zone)
+                           .where(*waiting[:2], Notification.daytime_zone.in_(night))
+                           .order_by(Notification.next_attempt_at, Notification.id)).all()
+    if late:
+        table = Notification.__table__
+        session.execute(table.update().where(table.c.id == sa.bindparam("late_id"),
+                                             table.c.status == NotificationStatus.created.value)
+                        .values(next_attempt_at=sa.bindparam("at", type_=UTCDateTime())),
+                        [{"late_id": row.id, "at": turns.next(ZoneInfo(row.daytime_zone)).at} for row in late])
+    return len(late)
 
 
 def enqueue(

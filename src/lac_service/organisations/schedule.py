@@ -3,13 +3,16 @@ Martinique rounds at 08:00 Fort-de-France time, not Paris's), else the deploymen
 ``LAC_JOBS__TIMEZONE``. Each choice stands alone: times of its own on the deployment's zone, or the reverse."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from lac_service.auth.models import Organisation
 from lac_service.config import JobSettings
+from lac_service.kit.clock import DAYTIME
+
+LATE_BY = timedelta(hours=1)  # how late an evening time chosen by the coordinators is still caught up
 
 
 def clock_label(at: time) -> str:
@@ -29,15 +32,19 @@ class Schedule:
         return [clock_label(at) for at in self.times]
 
     def last_slot(self, now: datetime) -> datetime | None:
-        """The latest round time at or before ``now`` on the same local day, in UTC: a time missed while the
-        worker was down is caught up within its day, not after midnight, when its batches would wake the
-        practitioners. Compared in UTC: a time in the hour skipped in spring (02:30) takes the offset before
-        the change (03:30 after it), and is past once, not for an hour."""
+        """The latest round time at or before ``now`` on the same local day, in UTC, while it can still be caught
+        up: a time missed while the worker was down runs when it comes back before the evening (20:00), or within
+        ``LATE_BY`` of a time chosen in the evening, not at 23:40 when its batches would wake the practitioners.
+        Compared in UTC: a time in the hour skipped in spring (02:30) takes the offset before the change (03:30
+        after it), and is past once, not for an hour."""
         zone = ZoneInfo(self.timezone)
         today = now.astimezone(zone).date()
         slots = [datetime.combine(today, at, tzinfo=zone).astimezone(UTC) for at in self.times]
         past = [slot for slot in slots if slot <= now]
-        return max(past) if past else None
+        if not past:
+            return None
+        evening = datetime.combine(today, DAYTIME[1], tzinfo=zone).astimezone(UTC)
+        return max(past) if now < max(evening, max(past) + LATE_BY) else None
 
 
 def schedule_of(match_at: list[str] | None, timezone: str | None, default: JobSettings) -> Schedule:
