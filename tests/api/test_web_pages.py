@@ -71,6 +71,7 @@ def test_a_form_without_its_csrf_token_is_refused_and_writes_nothing(client, con
     del fields["csrf_token"]
     refused = client.post("/", data=fields)
     assert refused.status_code == 403 and "Page expirée" in refused.text
+    assert 'value="Élodie"' in refused.text and 'value="06 12 34 56 78"' in refused.text, "the answers come back"
     forged = client.post("/", data={**fields, "csrf_token": "x" * 43})
     assert forged.status_code == 403
     fields = form(client)
@@ -79,6 +80,20 @@ def test_a_form_without_its_csrf_token_is_refused_and_writes_nothing(client, con
     stolen = client.post("/", data=fields)
     assert stolen.status_code == 403, "a token is only good with its own cookie"
     assert count_rows(connection) == before
+
+
+def test_a_registration_whose_page_expired_is_sent_again_from_the_page_that_refused_it(client, db, org_a):
+    fields = form(client)
+    client.cookies.clear()  # the browser lost its cookie while the tab waited
+    refused = client.post("/", data=fields)
+    assert refused.status_code == 403 and requests_count(db) == 0
+    again = client.post("/", data={**fields, "csrf_token": csrf(refused.text)}, follow_redirects=False)
+    assert again.status_code == 303 and requests_count(db) == 1
+
+
+def test_an_expired_page_other_than_the_form_says_to_reload_it(client, org_a):
+    refused = client.post("/suivi/" + "t" * 43 + "/confirmation", data={})
+    assert refused.status_code == 403 and "Revenez en arrière, rechargez la page" in refused.text
 
 
 def test_the_form_registers_and_sends_to_the_tracking_page(client, db, org_a):

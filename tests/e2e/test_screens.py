@@ -101,6 +101,24 @@ def test_a_form_filled_in_one_tab_is_sent_after_another_tab_came_from_another_si
     shot(first, "sent")
 
 
+def test_a_form_whose_page_expired_comes_back_with_its_answers_and_is_sent_again(service: Service, pages, shot):
+    """The phone's browser lost its cookies while the form waited in a tab: sending is refused, registers
+    nothing, and gives back every answer, so that one more tap sends them."""
+    page = pages(PHONE)
+    page.goto(service.url + "/")
+    _fill_request(page, first_name="Maëlle", last_name="Expirée", phone="06 12 34 56 08")
+    page.context.clear_cookies()
+    page.get_by_role("button", name="Envoyer ma demande").click()
+    expect(page.get_by_role("alert")).to_contain_text("Page expirée : rien n'a été enregistré")
+    expect(page.locator("#patient-first_name")).to_have_value("Maëlle")
+    expect(page.locator("#patient-phone")).to_have_value("06 12 34 56 08")
+    expect(page.locator("#kind-medecin_traitant")).to_be_checked()
+    expect(page.locator("#consent")).to_be_checked()
+    shot(page, "expired")
+    page.get_by_role("button", name="Envoyer ma demande").click()
+    expect(page).to_have_url(re.compile(r"/suivi/[A-Za-z0-9_-]{40,}\?fait=enregistree$"))
+
+
 def test_a_secretary_logs_in_and_registers_an_urgent_request(service: Service, pages, shot):
     email = service.user("secretaire.urgence@cpts-e2e.fr", Role.secretary)
     page = pages()

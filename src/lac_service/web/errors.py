@@ -16,6 +16,7 @@ from starlette.routing import Match
 
 from lac_service import error_handlers
 from lac_service.web.pages import CsrfRefused, render, see_other
+from lac_service.web.public import refused_form
 
 STATIC_DIR = __file__.rsplit("/", 1)[0] + "/static"
 _JSON_PREFIXES = ("/api/", "/healthz", "/readyz", "/outbox", "/static/")
@@ -56,7 +57,13 @@ def _page_of_action(request: Request) -> str | None:
     return quote(request.url.path.rstrip("/").rsplit("/", 1)[0] or "/", safe="/")
 
 
-async def _csrf_refused(request: Request, _: Exception) -> Response:
+# The forms long to type give back what was typed when their page expired (a patient on a phone).
+_REFILLED = {"/": refused_form}
+
+
+async def _csrf_refused(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, CsrfRefused) and (refill := _REFILLED.get(request.url.path)) is not None:
+        return refill(request, exc.form)
     return render(request, "message.html", {
         "title": "Page expirée",
         "text": "Cette page a expiré ou n'a pas été envoyée depuis le service. Revenez en arrière, rechargez la page, "

@@ -57,7 +57,12 @@ templates.env.filters["every_days_fr"] = lambda days: "chaque jour" if days == 1
 
 
 class CsrfRefused(Exception):
-    """A post without a valid token: answered 403 with a page that says to reload the form."""
+    """A post without a valid token: nothing is done, and a 403 says to send the form again (``errors``).
+    ``form``: what was posted, for the forms that give their answers back."""
+
+    def __init__(self, form: FormData) -> None:
+        super().__init__()
+        self.form = form
 
 
 def _settings(request: Request) -> Settings:
@@ -85,9 +90,9 @@ async def checked_form(request: Request) -> AsyncIterator[FormData]:
         nonce = request.cookies.get(CSRF_COOKIE)
         sent = form.get(CSRF_FIELD)
         if not nonce or not isinstance(sent, str):
-            raise CsrfRefused()
+            raise CsrfRefused(form)
         if not hmac.compare_digest(sent, derive(_settings(request).secret, f"csrf:{nonce}")):
-            raise CsrfRefused()
+            raise CsrfRefused(form)
         yield form
     finally:
         await form.close()

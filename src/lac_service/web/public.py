@@ -37,6 +37,15 @@ def _form_page(request: Request, values: dict[str, Any], errors: Errors, *, stat
     return render(request, "request_form.html", context(values, errors), status=status)
 
 
+def refused_form(request: Request, form: FormData) -> Response:
+    """A registration whose page expired (its token no longer matches: the browser lost its cookie while the
+    tab waited, a key changed) comes back with every answer, to be sent again, rather than lost."""
+    errors = Errors()
+    errors.add("form", "Page expirée : rien n'a été enregistré. Vos réponses sont conservées ci-dessous : "
+                       "vérifiez-les, puis envoyez de nouveau le formulaire.")
+    return _form_page(request, answers(form), errors, status=403)
+
+
 # Pages that read nothing are ``async``: a template needs no thread hop (the form's throughput: a fifth more).
 @router.get("/")
 async def request_form(request: Request, ref: str | None = None) -> Response:
