@@ -147,6 +147,19 @@ def test_every_figure_matches_the_count_by_hand(client, history):
     assert stats["wait_to_match_by_month"] == {"2026-05": {"count": 2, "median_days": 42.5, "p90_days": 62.0}}
 
 
+def test_a_matched_patients_corrected_phone_changes_no_figure_already_given(client, history):
+    """Denis was matched in May at the priority he had then; his number corrected in November must not score him
+    again with six more months "waited", and move him to another band of the wait-to-match figures."""
+    denis = f"/api/v1/requests/{history['ids']['denis']}"
+    before = client.get("/api/v1/stats", params=PERIOD, headers=history["coordinator"]).json()
+    priority = client.get(denis, headers=history["secretary"]).json()["priority"]
+    corrected = client.patch(denis, json={"patient": {"phone": "0655555556"}}, headers=history["secretary"])
+    assert corrected.status_code == 200, corrected.text
+    assert corrected.json()["patient"]["phone"] == "+33655555556" and corrected.json()["priority"] == priority
+    after = client.get("/api/v1/stats", params=PERIOD, headers=history["coordinator"]).json()
+    assert after["wait_to_match"] == before["wait_to_match"]
+
+
 def test_filters_by_kind_and_period(client, history):
     speech = client.get("/api/v1/stats", params=PERIOD | {"kind": "bilan_orthophonique"},
                         headers=history["coordinator"]).json()
