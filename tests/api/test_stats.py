@@ -83,8 +83,9 @@ def history(app, client, db, make_key, org_a, org_b):
     assert client.delete(f"/api/v1/requests/{emma}", headers=secretary).status_code == 204
     moment["now"] = LATE
     ids["fanny"] = register("Fanny", "0677777777", "1985-03-03")
-    moment["now"] = LATE.replace(day=20)
-    assert client.post("/api/v1/matching/runs", json={}, headers=coordinator).json()["requests_offered"] == 1
+    moment["now"] = LATE.replace(day=20)  # a GP round: Chloé, whose offer lapsed in May, keeps waiting
+    assert client.post("/api/v1/matching/runs", json={"kind": "medecin_traitant"},
+                       headers=coordinator).json()["requests_offered"] == 1
     moment["now"] = TODAY
     rescore(db, now=TODAY)  # the nightly refresh: the months waited since count
     db.commit()

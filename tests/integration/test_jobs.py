@@ -105,6 +105,26 @@ def test_offers_expire_back_to_the_queue_and_are_not_offered_again_to_that_cabin
     assert items[1].request_id != offered.request_id, "the cabinet let it expire: never offered that patient again"
 
 
+def test_a_patient_let_expire_is_offered_to_that_cabinet_again_thirty_days_after_the_deadline(
+        client, settings, session_factory, db, make_key, org_a, queue, day):
+    """A deadline let pass is not a refusal (the practitioner was away): alone in the queue, the patient is not
+    offered to that cabinet again at once, but is 30 days after the deadline."""
+    jobs = Jobs(settings, session_factory)
+    jobs.tick(_at(day, 8, 30))
+    offered = db.scalars(sa.select(OfferItem)).one()
+    coordinator = make_key(org_a, Role.coordinator)
+    for other in db.scalars(sa.select(PatientRequest.id).where(PatientRequest.id != offered.request_id)).all():
+        assert client.post(f"/api/v1/requests/{other}/withdraw", json={"reason": "moved"},
+                           headers=coordinator).status_code == 200
+    deadline = day + timedelta(days=settings.offer_ttl_days)
+    assert {"expire:1", "round:0"} <= set(jobs.tick(_at(deadline, 9))), "barred for now"
+    assert "round:0" in jobs.tick(_at(deadline + timedelta(days=29), 9))
+    assert "round:1" in jobs.tick(_at(deadline + timedelta(days=30), 9))
+    db.expire_all()
+    assert [item.request_id for item in db.scalars(sa.select(OfferItem).order_by(OfferItem.id))] == \
+        [offered.request_id] * 2
+
+
 def test_a_one_day_cadence_is_one_batch_a_calendar_day_however_many_rounds(settings, session_factory, queue, day):
     """Rounds at 08:00 and 20:00; the cabinet takes a batch a day. A round that ran late (10:30) does not make
     it miss the next day's 08:00 one."""

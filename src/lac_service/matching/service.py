@@ -276,7 +276,7 @@ def _match(
     cabinets = [only] if only else _due_cabinets(session, organisation_id=organisation_id, kind=kind, now=now)
     rows = _queue(session, organisation_id=organisation_id, kind=kind, near=only)
     result = RoundResult(requests_considered=len(rows), cabinets_due=len(cabinets))
-    refused = refused_pairs(session, organisation_id=organisation_id, cabinet_id=only.id if only else None)
+    refused = refused_pairs(session, now=now, organisation_id=organisation_id, cabinet_id=only.id if only else None)
     match = engine.match_optimal if engine_name == "optimal" else engine.match_greedy
     pairs: list[tuple[int, int, float]] = []
     if rows:

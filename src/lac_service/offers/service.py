@@ -22,8 +22,10 @@ from lac_service.notifications.outbox import Message, drop_unsent, enqueue_new
 from lac_service.organisations.webhooks import Change, queue_changes
 from lac_service.offers.models import DeclineReason, ItemStatus, Offer, OfferItem
 
-# Declined and expired both mean "this cabinet did not take this patient": never offer the pair again.
-_REFUSALS = (ItemStatus.declined, ItemStatus.expired)
+# A decline is final: that cabinet is never offered that patient again. A deadline let pass is not a refusal (the
+# practitioner was away, the text went unread): the patient goes to other cabinets first, and may come back to this
+# one once ``LAPSED_FOR`` has passed since.
+LAPSED_FOR = timedelta(days=30)
 
 
 class Decision(StrEnum):
@@ -439,13 +441,15 @@ def cancel_orphans(session: Session, *, now: datetime, organisation_id: int | No
     return result.rowcount or 0
 
 
-def refused_pairs(session: Session, request_ids: Iterable[int] | None = None, *, organisation_id: int | None = None,
-                  cabinet_id: int | None = None) -> dict[int, frozenset[int]]:
-    """request id → cabinets that declined it or let it expire (an organisation's, or one cabinet, if given)."""
+def refused_pairs(session: Session, request_ids: Iterable[int] | None = None, *, now: datetime,
+                  organisation_id: int | None = None, cabinet_id: int | None = None) -> dict[int, frozenset[int]]:
+    """request id → cabinets that declined it, or let it expire less than ``LAPSED_FOR`` ago (an organisation's,
+    or one cabinet, if given)."""
     query = (
         sa.select(OfferItem.request_id, Offer.cabinet_id)
         .join(Offer)
-        .where(OfferItem.status.in_(_REFUSALS))
+        .where(sa.or_(OfferItem.status == ItemStatus.declined,
+                      sa.and_(OfferItem.status == ItemStatus.expired, Offer.expires_at > now - LAPSED_FOR)))
     )
     if request_ids is not None:
         query = query.where(OfferItem.request_id.in_(list(request_ids)))

@@ -42,7 +42,7 @@ from lac_service.web.staff import Coordinator, own_organisation
 router = APIRouter(prefix="/equipe", include_in_schema=False)
 UNMATCHED_LABELS = {
     "no_cabinet_in_range": "Aucun cabinet à distance", "all_in_range_full": "Cabinets proches complets",
-    "all_in_range_declined": "Refusée par les cabinets proches",
+    "all_in_range_declined": "Refusée ou laissée sans réponse par les cabinets proches",
     "changed_during_round": "Modifiée pendant la tournée (retirée, foyer agrandi, ou cabinet retiré)",
 }
 _MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
