@@ -7,6 +7,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -14,6 +15,8 @@ import sqlalchemy as sa
 
 from lac_service.auth.models import Role
 from lac_service.config import Environment, NotificationSettings
+from lac_service.db import session_scope
+from lac_service.kit.clock import utcnow
 from lac_service.main import create_app
 from lac_service.notifications import webhook
 from lac_service.notifications.dispatcher import Dispatcher
@@ -151,21 +154,64 @@ def test_the_partner_that_registered_a_neighbours_patient_is_told_too(
 def test_a_partner_error_is_retried_and_a_refusal_fails_once_with_a_notice(
     client, db, make_key, org_a, partner, receiver, dispatch
 ):
-    receiver.script.extend([503])
+    """A 503, or a 401 while the partner installs its new key, is tried again; a 410 says "gone for good"."""
+    receiver.script.extend([503, 401])
     _register(client, partner["headers"], "Alice", "0611111111")
-    assert dispatch().retried == 1, "the patient's confirmation went; the webhook waits for its retry"
-    assert len(receiver.deliveries) == 2 and len(receiver.accepted()) == 1
-    assert receiver.deliveries[0].body == receiver.deliveries[1].body
+    assert dispatch().retried == 2, "the patient's confirmation went; the webhook waits for its retries"
+    assert len(receiver.deliveries) == 3 and len(receiver.accepted()) == 1
+    assert len({delivery.body for delivery in receiver.deliveries}) == 1
 
     receiver.script.extend([410])
     _register(client, partner["headers"], "Bruno", "0622222222")
     stats = dispatch()
-    assert stats.failed == 1 and len(receiver.deliveries) == 3, "a 410 is not retried"
+    assert stats.failed == 1 and len(receiver.deliveries) == 4, "a 410 is not retried"
     failed = [r for r in _webhook_rows(db) if r.status is NotificationStatus.failed]
     assert [r.error_code for r in failed] == ["webhook:410"]
     notice = db.scalar(sa.select(Notification).where(Notification.template == "delivery_failure"))
     assert notice.recipient == COORDINATOR and "webhook partenaire" in notice.body
     assert "organisation:" in notice.body
+
+
+def test_a_delivery_whose_answer_never_came_is_sent_again_with_the_same_event_id(
+    client, db, make_key, org_a, partner, receiver, session_factory, settings
+):
+    """The partner took longer than the timeout to answer: the event may have arrived, or not. It is sent again
+    rather than lost; the partner recognises the second copy by its ``event_id``."""
+    receiver.holds.append(1.0)
+    _register(client, partner["headers"], "Alice", "0611111111")
+    dispatcher = Dispatcher(session_factory, NotificationSettings(
+        rate_per_s=1000, backoff_base_s=0, twilio_timeout_s=0.3, smtp_timeout_s=0.3, webhook_timeout_s=0.3,
+        sending_timeout_s=5, coordinator_emails=[COORDINATOR]), secret_key=settings.secret)
+    try:
+        assert dispatcher.run_once().retried == 1
+    finally:
+        dispatcher.close()
+    first, second = (_verified(delivery, partner["key"]) for delivery in receiver.deliveries)
+    assert first == second and first["to_status"] == "waiting"
+    (row,) = _webhook_rows(db)
+    assert (row.status, row.attempts) == (NotificationStatus.sent, 2)
+
+
+def test_a_delivery_a_dispatcher_died_holding_is_sent_again(client, db, make_key, org_a, partner, receiver,
+                                                             session_factory, settings):
+    """The dispatcher died with the event claimed, sent or not: once the claim is old enough, the event goes
+    again, where an e-mail to a person would wait for a coordinator (``unknown``)."""
+    _register(client, partner["headers"], "Alice", "0611111111")
+    moment = {"now": utcnow()}
+    dispatcher = Dispatcher(session_factory, NotificationSettings(
+        rate_per_s=1000, twilio_timeout_s=2, smtp_timeout_s=2, webhook_timeout_s=2, sending_timeout_s=5,
+        coordinator_emails=[COORDINATOR]), secret_key=settings.secret, clock=lambda: moment["now"])
+    try:
+        with session_scope(session_factory) as session:
+            dispatcher.claim(session, 10)  # ...and the process died
+        moment["now"] += timedelta(seconds=6)
+        stats = dispatcher.run_once()
+    finally:
+        dispatcher.close()
+    assert stats.resolved == 2, "the event, and the patient's confirmation, found at the (local) SMS provider"
+    assert [_verified(d, partner["key"])["to_status"] for d in receiver.accepted()] == ["waiting"]
+    (row,) = _webhook_rows(db)
+    assert (row.status, row.attempts) == (NotificationStatus.sent, 2), "the lost attempt counts"
 
 
 def test_a_rotated_key_signs_what_is_still_queued_and_a_removed_webhook_sends_nothing(

@@ -1,7 +1,9 @@
 """A partner's webhook endpoint on loopback: records every POST (headers and body) and answers as scripted
-(``script``: one status per POST, 200 once it is empty)."""
+(``script``: one status per POST, 200 once it is empty; ``holds``: seconds to wait before each answer, none once
+empty)."""
 
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +20,7 @@ class Delivery:
 class WebhookReceiver:
     def __init__(self) -> None:
         self.script: deque[int] = deque()
+        self.holds: deque[float] = deque()
         self.deliveries: list[Delivery] = []
         self._lock = threading.Lock()
         receiver = self
@@ -29,7 +32,9 @@ class WebhookReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver._lock:
                     status = receiver.script.popleft() if receiver.script else 200
+                    hold = receiver.holds.popleft() if receiver.holds else 0
                     receiver.deliveries.append(Delivery(self.path, dict(self.headers.items()), body, status))
+                time.sleep(hold)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -55,6 +55,9 @@ class Backend:
     """True when the outbox row is the delivered message (``local``): its text then keeps its links once sent."""
     can_redact = False
     """True when the provider keeps each message's text until told to erase it (Twilio): see ``redaction``."""
+    resends_in_doubt = False
+    """True when a message that may have arrived is sent again: its receiver recognises a second copy (a partner's
+    webhook, by ``event_id``), where a patient would read the same text twice."""
 
     def send(self, message: OutgoingMessage) -> str:
         raise NotImplementedError

@@ -8,7 +8,8 @@ The rule, per provider, so that nothing is silently sent twice or silently lost:
   authoritative: the message is there → ``sent`` (with the provider's id: one no other message holds, since
   the same text may have gone to the same number just before, an answer or a link sent again); it is not →
   back to ``created`` (the lost attempt counts), so it is sent again, once.
-- Otherwise (SMTP) nobody can tell: ``unknown``, never resent, and the coordinators are told.
+- Otherwise nobody can tell. A receiver that recognises a second copy (a partner's webhook) is sent it again;
+  a person (SMTP) is not: ``unknown``, never resent, and the coordinators are told.
 """
 
 import logging
@@ -77,15 +78,16 @@ def resolve_stuck(
             taken = _taken(session, [sid for _, found in answers for sid in found])
             for claimed, found in answers:
                 provider_id = next((sid for sid in reversed(found) if sid not in taken), None)  # oldest first, as claims
-                if not backends[claimed.channel].can_lookup:
+                backend = backends[claimed.channel]
+                if not backend.can_lookup and not backend.resends_in_doubt:
                     outcomes.mark_unknown(session, claimed, "stuck:no_lookup", settings=settings, now=now)
                 elif provider_id is not None:
                     taken.add(provider_id)
                     outcomes.mark_sent(session, claimed, provider_id, now)
                 else:
-                    # Not at the provider: resend now. The lost attempt counts towards max_attempts.
-                    outcomes.mark_retry_or_failed(
-                        session, claimed, "stuck:not_at_provider", retryable=True, settings=settings, now=now,
-                        backoff=False,
-                    )
+                    # Not at the provider, or received twice harmlessly: resend now. The lost attempt counts
+                    # towards max_attempts.
+                    code = "stuck:not_at_provider" if backend.can_lookup else "stuck:in_doubt"
+                    outcomes.mark_retry_or_failed(session, claimed, code, retryable=True, settings=settings, now=now,
+                                                  backoff=False)
                 settled += 1

@@ -5,9 +5,10 @@ partner recomputes it with its key and refuses a stale ``t``, so a captured deli
 later. Signing at send time, not at enqueue, keeps a retried delivery fresh. The key is derived from the
 service's secret key and the key id stored on the row (``webhook_key``), so no partner key is stored.
 
-A refused connection, a 408, a 429 or a 5xx is retried; any other answer but 2xx fails for good (a wrong
-URL does not heal by itself); a delivery whose answer never came may have arrived and is not resent blindly
-(the resolver marks it ``unknown``): receivers should still de-duplicate on ``event_id``.
+Delivery is at least once: receivers de-duplicate on ``event_id``. So any answer but 2xx is retried, with
+backoff, until the attempts run out (a 401 while the partner installs a rotated key, a 404 during its deploy),
+except a 410, the partner's "gone for good"; and a delivery whose answer never came (a timeout, a connection cut)
+is sent again, as is one a dispatcher died holding (``resolver``), rather than lost.
 
 In production a webhook may only reach public addresses, checked at registration and again at each delivery
 by the connection itself (``_PublicOnly``): otherwise a partner's URL could make the service call into its
@@ -27,12 +28,10 @@ import httpx
 
 from lac_service.config import NotificationSettings
 from lac_service.kit.tokens import derive
-from lac_service.notifications.channels import (
-    AmbiguousError, Backend, OutgoingMessage, PermanentError, RetryableError,
-)
+from lac_service.notifications.channels import Backend, OutgoingMessage, PermanentError, RetryableError
 
 SIGNATURE_HEADER = "X-LAC-Signature"
-_RETRYABLE = {408, 425, 429}
+_GONE = 410
 
 
 def webhook_key(secret_key: bytes, key_id: str) -> str:
@@ -103,6 +102,7 @@ def signature(key: str, timestamp: int, body: bytes) -> str:
 
 class WebhookBackend(Backend):
     name = "webhook"
+    resends_in_doubt = True
 
     def __init__(self, settings: NotificationSettings, *, secret_key: bytes, public_only: bool = False) -> None:
         """``public_only`` in production; development and tests receive on loopback."""
@@ -130,14 +130,14 @@ class WebhookBackend(Backend):
             raise RetryableError("webhook:dns") from exc
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise RetryableError("webhook:connect") from exc
-        except httpx.HTTPError as exc:
-            raise AmbiguousError(f"webhook:{type(exc).__name__}") from exc
+        except httpx.HTTPError as exc:  # it may have arrived: sent again, the partner keeps one
+            raise RetryableError(f"webhook:{type(exc).__name__}") from exc
         status = response.status_code
         if 200 <= status < 300:
             return f"webhook-{message.id}-{status}"
-        if status >= 500 or status in _RETRYABLE:
-            raise RetryableError(f"webhook:{status}")
-        raise PermanentError(f"webhook:{status}")
+        if status == _GONE:
+            raise PermanentError(f"webhook:{status}")
+        raise RetryableError(f"webhook:{status}")
 
     def close(self) -> None:
         self._client.close()
