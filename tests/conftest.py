@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from twilio.request_validator import RequestValidator
 
 from lac_service import migrate
@@ -137,6 +137,14 @@ def committed_url(settings: Settings, tmp_path: Path) -> Iterator[str]:
     yield url
     if not sqlite:
         drop_postgres_database(url)
+
+
+@pytest.fixture
+def committed(committed_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on ``committed_url``, each its own connection."""
+    engine = create_db_engine(committed_url)
+    yield create_session_factory(engine)
+    engine.dispose()
 
 
 @pytest.fixture

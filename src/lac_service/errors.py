@@ -80,6 +80,35 @@ class InvalidTransition(Conflict):
     message = "Cette action n'est pas possible pour une demande dans cet état."
 
 
+class RoundRunning(Conflict):
+    """Another round holds the lock: the same call succeeds in a moment."""
+
+    code = "round_running"
+    message = "Une tournée d'attribution est déjà en cours : réessayez dans un instant."
+
+
+class KeyInUse(Conflict):
+    """The same ``Idempotency-Key`` is being used by a call not finished yet: sent again afterwards, this one
+    gets that call's answer."""
+
+    code = "idempotency_key_in_use"
+    message = "Une requête avec cette clé d'idempotence est déjà en cours."
+
+
+class ChangedMeanwhile(Conflict):
+    """Someone else changed the same thing first: read it again, then decide."""
+
+    code = "changed_meanwhile"
+    message = "Ces informations viennent d'être modifiées par ailleurs : rechargez-les."
+
+
+class NoLongerAvailable(Conflict):
+    """An offered patient already answered for, or who left the queue: nothing to answer any more."""
+
+    code = "no_longer_available"
+    message = "Ce patient n'est plus disponible pour cette proposition."
+
+
 class IdempotencyKeyReused(AppError):
     status_code = 422
     code = "idempotency_key_reused"

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from lac_service.db import Base
-from lac_service.errors import Conflict, IdempotencyKeyReused
+from lac_service.errors import IdempotencyKeyReused, KeyInUse
 
 
 class IdempotencyRecord(Base):
@@ -96,7 +96,7 @@ def made_once(session: Session, *, scope: str, key: str, make: Callable[[], str]
     try:
         _keep(session, IdempotencyRecord(scope=scope, key=key, fingerprint="", status_code=303, body="",
                                          resource=resource, created_at=now))
-    except Conflict:
+    except KeyInUse:
         session.rollback()
         first = session.get(IdempotencyRecord, (scope, key))
         assert first is not None and first.resource is not None
@@ -111,8 +111,7 @@ def _keep(session: Session, record: IdempotencyRecord) -> None:
             session.add(record)
     except sa.exc.IntegrityError:
         # The same key is being used by a concurrent call that committed first.
-        raise Conflict("Une requête avec cette clé d'idempotence est déjà en cours.",
-                       field="Idempotency-Key") from None
+        raise KeyInUse(field="Idempotency-Key") from None
 
 
 def forget_expired(session: Session, *, before: datetime) -> int:

@@ -21,7 +21,7 @@ from lac_service.auth.logins import forget_ended
 from lac_service.auth.models import Organisation
 from lac_service.config import Settings
 from lac_service.db import create_db_engine, create_session_factory, read_scope, session_scope
-from lac_service.errors import Conflict
+from lac_service.errors import RoundRunning
 from lac_service.geography.geocoder import forget_cached
 from lac_service.idempotency import forget_expired
 from lac_service.intake.purge import purge_closed
@@ -148,7 +148,7 @@ class Jobs:
                     actor=SCHEDULE_ACTOR, offer_ttl=timedelta(days=self.settings.offer_ttl_days),
                     links=Links.from_settings(self.settings),
                 ).batches)
-        except Conflict:
+        except RoundRunning:
             self.ran.append("round:busy")  # another round holds the lock; the next tick looks again
             return
         self.ran.append(f"round:{batches}")

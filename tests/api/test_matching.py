@@ -166,7 +166,7 @@ def test_the_practitioner_accepts_one_and_declines_another(client, lille):
     changed_mind = client.post(
         f"/api/v1/offers/{token}/responses", json={"request_id": ids["ald"], "decision": "decline", "reason": "other"}
     )
-    assert changed_mind.status_code == 409
+    assert changed_mind.status_code == 409 and changed_mind.json()["code"] == "no_longer_available"
 
     declined = client.post(
         f"/api/v1/offers/{token}/responses",
@@ -330,7 +330,7 @@ def test_a_withdrawn_patient_cannot_be_accepted(client, lille):
     page = client.get(f"/api/v1/offers/{token}").json()
     assert next(i for i in page["items"] if i["request_id"] == ids["plain"])["available"] is False
     refused = client.post(f"/api/v1/offers/{token}/responses", json={"request_id": ids["plain"], "decision": "accept"})
-    assert refused.status_code == 409
+    assert refused.status_code == 409 and refused.json()["code"] == "no_longer_available"
     assert _status(client, headers, ids["plain"]) == "withdrawn"
 
 

@@ -188,8 +188,9 @@ def test_a_version_saved_in_the_same_instant_is_a_conflict_that_leaves_the_sessi
     read_before = policies.current_policy(db, organisation_id=org_a.id, kind=kind)
     policies.replace_policy(db, organisation_id=org_a.id, kind=kind, rules=read_before.policy.rules, actor="a", now=now)
     monkeypatch.setattr(policies, "current_policy", lambda *args, **kwargs: read_before)  # read before that save
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict) as refused:
         policies.replace_policy(db, organisation_id=org_a.id, kind=kind, rules=read_before.policy.rules, actor="b",
                                 now=now)
+    assert refused.value.code == "changed_meanwhile", "read again, then decide"
     monkeypatch.undo()
     assert policies.current_policy(db, organisation_id=org_a.id, kind=kind).version == 1

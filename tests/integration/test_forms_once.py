@@ -10,7 +10,7 @@ from lac_service.auth.service import create_organisation
 from lac_service.cabinets.models import Cabinet
 from lac_service.cabinets.schemas import CabinetCreate
 from lac_service.cabinets.service import create_cabinet
-from lac_service.db import create_db_engine, create_session_factory, session_scope
+from lac_service.db import session_scope
 from lac_service.geography.geocoder import Located
 from lac_service.idempotency import made_once
 from lac_service.kit.clock import utcnow
@@ -19,11 +19,10 @@ from tests.payloads import cabinet_body
 
 
 @pytest.mark.postgres_only
-def test_two_sendings_in_flight_together_register_one_cabinet(committed_url):
+def test_two_sendings_in_flight_together_register_one_cabinet(committed, committed_url):
     if committed_url.startswith("sqlite"):
         pytest.skip("SQLite runs one writing transaction at a time: the second reads the first's record")
-    engine = create_db_engine(committed_url)
-    sessions, now = create_session_factory(engine), utcnow()
+    sessions, now = committed, utcnow()
     with session_scope(sessions) as session:
         organisation_id = create_organisation(session, slug="cpts-x", name="X", now=now).id
 
@@ -45,7 +44,6 @@ def test_two_sendings_in_flight_together_register_one_cabinet(committed_url):
     assert answers[0] == answers[1], "both lead to the cabinet the first made"
     with session_scope(sessions) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Cabinet)) == 1
-    engine.dispose()
 
 
 def _in_own_session(sessions, send) -> str:

@@ -11,7 +11,7 @@ from lac_service.auth.service import create_organisation
 from lac_service.cabinets.schemas import CabinetCreate
 from lac_service.cabinets.models import Cabinet
 from lac_service.cabinets.service import create_cabinet, delete_cabinet, revoke_link, set_paused
-from lac_service.db import create_db_engine, create_session_factory, session_scope
+from lac_service.db import session_scope
 from lac_service.errors import Conflict, InvalidTransition
 from lac_service.geography.geocoder import Located
 from lac_service.intake.models import PatientRequest, Source, Status, WithdrawReason
@@ -29,13 +29,6 @@ from tests.conftest import until_one_waits_for_a_lock
 from tests.payloads import cabinet_body, request_body
 
 LINKS = Links("http://lac.test", b"k")
-
-
-@pytest.fixture
-def committed(committed_url):
-    engine = create_db_engine(committed_url)
-    yield create_session_factory(engine)
-    engine.dispose()
 
 
 def test_two_concurrent_rounds_never_offer_a_request_twice(committed):

@@ -6,19 +6,12 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from lac_service.db import create_db_engine, create_session_factory, session_scope
+from lac_service.db import session_scope
 from lac_service.notifications.models import Channel, Notification, NotificationStatus
 from lac_service.notifications.outbox import InvalidRecipient, enqueue, forget_resource
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 CONTEXT = {"kind": "medecin_traitant", "link": "https://lac.example.fr/suivi/abc"}
-
-
-@pytest.fixture
-def committed(committed_url):  # type: ignore[no-untyped-def]
-    engine = create_db_engine(committed_url)
-    yield create_session_factory(engine)
-    engine.dispose()
 
 
 def count(db) -> int:  # type: ignore[no-untyped-def]

@@ -171,6 +171,7 @@ def test_four_servers_and_two_dispatchers_on_one_postgresql(database):
             assert set(registered.statuses) == {201}
             assert sorted(r.status_code for r in first_rounds) in ([201, 201], [201, 409]), \
                 [r.text for r in first_rounds]
+            assert all(r.json()["code"] == "round_running" for r in first_rounds if r.status_code == 409)
 
             items = _offered_items(base, first_rounds)
             assert len(items) >= 30

@@ -95,6 +95,7 @@ def test_a_round_that_waits_past_the_busy_timeout_is_refused_as_already_running(
     with TestClient(create_app(make_settings(sqlite_url))) as client:
         with another_process_writing(sqlite_url):
             refused = client.post("/api/v1/matching/runs", json={}, headers=headers)
-        assert refused.status_code == 409 and "déjà en cours" in refused.json()["message"]
+        assert refused.status_code == 409 and refused.json()["code"] == "round_running", "try again in a moment"
+        assert "déjà en cours" in refused.json()["message"]
         assert client.post("/api/v1/matching/runs", json={}, headers=headers).status_code == 201
         client.app.state.engine.dispose()

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from lac_service.auth.models import Organisation
 from lac_service.auth.service import create_organisation
-from lac_service.db import create_db_engine, create_session_factory, session_scope
+from lac_service.db import session_scope
 from lac_service.errors import Conflict
 from lac_service.kit.clock import utcnow
 from lac_service.organisations.service import set_territory
@@ -16,11 +16,10 @@ from tests.conftest import until_one_waits_for_a_lock
 
 
 @pytest.mark.postgres_only
-def test_the_second_of_two_overlapping_territories_saved_at_once_waits_and_is_refused(committed_url):
+def test_the_second_of_two_overlapping_territories_saved_at_once_waits_and_is_refused(committed, committed_url):
     if committed_url.startswith("sqlite"):
         pytest.skip("SQLite runs one writing transaction at a time: the second reads after the first")
-    engine = create_db_engine(committed_url)
-    factory, now = create_session_factory(engine), utcnow()
+    factory, now = committed, utcnow()
     with session_scope(factory) as session:
         for slug in ("cpts-ouest", "cpts-est"):
             create_organisation(session, slug=slug, name=slug, now=now)
@@ -44,5 +43,4 @@ def test_the_second_of_two_overlapping_territories_saved_at_once_waits_and_is_re
         thread.start()
         until_one_waits_for_a_lock(first, "the second")
     thread.join()
-    engine.dispose()
     assert second == ["Ce territoire chevauche celui de « cpts-ouest » (cpts-ouest) : le code postal 59000."]

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from lac_service import audit
 from lac_service.auth.models import Organisation
 from lac_service.cabinets.service import create_cabinet
-from lac_service.errors import AppError, Conflict, InvalidInput
+from lac_service.errors import AppError, ChangedMeanwhile, InvalidInput
 from lac_service.geography.gazetteer import Place
 from lac_service.geography.geocoder import known_place, offline_location
 from lac_service.imports.files import (
@@ -235,7 +235,7 @@ def _write_requests(session: Session, rows: list[RequestRow], places: dict[int, 
                            for request_id, row in zip(request_ids, rows, strict=True) for member in row.data.household]:
                 session.execute(sa.insert(HouseholdMember), members)
     except sa.exc.IntegrityError:
-        raise Conflict("Un patient du fichier vient d'être inscrit par ailleurs : relancez l'import, il sera signalé "
+        raise ChangedMeanwhile("Un patient du fichier vient d'être inscrit par ailleurs : relancez l'import, il sera signalé "
                        "comme doublon.") from None
     if not notify_per_s:
         return None

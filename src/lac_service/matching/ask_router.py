@@ -11,11 +11,11 @@ from lac_service.cabinets.schemas import CabinetRead
 from lac_service.cabinets.views import to_read
 from lac_service.config import AppSettings
 from lac_service.db import DbSession
-from lac_service.errors import ERROR_RESPONSES, Conflict
+from lac_service.errors import ERROR_RESPONSES, Conflict, RoundRunning
 from lac_service.kit.clock import Now
 from lac_service.kit.fields import RecordId
 from lac_service.links import AppLinks, LinkToken
-from lac_service.matching.service import ROUND_RUNNING, Asked, AskResult, ask_batch
+from lac_service.matching.service import Asked, AskResult, ask_batch
 from lac_service.offers.schemas import PractitionerPage
 from lac_service.offers.views import practitioner_view
 from lac_service.ratelimit import LinkRateLimit
@@ -25,13 +25,14 @@ router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 _NOTHING_DONE = {
     Asked.unanswered: "Des patients proposés à ce cabinet attendent encore sa réponse : une nouvelle proposition "
                       "se demande une fois ceux-là traités.",
-    Asked.busy: ROUND_RUNNING,
     Asked.paused: "Ce cabinet est en pause : reprenez sa participation pour lui proposer des patients.",
 }
 
 
 def _answered(result: AskResult) -> None:
     """409, saying why, while answers are owed; for a running round or a pause, only when nothing is kept."""
+    if result.outcome is Asked.busy and not result.kept:
+        raise RoundRunning()
     if result.outcome is Asked.unanswered or (result.outcome in _NOTHING_DONE and not result.kept):
         raise Conflict(_NOTHING_DONE[result.outcome])
 

@@ -22,7 +22,7 @@ from lac_service.auth.models import Organisation
 from lac_service.cabinets.models import Cabinet
 from lac_service.cabinets.service import is_due, set_paused
 from lac_service.config import Settings
-from lac_service.errors import Conflict, NotFound
+from lac_service.errors import NotFound, RoundRunning
 from lac_service.geography.distance import bounding_box
 from lac_service.intake.models import PatientRequest, Status
 from lac_service.intake.ranking import rescore
@@ -39,7 +39,6 @@ from lac_service.priority import rank_order
 Engine = Literal["greedy", "optimal"]
 KIND_CODES = {Kind.medecin_traitant: 0, Kind.bilan_orthophonique: 1}
 _ADVISORY_KEY = 0x4C41434D  # "LACM"
-ROUND_RUNNING = "Une tournée d'attribution est déjà en cours : réessayez dans un instant."
 
 
 @dataclass(frozen=True)
@@ -96,12 +95,12 @@ def lock_rounds(session: Session) -> None:
     busy timeout, and then runs (and finds what the first one did) or is refused (409)."""
     if session.get_bind().dialect.name == "postgresql":
         if not session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(_ADVISORY_KEY))):
-            raise Conflict(ROUND_RUNNING)
+            raise RoundRunning()
         return
     try:
         session.execute(sa.text("UPDATE matching_lock SET taken_at = CURRENT_TIMESTAMP WHERE name = 'round'"))
     except sa.exc.OperationalError:
-        raise Conflict(ROUND_RUNNING) from None
+        raise RoundRunning() from None
 
 
 def _due_cabinets(session: Session, *, organisation_id: int, kind: Kind | None, now: datetime) -> list[Cabinet]:
@@ -235,7 +234,7 @@ def ask_batch(session: Session, cabinet: Cabinet, *, settings: Settings, links: 
         return AskResult(Asked.paused, kept=kept)
     try:
         lock_rounds(session)
-    except Conflict:
+    except RoundRunning:
         return AskResult(Asked.busy, kept=kept)
     # Not a round's whole preparation, which would hold every round's lock over the country's queue: its own
     # organisation only, the night's scores (a policy's change re-scores at once), and an answer being

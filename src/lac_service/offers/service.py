@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, contains_eager, raiseload, selectinload
 
 from lac_service.cabinets.models import Cabinet
-from lac_service.errors import Conflict, NotFound
+from lac_service.errors import NoLongerAvailable, NotFound
 from lac_service.intake.models import PatientRequest, Status, StatusChange
 from lac_service.intake.service import SYSTEM, Actor, lock_request, set_status, tell_patient, tracking_url
 from lac_service.kinds import Kind
@@ -344,7 +344,7 @@ def respond(
     if item.status is wanted:
         return item
     if item.status is not ItemStatus.pending or item.request.status is not Status.offered:
-        raise Conflict("Ce patient n'est plus disponible pour cette proposition.", field="request_id")
+        raise NoLongerAvailable(field="request_id")
     actor = Actor(label=f"cabinet:{offer.cabinet_id}", is_staff=True)
     if decision is Decision.accept:
         set_status(session, item.request, Status.matched, actor=actor, now=now, reason="accepted")

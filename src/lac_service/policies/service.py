@@ -6,7 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from lac_service.errors import Conflict, NotFound
+from lac_service.errors import ChangedMeanwhile, NotFound
 from lac_service.kinds import Kind
 from lac_service.policies.models import PolicyVersion
 from lac_service.priority import Policy, Rules, default_policy
@@ -81,5 +81,5 @@ def replace_policy(
         with session.begin_nested():  # added within: a savepoint first flushes what is pending, outside itself
             session.add(row)
     except sa.exc.IntegrityError:
-        raise Conflict("La politique vient d'être modifiée par quelqu'un d'autre : rechargez-la.") from None
+        raise ChangedMeanwhile("La politique vient d'être modifiée par quelqu'un d'autre : rechargez-la.") from None
     return _versioned(row)

@@ -14,7 +14,7 @@ from lac_service.cabinets import service as cabinets
 from lac_service.cabinets.models import Cabinet
 from lac_service.config import AppSettings
 from lac_service.db import DbSession
-from lac_service.errors import AppError
+from lac_service.errors import AppError, RoundRunning
 from lac_service.kit.clock import Now
 from lac_service.links import AppLinks, Links, LinkToken
 from lac_service.matching import service as matching
@@ -130,7 +130,7 @@ _DONE = {
     "reponses-attendues-garde": _UNANSWERED + ". " + _KEPT,
     "reponses-attendues": _UNANSWERED + ", puis demandez-en d'autres.",
     "tournee-en-cours-garde": "Une tournée d'attribution est en cours. " + _KEPT,
-    "tournee-en-cours": matching.ROUND_RUNNING,
+    "tournee-en-cours": RoundRunning.message,
 }
 
 

@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 from lac_service.auth.models import User
 from lac_service.db import DbSession
 from lac_service.error_handlers import field_errors
-from lac_service.errors import Conflict
+from lac_service.errors import ChangedMeanwhile
 from lac_service.intake.ranking import rescore
 from lac_service.kinds import Kind
 from lac_service.kit.clock import Now
@@ -177,7 +177,7 @@ def save(request: Request, kind: Kind, user: Coordinator, form: Form, session: D
     try:
         policies.replace_policy(session, organisation_id=user.organisation_id, kind=kind, rules=rules, actor=user.label,
                                 now=now)
-    except Conflict as exc:  # a colleague saved in the same instant
+    except ChangedMeanwhile as exc:  # a colleague saved in the same instant
         errors.add("form", exc.detail)
         saved = policies.current_policy(session, organisation_id=user.organisation_id, kind=kind)
         return _page(request, session, user, saved, values, errors, status=409)
