@@ -21,8 +21,8 @@ KEEPS_DAYTIME = "daytime_zone IS NOT NULL"
 def upgrade() -> None:
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.add_column(sa.Column('daytime_zone', sa.String(length=64), nullable=True))
-    op.create_index('ix_notifications_in_turn', 'notifications', ['status', 'next_attempt_at'], unique=False,
-                    sqlite_where=sa.text(KEEPS_DAYTIME), postgresql_where=sa.text(KEEPS_DAYTIME))
+    op.create_index('ix_notifications_in_turn', 'notifications', ['status', 'daytime_zone', 'next_attempt_at'],
+                    unique=False, sqlite_where=sa.text(KEEPS_DAYTIME), postgresql_where=sa.text(KEEPS_DAYTIME))
 
 
 def downgrade() -> None:

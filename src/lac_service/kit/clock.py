@@ -18,6 +18,9 @@ _OVERSEAS = {
 }
 
 
+LOCAL_ZONES = (PARIS, *_OVERSEAS.values())  # every zone ``local_zone`` gives
+
+
 def local_zone(code: str) -> ZoneInfo:
     """The time zone of a French address, from its postal code or its department (``97400``, ``974``)."""
     return _OVERSEAS.get(code[:3], PARIS)
@@ -39,6 +42,11 @@ def daytime_slots(moment: datetime, zone: ZoneInfo, every_s: float) -> Iterator[
             yield at
             at += timedelta(seconds=every_s)
         day += timedelta(days=1)
+
+
+def zones_at_night(moment: datetime) -> list[str]:
+    """The ``LOCAL_ZONES`` (their keys) where ``moment`` falls outside ``DAYTIME``."""
+    return [zone.key for zone in LOCAL_ZONES if next(daytime_slots(moment, zone, every_s=1)) > moment]
 
 
 def utcnow() -> datetime:

@@ -25,13 +25,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lac_service.config import NotificationSettings
 from lac_service.db import UTCDateTime, session_scope
-from lac_service.kit.clock import utcnow
+from lac_service.kit.clock import utcnow, zones_at_night
 from lac_service.notifications import outcomes, redaction
 from lac_service.notifications.channels import (
     AmbiguousError, Backend, PermanentError, RetryableError, build_backends,
 )
 from lac_service.notifications.models import Channel, Notification, NotificationStatus
-from lac_service.notifications.outbox import keep_to_daytime
+from lac_service.notifications.outbox import claimable, keep_to_daytime
 from lac_service.notifications.outcomes import Claimed
 from lac_service.notifications.resolver import resolve_stuck
 
@@ -73,7 +73,7 @@ _T = N.__table__
 _DUE = (
     sa.select(_T.c.id)
     .where(_T.c.status == NotificationStatus.created.value,
-           _T.c.next_attempt_at <= sa.bindparam("now", type_=UTCDateTime()))
+           _T.c.next_attempt_at <= sa.bindparam("now", type_=UTCDateTime()), claimable(_T))
     .order_by(_T.c.next_attempt_at, _T.c.id)
     .limit(sa.bindparam("limit", type_=sa.Integer()))
 )
@@ -122,7 +122,7 @@ class Dispatcher:
 
     def claim(self, session: Session, limit: int) -> list[Claimed]:
         now, token = self.clock(), uuid.uuid4().hex
-        params = {"now": now, "limit": limit, "token": token}
+        params = {"now": now, "limit": limit, "token": token, "night": zones_at_night(now)}
         if session.get_bind().dialect.name == "postgresql":
             rows = session.execute(_CLAIM_LOCKED, params).all()
         else:

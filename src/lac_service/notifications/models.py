@@ -70,10 +70,10 @@ class Notification(Base):
         # The SMS whose text the provider still keeps: few at any time, however many were ever sent.
         sa.Index("ix_notifications_unredacted", "id", sqlite_where=sa.text(UNREDACTED),
                  postgresql_where=sa.text(UNREDACTED)),
-        # Those that wait their turn in daytime (``outbox.keep_to_daytime``, before each claim): a backlog of
-        # messages people wait for is not read again at every pass.
-        sa.Index("ix_notifications_in_turn", "status", "next_attempt_at", sqlite_where=sa.text(KEEPS_DAYTIME),
-                 postgresql_where=sa.text(KEEPS_DAYTIME)),
+        # Those that wait their turn in daytime, by zone (``outbox.keep_to_daytime``, before each claim, looks
+        # for those of the zones at night): a backlog of other messages is not read again at every pass.
+        sa.Index("ix_notifications_in_turn", "status", "daytime_zone", "next_attempt_at",
+                 sqlite_where=sa.text(KEEPS_DAYTIME), postgresql_where=sa.text(KEEPS_DAYTIME)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

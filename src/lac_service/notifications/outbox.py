@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from lac_service.db import UTCDateTime, insert_on_conflict
-from lac_service.kit.clock import daytime_slots
+from lac_service.kit.clock import daytime_slots, zones_at_night
 from lac_service.notifications.models import (
     AT_TWILIO, ERASED, INBOUND, RECEIVED, REPLY, Channel, Notification, NotificationStatus,
 )
@@ -105,17 +105,18 @@ class Turns:
 def keep_to_daytime(session: Session, *, now: datetime, per_s: float) -> int:
     """The messages that wait their turn and fell due in their recipient's night (the dispatcher was down all
     evening; a retry's wait ran past 20:00) take new turns in that morning, after those already waiting, instead
-    of a text at 04:00, or a crowd at 09:00 ahead of the messages people wait for. Returns how many. Run before
-    each claim, in its transaction: the claim then cannot take them."""
-    waiting = (Notification.status == NotificationStatus.created, Notification.next_attempt_at <= now,
-               Notification.daytime_zone.is_not(None))
-    zones = session.scalars(sa.select(Notification.daytime_zone).distinct().where(*waiting)).all()
-    night = [key for key in zones if next(daytime_slots(now, ZoneInfo(key), every_s=1)) > now]
-    if not night:
+    of a crowd at 09:00 ahead of the messages people wait for (the claim leaves them meanwhile: ``claimable``).
+    Returns how many. While a list is being queued (it holds the turns), they are moved on a later pass rather
+    than hold up every message behind the list."""
+    late_where = (Notification.status == NotificationStatus.created, Notification.next_attempt_at <= now,
+                  Notification.daytime_zone.in_(zones_at_night(now)))
+    if session.scalar(sa.select(Notification.id).where(*late_where).limit(1)) is None:
         return 0
-    turns = Turns(session, now=now, per_s=per_s)  # taken first: two dispatchers do not move the same messages
-    late = session.execute(sa.select(Notification.id, Notification.daytime_zone)
-                           .where(*waiting[:2], Notification.daytime_zone.in_(night))
+    if session.get_bind().dialect.name == "postgresql" and \
+            not session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(_TURNS_LOCK))):
+        return 0
+    turns = Turns(session, now=now, per_s=per_s)  # its lock is held already: two dispatchers move nothing twice
+    late = session.execute(sa.select(Notification.id, Notification.daytime_zone).where(*late_where)
                            .order_by(Notification.next_attempt_at, Notification.id)).all()
     if late:
         table = Notification.__table__
@@ -124,6 +125,13 @@ def keep_to_daytime(session: Session, *, now: datetime, per_s: float) -> int:
                         .values(next_attempt_at=sa.bindparam("at", type_=UTCDateTime())),
                         [{"late_id": row.id, "at": turns.next(ZoneInfo(row.daytime_zone)).at} for row in late])
     return len(late)
+
+
+def claimable(table: sa.Table) -> sa.ColumnElement[bool]:
+    """What a claim may take at the moment bound as ``night`` (``zones_at_night``): no message that waits its
+    turn while it is night where its recipient lives."""
+    return sa.or_(table.c.daytime_zone.is_(None),
+                  table.c.daytime_zone.not_in(sa.bindparam("night", expanding=True)))
 
 
 def enqueue(
