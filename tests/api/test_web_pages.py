@@ -26,7 +26,7 @@ from lac_service.offers.models import DeclineReason
 from lac_service.offers.service import KEPT_AFTER_DEADLINE
 from lac_service.web import duplicate_pages
 from lac_service.web.secretary import history_reason
-from tests.conftest import NOW, count_rows, dispatch, make_settings, twilio_post
+from tests.conftest import NOW, PUBLIC_URL, count_rows, dispatch, make_settings, twilio_post
 from tests.payloads import cabinet_body, request_body
 
 PASSWORD = "un mot de passe assez long"
@@ -42,6 +42,9 @@ def form(client, **fields: str) -> dict[str, str]:
     return {"csrf_token": csrf(client.get("/").text), "kind": "medecin_traitant", "patient.first_name": "Élodie",
             "patient.last_name": "Durand", "patient.birth_date": "14/03/1958", "patient.phone": "06 12 34 56 78",
             "patient.address.postal_code": "59000", "patient.address.city": "Lille", "consent": "on", **fields}
+
+
+SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}  # what a browser adds to a post from the site's own page
 
 
 def requests_count(db) -> int:
@@ -69,7 +72,7 @@ def test_a_form_without_its_csrf_token_is_refused_and_writes_nothing(client, con
     before = count_rows(connection)
     fields = form(client)
     del fields["csrf_token"]
-    refused = client.post("/", data=fields)
+    refused = client.post("/", data=fields, headers=SAME_ORIGIN)
     assert refused.status_code == 403 and "Page expirée" in refused.text
     assert 'value="Élodie"' in refused.text and 'value="06 12 34 56 78"' in refused.text, "the answers come back"
     forged = client.post("/", data={**fields, "csrf_token": "x" * 43})
@@ -82,13 +85,27 @@ def test_a_form_without_its_csrf_token_is_refused_and_writes_nothing(client, con
     assert count_rows(connection) == before
 
 
-def test_a_registration_whose_page_expired_is_sent_again_from_the_page_that_refused_it(client, db, org_a):
+@pytest.mark.parametrize("headers", [SAME_ORIGIN, {"Origin": PUBLIC_URL}], ids=["fetch-metadata", "origin"])
+def test_a_registration_whose_page_expired_is_sent_again_from_the_page_that_refused_it(client, db, org_a, headers):
     fields = form(client)
     client.cookies.clear()  # the browser lost its cookie while the tab waited
-    refused = client.post("/", data=fields)
-    assert refused.status_code == 403 and requests_count(db) == 0
+    refused = client.post("/", data=fields, headers=headers)
+    assert refused.status_code == 403 and requests_count(db) == 0 and 'value="Élodie"' in refused.text
     again = client.post("/", data={**fields, "csrf_token": csrf(refused.text)}, follow_redirects=False)
     assert again.status_code == 303 and requests_count(db) == 1
+
+
+@pytest.mark.parametrize("headers", [{"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://autre-site.fr"}, {}],
+                         ids=["fetch-metadata", "origin", "neither"])
+def test_another_sites_post_to_the_form_is_not_given_back_ready_to_send(client, db, org_a, headers):
+    """Another site auto-posting chosen answers (its own e-mail, to get the tracking link) must not get the real
+    form filled in, one tap from being sent: only the generic page."""
+    fields = {**form(client), "patient.email": "attaquant@exemple.fr"}
+    client.cookies.clear()
+    refused = client.post("/", data=fields, headers=headers)
+    assert refused.status_code == 403 and "Revenez en arrière, rechargez la page" in refused.text
+    assert "attaquant@exemple.fr" not in refused.text and "Élodie" not in refused.text
+    assert requests_count(db) == 0
 
 
 def test_an_expired_page_other_than_the_form_says_to_reload_it(client, org_a):

@@ -6,7 +6,7 @@ same failure is a page with the message and a way back — a dead link, a foreig
 
 import json
 from collections.abc import Awaitable, Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -61,8 +61,18 @@ def _page_of_action(request: Request) -> str | None:
 _REFILLED = {"/": refused_form}
 
 
+def _from_the_site(request: Request) -> bool:
+    """Posted by the site's own page (its cookie lost), as the browser says: another site's post, refilled,
+    would put its own answers (an e-mail of its choosing) one tap away from being sent."""
+    if (fetched := request.headers.get("sec-fetch-site")) is not None:
+        return fetched == "same-origin"
+    site = urlsplit(str(request.app.state.settings.public_base_url))
+    return request.headers.get("origin") == f"{site.scheme}://{site.netloc}"
+
+
 async def _csrf_refused(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, CsrfRefused) and (refill := _REFILLED.get(request.url.path)) is not None:
+    refill = _REFILLED.get(request.url.path)
+    if isinstance(exc, CsrfRefused) and refill is not None and _from_the_site(request):
         return refill(request, exc.form)
     return render(request, "message.html", {
         "title": "Page expirée",
