@@ -161,6 +161,19 @@ def test_a_matched_patients_corrected_phone_changes_no_figure_already_given(clie
     assert after["wait_to_match"] == before["wait_to_match"]
 
 
+def test_a_matched_patients_corrected_criteria_are_scored_as_on_the_day_of_the_match(client, history):
+    """His ALD, forgotten at registration, is added after the match: it counts, as the policy of the match had
+    it; the months waited stay those waited until then, and the reasons still add up to the points."""
+    denis = f"/api/v1/requests/{history['ids']['denis']}"
+    before = client.get(denis, headers=history["secretary"]).json()["priority"]
+    corrected = client.patch(denis, json={"criteria": {"ald": True}}, headers=history["secretary"])
+    assert corrected.status_code == 200, corrected.text
+    after = corrected.json()["priority"]
+    assert after["points"] > before["points"] and sum(r["points"] for r in after["reasons"]) == after["points"]
+    waited = [[r for r in p["reasons"] if r["code"] == "waited"] for p in (before, after)]
+    assert waited[0] == waited[1], "the wait stopped at the match"
+
+
 def test_filters_by_kind_and_period(client, history):
     speech = client.get("/api/v1/stats", params=PERIOD | {"kind": "bilan_orthophonique"},
                         headers=history["coordinator"]).json()

@@ -24,8 +24,15 @@ def _input(request: PatientRequest) -> PriorityInput:
 
 
 def apply_score(session: Session, request: PatientRequest, *, now: datetime) -> None:
-    """Scores one request with its organisation's current policy (on creation and on every change)."""
-    versioned = current_policy(session, organisation_id=request.organisation_id, kind=request.kind)
+    """Scores one request (on creation and on every change): in the queue, with its organisation's current
+    policy; once it left (a correction after the match), with the policy and on the day it was last scored, so
+    that only what was corrected changes, its wait does not grow, and the figures by band stand."""
+    if request.status in ACTIVE_STATUSES:
+        versioned = current_policy(session, organisation_id=request.organisation_id, kind=request.kind)
+    else:
+        versioned = policy_version(session, organisation_id=request.organisation_id, kind=request.kind,
+                                   version=request.priority_policy_version)
+        now = request.priority_scored_at
     request.priority_points = score(_input(request), versioned.policy, now).points
     request.priority_policy_version = versioned.version
     request.priority_scored_at = now

@@ -389,9 +389,8 @@ def update_request(
     if data.max_distance_km is not None:
         request.max_distance_km = data.max_distance_km
     request.updated_at = now
-    if request.status in ACTIVE_STATUSES:  # a closed request keeps the score it left the queue with: the figures
-        with session.no_autoflush:         # already given by priority band stand
-            apply_score(session, request, now=now)
+    with session.no_autoflush:
+        apply_score(session, request, now=now)
     session.flush()
     return request
 
