@@ -135,7 +135,7 @@ def test_overlapping_territories_are_refused_and_nothing_changes(client, mapped,
     make_org("cpts-c")
     answer = client.put("/api/v1/organisations/cpts-c/territory", json={"geojson": ACROSS}, headers=mapped)
     assert answer.status_code == 409
-    assert answer.json()["code"] == "conflict"
+    assert answer.json()["code"] == "overlapping_territories"
     assert answer.json()["field"] == "territory"
     assert "cpts-a" in answer.json()["message"]
     assert client.get("/api/v1/organisations/cpts-c", headers=mapped).json()["territory"] is None

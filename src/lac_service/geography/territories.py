@@ -40,11 +40,14 @@ class InvalidTerritory(InvalidInput):
 
 
 class OverlappingTerritories(Conflict):
-    """``where``: what both hold, in words a coordinator can act on (a postal code, a commune, the outlines)."""
+    """``where``: what both hold, in words a coordinator can act on (a postal code, a commune, the outlines);
+    ``message``: the same, told to the organisation whose saving it refuses."""
     code = "overlapping_territories"
 
-    def __init__(self, first: int, second: int, where: str) -> None:
-        super().__init__(f"Les territoires des organisations {first} et {second} se chevauchent : {where}.")
+    def __init__(self, first: int, second: int, where: str, *, message: str | None = None,
+                 field: str | None = None) -> None:
+        super().__init__(message or f"Les territoires des organisations {first} et {second} se chevauchent : {where}.",
+                         field=field)
         self.first, self.second, self.where = first, second, where
 
 

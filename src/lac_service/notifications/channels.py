@@ -1,8 +1,9 @@
 """What a way of sending must tell the dispatcher: accepted (with the provider's id), or which kind of
 failure — because each kind leads to a different, safe next step.
 
-- ``RetryableError``: the provider certainly did not take the message (connection refused, HTTP 5xx/429,
-  SMTP 4xx): send again later.
+- ``RetryableError``: send again later. The provider certainly did not take the message (connection refused,
+  HTTP 5xx/429, SMTP 4xx), or taking it twice does no harm (``resends_in_doubt``: a webhook whose answer never
+  came).
 - ``PermanentError``: it refused it for good (invalid number, SMTP 5xx): never again.
 - ``AmbiguousError``: it may have taken it (the answer never came): do not resend blindly; the claim is
   left to the stuck-claim resolver, which asks the provider when it can be asked (``can_lookup``).

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, undefer_group
 
 from lac_service.auth.models import Organisation
-from lac_service.errors import Conflict, ServiceNotConfigured
+from lac_service.errors import ServiceNotConfigured
 from lac_service.geography.territories import OverlappingTerritories, Territory, TerritoryIndex
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,9 @@ def _log(overlap: OverlappingTerritories) -> None:
 
 def _blame(overlap: OverlappingTerritories, organisation: Organisation, others: list[Organisation]) -> NoReturn:
     other = next(o for o in others if o.id in (overlap.first, overlap.second) and o.id != organisation.id)
-    raise Conflict(f"Ce territoire chevauche celui de « {other.name} » ({other.slug}) : {overlap.where}.",
-                   field="territory") from overlap
+    raise OverlappingTerritories(
+        overlap.first, overlap.second, overlap.where, field="territory",
+        message=f"Ce territoire chevauche celui de « {other.name} » ({other.slug}) : {overlap.where}.") from overlap
 
 
 def set_territory(
