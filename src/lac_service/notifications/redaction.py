@@ -2,10 +2,12 @@
 
 Twilio keeps every message it carried, text and links included, until it is redacted. A text is redacted
 once its delivery report is final (delivered, undelivered, failed), or ``twilio_redact_after_hours`` after
-it was sent when no report came (Twilio sends none without a status callback). An erased person's messages
-are deleted there instead, number and dates too, redacted before or not, and even with redaction turned off
-(``0``); their blank rows then go (``outbox.forget_resource``; one being sent at the moment of the erasure
-gets its blank row when the send returns: ``outcomes._keep_erased``).
+it was sent when no report came (Twilio sends none without a status callback). An SMS received is deleted there
+instead, ``RECEIVED_SETTLE`` after it came: redaction would leave its sender's number, and any photo sent with it
+(the service keeps its words, not its pictures). An erased person's messages are deleted there too, number and
+dates, redacted before or not, and even with redaction turned off (``0``); their blank rows then go
+(``outbox.forget_resource``; one being sent at the moment of the erasure gets its blank row when the send
+returns: ``outcomes._keep_erased``).
 A stuck claim is settled before: ``resolver`` finds a message at Twilio by its text, and a claimed message
 has no Twilio id yet.
 
@@ -28,11 +30,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from lac_service.config import DEFAULT_REDACT_AFTER_HOURS, NotificationSettings
 from lac_service.db import session_scope
 from lac_service.notifications.channels import AmbiguousError, Backend, PermanentError, RetryableError
-from lac_service.notifications.models import FINAL_REPORTS, UNREDACTED, Notification
+from lac_service.notifications.models import FINAL_REPORTS, INBOUND, UNREDACTED, Notification
 
 log = logging.getLogger(__name__)
 N = Notification
 PAUSE_S = 300.0
+RECEIVED_SETTLE = timedelta(minutes=10)  # Twilio refuses to delete a message in its first minute (error 20009)
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,12 @@ def _due(session: Session, now: datetime, settings: NotificationSettings) -> lis
     """Settled: a final report, or sent long enough ago. An erased person's messages are deleted whatever the
     setting (redaction turned off keeps texts, not people); the 48 hours then stand in for it."""
     hours = settings.twilio_redact_after_hours
-    settled = sa.or_(N.delivery_status.in_(FINAL_REPORTS),
-                     N.sent_at < now - timedelta(hours=hours or DEFAULT_REDACT_AFTER_HOURS))
+    received = N.template == INBOUND
+    settled = sa.and_(sa.or_(N.delivery_status.in_(FINAL_REPORTS),
+                             N.sent_at < now - timedelta(hours=hours or DEFAULT_REDACT_AFTER_HOURS)),
+                      sa.or_(~received, N.sent_at < now - RECEIVED_SETTLE))
     return list(session.execute(
-        sa.select(N.id, N.provider_id, N.erased.label("erased"))
+        sa.select(N.id, N.provider_id, N.erased.label("erased"), received.label("received"))
         .where(sa.text(UNREDACTED), settled if hours else sa.and_(N.erased, settled))  # as the partial index says it
         .order_by(N.id).limit(settings.batch_size)
     ))
@@ -69,20 +74,25 @@ def redact_settled(session_factory: sessionmaker[Session], backend: Backend, set
             break
         wait()
         try:
-            backend.redact(row.provider_id, delete=row.erased)
+            backend.redact(row.provider_id, delete=row.erased or row.received)
         except PermanentError as exc:
-            log.warning("%s did not %s notification %s (%s)", backend.name, "delete" if row.erased else "redact",
-                        row.id, exc.code)
+            log.warning("%s did not %s notification %s (%s)", backend.name,
+                        "delete" if row.erased or row.received else "redact", row.id, exc.code)
         except (RetryableError, AmbiguousError) as exc:  # asked again later: an empty body twice does no harm
             log.warning("cannot ask %s to redact notification %s (%s)", backend.name, row.id, exc.code)
             stalled = True
             break
         done.append(row)
     if done:
+        now, unsettled = clock(), (N.provider_redacted_at.is_(None), ~N.erased)
+        redacted = [row.id for row in done if not row.erased and not row.received]
+        deleted = [row.id for row in done if not row.erased and row.received]  # nothing of it left there to erase
         with session_scope(session_factory) as session:
-            session.execute(sa.update(N).where(N.id.in_([row.id for row in done if not row.erased]),
-                                               N.provider_redacted_at.is_(None), ~N.erased)
-                            .values(provider_redacted_at=clock()).execution_options(synchronize_session=False))
+            session.execute(sa.update(N).where(N.id.in_(redacted), *unsettled).values(provider_redacted_at=now)
+                            .execution_options(synchronize_session=False))
+            session.execute(sa.update(N).where(N.id.in_(deleted), *unsettled)
+                            .values(provider_redacted_at=now, provider_id=None)
+                            .execution_options(synchronize_session=False))
             session.execute(sa.delete(N).where(N.id.in_([row.id for row in done if row.erased]))
                             .execution_options(synchronize_session=False))
     return Pass(len(done), stalled)

@@ -151,7 +151,7 @@ def _to_cabinet(cabinet: Cabinet) -> str:
 def receive(session: Session, *, provider_id: str, phone: str, text: str, links: Links, now: datetime) -> None:
     """An SMS received, acted on once per provider id (a second call with it does nothing). It is kept, and
     answered through the outbox, with the request or the cabinet it is about: both are then listed with its
-    messages, and redacted at Twilio, then deleted there with the person, as every SMS of the service is
+    messages; Twilio's copy is deleted once settled, and the answer's redacted, then deleted with the person
     (``redaction``)."""
     received = record_received(session, provider_id=provider_id, sender=phone, text=text[:MAX_KEPT], now=now)
     if received is None:
