@@ -2,6 +2,7 @@
 the CSV export saying the same, and a wrong choice said in French."""
 
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -47,6 +48,17 @@ def test_the_list_by_status_and_kind_is_the_organisations_own(client, coordinato
     assert 'name="du" type="date" value="2025-11-23"' in page, "the period shown, ready to change one date"
     assert csv_link(page) == "/equipe/indicateurs.csv"
     assert "<dt>En attente ou proposées</dt><dd>2 demandes</dd>" in page
+    assert "<dt>Attente de ceux qui attendent encore</dt><dd>0 jour (médiane), 0 jour au plus pour 9 sur 10</dd>" \
+        in page, "registered today"
+
+
+def test_the_wait_of_those_still_waiting_is_shown_in_days(client, coordinator, clock):
+    clock["now"] += timedelta(days=45, hours=12)
+    log_in(client, "coordination@cpts-a.fr")  # the morning's session ended long ago
+    page = client.get("/equipe/tableau").text
+    assert "<dt>Attente de ceux qui attendent encore</dt><dd>45,5 jours (médiane), 45,5 jours au plus pour 9 sur " \
+           "10</dd>" in page
+    assert "<dt>Attente médiane avant attribution</dt><dd>—</dd>" in page, "nobody found a cabinet yet"
     assert "(0 acceptation sur 0 réponse)" in page and "<p>0 cabinet.</p>" in page, "none is singular in French"
 
 

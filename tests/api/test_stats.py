@@ -114,7 +114,13 @@ def test_every_figure_matches_the_count_by_hand(client, history):
     by_band = {"high": 0, "medium": 0, "low": 0}
     for name in ("chloe", "fanny"):  # Chloé back in the queue, Fanny being offered: both still wait
         by_band[history["bands"][name]] += 1
-    assert stats["waiting"] == {"total": 2, "by_band": by_band, "by_department": {"59": 2}}
+    # Chloé has waited since 2 March (265 days), Fanny since 15 November (7 days): those still looking.
+    assert history["bands"]["chloe"] == "high" and history["bands"]["fanny"] != "high"
+    waited = {band: {"count": 0, "median_days": None, "p90_days": None} for band in ("medium", "low")}
+    waited |= {"high": {"count": 1, "median_days": 265.0, "p90_days": 265.0},
+               history["bands"]["fanny"]: {"count": 1, "median_days": 7.0, "p90_days": 7.0}}
+    assert stats["waiting"] == {"total": 2, "by_band": by_band, "by_department": {"59": 2},
+                                "waited": waited | {"all": {"count": 2, "median_days": 136.0, "p90_days": 265.0}}}
     # Alice waited 62 days (2 March → 3 May), Denis 23 (10 April → 3 May).
     assert stats["wait_to_match"]["all"] == {"count": 2, "median_days": 42.5, "p90_days": 62.0}
     by_band = {history["bands"]["alice"]: [62.0], history["bands"]["denis"]: [23.0]}
@@ -226,6 +232,7 @@ def test_the_csv_says_the_same_in_a_french_spreadsheets_format(client, history):
     assert "demandes_par_statut;withdrawn;medecin_traitant;2" in lines and "demandes_par_statut;waiting;bilan_orthophonique;1" in lines
     assert "taux_resolution;;;0,5" in lines and "attente_mediane_jours;all;;42,5" in lines
     assert "refus_par_motif;too_far;;1" in lines
+    assert "attente_en_cours_mediane_jours;all;;136,0" in lines and "attente_en_cours_p90_jours;all;;265,0" in lines
     assert "attente_mediane_jours_par_mois;2026-05;;42,5" in lines and "taux_acceptation_par_mois;2026-05;;0,5" in lines
     assert "taux_acceptation_par_mois;2026-11;;" in lines, "no answer yet: an empty cell, not a zero"
 

@@ -12,6 +12,7 @@ Definitions (also in the README):
   the request kept);
 - the wait is from the day the patient asked to the match; the median is the middle value (the mean of
   the two middle ones), the 90th percentile the nearest rank (the smallest wait at least 90 % do not exceed);
+  those still waiting are counted apart, by the wait so far, as the list stands (whatever the period);
 - an offered patient is counted in the period its offer was made; the acceptance rate is accepted over
   answered (accepted, declined or expired); by month, the month of the offer; by band, the patient's band as
   it stands (frozen once they leave the queue: matched, withdrawn);
@@ -137,9 +138,16 @@ def by_status(session: Session, scope: Scope) -> dict[str, dict[str, int]]:
     return {kind.value: {status.value: counts.get((kind, status), 0) for status in Status} for kind in kinds}
 
 
-def waiting_by_band(session: Session, scope: Scope) -> dict[Band, int]:
-    counts = Counter(band_of(p) for p in session.scalars(scope.requests(sa.select(R.priority_points).where(R.status.in_(ACTIVE_STATUSES)))))
-    return {band: counts.get(band, 0) for band in Band}
+def waited_so_far(session: Session, scope: Scope, *, now: datetime) -> dict[str, Spread]:
+    """Those waiting now (queued or being offered), by the days they have waited since they asked: by priority
+    band, and ``all``. The wait to match counts those who found a cabinet; this, those still looking."""
+    days: dict[str, list[float]] = {band.value: [] for band in Band} | {"all": []}
+    query = scope.requests(sa.select(R.waiting_since, R.priority_points).where(R.status.in_(ACTIVE_STATUSES)))
+    for waiting_since, points in session.execute(query):
+        waited = (now - waiting_since).total_seconds() / 86400
+        days[band_of(points).value].append(waited)
+        days["all"].append(waited)
+    return {key: spread(values) for key, values in days.items()}
 
 
 def waiting_by_department(session: Session, scope: Scope) -> dict[str, int]:

@@ -3,6 +3,7 @@
 import csv
 import io
 from collections.abc import Iterator
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -17,8 +18,8 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 3) if whole else None
 
 
-def build(session: Session, scope: Scope, *, organisation: str | None) -> StatsOut:
-    by_band = indicators.waiting_by_band(session, scope)
+def build(session: Session, scope: Scope, *, organisation: str | None, now: datetime) -> StatsOut:
+    waited = indicators.waited_so_far(session, scope, now=now)
     matched = indicators.matched_priority(session, scope)
     flowed = indicators.flows(session, scope)
     items = indicators.offer_items(session, scope)
@@ -29,8 +30,10 @@ def build(session: Session, scope: Scope, *, organisation: str | None) -> StatsO
         by_status={kind: StatusCountsOut(**counts) for kind, counts in indicators.by_status(session, scope).items()},
         flows=[FlowOut(month=month, kind=kind, registered=counts["registered"], **{k: counts[k] for k in OUT})
                for (month, kind), counts in flowed.items()],
-        waiting=WaitingOut(total=sum(by_band.values()), by_band={b.value: n for b, n in by_band.items()},
-                           by_department=indicators.waiting_by_department(session, scope)),
+        waiting=WaitingOut(total=waited["all"].count,
+                           by_band={band: spread.count for band, spread in waited.items() if band != "all"},
+                           by_department=indicators.waiting_by_department(session, scope),
+                           waited={key: SpreadOut(**vars(value)) for key, value in waited.items()}),
         wait_to_match={key: SpreadOut(**vars(value)) for key, value in indicators.wait_to_match(session, scope).items()},
         wait_to_match_by_month={month: SpreadOut(**vars(value))
                                 for month, value in indicators.wait_to_match_by_month(session, scope).items()},
@@ -58,6 +61,9 @@ def _lines(stats: StatsOut) -> Iterator[tuple[str, str, str, object]]:
         yield "en_attente_par_priorite", band, "", count
     for department, count in stats.waiting.by_department.items():
         yield "en_attente_par_departement", department, "", count
+    for band, spread in stats.waiting.waited.items():
+        yield "attente_en_cours_mediane_jours", band, "", spread.median_days
+        yield "attente_en_cours_p90_jours", band, "", spread.p90_days
     for band, spread in stats.wait_to_match.items():
         yield "attente_mediane_jours", band, "", spread.median_days
         yield "attente_p90_jours", band, "", spread.p90_days

@@ -44,7 +44,7 @@ def stats(session: DbSession, caller: AuthenticatedCaller, now: Now, settings: A
     """Coordinators see their organisation's; admins every organisation's, or one's with `organisation`. Days
     and months are the organisation's own, in its rounds' time zone (all organisations: the deployment's)."""
     scope, slug = _scope(session, caller, now, settings, organisation, kind, start, end)
-    return build(session, scope, organisation=slug)
+    return build(session, scope, organisation=slug, now=now)
 
 
 @router.get("/stats.csv", summary="The same indicators as a CSV table", response_class=Response,
@@ -53,7 +53,7 @@ def stats_csv(session: DbSession, caller: AuthenticatedCaller, now: Now, setting
               organisation: OrganisationSlug = None, kind: Kind | None = None, start: Start = None,
               end: End = None) -> Response:
     scope, slug = _scope(session, caller, now, settings, organisation, kind, start, end)
-    body = to_csv(build(session, scope, organisation=slug))
+    body = to_csv(build(session, scope, organisation=slug, now=now))
     return Response(body, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="indicateurs.csv"'})
 

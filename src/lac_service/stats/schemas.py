@@ -25,16 +25,19 @@ class StatusCountsOut(BaseModel):
     archived: int
 
 
-class WaitingOut(BaseModel):
-    total: int = Field(description="Waiting now (queued or being offered).")
-    by_band: dict[str, int]
-    by_department: dict[str, int]
-
-
 class SpreadOut(BaseModel):
     count: int
     median_days: float | None
     p90_days: float | None = Field(description="Nearest rank: the smallest wait at least 90 % did not exceed.")
+
+
+class WaitingOut(BaseModel):
+    total: int = Field(description="Waiting now (queued or being offered).")
+    by_band: dict[str, int]
+    by_department: dict[str, int]
+    waited: dict[str, SpreadOut] = Field(
+        description="Days waited so far by those waiting now, since they asked: by priority band, and `all`. The "
+                    "wait to match counts those who found a cabinet; this, those still looking.")
 
 
 class OffersOut(BaseModel):

@@ -57,6 +57,13 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{round(100 * value)} %"
 
 
+DAYS = Unit("jour", "jours")
+
+
+def _days(value: float | None) -> str:
+    return "—" if value is None else DAYS.of(value)
+
+
 CABINETS_PER_PAGE = 50
 ZONES = {  # the time zones of France's regions, as their people name them
     "Europe/Paris": "Métropole", "America/Guadeloupe": "Guadeloupe, Saint-Martin, Saint-Barthélemy",
@@ -146,7 +153,7 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, setti
                schedule: ScheduleForm | None = None, status: int = 200) -> Response:
     org = visible_to(user)
     shown = shown or Shown(user, now, settings, None, None, None)
-    stats = report.build(session, shown.scope, organisation=None)
+    stats = report.build(session, shown.scope, organisation=None, now=now)
     months = indicators.months_between(shown.scope.start, shown.scope.end)
     waits = {month: stats.wait_to_match_by_month[month].median_days if month in stats.wait_to_match_by_month
              else None for month in months}
@@ -174,8 +181,8 @@ def _dashboard(request: Request, session: DbSession, user: User, now: Now, setti
                                           unit=Unit("demande", "demandes"))),
         "wait_chart": Markup(line_chart([Point(_month_label(m), waits[m]) for m in months],
                                         title="Attente médiane avant attribution, par mois",
-                                        unit=Unit("jour", "jours"))),
-        "stats": stats, "percent": _percent,
+                                        unit=DAYS)),
+        "stats": stats, "percent": _percent, "days": _days,
         "cabinets": cabinets, "cabinets_total": cabinets_total, "cabinets_page": cabinets_page,
         "cabinets_pages": max(1, -(-cabinets_total // CABINETS_PER_PAGE)), "rounds": rounds, "owners": owners,
         "unmatched_labels": UNMATCHED_LABELS,
@@ -274,5 +281,6 @@ def indicators_csv(user: Coordinator, session: DbSession, now: Now, settings: Ap
     if shown.errors:
         raise InvalidInput(next(iter(shown.errors.by_field.values())))
     scope = shown.scope
-    return Response(report.to_csv(report.build(session, scope, organisation=None)), media_type="text/csv; charset=utf-8",
+    return Response(report.to_csv(report.build(session, scope, organisation=None, now=now)),
+                    media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="indicateurs.csv"', "Cache-Control": "no-store"})
