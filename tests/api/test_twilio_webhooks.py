@@ -63,8 +63,9 @@ def test_oui_keeps_the_request_and_thanks_the_patient(client, db, registered, bo
     assert request.status == "waiting" and request.confirmed_at is not None
 
 
-@pytest.mark.parametrize("body", ["STOP", "stop", "Arrêt", "ARRET svp"])
-def test_stop_withdraws_the_request(client, db, registered, body):
+@pytest.mark.parametrize("body", ["RETRAIT", "Retrait svp", "retirer", "STOP", "stop", "Arrêt", "ARRET svp"])
+def test_retrait_or_stop_withdraws_the_request(client, db, registered, body):
+    """The messages ask for RETRAIT (Twilio would block the number after a STOP); a STOP still withdraws."""
     assert _sms(client, body).status_code == 200
     assert "retirée" in _answers(db)[-1]
     assert client.get(f"/api/v1/requests/{registered['id']}", headers=registered["headers"]).json()["status"] == "withdrawn"
@@ -158,7 +159,7 @@ def test_an_sms_about_a_closed_request_is_filed_under_it_for_a_while(client, db,
     wrote shows on its page, and goes with its erasure. Months later the number may be someone else's."""
     assert _sms(client, "STOP").status_code == 200
     assert _sms(client, "Merci, bonne journée").status_code == 200
-    assert _answers(db)[-1] == NOTHING_FOUND, "nothing to keep: no « Répondez OUI pour rester inscrit »"
+    assert _answers(db)[-1] == NOTHING_FOUND, "nothing to keep: no « Répondez OUI pour garder votre demande »"
     clock["now"] += timedelta(days=91)
     assert _sms(client, "Bonjour, c'est le nouveau numéro de Paul").status_code == 200
     filed = db.scalars(sa.select(Notification.resource).where(Notification.template == "inbound")

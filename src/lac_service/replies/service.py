@@ -44,8 +44,12 @@ class Intent(StrEnum):
     unknown = "unknown"
 
 
+# The messages ask for RETRAIT, not STOP: Twilio acts on a STOP itself, and sends that number nothing more (error
+# 21610), neither the answer, nor a family's other news, nor anything after a new registration. A STOP still
+# withdraws (the SPEC's word), and the coordinators are not told of the refusals that follow (``outcomes``).
 _WORDS = {
     "oui": Intent.confirm, "o": Intent.confirm, "yes": Intent.confirm, "ok": Intent.confirm,
+    "retrait": Intent.stop, "retirer": Intent.stop, "retire": Intent.stop,
     "stop": Intent.stop, "arret": Intent.stop, "arreter": Intent.stop, "stopper": Intent.stop,
 }
 
@@ -55,7 +59,7 @@ REPLIES = {
     Intent.confirm: "Merci, votre demande de {kind} reste inscrite sur la liste d'attente commune.",
     Intent.stop: "Votre demande de {kind} est retirée de la liste d'attente commune. Vous pouvez vous réinscrire "
                  "à tout moment.",
-    Intent.unknown: "Répondez OUI pour rester inscrit, ou STOP pour retirer votre demande.",
+    Intent.unknown: "Répondez OUI pour garder votre demande, ou RETRAIT pour la retirer.",
 }
 CONFIRMED_SEVERAL = "Merci, vos demandes de {kind} restent inscrites sur la liste d'attente commune."
 NOTHING_FOUND = "Nous ne trouvons pas de demande en cours pour ce numéro."
