@@ -1,5 +1,7 @@
 """Matching rounds through the API: batches within radius, capacity and cadence, and the offer lifecycle."""
 
+import html
+import re
 from datetime import timedelta
 
 import pytest
@@ -98,6 +100,45 @@ def test_cadence_pause_and_dry_run(client, db, connection, lille):
     db.commit()
     run = _run(client, headers)
     assert run["cabinets_due"] == 0 and run["batches"] == []
+
+
+@pytest.mark.parametrize("cabinet_phone", ["03 20 00 00 01", None], ids=["patients-call", "cabinet-calls"])
+def test_who_calls_whom_after_an_accept_is_said_alike_to_the_practitioner_and_the_patient(client, make_key, org_a,
+                                                                                         clock, cabinet_phone):
+    """The match tells a patient to call the cabinet's number, or that the cabinet will call; the practitioner
+    reads the same, and, for a patient no message reaches (a landline alone), that they must call."""
+    headers = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(patient_phone=cabinet_phone), headers=headers)
+    alice = client.post("/api/v1/requests", json=request_body(first_name="Alice", phone="0611111111", email=None,
+                                                              location=LILLE), headers=headers).json()
+    mobile, landline = alice["id"], _patient(client, headers, "Bruno", "03 20 12 34 56", LILLE)
+    token = _run(client, headers)["batches"][0]["offer_url"].rsplit("/", 1)[1]
+    for request_id in (mobile, landline):
+        client.post(f"/api/v1/offers/{token}/responses", json={"request_id": request_id, "decision": "accept"})
+    offer = client.get(f"/api/v1/offers/{token}").json()
+    assert offer["patient_phone"] == ("+33320000001" if cabinet_phone else None)
+    assert {item["request_id"]: item["contact"]["told"] for item in offer["items"]} == {mobile: True, landline: False}
+    page = html.unescape(client.get(f"/o/{token}").text)
+    told = ("Prévenu par message : il doit vous appeler au 03 20 00 00 01 pour prendre rendez-vous." if cabinet_phone
+            else "Prévenu par message : vous allez l'appeler pour prendre rendez-vous.")
+    assert page.count(told) == 1
+    assert page.count("Il n'a pas pu être prévenu par message (ni mobile, ni e-mail) : appelez-le.") == 1
+    patient_page = " ".join(html.unescape(re.sub(r"<[^>]+>", "", client.get(
+        alice["tracking_url"].removeprefix("http://127.0.0.1:8000")).text)).split())
+    assert ("Appelez-le au 03 20 00 00 01 pour prendre rendez-vous." if cabinet_phone
+            else "va vous appeler") in patient_page
+
+
+def test_a_young_patients_age_is_written_in_french_and_declining_is_said_to_be_final(client, make_key, org_a, clock):
+    headers = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(kinds=["bilan_orthophonique"]), headers=headers)
+    lou = request_body(first_name="Lou", phone="0611111111", email=None, location=LILLE, birth_date="2025-01-10")
+    assert client.post("/api/v1/requests", json=lou | {"kind": "bilan_orthophonique"},
+                       headers=headers).status_code == 201
+    token = _run(client, headers)["batches"][0]["offer_url"].rsplit("/", 1)[1]
+    page = html.unescape(client.get(f"/o/{token}").text)
+    assert "Lou, 1 an</h2>" in page, "1 an, not 1 ans"
+    assert "Décliner est définitif : ce patient ne vous sera plus proposé." in page
 
 
 def test_the_practitioner_sees_the_household_ages_first_and_their_names_once_the_family_is_accepted(

@@ -33,6 +33,8 @@ class ContactOut(BaseModel):
     email: str | None
     address: str | None
     household: list[MemberOut] = Field(description="The household members the cabinet takes with the patient.")
+    told: bool = Field(description="Whether the match reached the patient by message (a mobile or an e-mail): "
+                                   "false, the cabinet calls them.")
 
 
 class OfferItemOut(BaseModel):
@@ -59,6 +61,8 @@ class OfferOut(BaseModel):
     practitioner_url: str = Field(description="The cabinet's standing page: pause, or ask for a batch now.")
     answerable: bool = Field(description="False past the deadline: the offer stays readable 30 days more, for the "
                                          "contacts of the patients accepted.")
+    patient_phone: str | None = Field(description="The number the patients accepted are told to call for an "
+                                                  "appointment; null: they are told the cabinet will call them.")
     items: list[OfferItemOut]
 
 

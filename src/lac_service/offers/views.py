@@ -11,6 +11,7 @@ from lac_service.cabinets.models import Cabinet
 from lac_service.intake.models import Status
 from lac_service.intake.ranking import explain
 from lac_service.intake.schemas import ReasonOut
+from lac_service.intake.service import sms_number
 from lac_service.kit.dates import age_on
 from lac_service.links import Links
 from lac_service.offers.models import ItemStatus, Offer, OfferItem
@@ -34,6 +35,7 @@ def _item(item: OfferItem, reasons: list[ReasonOut], now: datetime) -> OfferItem
             first_name=request.first_name, last_name=request.last_name, phone=request.phone, email=request.email,
             address=address, household=[MemberOut(first_name=member.first_name, last_name=member.last_name,
                                                   birth_date=member.birth_date) for member in household],
+            told=bool(sms_number(request.phone) or request.email),  # as ``to_patient`` sends the match
         ) if accepted else None,
     )
 
@@ -46,7 +48,7 @@ def offer_view(session: Session, offer: Offer, links: Links, now: datetime) -> O
     return OfferOut(
         id=offer.id, cabinet=offer.cabinet.name, created_at=offer.created_at, expires_at=offer.expires_at,
         practitioner_url=cabinets.practitioner_link(session, offer.cabinet, links), answerable=answerable,
-        items=[
+        patient_phone=offer.cabinet.patient_phone, items=[
             _item(item, [ReasonOut(**r.as_dict()) for r in explained[item.request_id].reasons]
                   if item.request_id in explained else [], now)
             for item in items

@@ -54,6 +54,7 @@ templates.env.filters["day_fr"] = _day_fr
 templates.env.filters["channel_label"] = lambda channel: CHANNEL_LABELS[Channel(channel)]
 templates.env.filters["mailto"] = _mailto
 templates.env.filters["every_days_fr"] = lambda days: "chaque jour" if days == 1 else f"tous les {days} jours"
+templates.env.filters["age_fr"] = lambda age: "moins d'un an" if age == 0 else f"{age} an{'s' if age > 1 else ''}"
 
 
 class CsrfRefused(Exception):

@@ -47,7 +47,7 @@ def _offer_page(request: Request, session: DbSession, offer: Offer, token: str, 
 
 # Each answer sends the browser back to the page (a reload re-sends nothing), which then says what was done.
 _ANSWERED = {
-    "acceptee": "Patient accepté : ses coordonnées sont ci-dessous, et il est prévenu que vous allez le contacter.",
+    "acceptee": "Patient accepté : ses coordonnées sont ci-dessous, avec ce qu'il sait de la suite.",
     "declinee": "Patient décliné : il revient dans la liste d'attente.",
 }
 
