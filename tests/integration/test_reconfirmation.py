@@ -60,6 +60,7 @@ def test_asked_on_day_90_and_archived_on_day_111_without_an_answer(db, settings,
     assert run(db, settings, day(90)) == (1, 0)
     (asked,) = messages(db, "reconfirmation")
     assert asked.recipient == PHONE and "Répondez OUI" in asked.body and asked.body.endswith(registered["tracking_url"])
+    assert "Sans réponse sous 21 jours, elle sera archivée." in asked.body, "the patient knows how long they have"
     assert run(db, settings, day(90, hours=12)) == (0, 0), "asked once, not at every run"
     assert run(db, settings, day(110)) == (0, 0)
     assert run(db, settings, day(111)) == (0, 1)

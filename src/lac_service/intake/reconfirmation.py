@@ -40,12 +40,13 @@ def _day_start(now: datetime) -> datetime:
 
 
 def _tell(session: Session, request: PatientRequest, template: str, *, links: Links, turns: Turns,
-          now: datetime) -> bool:
+          now: datetime, grace_days: int) -> bool:
     """Whether a message went (a landline and no e-mail: none can). It waits for its turn in the patient's
-    daytime: the pass runs at night, and may ask thousands at once."""
+    daytime: the pass runs at night, and may ask thousands at once. The question says how long the patient has
+    to answer."""
     return bool(tell_patient(session, request, template, event=f"{template}:{now:%Y-%m-%d}",
                              link=tracking_url(request, links) or links.site_url, now=now,
-                             due=turns.next(request.zone)))
+                             due=turns.next(request.zone), grace_days=str(grace_days)))
 
 
 def _reached_before(moment: datetime) -> sa.ColumnElement[bool]:
@@ -80,7 +81,7 @@ def reconfirm(session: Session, *, every_days: int, grace_days: int, links: Link
     )):
         for request in batch:
             set_status(session, request, Status.archived, actor=SYSTEM, now=now, reason=ARCHIVED_REASON)
-            _tell(session, request, "archived", links=links, turns=turns, now=now)
+            _tell(session, request, "archived", links=links, turns=turns, now=now, grace_days=grace_days)
         session.flush()
         archived += len(batch)
     ask_before = today - timedelta(days=every_days - 1)
@@ -90,6 +91,7 @@ def reconfirm(session: Session, *, every_days: int, grace_days: int, links: Link
     ))):
         for request in batch:
             request.reconfirm_asked_at = now  # even when no message can go: the pass moves on, and asks again later
-            asked += _tell(session, request, "reconfirmation", links=links, turns=turns, now=now)
+            asked += _tell(session, request, "reconfirmation", links=links, turns=turns, now=now,
+                           grace_days=grace_days)
         session.flush()
     return Reconfirmed(asked=asked, archived=archived)
