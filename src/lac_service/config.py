@@ -147,6 +147,11 @@ class WebSettings(BaseModel):
     token_page_per_minute: int = Field(default=120, ge=1, le=100000, description="Link pages per address.")
 
 
+# Every SMS carries a link to the site: with an address this long at most, each fits in two messages, whatever
+# the names and the kind (``tests/integration/test_notifications_templates.py`` renders them all with one).
+MAX_SITE_LENGTH = 60
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LAC_", env_nested_delimiter="__", extra="ignore")
 
@@ -178,6 +183,14 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = NotificationSettings()
     jobs: JobSettings = JobSettings()
     web: WebSettings = WebSettings()
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _short_enough_for_texts(cls, url: AnyHttpUrl) -> AnyHttpUrl:
+        if len(str(url).rstrip("/")) > MAX_SITE_LENGTH:
+            raise ValueError(f"LAC_PUBLIC_BASE_URL must be at most {MAX_SITE_LENGTH} characters: every SMS carries "
+                             "a link to the site, and must fit in two messages")
+        return url
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> "Settings":

@@ -124,7 +124,7 @@ def test_each_patient_imported_is_told_with_a_tracking_link_unless_she_unticks_i
     told = db.scalars(sa.select(Notification).order_by(Notification.id)).all()
     assert [(m.template, m.channel.value, m.recipient) for m in told] == [
         ("imported", "sms", "+33612345611"), ("imported", "sms", "+33612345612")]
-    assert told[0].body.startswith("Liste d'attente commune (CPTS cpts-a) : un professionnel de santé y a inscrit "
+    assert told[0].body.startswith("Liste d'attente commune (CPTS cpts-a) : un soignant y a inscrit "
                                    "votre demande de bilan orthophonique.")
     (link,) = re.findall(r"/suivi/[A-Za-z0-9_-]{40,}", told[0].body)  # the local backend keeps it, for /outbox
     assert "<dt>Pour</dt><dd>Chloé</dd>" in client.get(link).text, "her own page opens"

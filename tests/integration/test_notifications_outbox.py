@@ -22,7 +22,7 @@ def test_enqueue_renders_and_queues_without_committing(db):
     row = enqueue(db, channel="sms", recipient="+33612345678", template="reconfirmation", context=CONTEXT,
                   idempotency_key="request:1:reconfirmation:2026-11", now=NOW, resource="request:1")
     assert (row.status, row.attempts, row.next_attempt_at, row.subject) == (NotificationStatus.created, 0, NOW, None)
-    assert "Répondez OUI pour garder votre demande, ou RETRAIT pour la retirer" in row.body and "STOP" not in row.body and row.body.endswith(CONTEXT["link"])
+    assert "Répondez OUI pour garder votre demande, RETRAIT pour la retirer" in row.body and "STOP" not in row.body and row.body.endswith(CONTEXT["link"])
     assert db.in_transaction() and count(db) == 1
     db.rollback()
     assert count(db) == 0

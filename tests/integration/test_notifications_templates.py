@@ -5,13 +5,16 @@ from datetime import UTC, datetime
 
 import pytest
 
+from lac_service.config import MAX_SITE_LENGTH
 from lac_service.kit.clock import PARIS, local_zone
 from lac_service.notifications.models import Channel
 from lac_service.notifications.segments import count_segments, is_gsm7, to_gsm7
 from lac_service.notifications.templates import TEMPLATE_DIR, UnknownTemplate, available, date_fr, render
 from lac_service.replies.service import CALL, CONFIRMED_SEVERAL, NOTHING_FOUND, REPLIES, SEVERAL, TO_CABINET
+from tests.conftest import make_settings
 
-LONG_LINK = "https://liste-attente.cpts-du-grand-besancon.fr/suivi/" + "x" * 43  # 97 characters, a 43-char token
+SITE = "https://liste-attente-commune.cpts-du-pays-de-montbeliard.fr"  # as long as LAC_PUBLIC_BASE_URL may be
+LONG_LINK = SITE + "/suivi/" + "x" * 43  # and a 43-character token
 LONGEST = {
     "kind": "bilan_orthophonique",
     "kinds": ["medecin_traitant", "bilan_orthophonique"],
@@ -34,6 +37,13 @@ AWKWARD_NAMES = [
     "Cabinet du Soleil ☀️",  # an emoji with a variation selector
     "Cabinet {Ortho} [Nord] ~ 100% €",  # GSM-7 extension characters count twice
 ]
+
+
+def test_the_site_address_is_as_long_as_the_settings_allow_and_no_longer():
+    assert len(SITE) == MAX_SITE_LENGTH
+    make_settings("sqlite://", public_base_url=SITE + "/")
+    with pytest.raises(ValueError, match=f"at most {MAX_SITE_LENGTH} characters"):
+        make_settings("sqlite://", public_base_url=SITE + "x")
 
 
 def test_segments_are_counted_as_the_network_does():
