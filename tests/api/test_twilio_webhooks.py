@@ -78,7 +78,7 @@ def test_other_words_and_unknown_numbers_change_nothing_and_get_help(client, db,
     for said in ("bonjour, des nouvelles ?", ""):
         assert _sms(client, said).status_code == 200
     assert _sms(client, "STOP", phone="+33699999999").status_code == 200
-    assert [answer[:12] for answer in _answers(db)] == ["Répondez OUI"], "the same answer once a day"
+    assert [answer[:22] for answer in _answers(db)] == ["Les SMS à ce numéro ne"], "the same answer once a day"
     assert "ne trouvons pas" in _answers(db, "+33699999999")[0]
     request = _request(db, registered["id"])
     assert request.status == "waiting" and request.confirmed_at is None
@@ -110,6 +110,17 @@ def test_a_call_without_a_message_id_or_a_sender_is_refused_and_changes_nothing(
     assert _request(db, registered["id"]).status == "waiting"
     assert db.scalar(sa.select(sa.func.count()).select_from(Notification).where(
         Notification.template.in_(("inbound", "reply")))) == 0
+
+
+@pytest.mark.parametrize(("contact_phone", "call"), [
+    ("+33320123456", "appelez la coordination au 03 20 12 34 56"), (None, "contactez la coordination de votre CPTS")])
+def test_a_patients_question_by_sms_is_told_nobody_reads_it_and_whom_to_call(client, db, org_a, registered,
+                                                                              contact_phone, call):
+    org_a.contact_phone = contact_phone
+    db.commit()
+    assert _sms(client, "Bonjour, est-ce que ça avance ? Ma fille a besoin d'un bilan").status_code == 200
+    assert _answers(db) == [f"Les SMS à ce numéro ne sont pas lus : pour une question, {call}. Sinon, répondez OUI "
+                            "pour garder votre demande, ou RETRAIT pour la retirer."]
 
 
 def test_a_practitioner_answering_a_batchs_sms_is_told_where_to_answer(client, db, make_key, org_a, twilio_app):
@@ -262,7 +273,8 @@ def test_a_message_reported_undelivered_is_told_to_the_coordinators_once(client,
 def test_every_reply_is_plain_gsm7_in_at_most_two_messages():
     """An accent outside GSM-7 ("ç") makes a reply UCS-2: three messages where two would do."""
     kinds = "bilan orthophonique et de médecin traitant"
-    to_cabinet = [TO_CABINET.format(call=call) for call in (CALL.format(phone="+41 860 12 345 67 89"), NO_CONTACT)]
-    for text in (*REPLIES.values(), CONFIRMED_SEVERAL, SEVERAL, NOTHING_FOUND, *to_cabinet):
-        counted = count_segments(text.format(kind=kinds))
-        assert counted.encoding == "GSM-7" and counted.segments <= 2, (counted, text)
+    calls = (CALL.format(phone="+41 860 12 345 67 89"), NO_CONTACT)
+    for text in (*REPLIES.values(), CONFIRMED_SEVERAL, SEVERAL, NOTHING_FOUND, TO_CABINET):
+        for call in calls:
+            counted = count_segments(text.format(kind=kinds, call=call))
+            assert counted.encoding == "GSM-7" and counted.segments <= 2, (counted, text)

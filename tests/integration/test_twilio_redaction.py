@@ -14,7 +14,7 @@ from lac_service.notifications.channels import LocalBackend
 from lac_service.notifications.dispatcher import Dispatcher
 from lac_service.notifications.models import Channel, Notification
 from lac_service.notifications.twilio_sms import TwilioSmsBackend
-from lac_service.replies.service import REPLIES, Intent
+from lac_service.replies.service import NO_CONTACT, REPLIES, Intent
 from tests.conftest import NOW, dispatch, twilio_post
 from tests.fakes.twilio import SENDER
 from tests.integration.test_notifications_dispatch import provider_settings
@@ -163,7 +163,8 @@ def test_a_patients_sms_is_deleted_at_twilio_and_its_answer_redacted_then_delete
                                                            "MessageSid": inbound["sid"]}).status_code == 200
     _pass(db, twilio, NOW + timedelta(minutes=1))
     answer = twilio.received[-1]
-    assert (answer["to"], answer["body"]) == (PHONE, REPLIES[Intent.unknown]), "sent by the real client"
+    assert (answer["to"], answer["body"]) == (PHONE, REPLIES[Intent.unknown].format(call=NO_CONTACT)), \
+        "sent by the real client"
     assert twilio.incoming == [inbound] and inbound["body"] == words, "too early to delete it there"
     assert twilio_post(client, "/api/v1/twilio/status", {"MessageSid": answer["sid"],
                                                          "MessageStatus": "delivered"}).status_code == 204

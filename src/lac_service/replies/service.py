@@ -23,6 +23,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from lac_service.auth.models import Organisation
 from lac_service.cabinets.models import Cabinet
 from lac_service.intake.models import ACTIVE_STATUSES, PatientRequest, Status, WithdrawReason
 from lac_service.intake.service import Actor, confirm_waiting, withdraw_request
@@ -59,7 +60,8 @@ REPLIES = {
     Intent.confirm: "Merci, votre demande de {kind} reste inscrite sur la liste d'attente commune.",
     Intent.stop: "Votre demande de {kind} est retirée de la liste d'attente commune. Vous pouvez vous réinscrire "
                  "à tout moment.",
-    Intent.unknown: "Répondez OUI pour garder votre demande, ou RETRAIT pour la retirer.",
+    Intent.unknown: "Les SMS à ce numéro ne sont pas lus : pour une question, {call}. Sinon, répondez OUI pour garder "
+                    "votre demande, ou RETRAIT pour la retirer.",
 }
 CONFIRMED_SEVERAL = "Merci, vos demandes de {kind} restent inscrites sur la liste d'attente commune."
 NOTHING_FOUND = "Nous ne trouvons pas de demande en cours pour ce numéro."
@@ -113,8 +115,8 @@ def handle_reply(session: Session, *, phone: str, text: str, now: datetime) -> O
         if cabinet is not None:
             return Outcome(wanted, [], _to_cabinet(cabinet), cabinet)
         return Outcome(wanted, [], NOTHING_FOUND, _lately_closed(session, phone, now))
-    if wanted is Intent.unknown:
-        return Outcome(wanted, [], REPLIES[wanted], concerned[0])
+    if wanted is Intent.unknown:  # perhaps a question: nobody reads it, and the patient must know where to ask
+        return Outcome(wanted, [], REPLIES[wanted].format(call=_call(concerned[0].organisation)), concerned[0])
     if len(concerned) > 1 and (wanted is Intent.stop or not any(_open_question(r, now) for r in concerned)):
         return Outcome(wanted, [], SEVERAL, concerned[0])
     for request in concerned:
@@ -147,9 +149,14 @@ def _cabinet(session: Session, phone: str) -> Cabinet | None:
                            .order_by(Cabinet.id).limit(1)).first()
 
 
+def _call(organisation: Organisation) -> str:
+    """Whom to call instead of writing: the organisation's number, when it gave one."""
+    phone = organisation.contact_phone
+    return CALL.format(phone=display_phone(phone)) if phone else NO_CONTACT
+
+
 def _to_cabinet(cabinet: Cabinet) -> str:
-    phone = cabinet.organisation.contact_phone
-    return TO_CABINET.format(call=CALL.format(phone=display_phone(phone)) if phone else NO_CONTACT)
+    return TO_CABINET.format(call=_call(cabinet.organisation))
 
 
 def receive(session: Session, *, provider_id: str, phone: str, text: str, links: Links, now: datetime) -> None:
