@@ -930,15 +930,17 @@ def test_the_request_page_says_which_messages_reached_the_patient(client, db, ma
 def test_the_privacy_page_says_how_long_requests_and_messages_are_kept_as_configured(client, app):
     page = " ".join(client.get("/confidentialite").text.split())
     assert "pendant 90 jours, les messages échangés" in page and "puis 365 jours après sa clôture" in page
+    assert "qui efface le texte de chaque SMS au plus tard 48 heures après l'envoi" in page.replace("&#39;", "'")
     settings = app.state.settings
     app.state.settings = settings.model_copy(update={
-        "notifications": settings.notifications.model_copy(update={"keep_days": 30}),
+        "notifications": settings.notifications.model_copy(update={"keep_days": 30, "twilio_redact_after_hours": 0}),
         "requests": settings.requests.model_copy(update={"purge_after_days": 180})})
     try:
         page = " ".join(client.get("/confidentialite").text.split())
     finally:
         app.state.settings = settings
     assert "pendant 30 jours, les messages échangés" in page and "puis 180 jours après sa clôture" in page
+    assert "qui efface le texte de chaque SMS quand vos données sont effacées" in page, "redaction turned off"
 
 
 def test_the_privacy_page_names_what_a_cabinet_sees_before_it_accepts(client, offered):
@@ -949,6 +951,7 @@ def test_the_privacy_page_names_what_a_cabinet_sees_before_it_accepts(client, of
     privacy = " ".join(client.get("/confidentialite").text.split()).replace("&#39;", "'")
     assert "ce qui rend votre demande prioritaire (par exemple une ALD" in privacy
     assert "l'âge des membres de votre foyer" in privacy
+    assert "les logiciels des partenaires avec lesquels elle travaille" in privacy, "a partner's key reads requests"
 
 
 def test_the_request_page_shows_what_the_patient_wrote_by_sms_and_the_answer(client, db, make_key, org_a, staff,

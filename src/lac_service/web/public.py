@@ -83,7 +83,8 @@ def submit_request(
 @router.get("/confidentialite")
 async def privacy(request: Request, settings: AppSettings) -> Response:
     return render(request, "privacy.html", {"messages_days": settings.notifications.keep_days,
-                                            "purge_days": settings.requests.purge_after_days})
+                                            "purge_days": settings.requests.purge_after_days,
+                                            "redact_hours": settings.notifications.twilio_redact_after_hours})
 
 
 def _tracking_page(request: Request, session: DbSession, patient: PatientRequest, token: str,
