@@ -148,11 +148,12 @@ class FakeTwilio:
             time.sleep(self.delay_s / 2)
         answer(201, message)
 
-    def receive(self, sender: str, body: str) -> dict[str, str]:
-        """An SMS from ``sender`` to the service's number, logged as Twilio logs it; its ``sid`` is the
-        ``MessageSid`` of the webhook call that follows."""
-        message = {"sid": "SM" + uuid.uuid4().hex, "account_sid": ACCOUNT_SID, "to": SENDER, "from": sender,
-                   "body": body, "status": "received", "direction": "inbound"}
+    def receive(self, sender: str, body: str, *, pictures: int = 0) -> dict[str, str]:
+        """An SMS from ``sender`` to the service's number, logged as Twilio logs it (an MMS, its id MM…, when
+        it carries ``pictures``); its ``sid`` is the ``MessageSid`` of the webhook call that follows."""
+        message = {"sid": ("MM" if pictures else "SM") + uuid.uuid4().hex, "account_sid": ACCOUNT_SID, "to": SENDER,
+                   "from": sender, "body": body, "status": "received", "direction": "inbound",
+                   "num_media": str(pictures)}
         with self._lock:
             self.incoming.append(message)
         return message

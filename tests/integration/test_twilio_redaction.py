@@ -181,6 +181,39 @@ def test_a_patients_sms_is_deleted_at_twilio_and_its_answer_redacted_then_delete
     assert not twilio.received and _texts(db) == []
 
 
+def test_a_picture_a_patient_sends_is_deleted_at_twilio_with_its_message(client, db, make_key, org_a, clock, twilio,
+                                                                          twilio_app):
+    """A photo of a prescription, sent by MMS (an id beginning MM): the service keeps the words, never the
+    picture, and Twilio's copy goes ten minutes later, picture and number with it."""
+    _register(client, make_key, org_a, email=None)
+    inbound = twilio.receive(PHONE, "Voici l'ordonnance", pictures=1)
+    assert twilio_post(client, "/api/v1/twilio/messages", {"From": PHONE, "To": SENDER, "Body": "Voici l'ordonnance",
+                                                           "NumMedia": "1", "MessageSid": inbound["sid"]}).status_code == 200
+    _pass(db, twilio, NOW + timedelta(minutes=11))
+    assert inbound["sid"] in twilio.deleted and twilio.incoming == []
+    (kept,) = [t for t in _texts(db) if t.template == "inbound"]
+    assert (kept.body, kept.provider_id) == ("Voici l'ordonnance", None)
+
+
+def test_a_received_sms_twilio_refuses_to_delete_keeps_its_id_for_the_erasure(client, db, make_key, org_a, clock,
+                                                                              twilio, twilio_app):
+    """Twilio refused the deletion (its error 20009, say): the row keeps Twilio's id, and the person's erasure
+    asks again, rather than leave the message there for good."""
+    request_id = _register(client, make_key, org_a, email=None)
+    inbound = twilio.receive(PHONE, "Bonjour")
+    twilio_post(client, "/api/v1/twilio/messages", {"From": PHONE, "To": SENDER, "Body": "Bonjour",
+                                                    "MessageSid": inbound["sid"]})
+    _pass(db, twilio, NOW + timedelta(minutes=1))  # the confirmation and the answer go
+    twilio.script.append((400, 20009))
+    _pass(db, twilio, NOW + timedelta(minutes=11))
+    (kept,) = [t for t in _texts(db) if t.template == "inbound"]
+    assert kept.provider_id == inbound["sid"] and twilio.incoming == [inbound], "refused: still there"
+    assert client.delete(f"/api/v1/requests/{request_id}",
+                         headers=make_key(org_a, Role.coordinator)).status_code == 204
+    _pass(db, twilio, NOW + timedelta(minutes=12))
+    assert inbound["sid"] in twilio.deleted and twilio.incoming == []
+
+
 def test_a_text_whose_person_is_erased_while_it_is_being_sent_is_deleted_at_twilio(client, db, make_key, org_a,
                                                                                    clock, twilio, twilio_app):
     """The erasure deletes the message's row while Twilio is taking it: the dispatcher, finding it gone,

@@ -50,8 +50,9 @@ FINAL_REPORTS = ("delivered", RECEIVED, *UNDELIVERED)  # a later "sent" (reports
 
 
 # The SMS whose text Twilio may still keep (``redaction``), written once for the index and its queries. Twilio's
-# message ids begin with SM; the local backend's (``local-``) name nothing kept elsewhere.
-AT_TWILIO = "channel = 'sms' AND provider_id LIKE 'SM%'"
+# message ids begin with SM, or MM for a message with pictures (an MMS a patient sends); the local backend's
+# (``local-``) name nothing kept elsewhere.
+AT_TWILIO = "channel = 'sms' AND (provider_id LIKE 'SM%' OR provider_id LIKE 'MM%')"
 UNREDACTED = AT_TWILIO + " AND provider_redacted_at IS NULL"
 KEEPS_DAYTIME = "daytime_zone IS NOT NULL"
 ERASED = "erased:"  # the key of a message kept blank after its person's erasure, until Twilio forgets it too

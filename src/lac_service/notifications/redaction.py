@@ -68,6 +68,7 @@ def redact_settled(session_factory: sessionmaker[Session], backend: Backend, set
     with session_scope(session_factory) as session:
         due = _due(session, clock(), settings)
     done: list[sa.Row] = []
+    refused: set[int] = set()
     stalled = False
     for row in due:
         if stop is not None and stop.is_set():
@@ -78,6 +79,7 @@ def redact_settled(session_factory: sessionmaker[Session], backend: Backend, set
         except PermanentError as exc:
             log.warning("%s did not %s notification %s (%s)", backend.name,
                         "delete" if row.erased or row.received else "redact", row.id, exc.code)
+            refused.add(row.id)
         except (RetryableError, AmbiguousError) as exc:  # asked again later: an empty body twice does no harm
             log.warning("cannot ask %s to redact notification %s (%s)", backend.name, row.id, exc.code)
             stalled = True
@@ -85,8 +87,10 @@ def redact_settled(session_factory: sessionmaker[Session], backend: Backend, set
         done.append(row)
     if done:
         now, unsettled = clock(), (N.provider_redacted_at.is_(None), ~N.erased)
-        redacted = [row.id for row in done if not row.erased and not row.received]
-        deleted = [row.id for row in done if not row.erased and row.received]  # nothing of it left there to erase
+        # An SMS received and deleted there has nothing left to erase there: its id goes. One Twilio refused to
+        # delete keeps it, so that its person's erasure asks again.
+        deleted = [row.id for row in done if not row.erased and row.received and row.id not in refused]
+        redacted = [row.id for row in done if not row.erased and row.id not in deleted]
         with session_scope(session_factory) as session:
             session.execute(sa.update(N).where(N.id.in_(redacted), *unsettled).values(provider_redacted_at=now)
                             .execution_options(synchronize_session=False))
