@@ -5,10 +5,12 @@ import re
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from lac_service.auth.models import Role
 from lac_service.cabinets.models import Cabinet
 from lac_service.kit.clock import request_time, utcnow
+from lac_service.notifications.models import Notification
 from lac_service.offers.service import KEPT_AFTER_DEADLINE, expire_offers
 from tests.conftest import count_rows
 from tests.payloads import cabinet_body, request_body
@@ -127,6 +129,22 @@ def test_who_calls_whom_after_an_accept_is_said_alike_to_the_practitioner_and_th
         alice["tracking_url"].removeprefix("http://127.0.0.1:8000")).text)).split())
     assert ("Appelez-le au 03 20 00 00 01 pour prendre rendez-vous." if cabinet_phone
             else "va vous appeler") in patient_page
+
+
+def test_a_patient_whose_match_message_did_not_arrive_is_to_be_called(client, db, make_key, org_a, clock):
+    """Twilio reported the match SMS undelivered (a number that once sent STOP, a phone off for good): the
+    practitioner reads that the patient was not told, and calls them."""
+    headers = make_key(org_a, Role.coordinator)
+    client.post("/api/v1/cabinets", json=cabinet_body(), headers=headers)
+    alice = _patient(client, headers, "Alice", "0611111111", LILLE)
+    token = _run(client, headers)["batches"][0]["offer_url"].rsplit("/", 1)[1]
+    client.post(f"/api/v1/offers/{token}/responses", json={"request_id": alice, "decision": "accept"})
+    assert client.get(f"/api/v1/offers/{token}").json()["items"][0]["contact"]["told"] is True, "on its way"
+    db.execute(sa.update(Notification).where(Notification.template == "match")
+               .values(status="sent", delivery_status="undelivered"))
+    db.commit()
+    assert client.get(f"/api/v1/offers/{token}").json()["items"][0]["contact"]["told"] is False
+    assert "Il n'a pas pu être prévenu par message" in html.unescape(client.get(f"/o/{token}").text)
 
 
 def test_a_young_patients_age_is_written_in_french_and_declining_is_said_to_be_final(client, make_key, org_a, clock):

@@ -33,8 +33,9 @@ class ContactOut(BaseModel):
     email: str | None
     address: str | None
     household: list[MemberOut] = Field(description="The household members the cabinet takes with the patient.")
-    told: bool = Field(description="Whether the match reached the patient by message (a mobile or an e-mail): "
-                                   "false, the cabinet calls them.")
+    told: bool = Field(description="Whether the match message is on its way to the patient or reached them (a "
+                                   "mobile or an e-mail, not refused nor reported undelivered): false, the cabinet "
+                                   "calls them.")
 
 
 class OfferItemOut(BaseModel):

@@ -11,15 +11,29 @@ from lac_service.cabinets.models import Cabinet
 from lac_service.intake.models import Status
 from lac_service.intake.ranking import explain
 from lac_service.intake.schemas import ReasonOut
-from lac_service.intake.service import sms_number
 from lac_service.kit.dates import age_on
 from lac_service.links import Links
+from lac_service.notifications.models import UNDELIVERED, Notification, NotificationStatus
 from lac_service.offers.models import ItemStatus, Offer, OfferItem
 from lac_service.offers.schemas import ContactOut, MemberOut, OfferItemOut, OfferOut, OpenOffer, PractitionerPage
 from lac_service.offers.service import WITHOUT_ITEMS, offer_url, still_readable, tally, with_cabinet
 
 
-def _item(item: OfferItem, reasons: list[ReasonOut], now: datetime) -> OfferItemOut:
+def _told(session: Session, request_ids: list[int]) -> set[int]:
+    """The patients whose match message is on its way or arrived: not refused, not in doubt, not reported
+    undelivered (a number that sent STOP, a wrong address). The others the cabinet calls."""
+    if not request_ids:
+        return set()
+    resources = {f"request:{request_id}": request_id for request_id in request_ids}
+    N = Notification
+    return {resources[resource] for resource in session.scalars(sa.select(N.resource).where(
+        N.template == "match", N.resource.in_(resources),
+        N.status.in_((NotificationStatus.created, NotificationStatus.sending, NotificationStatus.sent)),
+        sa.or_(N.delivery_status.is_(None), N.delivery_status.not_in(UNDELIVERED)),
+    ))}
+
+
+def _item(item: OfferItem, reasons: list[ReasonOut], now: datetime, told: set[int]) -> OfferItemOut:
     request = item.request
     accepted = item.status is ItemStatus.accepted and request.erased_at is None
     address = f"{request.address_line}, {request.postal_code} {request.city}".strip(", ") if accepted else None
@@ -35,7 +49,7 @@ def _item(item: OfferItem, reasons: list[ReasonOut], now: datetime) -> OfferItem
             first_name=request.first_name, last_name=request.last_name, phone=request.phone, email=request.email,
             address=address, household=[MemberOut(first_name=member.first_name, last_name=member.last_name,
                                                   birth_date=member.birth_date) for member in household],
-            told=bool(sms_number(request.phone) or request.email),  # as ``to_patient`` sends the match
+            told=item.request_id in told,
         ) if accepted else None,
     )
 
@@ -45,12 +59,13 @@ def offer_view(session: Session, offer: Offer, links: Links, now: datetime) -> O
     answerable = offer.expires_at > now
     items = [item for item in offer.items if answerable or item.status is ItemStatus.accepted]
     explained = explain(session, [item.request for item in items])
+    told = _told(session, [item.request_id for item in items if item.status is ItemStatus.accepted])
     return OfferOut(
         id=offer.id, cabinet=offer.cabinet.name, created_at=offer.created_at, expires_at=offer.expires_at,
         practitioner_url=cabinets.practitioner_link(session, offer.cabinet, links), answerable=answerable,
         patient_phone=offer.cabinet.patient_phone, items=[
             _item(item, [ReasonOut(**r.as_dict()) for r in explained[item.request_id].reasons]
-                  if item.request_id in explained else [], now)
+                  if item.request_id in explained else [], now, told)
             for item in items
         ],
     )
