@@ -144,7 +144,7 @@ def test_smtp_refusals_temporary_then_permanent(db, twilio, smtp, dispatch, cloc
     smtp.reject.add("gone@exemple.fr")
     for key, address in (("ok", "patient@exemple.fr"), ("gone", "gone@exemple.fr")):
         enqueue(db, channel="email", recipient=address, template="reconfirmation",
-                context={"kind": "medecin_traitant", "link": LINK, "grace_days": "21"}, idempotency_key=key, now=clock.now)
+                context={"kind": "medecin_traitant", "link": LINK, "answer_by": "12/03"}, idempotency_key=key, now=clock.now)
     db.commit()
     dispatch(provider_settings(twilio, smtp, coordinator_emails=[])).run_once()
     ok, gone = rows(db)
@@ -160,7 +160,7 @@ def test_accented_addresses_neither_get_lost_nor_stop_the_next_email(db, twilio,
     for key, address in (("idn", "contact@santé-lille.fr"), ("accent", "françoise@exemple.fr"),
                          ("next", "patient@exemple.fr")):
         enqueue(db, channel="email", recipient=address, template="reconfirmation",
-                context={"kind": "medecin_traitant", "link": LINK, "grace_days": "21"}, idempotency_key=key, now=clock.now)
+                context={"kind": "medecin_traitant", "link": LINK, "answer_by": "12/03"}, idempotency_key=key, now=clock.now)
     db.commit()
     dispatch(provider_settings(twilio, smtp, coordinator_emails=[], concurrency=1)).run_once()
     idn, accent, following = rows(db)
@@ -238,7 +238,7 @@ def test_two_stuck_claims_of_the_same_text_each_get_their_own_twilio_message(db,
 
 def test_a_stuck_email_becomes_unknown_and_is_not_resent(db, twilio, smtp, dispatch, clock):
     enqueue(db, channel="email", recipient="patient@exemple.fr", template="reconfirmation",
-            context={"kind": "medecin_traitant", "link": LINK, "grace_days": "21"}, idempotency_key="k", now=clock.now)
+            context={"kind": "medecin_traitant", "link": LINK, "answer_by": "12/03"}, idempotency_key="k", now=clock.now)
     db.commit()
     dispatcher = dispatch(provider_settings(twilio, smtp))
     with db.begin_nested():

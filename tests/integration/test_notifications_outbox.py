@@ -11,7 +11,7 @@ from lac_service.notifications.models import Channel, Notification, Notification
 from lac_service.notifications.outbox import InvalidRecipient, enqueue, forget_resource
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
-CONTEXT = {"kind": "medecin_traitant", "link": "https://lac.example.fr/suivi/abc", "grace_days": "21"}
+CONTEXT = {"kind": "medecin_traitant", "link": "https://lac.example.fr/suivi/abc", "answer_by": "12/03"}
 
 
 def count(db) -> int:  # type: ignore[no-untyped-def]

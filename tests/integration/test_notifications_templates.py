@@ -19,7 +19,7 @@ LONGEST = {
     "kind": "bilan_orthophonique",
     "kinds": ["medecin_traitant", "bilan_orthophonique"],
     "link": LONG_LINK,
-    "grace_days": "365",  # LAC_REQUESTS__RECONFIRM_GRACE_DAYS at most
+    "answer_by": "30/09",
     "count": 120,
     "deadline": datetime(2026, 9, 30, 21, 59, tzinfo=UTC),  # "mercredi 30 septembre à 23h59"
     "zone": PARIS,
@@ -118,7 +118,7 @@ def test_every_email_renders_with_a_subject_and_the_link():
 
 def test_a_missing_value_or_template_is_an_error_not_a_blank():
     with pytest.raises(Exception, match="link"):
-        render(Channel.sms, "reconfirmation", {"kind": "medecin_traitant", "grace_days": "21"})
+        render(Channel.sms, "reconfirmation", {"kind": "medecin_traitant", "answer_by": "12/03"})
     with pytest.raises(UnknownTemplate):
         render(Channel.sms, "delivery_failure", {})
 

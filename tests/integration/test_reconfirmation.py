@@ -60,7 +60,7 @@ def test_asked_on_day_90_and_archived_on_day_111_without_an_answer(db, settings,
     assert run(db, settings, day(90)) == (1, 0)
     (asked,) = messages(db, "reconfirmation")
     assert asked.recipient == PHONE and "Répondez OUI" in asked.body and asked.body.endswith(registered["tracking_url"])
-    assert "Sans réponse sous 21 jours, elle sera archivée." in asked.body, "the patient knows how long they have"
+    assert "Sans réponse d'ici le 12/03, elle sera archivée." in asked.body, "the last day before the night of day 111"
     assert run(db, settings, day(90, hours=12)) == (0, 0), "asked once, not at every run"
     assert run(db, settings, day(110)) == (0, 0)
     assert run(db, settings, day(111)) == (0, 1)
@@ -149,6 +149,8 @@ def test_a_question_due_in_fort_de_france_waits_for_its_morning_though_it_is_day
     """Its turn was 09:00 there (13:00 UTC); the dispatcher comes back at 08:30 UTC the next day: 09:30 in Paris,
     04:30 in Fort-de-France. Lille's question goes; hers waits for 09:00 in Fort-de-France."""
     queued_questions(db, settings, client, secretary_a)
+    assert "d'ici le 11/03" in question_to(db, "+33611223344").body and "d'ici le 12/03" in question_to(db, PHONE).body, \
+        "the night of day 111 begins at 20:00 on the 12th in Fort-de-France: her last whole day is the 11th"
     back = day(91, hours=5) + timedelta(minutes=30)
     assert dispatch(db, back).sent == 3, "the two confirmations and Lille's question"
     martinique = question_to(db, "+33611223344")

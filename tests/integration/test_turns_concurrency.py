@@ -60,7 +60,7 @@ def test_a_list_being_queued_holds_up_no_message_and_a_late_question_waits_for_t
     if committed_url.startswith("sqlite"):
         pytest.skip("SQLite runs one writing transaction at a time: the list and the dispatcher take turns")
     evening = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
-    context = {"kind": "medecin_traitant", "organisation": "CPTS", "link": "https://x.fr/s/t", "grace_days": "21"}
+    context = {"kind": "medecin_traitant", "organisation": "CPTS", "link": "https://x.fr/s/t", "answer_by": "12/03"}
     with session_scope(committed) as session:
         enqueue_new(session, [
             Message(Channel.email, "late@exemple.fr", "reconfirmation", context, "late",

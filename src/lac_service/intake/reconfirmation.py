@@ -42,11 +42,14 @@ def _day_start(now: datetime) -> datetime:
 def _tell(session: Session, request: PatientRequest, template: str, *, links: Links, turns: Turns,
           now: datetime, grace_days: int) -> bool:
     """Whether a message went (a landline and no e-mail: none can). It waits for its turn in the patient's
-    daytime: the pass runs at night, and may ask thousands at once. The question says how long the patient has
-    to answer."""
+    daytime: the pass runs at night, and may ask thousands at once. The question gives the last day to answer,
+    in the patient's calendar: the whole of it comes before the pass that would archive the request (those
+    passes count UTC days)."""
+    archive_from = _day_start(now) + timedelta(days=grace_days)
+    answer_by = archive_from.astimezone(request.zone).date() - timedelta(days=1)
     return bool(tell_patient(session, request, template, event=f"{template}:{now:%Y-%m-%d}",
                              link=tracking_url(request, links) or links.site_url, now=now,
-                             due=turns.next(request.zone), grace_days=str(grace_days)))
+                             due=turns.next(request.zone), answer_by=f"{answer_by:%d/%m}"))
 
 
 def _reached_before(moment: datetime) -> sa.ColumnElement[bool]:
