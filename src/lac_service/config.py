@@ -32,7 +32,9 @@ class RequestDefaults(BaseModel):
     max_distance_km_medecin_traitant: float = Field(default=30.0, gt=0, le=500)
     max_distance_km_bilan_orthophonique: float = Field(default=50.0, gt=0, le=500)
     reconfirm_every_days: int = Field(default=90, ge=7, le=3650, description="A waiting patient is asked this long after registering or last confirming.")
-    reconfirm_grace_days: int = Field(default=21, ge=1, le=365, description="No answer this long after asking: archived.")
+    reconfirm_grace_days: int = Field(default=21, ge=3, le=365, description="No answer this long after asking: "
+                                      "archived. Three days at least: the question gives the last whole day to "
+                                      "answer, in the patient's calendar, and it must not be the day it arrives.")
     purge_after_days: int = Field(default=365, ge=30, le=3650, description="A closed request's personal data is erased this long after.")
 
 

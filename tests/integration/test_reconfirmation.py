@@ -14,7 +14,7 @@ from lac_service.links import Links
 from lac_service.notifications.channels import Backend, LocalBackend, PermanentError
 from lac_service.notifications.models import Notification, NotificationStatus
 from lac_service.replies.service import handle_reply
-from tests.conftest import NOW, dispatch
+from tests.conftest import NOW, dispatch, make_settings
 from tests.payloads import cabinet_body, request_body
 
 PHONE = "+33612345678"
@@ -406,3 +406,9 @@ def test_twins_asked_the_same_night_are_both_kept_by_one_oui_and_a_stop_withdraw
     assert run(db, settings, day(121)) == (0, 0), "answered: neither twin is archived"
     db.expire_all()
     assert set(db.scalars(sa.select(PatientRequest.status))) == {Status.waiting}
+
+
+def test_a_grace_too_short_to_give_a_whole_day_to_answer_is_refused_at_start_up():
+    """One day: a question reaching Fort-de-France at 09:00 would give yesterday as the last day to answer."""
+    with pytest.raises(ValueError, match="greater than or equal to 3"):
+        make_settings("sqlite://", requests={"reconfirm_grace_days": 2})
