@@ -122,6 +122,7 @@ def test_the_form_registers_and_sends_to_the_tracking_page(client, db, org_a):
     assert requests_count(db) == 1
     again = client.post("/", data=form(client))
     assert again.status_code == 409 and "déjà en cours" in again.text and requests_count(db) == 1
+    assert "Vous ne l&#39;avez plus ? Appelez l&#39;équipe de coordination" in again.text, "a way forward"
 
 
 @pytest.mark.parametrize("typed", ["14031958", "1958-03-14", "14.03.1958", " 14 03 1958 "])
@@ -941,6 +942,19 @@ def test_the_privacy_page_says_how_long_requests_and_messages_are_kept_as_config
         app.state.settings = settings
     assert "pendant 30 jours, les messages échangés" in page and "puis 180 jours après sa clôture" in page
     assert "qui efface le texte de chaque SMS quand vos données sont effacées" in page, "redaction turned off"
+
+
+def test_the_form_gives_the_default_distances_the_deployment_chose(client, app):
+    page = " ".join(client.get("/").text.split())
+    assert "Par défaut : 30 km pour un médecin traitant, 50 km pour un bilan orthophonique." in page
+    settings = app.state.settings
+    app.state.settings = settings.model_copy(update={"requests": settings.requests.model_copy(update={
+        "max_distance_km_medecin_traitant": 15, "max_distance_km_bilan_orthophonique": 62.5})})
+    try:
+        page = " ".join(client.get("/").text.split())
+    finally:
+        app.state.settings = settings
+    assert "Par défaut : 15 km pour un médecin traitant, 62,5 km pour un bilan orthophonique." in page
 
 
 def test_the_privacy_page_names_what_a_cabinet_sees_before_it_accepts(client, offered):

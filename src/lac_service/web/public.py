@@ -71,7 +71,8 @@ def submit_request(
     except DuplicateRequest:
         session.rollback()
         errors.add("form", "Une demande de ce type est déjà en cours pour cette personne. Retrouvez-la grâce au lien "
-                           "reçu par SMS ou par e-mail lors de l'inscription.")
+                           "reçu par SMS ou par e-mail lors de l'inscription. Vous ne l'avez plus ? Appelez l'équipe "
+                           "de coordination de votre CPTS : elle peut vous le renvoyer.")
         return _form_page(request, values, errors, status=409)
     except AppError as exc:
         session.rollback()
