@@ -108,18 +108,23 @@ def test_cadence_pause_and_dry_run(client, db, connection, lille):
 def test_who_calls_whom_after_an_accept_is_said_alike_to_the_practitioner_and_the_patient(client, make_key, org_a,
                                                                                          clock, cabinet_phone):
     """The match tells a patient to call the cabinet's number, or that the cabinet will call; the practitioner
-    reads the same, and, for a patient no message reaches (a landline alone), that they must call."""
+    reads the same, even once the cabinet's number changed, and, for a patient no message reaches (a landline
+    alone), that they must call."""
     headers = make_key(org_a, Role.coordinator)
-    client.post("/api/v1/cabinets", json=cabinet_body(patient_phone=cabinet_phone), headers=headers)
+    cabinet = client.post("/api/v1/cabinets", json=cabinet_body(patient_phone=cabinet_phone), headers=headers).json()
     alice = client.post("/api/v1/requests", json=request_body(first_name="Alice", phone="0611111111", email=None,
                                                               location=LILLE), headers=headers).json()
     mobile, landline = alice["id"], _patient(client, headers, "Bruno", "03 20 12 34 56", LILLE)
     token = _run(client, headers)["batches"][0]["offer_url"].rsplit("/", 1)[1]
     for request_id in (mobile, landline):
         client.post(f"/api/v1/offers/{token}/responses", json={"request_id": request_id, "decision": "accept"})
+    changed = client.patch(f"/api/v1/cabinets/{cabinet['id']}", json={"patient_phone": "03 20 99 99 99"},
+                           headers=headers)
+    assert changed.status_code == 200, changed.text
     offer = client.get(f"/api/v1/offers/{token}").json()
-    assert offer["patient_phone"] == ("+33320000001" if cabinet_phone else None)
-    assert {item["request_id"]: item["contact"]["told"] for item in offer["items"]} == {mobile: True, landline: False}
+    assert {item["request_id"]: (item["contact"]["told"], item["contact"]["told_to_call"]) for item in offer["items"]} \
+        == {mobile: (True, "+33320000001" if cabinet_phone else None),
+            landline: (False, "+33320000001" if cabinet_phone else None)}, "what they were told, not the new number"
     page = html.unescape(client.get(f"/o/{token}").text)
     told = ("Prévenu par message : il doit vous appeler au 03 20 00 00 01 pour prendre rendez-vous." if cabinet_phone
             else "Prévenu par message : vous allez l'appeler pour prendre rendez-vous.")
@@ -127,8 +132,7 @@ def test_who_calls_whom_after_an_accept_is_said_alike_to_the_practitioner_and_th
     assert page.count("Il n'a pas pu être prévenu par message : appelez-le.") == 1
     patient_page = " ".join(html.unescape(re.sub(r"<[^>]+>", "", client.get(
         alice["tracking_url"].removeprefix("http://127.0.0.1:8000")).text)).split())
-    assert ("Appelez-le au 03 20 00 00 01 pour prendre rendez-vous." if cabinet_phone
-            else "va vous appeler") in patient_page
+    assert "Appelez-le au 03 20 99 99 99 pour prendre rendez-vous." in patient_page, "the number to call now"
 
 
 def test_a_patient_whose_match_message_did_not_arrive_is_to_be_called(client, db, make_key, org_a, clock):

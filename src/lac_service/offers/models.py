@@ -85,6 +85,8 @@ class OfferItem(Base):
     status: Mapped[ItemStatus] = mapped_column(item_status_type, default=ItemStatus.pending)
     decline_reason: Mapped[DeclineReason | None] = mapped_column(decline_type)
     responded_at: Mapped[datetime | None]
+    # Accepted: the cabinet's number the patient was told to call, as it was then (None: told the cabinet calls).
+    told_to_call: Mapped[str | None] = mapped_column(sa.String(20))
 
     offer: Mapped[Offer] = relationship(back_populates="items")
     request: Mapped[PatientRequest] = relationship(lazy="joined")

@@ -36,6 +36,9 @@ class ContactOut(BaseModel):
     told: bool = Field(description="Whether the match message is on its way to the patient or reached them (a "
                                    "mobile or an e-mail, not refused nor reported undelivered): false, the cabinet "
                                    "calls them.")
+    told_to_call: str | None = Field(description="The cabinet's number the patient was told to call for an "
+                                                 "appointment, as it was at the accept; null: told the cabinet "
+                                                 "will call them.")
 
 
 class OfferItemOut(BaseModel):
@@ -62,8 +65,6 @@ class OfferOut(BaseModel):
     practitioner_url: str = Field(description="The cabinet's standing page: pause, or ask for a batch now.")
     answerable: bool = Field(description="False past the deadline: the offer stays readable 30 days more, for the "
                                          "contacts of the patients accepted.")
-    patient_phone: str | None = Field(description="The number the patients accepted are told to call for an "
-                                                  "appointment; null: they are told the cabinet will call them.")
     items: list[OfferItemOut]
 
 

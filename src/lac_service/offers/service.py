@@ -349,6 +349,7 @@ def respond(
     if decision is Decision.accept:
         set_status(session, item.request, Status.matched, actor=actor, now=now, reason="accepted")
         item.request.matched_cabinet_id, item.request.matched_at = offer.cabinet_id, now
+        item.told_to_call = offer.cabinet.patient_phone
         _tell_patient(session, item.request, offer.cabinet, links=links, now=now)
     else:
         set_status(session, item.request, Status.waiting, actor=actor, now=now,

@@ -49,7 +49,7 @@ def _item(item: OfferItem, reasons: list[ReasonOut], now: datetime, told: set[in
             first_name=request.first_name, last_name=request.last_name, phone=request.phone, email=request.email,
             address=address, household=[MemberOut(first_name=member.first_name, last_name=member.last_name,
                                                   birth_date=member.birth_date) for member in household],
-            told=item.request_id in told,
+            told=item.request_id in told, told_to_call=item.told_to_call,
         ) if accepted else None,
     )
 
@@ -63,7 +63,7 @@ def offer_view(session: Session, offer: Offer, links: Links, now: datetime) -> O
     return OfferOut(
         id=offer.id, cabinet=offer.cabinet.name, created_at=offer.created_at, expires_at=offer.expires_at,
         practitioner_url=cabinets.practitioner_link(session, offer.cabinet, links), answerable=answerable,
-        patient_phone=offer.cabinet.patient_phone, items=[
+        items=[
             _item(item, [ReasonOut(**r.as_dict()) for r in explained[item.request_id].reasons]
                   if item.request_id in explained else [], now, told)
             for item in items
