@@ -1,1 +1,1 @@
-"""What comes back from Twilio: patients' SMS replies (``OUI``, ``STOP``) and delivery reports."""
+"""What comes back from Twilio: patients' SMS replies (``OUI``, ``RETRAIT``) and delivery reports."""

@@ -45,10 +45,10 @@ _MAX_SENDER = 64
 
 @router.post("/messages", summary="An SMS received: a patient's reply, or a practitioner's (Twilio webhook)", responses=_TWIML)
 def inbound_message(fields: SignedForm, session: DbSession, links: AppLinks, now: Now) -> Response:
-    """``OUI`` keeps a request of the sender's, ``STOP`` withdraws it (which one: ``replies.service``). The
-    answer is queued as every message is, not given as TwiML (an empty ``<Response/>``): sent by the
-    dispatcher, retried, and redacted at Twilio (the SMS received is deleted there). The same ``MessageSid`` twice (Twilio
-    calling again, a replayed call) changes nothing the second time."""
+    """``OUI`` keeps a request of the sender's, ``RETRAIT`` (or ``STOP``) withdraws it (which one:
+    ``replies.service``). The answer is queued as every message is, not given as TwiML (an empty
+    ``<Response/>``): sent by the dispatcher, retried, and redacted at Twilio (the SMS received is deleted there).
+    The same ``MessageSid`` twice (Twilio calling again, a replayed call) changes nothing the second time."""
     sid, sender = fields.get("MessageSid", ""), fields.get("From", "")
     if not _SID.fullmatch(sid):
         raise InvalidInput("Identifiant de message Twilio absent ou invalide.", field="MessageSid")

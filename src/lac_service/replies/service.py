@@ -1,11 +1,11 @@
 """Understanding a patient's SMS reply. Only the first word counts, accents and case aside: ``OUI`` keeps a
-request (it answers the "do you still need it?" check) or brings it back from the archive; ``STOP`` withdraws
-it. Anything else gets a short help text; nothing changes.
+request (it answers the "do you still need it?" check) or brings it back from the archive; ``RETRAIT`` (or
+``STOP``) withdraws it. Anything else gets a short help text, and whom to call; nothing changes.
 
 One number often serves a family (a parent's mobile on their own request and on their children's), so a reply
 answers the questions still open on that number: a re-confirmation not answered yet, or a notice of archiving
 sent in the last ``ARCHIVED_ANSWERABLE`` days. ``OUI`` answers them all (twins asked the same night are
-kept by one reply); ``STOP`` withdraws only when one request is concerned. With no open question, a reply acts
+kept by one reply); ``RETRAIT`` withdraws only when one request is concerned. With no open question, a reply acts
 on the number's only active request; where it could mean several, nothing changes and the reply points to
 the tracking links, where each request is confirmed or withdrawn on its own.
 
@@ -13,7 +13,7 @@ A number with no request of a patient's may be a cabinet's, a practitioner answe
 told that SMS there are not followed, and where to go instead.
 
 The SMS received and the answer are filed under the request concerned (the first, for several), or under the
-cabinet: the staff read on its page what was written, words other than OUI and STOP included, and the answer.
+cabinet: the staff read on its page what was written, words other than OUI and RETRAIT included, and the answer.
 """
 
 from dataclasses import dataclass

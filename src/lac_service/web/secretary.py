@@ -68,7 +68,7 @@ STATUS_LABELS = {
 BAND_LABELS = {Band.high: "Haute", Band.medium: "Moyenne", Band.low: "Basse"}
 _HISTORY_REASONS = {
     **{reason.value: label.lower() for reason, label in STAFF_REASONS.items()},
-    WithdrawReason.erased: "données effacées", WithdrawReason.stopped_by_sms: "STOP envoyé par SMS",
+    WithdrawReason.erased: "données effacées", WithdrawReason.stopped_by_sms: "retrait demandé par SMS",
     WithdrawReason.merged: "doublon fusionné dans une autre demande",
     "accepted": "acceptée par le cabinet", "declined": "déclinée par le cabinet",
     "expired": "proposition restée sans réponse", "offer_closed": "proposition close (cabinet retiré ou lien remplacé)",
