@@ -26,6 +26,7 @@ from lac_service.offers.models import DeclineReason, ItemStatus, Offer, OfferIte
 # practitioner was away, the text went unread): the patient goes to other cabinets first, and may come back to this
 # one once ``LAPSED_FOR`` has passed since.
 LAPSED_FOR = timedelta(days=30)
+MATCH = "match"  # the patient's message when a cabinet accepts them
 
 
 class Decision(StrEnum):
@@ -328,7 +329,7 @@ def _locked_item(session: Session, offer: Offer, request_id: int) -> OfferItem:
 
 
 def _tell_patient(session: Session, request: PatientRequest, cabinet: Cabinet, *, links: Links, now: datetime) -> None:
-    tell_patient(session, request, "match", event="match", link=tracking_url(request, links) or links.site_url,
+    tell_patient(session, request, MATCH, event="match", link=tracking_url(request, links) or links.site_url,
                  now=now, cabinet_name=cabinet.name, cabinet_phone=cabinet.patient_phone or "")
 
 

@@ -16,7 +16,7 @@ from lac_service.links import Links
 from lac_service.notifications.models import UNDELIVERED, Notification, NotificationStatus
 from lac_service.offers.models import ItemStatus, Offer, OfferItem
 from lac_service.offers.schemas import ContactOut, MemberOut, OfferItemOut, OfferOut, OpenOffer, PractitionerPage
-from lac_service.offers.service import WITHOUT_ITEMS, offer_url, still_readable, tally, with_cabinet
+from lac_service.offers.service import MATCH, WITHOUT_ITEMS, offer_url, still_readable, tally, with_cabinet
 
 
 def _told(session: Session, request_ids: list[int]) -> set[int]:
@@ -27,7 +27,7 @@ def _told(session: Session, request_ids: list[int]) -> set[int]:
     resources = {f"request:{request_id}": request_id for request_id in request_ids}
     N = Notification
     return {resources[resource] for resource in session.scalars(sa.select(N.resource).where(
-        N.template == "match", N.resource.in_(resources),
+        N.template == MATCH, N.resource.in_(resources),
         N.status.in_((NotificationStatus.created, NotificationStatus.sending, NotificationStatus.sent)),
         sa.or_(N.delivery_status.is_(None), N.delivery_status.not_in(UNDELIVERED)),
     ))}

@@ -27,6 +27,7 @@ Definitions (also in the README):
 import math
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -138,16 +139,20 @@ def by_status(session: Session, scope: Scope) -> dict[str, dict[str, int]]:
     return {kind.value: {status.value: counts.get((kind, status), 0) for status in Status} for kind in kinds}
 
 
-def waited_so_far(session: Session, scope: Scope, *, now: datetime) -> dict[str, Spread]:
-    """Those waiting now (queued or being offered), by the days they have waited since they asked: by priority
-    band, and ``all``. The wait to match counts those who found a cabinet; this, those still looking."""
+def _by_band(waits: Iterable[tuple[int, float]]) -> dict[str, Spread]:
+    """(points, days waited) → the spread by priority band, and ``all``."""
     days: dict[str, list[float]] = {band.value: [] for band in Band} | {"all": []}
-    query = scope.requests(sa.select(R.waiting_since, R.priority_points).where(R.status.in_(ACTIVE_STATUSES)))
-    for waiting_since, points in session.execute(query):
-        waited = (now - waiting_since).total_seconds() / 86400
+    for points, waited in waits:
         days[band_of(points).value].append(waited)
         days["all"].append(waited)
     return {key: spread(values) for key, values in days.items()}
+
+
+def waited_so_far(session: Session, scope: Scope, *, now: datetime) -> dict[str, Spread]:
+    """Those waiting now (queued or being offered), by the days they have waited since they asked: by priority
+    band, and ``all``. The wait to match counts those who found a cabinet; this, those still looking."""
+    query = scope.requests(sa.select(R.waiting_since, R.priority_points).where(R.status.in_(ACTIVE_STATUSES)))
+    return _by_band((points, (now - since).total_seconds() / 86400) for since, points in session.execute(query))
 
 
 def waiting_by_department(session: Session, scope: Scope) -> dict[str, int]:
@@ -168,11 +173,7 @@ def _waited(row: sa.Row) -> float:
 
 def wait_to_match(session: Session, scope: Scope) -> dict[str, Spread]:
     """By priority band, and ``all``."""
-    days: dict[str, list[float]] = {band.value: [] for band in Band} | {"all": []}
-    for row in _matched(session, scope):
-        days[band_of(row.priority_points).value].append(_waited(row))
-        days["all"].append(_waited(row))
-    return {key: spread(values) for key, values in days.items()}
+    return _by_band((row.priority_points, _waited(row)) for row in _matched(session, scope))
 
 
 def wait_to_match_by_month(session: Session, scope: Scope) -> dict[str, Spread]:
